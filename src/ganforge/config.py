@@ -1,0 +1,411 @@
+"""Typed run configuration: frozen dataclasses, a TOML file plus ``--set`` overrides.
+
+A config is resolved in three steps, and nothing starts before the last one:
+
+1. ``load_config(preset_or_file, overrides)`` reads a preset (``presets/NAME.toml``)
+   or a user's TOML file, applies ``--set a.b=value`` overrides and builds
+   :class:`Config`, rejecting unknown keys (with the closest valid key) and
+   wrong types (naming the key and the expected type);
+2. ``validate(cfg)`` checks ranges and names across sections (batch size > 0,
+   the loss and networks are registered, a user's plugins import);
+3. the trainer builds G and D once to check they produce the data's shape.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import json
+import sys
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import GanforgeError, did_you_mean
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the training images come from.
+
+    Args:
+        name: dataset: ``fashion-mnist``, ``mnist``, ``cifar10`` or ``folder``.
+        root: folder with the files; empty means the default location
+            (Debian's path for Fashion-MNIST, else the download cache).
+        split: ``train`` or ``test`` (IDX and CIFAR-10).
+        resolution: side of the square images the networks see, in pixels.
+        channels: 1 (grayscale) or 3 (RGB); images are converted to it.
+        download: fetch missing IDX/CIFAR files from the official mirrors.
+        mirror: base URL that replaces the official mirrors (for tests and proxies).
+        cache_dir: download and decoded-folder cache; empty means ~/.cache/ganforge.
+    """
+
+    name: str = "fashion-mnist"
+    root: str = ""
+    split: str = "train"
+    resolution: int = 28
+    channels: int = 1
+    download: bool = True
+    mirror: str = ""
+    cache_dir: str = ""
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """A registered network and its options (checked against its options dataclass)."""
+
+    name: str = "dcgan"
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The two networks and the latent size they share."""
+
+    z_dim: int = 128
+    generator: NetConfig = field(default_factory=NetConfig)
+    discriminator: NetConfig = field(default_factory=NetConfig)
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """One optimizer (G or D). ``alpha`` is RMSprop's smoothing constant."""
+
+    name: str = "adam"
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    eps: float = 1e-8
+    alpha: float = 0.99
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """The GAN algorithm (seed 004's BaseGAN): loss, step ratios, regularizers.
+
+    Args:
+        loss: registered adversarial loss: vanilla, wgan, hinge, lsgan, ...
+        d_real_fake: how D's real and fake terms combine: ``sum`` (MMEngine,
+            MMagic) or ``mean`` (HW6 and the PyTorch tutorial: ``(r + f) / 2``).
+        n_critic: D updates per G update.
+        generator_steps: G updates each time G trains.
+        accumulate: micro-batches whose gradients make one optimizer step.
+        gp_weight: WGAN-GP gradient penalty weight (0 = off).
+        r1_gamma: R1 penalty on real images (0 = off).
+        clip_value: WGAN weight clipping of D's parameters (0 = off).
+        reuse_fake: the G step reuses the fakes made for the D step (seed 001),
+            which saves a G forward; needs n_critic = generator_steps = accumulate = 1.
+    """
+
+    loss: str = "vanilla"
+    d_real_fake: str = "sum"
+    n_critic: int = 1
+    generator_steps: int = 1
+    accumulate: int = 1
+    gp_weight: float = 0.0
+    r1_gamma: float = 0.0
+    clip_value: float = 0.0
+    reuse_fake: bool = False
+
+
+@dataclass(frozen=True)
+class EmaConfig:
+    """Exponential moving average of G's weights, used for samples by default."""
+
+    enabled: bool = True
+    decay: float = 0.999
+    start_step: int = 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How long and how to train. A bound of 0 means "no bound"; the first reached ends the run."""
+
+    batch_size: int = 64
+    max_steps: int = 0
+    max_seconds: float = 0.0
+    max_epochs: float = 0.0
+    seed: int = 0
+    threads: int = 0
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """What a run writes and how often (intervals in steps)."""
+
+    every_steps: int = 50
+    sample_every_steps: int = 500
+    checkpoint_every_steps: int = 1000
+    num_samples: int = 64
+    tensorboard: bool = True
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole run. ``name`` is the preset it came from; ``notes`` documents deviations."""
+
+    name: str = "custom"
+    description: str = ""
+    notes: str = ""
+    plugins: tuple[str, ...] = ()
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim_g: OptimizerConfig = field(default_factory=OptimizerConfig)
+    optim_d: OptimizerConfig = field(default_factory=OptimizerConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    ema: EmaConfig = field(default_factory=EmaConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+# ---------------------------------------------------------------- type checks
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        inner = _type_name(args[0]) if args else "value"
+        return f"list of {inner}" + (f" (length {len(args)})" if args[-1] is not Ellipsis else "")
+    return {int: "integer", float: "number", bool: "true/false", str: "string", dict: "table"}.get(tp, str(tp))
+
+
+def coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against annotation ``tp``; ints widen to float, lists to tuples."""
+    origin = typing.get_origin(tp)
+    name = _type_name(tp)
+    article = "an" if name[0] in "aeiou" else "a"
+    bad = GanforgeError(f"{where} must be {article} {name}, got {value!r} ({type(value).__name__}).")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        args = typing.get_args(tp)
+        if args and args[-1] is Ellipsis:
+            return tuple(coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise bad
+        return tuple(coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise bad
+        return _build(tp, value, where)
+    raise AssertionError(f"unsupported config annotation {tp!r} at {where}")
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        path = f"{where}.{key}" if where else key
+        if key not in fields:
+            raise GanforgeError(
+                f"unknown config key '{path}'.{did_you_mean(key, fields)} "
+                f"Valid keys{' in ' + where if where else ''}: {', '.join(fields)}."
+            )
+        if dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
+            kwargs[key] = _build(hints[key], value, path)
+        else:
+            kwargs[key] = coerce(value, hints[key], f"config key '{path}'")
+    return cls(**kwargs)
+
+
+def config_from_dict(values: dict[str, Any]) -> Config:
+    """Build a :class:`Config` from nested dicts, checking every key and type."""
+    return _build(Config, values, "")
+
+
+# ---------------------------------------------------------------- files and overrides
+
+def preset_names() -> list[str]:
+    """Names of the shipped presets."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
+    """Read a preset name or a TOML file into a dict; also return the file's folder."""
+    path = Path(preset_or_file)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise GanforgeError(f"config file '{path}' does not exist.")
+        base = path.parent.resolve()
+    else:
+        path = PRESET_DIR / f"{preset_or_file}.toml"
+        base = None
+        if not path.is_file():
+            raise GanforgeError(
+                f"unknown preset '{preset_or_file}'.{did_you_mean(preset_or_file, preset_names())} "
+                f"Presets: {', '.join(preset_names())} (or give a .toml config file)."
+            )
+    try:
+        values = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise GanforgeError(f"config file '{path}' is not valid TOML: {e}") from None
+    values.setdefault("name", path.stem)
+    return values, base
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b=value``; the value is read as TOML (numbers, bools, lists), else as a string."""
+    if "=" not in text:
+        raise GanforgeError(f"--set '{text}' must look like key=value, e.g. train.max_steps=100.")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise GanforgeError(f"--set '{text}' has no key before '='.")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``--set`` overrides to a nested dict (a copy); keys are checked later, as a whole."""
+    values = json.loads(json.dumps(values))
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = values
+        for k in keys[:-1]:
+            child = node.setdefault(k, {})
+            if not isinstance(child, dict):
+                raise GanforgeError(f"--set {text}: '{k}' is a value, not a section.")
+            node = child
+        node[keys[-1]] = value
+    return values
+
+
+def load_config(preset_or_file: str, overrides: list[str] | None = None) -> Config:
+    """Resolve a preset or TOML file plus ``--set`` overrides into a validated :class:`Config`."""
+    values, base = read_source(preset_or_file)
+    values = apply_overrides(values, overrides or [])
+    if base is not None and isinstance(values.get("plugins"), list):
+        # The resolved config (saved with the run) names plugin files by absolute path,
+        # so `ganforge sample RUN` finds them from any working directory.
+        values["plugins"] = [str(base / p) if isinstance(p, str) and p.endswith(".py") and (base / p).is_file()
+                             else p for p in values["plugins"]]
+    cfg = config_from_dict(values)
+    load_plugins(cfg.plugins, base)
+    validate(cfg)
+    return cfg
+
+
+# ---------------------------------------------------------------- plugins and validation
+
+def load_plugins(plugins: tuple[str, ...], base: Path | None = None) -> None:
+    """Import a user's modules so their ``@register`` decorators run.
+
+    Each plugin is a module path (``my_pkg.nets``) or a ``.py`` file, relative
+    to the config file's folder or the working directory.
+    """
+    for plugin in plugins:
+        try:
+            if plugin.endswith(".py"):
+                candidates = [Path(plugin)] + ([base / plugin] if base else [])
+                path = next((p for p in candidates if p.is_file()), None)
+                if path is None:
+                    raise GanforgeError(f"plugin file '{plugin}' not found (looked in {', '.join(map(str, candidates))}).")
+                name = f"ganforge_plugin_{path.stem}"
+                if name in sys.modules:
+                    continue
+                spec = importlib.util.spec_from_file_location(name, path)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                spec.loader.exec_module(module)
+            else:
+                if base and str(base) not in sys.path:
+                    sys.path.append(str(base))
+                importlib.import_module(plugin)
+        except ModuleNotFoundError as e:
+            raise GanforgeError(f"plugin '{plugin}' could not be imported: {e}. Check the name in 'plugins'.") from None
+
+
+def _positive(value: float, key: str, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        rule = ">= 0" if allow_zero else "> 0"
+        raise GanforgeError(f"config key '{key}' must be {rule}, got {value}.")
+
+
+def validate(cfg: Config) -> None:
+    """Check ranges and names across the whole config; raise on the first problem."""
+    from . import losses, nets  # noqa: F401  (registers the built-ins)
+    from .data import DATASET_NAMES
+    from .registry import DISCRIMINATORS, GENERATORS, LOSSES, parse_options
+
+    if cfg.data.name not in DATASET_NAMES:
+        raise GanforgeError(
+            f"config key 'data.name' is '{cfg.data.name}'.{did_you_mean(cfg.data.name, DATASET_NAMES)} "
+            f"Valid datasets: {', '.join(DATASET_NAMES)}."
+        )
+    if cfg.data.split not in ("train", "test"):
+        raise GanforgeError(f"config key 'data.split' must be 'train' or 'test', got '{cfg.data.split}'.")
+    if cfg.data.channels not in (1, 3):
+        raise GanforgeError(f"config key 'data.channels' must be 1 or 3, got {cfg.data.channels}.")
+    _positive(cfg.data.resolution, "data.resolution")
+    _positive(cfg.model.z_dim, "model.z_dim")
+    for registry, net, key in ((GENERATORS, cfg.model.generator, "generator"),
+                               (DISCRIMINATORS, cfg.model.discriminator, "discriminator")):
+        entry = registry.get(net.name)
+        if entry.options is not None:
+            parse_options(entry.options, net.options, f"model.{key} '{net.name}'")
+    LOSSES.get(cfg.objective.loss)
+    for side in ("optim_g", "optim_d"):
+        opt: OptimizerConfig = getattr(cfg, side)
+        if opt.name not in ("adam", "rmsprop", "sgd"):
+            raise GanforgeError(f"config key '{side}.name' must be adam, rmsprop or sgd, got '{opt.name}'.")
+        _positive(opt.lr, f"{side}.lr")
+        for i, beta in enumerate(opt.betas):
+            if not 0 <= beta < 1:
+                raise GanforgeError(f"config key '{side}.betas[{i}]' must be in [0, 1), got {beta}.")
+    ob = cfg.objective
+    if ob.d_real_fake not in ("sum", "mean"):
+        raise GanforgeError(f"config key 'objective.d_real_fake' must be 'sum' or 'mean', got '{ob.d_real_fake}'.")
+    for key in ("n_critic", "generator_steps", "accumulate"):
+        _positive(getattr(ob, key), f"objective.{key}")
+    for key in ("gp_weight", "r1_gamma", "clip_value"):
+        _positive(getattr(ob, key), f"objective.{key}", allow_zero=True)
+    if ob.reuse_fake and (ob.n_critic, ob.generator_steps, ob.accumulate) != (1, 1, 1):
+        raise GanforgeError(
+            "config key 'objective.reuse_fake' needs n_critic = generator_steps = accumulate = 1 "
+            f"(got {ob.n_critic}, {ob.generator_steps}, {ob.accumulate}); set reuse_fake=false."
+        )
+    if not 0 <= cfg.ema.decay < 1:
+        raise GanforgeError(f"config key 'ema.decay' must be in [0, 1), got {cfg.ema.decay}.")
+    _positive(cfg.ema.start_step, "ema.start_step", allow_zero=True)
+    tr = cfg.train
+    _positive(tr.batch_size, "train.batch_size")
+    for key in ("max_steps", "max_seconds", "max_epochs", "threads"):
+        _positive(getattr(tr, key), f"train.{key}", allow_zero=True)
+    if tr.device not in ("auto", "cpu", "cuda") and not tr.device.startswith("cuda:"):
+        raise GanforgeError(f"config key 'train.device' must be auto, cpu or cuda[:N], got '{tr.device}'.")
+    for key in ("every_steps", "sample_every_steps", "checkpoint_every_steps", "num_samples"):
+        _positive(getattr(cfg.log, key), f"log.{key}")

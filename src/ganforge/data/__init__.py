@@ -1,0 +1,47 @@
+"""Datasets: every loader returns uint8 images (N, C, H, W) held in memory."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import DataConfig
+from ..errors import GanforgeError
+from .batches import InMemoryBatches
+from .cifar import load_cifar10
+from .folder import DataWarning, load_folder
+from .idx import load_idx_images
+
+DATASET_NAMES = ("fashion-mnist", "mnist", "cifar10", "folder")
+
+__all__ = ["DATASET_NAMES", "DataWarning", "InMemoryBatches", "load_images"]
+
+
+def _fit(images: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """Convert a fixed-size dataset to the config's channels and resolution."""
+    if images.shape[1] != cfg.channels:
+        if cfg.channels == 3:
+            images = np.repeat(images, 3, axis=1)
+        else:  # ITU-R 601 luma, as Pillow's convert("L")
+            w = np.array([0.299, 0.587, 0.114], dtype=np.float32)[None, :, None, None]
+            images = np.clip((images * w).sum(1, keepdims=True) + 0.5, 0, 255).astype(np.uint8)
+    if images.shape[-1] != cfg.resolution:
+        # e.g. 28 -> 32 for networks that want powers of two; bilinear with antialiasing when shrinking
+        t = torch.from_numpy(images).float()
+        t = F.interpolate(t, size=(cfg.resolution, cfg.resolution), mode="bilinear",
+                          align_corners=False, antialias=cfg.resolution < images.shape[-1])
+        images = t.round().clamp(0, 255).to(torch.uint8).numpy()
+    return images
+
+
+def load_images(cfg: DataConfig) -> torch.Tensor:
+    """Load the configured dataset as a uint8 tensor (N, C, resolution, resolution)."""
+    if cfg.name in ("mnist", "fashion-mnist"):
+        images = load_idx_images(cfg.name, cfg.split, cfg.root, cfg.download, cfg.mirror, cfg.cache_dir)
+    elif cfg.name == "cifar10":
+        images = load_cifar10(cfg.split, cfg.root, cfg.download, cfg.mirror, cfg.cache_dir)
+    elif cfg.name == "folder":
+        images = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.cache_dir)
+    else:
+        raise GanforgeError(f"unknown dataset '{cfg.name}'; valid: {', '.join(DATASET_NAMES)}.")
+    return torch.from_numpy(np.ascontiguousarray(_fit(images, cfg)))

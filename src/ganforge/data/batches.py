@@ -1,0 +1,73 @@
+"""In-memory training batches: a seeded per-epoch shuffle over a uint8 tensor."""
+from __future__ import annotations
+
+import torch
+
+from ..errors import GanforgeError
+
+
+class InMemoryBatches:
+    """Draws batches of real images from a uint8 tensor held in memory.
+
+    Every epoch is a permutation seeded by ``(seed, epoch)``, so the data order
+    is a pure function of the position ``(epoch, index)``; that position is all a
+    checkpoint needs to resume the exact same order. The last partial batch of
+    an epoch is dropped so every step sees ``batch_size`` images.
+
+    Args:
+        images: uint8 (N, C, H, W).
+        batch_size: images per batch.
+        seed: shuffle seed.
+    """
+
+    def __init__(self, images: torch.Tensor, batch_size: int, seed: int) -> None:
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise GanforgeError(f"training images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}.")
+        if len(images) < batch_size:
+            raise GanforgeError(
+                f"the dataset has {len(images)} images, fewer than one batch (train.batch_size={batch_size}); "
+                "lower train.batch_size or add images."
+            )
+        self.images = images
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = 0
+        self.index = 0  # batches already drawn in this epoch
+        self._order = self._permutation(0)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Full batches in one epoch."""
+        return len(self.images) // self.batch_size
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(len(self.images), generator=g)
+
+    def next(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The next batch as float in [-1, 1], shape (B, C, H, W)."""
+        if self.index >= self.batches_per_epoch:
+            self.epoch += 1
+            self.index = 0
+            self._order = self._permutation(self.epoch)
+        idx = self._order[self.index * self.batch_size:(self.index + 1) * self.batch_size]
+        self.index += 1
+        batch = self.images[idx].to(device, non_blocking=True)
+        # uint8 -> [-1, 1] in one fused pass, matching ToTensor + Normalize(0.5, 0.5)
+        return batch.float().mul_(2.0 / 255.0).sub_(1.0)
+
+    @property
+    def epochs_done(self) -> float:
+        """Fractional epochs consumed so far."""
+        return self.epoch + self.index / self.batches_per_epoch
+
+    def state_dict(self) -> dict[str, int]:
+        """Data-order position for checkpoints."""
+        return {"epoch": self.epoch, "index": self.index, "seed": self.seed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Resume the data order at a saved position."""
+        self.seed = int(state["seed"])
+        self.epoch = int(state["epoch"])
+        self.index = int(state["index"])
+        self._order = self._permutation(self.epoch)

@@ -1,0 +1,74 @@
+"""CIFAR-10 from its official python pickles (``cifar-10-batches-py``)."""
+from __future__ import annotations
+
+import io
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import GanforgeError
+from .download import default_cache_dir, download
+
+URLS = ["https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"]
+ARCHIVE, ARCHIVE_MD5 = "cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"
+BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickler that refuses everything but the numpy types a CIFAR batch holds.
+
+    A plain ``pickle.load`` would run whatever code a doctored file names.
+    """
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str):  # noqa: D401
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"CIFAR batch refers to {module}.{name}, which a data file never needs")
+
+
+def read_batch(raw: bytes, where: str) -> np.ndarray:
+    """One pickled batch -> uint8 (N, 3, 32, 32)."""
+    try:
+        batch = _ArraysOnly(io.BytesIO(raw), encoding="bytes").load()
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+    except Exception as e:  # any corruption: report the file, not a pickle internals trace
+        raise GanforgeError(f"'{where}' is not a CIFAR-10 python batch: {e}") from None
+    return data.reshape(-1, 3, 32, 32)
+
+
+def load_cifar10(split: str, root: str = "", download_ok: bool = True, mirror: str = "",
+                 cache_dir: str = "") -> np.ndarray:
+    """CIFAR-10 images as uint8 (N, 3, 32, 32) from a folder or the (downloaded) archive."""
+    if root:
+        folder = Path(root).expanduser()
+        if not folder.is_dir():
+            raise GanforgeError(f"data.root '{folder}' does not exist or is not a folder.")
+        if (folder / "cifar-10-batches-py").is_dir():
+            folder = folder / "cifar-10-batches-py"
+        if not (folder / ARCHIVE).is_file():
+            missing = [b for b in BATCHES[split] if not (folder / b).is_file()]
+            if missing:
+                raise GanforgeError(f"data.root '{folder}' lacks CIFAR-10 batches {missing}.")
+            return np.concatenate([read_batch((folder / b).read_bytes(), str(folder / b)) for b in BATCHES[split]])
+        archive = folder / ARCHIVE
+    else:
+        cache = default_cache_dir(cache_dir) / "cifar10"
+        archive = cache / ARCHIVE
+        if not archive.is_file():
+            if not download_ok:
+                raise GanforgeError(f"CIFAR-10 is not in {cache} and data.download is false; set data.root.")
+            urls = [mirror.rstrip("/") + "/" + ARCHIVE] if mirror else URLS
+            download(urls, archive, ARCHIVE_MD5)
+    with tarfile.open(archive, "r:gz") as tar:
+        members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+        arrays = []
+        for b in BATCHES[split]:
+            if b not in members:
+                raise GanforgeError(f"archive '{archive}' has no batch '{b}'.")
+            arrays.append(read_batch(tar.extractfile(members[b]).read(), f"{archive}:{b}"))
+    return np.concatenate(arrays)

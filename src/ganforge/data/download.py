@@ -1,0 +1,69 @@
+"""Downloads with checksums and atomic writes, into a cache folder."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ..errors import GanforgeError
+
+
+def default_cache_dir(cache_dir: str = "") -> Path:
+    """``cache_dir`` if given, else ``$GANFORGE_CACHE`` or ``~/.cache/ganforge``."""
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    return Path(os.environ.get("GANFORGE_CACHE", Path.home() / ".cache" / "ganforge"))
+
+
+def md5_of(path: Path) -> str:
+    """MD5 hex digest of a file (the checksum the dataset authors publish)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(urls: list[str], dest: Path, md5: str, timeout_s: float = 60.0) -> Path:
+    """Fetch the first URL that works into ``dest`` and check its MD5.
+
+    The file is written to a temp file in the same folder, fsynced and renamed,
+    so a killed download never leaves a half file under the final name. A file
+    already at ``dest`` with the right checksum is reused.
+
+    Args:
+        urls: mirrors to try in order.
+        dest: final path.
+        md5: expected MD5 hex digest.
+        timeout_s: socket timeout per attempt.
+    """
+    if dest.is_file() and md5_of(dest) == md5:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    errors = []
+    for url in urls:
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:
+                shutil.copyfileobj(resp, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+            got = md5_of(Path(tmp))
+            if got != md5:
+                errors.append(f"{url}: checksum {got} != expected {md5}")
+                continue
+            os.replace(tmp, dest)
+            return dest
+        except (urllib.error.URLError, OSError, TimeoutError) as e:
+            errors.append(f"{url}: {e}")
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    raise GanforgeError(
+        f"could not download {dest.name}: " + "; ".join(errors)
+        + f". Put the file in {dest.parent} yourself, or set data.root to a folder that holds it."
+    )

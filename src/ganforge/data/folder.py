@@ -1,0 +1,97 @@
+"""Image folders: decoded once with Pillow, cached as a uint8 array keyed by content."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ..errors import GanforgeError
+from .download import default_cache_dir
+
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp"}
+CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused
+
+
+class DataWarning(UserWarning):
+    """Some input files were skipped."""
+
+
+def list_images(root: Path) -> list[Path]:
+    """Image files under ``root`` (recursive), sorted for a stable order."""
+    if not root.exists():
+        raise GanforgeError(f"data.root '{root}' does not exist.")
+    if not root.is_dir():
+        raise GanforgeError(f"data.root '{root}' is not a folder.")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+    if not files:
+        raise GanforgeError(
+            f"data.root '{root}' holds no images ({', '.join(sorted(EXTENSIONS))}); point it at a folder of images."
+        )
+    return files
+
+
+def _content_key(root: Path, files: list[Path], resolution: int, channels: int) -> str:
+    # Paths, sizes and modification times identify the content without reading
+    # every byte; any added, removed or rewritten file changes the key.
+    h = hashlib.sha256(f"v{CACHE_VERSION} {resolution} {channels}".encode())
+    for p in files:
+        st = p.stat()
+        h.update(f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def _decode(path: Path, resolution: int, channels: int) -> np.ndarray | str:
+    """One image -> uint8 (C, H, W); or the reason it could not be read."""
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+            # Scale the shorter side to the resolution, then center-crop the square.
+            img = ImageOps.fit(img, (resolution, resolution), Image.Resampling.BICUBIC)
+            arr = np.asarray(img, dtype=np.uint8)
+    except Exception as e:  # Pillow raises many types for bad files; all mean "skip it"
+        return f"{type(e).__name__}: {e}"
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def load_folder(root: str, resolution: int, channels: int, cache_dir: str = "") -> np.ndarray:
+    """All images under ``root`` as uint8 (N, C, resolution, resolution).
+
+    Unreadable files are skipped with one :class:`DataWarning` that counts them
+    and names the first few. The decoded array is cached, so later runs on the
+    same folder start at once.
+    """
+    folder = Path(root).expanduser()
+    if not root:
+        raise GanforgeError("data.name is 'folder' but data.root is empty; set --set data.root=PATH.")
+    files = list_images(folder)
+    key = _content_key(folder, files, resolution, channels)
+    cache = default_cache_dir(cache_dir) / "folders" / f"{key}.npy"
+    if cache.is_file():
+        try:
+            return np.load(cache, allow_pickle=False)
+        except (OSError, ValueError):
+            pass  # a damaged cache is rebuilt below
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # Pillow decodes without the GIL
+        decoded = list(pool.map(lambda p: _decode(p, resolution, channels), files))
+    bad = [(p, r) for p, r in zip(files, decoded) if isinstance(r, str)]
+    good = [r for r in decoded if not isinstance(r, str)]
+    if bad:
+        names = ", ".join(f"{p.name} ({why})" for p, why in bad[:3])
+        warnings.warn(
+            f"skipped {len(bad)} of {len(files)} files in '{folder}' that could not be read as images: "
+            f"{names}{' ...' if len(bad) > 3 else ''}", DataWarning, stacklevel=2)
+    if not good:
+        raise GanforgeError(f"none of the {len(files)} image files in '{folder}' could be read.")
+    images = np.stack(good)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".npy.part")
+    with os.fdopen(fd, "wb") as f:
+        np.save(f, images)
+    os.replace(tmp, cache)
+    return images

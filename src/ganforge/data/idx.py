@@ -1,0 +1,102 @@
+"""MNIST and Fashion-MNIST in their IDX format (optionally gzipped)."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import GanforgeError
+from .download import default_cache_dir, download
+
+# Official files and their published MD5s (the same as torchvision's).
+IDX_SETS = {
+    "mnist": {
+        "mirrors": [
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "http://yann.lecun.com/exdb/mnist/",
+        ],
+        "debian": "/usr/share/datasets/mnist",
+        "files": {
+            "train": ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+            "test": ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+        },
+    },
+    "fashion-mnist": {
+        "mirrors": [
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+        ],
+        "debian": "/usr/share/datasets/fashion-mnist",
+        "files": {
+            "train": ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+            "test": ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+        },
+    },
+}
+
+_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (``.gz`` or raw) into an array of its declared shape."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise GanforgeError(f"cannot read IDX file '{path}': {e}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
+        raise GanforgeError(f"'{path}' is not an IDX file (bad magic number).")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_DTYPES[raw[2]])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise GanforgeError(
+            f"IDX file '{path}' is truncated or padded: header says {shape} ({expected} bytes), "
+            f"found {len(raw) - header} bytes. Delete it and download again."
+        )
+    # copy: frombuffer views the read-only bytes, and torch wants writable memory
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).copy()
+
+
+def _find_local(folder: Path, filename: str) -> Path | None:
+    for name in (filename, filename[:-3]):  # gzipped or already unpacked
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def load_idx_images(name: str, split: str, root: str = "", download_ok: bool = True,
+                    mirror: str = "", cache_dir: str = "") -> np.ndarray:
+    """Images of MNIST or Fashion-MNIST as uint8 (N, 1, 28, 28).
+
+    Looks in ``root`` when given; otherwise in Debian's dataset folder, then the
+    download cache, and downloads into the cache when allowed.
+    """
+    spec = IDX_SETS[name]
+    filename, md5 = spec["files"][split]
+    if root:
+        folder = Path(root).expanduser()
+        if not folder.is_dir():
+            raise GanforgeError(f"data.root '{folder}' does not exist or is not a folder.")
+        path = _find_local(folder, filename)
+        if path is None:
+            raise GanforgeError(f"data.root '{folder}' has no {filename}; it needs the {name} IDX files.")
+    else:
+        cache = default_cache_dir(cache_dir) / name
+        path = _find_local(Path(spec["debian"]), filename) or _find_local(cache, filename)
+        if path is None:
+            if not download_ok:
+                raise GanforgeError(
+                    f"{name} is not on this machine (looked in {spec['debian']} and {cache}) and "
+                    "data.download is false. Set data.root, or allow the download."
+                )
+            mirrors = [mirror.rstrip("/") + "/"] if mirror else spec["mirrors"]
+            path = download([m + filename for m in mirrors], cache / filename, md5)
+    images = read_idx(path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise GanforgeError(f"'{path}' holds {images.dtype} of shape {images.shape}, not uint8 images (N, H, W).")
+    return images[:, None]

@@ -1,0 +1,42 @@
+"""Image helpers: tensors in [-1, 1] to uint8, grids, PNG files (Pillow)."""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] (B, C, H, W) -> uint8 [0, 255], rounding to nearest."""
+    return x.detach().float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
+
+
+def make_grid(images: np.ndarray | torch.Tensor, nrow: int | None = None, padding: int = 2) -> np.ndarray:
+    """Tile uint8 images (N, C, H, W) into one (C, H', W') uint8 grid, ``nrow`` images per row."""
+    images = np.asarray(images)
+    n, c, h, w = images.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    grid = np.zeros((c, rows * (h + padding) + padding, nrow * (w + padding) + padding), dtype=np.uint8)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        y, x = padding + r * (h + padding), padding + col * (w + padding)
+        grid[:, y:y + h, x:x + w] = images[i]
+    return grid
+
+
+def save_png(image: np.ndarray, path: str | Path) -> None:
+    """Write a uint8 (C, H, W) image with C in {1, 3} as PNG, atomically."""
+    image = np.asarray(image)
+    pil = Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        pil.save(f, format="PNG")
+    os.replace(tmp, path)

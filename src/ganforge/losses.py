@@ -1,0 +1,82 @@
+"""Adversarial losses and regularizers.
+
+Each loss is a pair of pure functions on D's raw scores (logits):
+``d_loss(real, fake, reduction) -> (loss, logs)`` and ``g_loss(fake) -> loss``.
+``reduction`` combines D's real and fake terms by ``sum`` (MMEngine, MMagic) or
+``mean`` (``(r + f) / 2`` in HW6 and the PyTorch tutorial).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .registry import LOSSES
+
+
+@dataclass(frozen=True)
+class AdversarialLoss:
+    """A registered adversarial loss: D's terms on real and fake scores, and G's loss."""
+
+    d_real: Callable[[torch.Tensor], torch.Tensor]
+    d_fake: Callable[[torch.Tensor], torch.Tensor]
+    g: Callable[[torch.Tensor], torch.Tensor]
+
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor, reduction: str = "sum") -> tuple[torch.Tensor, dict]:
+        """D's loss and its parts for logging."""
+        lr, lf = self.d_real(real), self.d_fake(fake)
+        loss = lr + lf if reduction == "sum" else (lr + lf) / 2
+        return loss, {"loss_d_real": lr.detach(), "loss_d_fake": lf.detach()}
+
+
+def register_loss(name: str, loss: AdversarialLoss) -> AdversarialLoss:
+    """Register a loss object under ``name`` (users call this from a plugin)."""
+    LOSSES.register(name)(lambda: loss)
+    return loss
+
+
+# vanilla: log D(x) + log(1 - D(G(z))) for D, non-saturating -log D(G(z)) for G.
+# BCE on logits is the seeds' Sigmoid + BCELoss without the overflow.
+register_loss("vanilla", AdversarialLoss(
+    d_real=lambda r: F.binary_cross_entropy_with_logits(r, torch.ones_like(r)),
+    d_fake=lambda f: F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)),
+    g=lambda f: F.binary_cross_entropy_with_logits(f, torch.ones_like(f)),
+))
+# wgan: D maximizes E[D(x)] - E[D(G(z))] (seed 002's -mean(r) + mean(f)); G minimizes -E[D(G(z))].
+register_loss("wgan", AdversarialLoss(d_real=lambda r: -r.mean(), d_fake=lambda f: f.mean(), g=lambda f: -f.mean()))
+# hinge (Lim & Ye 2017; SAGAN, BigGAN)
+register_loss("hinge", AdversarialLoss(
+    d_real=lambda r: F.relu(1 - r).mean(), d_fake=lambda f: F.relu(1 + f).mean(), g=lambda f: -f.mean()))
+# lsgan (Mao et al. 2017) with targets a=0, b=c=1 and the 1/2 factors of the paper
+register_loss("lsgan", AdversarialLoss(
+    d_real=lambda r: 0.5 * (r - 1).pow(2).mean(), d_fake=lambda f: 0.5 * f.pow(2).mean(),
+    g=lambda f: 0.5 * (f - 1).pow(2).mean()))
+
+
+def build_loss(name: str) -> AdversarialLoss:
+    """The registered loss ``name``."""
+    return LOSSES.build(name)
+
+
+def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)||_2 - 1)^2], x_hat on real-fake lines."""
+    alpha = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device, dtype=real.dtype)
+    x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+
+
+def r1_penalty(real_scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): E[||grad D(x)||^2] on real images (``real`` must require grad)."""
+    (grad,) = torch.autograd.grad(real_scores.sum(), real, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()
+
+
+@torch.no_grad()
+def clip_weights(module: nn.Module, clip_value: float) -> None:
+    """WGAN weight clipping: clamp every parameter of D to [-c, c] (seed 002)."""
+    for p in module.parameters():
+        p.clamp_(-clip_value, clip_value)

@@ -1,0 +1,174 @@
+"""The GAN algorithm in one place (seed 004's BaseGAN).
+
+One call of :meth:`GANObjective.train_step` consumes one batch of real images
+and makes one D micro-step. The step ratios follow MMagic's ``train_step``:
+
+* D's optimizer steps every ``accumulate`` micro-batches (gradient accumulation);
+* after ``n_critic`` full D updates, G makes ``generator_steps`` updates, each
+  over ``accumulate`` micro-batches of noise;
+* the EMA generator follows G after each G update, from ``ema.start_step`` on.
+
+Losses, gradient penalty, R1 and weight clipping are applied here and nowhere else.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+import torch.nn as nn
+
+from .config import Config, OptimizerConfig
+from .losses import build_loss, clip_weights, gradient_penalty, r1_penalty
+
+
+def build_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
+    """Adam, RMSprop or SGD from an :class:`OptimizerConfig`."""
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    if cfg.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """D's weights get no gradients during the G step (seed 000's set_requires_grad)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+class GANObjective:
+    """Trains G and D with the configured loss and controls.
+
+    Args:
+        G, D: the networks (possibly DDP-wrapped later).
+        G_ema: a copy of G that tracks its exponential moving average, or None.
+        cfg: the whole run config (objective, ema, model.z_dim, optimizers).
+        device: where noise is drawn.
+    """
+
+    def __init__(self, G: nn.Module, D: nn.Module, G_ema: nn.Module | None, cfg: Config,
+                 device: torch.device) -> None:
+        self.G, self.D, self.G_ema = G, D, G_ema
+        self.cfg = cfg
+        self.ob = cfg.objective
+        self.device = device
+        self.loss = build_loss(self.ob.loss)
+        self.opt_g = build_optimizer(G.parameters(), cfg.optim_g)
+        self.opt_d = build_optimizer(D.parameters(), cfg.optim_d)
+        self._fake: torch.Tensor | None = None  # kept for the G step when reuse_fake is on
+
+    def sample_z(self, n: int) -> torch.Tensor:
+        """Latent noise (n, z_dim) from the global RNG (saved in checkpoints)."""
+        return torch.randn(n, self.cfg.model.z_dim, device=self.device)
+
+    # ------------------------------------------------------------------ steps
+
+    def train_step(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """One micro-step of D on ``real`` (B, C, H, W); G's turn when the ratios say so.
+
+        Args:
+            real: real images in [-1, 1].
+            step: batches consumed before this one (0-based), as in MMagic's ``iter``.
+
+        Returns:
+            Detached scalars for logging (loss_d, loss_g when G trained, D's mean scores).
+        """
+        acc = self.ob.accumulate
+        logs = self.d_step(real, update=(step + 1) % acc == 0)
+        if (step + 1) % (self.ob.n_critic * acc) == 0:
+            logs.update(self.g_step(real.shape[0]))
+            self.update_ema(step)
+        return logs
+
+    def d_step(self, real: torch.Tensor, update: bool) -> dict[str, torch.Tensor]:
+        """Accumulate D's gradient on one batch; step D's optimizer when ``update``."""
+        ob = self.ob
+        z = self.sample_z(real.shape[0])
+        if ob.reuse_fake:
+            fake = self.G(z)  # keeps G's graph: the G step will backprop through it
+            self._fake = fake
+        else:
+            with torch.no_grad():
+                fake = self.G(z)
+        if ob.r1_gamma > 0:
+            real = real.detach().requires_grad_(True)
+        real_scores = self.D(real)
+        fake_scores = self.D(fake.detach())
+        loss, logs = self.loss.d_loss(real_scores, fake_scores, ob.d_real_fake)
+        if ob.gp_weight > 0:
+            gp = gradient_penalty(self.D, real.detach(), fake.detach())
+            loss = loss + ob.gp_weight * gp
+            logs["gp"] = gp.detach()
+        if ob.r1_gamma > 0:
+            r1 = r1_penalty(real_scores, real)
+            loss = loss + 0.5 * ob.r1_gamma * r1
+            logs["r1"] = r1.detach()
+        (loss / ob.accumulate).backward()
+        if update:
+            self.opt_d.step()
+            self.opt_d.zero_grad(set_to_none=True)
+            if ob.clip_value > 0:
+                clip_weights(self.D, ob.clip_value)
+        logs["loss_d"] = loss.detach()
+        logs["d_real"] = real_scores.detach().mean()
+        logs["d_fake"] = fake_scores.detach().mean()
+        return logs
+
+    def g_step(self, batch_size: int) -> dict[str, torch.Tensor]:
+        """``generator_steps`` updates of G, each over ``accumulate`` micro-batches."""
+        ob = self.ob
+        total = torch.zeros((), device=self.device)
+        with frozen(self.D):
+            for _ in range(ob.generator_steps):
+                for _ in range(ob.accumulate):
+                    if ob.reuse_fake and self._fake is not None:
+                        fake, self._fake = self._fake, None
+                    else:
+                        fake = self.G(self.sample_z(batch_size))
+                    loss = self.loss.g(self.D(fake))
+                    (loss / ob.accumulate).backward()
+                    total += loss.detach()
+                self.opt_g.step()
+                self.opt_g.zero_grad(set_to_none=True)
+        return {"loss_g": total / (ob.generator_steps * ob.accumulate)}
+
+    @torch.no_grad()
+    def update_ema(self, step: int) -> None:
+        """G_ema <- decay * G_ema + (1 - decay) * G; before ``start_step`` it copies G."""
+        if self.G_ema is None:
+            return
+        src = [p.detach() for p in self.G.parameters()]
+        dst = list(self.G_ema.parameters())
+        if step + 1 < self.cfg.ema.start_step:
+            torch._foreach_copy_(dst, src)
+        else:
+            torch._foreach_lerp_(dst, src, 1.0 - self.cfg.ema.decay)  # one fused kernel for all tensors
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)  # BatchNorm statistics are copied, not averaged
+
+    # ------------------------------------------------------------------ checkpoint state
+
+    def state_dict(self) -> dict:
+        """Weights and optimizer states."""
+        state = {"G": self.G.state_dict(), "D": self.D.state_dict(),
+                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+        if self.G_ema is not None:
+            state["G_ema"] = self.G_ema.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore weights and optimizer states."""
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(state["G_ema"] if "G_ema" in state else state["G"])

@@ -1,0 +1,96 @@
+"""Small name -> builder registries (generators, discriminators, losses).
+
+A registry is a dict, a decorator and ``names()``; nothing else. Networks also
+declare a typed options dataclass so that an unknown or mistyped option is an
+error naming the key and the valid keys.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, TypeVar
+
+from .errors import GanforgeError, did_you_mean
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One registered builder and (optionally) the dataclass of its options."""
+
+    name: str
+    builder: Callable[..., T]
+    options: type | None = None
+
+
+class Registry(Generic[T]):
+    """Maps names to builders.
+
+    Args:
+        kind: what the registry holds, used in error messages ("generator").
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry[T]] = {}
+
+    def register(self, name: str, options: type | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator: register ``builder`` under ``name`` with an options dataclass."""
+
+        def deco(builder: Callable[..., T]) -> Callable[..., T]:
+            if name in self._entries and self._entries[name].builder is not builder:
+                raise GanforgeError(f"{self.kind} '{name}' is registered twice; pick another name.")
+            self._entries[name] = Entry(name, builder, options)
+            return builder
+
+        return deco
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self._entries)
+
+    def get(self, name: str) -> Entry[T]:
+        """The entry for ``name``; the error lists what is registered."""
+        if name not in self._entries:
+            raise GanforgeError(
+                f"unknown {self.kind} '{name}'.{did_you_mean(name, self._entries)} "
+                f"Registered {self.kind}s: {', '.join(self.names())}."
+            )
+        return self._entries[name]
+
+    def build(self, name: str, options: dict[str, Any] | None = None, *args: Any, **kwargs: Any) -> T:
+        """Build ``name``; ``options`` are checked against its options dataclass."""
+        entry = self.get(name)
+        if entry.options is None:
+            if options:
+                raise GanforgeError(f"{self.kind} '{name}' takes no options, got {sorted(options)}.")
+            return entry.builder(*args, **kwargs)
+        return entry.builder(*args, parse_options(entry.options, options or {}, f"{self.kind} '{name}'"), **kwargs)
+
+
+def parse_options(cls: type, values: dict[str, Any], where: str) -> Any:
+    """Build the options dataclass ``cls`` from a dict, type-checking each key."""
+    from .config import coerce  # config imports registry lazily too; avoid a cycle
+
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = _hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise GanforgeError(
+                f"unknown option '{key}' for {where}.{did_you_mean(key, fields)} Valid options: {', '.join(fields)}."
+            )
+        kwargs[key] = coerce(value, hints[key], f"{where} option '{key}'")
+    return cls(**kwargs)
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    import typing
+
+    return typing.get_type_hints(cls)
+
+
+GENERATORS: Registry = Registry("generator")
+DISCRIMINATORS: Registry = Registry("discriminator")
+LOSSES: Registry = Registry("loss")

@@ -1,0 +1,8 @@
+"""Hooks: one file per concern, each with its own state_dict."""
+from .base import Hook
+from .checkpoint import Checkpointer
+from .logger import MetricsLogger
+from .progress import ProgressBar
+from .samples import SampleGrids
+
+__all__ = ["Hook", "Checkpointer", "MetricsLogger", "ProgressBar", "SampleGrids"]

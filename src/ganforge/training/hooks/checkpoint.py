@@ -1,0 +1,42 @@
+"""Checkpoints every N steps and at the end: ``step_XXXXXXX.pt`` and ``last.pt``."""
+from __future__ import annotations
+
+from ..checkpoint import link_atomic, save_atomic
+from .base import Hook
+
+
+class Checkpointer(Hook):
+    """Writes the full training state atomically; ``last.pt`` is a link to the newest file."""
+
+    name = "checkpoint"
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.last_written = -1
+
+    def on_train_start(self, trainer) -> None:
+        folder = trainer.run_dir / "checkpoints"
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob(".*.tmp"):  # left by a process killed mid-write
+            stale.unlink()
+        self.last_written = trainer.state.step if (folder / "last.pt").exists() else -1
+
+    def on_step_end(self, trainer, logs) -> None:
+        if trainer.state.step % self.every == 0:
+            self.write(trainer, keep=True)
+
+    def on_train_end(self, trainer) -> None:
+        if self.last_written != trainer.state.step:
+            self.write(trainer, keep=False)
+
+    def write(self, trainer, keep: bool) -> None:
+        """Save the state; ``keep`` also leaves a ``step_XXXXXXX.pt`` file."""
+        folder = trainer.run_dir / "checkpoints"
+        payload = trainer.checkpoint_payload()
+        if keep:
+            path = folder / f"step_{trainer.state.step:07d}.pt"
+            save_atomic(payload, path)
+            link_atomic(path, folder / "last.pt")
+        else:
+            save_atomic(payload, folder / "last.pt")
+        self.last_written = trainer.state.step

@@ -1,0 +1,66 @@
+"""metrics.jsonl and TensorBoard scalars, plus a grid of real images at the start."""
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+
+import torch
+
+from ...images import make_grid
+from .base import Hook
+
+
+class MetricsLogger(Hook):
+    """Every ``every`` steps: mean of each logged value over the interval, images/s and timing.
+
+    One JSON object per line in ``metrics.jsonl``; the same scalars in TensorBoard.
+    """
+
+    name = "metrics"
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros(()))
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def on_train_start(self, trainer) -> None:
+        self.path = trainer.run_dir / "metrics.jsonl"
+        if self.path.exists():  # a resumed run: drop records logged after the checkpoint it resumes from
+            keep = [line for line in self.path.read_text().splitlines()
+                    if line.strip() and json.loads(line)["step"] <= trainer.state.step]
+            self.path.write_text("".join(line + "\n" for line in keep))
+        self._t, self._images = time.perf_counter(), trainer.state.images_seen
+        if trainer.tb is not None:
+            real = trainer.batches.images[: trainer.cfg.log.num_samples]  # uint8 already
+            trainer.tb.add_image("real", make_grid(real), trainer.state.step, dataformats="CHW")
+
+    def on_step_end(self, trainer, logs) -> None:
+        for k, v in logs.items():
+            self.sums[k] = self.sums[k] + v.detach().float().cpu()
+            self.counts[k] += 1
+        if trainer.state.step % self.every == 0:
+            self.flush(trainer)
+
+    def flush(self, trainer) -> None:
+        """Write one record for the steps since the last one."""
+        if not self.counts:
+            return
+        now = time.perf_counter()
+        st = trainer.state
+        record = {"step": st.step, "images_seen": st.images_seen, "seconds": round(st.seconds, 3),
+                  "epoch": round(trainer.batches.epochs_done, 4),
+                  "images_per_second": round((st.images_seen - self._images) / max(now - self._t, 1e-9), 2)}
+        record.update({k: float(self.sums[k]) / self.counts[k] for k in sorted(self.sums)})
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if trainer.tb is not None:
+            for k, v in record.items():
+                if k != "step":
+                    trainer.tb.add_scalar(f"train/{k}", v, st.step)
+        self.sums.clear()
+        self.counts.clear()
+        self._t, self._images = now, st.images_seen
+
+    def on_train_end(self, trainer) -> None:
+        self.flush(trainer)

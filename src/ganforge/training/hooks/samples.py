@@ -1,0 +1,48 @@
+"""Sample grids from a fixed noise batch: PNG files and TensorBoard images."""
+from __future__ import annotations
+
+import torch
+
+from ...images import make_grid, save_png, to_uint8
+from .base import Hook
+
+
+class SampleGrids(Hook):
+    """Every ``every`` steps (and at the end) writes ``samples/step_XXXXXXX.png``.
+
+    The noise is fixed for the whole run (its own seeded generator, so drawing it
+    leaves the training RNG alone); the EMA generator is used when EMA is on.
+    """
+
+    name = "samples"
+
+    def __init__(self, every: int, num: int) -> None:
+        self.every = every
+        self.num = num
+        self.last_written = -1
+
+    def on_train_start(self, trainer) -> None:
+        g = torch.Generator().manual_seed(trainer.cfg.train.seed + 7919)
+        self.z = torch.randn(self.num, trainer.cfg.model.z_dim, generator=g).to(trainer.device)
+
+    def on_step_end(self, trainer, logs) -> None:
+        if trainer.state.step % self.every == 0:
+            self.write(trainer)
+
+    def on_train_end(self, trainer) -> None:
+        if self.last_written != trainer.state.step:
+            self.write(trainer)
+
+    @torch.no_grad()
+    def write(self, trainer) -> None:
+        """Render the fixed noise with G_ema (or G) in eval mode."""
+        G = trainer.sampling_generator
+        was_training = G.training
+        G.eval()
+        grid = make_grid(to_uint8(G(self.z)))
+        G.train(was_training)
+        step = trainer.state.step
+        save_png(grid, trainer.run_dir / "samples" / f"step_{step:07d}.png")
+        if trainer.tb is not None:
+            trainer.tb.add_image("fake", grid, step, dataformats="CHW")
+        self.last_written = step

@@ -1,0 +1,143 @@
+"""The training loop: build everything from a Config, then step until a bound is reached.
+
+Everything except the loop itself lives elsewhere: the GAN algorithm in
+``objective.py``, logging, samples and checkpoints in ``hooks/``.
+"""
+from __future__ import annotations
+
+import copy
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from ..config import Config
+from ..data import InMemoryBatches, load_images
+from ..nets import build_networks
+from ..objective import GANObjective
+from . import checkpoint as ckpt
+from .hooks import Checkpointer, Hook, MetricsLogger, ProgressBar, SampleGrids
+
+
+@dataclass
+class TrainState:
+    """Counters that a checkpoint stores and a resume restores."""
+
+    step: int = 0
+    images_seen: int = 0
+    seconds: float = 0.0
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` is CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Trainer:
+    """Owns the networks, data, objective and hooks of one run.
+
+    Args:
+        cfg: the validated config.
+        run_dir: the run folder (created by the caller).
+        resume_from: a checkpoint payload to continue from, or None.
+    """
+
+    def __init__(self, cfg: Config, run_dir: Path, resume_from: dict | None = None) -> None:
+        self.cfg, self.run_dir = cfg, run_dir
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        self.device = pick_device(cfg.train.device)
+        torch.manual_seed(cfg.train.seed)  # network init; the resume below restores the RNG anyway
+        self.batches = InMemoryBatches(load_images(cfg.data), cfg.train.batch_size, cfg.train.seed)
+        G, D = build_networks(cfg)
+        G, D = G.to(self.device), D.to(self.device)
+        G_ema = None
+        if cfg.ema.enabled:
+            G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+        self.objective = GANObjective(G, D, G_ema, cfg, self.device)
+        self.state = TrainState()
+        self.tb = None
+        self.hooks: list[Hook] = [MetricsLogger(cfg.log.every_steps),
+                                  SampleGrids(cfg.log.sample_every_steps, cfg.log.num_samples),
+                                  Checkpointer(cfg.log.checkpoint_every_steps)]
+        if cfg.log.progress:
+            self.hooks.append(ProgressBar())
+        self.stop_signal: int | None = None
+        if resume_from is not None:
+            self.load_payload(resume_from)
+
+    @property
+    def sampling_generator(self) -> torch.nn.Module:
+        """G_ema when EMA is on, else G."""
+        return self.objective.G_ema or self.objective.G
+
+    # ------------------------------------------------------------------ the loop
+
+    def should_stop(self) -> bool:
+        """True once any bound (steps, seconds, epochs) is reached or a signal came in."""
+        tr, st = self.cfg.train, self.state
+        return bool(self.stop_signal is not None
+                    or (tr.max_steps and st.step >= tr.max_steps)
+                    or (tr.max_seconds and st.seconds >= tr.max_seconds)
+                    or (tr.max_epochs and self.batches.epochs_done >= tr.max_epochs))
+
+    def fit(self) -> TrainState:
+        """Train until a bound; SIGINT/SIGTERM end the loop cleanly (checkpoint written)."""
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        if self.cfg.log.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # purge_step drops events a killed run logged after its last checkpoint
+            self.tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.state.step or None)
+        try:
+            for h in self.hooks:
+                h.on_train_start(self)
+            t0, seconds0 = time.perf_counter(), self.state.seconds
+            while not self.should_stop():
+                real = self.batches.next(self.device)  # (B, C, H, W) in [-1, 1]
+                logs = self.objective.train_step(real, self.state.step)
+                self.state.step += 1
+                self.state.images_seen += real.shape[0]
+                self.state.seconds = seconds0 + time.perf_counter() - t0
+                for h in self.hooks:
+                    h.on_step_end(self, logs)
+            for h in self.hooks:
+                h.on_train_end(self)
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+            if self.tb is not None:
+                self.tb.close()
+        return self.state
+
+    def _on_signal(self, signum: int, frame) -> None:
+        self.stop_signal = signum
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def checkpoint_payload(self) -> dict:
+        """Everything a resume needs, as tensors and plain values (``weights_only`` loadable)."""
+        import json
+
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {"format": ckpt.FORMAT, "version": ckpt.VERSION, "config": json.dumps(self.cfg.to_dict()),
+                "state": asdict(self.state), "data": self.batches.state_dict(), "rng": rng,
+                "hooks": {h.name: h.state_dict() for h in self.hooks},
+                **self.objective.state_dict()}
+
+    def load_payload(self, payload: dict) -> None:
+        """Restore a checkpoint made by :meth:`checkpoint_payload`."""
+        self.objective.load_state_dict(payload)
+        self.state = TrainState(**payload["state"])
+        self.batches.load_state_dict(payload["data"])
+        torch.set_rng_state(payload["rng"]["torch"])
+        if "cuda" in payload["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(payload["rng"]["cuda"])
+        for h in self.hooks:
+            h.load_state_dict(payload.get("hooks", {}).get(h.name, {}))

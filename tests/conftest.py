@@ -1,0 +1,86 @@
+"""Shared fixtures: tiny datasets the tests make, and a CLI runner."""
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganforge.cli import main
+
+# Two threads is this machine; fixing it keeps runs comparable and bitwise reproducible.
+torch.set_num_threads(2)
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array in IDX format (gzipped when the name ends in .gz)."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+
+
+def fake_garments(n: int, seed: int = 0) -> np.ndarray:
+    """n 28x28 images: bright rectangles of random size on black (easy to learn, not noise)."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, 28, 28), dtype=np.uint8)
+    for img in images:
+        h, w = rng.integers(8, 24, size=2)
+        y, x = rng.integers(0, 28 - h), rng.integers(0, 28 - w)
+        img[y:y + h, x:x + w] = rng.integers(120, 255)
+    return images
+
+
+@pytest.fixture(scope="session")
+def idx_root(tmp_path_factory) -> Path:
+    """A Fashion-MNIST-shaped folder with 256 train and 64 test images."""
+    root = tmp_path_factory.mktemp("fmnist")
+    write_idx(root / "train-images-idx3-ubyte.gz", fake_garments(256))
+    write_idx(root / "t10k-images-idx3-ubyte.gz", fake_garments(64, seed=1))
+    return root
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory) -> Path:
+    """24 RGB images of mixed sizes and formats (PNG, JPEG, WebP), one grayscale, in subfolders."""
+    root = tmp_path_factory.mktemp("faces")
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        size = (int(rng.integers(64, 120)), int(rng.integers(64, 120)))
+        arr = rng.integers(0, 255, size=(size[1], size[0], 3), dtype=np.uint8)
+        img = Image.fromarray(arr).convert("L") if i == 5 else Image.fromarray(arr)
+        ext = ["png", "jpg", "webp"][i % 3]
+        sub = root / ("a" if i % 2 else "b")
+        sub.mkdir(exist_ok=True)
+        img.save(sub / f"img{i:02d}.{ext}")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """Each test gets its own download/decode cache."""
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+
+
+def run_cli(*args: str) -> int:
+    """Run the CLI in this process; returns its exit code."""
+    return main([str(a) for a in args])
+
+
+def run_subprocess(*args: str, **kwargs) -> subprocess.Popen:
+    """Start ``python -m ganforge ARGS`` as a separate process (for kill tests)."""
+    env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "ganforge", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def tiny(idx_root: Path, *extra: str) -> list[str]:
+    """--set overrides for a fast run of an fmnist preset on the tiny IDX folder."""
+    sets = [f"data.root={idx_root}", "log.progress=false", "log.every_steps=2",
+            "log.sample_every_steps=4", "log.checkpoint_every_steps=4", "log.num_samples=16", *extra]
+    return [a for s in sets for a in ("--set", s)]

@@ -1,0 +1,134 @@
+import pytest
+
+from ganforge.config import Config, apply_overrides, config_from_dict, load_config, parse_override, preset_names
+from ganforge.errors import GanforgeError
+
+from conftest import run_cli
+
+DESIGN_PRESETS = {"mlp-gan-fmnist", "mmengine-gan-fmnist", "hw6-dcgan-64", "hw6-wgan-64", "hw6-wgan-gp-64",
+                  "mmagic-dcgan-64", "dcgan-fmnist"}
+
+
+def test_every_design_preset_exists_and_validates():
+    assert DESIGN_PRESETS <= set(preset_names())
+    for name in DESIGN_PRESETS:
+        cfg = load_config(name)
+        assert cfg.name == name and cfg.description
+
+
+def test_seed_hyperparameters_are_kept():
+    mlp = load_config("mlp-gan-fmnist")
+    assert (mlp.model.z_dim, mlp.optim_g.lr, mlp.train.batch_size) == (128, 3e-4, 32)
+    assert mlp.model.generator.options == {"hidden": [512], "slope": 0.01}
+    mm = load_config("mmengine-gan-fmnist")
+    assert mm.model.generator.options["hidden"] == [128, 256, 512, 1024] and mm.model.generator.options["bn_eps"] == 0.8
+    assert (mm.optim_d.lr, mm.optim_d.betas) == (1e-4, (0.5, 0.999))
+    wgan = load_config("hw6-wgan-64")
+    assert (wgan.optim_d.name, wgan.objective.loss, wgan.objective.clip_value, wgan.objective.n_critic) == \
+        ("rmsprop", "wgan", 0.01, 5)
+    gp = load_config("hw6-wgan-gp-64")
+    assert gp.objective.gp_weight == 10 and gp.model.discriminator.options["norm"] == "instance"
+    assert load_config("mmagic-dcgan-64").model.generator.options["base_channels"] == 1024
+
+
+def test_overrides_parse_toml_values():
+    assert parse_override("train.max_steps=5") == (["train", "max_steps"], 5)
+    assert parse_override("optim_g.betas=[0.0, 0.9]") == (["optim_g", "betas"], [0.0, 0.9])
+    assert parse_override("data.root=/some/path") == (["data", "root"], "/some/path")
+    cfg = load_config("dcgan-fmnist", ["train.max_steps=7", "optim_g.lr=1e-3", "ema.enabled=false"])
+    assert (cfg.train.max_steps, cfg.optim_g.lr, cfg.ema.enabled) == (7, 1e-3, False)
+
+
+def test_unknown_key_suggests_closest():
+    with pytest.raises(GanforgeError, match=r"unknown config key 'train.max_step'.*Did you mean 'max_steps'"):
+        load_config("dcgan-fmnist", ["train.max_step=5"])
+    with pytest.raises(GanforgeError, match=r"unknown config key 'trian'.*Did you mean 'train'"):
+        load_config("dcgan-fmnist", ["trian.max_steps=5"])
+
+
+def test_wrong_type_names_key_and_type():
+    with pytest.raises(GanforgeError, match=r"config key 'train.batch_size' must be an integer, got 'big'"):
+        load_config("dcgan-fmnist", ["train.batch_size=big"])
+    with pytest.raises(GanforgeError, match=r"'optim_g.betas' must be a list of number \(length 2\)"):
+        load_config("dcgan-fmnist", ["optim_g.betas=[0.5]"])
+    with pytest.raises(GanforgeError, match=r"'ema.enabled' must be a true/false"):
+        load_config("dcgan-fmnist", ["ema.enabled=1"])
+
+
+@pytest.mark.parametrize("override, pattern", [
+    ("train.batch_size=0", r"'train.batch_size' must be > 0, got 0"),
+    ("train.batch_size=-4", r"'train.batch_size' must be > 0"),
+    ("optim_g.lr=0", r"'optim_g.lr' must be > 0"),
+    ("optim_d.lr=-1e-4", r"'optim_d.lr' must be > 0"),
+    ("train.max_steps=-1", r"'train.max_steps' must be >= 0"),
+    ("objective.n_critic=0", r"'objective.n_critic' must be > 0"),
+    ("ema.decay=1.5", r"'ema.decay' must be in \[0, 1\)"),
+    ("objective.loss=hing", r"unknown loss 'hing'. Did you mean 'hinge'"),
+    ("data.name=fmnist", r"'data.name' is 'fmnist'"),
+    ("data.channels=2", r"'data.channels' must be 1 or 3"),
+])
+def test_range_and_name_errors(override, pattern):
+    with pytest.raises(GanforgeError, match=pattern):
+        load_config("dcgan-fmnist", [override])
+
+
+def test_reuse_fake_needs_single_steps():
+    with pytest.raises(GanforgeError, match="reuse_fake' needs n_critic"):
+        load_config("mlp-gan-fmnist", ["objective.n_critic=2"])
+
+
+def test_unknown_preset_suggests():
+    with pytest.raises(GanforgeError, match=r"unknown preset 'dcgan-fmnst'. Did you mean 'dcgan-fmnist'"):
+        load_config("dcgan-fmnst")
+
+
+def test_network_option_errors():
+    with pytest.raises(GanforgeError, match=r"unknown option 'base_channel' for model.generator 'dcgan'. "
+                                            r"Did you mean 'base_channels'"):
+        load_config("dcgan-fmnist", ["model.generator.options.base_channel=8"])
+    with pytest.raises(GanforgeError, match=r"model.discriminator 'dcgan' option 'base_channels' must be an integer"):
+        load_config("dcgan-fmnist", ["model.discriminator.options.base_channels=1.5"])
+    with pytest.raises(GanforgeError, match=r"unknown generator 'dcgn'. Did you mean 'dcgan'.*Registered"):
+        load_config("dcgan-fmnist", ["model.generator.name=dcgn"])
+
+
+def test_config_file_and_roundtrip(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[train]\nbatch_size = 16\n[model]\nz_dim = 32\n')
+    cfg = load_config(str(path))
+    assert (cfg.name, cfg.train.batch_size, cfg.model.z_dim) == ("mine", 16, 32)
+    assert config_from_dict(cfg.to_dict()) == cfg
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train\n")
+    with pytest.raises(GanforgeError, match="not valid TOML"):
+        load_config(str(bad))
+
+
+def test_apply_overrides_does_not_mutate():
+    base = {"train": {"max_steps": 1}}
+    out = apply_overrides(base, ["train.max_steps=2"])
+    assert base["train"]["max_steps"] == 1 and out["train"]["max_steps"] == 2
+    with pytest.raises(GanforgeError, match="must look like key=value"):
+        apply_overrides(base, ["train.max_steps"])
+
+
+def test_dry_run_prints_config_and_parameter_counts(capsys):
+    assert run_cli("train", "mmengine-gan-fmnist", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert '"z_dim": 100' in out
+    # G: 100*128+128 + 128*256+256 + 2*256 + 256*512+512 + 2*512 + 512*1024+1024 + 2*1024 + 1024*784+784
+    assert "G 'mlp': 1,510,032 parameters" in out
+    assert "D 'mlp': 533,505 parameters" in out  # 784*512+512 + 512*256+256 + 256+1
+
+
+def test_config_command_prints_toml(capsys):
+    import tomllib
+
+    assert run_cli("config", "hw6-wgan-gp-64") == 0
+    parsed = tomllib.loads(capsys.readouterr().out)
+    assert config_from_dict(parsed) == load_config("hw6-wgan-gp-64")
+
+
+def test_default_config_is_typed():
+    cfg = Config()
+    assert isinstance(cfg.optim_g.betas, tuple)

@@ -1,0 +1,243 @@
+import functools
+import gzip
+import hashlib
+import http.server
+import io
+import pickle
+import tarfile
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganforge.config import DataConfig
+from ganforge.data import DataWarning, InMemoryBatches, load_images
+from ganforge.data import cifar, idx
+from ganforge.data.download import download, md5_of
+from ganforge.data.folder import load_folder
+from ganforge.errors import GanforgeError
+
+from conftest import fake_garments, write_idx
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A static file server on 127.0.0.1 serving tmp_path/www."""
+    www = tmp_path / "www"
+    www.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield www, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+# ------------------------------------------------------------------ IDX
+
+def test_idx_roundtrip_gz_and_raw(tmp_path):
+    images = fake_garments(10)
+    write_idx(tmp_path / "a.gz", images)
+    write_idx(tmp_path / "b", images)
+    assert np.array_equal(idx.read_idx(tmp_path / "a.gz"), images)
+    assert np.array_equal(idx.read_idx(tmp_path / "b"), images)
+
+
+def test_idx_truncated_and_bad_magic(tmp_path):
+    write_idx(tmp_path / "t", fake_garments(4))
+    (tmp_path / "t").write_bytes((tmp_path / "t").read_bytes()[:-10])
+    with pytest.raises(GanforgeError, match="truncated or padded"):
+        idx.read_idx(tmp_path / "t")
+    (tmp_path / "m").write_bytes(b"hello world, not idx")
+    with pytest.raises(GanforgeError, match="bad magic number"):
+        idx.read_idx(tmp_path / "m")
+
+
+def test_idx_from_root_and_split(idx_root):
+    train = load_images(DataConfig(root=str(idx_root)))
+    test = load_images(DataConfig(root=str(idx_root), split="test"))
+    assert train.shape == (256, 1, 28, 28) and test.shape == (64, 1, 28, 28) and train.dtype == torch.uint8
+
+
+def test_idx_missing_root_names_path(tmp_path):
+    with pytest.raises(GanforgeError, match=f"data.root '{tmp_path / 'nope'}' does not exist"):
+        load_images(DataConfig(root=str(tmp_path / "nope")))
+    with pytest.raises(GanforgeError, match="has no train-images-idx3-ubyte.gz"):
+        load_images(DataConfig(root=str(tmp_path)))
+
+
+def test_resize_and_channels(idx_root):
+    x = load_images(DataConfig(root=str(idx_root), resolution=32, channels=3))
+    assert x.shape == (256, 3, 32, 32)
+    assert torch.equal(x[:, 0], x[:, 2])  # gray repeated into RGB
+
+
+def test_download_from_mirror_with_checksum(http_server, tmp_path, monkeypatch):
+    www, url = http_server
+    images = fake_garments(40)
+    write_idx(www / "train-images-idx3-ubyte.gz", images)
+    md5 = md5_of(www / "train-images-idx3-ubyte.gz")
+    # The real table holds the official checksums; this test serves its own small file.
+    spec = dict(idx.IDX_SETS["mnist"], debian=str(tmp_path / "no-debian"),
+                files={"train": ("train-images-idx3-ubyte.gz", md5)})
+    monkeypatch.setitem(idx.IDX_SETS, "mnist", spec)
+    cache = tmp_path / "dl-cache"
+    x = load_images(DataConfig(name="mnist", mirror=url, cache_dir=str(cache)))
+    assert np.array_equal(x[:, 0].numpy(), images)
+    assert (cache / "mnist" / "train-images-idx3-ubyte.gz").is_file()
+    assert not list((cache / "mnist").glob("*.part"))  # no temp files left behind
+
+
+def test_download_rejects_bad_checksum_and_keeps_nothing(http_server, tmp_path):
+    www, url = http_server
+    (www / "f.bin").write_bytes(b"tampered")
+    dest = tmp_path / "out" / "f.bin"
+    with pytest.raises(GanforgeError, match=r"checksum .* != expected 0{32}"):
+        download([url + "f.bin"], dest, "0" * 32)
+    assert not dest.exists() and not list(dest.parent.iterdir())
+
+
+def test_download_tries_next_mirror(http_server, tmp_path):
+    www, url = http_server
+    (www / "f.bin").write_bytes(b"payload")
+    md5 = hashlib.md5(b"payload").hexdigest()
+    dest = download([url + "missing/f.bin", url + "f.bin"], tmp_path / "f.bin", md5)
+    assert dest.read_bytes() == b"payload"
+
+
+def test_download_disabled_says_how_to_fix(tmp_path, monkeypatch):
+    spec = dict(idx.IDX_SETS["mnist"], debian=str(tmp_path / "none"))
+    monkeypatch.setitem(idx.IDX_SETS, "mnist", spec)
+    with pytest.raises(GanforgeError, match="data.download is false. Set data.root"):
+        load_images(DataConfig(name="mnist", download=False))
+
+
+def test_debian_fashion_mnist_when_installed():
+    if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists():
+        pytest.skip("Debian dataset-fashion-mnist not installed")
+    x = load_images(DataConfig(name="fashion-mnist", download=False))
+    assert x.shape == (60000, 1, 28, 28) and 70 < x.float().mean() < 80  # Fashion-MNIST mean is ~72.9
+
+
+# ------------------------------------------------------------------ CIFAR-10
+
+def _cifar_batch(n: int, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    return pickle.dumps({b"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8), b"labels": [0] * n})
+
+
+def test_cifar_from_folder_and_archive(tmp_path, http_server):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for i in range(1, 6):
+        (folder / f"data_batch_{i}").write_bytes(_cifar_batch(4, i))
+    (folder / "test_batch").write_bytes(_cifar_batch(3, 9))
+    x = load_images(DataConfig(name="cifar10", root=str(tmp_path), resolution=32, channels=3))
+    assert x.shape == (20, 3, 32, 32)
+    # the same data as a tar.gz served over HTTP
+    www, url = http_server
+    with tarfile.open(www / cifar.ARCHIVE, "w:gz") as tar:
+        tar.add(folder, arcname="cifar-10-batches-py")
+    md5 = md5_of(www / cifar.ARCHIVE)
+    import ganforge.data.cifar as c
+    old = c.ARCHIVE_MD5
+    c.ARCHIVE_MD5 = md5
+    try:
+        y = load_images(DataConfig(name="cifar10", split="test", mirror=url, resolution=32, channels=3,
+                                   cache_dir=str(tmp_path / "cc")))
+    finally:
+        c.ARCHIVE_MD5 = old
+    assert y.shape == (3, 3, 32, 32)
+
+
+def test_cifar_refuses_code_in_pickle(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (tmp_path / "pwned",))
+
+    raw = pickle.dumps({b"data": Evil()})
+    with pytest.raises(GanforgeError, match="is not a CIFAR-10 python batch"):
+        cifar.read_batch(raw, "evil")
+    assert not (tmp_path / "pwned").exists()
+
+
+# ------------------------------------------------------------------ image folders
+
+def test_folder_resize_crop_and_cache(image_folder, tmp_path):
+    cache = tmp_path / "fc"
+    x = load_folder(str(image_folder), 64, 3, str(cache))
+    assert x.shape == (24, 3, 64, 64) and x.dtype == np.uint8
+    cached = list((cache / "folders").glob("*.npy"))
+    assert len(cached) == 1
+    np.save(cached[0], np.zeros_like(x))  # prove the second load reads the cache, not the images
+    assert load_folder(str(image_folder), 64, 3, str(cache)).sum() == 0
+    gray = load_folder(str(image_folder), 32, 1, str(cache))  # another key: decoded anew
+    assert gray.shape == (24, 1, 32, 32) and gray.sum() > 0
+
+
+def test_folder_center_crop_keeps_middle(tmp_path):
+    arr = np.zeros((40, 120, 3), dtype=np.uint8)
+    arr[:, 40:80] = 255  # white middle third of a wide image
+    (tmp_path / "imgs").mkdir()
+    Image.fromarray(arr).save(tmp_path / "imgs" / "wide.png")
+    x = load_folder(str(tmp_path / "imgs"), 40, 3, str(tmp_path / "c"))
+    assert x.shape == (1, 3, 40, 40) and x[0, :, :, 5:35].min() == 255
+
+
+def test_folder_skips_corrupt_files_with_one_warning(image_folder, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for p in sorted(image_folder.rglob("*.png"))[:5]:
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / "zz_truncated.png").write_bytes(next(iter(folder.glob("*.png"))).read_bytes()[:100])
+    (folder / "zz_text.png").write_text("this is not an image")
+    with pytest.warns(DataWarning, match=r"skipped 2 of 7 files .*zz_t"):
+        x = load_folder(str(folder), 32, 3, str(tmp_path / "c"))
+    assert len(x) == 5
+
+
+def test_folder_errors_name_the_path(tmp_path):
+    with pytest.raises(GanforgeError, match=f"'{tmp_path / 'missing'}' does not exist"):
+        load_folder(str(tmp_path / "missing"), 64, 3)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("no images here")
+    with pytest.raises(GanforgeError, match=f"'{tmp_path / 'empty'}' holds no images"):
+        load_folder(str(tmp_path / "empty"), 64, 3)
+    with pytest.raises(GanforgeError, match="data.root is empty"):
+        load_folder("", 64, 3)
+
+
+# ------------------------------------------------------------------ batches
+
+def test_batches_are_seeded_and_resumable():
+    images = torch.arange(100, dtype=torch.uint8).view(100, 1, 1, 1)
+    a = InMemoryBatches(images, 16, seed=3)
+    seen = [a.next() for _ in range(10)]  # crosses an epoch boundary (6 batches per epoch)
+    assert a.epoch == 1
+    first_epoch = torch.cat(seen[:6]).flatten()
+    assert len(set(first_epoch.tolist())) == 96  # no repeats within an epoch
+    assert seen[0].min() >= -1 and seen[0].max() <= 1
+    b = InMemoryBatches(images, 16, seed=3)
+    for _ in range(4):
+        b.next()
+    c = InMemoryBatches(images, 16, seed=3)
+    c.load_state_dict(b.state_dict())
+    assert all(torch.equal(c.next(), s) for s in seen[4:])
+    assert not torch.equal(InMemoryBatches(images, 16, seed=4).next(), seen[0])
+
+
+def test_uint8_to_float_matches_totensor_normalize():
+    images = torch.tensor([0, 128, 255], dtype=torch.uint8).view(3, 1, 1, 1)
+    x = InMemoryBatches(images, 3, 0).next().flatten().sort().values
+    expected = (torch.tensor([0, 128, 255]) / 255.0 - 0.5) / 0.5
+    assert torch.allclose(x, expected, atol=1e-6)
+
+
+def test_dataset_smaller_than_batch():
+    with pytest.raises(GanforgeError, match="has 8 images, fewer than one batch \\(train.batch_size=16\\)"):
+        InMemoryBatches(torch.zeros(8, 1, 4, 4, dtype=torch.uint8), 16, 0)

@@ -1,0 +1,74 @@
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from ganforge.losses import build_loss, clip_weights, gradient_penalty, r1_penalty
+
+
+def test_vanilla_at_zero_logits():
+    loss = build_loss("vanilla")
+    z = torch.zeros(8)
+    d, logs = loss.d_loss(z, z, "sum")
+    assert math.isclose(d.item(), 2 * math.log(2), rel_tol=1e-6)
+    assert math.isclose(loss.d_loss(z, z, "mean")[0].item(), math.log(2), rel_tol=1e-6)
+    assert math.isclose(loss.g(z).item(), math.log(2), rel_tol=1e-6)
+    assert set(logs) == {"loss_d_real", "loss_d_fake"}
+
+
+def test_vanilla_equals_sigmoid_plus_bce():
+    logits = torch.randn(16) * 3
+    loss = build_loss("vanilla")
+    p = torch.sigmoid(logits)
+    bce = nn.BCELoss()
+    d, _ = loss.d_loss(logits, logits.flip(0), "mean")
+    ref = (bce(p, torch.ones(16)) + bce(p.flip(0), torch.zeros(16))) / 2  # seed 002's (r_loss + f_loss) / 2
+    assert torch.allclose(d, ref, atol=1e-6)
+    assert torch.allclose(loss.g(logits), bce(p, torch.ones(16)), atol=1e-6)
+
+
+def test_vanilla_is_stable_at_extreme_logits():
+    d, _ = build_loss("vanilla").d_loss(torch.tensor([200.0]), torch.tensor([-200.0]))
+    assert torch.isfinite(d) and d.item() < 1e-6
+
+
+def test_wgan_hinge_lsgan_values():
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 1.0])
+    assert build_loss("wgan").d_loss(real, fake)[0].item() == pytest.approx(-1.0 + 0.0)
+    assert build_loss("wgan").g(fake).item() == pytest.approx(0.0)
+    # hinge: relu(1 - r) = [0, 1] -> .5 ; relu(1 + f) = [0, 2] -> 1
+    assert build_loss("hinge").d_loss(real, fake)[0].item() == pytest.approx(1.5)
+    assert build_loss("hinge").g(fake).item() == pytest.approx(0.0)
+    # lsgan: .5 * mean((r - 1)^2) = .5 * 1 ; .5 * mean(f^2) = .5 * 1
+    assert build_loss("lsgan").d_loss(real, fake)[0].item() == pytest.approx(1.0)
+    assert build_loss("lsgan").g(fake).item() == pytest.approx(0.5 * (4 + 0) / 2)
+
+
+def test_gradient_penalty_of_linear_critic_is_exact():
+    D = nn.Sequential(nn.Flatten(), nn.Linear(12, 1, bias=False))
+    with torch.no_grad():
+        D[1].weight.fill_(0.5)  # ||grad|| = sqrt(12) * 0.5 everywhere
+    gp = gradient_penalty(lambda x: D(x).view(-1), torch.randn(4, 3, 2, 2), torch.randn(4, 3, 2, 2))
+    assert gp.item() == pytest.approx((math.sqrt(12) * 0.5 - 1) ** 2, rel=1e-5)
+
+
+def test_gradient_penalty_backpropagates_to_critic():
+    D = nn.Linear(3, 1)
+    gp = gradient_penalty(lambda x: D(x).view(-1), torch.randn(5, 3), torch.randn(5, 3))
+    gp.backward()
+    assert D.weight.grad is not None and D.weight.grad.abs().sum() > 0
+
+
+def test_r1_of_quadratic():
+    x = torch.randn(6, 4, requires_grad=True)
+    scores = (x ** 2).sum(1)  # grad = 2x, ||grad||^2 = 4 ||x||^2
+    assert torch.allclose(r1_penalty(scores, x), (4 * (x.detach() ** 2).sum(1)).mean())
+
+
+def test_clip_weights():
+    m = nn.Linear(10, 10)
+    with torch.no_grad():
+        m.weight.mul_(100)
+    clip_weights(m, 0.01)
+    assert m.weight.abs().max() <= 0.01 and m.bias.abs().max() <= 0.01

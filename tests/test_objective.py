@@ -1,0 +1,123 @@
+import copy
+
+import pytest
+import torch
+
+from ganforge.config import load_config
+from ganforge.nets import build_networks
+from ganforge.objective import GANObjective
+
+
+def make(*overrides, ema=False):
+    cfg = load_config("mlp-gan-fmnist", ["objective.reuse_fake=false", f"ema.enabled={str(ema).lower()}",
+                                         "model.generator.options.hidden=[16]",
+                                         "model.discriminator.options.hidden=[16]", *overrides])
+    torch.manual_seed(0)
+    G, D = build_networks(cfg)
+    G_ema = copy.deepcopy(G).requires_grad_(False) if ema else None
+    return GANObjective(G, D, G_ema, cfg, torch.device("cpu")), cfg
+
+
+def snapshot(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def changed(before, module):
+    return any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+
+
+def real(n=8):
+    return torch.rand(n, 1, 28, 28) * 2 - 1
+
+
+def test_n_critic_updates_g_every_nth_step():
+    obj, _ = make("objective.n_critic=3")
+    g_updates = []
+    for step in range(6):
+        before = snapshot(obj.G)
+        logs = obj.train_step(real(), step)
+        g_updates.append(changed(before, obj.G))
+        assert ("loss_g" in logs) == g_updates[-1]
+    assert g_updates == [False, False, True, False, False, True]
+
+
+def test_accumulation_steps_optimizers_every_k_batches():
+    obj, _ = make("objective.accumulate=2")
+    d0 = snapshot(obj.D)
+    obj.train_step(real(), 0)
+    assert not changed(d0, obj.D)  # gradient accumulated, no step yet
+    obj.train_step(real(), 1)
+    assert changed(d0, obj.D)
+
+
+def test_accumulation_equals_one_big_batch():
+    """Two micro-batches of 4 with accumulate=2 give D the same update as one batch of 8."""
+    x, z = real(8), torch.randn(8, 128)
+    a, _ = make("objective.accumulate=2", "objective.n_critic=100")
+    b, _ = make("objective.n_critic=100")
+    za = iter([z[:4], z[4:]])
+    a.sample_z = lambda n: next(za)
+    b.sample_z = lambda n: z
+    a.train_step(x[:4], 0)
+    a.train_step(x[4:], 1)
+    b.train_step(x, 0)
+    for pa, pb in zip(a.D.parameters(), b.D.parameters()):
+        assert torch.allclose(pa, pb, atol=1e-6)
+
+
+def test_generator_steps():
+    obj, _ = make("objective.generator_steps=3")
+    obj.train_step(real(), 0)
+    steps = [s["step"] for s in obj.opt_g.state_dict()["state"].values()]
+    assert steps and all(int(s) == 3 for s in steps)
+
+
+def test_ema_is_exponential_average_after_start():
+    obj, cfg = make("ema.decay=0.9", "ema.start_step=2", ema=True)
+    obj.train_step(real(), 0)  # step 1 < start: G_ema copies G
+    assert all(torch.equal(a, b) for a, b in zip(obj.G_ema.parameters(), obj.G.parameters()))
+    ema_before = snapshot(obj.G_ema)
+    obj.train_step(real(), 1)
+    for e0, e1, g in zip(ema_before, obj.G_ema.parameters(), obj.G.parameters()):
+        assert torch.allclose(e1, 0.9 * e0 + 0.1 * g, atol=1e-7)
+
+
+def test_reuse_fake_saves_a_generator_forward():
+    counts = {}
+    for reuse in (False, True):
+        obj, _ = make(f"objective.reuse_fake={str(reuse).lower()}")
+        calls = []
+        obj.G.register_forward_hook(lambda *a: calls.append(1))
+        for step in range(4):
+            obj.train_step(real(), step)
+        counts[reuse] = len(calls)
+    assert counts == {False: 8, True: 4}
+
+
+def test_weight_clipping_and_gp_run_in_d_step():
+    obj, _ = make("objective.loss=wgan", "objective.clip_value=0.01")
+    obj.train_step(real(), 0)
+    assert max(p.abs().max().item() for p in obj.D.parameters()) <= 0.01
+    obj, _ = make("objective.loss=wgan", "objective.gp_weight=10")
+    logs = obj.train_step(real(), 0)
+    assert "gp" in logs and torch.isfinite(logs["gp"])
+    obj, _ = make("objective.r1_gamma=1")
+    assert "r1" in obj.train_step(real(), 0)
+
+
+def test_d_frozen_during_g_step():
+    obj, _ = make("objective.n_critic=1")
+    obj.d_step(real(), update=True)
+    d0 = snapshot(obj.D)
+    obj.g_step(8)
+    assert not changed(d0, obj.D)
+    assert all(p.requires_grad for p in obj.D.parameters())
+    assert all(p.grad is None for p in obj.D.parameters())
+
+
+@pytest.mark.parametrize("loss", ["vanilla", "wgan", "hinge", "lsgan"])
+def test_every_loss_trains(loss):
+    obj, _ = make(f"objective.loss={loss}")
+    for step in range(3):
+        logs = obj.train_step(real(), step)
+    assert all(torch.isfinite(v) for v in logs.values())

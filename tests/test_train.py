@@ -1,0 +1,246 @@
+"""End-to-end runs: every preset, the run folder, resume equality, signals, sampling."""
+import json
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganforge.config import preset_names
+from ganforge.training import checkpoint as ckpt
+
+from conftest import run_cli, run_subprocess, tiny
+
+ROOT = Path(__file__).resolve().parents[1]
+FMNIST_PRESETS = ["mlp-gan-fmnist", "mmengine-gan-fmnist", "dcgan-fmnist"]
+FOLDER_PRESETS = ["hw6-dcgan-64", "hw6-wgan-64", "hw6-wgan-gp-64", "mmagic-dcgan-64"]
+
+
+def folder_sets(image_folder, *extra):
+    sets = [f"data.root={image_folder}", "train.batch_size=8", "log.progress=false", "log.every_steps=2",
+            "log.sample_every_steps=5", "log.checkpoint_every_steps=5", "log.num_samples=4", "train.max_epochs=0",
+            *extra]
+    return [a for s in sets for a in ("--set", s)]
+
+
+def check_run_folder(run: Path, steps: int, image_shape: tuple[int, int]):
+    assert json.loads((run / "config.json").read_text())["name"]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert records and records[-1]["step"] == steps
+    for r in records:
+        assert {"step", "images_seen", "seconds", "images_per_second", "loss_d"} <= set(r)
+        assert all(np.isfinite(v) for v in r.values() if isinstance(v, float))
+    assert any("loss_g" in r for r in records)
+    assert (run / "checkpoints" / "last.pt").is_file()
+    assert ckpt.load(run / "checkpoints" / "last.pt")["state"]["step"] == steps
+    grids = sorted((run / "samples").glob("step_*.png"))
+    assert grids and grids[-1].name == f"step_{steps:07d}.png"
+    with Image.open(grids[-1]) as im:
+        assert im.size[0] > image_shape[0] and im.size[1] > image_shape[1]
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("preset", FMNIST_PRESETS)
+def test_fmnist_presets_train(preset, idx_root, tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", preset, "--out", run, *tiny(idx_root, "train.max_steps=8", "train.batch_size=16")) == 0
+    check_run_folder(run, 8, (28, 28))
+    assert (run / "checkpoints" / "step_0000008.pt").is_file()
+
+
+@pytest.mark.parametrize("preset", FOLDER_PRESETS)
+def test_folder_presets_train(preset, image_folder, tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", preset, "--out", run, *folder_sets(image_folder, "train.max_steps=5")) == 0
+    check_run_folder(run, 5, (64, 64))
+
+
+def test_all_presets_are_covered():
+    assert set(FMNIST_PRESETS + FOLDER_PRESETS) == set(preset_names())
+
+
+def test_tensorboard_has_scalars_and_image_grids(idx_root, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=6"))
+    acc = EventAccumulator(str(run / "tb"), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    assert {"train/loss_d", "train/loss_g", "train/images_per_second"} <= set(acc.Tags()["scalars"])
+    assert {"real", "fake"} <= set(acc.Tags()["images"])
+    fake = acc.Images("fake")
+    assert [e.step for e in fake] == [4, 6]
+    assert fake[-1].encoded_image_string[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bounds_steps_epochs_seconds(idx_root, tmp_path):
+    run_cli("train", "dcgan-fmnist", "--out", tmp_path / "e", *tiny(idx_root, "train.max_epochs=1.5",
+                                                                      "train.max_seconds=0"))
+    # 256 images / batch 64 = 4 batches per epoch -> 1.5 epochs = 6 steps
+    assert ckpt.load(tmp_path / "e" / "checkpoints" / "last.pt")["state"]["step"] == 6
+    t = time.time()
+    run_cli("train", "dcgan-fmnist", "--out", tmp_path / "s", *tiny(idx_root, "train.max_seconds=2"))
+    assert time.time() - t < 30
+    state = ckpt.load(tmp_path / "s" / "checkpoints" / "last.pt")["state"]
+    assert state["seconds"] >= 2 and state["step"] > 0
+
+
+# ------------------------------------------------------------------ resume
+
+def weights(run: Path) -> dict:
+    payload = ckpt.load(run / "checkpoints" / "last.pt")
+    return {k: payload[k] for k in ("G", "D", "G_ema", "opt_g", "opt_d", "state", "data")}
+
+
+def assert_same(a, b, path="") -> None:
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"{path} differs"
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            if k != "seconds":
+                assert_same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, (list, tuple)):
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, f"{path}: {a} != {b}"
+
+
+def test_resume_is_bitwise_identical(idx_root, tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert run_cli("train", "dcgan-fmnist", "--out", full, *tiny(idx_root, "train.max_steps=10")) == 0
+    assert run_cli("train", "dcgan-fmnist", "--out", part, *tiny(idx_root, "train.max_steps=5")) == 0
+    assert run_cli("train", "dcgan-fmnist", "--out", part, "--resume", *tiny(idx_root, "train.max_steps=10")) == 0
+    assert_same(weights(full), weights(part))
+    # the resumed run's log has each step once
+    steps = [json.loads(line)["step"] for line in (part / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps))
+
+
+def _wait_for(path: Path, proc, timeout=120):
+    t = time.time()
+    while not path.exists():
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.time() - t < timeout, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_sigkill_then_resume_matches_uninterrupted(idx_root, tmp_path):
+    run = tmp_path / "killed"
+    proc = run_subprocess("train", "dcgan-fmnist", "--out", run,
+                          *tiny(idx_root, "train.max_steps=100000", "log.checkpoint_every_steps=5"))
+    _wait_for(run / "checkpoints" / "step_0000005.pt", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed_at = ckpt.load(run / "checkpoints" / "last.pt")["state"]["step"]
+    assert resumed_at >= 5 and resumed_at % 5 == 0
+    target = resumed_at + 5
+    assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume",
+                   *tiny(idx_root, f"train.max_steps={target}", "log.checkpoint_every_steps=5")) == 0
+    ref = tmp_path / "ref"
+    assert run_cli("train", "dcgan-fmnist", "--out", ref,
+                   *tiny(idx_root, f"train.max_steps={target}", "log.checkpoint_every_steps=5")) == 0
+    assert_same(weights(ref), weights(run))
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 128 + 15), (signal.SIGINT, 128 + 2)])
+def test_signal_saves_checkpoint_and_exits(idx_root, tmp_path, sig, code):
+    run = tmp_path / "run"
+    proc = run_subprocess("train", "dcgan-fmnist", "--out", run,
+                          *tiny(idx_root, "train.max_steps=100000", "log.checkpoint_every_steps=1000"))
+    _wait_for(run / "metrics.jsonl", proc)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == code, out
+    assert f"{sig.name} received; saved step" in out and "--resume" in out
+    state = ckpt.load(run / "checkpoints" / "last.pt")["state"]
+    assert state["step"] >= 2
+    assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume",
+                   *tiny(idx_root, f"train.max_steps={state['step'] + 2}")) == 0
+
+
+def test_out_folder_with_a_run_needs_resume_or_force(idx_root, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2")]
+    assert run_cli(*args) == 0
+    assert run_cli(*args) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert run_cli(*args, "--force") == 0
+    assert run_cli("train", "mlp-gan-fmnist", "--out", run, "--resume", *tiny(idx_root)) == 2
+    assert "holds a 'dcgan-fmnist' run, not 'mlp-gan-fmnist'" in capsys.readouterr().err
+
+
+def test_resume_without_checkpoint_starts_fresh(idx_root, tmp_path, capsys):
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "r", "--resume",
+                   *tiny(idx_root, "train.max_steps=2")) == 0
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ sampling
+
+@pytest.fixture(scope="module")
+def trained_run(idx_root, tmp_path_factory):
+    run = tmp_path_factory.mktemp("trained") / "run"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=6",
+                                                                  "ema.start_step=0")) == 0
+    return run
+
+
+def test_sample_npy_png_and_folder(trained_run, tmp_path):
+    assert run_cli("sample", trained_run, "--num", 1000, "--out", tmp_path / "s.npy") == 0
+    arr = np.load(tmp_path / "s.npy")
+    assert arr.shape == (1000, 1, 28, 28) and arr.dtype == np.uint8 and arr.std() > 0
+    assert run_cli("sample", trained_run / "checkpoints" / "last.pt", "--num", 16, "--out", tmp_path / "g.png") == 0
+    with Image.open(tmp_path / "g.png") as im:
+        assert im.size == (4 * 30 + 2, 4 * 30 + 2)
+    assert run_cli("sample", trained_run, "--num", 5, "--out", tmp_path / "dir") == 0
+    assert len(list((tmp_path / "dir").glob("*.png"))) == 5
+
+
+def test_sample_seed_ema_and_truncation(trained_run, tmp_path):
+    def get(*extra):
+        out = tmp_path / f"{len(list(tmp_path.iterdir()))}.npy"
+        assert run_cli("sample", trained_run, "--num", 32, "--out", out, *extra) == 0
+        return np.load(out)
+
+    base = get()
+    assert np.array_equal(base, get())
+    assert not np.array_equal(base, get("--seed", 1))
+    assert not np.array_equal(base, get("--no-ema"))
+    assert not np.array_equal(base, get("--truncation", 0.5))
+
+
+def test_sample_bad_input(trained_run, tmp_path, capsys):
+    assert run_cli("sample", tmp_path / "nothing", "--num", 4, "--out", tmp_path / "x.npy") == 2
+    assert "neither a run folder nor a checkpoint" in capsys.readouterr().err
+    assert run_cli("sample", trained_run, "--num", 0, "--out", tmp_path / "x.npy") == 2
+
+
+# ------------------------------------------------------------------ plugins
+
+def test_custom_model_example_trains(idx_root, tmp_path):
+    run = tmp_path / "custom"
+    assert run_cli("train", ROOT / "examples" / "custom_model.toml", "--out", run,
+                   *tiny(idx_root, "train.max_steps=4")) == 0
+    check_run_folder(run, 4, (28, 28))
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["model"]["generator"]["name"] == "example-upsample" and cfg["objective"]["loss"] == "example-softplus"
+    assert run_cli("sample", run, "--num", 8, "--out", tmp_path / "c.npy") == 0
+    assert np.load(tmp_path / "c.npy").shape == (8, 1, 28, 28)
+
+
+def test_plugin_errors(tmp_path):
+    from ganforge.config import load_config
+    from ganforge.errors import GanforgeError
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('plugins = ["no_such_module_xyz"]\n')
+    with pytest.raises(GanforgeError, match="plugin 'no_such_module_xyz' could not be imported"):
+        load_config(str(cfg))
+    cfg.write_text('plugins = ["missing.py"]\n')
+    with pytest.raises(GanforgeError, match="plugin file 'missing.py' not found"):
+        load_config(str(cfg))
