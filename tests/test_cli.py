@@ -1,0 +1,40 @@
+"""The CLI contract: exit 0 on success, 2 with a one-line message (no traceback) on bad input."""
+import subprocess
+import sys
+
+import pytest
+
+from conftest import run_cli
+from ganforge.config import preset_names
+
+
+def ganforge(*args):
+    return subprocess.run([sys.executable, "-m", "ganforge", *map(str, args)], capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "no-such-preset"], "unknown preset 'no-such-preset'"),
+    (["train", "dcgan-fmnist", "--set", "train.batch_size=0"], "'train.batch_size' must be > 0"),
+    (["train", "dcgan-fmnist", "--set", "trian.max_steps=1"], "Did you mean 'train'"),
+    (["train", "hw6-dcgan-64", "--set", "data.root=/no/such/folder", "--set", "train.max_steps=1"],
+     "data.root '/no/such/folder' does not exist"),
+    (["sample", "/no/such/run", "--out", "x.npy"], "neither a run folder nor a checkpoint"),
+])
+def test_bad_input_exits_2_without_traceback(args, message, tmp_path):
+    result = ganforge(*args, *(["--out", tmp_path / "r"] if args[0] == "train" else []))
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("ganforge: error:")
+
+
+def test_presets_lists_every_preset(capsys):
+    assert run_cli("presets") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == preset_names()
+
+
+def test_argparse_errors_exit_2():
+    result = ganforge("train")
+    assert result.returncode == 2 and "PRESET|CONFIG_FILE" in result.stderr
