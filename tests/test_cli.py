@@ -38,3 +38,15 @@ def test_presets_lists_every_preset(capsys):
 def test_argparse_errors_exit_2():
     result = ganforge("train")
     assert result.returncode == 2 and "PRESET|CONFIG_FILE" in result.stderr
+
+
+def test_train_then_sample_in_fresh_processes(idx_root, tmp_path):
+    """Each command in its own process, as a user runs them (nothing pre-imported)."""
+    run = tmp_path / "run"
+    result = ganforge("train", "dcgan-fmnist", "--out", run, "--set", f"data.root={idx_root}",
+                      "--set", "train.max_steps=3", "--set", "log.progress=false")
+    assert result.returncode == 0, result.stderr
+    result = ganforge("sample", run, "--num", 20, "--out", tmp_path / "s.npy")
+    assert result.returncode == 0, result.stderr
+    import numpy as np
+    assert np.load(tmp_path / "s.npy").shape == (20, 1, 28, 28)

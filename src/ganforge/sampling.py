@@ -10,7 +10,7 @@ import torch
 from .config import Config, config_from_dict, load_plugins
 from .errors import GanforgeError
 from .images import make_grid, save_png, to_uint8
-from .registry import GENERATORS
+from .nets import build_generator
 from .training import checkpoint as ckpt
 
 
@@ -20,8 +20,7 @@ def load_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.nn.M
     payload = ckpt.load(path)
     cfg = config_from_dict(json.loads(payload["config"]))
     load_plugins(cfg.plugins)
-    G = GENERATORS.build(cfg.model.generator.name, cfg.model.generator.options, z_dim=cfg.model.z_dim,
-                         channels=cfg.data.channels, resolution=cfg.data.resolution)
+    G = build_generator(cfg)
     key = "G_ema" if use_ema and "G_ema" in payload else "G"
     try:
         G.load_state_dict(payload[key])

@@ -9,13 +9,21 @@ from ..registry import DISCRIMINATORS, GENERATORS
 from . import dcgan, mlp  # noqa: F401  (registration)
 
 
+def _shape(cfg: Config) -> dict[str, int]:
+    return dict(z_dim=cfg.model.z_dim, channels=cfg.data.channels, resolution=cfg.data.resolution)
+
+
+def build_generator(cfg: Config) -> nn.Module:
+    """Build G alone (for sampling)."""
+    return GENERATORS.build(cfg.model.generator.name, cfg.model.generator.options, **_shape(cfg))
+
+
 def build_networks(cfg: Config) -> tuple[nn.Module, nn.Module]:
     """Build G and D from the config and check G makes images of the data's shape."""
     import torch
 
-    shape = dict(z_dim=cfg.model.z_dim, channels=cfg.data.channels, resolution=cfg.data.resolution)
-    G = GENERATORS.build(cfg.model.generator.name, cfg.model.generator.options, **shape)
-    D = DISCRIMINATORS.build(cfg.model.discriminator.name, cfg.model.discriminator.options, **shape)
+    G = build_generator(cfg)
+    D = DISCRIMINATORS.build(cfg.model.discriminator.name, cfg.model.discriminator.options, **_shape(cfg))
     want = (cfg.data.channels, cfg.data.resolution, cfg.data.resolution)
     G.eval(), D.eval()  # eval: the shape check must not touch BatchNorm running stats
     with torch.no_grad():
