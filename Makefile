@@ -10,10 +10,12 @@ setup: $(STAMP)
 
 # torch goes in first, pinned to the CPU wheel: an unpinned torch would pull
 # several GB of CUDA packages.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
+	# torch-fidelity: only its Inception module, as an independent reference in tests (--no-deps: no torchvision)
+	$(PY) -m pip install -q --no-deps torch-fidelity==0.4.0
 	touch $(STAMP)
 
 data:

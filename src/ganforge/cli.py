@@ -1,4 +1,4 @@
-"""The ``ganforge`` command: train | sample | presets | config.
+"""The ``ganforge`` command: train | sample | evaluate | data | bench | presets | config.
 
 Exit codes: 0 success; 2 bad input (a one-line message, no traceback); 1 a bug.
 """
@@ -23,6 +23,42 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     out = sample(args.source, args.num, args.out, seed=args.seed, use_ema=not args.no_ema,
                  truncation=args.truncation)
     print(f"ganforge: wrote {args.num} samples to {out}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .metrics.run import evaluate_source
+
+    evaluate_source(args.source, metrics=args.metrics, num=args.num, features=args.features, ref=args.ref,
+                    json_out=args.json, seed=args.seed, dataset=args.dataset, data_root=args.data_root,
+                    use_ema=not args.no_ema)
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import numpy as np
+
+    from .config import DataConfig
+    from .data import load_images
+
+    data = DataConfig(name=args.name, root=args.root, split=args.split)
+    data = dataclasses.replace(data, resolution=args.resolution or (32 if args.name == "cifar10" else 28),
+                               channels=args.channels or (3 if args.name in ("cifar10", "folder") else 1))
+    images = load_images(data)
+    if args.num:
+        images = images[: args.num]
+    np.save(args.out, images.numpy())
+    print(f"ganforge: wrote {tuple(images.shape)} uint8 images of {args.name}:{args.split} to {args.out}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "evaluate":
+        from .bench.evaluate import bench_evaluate
+
+        bench_evaluate(num=args.num, features=args.features, json_out=args.json)
     return 0
 
 
@@ -66,6 +102,36 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-ema", action="store_true", help="use G instead of the EMA generator")
     s.add_argument("--truncation", type=float, default=None, metavar="T", help="truncate z to [-T, T]")
     s.set_defaults(func=_cmd_sample)
+
+    e = sub.add_parser("evaluate", help="FID, KID, IS, precision/recall and SWD of a run, checkpoint or .npy")
+    e.add_argument("source", metavar="RUN_DIR|CHECKPOINT|SAMPLES.npy")
+    e.add_argument("--metrics", default="fid,kid,is,pr,swd", help="comma-separated: fid,kid,is,pr,swd")
+    e.add_argument("--num", type=int, default=10000, help="images to evaluate (default 10,000)")
+    e.add_argument("--features", default="fmnist", help="feature extractor: fmnist or inception")
+    e.add_argument("--ref", choices=["train", "test"], default="train", help="reference split")
+    e.add_argument("--json", metavar="OUT", help="JSON output (default: beside the source)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--dataset", help="reference dataset for a .npy (default fashion-mnist)")
+    e.add_argument("--data-root", default="", help="folder with the reference dataset's files")
+    e.add_argument("--no-ema", action="store_true", help="evaluate G instead of the EMA generator")
+    e.set_defaults(func=_cmd_evaluate)
+
+    d = sub.add_parser("data", help="export a dataset split as a uint8 .npy (N, C, H, W)")
+    d.add_argument("name", choices=["fashion-mnist", "mnist", "cifar10", "folder"])
+    d.add_argument("--out", required=True)
+    d.add_argument("--split", choices=["train", "test"], default="train")
+    d.add_argument("--root", default="")
+    d.add_argument("--num", type=int, default=0, help="first N images (default all)")
+    d.add_argument("--resolution", type=int, default=0)
+    d.add_argument("--channels", type=int, default=0)
+    d.set_defaults(func=_cmd_data)
+
+    b = sub.add_parser("bench", help="benchmarks that write JSON")
+    b.add_argument("what", choices=["evaluate"])
+    b.add_argument("--num", type=int, default=10000)
+    b.add_argument("--features", default="fmnist")
+    b.add_argument("--json", metavar="OUT")
+    b.set_defaults(func=_cmd_bench)
 
     pr = sub.add_parser("presets", help="list the presets")
     pr.set_defaults(func=_cmd_presets)

@@ -16,8 +16,7 @@ from .training import checkpoint as ckpt
 
 def load_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.nn.Module, Config]:
     """G (or G_ema) from a run folder or checkpoint file, in eval mode, and its config."""
-    path = ckpt.find(source)
-    payload = ckpt.load(path)
+    payload, path = ckpt.resolve(source)
     cfg = config_from_dict(json.loads(payload["config"]))
     load_plugins(cfg.plugins)
     G = build_generator(cfg)

@@ -46,17 +46,20 @@ def _content_key(root: Path, files: list[Path], resolution: int, channels: int) 
     return h.hexdigest()[:24]
 
 
-def _decode(path: Path, resolution: int, channels: int) -> np.ndarray | str:
-    """One image -> uint8 (C, H, W); or the reason it could not be read."""
+def _decode(path: Path, resolution: int, channels: int) -> tuple[np.ndarray, bool, bool] | str:
+    """One image -> (uint8 (C, H, W), was it smaller than the resolution, was it converted); or why it failed."""
     try:
         with Image.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
+            small = min(img.size) < resolution
+            target = "L" if channels == 1 else "RGB"
+            converted = img.mode not in (target, target + "A", "P")
+            img = img.convert(target)
             # Scale the shorter side to the resolution, then center-crop the square.
             img = ImageOps.fit(img, (resolution, resolution), Image.Resampling.BICUBIC)
             arr = np.asarray(img, dtype=np.uint8)
     except Exception as e:  # Pillow raises many types for bad files; all mean "skip it"
         return f"{type(e).__name__}: {e}"
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), small, converted
 
 
 def load_folder(root: str, resolution: int, channels: int, cache_dir: str = "") -> np.ndarray:
@@ -80,7 +83,18 @@ def load_folder(root: str, resolution: int, channels: int, cache_dir: str = "") 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # Pillow decodes without the GIL
         decoded = list(pool.map(lambda p: _decode(p, resolution, channels), files))
     bad = [(p, r) for p, r in zip(files, decoded) if isinstance(r, str)]
-    good = [r for r in decoded if not isinstance(r, str)]
+    good = [r[0] for r in decoded if not isinstance(r, str)]
+    small = [p.name for p, r in zip(files, decoded) if not isinstance(r, str) and r[1]]
+    converted = [p.name for p, r in zip(files, decoded) if not isinstance(r, str) and r[2]]
+    if small:
+        warnings.warn(f"{len(small)} of {len(files)} images in '{folder}' are smaller than {resolution}x{resolution} "
+                      f"and were upscaled (blurry): {', '.join(small[:3])}{' ...' if len(small) > 3 else ''}. "
+                      "Lower data.resolution or remove them.", DataWarning, stacklevel=2)
+    if converted:
+        mode = "grayscale" if channels == 1 else "RGB"
+        warnings.warn(f"{len(converted)} of {len(files)} images in '{folder}' were converted to {mode} "
+                      f"(data.channels={channels}): {', '.join(converted[:3])}{' ...' if len(converted) > 3 else ''}.",
+                      DataWarning, stacklevel=2)
     if bad:
         names = ", ".join(f"{p.name} ({why})" for p, why in bad[:3])
         warnings.warn(

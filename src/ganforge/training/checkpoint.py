@@ -1,12 +1,21 @@
-"""Checkpoint files: atomic writes, safe loads, and finding the one to resume.
+"""Checkpoint files: atomic writes, verified loads, and finding the one to resume.
 
 A checkpoint is a plain dict of tensors, numbers and strings, so it loads with
 ``torch.load(weights_only=True)``: opening a stranger's file cannot run code.
+
+Every checkpoint ``X.pt`` gets a sidecar ``X.pt.sum`` with its size and SHA-256.
+Both are written to temp files, fsynced and renamed, so a crash leaves either
+the old pair or the new one. A file whose sidecar disagrees is damaged; resuming
+then falls back to the newest checkpoint that verifies, and says so.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
+import json
 import os
 import pickle
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -31,8 +40,34 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def sidecar(path: Path) -> Path:
+    """The ``.sum`` file next to a checkpoint."""
+    return path.with_name(path.name + ".sum")
+
+
+def _digest(path: Path) -> dict[str, Any]:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return {"size": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def _write_text_atomic(text: str, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
-    """Write ``payload`` to ``path`` via a temp file, fsync and rename: readers see old or new, never half."""
+    """Write ``payload`` to ``path`` and its sidecar: temp file, fsync, rename. Readers see old or new, never half.
+
+    A full disk (or any other OSError) removes the temp file, leaves the last good
+    checkpoint as it was, and raises a :class:`GanforgeError` that says so.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -40,33 +75,60 @@ def save_atomic(payload: dict[str, Any], path: Path) -> None:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        digest = _digest(Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
+        _write_text_atomic(json.dumps(digest), sidecar(path))
+    except OSError as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
+        reason = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+        raise GanforgeError(
+            f"could not write checkpoint '{path}': {reason}. The previous checkpoint in {path.parent} is intact; "
+            "free space (or fix the folder) and continue with --resume.") from None
     _fsync_dir(path.parent)
 
 
 def link_atomic(src: Path, dst: Path) -> None:
-    """Make ``dst`` another name for ``src`` (hard link, else copy), atomically."""
+    """Make ``dst`` another name for ``src`` (hard link, else copy), atomically, with its sidecar."""
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     if tmp.exists():
         tmp.unlink()
     try:
         os.link(src, tmp)
     except OSError:  # filesystems without hard links
-        import shutil
-
         shutil.copyfile(src, tmp)
     os.replace(tmp, dst)
+    _write_text_atomic(sidecar(src).read_text(), sidecar(dst))
     _fsync_dir(dst.parent)
 
 
-def load(path: Path) -> dict[str, Any]:
-    """Load a ganforge checkpoint safely (weights only); errors name the file and the fix."""
+def verify(path: Path) -> str | None:
+    """None when ``path`` matches its sidecar (or has none); else what is wrong."""
     if not path.is_file():
+        return "missing"
+    if path.stat().st_size == 0:
+        return "empty (0 bytes)"
+    side = sidecar(path)
+    if not side.is_file():
+        return None
+    try:
+        want = json.loads(side.read_text())
+    except (OSError, ValueError):
+        return f"its checksum file {side.name} is unreadable"
+    if path.stat().st_size != want["size"]:
+        return f"size {path.stat().st_size} bytes, expected {want['size']} (truncated or overwritten)"
+    if _digest(path)["sha256"] != want["sha256"]:
+        return "SHA-256 differs from the one recorded when it was written (corrupted)"
+    return None
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Load a ganforge checkpoint safely (weights only, checksum verified); errors name the file and the fix."""
+    problem = verify(path)
+    if problem == "missing":
         raise GanforgeError(f"checkpoint '{path}' does not exist.")
+    if problem:
+        raise GanforgeError(f"checkpoint '{path}' is damaged: {problem}.")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -81,14 +143,54 @@ def load(path: Path) -> dict[str, Any]:
     return payload
 
 
-def find(run_dir_or_file: str | Path) -> Path:
-    """A checkpoint file, or ``RUN_DIR/checkpoints/last.pt``."""
-    p = Path(run_dir_or_file)
+def _step_of(path: Path) -> int:
+    try:
+        return int(path.stem.split("_")[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def load_latest(folder: Path) -> tuple[dict[str, Any], Path, list[str]] | None:
+    """The newest loadable checkpoint in ``folder``: ``last.pt``, else the newest good ``step_*.pt``.
+
+    Returns (payload, path, notes about skipped damaged files), or None when the
+    folder holds no checkpoint at all.
+    """
+    steps = sorted(folder.glob("step_*.pt"), reverse=True)  # zero-padded names: newest first
+    candidates = [p for p in [folder / "last.pt", *steps] if p.exists()]
+    if not candidates:
+        return None
+    notes = []
+    for path in candidates:
+        try:
+            payload = load(path)
+        except GanforgeError as e:
+            notes.append(str(e))
+            continue
+        # A kill between writing step_N.pt and relinking last.pt leaves last.pt one interval behind.
+        newer = [p for p in steps if path.name == "last.pt" and _step_of(p) > payload["state"]["step"]]
+        for p in newer:
+            try:
+                return load(p), p, notes
+            except GanforgeError as e:
+                notes.append(str(e))
+        return payload, path, notes
+    raise GanforgeError("no checkpoint in '" + str(folder) + "' could be loaded: " + " | ".join(notes))
+
+
+def resolve(source: str | Path) -> tuple[dict[str, Any], Path]:
+    """Load a checkpoint file, or the newest good checkpoint of a run folder (saying which ones it skipped)."""
+    import sys
+
+    p = Path(source)
     if p.is_file():
-        return p
+        return load(p), p
     if p.is_dir():
-        last = p / "checkpoints" / "last.pt"
-        if last.is_file():
-            return last
-        raise GanforgeError(f"run folder '{p}' has no checkpoints/last.pt; train it first.")
+        found = load_latest(p / "checkpoints") if (p / "checkpoints").is_dir() else None
+        if found is None:
+            raise GanforgeError(f"run folder '{p}' has no checkpoints yet; train it first.")
+        payload, path, skipped = found
+        for note in skipped:
+            print(f"ganforge: warning: {note} Using {path} instead.", file=sys.stderr)
+        return payload, path
     raise GanforgeError(f"'{p}' is neither a run folder nor a checkpoint file.")

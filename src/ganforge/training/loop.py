@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import signal
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from ..data import InMemoryBatches, load_images
 from ..nets import build_networks
 from ..objective import GANObjective
 from . import checkpoint as ckpt
-from .hooks import Checkpointer, Hook, MetricsLogger, ProgressBar, SampleGrids
+from .hooks import Checkpointer, Evaluator, HealthMonitor, Hook, MetricsLogger, ProgressBar, SampleGrids
 
 
 @dataclass
@@ -61,26 +62,40 @@ class Trainer:
         self.objective = GANObjective(G, D, G_ema, cfg, self.device)
         self.state = TrainState()
         self.tb = None
-        self.hooks: list[Hook] = [MetricsLogger(cfg.log.every_steps),
-                                  SampleGrids(cfg.log.sample_every_steps, cfg.log.num_samples),
-                                  Checkpointer(cfg.log.checkpoint_every_steps)]
-        if cfg.log.progress:
-            self.hooks.append(ProgressBar())
+        self.hooks = self._build_hooks(cfg)
         self.stop_signal: int | None = None
+        self.abort: str | None = None  # set by a hook to end the run without saving its state
+        self.step_replaced = False  # set by a hook that reloaded an earlier state (rollback)
         if resume_from is not None:
             self.load_payload(resume_from)
+
+    @staticmethod
+    def _build_hooks(cfg: Config) -> list[Hook]:
+        """The hooks, in the order their events run."""
+        hooks: list[Hook] = []
+        if cfg.health.enabled:
+            hooks.append(HealthMonitor(cfg.health))  # first: a NaN state must never be checkpointed
+        hooks += [MetricsLogger(cfg.log.every_steps), SampleGrids(cfg.log.sample_every_steps, cfg.log.num_samples)]
+        if cfg.eval.every_kimg > 0:
+            ev = cfg.eval
+            # before the checkpointer, so the checkpoint written at the same step records the new best
+            hooks.append(Evaluator(ev.every_kimg, ev.num_samples, ev.metrics, ev.features, ev.ref))
+        hooks.append(Checkpointer(cfg.log.checkpoint_every_steps))
+        if cfg.log.progress:
+            hooks.append(ProgressBar())
+        return hooks
 
     @property
     def sampling_generator(self) -> torch.nn.Module:
         """G_ema when EMA is on, else G."""
-        return self.objective.G_ema or self.objective.G
+        return self.objective.G_ema if self.objective.G_ema is not None else self.objective.G
 
     # ------------------------------------------------------------------ the loop
 
     def should_stop(self) -> bool:
         """True once any bound (steps, seconds, epochs) is reached or a signal came in."""
         tr, st = self.cfg.train, self.state
-        return bool(self.stop_signal is not None
+        return bool(self.stop_signal is not None or self.abort is not None
                     or (tr.max_steps and st.step >= tr.max_steps)
                     or (tr.max_seconds and st.seconds >= tr.max_seconds)
                     or (tr.max_epochs and self.batches.epochs_done >= tr.max_epochs))
@@ -105,6 +120,9 @@ class Trainer:
                 self.state.seconds = seconds0 + time.perf_counter() - t0
                 for h in self.hooks:
                     h.on_step_end(self, logs)
+                    if self.abort is not None or self.step_replaced:
+                        break  # the health hook stopped or rolled back: this step's state is gone
+                self.step_replaced = False
             for h in self.hooks:
                 h.on_train_end(self)
         finally:
@@ -116,6 +134,25 @@ class Trainer:
 
     def _on_signal(self, signum: int, frame) -> None:
         self.stop_signal = signum
+
+    def set_lr_scale(self, scale: float) -> None:
+        """Set both optimizers' learning rates to ``scale`` x their config values."""
+        for opt, cfg in ((self.objective.opt_g, self.cfg.optim_g), (self.objective.opt_d, self.cfg.optim_d)):
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * scale
+
+    def report(self, message: str, kind: str = "health") -> None:
+        """A warning for the user: console (above the progress bar), metrics.jsonl and TensorBoard."""
+        import json
+
+        from tqdm.auto import tqdm
+
+        tqdm.write(f"ganforge: warning: step {self.state.step}: {message}", file=sys.stderr)
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": self.state.step, "images_seen": self.state.images_seen,
+                                "warning": kind, "message": message}) + "\n")
+        if self.tb is not None:
+            self.tb.add_text(f"warnings/{kind}", message, self.state.step)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -134,6 +171,9 @@ class Trainer:
     def load_payload(self, payload: dict) -> None:
         """Restore a checkpoint made by :meth:`checkpoint_payload`."""
         self.objective.load_state_dict(payload)
+        # The config's learning rates win over the checkpoint's (resuming with a new lr is common),
+        # times the health monitor's rollback factor, which must survive a resume.
+        self.set_lr_scale(0.5 ** payload.get("hooks", {}).get("health", {}).get("rollbacks", 0))
         self.state = TrainState(**payload["state"])
         self.batches.load_state_dict(payload["data"])
         torch.set_rng_state(payload["rng"]["torch"])

@@ -14,6 +14,7 @@ from ..config import (Config, apply_overrides, config_from_dict, load_config, lo
 from ..errors import GanforgeError
 from ..nets import build_networks, count_parameters
 from . import checkpoint as ckpt
+from .lock import RunLock
 
 RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "samples", "tb")
 
@@ -33,9 +34,7 @@ def config_for_resume(payload: dict, preset_or_file: str, overrides: list[str]) 
 
 
 def prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
-    """Create the folder; refuse to mix two runs in one unless --resume or --force."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise GanforgeError(f"--out '{run_dir}' exists and is not a folder.")
+    """Refuse to mix two runs in one folder unless --resume or --force (the folder exists and is locked)."""
     existing = [name for name in RUN_FILES if (run_dir / name).exists()]
     if existing and not resume:
         if not force:
@@ -47,9 +46,7 @@ def prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
             path = run_dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-")
-        probe.close()
+        tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-").close()
     except OSError as e:
         raise GanforgeError(f"cannot write to --out '{run_dir}': {e.strerror}. Pick a writable folder.") from None
 
@@ -65,22 +62,37 @@ def describe(cfg: Config) -> str:
 def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bool = False,
           force: bool = False, dry_run: bool = False) -> int:
     """Run ``ganforge train``; returns the process exit code."""
-    from .loop import Trainer
-
     run_dir = Path(out or Path("runs") / Path(preset_or_file).stem)
-    payload = None
-    last = run_dir / "checkpoints" / "last.pt"
-    if resume and last.is_file():
-        payload = ckpt.load(last)
-        cfg = config_for_resume(payload, preset_or_file, overrides)
-    else:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise GanforgeError(f"--out '{run_dir}' exists and is not a folder.")
+    if dry_run:
+        print(describe(resolve(run_dir, preset_or_file, overrides, resume)[0]))
+        return 0
+    with RunLock(run_dir):
+        cfg, payload = resolve(run_dir, preset_or_file, overrides, resume)
+        prepare_run_dir(run_dir, resume, force)
+        return _train_locked(cfg, payload, run_dir, preset_or_file)
+
+
+def resolve(run_dir: Path, preset_or_file: str, overrides: list[str], resume: bool) -> tuple[Config, dict | None]:
+    """The config to train and, when resuming, the checkpoint to start from."""
+    found = ckpt.load_latest(run_dir / "checkpoints") if resume and (run_dir / "checkpoints").is_dir() else None
+    if found is None:
         if resume:
             print(f"ganforge: no checkpoint in '{run_dir}' yet; starting a new run there.", file=sys.stderr)
-        cfg = load_config(preset_or_file, overrides)
-    if dry_run:
-        print(describe(cfg))
-        return 0
-    prepare_run_dir(run_dir, resume, force)
+        return load_config(preset_or_file, overrides), None
+    payload, path, skipped = found
+    for note in skipped:
+        print(f"ganforge: warning: {note}", file=sys.stderr)
+    if skipped:
+        print(f"ganforge: resuming from the newest good checkpoint, {path} (step {payload['state']['step']}).",
+              file=sys.stderr)
+    return config_for_resume(payload, preset_or_file, overrides), payload
+
+
+def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_file: str) -> int:
+    from .loop import Trainer
+
     fd, tmp = tempfile.mkstemp(dir=run_dir, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(cfg.to_dict(), f, indent=2)
@@ -89,10 +101,14 @@ def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bo
         trainer = Trainer(cfg, run_dir, payload)
     except RuntimeError as e:
         if payload is not None and "state_dict" in str(e):
-            raise GanforgeError(f"checkpoint '{last}' does not fit this network: {str(e).splitlines()[0]}") from None
+            raise GanforgeError(f"the checkpoint in '{run_dir}' does not fit this network: "
+                                f"{str(e).splitlines()[0]}") from None
         raise
     state = trainer.fit()
     where = run_dir / "checkpoints" / "last.pt"
+    if trainer.abort is not None:
+        print(f"ganforge: error: {trainer.abort}", file=sys.stderr)
+        return 1
     if trainer.stop_signal is not None:
         name = signal.Signals(trainer.stop_signal).name
         print(f"ganforge: {name} received; saved step {state.step} to {where}. "

@@ -1,8 +1,10 @@
 """Hooks: one file per concern, each with its own state_dict."""
 from .base import Hook
 from .checkpoint import Checkpointer
+from .evaluate import Evaluator
+from .health import HealthMonitor
 from .logger import MetricsLogger
 from .progress import ProgressBar
 from .samples import SampleGrids
 
-__all__ = ["Hook", "Checkpointer", "MetricsLogger", "ProgressBar", "SampleGrids"]
+__all__ = ["Hook", "Checkpointer", "Evaluator", "HealthMonitor", "MetricsLogger", "ProgressBar", "SampleGrids"]

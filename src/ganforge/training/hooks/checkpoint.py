@@ -26,7 +26,7 @@ class Checkpointer(Hook):
             self.write(trainer, keep=True)
 
     def on_train_end(self, trainer) -> None:
-        if self.last_written != trainer.state.step:
+        if trainer.abort is None and self.last_written != trainer.state.step:
             self.write(trainer, keep=False)
 
     def write(self, trainer, keep: bool) -> None:

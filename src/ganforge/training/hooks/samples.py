@@ -30,7 +30,7 @@ class SampleGrids(Hook):
             self.write(trainer)
 
     def on_train_end(self, trainer) -> None:
-        if self.last_written != trainer.state.step:
+        if trainer.abort is None and self.last_written != trainer.state.step:
             self.write(trainer)
 
     @torch.no_grad()

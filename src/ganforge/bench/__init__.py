@@ -1,0 +1,1 @@
+"""Benchmarks behind ``ganforge bench``: they measure and write JSON; tests never assert timings."""

@@ -1,0 +1,1 @@
+"""Quality metrics: feature extractors, FID, KID, IS, precision/recall, SWD."""

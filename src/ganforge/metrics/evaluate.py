@@ -1,0 +1,175 @@
+"""``ganforge evaluate``: stream images through a feature extractor and compare with a reference split.
+
+Images are never all held at once: fakes are generated (or read from a
+memory-mapped .npy) batch by batch, and only features (N x D floats), class
+logits and SWD descriptors are kept. The reference split's features are cached
+on disk under a key of the reference images' bytes, the extractor's weights and
+:data:`CACHE_VERSION`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+
+from ..config import DataConfig
+from ..data import load_images
+from ..data.download import default_cache_dir
+from ..errors import GanforgeError, did_you_mean
+from .features import FeatureExtractor, build_features
+from .fid import frechet_distance
+from .inception_score import inception_score
+from .kid import kernel_inception_distance
+from .prdc import precision_recall
+from .stats import RunningStats
+from .swd import PatchSampler, swd_from_descriptors
+
+METRICS = ("fid", "kid", "is", "pr", "swd")
+# For choosing best.pt: which direction is better for each reported figure.
+HIGHER_IS_BETTER = {"is", "precision", "recall"}
+CACHE_VERSION = 1
+# SWD patches: 128 per image and level as in Karras et al., capped at 2^15 per level so that
+# sorting the projections stays cheap on a CPU (10k images -> 3 patches each).
+SWD_PER_IMAGE, SWD_PER_LEVEL = 128, 1 << 15
+
+
+def swd_sampler(num: int, seed: int) -> PatchSampler:
+    """The patch sampler for ``num`` images."""
+    return PatchSampler(num, max(1, min(SWD_PER_IMAGE, SWD_PER_LEVEL // max(num, 1))), seed)
+
+
+def parse_metrics(text: str | Iterable[str]) -> tuple[str, ...]:
+    """``"fid,kid"`` -> ("fid", "kid"); unknown names are an error listing the valid ones."""
+    names = tuple(n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip())
+    for n in names:
+        if n not in METRICS:
+            raise GanforgeError(f"unknown metric '{n}'.{did_you_mean(n, METRICS)} Valid metrics: {', '.join(METRICS)}.")
+    if not names:
+        raise GanforgeError(f"no metrics given; choose from {', '.join(METRICS)}.")
+    return names
+
+
+@dataclass
+class FeatureSet:
+    """What the metrics need from one set of images."""
+
+    features: np.ndarray
+    logits: np.ndarray
+    stats: RunningStats
+    swd: list[torch.Tensor] = field(default_factory=list)
+
+
+def extract(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], num: int, want_swd: bool,
+            seed: int = 0) -> FeatureSet:
+    """Run uint8 batches through the extractor, keeping features, logits, running stats and SWD patches."""
+    feats, logits, swd_parts = [], [], []
+    stats = RunningStats(extractor.dim)
+    sampler = swd_sampler(num, seed)
+    for batch in batches:
+        f, lg = extractor(batch)
+        f = f.double().numpy()
+        stats.update(f)
+        feats.append(f.astype(np.float32))
+        logits.append(lg.float().numpy())
+        if want_swd:
+            swd_parts.append(sampler(batch))
+    swd = [torch.cat(level) for level in zip(*swd_parts)] if want_swd else []
+    return FeatureSet(np.concatenate(feats), np.concatenate(logits), stats, swd)
+
+
+def array_batches(images: np.ndarray | torch.Tensor, batch_size: int = 500) -> Iterator[torch.Tensor]:
+    """uint8 batches from an array (a memory map reads each slice from disk only when it is used)."""
+    for i in range(0, len(images), batch_size):
+        chunk = images[i:i + batch_size]
+        yield chunk if isinstance(chunk, torch.Tensor) else torch.from_numpy(np.array(chunk))  # writable copy
+
+
+def reference_images(data: DataConfig, num: int, seed: int) -> torch.Tensor:
+    """A seeded subset of ``num`` images of the reference split (all of it when smaller)."""
+    images = load_images(data)
+    if num < len(images):
+        idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:num].sort().values
+        images = images[idx]
+    return images
+
+
+def reference_features(extractor: FeatureExtractor, data: DataConfig, num: int, seed: int,
+                       want_swd: bool) -> tuple[FeatureSet, str]:
+    """Features of the reference images, cached; returns them and the cache key."""
+    images = reference_images(data, num, seed)
+    h = hashlib.sha256(f"v{CACHE_VERSION} {extractor.name} {extractor.weights_sha256}".encode())
+    h.update(images.numpy().tobytes())
+    key = h.hexdigest()[:32]
+    path = default_cache_dir(data.cache_dir) / "ref-features" / f"{key}.npz"
+    if path.is_file():
+        cached = np.load(path)
+        stats = RunningStats(extractor.dim)
+        stats.update(cached["features"].astype(np.float64))
+        fs = FeatureSet(cached["features"], cached["logits"], stats)
+    else:
+        fs = extract(extractor, array_batches(images), len(images), want_swd=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, features=fs.features, logits=fs.logits)
+        tmp.replace(path)
+    if want_swd:  # no network involved: cheap to recompute, so not cached
+        sampler = swd_sampler(len(images), seed)
+        fs.swd = [torch.cat(level) for level in zip(*(sampler(b) for b in array_batches(images)))]
+    return fs, key
+
+
+def compute_metrics(real: FeatureSet, fake: FeatureSet, metrics: tuple[str, ...], seed: int = 0) -> dict[str, float]:
+    """The requested figures from two feature sets."""
+    out: dict[str, float] = {}
+    if "fid" in metrics:
+        out["fid"] = frechet_distance(*real.stats.mean_cov(), *fake.stats.mean_cov())
+    if "kid" in metrics:
+        out["kid"], out["kid_std"] = kernel_inception_distance(real.features, fake.features, seed=seed)
+    if "is" in metrics:
+        out["is"], out["is_std"] = inception_score(fake.logits)
+    if "pr" in metrics:
+        out["precision"], out["recall"] = precision_recall(real.features, fake.features, k=3)
+    if "swd" in metrics:
+        out.update(swd_from_descriptors(real.swd, fake.swd, seed=seed))
+    return out
+
+
+def evaluate_images(fake_batches: Iterable[torch.Tensor], num: int, data: DataConfig, metrics: tuple[str, ...],
+                    features: str = "fmnist", seed: int = 0) -> dict:
+    """Evaluate a stream of ``num`` uint8 images against ``data``; returns figures plus the protocol."""
+    extractor = build_features(features)
+    want_swd = "swd" in metrics
+    fake = extract(extractor, fake_batches, num, want_swd, seed=seed + 1)
+    if len(fake.features) < 2:
+        raise GanforgeError(f"need at least 2 images to evaluate, got {len(fake.features)}.")
+    real, key = reference_features(extractor, data, num, seed, want_swd)
+    result = compute_metrics(real, fake, metrics, seed)
+    result["protocol"] = {
+        "features": extractor.name, "weights_sha256": extractor.weights_sha256, "num_fake": len(fake.features),
+        "num_real": len(real.features), "reference": f"{data.name}:{data.split}",
+        "reference_cache_key": key, "resize": extractor.resize_rule, "seed": seed,
+        "kid": "cubic polynomial kernel, 100 subsets of min(1000, N)", "pr_k": 3,
+        "swd": "7x7 Laplacian-pyramid patches, 512 directions, x1e3, mean over levels",
+    }
+    return result
+
+
+def format_table(result: dict) -> str:
+    """The figures as an aligned two-column table."""
+    rows = [(k, v) for k, v in result.items() if k != "protocol"]
+    proto = result["protocol"]
+    lines = [f"{k:14s} {v:12.4f}" for k, v in rows]
+    lines.append(f"({proto['num_fake']} images vs {proto['num_real']} of {proto['reference']}, "
+                 f"features '{proto['features']}' sha256 {proto['weights_sha256'][:12]})")
+    return "\n".join(lines)
+
+
+def write_json(result: dict, path: str | Path) -> None:
+    """Write the result as JSON (top-level keys are the metric names, plus ``protocol``)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(result, indent=2) + "\n")

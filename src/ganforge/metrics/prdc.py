@@ -1,0 +1,36 @@
+"""Improved precision and recall (Kynkäänniemi et al. 2019)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _kth_neighbour_radius(x: torch.Tensor, k: int, batch: int) -> torch.Tensor:
+    """Distance from each point to its k-th nearest neighbour in ``x`` (itself excluded)."""
+    radii = []
+    for start in range(0, len(x), batch):
+        d = torch.cdist(x[start:start + batch], x)  # (b, N)
+        radii.append(d.kthvalue(k + 1, dim=1).values)  # +1: the point itself is at distance 0
+    return torch.cat(radii)
+
+
+def _covered(query: torch.Tensor, support: torch.Tensor, radii: torch.Tensor, batch: int) -> torch.Tensor:
+    """For each query point: is it inside some support point's k-NN ball?"""
+    out = []
+    for start in range(0, len(query), batch):
+        d = torch.cdist(query[start:start + batch], support)
+        out.append((d <= radii[None, :]).any(1))
+    return torch.cat(out)
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3, batch: int = 1000) -> tuple[float, float]:
+    """Precision: share of fakes inside the real manifold; recall: share of reals inside the fake one.
+
+    A manifold is the union of balls around its points with radius the distance
+    to the point's k-th nearest neighbour (k = 3 in the paper).
+    """
+    r = torch.as_tensor(np.asarray(real), dtype=torch.float64)
+    f = torch.as_tensor(np.asarray(fake), dtype=torch.float64)
+    precision = _covered(f, r, _kth_neighbour_radius(r, k, batch), batch).double().mean().item()
+    recall = _covered(r, f, _kth_neighbour_radius(f, k, batch), batch).double().mean().item()
+    return precision, recall

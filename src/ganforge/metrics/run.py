@@ -1,0 +1,60 @@
+"""``ganforge evaluate`` on a run folder, a checkpoint or a .npy of uint8 images."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from ..config import DataConfig
+from ..errors import GanforgeError
+from ..sampling import generate, load_generator
+from .evaluate import array_batches, evaluate_images, format_table, parse_metrics, write_json
+
+
+def evaluate_source(source: str, metrics: str = "fid,kid,is,pr,swd", num: int = 10000, features: str = "fmnist",
+                    ref: str = "train", json_out: str | None = None, seed: int = 0, dataset: str | None = None,
+                    data_root: str = "", use_ema: bool = True) -> dict:
+    """Evaluate ``source``; print the table, write JSON, return the result.
+
+    Args:
+        source: run folder, checkpoint file, or .npy of uint8 images (N, C, H, W).
+        metrics: comma-separated metric names.
+        num: images to evaluate (a .npy with fewer is an error).
+        features: registered feature extractor.
+        ref: reference split of the dataset.
+        json_out: JSON path (default: RUN_DIR/evaluate.json or SAMPLES.eval.json).
+        dataset, data_root: the reference dataset (a run's own dataset by default).
+    """
+    names = parse_metrics(metrics)
+    if num < 2:
+        raise GanforgeError(f"--num must be >= 2, got {num}.")
+    path = Path(source)
+    if path.suffix == ".npy":
+        if not path.is_file():
+            raise GanforgeError(f"samples file '{path}' does not exist.")
+        try:
+            images = np.load(path, mmap_mode="r")  # read batch by batch, never all at once
+        except ValueError as e:
+            raise GanforgeError(f"'{path}' is not a numpy array file: {e}") from None
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
+            raise GanforgeError(f"'{path}' must hold uint8 images (N, C, H, W) with C 1 or 3, "
+                                f"got {images.dtype} {images.shape}.")
+        if len(images) < num:
+            raise GanforgeError(f"'{path}' holds {len(images)} images, fewer than --num {num}; lower --num.")
+        data = DataConfig(name=dataset or "fashion-mnist", root=data_root, split=ref,
+                          resolution=images.shape[2], channels=images.shape[1])
+        batches = array_batches(images[:num])
+        default_json = path.with_suffix(".eval.json")
+    else:
+        G, cfg = load_generator(path, use_ema)
+        data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
+                                   **({"root": data_root} if data_root else {}))
+        batches = generate(G, cfg.model.z_dim, num, seed=seed)
+        default_json = (path if path.is_dir() else path.parent.parent) / "evaluate.json"
+    result = evaluate_images(batches, num, data, names, features, seed)
+    print(format_table(result))
+    out = json_out or default_json
+    write_json(result, out)
+    print(f"ganforge: wrote {out}")
+    return result

@@ -1,0 +1,67 @@
+"""Evaluation during training: figures every ``eval.every_kimg``, and ``checkpoints/best.pt``."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from ...metrics.evaluate import HIGHER_IS_BETTER, evaluate_images, parse_metrics
+from ...sampling import generate
+from ..checkpoint import save_atomic
+from .base import Hook
+
+
+class Evaluator(Hook):
+    """Evaluates the sampling generator (G_ema when on) against the training data's reference split.
+
+    The fakes come from a seeded generator of their own, so evaluating never
+    changes the training RNG: a run with evaluation trains the same weights as
+    one without. The primary metric (first in ``eval.metrics``) keeps ``best.pt``.
+    """
+
+    name = "evaluate"
+
+    def __init__(self, every_kimg: float, num: int, metrics: str, features: str, ref: str) -> None:
+        self.every_images = int(every_kimg * 1000)
+        self.num, self.features, self.ref = num, features, ref
+        self.metrics = parse_metrics(metrics)
+        primary = self.metrics[0]
+        self.primary = {"pr": "precision"}.get(primary, primary)
+        self.best: float | None = None
+        self.done = 0  # evaluations so far
+
+    def on_step_end(self, trainer, logs) -> None:
+        if trainer.state.images_seen // self.every_images > self.done:
+            self.done = trainer.state.images_seen // self.every_images
+            self.run(trainer)
+
+    def run(self, trainer) -> dict:
+        """Evaluate now; log the figures and update best.pt."""
+        cfg = trainer.cfg
+        G = trainer.sampling_generator
+        was_training = G.training
+        G.eval()
+        data = dataclasses.replace(cfg.data, split=self.ref)
+        batches = generate(G, cfg.model.z_dim, self.num, seed=cfg.train.seed + 104729)
+        result = evaluate_images(batches, self.num, data, self.metrics, self.features, seed=cfg.train.seed)
+        G.train(was_training)
+        figures = {f"eval/{k}": v for k, v in result.items() if k != "protocol"}
+        st = trainer.state
+        with open(trainer.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": st.step, "images_seen": st.images_seen, "seconds": round(st.seconds, 3),
+                                **figures}) + "\n")
+        if trainer.tb is not None:
+            for k, v in figures.items():
+                trainer.tb.add_scalar(k, v, st.step)
+        value = result[self.primary]
+        better = (self.best is None or (value > self.best if self.primary in HIGHER_IS_BETTER else value < self.best))
+        if better:
+            self.best = value
+            save_atomic(trainer.checkpoint_payload(), trainer.run_dir / "checkpoints" / "best.pt")
+        return result
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "done": self.done}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best = state.get("best")
+        self.done = state.get("done", 0)

@@ -1,0 +1,116 @@
+"""Training health: NaN/Inf, a discriminator that wins outright, and mode collapse."""
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import torch
+
+from ...config import HealthConfig
+from .. import checkpoint as ckpt
+from .base import Hook
+
+SUGGEST_D_WINS = "try n_critic=1, a lower D learning rate, label smoothing or a gradient penalty"
+SUGGEST_COLLAPSE = "try a lower G learning rate, a gradient penalty or R1, or a larger batch"
+
+
+def _finite(tensors) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+
+class HealthMonitor(Hook):
+    """Watches every step's losses and, every ``check_every`` steps, the weights and sample diversity.
+
+    NaN/Inf: ``stop`` ends the run without writing the bad state, so the last good
+    checkpoint stays; ``rollback`` reloads that checkpoint and halves both learning
+    rates. Warnings go to the console, metrics.jsonl and TensorBoard, once per window.
+    """
+
+    name = "health"
+
+    def __init__(self, cfg: HealthConfig) -> None:
+        self.cfg = cfg
+        self.rollbacks = 0
+        self.d_wins = deque(maxlen=cfg.window)
+        self.last_warned: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ events
+
+    def on_train_start(self, trainer) -> None:
+        real = trainer.batches.images[:64].float()
+        self.real_diversity = float(torch.pdist(real.flatten(1) / 127.5).mean())
+        g = torch.Generator().manual_seed(trainer.cfg.train.seed + 15485863)
+        self.z = torch.randn(64, trainer.cfg.model.z_dim, generator=g).to(trainer.device)
+
+    def on_step_end(self, trainer, logs) -> None:
+        step = trainer.state.step
+        weights_due = step % self.cfg.check_every == 0
+        ok = _finite(logs.values()) and (not weights_due or _finite(self._weights(trainer)))
+        if not ok:
+            self._non_finite(trainer)
+            return
+        self._check_d_wins(trainer, logs)
+        if weights_due and step >= self.cfg.warmup_steps:  # an untrained G is not diverse yet
+            self._check_diversity(trainer)
+
+    # ------------------------------------------------------------------ conditions
+
+    @staticmethod
+    def _weights(trainer):
+        return [p.detach() for m in (trainer.objective.G, trainer.objective.D) for p in m.parameters()]
+
+    def _non_finite(self, trainer) -> None:
+        step = trainer.state.step
+        if self.cfg.on_nan == "rollback" and self.rollbacks < self.cfg.max_rollbacks:
+            found = ckpt.load_latest(trainer.run_dir / "checkpoints")
+            if found is not None:
+                payload, path, _ = found
+                rollbacks = self.rollbacks + 1
+                trainer.load_payload(payload)  # restores every hook's state, this one's included
+                self.rollbacks = rollbacks
+                trainer.step_replaced = True
+                factor = 0.5 ** rollbacks
+                trainer.set_lr_scale(factor)
+                trainer.report(f"NaN/Inf at step {step}: rolled back to {path.name} (step {trainer.state.step}) "
+                               f"and set learning rates to {factor:g} x their config values "
+                               f"(rollback {rollbacks} of {self.cfg.max_rollbacks}).")
+                return
+        trainer.abort = (f"NaN/Inf in the losses or weights at step {step}; stopped without saving that state. "
+                         f"The last good checkpoint is in {trainer.run_dir / 'checkpoints'}. "
+                         + ("Rollbacks did not help: " if self.cfg.on_nan == "rollback" else "")
+                         + "lower the learning rates, or use health.on_nan=rollback.")
+
+    def _check_d_wins(self, trainer, logs) -> None:
+        if "d_real" not in logs:
+            return
+        gap = float(logs["d_real"] - logs["d_fake"])
+        low_loss = trainer.cfg.objective.loss != "wgan" and float(logs["loss_d"]) < self.cfg.d_loss_floor
+        self.d_wins.append(low_loss or gap > self.cfg.score_gap)
+        if len(self.d_wins) == self.d_wins.maxlen and all(self.d_wins):
+            self.warn(trainer, "d_wins", f"D overpowers G (D loss {float(logs['loss_d']):.3g}, "
+                                         f"score gap {gap:.3g} for {self.cfg.window} steps): {SUGGEST_D_WINS}.")
+
+    @torch.no_grad()
+    def _check_diversity(self, trainer) -> None:
+        G = trainer.objective.G
+        was_training = G.training
+        G.eval()
+        fake = G(self.z).float().cpu()
+        G.train(was_training)
+        diversity = float(torch.pdist(fake.flatten(1) + 1).mean()) / max(self.real_diversity, 1e-8)
+        if math.isfinite(diversity) and diversity < self.cfg.min_diversity:
+            self.warn(trainer, "collapse", f"mode collapse: samples from different noise differ {diversity:.2f}x "
+                                           f"as much as real images do: {SUGGEST_COLLAPSE}.")
+
+    def warn(self, trainer, kind: str, message: str) -> None:
+        """Report once per window per kind."""
+        step = trainer.state.step
+        if step - self.last_warned.get(kind, -10 ** 9) >= self.cfg.window:
+            self.last_warned[kind] = step
+            trainer.report(message, kind)
+
+    def state_dict(self) -> dict:
+        return {"rollbacks": self.rollbacks}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rollbacks = state.get("rollbacks", 0)

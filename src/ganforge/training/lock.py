@@ -1,0 +1,55 @@
+"""One run, one writer: an exclusive ``flock`` on ``RUN_DIR/.lock``.
+
+The kernel drops a ``flock`` when its process dies, however it dies, so a lock
+file left by a killed run never blocks the next one: it is simply taken over.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import sys
+from pathlib import Path
+
+from ..errors import GanforgeError
+
+
+class RunLock:
+    """Context manager that holds ``RUN_DIR/.lock`` for the life of a training process."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.path = run_dir / ".lock"
+        self.file = None
+
+    def __enter__(self) -> "RunLock":
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.file = open(self.path, "a+")
+        except OSError as e:
+            raise GanforgeError(f"cannot write to --out '{self.run_dir}': {e.strerror}. Pick a writable folder.") from None
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "another process"
+            self.file.close()
+            raise GanforgeError(
+                f"run folder '{self.run_dir}' is being written by a live training process ({holder}). "
+                "Wait for it to finish, stop it (Ctrl-C saves a checkpoint), or choose another --out.") from None
+        self.file.seek(0)
+        previous = self.file.read().strip()
+        if previous:
+            print(f"ganforge: taking over the lock of a process that is gone ({previous}).", file=sys.stderr)
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        self.file.flush()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.file is not None:
+            self.file.seek(0)
+            self.file.truncate()  # empty: a clean exit leaves nothing to take over
+            fcntl.flock(self.file, fcntl.LOCK_UN)
+            self.file.close()

@@ -1,0 +1,117 @@
+"""ganforge evaluate end to end, with the shipped fmnist features."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from ganforge.config import DataConfig
+from ganforge.data import load_images
+from ganforge.errors import GanforgeError
+from ganforge.metrics import fmnist_net
+from ganforge.metrics.evaluate import array_batches, evaluate_images, parse_metrics
+from ganforge.training import checkpoint as ckpt
+
+from conftest import run_cli, tiny
+
+ALL = ("fid", "kid", "is", "pr", "swd")
+
+
+@pytest.fixture
+def test_npy(idx_root, tmp_path):
+    path = tmp_path / "real_test.npy"
+    np.save(path, load_images(DataConfig(root=str(idx_root), split="test")).numpy())
+    return path
+
+
+def test_real_beats_noise_and_json_has_protocol(idx_root, test_npy, tmp_path, capsys):
+    noise = tmp_path / "noise.npy"
+    np.save(noise, np.random.default_rng(0).integers(0, 256, (64, 1, 28, 28), dtype=np.uint8))
+    common = ["--num", 64, "--data-root", idx_root]
+    assert run_cli("evaluate", test_npy, *common, "--json", tmp_path / "real.json") == 0
+    assert "fid" in capsys.readouterr().out
+    assert run_cli("evaluate", noise, *common, "--json", tmp_path / "noise.json") == 0
+    real, bad = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("real", "noise"))
+    assert {"fid", "kid", "is", "precision", "recall", "swd", "protocol"} <= set(real)
+    proto = real["protocol"]
+    assert proto["features"] == "fmnist" and proto["weights_sha256"] == fmnist_net.WEIGHTS_SHA256
+    assert (proto["num_fake"], proto["reference"]) == (64, "fashion-mnist:train") and "28x28" in proto["resize"]
+    assert bad["fid"] > 5 * real["fid"] and bad["swd"] > real["swd"] and bad["precision"] < real["precision"]
+
+
+def test_deterministic_and_reference_cache_is_used(idx_root, tmp_path):
+    images = load_images(DataConfig(root=str(idx_root), split="test"))
+    ref = DataConfig(root=str(idx_root), cache_dir=str(tmp_path / "c"))
+    a = evaluate_images(array_batches(images, 16), 64, ref, ALL)
+    b = evaluate_images(array_batches(images, 32), 64, ref, ALL)
+    assert {k: v for k, v in a.items() if k != "protocol"} == pytest.approx({k: v for k, v in b.items()
+                                                                            if k != "protocol"}, rel=1e-6)
+    (cached,) = (tmp_path / "c" / "ref-features").glob("*.npz")
+    data = dict(np.load(cached))
+    np.savez(cached, features=data["features"] + 5.0, logits=data["logits"])  # a cache read must now show
+    c = evaluate_images(array_batches(images), 64, ref, ("fid",))
+    assert c["fid"] > a["fid"] + 10
+
+
+def test_evaluate_a_run_folder(idx_root, tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=4")) == 0
+    assert run_cli("evaluate", run, "--num", 40, "--metrics", "fid,is") == 0
+    out = json.loads((run / "evaluate.json").read_text())
+    assert set(out) == {"fid", "is", "is_std", "protocol"} and out["protocol"]["num_fake"] == 40
+
+
+def test_bad_inputs(idx_root, test_npy, tmp_path, capsys):
+    with pytest.raises(GanforgeError, match="unknown metric 'fd'. Did you mean 'fid'"):
+        parse_metrics("fid,fd")
+    assert run_cli("evaluate", test_npy, "--num", 65, "--data-root", idx_root) == 2
+    assert "holds 64 images, fewer than --num 65" in capsys.readouterr().err
+    floats = tmp_path / "f.npy"
+    np.save(floats, np.zeros((4, 1, 28, 28), np.float32))
+    assert run_cli("evaluate", floats, "--num", 4) == 2
+    assert "must hold uint8 images" in capsys.readouterr().err
+    assert run_cli("evaluate", test_npy, "--features", "inceptoin", "--num", 4, "--data-root", idx_root) == 2
+    assert "unknown feature extractor 'inceptoin'. Did you mean 'inception'" in capsys.readouterr().err
+
+
+def test_weights_hash_is_checked(tmp_path):
+    bad = tmp_path / "w.safetensors"
+    shutil.copy(fmnist_net.WEIGHTS, bad)
+    with open(bad, "r+b") as f:
+        f.seek(-4, 2)
+        f.write(b"\0\0\0\1")
+    with pytest.raises(GanforgeError, match="have SHA-256 .* expected"):
+        fmnist_net.load_fmnist_net(bad)
+
+
+def test_shipped_net_classifies_test_set(idx_root):
+    test = load_images(DataConfig(name="fashion-mnist", split="test", download=False)) \
+        if __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").exists() else None
+    if test is None:
+        pytest.skip("needs Debian's Fashion-MNIST")
+    from ganforge.data.idx import read_idx
+    labels = torch.from_numpy(read_idx(__import__("pathlib").Path(
+        "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")).astype(np.int64))
+    net = fmnist_net.load_fmnist_net()
+    with torch.no_grad():
+        pred = torch.cat([net(fmnist_net.preprocess(b))[1].argmax(1) for b in test.split(1000)])
+    assert (pred == labels).float().mean() >= 0.93
+
+
+def test_eval_during_training_logs_and_keeps_best(idx_root, tmp_path):
+    sets = ["train.max_steps=8", "train.batch_size=32", "eval.every_kimg=0.064", "eval.num_samples=32",
+            "eval.metrics=fid,kid"]
+    with_eval, without = tmp_path / "e", tmp_path / "n"
+    assert run_cli("train", "dcgan-fmnist", "--out", with_eval, *tiny(idx_root, *sets)) == 0
+    assert run_cli("train", "dcgan-fmnist", "--out", without, *tiny(idx_root, *sets[:2])) == 0
+    records = [json.loads(line) for line in (with_eval / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if "eval/fid" in r]
+    assert [r["step"] for r in evals] == [2, 4, 6, 8] and all("eval/kid" in r for r in evals)
+    best = ckpt.load(with_eval / "checkpoints" / "best.pt")
+    best_fid = min(r["eval/fid"] for r in evals)
+    assert best["hooks"]["evaluate"]["best"] == pytest.approx(best_fid)
+    assert best["state"]["step"] == [r["step"] for r in evals if r["eval/fid"] == best_fid][0]
+    # evaluating draws its own noise: the trained weights are the same as without evaluation
+    a, b = ckpt.load(with_eval / "checkpoints" / "last.pt"), ckpt.load(without / "checkpoints" / "last.pt")
+    assert all(torch.equal(a["G"][k], b["G"][k]) for k in a["G"])

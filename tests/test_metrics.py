@@ -1,0 +1,152 @@
+"""Metric definitions against known answers."""
+import itertools
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from ganforge.metrics.fid import frechet_distance
+from ganforge.metrics.inception_score import inception_score
+from ganforge.metrics.kid import kernel_inception_distance, polynomial_mmd2_unbiased
+from ganforge.metrics.prdc import precision_recall
+from ganforge.metrics.stats import RunningStats
+from ganforge.metrics.swd import PatchSampler, laplacian_pyramid, sliced_wasserstein, swd_from_descriptors
+
+
+# ------------------------------------------------------------------ FID
+
+def test_fid_closed_form_diagonal():
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    s1, s2 = np.diag([1.0, 4.0, 9.0]), np.diag([4.0, 1.0, 1.0])
+    # ||mu1-mu2||^2 = 1 + 0 + 4 ; trace term = sum(s1 + s2 - 2 sqrt(s1 s2)) = (1+4-4) + (4+1-4) + (9+1-6)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(5 + 1 + 1 + 4)
+
+
+def test_fid_closed_form_full_covariance():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(4, 4)), rng.normal(size=(4, 4))
+    s1, s2 = a @ a.T + np.eye(4), b @ b.T + np.eye(4)
+    mu1, mu2 = rng.normal(size=4), rng.normal(size=4)
+    r1 = scipy.linalg.sqrtm(s1).real
+    # Tr((s1 s2)^1/2) = Tr((r1 s2 r1)^1/2) for symmetric PSD matrices
+    expected = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2) - 2 * np.trace(scipy.linalg.sqrtm(r1 @ s2 @ r1).real)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-8)
+    assert frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0, abs=1e-8)
+
+
+def test_fid_of_gaussian_samples_matches_closed_form():
+    rng = np.random.default_rng(1)
+    mu1, mu2 = np.zeros(3), np.array([1.0, -1.0, 0.5])
+    s1, s2 = np.diag([1.0, 2.0, 0.5]), np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    x = rng.multivariate_normal(mu1, s1, size=200_000)
+    y = rng.multivariate_normal(mu2, s2, size=200_000)
+    sx, sy = RunningStats(3), RunningStats(3)
+    for chunk in np.array_split(x, 7):
+        sx.update(chunk)
+    sy.update(y)
+    assert frechet_distance(*sx.mean_cov(), *sy.mean_cov()) == pytest.approx(frechet_distance(mu1, s1, mu2, s2),
+                                                                            rel=0.02)
+
+
+def test_running_stats_equal_numpy():
+    x = np.random.default_rng(2).normal(size=(1000, 5)) * 3 + 7
+    st = RunningStats(5)
+    for chunk in np.array_split(x, 13):
+        st.update(chunk)
+    mu, cov = st.mean_cov()
+    assert np.allclose(mu, x.mean(0)) and np.allclose(cov, np.cov(x, rowvar=False))
+
+
+# ------------------------------------------------------------------ KID
+
+def test_mmd_unbiased_matches_explicit_sums():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(6, 4)), rng.normal(size=(5, 4)) + 0.5
+    k = lambda a, b: (a @ b / 4 + 1) ** 3  # noqa: E731
+    xx = sum(k(x[i], x[j]) for i, j in itertools.permutations(range(6), 2)) / (6 * 5)
+    yy = sum(k(y[i], y[j]) for i, j in itertools.permutations(range(5), 2)) / (5 * 4)
+    xy = sum(k(a, b) for a in x for b in y) / (6 * 5)
+    assert polynomial_mmd2_unbiased(x, y) == pytest.approx(xx + yy - 2 * xy)
+
+
+def test_kid_is_unbiased_near_zero_for_one_distribution():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(2000, 8)), rng.normal(size=(2000, 8))
+    mean, std = kernel_inception_distance(x, y, num_subsets=50, subset_size=500)
+    assert abs(mean) < 3 * std / np.sqrt(50) + 1e-3
+    far, _ = kernel_inception_distance(x, y + 1, num_subsets=10, subset_size=500)
+    assert far > 0.1
+
+
+# ------------------------------------------------------------------ IS
+
+def test_inception_score_extremes():
+    assert inception_score(np.zeros((100, 10)), splits=1)[0] == pytest.approx(1.0)  # p(y|x) uniform
+    confident = np.full((1000, 10), -1e4)
+    confident[np.arange(1000), np.arange(1000) % 10] = 0  # one class each, classes balanced
+    assert inception_score(confident, splits=10)[0] == pytest.approx(10.0, rel=1e-6)
+    collapsed = np.full((1000, 10), -1e4)
+    collapsed[:, 3] = 0  # every image the same class
+    assert inception_score(collapsed, splits=10)[0] == pytest.approx(1.0, rel=1e-6)
+
+
+# ------------------------------------------------------------------ precision / recall
+
+def test_precision_recall_known_cases():
+    rng = np.random.default_rng(5)
+    real = rng.normal(size=(300, 2))
+    assert precision_recall(real, real.copy(), k=3) == (1.0, 1.0)
+    assert precision_recall(real, real + 100, k=3) == (0.0, 0.0)
+    # fakes that all sit on one real point: precise but covering almost nothing
+    fake = np.repeat(real[:1], 300, axis=0) + rng.normal(size=(300, 2)) * 1e-6
+    p, r = precision_recall(real, fake, k=3)
+    assert p == 1.0 and r < 0.05
+
+
+def test_precision_recall_1d_by_hand():
+    real = np.array([[0.0], [1.0], [2.0], [3.0], [4.0]])
+    # k=1 radii of real points are all 1 -> real manifold is [-1, 5]
+    fake = np.array([[0.5], [4.5], [9.0], [10.0], [11.0]])
+    p, _ = precision_recall(real, fake, k=1)
+    assert p == pytest.approx(2 / 5)
+
+
+# ------------------------------------------------------------------ SWD
+
+def test_sliced_wasserstein_1d_shift():
+    a = torch.tensor([[0.0], [1.0], [2.0]])
+    assert sliced_wasserstein(a, a + 1, num_directions=8) == pytest.approx(1.0)
+    assert sliced_wasserstein(a, a.flip(0), num_directions=8) == pytest.approx(0.0)
+
+
+def test_laplacian_pyramid_levels_and_reconstruction():
+    x = torch.rand(2, 1, 28, 28)
+    levels = laplacian_pyramid(x, 7)
+    assert [lv.shape[-1] for lv in levels] == [28, 14, 7]
+    # collapsing the pyramid gives the image back (band-pass + upsampled coarser level)
+    import torch.nn.functional as F
+    rec = levels[-1]
+    for band in reversed(levels[:-1]):
+        rec = band + F.interpolate(rec, size=band.shape[-2:], mode="bilinear", align_corners=False)
+    assert torch.allclose(rec, x, atol=1e-5)
+
+
+def test_swd_zero_for_same_images_and_grows_with_blur():
+    g = torch.Generator().manual_seed(0)
+    images = (torch.rand(200, 1, 28, 28, generator=g) * 255).to(torch.uint8)
+    a = PatchSampler(200, 16, seed=1)(images)
+    same = swd_from_descriptors(a, PatchSampler(200, 16, seed=1)(images))
+    assert same["swd"] == pytest.approx(0.0, abs=1e-9)
+    blurred = torch.nn.functional.avg_pool2d(images.float(), 3, 1, 1).to(torch.uint8)
+    other = swd_from_descriptors(a, PatchSampler(200, 16, seed=1)(blurred))
+    assert other["swd_level0"] > 10 * max(same["swd_level0"], 1e-3)
+
+
+def test_patches_do_not_depend_on_batching():
+    images = (torch.rand(50, 1, 28, 28, generator=torch.Generator().manual_seed(2)) * 255).to(torch.uint8)
+    whole = PatchSampler(50, 8, seed=3)(images)
+    sampler = PatchSampler(50, 8, seed=3)
+    parts = [sampler(b) for b in images.split(7)]
+    for level_whole, level_parts in zip(whole, zip(*parts)):
+        assert torch.equal(level_whole, torch.cat(level_parts))

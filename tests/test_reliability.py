@@ -1,0 +1,235 @@
+"""No run is lost: verified checkpoints, fallback, full disks, safe loading, one writer, health checks."""
+import errno
+import json
+import signal
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from ganforge.errors import GanforgeError
+from ganforge.training import checkpoint as ckpt
+
+from conftest import run_cli, run_subprocess, tiny
+
+
+@pytest.fixture
+def run4(idx_root, tmp_path):
+    """A run with checkpoints at steps 2 and 4 (last.pt = step 4)."""
+    run = tmp_path / "run"
+    assert run_cli("train", "dcgan-fmnist", "--out", run,
+                   *tiny(idx_root, "train.max_steps=4", "log.checkpoint_every_steps=2")) == 0
+    return run
+
+
+def flip_byte(path, offset=-100):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+# ------------------------------------------------------------------ verified checkpoints
+
+def test_every_checkpoint_has_a_sidecar_that_verifies(run4):
+    for name in ("last.pt", "step_0000002.pt", "step_0000004.pt"):
+        path = run4 / "checkpoints" / name
+        side = json.loads(ckpt.sidecar(path).read_text())
+        assert side["size"] == path.stat().st_size and len(side["sha256"]) == 64
+        assert ckpt.verify(path) is None
+
+
+def test_corrupted_last_falls_back_to_newest_good(run4, idx_root, capsys):
+    last = run4 / "checkpoints" / "last.pt"
+    (run4 / "checkpoints" / "step_0000004.pt").unlink()  # last.pt is its own file now
+    flip_byte(last)
+    with pytest.raises(GanforgeError, match="is damaged: SHA-256 differs"):
+        ckpt.load(last)
+    assert run_cli("train", "dcgan-fmnist", "--out", run4, "--resume", *tiny(idx_root, "train.max_steps=6")) == 0
+    err = capsys.readouterr().err
+    assert "resuming from the newest good checkpoint" in err and "step_0000002.pt (step 2)" in err
+    assert ckpt.load(last)["state"]["step"] == 6
+
+
+def test_last_behind_a_newer_step_file_resumes_from_the_newer(run4):
+    """A kill between writing step_N.pt and relinking last.pt: the newer step file wins."""
+    folder = run4 / "checkpoints"
+    for suffix in ("", ".sum"):
+        (folder / f"last.pt{suffix}").unlink()  # a hard link to step_0000004.pt: unlink, don't overwrite
+        (folder / f"last.pt{suffix}").write_bytes((folder / f"step_0000002.pt{suffix}").read_bytes())
+    payload, path, notes = ckpt.load_latest(folder)
+    assert path.name == "step_0000004.pt" and payload["state"]["step"] == 4 and notes == []
+
+
+@pytest.mark.parametrize("damage, pattern", [
+    (lambda p: p.write_bytes(b""), r"empty \(0 bytes\)"),
+    (lambda p: p.write_bytes(p.read_bytes()[:1000]), r"size 1000 bytes, expected \d+ \(truncated"),
+])
+def test_zero_byte_and_truncated_checkpoints(run4, damage, pattern, tmp_path, capsys):
+    last = run4 / "checkpoints" / "last.pt"
+    (run4 / "checkpoints" / "step_0000004.pt").unlink()
+    damage(last)
+    with pytest.raises(GanforgeError, match=pattern):
+        ckpt.load(last)
+    assert run_cli("sample", last, "--num", 4, "--out", tmp_path / "x.npy") == 2  # an explicit file: no fallback
+    assert "is damaged" in capsys.readouterr().err
+    assert run_cli("sample", run4, "--num", 4, "--out", tmp_path / "y.npy") == 0  # a run folder: falls back
+    assert "Using" in capsys.readouterr().err and np.load(tmp_path / "y.npy").shape == (4, 1, 28, 28)
+
+
+def test_truncated_checkpoint_without_sidecar(run4):
+    last = run4 / "checkpoints" / "last.pt"
+    ckpt.sidecar(last).unlink()
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    with pytest.raises(GanforgeError, match="is damaged or truncated"):
+        ckpt.load(last)
+
+
+def test_checkpoint_of_another_network(run4, idx_root, capsys):
+    assert run_cli("train", "dcgan-fmnist", "--out", run4, "--resume",
+                   *tiny(idx_root, "model.generator.options.base_channels=8")) == 2
+    assert "does not fit this network" in capsys.readouterr().err
+
+
+def test_disk_full_keeps_the_last_good_checkpoint(run4, idx_root, monkeypatch, capsys):
+    real_save = torch.save
+
+    def full_disk(obj, f, *a, **k):
+        real_save(obj, f, *a, **k)  # some bytes reach the temp file, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ckpt.torch, "save", full_disk)
+    assert run_cli("train", "dcgan-fmnist", "--out", run4, "--resume",
+                   *tiny(idx_root, "train.max_steps=8", "log.checkpoint_every_steps=2")) == 2
+    err = capsys.readouterr().err
+    assert "could not write checkpoint" in err and "the disk is full" in err and "previous checkpoint" in err
+    monkeypatch.undo()
+    assert ckpt.load(run4 / "checkpoints" / "last.pt")["state"]["step"] == 4
+    assert not list((run4 / "checkpoints").glob(".*.tmp"))
+
+
+# ------------------------------------------------------------------ safe loading
+
+class Exploit:
+    """Unpickling this would create a file: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_malicious_checkpoint_never_runs(run4, tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    evil = run4 / "checkpoints" / "last.pt"
+    torch.save({"format": "ganforge-checkpoint", "G": Exploit(marker)}, evil)
+    ckpt.sidecar(evil).unlink()
+    (run4 / "checkpoints" / "step_0000004.pt").unlink()
+    for args in (["sample", evil, "--num", 2, "--out", tmp_path / "s.npy"],
+                 ["evaluate", evil, "--num", 2, "--metrics", "fid"]):
+        assert run_cli(*args) == 2
+        assert "holds objects other than tensors" in capsys.readouterr().err
+    with pytest.raises(GanforgeError, match="loading it could run code"):
+        ckpt.load(evil)
+    assert not marker.exists()
+
+
+# ------------------------------------------------------------------ one writer
+
+def test_second_writer_is_refused_and_dead_lock_taken_over(idx_root, tmp_path, capsys):
+    run = tmp_path / "run"
+    proc = run_subprocess("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=100000"))
+    t = time.time()
+    while not (run / "metrics.jsonl").exists():
+        assert proc.poll() is None and time.time() - t < 120
+        time.sleep(0.05)
+    assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume", *tiny(idx_root)) == 2
+    assert f"live training process (pid {proc.pid} on" in capsys.readouterr().err
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    step = ckpt.load_latest(run / "checkpoints")
+    target = (step[0]["state"]["step"] if step else 0) + 2
+    assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume",
+                   *tiny(idx_root, f"train.max_steps={target}")) == 0
+    assert "taking over the lock of a process that is gone" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ health
+
+def records(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+ABSURD = ["optim_d.lr=1e30", "optim_g.lr=1e30", "health.check_every=1", "train.max_steps=50"]
+
+
+def test_nan_stop_keeps_last_good_checkpoint(run4, idx_root, capsys):
+    # resume a healthy run with absurd learning rates (the config's lr wins on resume)
+    assert run_cli("train", "dcgan-fmnist", "--out", run4, "--resume", *tiny(idx_root, *ABSURD)) == 1
+    err = capsys.readouterr().err
+    assert "NaN/Inf in the losses or weights at step 5" in err and "last good checkpoint" in err
+    payload = ckpt.load(run4 / "checkpoints" / "last.pt")
+    assert payload["state"]["step"] == 4
+    assert all(torch.isfinite(t).all() for net in ("G", "D") for t in payload[net].values() if t.is_floating_point())
+
+
+def test_nan_rollback_halves_learning_rates_then_gives_up(run4, idx_root, capsys):
+    assert run_cli("train", "dcgan-fmnist", "--out", run4, "--resume",
+                   *tiny(idx_root, *ABSURD, "health.on_nan=rollback", "health.max_rollbacks=2")) == 1
+    err = capsys.readouterr().err
+    assert "rolled back to" in err and "(rollback 1 of 2)" in err and "(rollback 2 of 2)" in err
+    assert "Rollbacks did not help" in err
+    warnings = [r for r in records(run4) if r.get("warning") == "health"]
+    assert len(warnings) == 2 and "0.25 x their config values" in warnings[1]["message"]
+
+
+def test_resume_applies_new_learning_rate(run4, idx_root):
+    assert run_cli("train", "dcgan-fmnist", "--out", run4, "--resume",
+                   *tiny(idx_root, "train.max_steps=6", "optim_g.lr=1e-5")) == 0
+    opt = ckpt.load(run4 / "checkpoints" / "last.pt")["opt_g"]
+    assert all(g["lr"] == 1e-5 for g in opt["param_groups"])
+
+
+def test_d_overpowering_g_is_reported(idx_root, tmp_path, capsys):
+    run = tmp_path / "dwins"
+    # G barely learns (lr 1e-9) while D learns fast: D separates real from fake within the window
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(
+        idx_root, "optim_g.lr=1e-9", "optim_d.lr=5e-3", "train.max_steps=120", "health.window=20",
+        "health.check_every=1000")) == 0
+    assert "D overpowers G" in capsys.readouterr().err
+    warn = [r for r in records(run) if r.get("warning") == "d_wins"]
+    assert warn and "n_critic=1, a lower D learning rate" in warn[0]["message"]
+
+
+def test_constant_generator_is_mode_collapse(idx_root, tmp_path, capsys):
+    plugin = tmp_path / "constant_g.py"
+    plugin.write_text('''
+import torch, torch.nn as nn
+from ganforge.registry import GENERATORS
+
+@GENERATORS.register("constant-test")
+class ConstantG(nn.Module):
+    """Ignores z: every sample is the same image."""
+    def __init__(self, *, z_dim, channels, resolution):
+        super().__init__()
+        self.image = nn.Parameter(torch.zeros(1, channels, resolution, resolution))
+    def forward(self, z):
+        return torch.tanh(self.image).expand(z.shape[0], -1, -1, -1)
+''')
+    cfg = tmp_path / "collapse.toml"
+    cfg.write_text('plugins = ["constant_g.py"]\n[model]\ngenerator = { name = "constant-test" }\n'
+                   '[model.discriminator]\nname = "dcgan"\n')
+    run = tmp_path / "collapse"
+    assert run_cli("train", cfg, "--out", run, *tiny(idx_root, "train.max_steps=4", "health.check_every=2",
+                                                      "health.warmup_steps=2")) == 0
+    assert "mode collapse" in capsys.readouterr().err
+    assert any(r.get("warning") == "collapse" for r in records(run))
+
+
+def test_healthy_run_has_no_warnings(idx_root, tmp_path):
+    run = tmp_path / "ok"
+    # a short D-wins window; diversity is checked only after health.warmup_steps (default 200), see HealthConfig
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=20",
+                                                                "health.check_every=5", "health.window=5")) == 0
+    assert not [r for r in records(run) if "warning" in r]
