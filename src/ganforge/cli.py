@@ -59,6 +59,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from .bench.evaluate import bench_evaluate
 
         bench_evaluate(num=args.num, features=args.features, json_out=args.json)
+    elif args.what == "train":
+        from .bench.train import bench_train
+
+        if not args.preset:
+            raise GanforgeError("bench train needs a preset: ganforge bench train PRESET [--steps N] [--json OUT].")
+        bench_train(args.preset, steps=args.steps, overrides=args.set, json_out=args.json)
     return 0
 
 
@@ -127,7 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_data)
 
     b = sub.add_parser("bench", help="benchmarks that write JSON")
-    b.add_argument("what", choices=["evaluate"])
+    b.add_argument("what", choices=["evaluate", "train"])
+    b.add_argument("preset", nargs="?", metavar="PRESET", help="bench train: the preset to measure")
+    b.add_argument("--steps", type=int, default=50, help="bench train: timed steps after the warm-up")
+    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="bench train: config overrides")
     b.add_argument("--num", type=int, default=10000)
     b.add_argument("--features", default="fmnist")
     b.add_argument("--json", metavar="OUT")

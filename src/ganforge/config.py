@@ -123,7 +123,12 @@ class EmaConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How long and how to train. A bound of 0 means "no bound"; the first reached ends the run."""
+    """How long and how to train. A bound of 0 means "no bound"; the first reached ends the run.
+
+    ``batch_size`` is the global batch: under torchrun each of the W processes takes
+    ``batch_size / W`` images of it, so a config trains the same recipe at any world size.
+    ``sync_bn`` synchronizes BatchNorm statistics across processes (CUDA only).
+    """
 
     batch_size: int = 64
     max_steps: int = 0
@@ -132,6 +137,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0
     device: str = "auto"
+    sync_bn: bool = False
 
 
 @dataclass(frozen=True)

@@ -61,9 +61,14 @@ def build_loss(name: str) -> AdversarialLoss:
     return LOSSES.build(name)
 
 
-def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)||_2 - 1)^2], x_hat on real-fake lines."""
-    alpha = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device, dtype=real.dtype)
+def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     alpha: torch.Tensor | None = None) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)||_2 - 1)^2], x_hat on real-fake lines.
+
+    ``alpha`` (B, 1, ..., 1), the position on each line, is drawn uniformly when not given.
+    """
+    if alpha is None:
+        alpha = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device, dtype=real.dtype)
     x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()

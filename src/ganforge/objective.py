@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from .config import Config, OptimizerConfig
+from .distributed import DistEnv, average_gradients
 from .losses import build_loss, clip_weights, gradient_penalty, r1_penalty
 
 
@@ -52,11 +53,16 @@ class GANObjective:
         G_ema: a copy of G that tracks its exponential moving average, or None.
         cfg: the whole run config (objective, ema, model.z_dim, optimizers).
         device: where noise is drawn.
+        env: the torchrun layout. Each rank gets a slice of the global batch; noise is
+            drawn for the whole global batch from the RNG every rank shares and sliced,
+            and gradients are averaged over ranks before every optimizer step, so W ranks
+            compute what one process with the global batch would.
     """
 
     def __init__(self, G: nn.Module, D: nn.Module, G_ema: nn.Module | None, cfg: Config,
-                 device: torch.device) -> None:
+                 device: torch.device, env: DistEnv = DistEnv()) -> None:
         self.G, self.D, self.G_ema = G, D, G_ema
+        self.env = env
         self.cfg = cfg
         self.ob = cfg.objective
         self.device = device
@@ -65,9 +71,14 @@ class GANObjective:
         self.opt_d = build_optimizer(D.parameters(), cfg.optim_d)
         self._fake: torch.Tensor | None = None  # kept for the G step when reuse_fake is on
 
+    def _my_rows(self, full: torch.Tensor) -> torch.Tensor:
+        """This rank's slice of a tensor drawn for the whole global batch."""
+        n = full.shape[0] // self.env.world_size
+        return full[self.env.rank * n:(self.env.rank + 1) * n]
+
     def sample_z(self, n: int) -> torch.Tensor:
-        """Latent noise (n, z_dim) from the global RNG (saved in checkpoints)."""
-        return torch.randn(n, self.cfg.model.z_dim, device=self.device)
+        """Latent noise (n, z_dim) for this rank, from the global RNG (saved in checkpoints)."""
+        return self._my_rows(torch.randn(n * self.env.world_size, self.cfg.model.z_dim, device=self.device))
 
     # ------------------------------------------------------------------ steps
 
@@ -104,7 +115,10 @@ class GANObjective:
         fake_scores = self.D(fake.detach())
         loss, logs = self.loss.d_loss(real_scores, fake_scores, ob.d_real_fake)
         if ob.gp_weight > 0:
-            gp = gradient_penalty(self.D, real.detach(), fake.detach())
+            n = real.shape[0]
+            alpha = self._my_rows(torch.rand(n * self.env.world_size, *([1] * (real.ndim - 1)),
+                                             device=real.device, dtype=real.dtype))
+            gp = gradient_penalty(self.D, real.detach(), fake.detach(), alpha)
             loss = loss + ob.gp_weight * gp
             logs["gp"] = gp.detach()
         if ob.r1_gamma > 0:
@@ -113,6 +127,7 @@ class GANObjective:
             logs["r1"] = r1.detach()
         (loss / ob.accumulate).backward()
         if update:
+            average_gradients(self.D.parameters(), self.env)
             self.opt_d.step()
             self.opt_d.zero_grad(set_to_none=True)
             if ob.clip_value > 0:
@@ -136,6 +151,7 @@ class GANObjective:
                     loss = self.loss.g(self.D(fake))
                     (loss / ob.accumulate).backward()
                     total += loss.detach()
+                average_gradients(self.G.parameters(), self.env)
                 self.opt_g.step()
                 self.opt_g.zero_grad(set_to_none=True)
         return {"loss_g": total / (ob.generator_steps * ob.accumulate)}

@@ -31,22 +31,28 @@ def load_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.nn.M
 
 @torch.no_grad()
 def generate(G: torch.nn.Module, z_dim: int, num: int, seed: int = 0, truncation: float | None = None,
-             batch_size: int = 500):
+             batch_size: int = 500, shard: tuple[int, int] | None = None):
     """Yield uint8 batches (B, C, H, W) of ``num`` images from seeded noise.
 
     Args:
         truncation: if set, z is drawn from N(0, 1) truncated to [-T, T] (the truncation trick).
+        shard: only images [start, stop) of the ``num`` (one rank's part of a sharded
+            evaluation); the noise of the others is drawn and skipped, so image i is the
+            same for any sharding.
     """
+    lo, hi = shard if shard is not None else (0, num)
     g = torch.Generator().manual_seed(seed)
     device = next(G.parameters()).device
-    for start in range(0, num, batch_size):
+    for start in range(0, min(num, hi), batch_size):
         n = min(batch_size, num - start)
         z = torch.empty(n, z_dim)
         if truncation is not None:
             torch.nn.init.trunc_normal_(z, 0.0, 1.0, -truncation, truncation, generator=g)
         else:
             z.normal_(generator=g)
-        yield to_uint8(G(z.to(device)))
+        z = z[max(lo - start, 0):hi - start]
+        if len(z):
+            yield to_uint8(G(z.to(device)))
 
 
 def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,

@@ -14,13 +14,19 @@ class InMemoryBatches:
     checkpoint needs to resume the exact same order. The last partial batch of
     an epoch is dropped so every step sees ``batch_size`` images.
 
+    Under torchrun, ``batch_size`` is the global batch and rank ``r`` of ``W``
+    takes the r-th of W equal slices of it: the global order is the same for any
+    world size, so a checkpoint resumes on any number of processes.
+
     Args:
         images: uint8 (N, C, H, W).
-        batch_size: images per batch.
+        batch_size: images per global batch.
         seed: shuffle seed.
+        rank, world_size: this process's slice of each batch.
     """
 
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int) -> None:
+    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, rank: int = 0,
+                 world_size: int = 1) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise GanforgeError(f"training images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}.")
         if len(images) < batch_size:
@@ -28,7 +34,11 @@ class InMemoryBatches:
                 f"the dataset has {len(images)} images, fewer than one batch (train.batch_size={batch_size}); "
                 "lower train.batch_size or add images."
             )
+        if batch_size % world_size:
+            raise GanforgeError(f"train.batch_size={batch_size} is the global batch and must split evenly over "
+                                f"{world_size} processes; use a multiple of {world_size}.")
         self.images = images
+        self.rank, self.world_size = rank, world_size
         self.batch_size = batch_size
         self.seed = seed
         self.epoch = 0
@@ -45,12 +55,14 @@ class InMemoryBatches:
         return torch.randperm(len(self.images), generator=g)
 
     def next(self, device: torch.device | str = "cpu") -> torch.Tensor:
-        """The next batch as float in [-1, 1], shape (B, C, H, W)."""
+        """This rank's part of the next batch as float in [-1, 1], shape (B / W, C, H, W)."""
         if self.index >= self.batches_per_epoch:
             self.epoch += 1
             self.index = 0
             self._order = self._permutation(self.epoch)
-        idx = self._order[self.index * self.batch_size:(self.index + 1) * self.batch_size]
+        per_rank = self.batch_size // self.world_size
+        start = self.index * self.batch_size + self.rank * per_rank
+        idx = self._order[start:start + per_rank]
         self.index += 1
         batch = self.images[idx].to(device, non_blocking=True)
         # uint8 -> [-1, 1] in one fused pass, matching ToTensor + Normalize(0.5, 0.5)

@@ -64,12 +64,29 @@ class FeatureSet:
     swd: list[torch.Tensor] = field(default_factory=list)
 
 
+    @staticmethod
+    def concat(parts: list["FeatureSet"]) -> "FeatureSet":
+        """One set from the parts of a sharded evaluation, in order."""
+        parts = [p for p in parts if len(p.features)] or parts[:1]
+        stats = RunningStats(len(parts[0].stats.sum))
+        for p in parts:
+            stats.merge(p.stats)
+        swd = [torch.cat(level) for level in zip(*(p.swd for p in parts))] if parts[0].swd else []
+        return FeatureSet(np.concatenate([p.features for p in parts]), np.concatenate([p.logits for p in parts]),
+                          stats, swd)
+
+
 def extract(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], num: int, want_swd: bool,
-            seed: int = 0) -> FeatureSet:
-    """Run uint8 batches through the extractor, keeping features, logits, running stats and SWD patches."""
+            seed: int = 0, first: int = 0) -> FeatureSet:
+    """Run uint8 batches through the extractor, keeping features, logits, running stats and SWD patches.
+
+    ``first`` is the index of the first image among ``num`` (a shard of a sharded evaluation),
+    so SWD patch positions are those the whole stream would use.
+    """
     feats, logits, swd_parts = [], [], []
     stats = RunningStats(extractor.dim)
     sampler = swd_sampler(num, seed)
+    sampler.offset = first
     for batch in batches:
         f, lg = extractor(batch)
         f = f.double().numpy()
@@ -78,7 +95,9 @@ def extract(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], num: i
         logits.append(lg.float().numpy())
         if want_swd:
             swd_parts.append(sampler(batch))
-    swd = [torch.cat(level) for level in zip(*swd_parts)] if want_swd else []
+    swd = [torch.cat(level) for level in zip(*swd_parts)] if want_swd and swd_parts else []
+    if not feats:  # an empty shard
+        return FeatureSet(np.zeros((0, extractor.dim), np.float32), np.zeros((0, 0), np.float32), stats, [])
     return FeatureSet(np.concatenate(feats), np.concatenate(logits), stats, swd)
 
 
@@ -143,8 +162,15 @@ def evaluate_images(fake_batches: Iterable[torch.Tensor], num: int, data: DataCo
                     features: str = "fmnist", seed: int = 0) -> dict:
     """Evaluate a stream of ``num`` uint8 images against ``data``; returns figures plus the protocol."""
     extractor = build_features(features)
+    fake = extract(extractor, fake_batches, num, "swd" in metrics, seed=seed + 1)
+    return compare_with_reference(extractor, fake, data, metrics, seed)
+
+
+def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: DataConfig,
+                           metrics: tuple[str, ...], seed: int = 0) -> dict:
+    """Figures and protocol for generated features ``fake`` against the reference split of ``data``."""
     want_swd = "swd" in metrics
-    fake = extract(extractor, fake_batches, num, want_swd, seed=seed + 1)
+    num = len(fake.features)
     if len(fake.features) < 2:
         raise GanforgeError(f"need at least 2 images to evaluate, got {len(fake.features)}.")
     real, key = reference_features(extractor, data, num, seed, want_swd)

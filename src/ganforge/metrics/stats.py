@@ -23,6 +23,12 @@ class RunningStats:
         self.sum += f.sum(0)
         self.outer += f.T @ f
 
+    def merge(self, other: "RunningStats") -> None:
+        """Add another set's statistics (one rank's part of a sharded evaluation)."""
+        self.n += other.n
+        self.sum += other.sum
+        self.outer += other.outer
+
     def mean_cov(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean (D,) and unbiased covariance (D, D), as ``np.cov(features, rowvar=False)``."""
         if self.n < 2:

@@ -16,6 +16,7 @@ import torch
 
 from ..config import Config
 from ..data import InMemoryBatches, load_images
+from ..distributed import DistEnv, any_rank, average_logs, broadcast_module, convert_sync_bn
 from ..nets import build_networks
 from ..objective import GANObjective
 from . import checkpoint as ckpt
@@ -31,10 +32,12 @@ class TrainState:
     seconds: float = 0.0
 
 
-def pick_device(name: str) -> torch.device:
-    """``auto`` is CUDA when available, else CPU."""
+def pick_device(name: str, env: DistEnv = DistEnv()) -> torch.device:
+    """``auto`` is CUDA when available, else CPU; under torchrun each process takes the GPU of its local rank."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and env.enabled:
+        return torch.device("cuda", env.local_rank)
     return torch.device(name)
 
 
@@ -45,24 +48,32 @@ class Trainer:
         cfg: the validated config.
         run_dir: the run folder (created by the caller).
         resume_from: a checkpoint payload to continue from, or None.
+        env: this process's place under torchrun (the process group is already joined).
     """
 
-    def __init__(self, cfg: Config, run_dir: Path, resume_from: dict | None = None) -> None:
-        self.cfg, self.run_dir = cfg, run_dir
+    def __init__(self, cfg: Config, run_dir: Path, resume_from: dict | None = None,
+                 env: DistEnv = DistEnv()) -> None:
+        self.cfg, self.run_dir, self.env = cfg, run_dir, env
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
-        self.device = pick_device(cfg.train.device)
-        torch.manual_seed(cfg.train.seed)  # network init; the resume below restores the RNG anyway
-        self.batches = InMemoryBatches(load_images(cfg.data), cfg.train.batch_size, cfg.train.seed)
+        self.device = pick_device(cfg.train.device, env)
+        # network init; every rank draws the same (one RNG stream for all ranks), and a resume restores it
+        torch.manual_seed(cfg.train.seed)
+        self.batches = InMemoryBatches(load_images(cfg.data), cfg.train.batch_size, cfg.train.seed,
+                                       env.rank, env.world_size)
         G, D = build_networks(cfg)
+        if cfg.train.sync_bn:
+            G, D = convert_sync_bn(G, env, self.device), convert_sync_bn(D, env, self.device)
         G, D = G.to(self.device), D.to(self.device)
+        broadcast_module(G, env)  # identical by seed already; this makes it a guarantee
+        broadcast_module(D, env)
         G_ema = None
         if cfg.ema.enabled:
             G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-        self.objective = GANObjective(G, D, G_ema, cfg, self.device)
+        self.objective = GANObjective(G, D, G_ema, cfg, self.device, env)
         self.state = TrainState()
         self.tb = None
-        self.hooks = self._build_hooks(cfg)
+        self.hooks = self._build_hooks(cfg, env.is_main)
         self.stop_signal: int | None = None
         self.abort: str | None = None  # set by a hook to end the run without saving its state
         self.step_replaced = False  # set by a hook that reloaded an earlier state (rollback)
@@ -70,19 +81,23 @@ class Trainer:
             self.load_payload(resume_from)
 
     @staticmethod
-    def _build_hooks(cfg: Config) -> list[Hook]:
-        """The hooks, in the order their events run."""
+    def _build_hooks(cfg: Config, is_main: bool = True) -> list[Hook]:
+        """The hooks, in the order their events run. Hooks that write files run on rank 0 only;
+        health and evaluation run on every rank (they decide together, and evaluation is sharded)."""
         hooks: list[Hook] = []
         if cfg.health.enabled:
             hooks.append(HealthMonitor(cfg.health))  # first: a NaN state must never be checkpointed
-        hooks += [MetricsLogger(cfg.log.every_steps), SampleGrids(cfg.log.sample_every_steps, cfg.log.num_samples)]
+        if is_main:
+            hooks += [MetricsLogger(cfg.log.every_steps),
+                      SampleGrids(cfg.log.sample_every_steps, cfg.log.num_samples)]
         if cfg.eval.every_kimg > 0:
             ev = cfg.eval
             # before the checkpointer, so the checkpoint written at the same step records the new best
             hooks.append(Evaluator(ev.every_kimg, ev.num_samples, ev.metrics, ev.features, ev.ref))
-        hooks.append(Checkpointer(cfg.log.checkpoint_every_steps))
-        if cfg.log.progress:
-            hooks.append(ProgressBar())
+        if is_main:
+            hooks.append(Checkpointer(cfg.log.checkpoint_every_steps))
+            if cfg.log.progress:
+                hooks.append(ProgressBar())
         return hooks
 
     @property
@@ -103,7 +118,7 @@ class Trainer:
     def fit(self) -> TrainState:
         """Train until a bound; SIGINT/SIGTERM end the loop cleanly (checkpoint written)."""
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        if self.cfg.log.tensorboard:
+        if self.cfg.log.tensorboard and self.env.is_main:
             from torch.utils.tensorboard import SummaryWriter
 
             # purge_step drops events a killed run logged after its last checkpoint
@@ -112,11 +127,12 @@ class Trainer:
             for h in self.hooks:
                 h.on_train_start(self)
             t0, seconds0 = time.perf_counter(), self.state.seconds
-            while not self.should_stop():
-                real = self.batches.next(self.device)  # (B, C, H, W) in [-1, 1]
-                logs = self.objective.train_step(real, self.state.step)
+            # every rank must stop at the same step: a signal or the time bound may reach one first
+            while not any_rank(self.should_stop(), self.env, self.device):
+                real = self.batches.next(self.device)  # this rank's (B / W, C, H, W) in [-1, 1]
+                logs = average_logs(self.objective.train_step(real, self.state.step), self.env)
                 self.state.step += 1
-                self.state.images_seen += real.shape[0]
+                self.state.images_seen += real.shape[0] * self.env.world_size
                 self.state.seconds = seconds0 + time.perf_counter() - t0
                 for h in self.hooks:
                     h.on_step_end(self, logs)
@@ -142,8 +158,11 @@ class Trainer:
                 group["lr"] = cfg.lr * scale
 
     def report(self, message: str, kind: str = "health") -> None:
-        """A warning for the user: console (above the progress bar), metrics.jsonl and TensorBoard."""
+        """A warning for the user: console (above the progress bar), metrics.jsonl and TensorBoard (rank 0)."""
         import json
+
+        if not self.env.is_main:
+            return
 
         from tqdm.auto import tqdm
 

@@ -1,6 +1,7 @@
 """``ganforge train``: resolve the config, prepare the run folder, resume, train."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from ..config import (Config, apply_overrides, config_from_dict, load_config, load_plugins, preset_names,
                       validate)
+from .. import distributed as dist
 from ..errors import GanforgeError
 from ..nets import build_networks, count_parameters
 from . import checkpoint as ckpt
@@ -65,13 +67,42 @@ def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bo
     run_dir = Path(out or Path("runs") / Path(preset_or_file).stem)
     if run_dir.exists() and not run_dir.is_dir():
         raise GanforgeError(f"--out '{run_dir}' exists and is not a folder.")
+    env = dist.from_env()
     if dry_run:
-        print(describe(resolve(run_dir, preset_or_file, overrides, resume)[0]))
+        if env.is_main:
+            print(describe(resolve(run_dir, preset_or_file, overrides, resume)[0]))
         return 0
-    with RunLock(run_dir):
-        cfg, payload = resolve(run_dir, preset_or_file, overrides, resume)
-        prepare_run_dir(run_dir, resume, force)
-        return _train_locked(cfg, payload, run_dir, preset_or_file)
+    if not env.enabled:
+        with RunLock(run_dir):
+            cfg, payload = resolve(run_dir, preset_or_file, overrides, resume)
+            prepare_run_dir(run_dir, resume, force)
+            return _train_locked(cfg, payload, run_dir, preset_or_file)
+    # torchrun: every rank validates the config (same input, same error), then joins the group
+    # on the device the config names; rank 0 alone locks and prepares the folder and resolves
+    # the checkpoint, and sends the result (or its error) to the others.
+    from .loop import pick_device
+
+    dist.init(env, pick_device(load_config(preset_or_file, overrides).train.device, env))
+    try:
+        with RunLock(run_dir) if env.is_main else contextlib.nullcontext():
+            outcome: tuple | str = "rank 0 stopped before training started; its error says why."
+            try:
+                if env.is_main:
+                    cfg, payload = resolve(run_dir, preset_or_file, overrides, resume)
+                    prepare_run_dir(run_dir, resume, force)
+                    outcome = (cfg.to_dict(), payload)
+            except GanforgeError as e:
+                outcome = str(e)
+                raise
+            finally:
+                outcome = dist.broadcast_object(outcome, env)
+            if isinstance(outcome, str):
+                raise GanforgeError(outcome)
+            cfg, payload = config_from_dict(outcome[0]), outcome[1]
+            load_plugins(cfg.plugins)
+            return _train_locked(cfg, payload, run_dir, preset_or_file, env)
+    finally:
+        dist.shutdown()
 
 
 def resolve(run_dir: Path, preset_or_file: str, overrides: list[str], resume: bool) -> tuple[Config, dict | None]:
@@ -90,15 +121,18 @@ def resolve(run_dir: Path, preset_or_file: str, overrides: list[str], resume: bo
     return config_for_resume(payload, preset_or_file, overrides), payload
 
 
-def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_file: str) -> int:
+def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_file: str,
+                  env: dist.DistEnv = dist.DistEnv()) -> int:
     from .loop import Trainer
 
-    fd, tmp = tempfile.mkstemp(dir=run_dir, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(cfg.to_dict(), f, indent=2)
-    os.replace(tmp, run_dir / "config.json")
+    if env.is_main:
+        fd, tmp = tempfile.mkstemp(dir=run_dir, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(cfg.to_dict(), f, indent=2)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a config is meant to be read by others
+        os.replace(tmp, run_dir / "config.json")
     try:
-        trainer = Trainer(cfg, run_dir, payload)
+        trainer = Trainer(cfg, run_dir, payload, env)
     except RuntimeError as e:
         if payload is not None and "state_dict" in str(e):
             raise GanforgeError(f"the checkpoint in '{run_dir}' does not fit this network: "
@@ -106,6 +140,8 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
         raise
     state = trainer.fit()
     where = run_dir / "checkpoints" / "last.pt"
+    if not env.is_main:  # rank 0 speaks for the job
+        return 1 if trainer.abort is not None else (128 + trainer.stop_signal if trainer.stop_signal else 0)
     if trainer.abort is not None:
         print(f"ganforge: error: {trainer.abort}", file=sys.stderr)
         return 1

@@ -4,7 +4,9 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from ...metrics.evaluate import HIGHER_IS_BETTER, evaluate_images, parse_metrics
+from ...distributed import gather_to_main
+from ...metrics.evaluate import HIGHER_IS_BETTER, FeatureSet, compare_with_reference, extract, parse_metrics
+from ...metrics.features import build_features
 from ...sampling import generate
 from ..checkpoint import save_atomic
 from .base import Hook
@@ -16,6 +18,8 @@ class Evaluator(Hook):
     The fakes come from a seeded generator of their own, so evaluating never
     changes the training RNG: a run with evaluation trains the same weights as
     one without. The primary metric (first in ``eval.metrics``) keeps ``best.pt``.
+    Under torchrun each rank generates and extracts its shard of the images; rank 0
+    gathers the features, computes the figures and writes them.
     """
 
     name = "evaluate"
@@ -40,10 +44,19 @@ class Evaluator(Hook):
         G = trainer.sampling_generator
         was_training = G.training
         G.eval()
-        data = dataclasses.replace(cfg.data, split=self.ref)
-        batches = generate(G, cfg.model.z_dim, self.num, seed=cfg.train.seed + 104729)
-        result = evaluate_images(batches, self.num, data, self.metrics, self.features, seed=cfg.train.seed)
+        env = trainer.env
+        shard = env.shard(self.num)
+        extractor = build_features(self.features)
+        batches = generate(G, cfg.model.z_dim, self.num, seed=cfg.train.seed + 104729, shard=shard)
+        part = extract(extractor, batches, self.num, "swd" in self.metrics, seed=cfg.train.seed + 1, first=shard[0])
         G.train(was_training)
+        parts = gather_to_main(part, env)
+        result = None
+        if env.is_main:
+            data = dataclasses.replace(cfg.data, split=self.ref)
+            result = compare_with_reference(extractor, FeatureSet.concat(parts), data, self.metrics, cfg.train.seed)
+        if not env.is_main:
+            return {}
         figures = {f"eval/{k}": v for k, v in result.items() if k != "protocol"}
         st = trainer.state
         with open(trainer.run_dir / "metrics.jsonl", "a") as f:

@@ -7,6 +7,7 @@ from collections import deque
 import torch
 
 from ...config import HealthConfig
+from ...distributed import broadcast_object
 from .. import checkpoint as ckpt
 from .base import Hook
 
@@ -62,7 +63,9 @@ class HealthMonitor(Hook):
     def _non_finite(self, trainer) -> None:
         step = trainer.state.step
         if self.cfg.on_nan == "rollback" and self.rollbacks < self.cfg.max_rollbacks:
-            found = ckpt.load_latest(trainer.run_dir / "checkpoints")
+            # rank 0 reads the checkpoint and sends it to the others (nodes need not share a disk)
+            found = ckpt.load_latest(trainer.run_dir / "checkpoints") if trainer.env.is_main else None
+            found = broadcast_object(found, trainer.env)
             if found is not None:
                 payload, path, _ = found
                 rollbacks = self.rollbacks + 1

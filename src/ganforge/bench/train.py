@@ -1,0 +1,115 @@
+"""``ganforge bench train PRESET``: the steady-state training step, its FLOPs and the machine's matmul peak.
+
+The step measured is the real one (``GANObjective.train_step`` on batches from
+``InMemoryBatches``), with no hooks: logging, samples and checkpoints are not part
+of the step. Under torchrun every rank trains its slice of the global batch and
+rank 0 reports for the job.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import resource
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as tdist
+from torch.utils.flop_counter import FlopCounterMode
+
+from .. import distributed as dist
+from ..config import load_config
+from ..data import InMemoryBatches, load_images
+from ..nets import build_networks
+from ..objective import GANObjective
+from ..training.loop import pick_device
+
+
+def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5) -> float:
+    """Best-of-``repeats`` fp32 GFLOP/s of an n x n matrix multiply on this device and thread count."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        t = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best / 1e9
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[str] | None = None,
+                json_out: str | None = None) -> dict:
+    """Measure ``steps`` training steps of ``preset`` after ``warmup`` steps; print and write JSON.
+
+    Keys: preset, batch_size (global), world_size, threads, images_per_second (global),
+    flops_per_image (forward and backward of D and G per real image, from
+    ``torch.utils.flop_counter``), achieved_gflops, matmul_peak_gflops, mfu (their
+    ratio), data_wait_fraction (share of step time spent getting the batch),
+    peak_rss_mb (rank 0's resident set).
+    """
+    env = dist.from_env()
+    cfg = load_config(preset, list(overrides or []))
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    device = pick_device(cfg.train.device, env)
+    dist.init(env, device)
+    try:
+        torch.manual_seed(cfg.train.seed)
+        batches = InMemoryBatches(load_images(cfg.data), cfg.train.batch_size, cfg.train.seed,
+                                  env.rank, env.world_size)
+        G, D = (m.to(device) for m in build_networks(cfg))
+        G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema.enabled else None
+        objective = GANObjective(G, D, G_ema, cfg, device, env)
+        cycle = cfg.objective.n_critic * cfg.objective.accumulate  # train_step calls per G update
+
+        def run(n: int, step0: int) -> float:
+            """n steps; returns the seconds spent waiting for data."""
+            wait = 0.0
+            for i in range(n):
+                t = time.perf_counter()
+                real = batches.next(device)
+                _sync(device)
+                wait += time.perf_counter() - t
+                objective.train_step(real, step0 + i)
+            return wait
+
+        run(max(warmup, cycle), 0)
+        with FlopCounterMode(display=False) as counter:  # one full cycle: n_critic D steps and the G step
+            run(cycle, 0)
+        flops_per_image = counter.get_total_flops() / (cycle * cfg.train.batch_size / env.world_size)
+        steps = max(cycle, steps // cycle * cycle)
+        if env.enabled:
+            tdist.barrier()
+        _sync(device)
+        t = time.perf_counter()
+        wait = run(steps, 0)
+        _sync(device)
+        if env.enabled:
+            tdist.barrier()
+        seconds = time.perf_counter() - t
+        peak = matmul_peak_gflops(device)
+    finally:
+        dist.shutdown()
+    images_per_second = steps * cfg.train.batch_size / seconds
+    achieved = flops_per_image * images_per_second / 1e9
+    if env.enabled:  # the peak of one process's share of the machine, times the processes
+        peak *= env.world_size
+    out = {"preset": cfg.name, "batch_size": cfg.train.batch_size, "world_size": env.world_size,
+           "threads": torch.get_num_threads(), "device": str(device), "steps": steps,
+           "images_per_second": round(images_per_second, 1), "flops_per_image": int(flops_per_image),
+           "achieved_gflops": round(achieved, 2), "matmul_peak_gflops": round(peak, 2),
+           "mfu": round(achieved / peak, 4), "data_wait_fraction": round(wait / seconds, 5),
+           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if env.is_main:
+        print(json.dumps(out, indent=2))
+        if json_out:
+            Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+            Path(json_out).write_text(json.dumps(out, indent=2) + "\n")
+    return out

@@ -1,0 +1,205 @@
+"""torchrun with 2 CPU processes (gloo, loopback): same weights as 1 process, rank-0-only files, N -> M resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from ganforge.distributed import DistEnv
+from ganforge.metrics.evaluate import FeatureSet, extract
+from ganforge.metrics.features import build_features
+from ganforge.nets.mlp import MLPGenerator, MLPGeneratorOptions
+from ganforge.sampling import generate
+from ganforge.training import checkpoint as ckpt
+
+from conftest import run_cli, tiny
+
+pytestmark = pytest.mark.slow
+
+# mlp-gan-fmnist has no BatchNorm, so 2 x 16 must equal 1 x 32 up to float summation order.
+# The gradient penalty and EMA are switched on to check that they stay correct across ranks.
+EXACT = ["train.batch_size=32", "ema.enabled=true", "ema.start_step=3", "objective.gp_weight=1.0",
+         "objective.reuse_fake=false", "log.checkpoint_every_steps=5"]
+ATOL = 1e-5
+
+
+def torchrun(*args, nproc=2, wait=True):
+    """``torchrun --standalone --nproc_per_node=N -m ganforge ARGS`` with 1 thread per process."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "ganforge", *map(str, args)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if wait:
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out
+        return out
+    return proc
+
+
+def descendants(pid):
+    """Process ids below ``pid`` (torchrun puts its workers in process groups of their own)."""
+    children = {}
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                ppid = int(open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(stat))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def alive(pid):
+    """True while ``pid`` runs (a zombie has closed its files, so it counts as gone)."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def nets(run):
+    payload = ckpt.load(run / "checkpoints" / "last.pt")
+    return payload, {f"{n}.{k}": v for n in ("G", "D", "G_ema") for k, v in payload[n].items()}
+
+
+def assert_close(a, b, atol=ATOL):
+    assert a.keys() == b.keys()
+    worst = max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
+    assert worst <= atol, f"largest weight difference {worst:.3g} > {atol:g}"
+
+
+def test_two_ranks_equal_one_rank_with_the_global_batch(idx_root, tmp_path):
+    two, one = tmp_path / "two", tmp_path / "one"
+    out = torchrun("train", "mlp-gan-fmnist", "--out", two, *tiny(idx_root, "train.max_steps=8", *EXACT))
+    assert run_cli("train", "mlp-gan-fmnist", "--out", one, *tiny(idx_root, "train.max_steps=8", *EXACT)) == 0
+    p2, w2 = nets(two)
+    p1, w1 = nets(one)
+    assert p2["state"] == {**p1["state"], "seconds": p2["state"]["seconds"]}  # same steps and images seen
+    assert_close(w2, w1)
+    assert "finished at step 8" in out
+
+
+def test_only_rank_zero_writes_and_logs_are_averaged(idx_root, tmp_path):
+    run = tmp_path / "run"
+    torchrun("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=8"))
+    names = sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
+    assert [n for n in names if n.startswith("tb/")] and len([n for n in names if n.startswith("tb/")]) == 1
+    assert [n for n in names if not n.startswith("tb/")] == [
+        ".lock", "checkpoints/last.pt", "checkpoints/last.pt.sum", "checkpoints/step_0000004.pt",
+        "checkpoints/step_0000004.pt.sum", "checkpoints/step_0000008.pt", "checkpoints/step_0000008.pt.sum",
+        "config.json", "metrics.jsonl", "samples/step_0000004.png", "samples/step_0000008.png"]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4, 6, 8]  # one writer: every step once
+    assert records[-1]["images_seen"] == 8 * 64  # the global batch
+    assert json.loads((run / "config.json").read_text())["train"]["batch_size"] == 64
+
+
+def test_two_rank_run_killed_then_resumed_on_one_rank(idx_root, tmp_path):
+    killed, ref = tmp_path / "killed", tmp_path / "ref"
+    proc = torchrun("train", "mlp-gan-fmnist", "--out", killed,
+                    *tiny(idx_root, "train.max_steps=100000", *EXACT), wait=False)
+    t = time.time()
+    while not (killed / "checkpoints" / "step_0000010.pt.sum").exists():
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.time() - t < 120
+        time.sleep(0.05)
+    pids = [proc.pid, *descendants(proc.pid)]
+    for pid in pids:  # torchrun and both ranks, with no chance to save
+        os.kill(pid, signal.SIGKILL)
+    proc.wait()
+    for pid in pids:  # kill() returns before the process is gone and its run-folder lock released
+        while alive(pid):
+            time.sleep(0.02)
+    at = ckpt.load_latest(killed / "checkpoints")[0]["state"]["step"]
+    assert at >= 10 and at % 5 == 0
+    target = at + 6
+    assert run_cli("train", "mlp-gan-fmnist", "--out", killed, "--resume",
+                   *tiny(idx_root, f"train.max_steps={target}", *EXACT)) == 0
+    assert run_cli("train", "mlp-gan-fmnist", "--out", ref, *tiny(idx_root, f"train.max_steps={target}", *EXACT)) == 0
+    assert_close(nets(killed)[1], nets(ref)[1])
+
+
+def test_one_rank_run_resumes_on_two_ranks(idx_root, tmp_path):
+    run, ref = tmp_path / "run", tmp_path / "ref"
+    assert run_cli("train", "mlp-gan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=5", *EXACT)) == 0
+    torchrun("train", "mlp-gan-fmnist", "--out", run, "--resume", *tiny(idx_root, "train.max_steps=10", *EXACT))
+    assert run_cli("train", "mlp-gan-fmnist", "--out", ref, *tiny(idx_root, "train.max_steps=10", *EXACT)) == 0
+    assert_close(nets(run)[1], nets(ref)[1])
+
+
+def test_sharded_evaluation_during_training(idx_root, tmp_path):
+    run = tmp_path / "run"
+    torchrun("train", "dcgan-fmnist", "--out", run,
+             *tiny(idx_root, "train.max_steps=8", "eval.every_kimg=0.256", "eval.num_samples=64",
+                   "eval.metrics=fid,swd"))
+    evals = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "eval/fid" in r]
+    assert [r["step"] for r in evals] == [4, 8] and all(np.isfinite(r["eval/fid"]) for r in evals)
+    assert (run / "checkpoints" / "best.pt").is_file()
+
+
+def test_shards_of_an_evaluation_add_up_to_the_whole():
+    """What each rank extracts, concatenated, is exactly what one process extracts."""
+    torch.manual_seed(0)
+    G = MLPGenerator(MLPGeneratorOptions(hidden=(32,)), z_dim=8, channels=1, resolution=28).eval()
+    fx = build_features("fmnist")
+    with torch.no_grad():
+        whole = extract(fx, generate(G, 8, 37, seed=3, batch_size=10), 37, want_swd=True, seed=1)
+        parts = []
+        for rank in range(3):
+            shard = DistEnv(rank, 3).shard(37)
+            parts.append(extract(fx, generate(G, 8, 37, seed=3, batch_size=10, shard=shard), 37, True, 1, shard[0]))
+    joined = FeatureSet.concat(parts)
+    assert np.allclose(joined.features, whole.features, atol=1e-5)
+    assert np.allclose(joined.stats.mean_cov()[1], whole.stats.mean_cov()[1], atol=1e-6)
+    for a, b in zip(joined.swd, whole.swd):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_global_batch_must_split_over_ranks():
+    from ganforge.data import InMemoryBatches
+    from ganforge.errors import GanforgeError
+
+    with pytest.raises(GanforgeError, match="must split evenly over 3 processes"):
+        InMemoryBatches(torch.zeros(100, 1, 28, 28, dtype=torch.uint8), 64, 0, rank=0, world_size=3)
+
+
+def test_ranks_take_disjoint_slices_of_the_same_global_order():
+    from ganforge.data import InMemoryBatches
+
+    images = torch.arange(40, dtype=torch.uint8).view(40, 1, 1, 1)
+    one = InMemoryBatches(images, 8, seed=5)
+    ranks = [InMemoryBatches(images, 8, seed=5, rank=r, world_size=2) for r in range(2)]
+    for _ in range(12):  # across epoch boundaries
+        assert torch.equal(one.next(), torch.cat([b.next() for b in ranks]))
+
+
+def test_sync_bn_on_cpu_is_a_clear_error():
+    from ganforge.distributed import convert_sync_bn
+    from ganforge.errors import GanforgeError
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4))
+    assert convert_sync_bn(net, DistEnv(), torch.device("cpu")) is net  # one process: nothing to sync
+    with pytest.raises(GanforgeError, match="train.sync_bn needs CUDA devices"):
+        convert_sync_bn(net, DistEnv(0, 2), torch.device("cpu"))
+
+
+def test_bench_train_writes_the_documented_keys(idx_root, tmp_path):
+    out = tmp_path / "b.json"
+    assert run_cli("bench", "train", "dcgan-fmnist", "--steps", 2, "--json", out,
+                   "--set", f"data.root={idx_root}") == 0
+    r = json.loads(out.read_text())
+    for key in ("preset", "batch_size", "images_per_second", "flops_per_image", "achieved_gflops",
+                "matmul_peak_gflops", "mfu", "data_wait_fraction", "peak_rss_mb"):
+        assert key in r, key
+    assert r["flops_per_image"] > 1e6 and 0 < r["mfu"] < 1.5 and 0 <= r["data_wait_fraction"] < 1
+    assert run_cli("bench", "train") == 2  # no preset: a clear error
