@@ -65,6 +65,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if not args.preset:
             raise GanforgeError("bench train needs a preset: ganforge bench train PRESET [--steps N] [--json OUT].")
         bench_train(args.preset, steps=args.steps, overrides=args.set, json_out=args.json)
+    elif args.what == "compare":
+        from .bench.compare import bench_compare
+
+        if not args.preset:
+            raise GanforgeError("bench compare needs a preset: ganforge bench compare PRESET [--json OUT].")
+        bench_compare(args.preset, steps=args.steps, rounds=args.rounds, overrides=args.set, json_out=args.json)
     return 0
 
 
@@ -133,10 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_data)
 
     b = sub.add_parser("bench", help="benchmarks that write JSON")
-    b.add_argument("what", choices=["evaluate", "train"])
-    b.add_argument("preset", nargs="?", metavar="PRESET", help="bench train: the preset to measure")
-    b.add_argument("--steps", type=int, default=50, help="bench train: timed steps after the warm-up")
-    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="bench train: config overrides")
+    b.add_argument("what", choices=["evaluate", "train", "compare"])
+    b.add_argument("preset", nargs="?", metavar="PRESET", help="bench train/compare: the preset to measure")
+    b.add_argument("--steps", type=int, default=50, help="bench train/compare: timed steps after the warm-up")
+    b.add_argument("--rounds", type=int, default=3, help="bench compare: alternating rounds")
+    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="bench train/compare: config overrides")
     b.add_argument("--num", type=int, default=10000)
     b.add_argument("--features", default="fmnist")
     b.add_argument("--json", metavar="OUT")

@@ -128,6 +128,9 @@ class TrainConfig:
     ``batch_size`` is the global batch: under torchrun each of the W processes takes
     ``batch_size / W`` images of it, so a config trains the same recipe at any world size.
     ``sync_bn`` synchronizes BatchNorm statistics across processes (CUDA only).
+    Speed options (docs/performance.md has their measurements): ``threads`` (0: torch's
+    default), ``channels_last`` memory format, ``compile`` (torch.compile G and D), and
+    ``precision``: fp32, bf16 autocast, or fp16 autocast with a GradScaler (CUDA only).
     """
 
     batch_size: int = 64
@@ -138,6 +141,9 @@ class TrainConfig:
     threads: int = 0
     device: str = "auto"
     sync_bn: bool = False
+    channels_last: bool = True
+    compile: bool = False
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -466,6 +472,13 @@ def validate(cfg: Config) -> None:
         raise GanforgeError(f"config key 'train.device' must be auto, cpu or cuda[:N], got '{tr.device}'.")
     for key in ("every_steps", "sample_every_steps", "checkpoint_every_steps", "num_samples"):
         _positive(getattr(cfg.log, key), f"log.{key}")
+    if tr.precision not in ("fp32", "bf16", "fp16"):
+        raise GanforgeError(f"config key 'train.precision' must be fp32, bf16 or fp16, got '{tr.precision}'.")
+    import torch
+
+    if tr.precision == "fp16" and (tr.device == "cpu" or (tr.device == "auto" and not torch.cuda.is_available())):
+        raise GanforgeError("train.precision=fp16 needs a CUDA device (its GradScaler guards fp16 gradients on GPUs); "
+                            "on the CPU use bf16 or fp32.")
     _positive(cfg.eval.every_kimg, "eval.every_kimg", allow_zero=True)
     if cfg.eval.num_samples < 2:
         raise GanforgeError(f"config key 'eval.num_samples' must be >= 2, got {cfg.eval.num_samples}.")

@@ -18,16 +18,17 @@ import torch.distributed as tdist
 from torch.utils.flop_counter import FlopCounterMode
 
 from .. import distributed as dist
-from ..config import load_config
+from ..config import Config, load_config
 from ..data import InMemoryBatches, load_images
 from ..nets import build_networks
 from ..objective import GANObjective
 from ..training.loop import pick_device
 
 
-def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5) -> float:
-    """Best-of-``repeats`` fp32 GFLOP/s of an n x n matrix multiply on this device and thread count."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5,
+                       dtype: torch.dtype = torch.float32) -> float:
+    """Best-of-``repeats`` GFLOP/s of an n x n matrix multiply in ``dtype`` on this device and thread count."""
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b  # warm-up
     best = float("inf")
     for _ in range(repeats):
@@ -42,6 +43,33 @@ def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5) ->
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+class GanforgeLoop:
+    """ganforge's training step without hooks: in-memory batches and ``GANObjective.train_step``."""
+
+    def __init__(self, cfg: Config, images: torch.Tensor, device: torch.device,
+                 env: dist.DistEnv = dist.DistEnv()) -> None:
+        torch.manual_seed(cfg.train.seed)
+        self.device = device
+        self.batches = InMemoryBatches(images, cfg.train.batch_size, cfg.train.seed, env.rank, env.world_size)
+        G, D = (m.to(device) for m in build_networks(cfg))
+        G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema.enabled else None
+        self.objective = GANObjective(G, D, G_ema, cfg, device, env)
+        self.cycle = cfg.objective.n_critic * cfg.objective.accumulate  # train_step calls per G update
+        self.step = 0
+
+    def run(self, n: int) -> float:
+        """Train ``n`` steps; returns the seconds spent waiting for data."""
+        wait = 0.0
+        for _ in range(n):
+            t = time.perf_counter()
+            real = self.batches.next(self.device)
+            _sync(self.device)
+            wait += time.perf_counter() - t
+            self.objective.train_step(real, self.step)
+            self.step += 1
+        return wait
 
 
 def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[str] | None = None,
@@ -61,40 +89,24 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
     device = pick_device(cfg.train.device, env)
     dist.init(env, device)
     try:
-        torch.manual_seed(cfg.train.seed)
-        batches = InMemoryBatches(load_images(cfg.data), cfg.train.batch_size, cfg.train.seed,
-                                  env.rank, env.world_size)
-        G, D = (m.to(device) for m in build_networks(cfg))
-        G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema.enabled else None
-        objective = GANObjective(G, D, G_ema, cfg, device, env)
-        cycle = cfg.objective.n_critic * cfg.objective.accumulate  # train_step calls per G update
-
-        def run(n: int, step0: int) -> float:
-            """n steps; returns the seconds spent waiting for data."""
-            wait = 0.0
-            for i in range(n):
-                t = time.perf_counter()
-                real = batches.next(device)
-                _sync(device)
-                wait += time.perf_counter() - t
-                objective.train_step(real, step0 + i)
-            return wait
-
-        run(max(warmup, cycle), 0)
+        loop = GanforgeLoop(cfg, load_images(cfg.data), device, env)
+        cycle = loop.cycle
+        loop.run(max(warmup, cycle))
         with FlopCounterMode(display=False) as counter:  # one full cycle: n_critic D steps and the G step
-            run(cycle, 0)
+            loop.run(cycle)
         flops_per_image = counter.get_total_flops() / (cycle * cfg.train.batch_size / env.world_size)
         steps = max(cycle, steps // cycle * cycle)
         if env.enabled:
             tdist.barrier()
         _sync(device)
         t = time.perf_counter()
-        wait = run(steps, 0)
+        wait = loop.run(steps)
         _sync(device)
         if env.enabled:
             tdist.barrier()
         seconds = time.perf_counter() - t
-        peak = matmul_peak_gflops(device)
+        # the peak in the precision the step computes in (bf16 matmuls run faster than fp32 ones)
+        peak = matmul_peak_gflops(device, dtype=loop.objective.amp_dtype or torch.float32)
     finally:
         dist.shutdown()
     images_per_second = steps * cfg.train.batch_size / seconds
@@ -102,6 +114,8 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
     if env.enabled:  # the peak of one process's share of the machine, times the processes
         peak *= env.world_size
     out = {"preset": cfg.name, "batch_size": cfg.train.batch_size, "world_size": env.world_size,
+           "precision": cfg.train.precision, "channels_last": cfg.train.channels_last,
+           "compile": cfg.train.compile,
            "threads": torch.get_num_threads(), "device": str(device), "steps": steps,
            "images_per_second": round(images_per_second, 1), "flops_per_image": int(flops_per_image),
            "achieved_gflops": round(achieved, 2), "matmul_peak_gflops": round(peak, 2),

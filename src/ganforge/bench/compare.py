@@ -1,0 +1,61 @@
+"""``ganforge bench compare PRESET``: ganforge's training step against the seed's own loop, side by side.
+
+Both train the same networks (same init), with the same batch size, data and
+thread count, in one process. They run alternately, ``rounds`` times
+``steps`` steps each after a warm-up, so drift of the shared machine hits both.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from ..config import load_config
+from ..data import load_images
+from ..errors import GanforgeError
+from ..nets import build_networks
+from .reference import REFERENCES
+from .train import GanforgeLoop
+
+
+def bench_compare(preset: str, steps: int = 50, rounds: int = 3, warmup: int = 10,
+                  overrides: list[str] | None = None, json_out: str | None = None) -> dict:
+    """Measure, print the ratio and (optionally) write JSON.
+
+    Keys: preset, batch_size, threads, steps, rounds, ganforge_images_per_second,
+    reference_images_per_second, speedup (their ratio), and the per-round figures.
+    """
+    cfg = load_config(preset, list(overrides or []))
+    if cfg.name not in REFERENCES:
+        raise GanforgeError(f"no reference loop for preset '{cfg.name}'; bench compare knows "
+                            f"{', '.join(REFERENCES)}.")
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    images = load_images(cfg.data)
+    ours = GanforgeLoop(cfg, images, torch.device("cpu"))
+    torch.manual_seed(cfg.train.seed)
+    reference = REFERENCES[cfg.name](cfg, *build_networks(cfg), images)
+    ours.run(warmup)
+    reference.run(warmup)
+    seconds = {"ganforge": [], "reference": []}
+    for _ in range(rounds):
+        for name, loop in (("ganforge", ours), ("reference", reference)):
+            t = time.perf_counter()
+            loop.run(steps)
+            seconds[name].append(time.perf_counter() - t)
+    per_round = {k: [round(steps * cfg.train.batch_size / s, 1) for s in v] for k, v in seconds.items()}
+    ips = {k: rounds * steps * cfg.train.batch_size / sum(v) for k, v in seconds.items()}
+    out = {"preset": cfg.name, "batch_size": cfg.train.batch_size, "threads": torch.get_num_threads(),
+           "steps": steps, "rounds": rounds,
+           "ganforge_images_per_second": round(ips["ganforge"], 1),
+           "reference_images_per_second": round(ips["reference"], 1),
+           "speedup": round(ips["ganforge"] / ips["reference"], 3),
+           "per_round_images_per_second": per_round}
+    print(json.dumps(out, indent=2))
+    print(f"ganforge is {out['speedup']:.2f}x the reference loop on {cfg.name}")
+    if json_out:
+        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_out).write_text(json.dumps(out, indent=2) + "\n")
+    return out

@@ -1,0 +1,69 @@
+"""Speed options and the benchmark plumbing (figures themselves come from `ganforge bench`, never from tests)."""
+import json
+
+import pytest
+import torch
+
+from ganforge.bench.reference import REFERENCES
+from ganforge.config import load_config
+from ganforge.data import load_images
+from ganforge.nets import build_networks
+from ganforge.training import checkpoint as ckpt
+
+from conftest import run_cli, tiny
+
+
+def _reference(preset, sets):
+    cfg = load_config(preset, sets)
+    torch.manual_seed(0)
+    G, D = build_networks(cfg)
+    return REFERENCES[preset](cfg, G, D, load_images(cfg.data)), G, D
+
+
+@pytest.mark.parametrize("preset", sorted(REFERENCES))
+def test_reference_loops_train(preset, idx_root, image_folder):
+    root = image_folder if preset == "hw6-dcgan-64" else idx_root
+    loop, G, D = _reference(preset, [f"data.root={root}", "train.batch_size=8"])
+    before = [p.detach().clone() for p in (*G.parameters(), *D.parameters())]
+    loop.run(2)
+    after = list((*G.parameters(), *D.parameters()))
+    assert all(torch.isfinite(p).all() for p in after)
+    assert sum(not torch.equal(a, b) for a, b in zip(before, after)) == len(before)  # every tensor trained
+
+
+def test_bench_compare_writes_ratio(idx_root, tmp_path):
+    out = tmp_path / "c.json"
+    assert run_cli("bench", "compare", "mlp-gan-fmnist", "--steps", 2, "--rounds", 1, "--json", out,
+                   "--set", f"data.root={idx_root}") == 0
+    r = json.loads(out.read_text())
+    assert r["speedup"] == pytest.approx(r["ganforge_images_per_second"] / r["reference_images_per_second"], rel=1e-2)
+    assert run_cli("bench", "compare", "dcgan-fmnist", "--set", f"data.root={idx_root}") == 2  # no reference loop
+
+
+def test_bf16_and_channels_last_train(idx_root, tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=4",
+                                                                "train.precision=bf16",
+                                                                "train.channels_last=true")) == 0
+    payload = ckpt.load(run / "checkpoints" / "last.pt")
+    assert all(torch.isfinite(t).all() for n in ("G", "D") for t in payload[n].values() if t.is_floating_point())
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(torch.isfinite(torch.tensor(r["loss_d"])) for r in records if "loss_d" in r)
+
+
+def test_fp16_on_cpu_and_unknown_precision_are_errors(idx_root, tmp_path, capsys):
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "a",
+                   *tiny(idx_root, "train.precision=fp16", "train.device=cpu")) == 2
+    assert "train.precision=fp16 needs a CUDA device" in capsys.readouterr().err
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "b", *tiny(idx_root, "train.precision=fp8")) == 2
+    assert "must be fp32, bf16 or fp16" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compile_trains_and_keeps_checkpoint_keys(idx_root, tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", "mlp-gan-fmnist", "--out", run,
+                   *tiny(idx_root, "train.max_steps=3", "train.compile=true")) == 0
+    payload = ckpt.load(run / "checkpoints" / "last.pt")
+    assert not any("_orig_mod" in k for k in payload["G"])  # Module.compile() keeps the plain names
+    assert run_cli("sample", run, "--num", 4, "--out", tmp_path / "s.npy") == 0
