@@ -22,8 +22,9 @@ from conftest import run_cli, tiny
 pytestmark = pytest.mark.slow
 
 # mlp-gan-fmnist has no BatchNorm, so 2 x 16 must equal 1 x 32 up to float summation order.
-# The gradient penalty and EMA are switched on to check that they stay correct across ranks.
+# The gradient penalty, R1 and EMA are switched on to check that they stay correct across ranks.
 EXACT = ["train.batch_size=32", "ema.enabled=true", "ema.start_step=3", "objective.gp_weight=1.0",
+         "objective.r1_gamma=1.0",
          "objective.reuse_fake=false", "log.checkpoint_every_steps=5"]
 ATOL = 1e-5
 
