@@ -61,11 +61,19 @@ def descendants(pid):
 
 
 def alive(pid):
-    """True while ``pid`` runs (a zombie has closed its files, so it counts as gone)."""
+    """True while any thread of ``pid`` runs. The main thread turns zombie before the others
+    (gloo, OpenMP) have exited, and the open files, the run-folder lock among them, go with the last."""
     try:
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return False
+    for tid in tasks:
+        try:
+            if open(f"/proc/{pid}/task/{tid}/stat").read().rsplit(")", 1)[1].split()[0] not in "ZX":
+                return True
+        except OSError:
+            pass
+    return False
 
 
 def nets(run):
