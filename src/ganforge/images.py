@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+from .files import write_atomic
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -34,9 +34,4 @@ def save_png(image: np.ndarray, path: str | Path) -> None:
     """Write a uint8 (C, H, W) image with C in {1, 3} as PNG, atomically."""
     image = np.asarray(image)
     pil = Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        pil.save(f, format="PNG")
-    os.replace(tmp, path)
+    write_atomic(Path(path), lambda f: pil.save(f, format="PNG"))

@@ -85,7 +85,6 @@ class GANObjective:
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
         self.scaler_d = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
         self.scaler_g = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-        self.channels_last = cfg.train.channels_last
         self._fake: torch.Tensor | None = None  # kept for the G step when reuse_fake is on
 
     def autocast(self):
@@ -132,7 +131,7 @@ class GANObjective:
         """Accumulate D's gradient on one batch; step D's optimizer when ``update``."""
         ob = self.ob
         z = self.sample_z(real.shape[0])
-        if self.channels_last:
+        if self.cfg.train.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
         with self.autocast():
             if ob.reuse_fake:
@@ -174,12 +173,11 @@ class GANObjective:
         with frozen(self.D):
             for _ in range(ob.generator_steps):
                 for _ in range(ob.accumulate):
-                    if ob.reuse_fake and self._fake is not None:
-                        fake, self._fake = self._fake, None
-                    else:
-                        with self.autocast():
-                            fake = self.G(self.sample_z(batch_size))
                     with self.autocast():
+                        if ob.reuse_fake and self._fake is not None:
+                            fake, self._fake = self._fake, None
+                        else:
+                            fake = self.G(self.sample_z(batch_size))
                         scores = self.D(fake).float()
                     loss = self.loss.g(scores)
                     self.scaler_g.scale(loss / ob.accumulate).backward()

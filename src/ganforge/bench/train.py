@@ -7,7 +7,6 @@ rank 0 reports for the job.
 """
 from __future__ import annotations
 
-import copy
 import json
 import resource
 import time
@@ -20,9 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .. import distributed as dist
 from ..config import Config, load_config
 from ..data import InMemoryBatches, load_images
-from ..nets import build_networks
-from ..objective import GANObjective
-from ..training.loop import pick_device
+from ..training.loop import build_objective, pick_device
 
 
 def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5,
@@ -50,12 +47,9 @@ class GanforgeLoop:
 
     def __init__(self, cfg: Config, images: torch.Tensor, device: torch.device,
                  env: dist.DistEnv = dist.DistEnv()) -> None:
-        torch.manual_seed(cfg.train.seed)
         self.device = device
         self.batches = InMemoryBatches(images, cfg.train.batch_size, cfg.train.seed, env.rank, env.world_size)
-        G, D = (m.to(device) for m in build_networks(cfg))
-        G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema.enabled else None
-        self.objective = GANObjective(G, D, G_ema, cfg, device, env)
+        self.objective = build_objective(cfg, device, env)
         self.cycle = cfg.objective.n_critic * cfg.objective.accumulate  # train_step calls per G update
         self.step = 0
 

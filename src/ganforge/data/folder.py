@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import GanforgeError
+from ..files import write_atomic
 from .download import default_cache_dir
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp"}
@@ -103,9 +103,5 @@ def load_folder(root: str, resolution: int, channels: int, cache_dir: str = "") 
     if not good:
         raise GanforgeError(f"none of the {len(files)} image files in '{folder}' could be read.")
     images = np.stack(good)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".npy.part")
-    with os.fdopen(fd, "wb") as f:
-        np.save(f, images)
-    os.replace(tmp, cache)
+    write_atomic(cache, lambda f: np.save(f, images))
     return images

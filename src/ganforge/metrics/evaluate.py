@@ -162,8 +162,18 @@ def evaluate_images(fake_batches: Iterable[torch.Tensor], num: int, data: DataCo
                     features: str = "fmnist", seed: int = 0) -> dict:
     """Evaluate a stream of ``num`` uint8 images against ``data``; returns figures plus the protocol."""
     extractor = build_features(features)
-    fake = extract(extractor, fake_batches, num, "swd" in metrics, seed=seed + 1)
+    fake = extract_fakes(extractor, fake_batches, num, metrics, seed)
     return compare_with_reference(extractor, fake, data, metrics, seed)
+
+
+def extract_fakes(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], num: int,
+                  metrics: tuple[str, ...], seed: int = 0, first: int = 0) -> FeatureSet:
+    """Features of generated images (or of images [first, ...) of them, one rank's shard).
+
+    SWD patches are kept only when SWD is asked for; their positions use ``seed + 1``
+    so they differ from the reference's.
+    """
+    return extract(extractor, batches, num, "swd" in metrics, seed=seed + 1, first=first)
 
 
 def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: DataConfig,

@@ -16,7 +16,6 @@ import json
 import os
 import pickle
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import torch
 
 from ..errors import GanforgeError
+from ..files import write_atomic
 
 FORMAT = "ganforge-checkpoint"
 VERSION = 1
@@ -53,13 +53,8 @@ def _digest(path: Path) -> dict[str, Any]:
     return {"size": path.stat().st_size, "sha256": h.hexdigest()}
 
 
-def _write_text_atomic(text: str, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _write_sidecar(text: str, path: Path) -> None:
+    write_atomic(sidecar(path), lambda f: f.write(text.encode()))
 
 
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
@@ -68,19 +63,10 @@ def save_atomic(payload: dict[str, Any], path: Path) -> None:
     A full disk (or any other OSError) removes the temp file, leaves the last good
     checkpoint as it was, and raises a :class:`GanforgeError` that says so.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        digest = _digest(Path(tmp))
-        os.replace(tmp, path)
-        _write_text_atomic(json.dumps(digest), sidecar(path))
+        write_atomic(path, lambda f: torch.save(payload, f))
+        _write_sidecar(json.dumps(_digest(path)), path)
     except OSError as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         reason = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
         raise GanforgeError(
             f"could not write checkpoint '{path}': {reason}. The previous checkpoint in {path.parent} is intact; "
@@ -98,7 +84,7 @@ def link_atomic(src: Path, dst: Path) -> None:
     except OSError:  # filesystems without hard links
         shutil.copyfile(src, tmp)
     os.replace(tmp, dst)
-    _write_text_atomic(sidecar(src).read_text(), sidecar(dst))
+    _write_sidecar(sidecar(src).read_text(), dst)
     _fsync_dir(dst.parent)
 
 
@@ -153,28 +139,34 @@ def _step_of(path: Path) -> int:
 def load_latest(folder: Path) -> tuple[dict[str, Any], Path, list[str]] | None:
     """The newest loadable checkpoint in ``folder``: ``last.pt``, else the newest good ``step_*.pt``.
 
+    A ``step_*.pt`` newer than ``last.pt`` wins (a kill between writing it and relinking
+    ``last.pt`` leaves ``last.pt`` one interval behind).
+
     Returns (payload, path, notes about skipped damaged files), or None when the
     folder holds no checkpoint at all.
     """
+    last = folder / "last.pt"
     steps = sorted(folder.glob("step_*.pt"), reverse=True)  # zero-padded names: newest first
-    candidates = [p for p in [folder / "last.pt", *steps] if p.exists()]
-    if not candidates:
+    if not last.exists() and not steps:
         return None
-    notes = []
-    for path in candidates:
+    notes: list[str] = []
+
+    def good(path: Path) -> dict[str, Any] | None:
         try:
-            payload = load(path)
+            return load(path)
         except GanforgeError as e:
             notes.append(str(e))
-            continue
-        # A kill between writing step_N.pt and relinking last.pt leaves last.pt one interval behind.
-        newer = [p for p in steps if path.name == "last.pt" and _step_of(p) > payload["state"]["step"]]
-        for p in newer:
-            try:
-                return load(p), p, notes
-            except GanforgeError as e:
-                notes.append(str(e))
-        return payload, path, notes
+            return None
+
+    last_payload = good(last) if last.exists() else None
+    for path in steps:
+        if last_payload is not None and _step_of(path) <= last_payload["state"]["step"]:
+            break
+        payload = good(path)
+        if payload is not None:
+            return payload, path, notes
+    if last_payload is not None:
+        return last_payload, last, notes
     raise GanforgeError("no checkpoint in '" + str(folder) + "' could be loaded: " + " | ".join(notes))
 
 

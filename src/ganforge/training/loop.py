@@ -41,6 +41,23 @@ def pick_device(name: str, env: DistEnv = DistEnv()) -> torch.device:
     return torch.device(name)
 
 
+def build_objective(cfg: Config, device: torch.device, env: DistEnv = DistEnv()) -> GANObjective:
+    """G, D and G_ema, built from the config, placed on ``device`` and identical on every rank, in a GANObjective.
+
+    Seeds the global RNG with ``train.seed`` first: network init is the same on every
+    rank (one RNG stream for all), and a resume restores the RNG afterwards anyway.
+    """
+    torch.manual_seed(cfg.train.seed)
+    G, D = build_networks(cfg)
+    if cfg.train.sync_bn:
+        G, D = convert_sync_bn(G, env, device), convert_sync_bn(D, env, device)
+    G, D = G.to(device), D.to(device)
+    broadcast_module(G, env)  # identical by seed already; this makes it a guarantee
+    broadcast_module(D, env)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema.enabled else None
+    return GANObjective(G, D, G_ema, cfg, device, env)
+
+
 class Trainer:
     """Owns the networks, data, objective and hooks of one run.
 
@@ -57,20 +74,9 @@ class Trainer:
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         self.device = pick_device(cfg.train.device, env)
-        # network init; every rank draws the same (one RNG stream for all ranks), and a resume restores it
-        torch.manual_seed(cfg.train.seed)
         self.batches = InMemoryBatches(load_images(cfg.data), cfg.train.batch_size, cfg.train.seed,
                                        env.rank, env.world_size)
-        G, D = build_networks(cfg)
-        if cfg.train.sync_bn:
-            G, D = convert_sync_bn(G, env, self.device), convert_sync_bn(D, env, self.device)
-        G, D = G.to(self.device), D.to(self.device)
-        broadcast_module(G, env)  # identical by seed already; this makes it a guarantee
-        broadcast_module(D, env)
-        G_ema = None
-        if cfg.ema.enabled:
-            G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-        self.objective = GANObjective(G, D, G_ema, cfg, self.device, env)
+        self.objective = build_objective(cfg, self.device, env)
         self.state = TrainState()
         self.tb = None
         self.hooks = self._build_hooks(cfg, env.is_main)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import signal
 import sys
@@ -14,6 +13,7 @@ from ..config import (Config, apply_overrides, config_from_dict, load_config, lo
                       validate)
 from .. import distributed as dist
 from ..errors import GanforgeError
+from ..files import write_atomic
 from ..nets import build_networks, count_parameters
 from . import checkpoint as ckpt
 from .lock import RunLock
@@ -126,11 +126,8 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
     from .loop import Trainer
 
     if env.is_main:
-        fd, tmp = tempfile.mkstemp(dir=run_dir, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(cfg.to_dict(), f, indent=2)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a config is meant to be read by others
-        os.replace(tmp, run_dir / "config.json")
+        text = json.dumps(cfg.to_dict(), indent=2)
+        write_atomic(run_dir / "config.json", lambda f: f.write(text.encode()), mode=0o644)  # readable by others
     try:
         trainer = Trainer(cfg, run_dir, payload, env)
     except RuntimeError as e:

@@ -5,7 +5,8 @@ import dataclasses
 import json
 
 from ...distributed import gather_to_main
-from ...metrics.evaluate import HIGHER_IS_BETTER, FeatureSet, compare_with_reference, extract, parse_metrics
+from ...metrics.evaluate import (HIGHER_IS_BETTER, FeatureSet, compare_with_reference, extract_fakes,
+                                 parse_metrics)
 from ...metrics.features import build_features
 from ...sampling import generate
 from ..checkpoint import save_atomic
@@ -48,7 +49,7 @@ class Evaluator(Hook):
         shard = env.shard(self.num)
         extractor = build_features(self.features)
         batches = generate(G, cfg.model.z_dim, self.num, seed=cfg.train.seed + 104729, shard=shard)
-        part = extract(extractor, batches, self.num, "swd" in self.metrics, seed=cfg.train.seed + 1, first=shard[0])
+        part = extract_fakes(extractor, batches, self.num, self.metrics, cfg.train.seed, first=shard[0])
         G.train(was_training)
         parts = gather_to_main(part, env)
         result = None
