@@ -1,12 +1,9 @@
 import functools
-import gzip
 import hashlib
 import http.server
-import io
 import pickle
 import tarfile
 import threading
-import warnings
 from pathlib import Path
 
 import numpy as np

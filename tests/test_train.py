@@ -59,7 +59,9 @@ def test_folder_presets_train(preset, image_folder, tmp_path):
 
 
 def test_all_presets_are_covered():
-    assert set(FMNIST_PRESETS + FOLDER_PRESETS) == set(preset_names())
+    from test_sr import SR_PRESETS  # trained by test_sr.py
+
+    assert set(FMNIST_PRESETS + FOLDER_PRESETS + SR_PRESETS) == set(preset_names())
 
 
 def test_tensorboard_has_scalars_and_image_grids(idx_root, tmp_path):

@@ -1,4 +1,4 @@
-"""The ``ganforge`` command: train | sample | evaluate | data | bench | presets | config.
+"""The ``ganforge`` command: train | sample | evaluate | upscale | data | bench | presets | config.
 
 Exit codes: 0 success; 2 bad input (a one-line message, no traceback); 1 a bug.
 """
@@ -31,7 +31,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     evaluate_source(args.source, metrics=args.metrics, num=args.num, features=args.features, ref=args.ref,
                     json_out=args.json, seed=args.seed, dataset=args.dataset, data_root=args.data_root,
-                    use_ema=not args.no_ema)
+                    use_ema=not args.no_ema, val=args.val)
+    return 0
+
+
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    from .upscale import upscale
+
+    written = upscale(args.source, args.input, args.out, tile=args.tile, overlap=args.overlap,
+                      use_ema=not args.no_ema)
+    print(f"ganforge: wrote {len(written)} upscaled image{'s' * (len(written) != 1)} "
+          f"({written[0] if len(written) == 1 else args.out})")
     return 0
 
 
@@ -115,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--truncation", type=float, default=None, metavar="T", help="truncate z to [-T, T]")
     s.set_defaults(func=_cmd_sample)
 
-    e = sub.add_parser("evaluate", help="FID, KID, IS, precision/recall and SWD of a run, checkpoint or .npy")
+    e = sub.add_parser("evaluate", help="FID, KID, IS, precision/recall and SWD of a run, checkpoint or .npy "
+                                        "(PSNR/SSIM for super-resolution runs)")
     e.add_argument("source", metavar="RUN_DIR|CHECKPOINT|SAMPLES.npy")
     e.add_argument("--metrics", default="fid,kid,is,pr,swd", help="comma-separated: fid,kid,is,pr,swd")
     e.add_argument("--num", type=int, default=10000, help="images to evaluate (default 10,000)")
@@ -126,7 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", help="reference dataset for a .npy (default fashion-mnist)")
     e.add_argument("--data-root", default="", help="folder with the reference dataset's files")
     e.add_argument("--no-ema", action="store_true", help="evaluate G instead of the EMA generator")
+    e.add_argument("--val", default="", metavar="FOLDER",
+                   help="super-resolution runs: HR validation folder (default: the run's sr.val_root or test split)")
     e.set_defaults(func=_cmd_evaluate)
+
+    u = sub.add_parser("upscale", help="upscale an image or a folder with a super-resolution run")
+    u.add_argument("source", metavar="CHECKPOINT", help="SR run folder or checkpoint")
+    u.add_argument("input", metavar="INPUT", help="an image file or a folder of images")
+    u.add_argument("--out", required=True, help="a .png path (one image) or a folder")
+    u.add_argument("--tile", type=int, default=128, help="LR tile side that bounds memory (0: whole images)")
+    u.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")
+    u.add_argument("--no-ema", action="store_true", help="use G instead of the EMA generator")
+    u.set_defaults(func=_cmd_upscale)
 
     d = sub.add_parser("data", help="export a dataset split as a uint8 .npy (N, C, H, W)")
     d.add_argument("name", choices=["fashion-mnist", "mnist", "cifar10", "folder"])

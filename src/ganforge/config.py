@@ -64,8 +64,14 @@ class NetConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The two networks and the latent size they share."""
+    """The two networks and the latent size they share.
 
+    ``task`` is ``gan`` (G maps noise to images) or ``sr`` (G maps a low-resolution
+    image to a high-resolution one; see :class:`SRConfig`). An SR model may have no
+    discriminator: ``discriminator.name = "none"`` trains G on the pixel losses alone.
+    """
+
+    task: str = "gan"
     z_dim: int = 128
     generator: NetConfig = field(default_factory=NetConfig)
     discriminator: NetConfig = field(default_factory=NetConfig)
@@ -110,6 +116,42 @@ class ObjectiveConfig:
     r1_gamma: float = 0.0
     clip_value: float = 0.0
     reuse_fake: bool = False
+
+
+@dataclass(frozen=True)
+class SRConfig:
+    """Super-resolution (``model.task = "sr"``): paired data and G's losses (seed 004's BaseEditModel).
+
+    Training pairs are made on the fly: a ``patch_size`` HR crop of a training image, its LR
+    version by antialiased bicubic downsampling, and seeded flips and 90-degree rotations.
+    With ``lr_root`` the LR images are read instead, paired with ``data.root`` by file name.
+
+    Args:
+        scale: upscaling factor (LR side x scale = HR side).
+        patch_size: HR crop side, a multiple of ``scale``; 0 uses whole images (they must all
+            have one size, as in Fashion-MNIST).
+        augment: random horizontal/vertical flips and transposes (MMagic's Flip + RandomTransposeHW).
+        lr_root: folder of LR images matching ``data.root``'s HR images by relative path.
+        val_root: HR validation folder for ``ganforge evaluate`` and evaluation during training;
+            empty: the test split of an IDX/CIFAR dataset.
+        val_lr_root: LR images for ``val_root`` (default: made by bicubic downsampling).
+        pixel_loss: ``l1``, ``mse`` or ``charbonnier``; ``pixel_weight`` its weight (0 = off).
+        perceptual_net: registered perceptual network (``fmnist`` ships; plugins add more).
+        perceptual_weight: weight of the perceptual loss (0 = off).
+        adversarial_weight: weight of G's adversarial loss when a discriminator is set (SRGAN).
+    """
+
+    scale: int = 4
+    patch_size: int = 0
+    augment: bool = True
+    lr_root: str = ""
+    val_root: str = ""
+    val_lr_root: str = ""
+    pixel_loss: str = "l1"
+    pixel_weight: float = 1.0
+    perceptual_net: str = "fmnist"
+    perceptual_weight: float = 0.0
+    adversarial_weight: float = 5e-3
 
 
 @dataclass(frozen=True)
@@ -220,6 +262,7 @@ class Config:
     optim_g: OptimizerConfig = field(default_factory=OptimizerConfig)
     optim_d: OptimizerConfig = field(default_factory=OptimizerConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    sr: SRConfig = field(default_factory=SRConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -420,7 +463,7 @@ def _positive(value: float, key: str, allow_zero: bool = False) -> None:
 
 def validate(cfg: Config) -> None:
     """Check ranges and names across the whole config; raise on the first problem."""
-    from . import losses, nets  # noqa: F401  (registers the built-ins)
+    from . import losses, nets, pixel_losses  # noqa: F401  (registers the built-ins)
     from .data import DATASET_NAMES
     from .registry import DISCRIMINATORS, GENERATORS, LOSSES, parse_options
 
@@ -435,8 +478,16 @@ def validate(cfg: Config) -> None:
         raise GanforgeError(f"config key 'data.channels' must be 1 or 3, got {cfg.data.channels}.")
     _positive(cfg.data.resolution, "data.resolution")
     _positive(cfg.model.z_dim, "model.z_dim")
+    if cfg.model.task not in ("gan", "sr"):
+        raise GanforgeError(f"config key 'model.task' must be 'gan' or 'sr' (super-resolution), got '{cfg.model.task}'.")
+    no_d = cfg.model.discriminator.name == "none"
+    if no_d and cfg.model.task == "gan":
+        raise GanforgeError("a GAN needs a discriminator: model.discriminator.name 'none' is for super-resolution "
+                            "(model.task = 'sr') trained on pixel losses alone.")
     for registry, net, key in ((GENERATORS, cfg.model.generator, "generator"),
                                (DISCRIMINATORS, cfg.model.discriminator, "discriminator")):
+        if net.name == "none" and key == "discriminator":
+            continue
         entry = registry.get(net.name)
         if entry.options is not None:
             parse_options(entry.options, net.options, f"model.{key} '{net.name}'")
@@ -492,5 +543,36 @@ def validate(cfg: Config) -> None:
     from .metrics.evaluate import parse_metrics
     from .metrics.features import FEATURES
 
-    parse_metrics(cfg.eval.metrics)
+    if cfg.model.task == "sr":
+        _validate_sr(cfg)
+    else:
+        parse_metrics(cfg.eval.metrics)
     FEATURES.get(cfg.eval.features)
+
+
+def _validate_sr(cfg: Config) -> None:
+    """Checks that only apply to super-resolution runs."""
+    from .registry import PERCEPTUAL_NETS, PIXEL_LOSSES
+
+    sr, ob = cfg.sr, cfg.objective
+    if sr.scale < 2:
+        raise GanforgeError(f"config key 'sr.scale' must be >= 2, got {sr.scale}.")
+    _positive(sr.patch_size, "sr.patch_size", allow_zero=True)
+    if sr.patch_size % sr.scale:
+        raise GanforgeError(f"config key 'sr.patch_size' ({sr.patch_size}) must be a multiple of sr.scale ({sr.scale}).")
+    PIXEL_LOSSES.get(sr.pixel_loss)
+    for key in ("pixel_weight", "perceptual_weight", "adversarial_weight"):
+        _positive(getattr(sr, key), f"sr.{key}", allow_zero=True)
+    if sr.perceptual_weight > 0:
+        PERCEPTUAL_NETS.get(sr.perceptual_net)
+    has_d = cfg.model.discriminator.name != "none"
+    if sr.pixel_weight + sr.perceptual_weight + (sr.adversarial_weight if has_d else 0) == 0:
+        raise GanforgeError("super-resolution needs a loss for G: set sr.pixel_weight, sr.perceptual_weight or "
+                            "(with a discriminator) sr.adversarial_weight above 0.")
+    if (ob.n_critic, ob.generator_steps) != (1, 1) or ob.reuse_fake:
+        raise GanforgeError("super-resolution trains D and G once on each (LR, HR) batch: set objective.n_critic=1, "
+                            "objective.generator_steps=1 and objective.reuse_fake=false.")
+    bad = [m for m in cfg.eval.metrics.split(",") if m.strip() not in ("psnr", "ssim")]
+    if bad or not cfg.eval.metrics.strip():
+        raise GanforgeError(f"config key 'eval.metrics' of a super-resolution run must name psnr and/or ssim, "
+                            f"got '{cfg.eval.metrics}'.")

@@ -16,6 +16,11 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return x.detach().float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
 
 
+def unit_to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] (super-resolution's range) -> uint8 [0, 255], rounding to nearest."""
+    return x.detach().float().mul(255).round().clamp(0, 255).to(torch.uint8).cpu()
+
+
 def make_grid(images: np.ndarray | torch.Tensor, nrow: int | None = None, padding: int = 2) -> np.ndarray:
     """Tile uint8 images (N, C, H, W) into one (C, H', W') uint8 grid, ``nrow`` images per row."""
     images = np.asarray(images)

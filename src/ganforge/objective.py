@@ -9,6 +9,11 @@ and makes one D micro-step. The step ratios follow MMagic's ``train_step``:
 * the EMA generator follows G after each G update, from ``ema.start_step`` on.
 
 Losses, gradient penalty, R1 and weight clipping are applied here and nowhere else.
+
+Super-resolution (``model.task = "sr"``, seed 004's BaseEditModel) uses the same
+steps with G conditioned on the LR image instead of noise: D (when there is one,
+SRGAN) trains on HR against G(LR) with the same adversarial loss, and G's loss adds
+pixel and perceptual terms; both optimizers step once per ``accumulate`` batches.
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ import torch.nn as nn
 from .config import Config, OptimizerConfig
 from .distributed import DistEnv, average_gradients
 from .losses import build_loss, clip_weights, gradient_penalty, r1_penalty
+from .pixel_losses import PerceptualLoss
+from .registry import PERCEPTUAL_NETS, PIXEL_LOSSES
 
 
 def build_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
@@ -54,7 +61,7 @@ class GANObjective:
     """Trains G and D with the configured loss and controls.
 
     Args:
-        G, D: the networks (possibly DDP-wrapped later).
+        G, D: the networks; D is None for an SR model trained on pixel losses alone.
         G_ema: a copy of G that tracks its exponential moving average, or None.
         cfg: the whole run config (objective, ema, model.z_dim, optimizers).
         device: where noise is drawn.
@@ -64,7 +71,7 @@ class GANObjective:
             compute what one process with the global batch would.
     """
 
-    def __init__(self, G: nn.Module, D: nn.Module, G_ema: nn.Module | None, cfg: Config,
+    def __init__(self, G: nn.Module, D: nn.Module | None, G_ema: nn.Module | None, cfg: Config,
                  device: torch.device, env: DistEnv = DistEnv()) -> None:
         self.G, self.D, self.G_ema = G, D, G_ema
         self.env = env
@@ -72,14 +79,18 @@ class GANObjective:
         self.ob = cfg.objective
         self.device = device
         self.loss = build_loss(self.ob.loss)
-        if cfg.train.channels_last:  # NHWC weights and activations: faster convolutions on some CPUs and GPUs
-            G.to(memory_format=torch.channels_last)
-            D.to(memory_format=torch.channels_last)
-        if cfg.train.compile:  # in place, so state_dict keys and checkpoints do not change
-            G.compile()
-            D.compile()
+        nets = [m for m in (G, D) if m is not None]
+        for m in nets:
+            if cfg.train.channels_last:  # NHWC weights and activations: faster convolutions on some CPUs and GPUs
+                m.to(memory_format=torch.channels_last)
+            if cfg.train.compile:  # in place, so state_dict keys and checkpoints do not change
+                m.compile()
         self.opt_g = build_optimizer(G.parameters(), cfg.optim_g)
-        self.opt_d = build_optimizer(D.parameters(), cfg.optim_d)
+        self.opt_d = build_optimizer(D.parameters(), cfg.optim_d) if D is not None else None
+        sr = cfg.sr
+        self.pixel = PIXEL_LOSSES.build(sr.pixel_loss) if cfg.model.task == "sr" and sr.pixel_weight > 0 else None
+        self.perceptual = (PerceptualLoss(PERCEPTUAL_NETS.build(sr.perceptual_net)).to(device)
+                           if cfg.model.task == "sr" and sr.perceptual_weight > 0 else None)
         # train.precision: autocast for the forwards; fp16 also scales the losses (one scaler per optimizer)
         precision = cfg.train.precision
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
@@ -110,16 +121,21 @@ class GANObjective:
 
     # ------------------------------------------------------------------ steps
 
-    def train_step(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+    def _nhwc(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.train.channels_last else x
+
+    def train_step(self, real: torch.Tensor | tuple[torch.Tensor, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         """One micro-step of D on ``real`` (B, C, H, W); G's turn when the ratios say so.
 
         Args:
-            real: real images in [-1, 1].
+            real: real images in [-1, 1]; for SR the pair (LR, HR) in [0, 1].
             step: batches consumed before this one (0-based), as in MMagic's ``iter``.
 
         Returns:
             Detached scalars for logging (loss_d, loss_g when G trained, D's mean scores).
         """
+        if isinstance(real, tuple):
+            return self.sr_step(*real, step)
         acc = self.ob.accumulate
         logs = self.d_step(real, update=(step + 1) % acc == 0)
         if (step + 1) % (self.ob.n_critic * acc) == 0:
@@ -127,19 +143,31 @@ class GANObjective:
             self.update_ema(step)
         return logs
 
-    def d_step(self, real: torch.Tensor, update: bool) -> dict[str, torch.Tensor]:
-        """Accumulate D's gradient on one batch; step D's optimizer when ``update``."""
+    def sr_step(self, lr: torch.Tensor, hr: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """One SR micro-step on (LR, HR): D on HR vs G(LR) when there is a D, then G's losses."""
+        update = (step + 1) % self.ob.accumulate == 0
+        lr, hr = self._nhwc(lr), self._nhwc(hr)
+        logs = self.d_step(hr, update, cond=lr) if self.D is not None else {}
+        logs.update(self.sr_g_step(lr, hr, update))
+        if update:
+            self.update_ema(step)
+        return logs
+
+    def d_step(self, real: torch.Tensor, update: bool, cond: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Accumulate D's gradient on one batch; step D's optimizer when ``update``.
+
+        The fakes are G(noise), or G(``cond``) for a conditional generator (SR: the LR batch).
+        """
         ob = self.ob
-        z = self.sample_z(real.shape[0])
-        if self.cfg.train.channels_last:
-            real = real.contiguous(memory_format=torch.channels_last)
+        g_input = self.sample_z(real.shape[0]) if cond is None else cond
+        real = self._nhwc(real)
         with self.autocast():
             if ob.reuse_fake:
-                fake = self.G(z)  # keeps G's graph: the G step will backprop through it
+                fake = self.G(g_input)  # keeps G's graph: the G step will backprop through it
                 self._fake = fake
             else:
                 with torch.no_grad():
-                    fake = self.G(z)
+                    fake = self.G(g_input)
             if ob.r1_gamma > 0:
                 real = real.detach().requires_grad_(True)
             real_scores = self.D(real).float()
@@ -185,6 +213,29 @@ class GANObjective:
                 self._step(self.opt_g, self.scaler_g, self.G)
         return {"loss_g": total / (ob.generator_steps * ob.accumulate)}
 
+    def sr_g_step(self, lr: torch.Tensor, hr: torch.Tensor, update: bool) -> dict[str, torch.Tensor]:
+        """G's SR loss: pixel + perceptual + (with a D) the adversarial loss of ``objective.loss``."""
+        sr, logs = self.cfg.sr, {}
+        terms = []
+        # D's weights get no gradients from G's loss (a no-op without a D)
+        with frozen(self.D) if self.D is not None else contextlib.nullcontext():
+            with self.autocast():
+                out = self.G(lr)
+                if self.pixel is not None:
+                    logs["loss_pix"] = self.pixel(out.float(), hr)
+                    terms.append(sr.pixel_weight * logs["loss_pix"])
+                if self.perceptual is not None:
+                    logs["loss_perceptual"] = self.perceptual(out, hr).float()
+                    terms.append(sr.perceptual_weight * logs["loss_perceptual"])
+                if self.D is not None:
+                    logs["loss_g_adv"] = self.loss.g(self.D(out).float())
+                    terms.append(sr.adversarial_weight * logs["loss_g_adv"])
+            loss = sum(terms)
+            self.scaler_g.scale(loss / self.ob.accumulate).backward()
+        if update:
+            self._step(self.opt_g, self.scaler_g, self.G)
+        return {"loss_g": loss.detach(), **{k: v.detach() for k, v in logs.items()}}
+
     @torch.no_grad()
     def update_ema(self, step: int) -> None:
         """G_ema <- decay * G_ema + (1 - decay) * G; before ``start_step`` it copies G."""
@@ -203,8 +254,9 @@ class GANObjective:
 
     def state_dict(self) -> dict:
         """Weights and optimizer states."""
-        state = {"G": self.G.state_dict(), "D": self.D.state_dict(),
-                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+        state = {"G": self.G.state_dict(), "opt_g": self.opt_g.state_dict()}
+        if self.D is not None:
+            state.update(D=self.D.state_dict(), opt_d=self.opt_d.state_dict())
         if self.G_ema is not None:
             state["G_ema"] = self.G_ema.state_dict()
         if self.scaler_d.is_enabled():
@@ -214,9 +266,10 @@ class GANObjective:
     def load_state_dict(self, state: dict) -> None:
         """Restore weights and optimizer states."""
         self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
         self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        if self.D is not None:
+            self.D.load_state_dict(state["D"])
+            self.opt_d.load_state_dict(state["opt_d"])
         if self.G_ema is not None:
             self.G_ema.load_state_dict(state["G_ema"] if "G_ema" in state else state["G"])
         if self.scaler_d.is_enabled() and "scalers" in state:

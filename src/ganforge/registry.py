@@ -55,7 +55,7 @@ class Registry(Generic[T]):
         if name not in self._entries:
             raise GanforgeError(
                 f"unknown {self.kind} '{name}'.{did_you_mean(name, self._entries)} "
-                f"Registered {self.kind}s: {', '.join(self.names())}."
+                f"Registered {self.kind}{'es' if self.kind.endswith('s') else 's'}: {', '.join(self.names())}."
             )
         return self._entries[name]
 
@@ -94,3 +94,5 @@ def _hints(cls: type) -> dict[str, Any]:
 GENERATORS: Registry = Registry("generator")
 DISCRIMINATORS: Registry = Registry("discriminator")
 LOSSES: Registry = Registry("loss")
+PIXEL_LOSSES: Registry = Registry("pixel loss")
+PERCEPTUAL_NETS: Registry = Registry("perceptual network")

@@ -63,6 +63,9 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
     if truncation is not None and truncation <= 0:
         raise GanforgeError(f"--truncation must be > 0, got {truncation}.")
     G, cfg = load_generator(source, use_ema)
+    if cfg.model.task == "sr":
+        raise GanforgeError(f"'{source}' is a super-resolution run: its generator needs an image, not noise. "
+                            "Use: ganforge upscale RUN INPUT --out OUTPUT.")
     out_path = Path(out)
     batches = generate(G, cfg.model.z_dim, num, seed, truncation)
     if out_path.suffix == ".npy":

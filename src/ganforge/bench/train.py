@@ -18,8 +18,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .. import distributed as dist
 from ..config import Config, load_config
-from ..data import InMemoryBatches, load_images
-from ..training.loop import build_objective, pick_device
+from ..data import InMemoryBatches
+from ..training.loop import build_objective, make_batches, pick_device
 
 
 def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5,
@@ -45,10 +45,13 @@ def _sync(device: torch.device) -> None:
 class GanforgeLoop:
     """ganforge's training step without hooks: in-memory batches and ``GANObjective.train_step``."""
 
-    def __init__(self, cfg: Config, images: torch.Tensor, device: torch.device,
+    def __init__(self, cfg: Config, images: torch.Tensor | None, device: torch.device,
                  env: dist.DistEnv = dist.DistEnv()) -> None:
+        """``images``: the training images already loaded (shared with a reference loop), or None
+        to load the config's data as training does (real images, or SR pairs)."""
         self.device = device
-        self.batches = InMemoryBatches(images, cfg.train.batch_size, cfg.train.seed, env.rank, env.world_size)
+        self.batches = (InMemoryBatches(images, cfg.train.batch_size, cfg.train.seed, env.rank, env.world_size)
+                        if images is not None else make_batches(cfg, env))
         self.objective = build_objective(cfg, device, env)
         self.cycle = cfg.objective.n_critic * cfg.objective.accumulate  # train_step calls per G update
         self.step = 0
@@ -83,7 +86,7 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
     device = pick_device(cfg.train.device, env)
     dist.init(env, device)
     try:
-        loop = GanforgeLoop(cfg, load_images(cfg.data), device, env)
+        loop = GanforgeLoop(cfg, None, device, env)
         cycle = loop.cycle
         loop.run(max(warmup, cycle))
         with FlopCounterMode(display=False) as counter:  # one full cycle: n_critic D steps and the G step

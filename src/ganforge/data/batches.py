@@ -27,7 +27,7 @@ class InMemoryBatches:
 
     def __init__(self, images: torch.Tensor, batch_size: int, seed: int, rank: int = 0,
                  world_size: int = 1) -> None:
-        if images.dtype != torch.uint8 or images.ndim != 4:
+        if isinstance(images, torch.Tensor) and (images.dtype != torch.uint8 or images.ndim != 4):
             raise GanforgeError(f"training images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}.")
         if len(images) < batch_size:
             raise GanforgeError(
@@ -54,16 +54,24 @@ class InMemoryBatches:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(len(self.images), generator=g)
 
-    def next(self, device: torch.device | str = "cpu") -> torch.Tensor:
-        """This rank's part of the next batch as float in [-1, 1], shape (B / W, C, H, W)."""
+    def next_indices(self) -> torch.Tensor:
+        """Advance one batch; the dataset indices of the whole global batch, in order."""
         if self.index >= self.batches_per_epoch:
             self.epoch += 1
             self.index = 0
             self._order = self._permutation(self.epoch)
-        per_rank = self.batch_size // self.world_size
-        start = self.index * self.batch_size + self.rank * per_rank
-        idx = self._order[start:start + per_rank]
+        start = self.index * self.batch_size
         self.index += 1
+        return self._order[start:start + self.batch_size]
+
+    def my_rows(self, full):
+        """This rank's slice of something made for the whole global batch."""
+        n = self.batch_size // self.world_size
+        return full[self.rank * n:(self.rank + 1) * n]
+
+    def next(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """This rank's part of the next batch as float in [-1, 1], shape (B / W, C, H, W)."""
+        idx = self.my_rows(self.next_indices())
         batch = self.images[idx].to(device, non_blocking=True)
         # uint8 -> [-1, 1] in one fused pass, matching ToTensor + Normalize(0.5, 0.5)
         return batch.float().mul_(2.0 / 255.0).sub_(1.0)

@@ -22,16 +22,16 @@ class DataWarning(UserWarning):
     """Some input files were skipped."""
 
 
-def list_images(root: Path) -> list[Path]:
-    """Image files under ``root`` (recursive), sorted for a stable order."""
+def list_images(root: Path, what: str = "data.root") -> list[Path]:
+    """Image files under ``root`` (recursive), sorted for a stable order; ``what`` names the setting in errors."""
     if not root.exists():
-        raise GanforgeError(f"data.root '{root}' does not exist.")
+        raise GanforgeError(f"{what} '{root}' does not exist.")
     if not root.is_dir():
-        raise GanforgeError(f"data.root '{root}' is not a folder.")
+        raise GanforgeError(f"{what} '{root}' is not a folder.")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
     if not files:
         raise GanforgeError(
-            f"data.root '{root}' holds no images ({', '.join(sorted(EXTENSIONS))}); point it at a folder of images."
+            f"{what} '{root}' holds no images ({', '.join(sorted(EXTENSIONS))}); point it at a folder of images."
         )
     return files
 
@@ -46,16 +46,19 @@ def _content_key(root: Path, files: list[Path], resolution: int, channels: int) 
     return h.hexdigest()[:24]
 
 
-def _decode(path: Path, resolution: int, channels: int) -> tuple[np.ndarray, bool, bool] | str:
-    """One image -> (uint8 (C, H, W), was it smaller than the resolution, was it converted); or why it failed."""
+def decode_image(path: Path, resolution: int, channels: int) -> tuple[np.ndarray, bool, bool] | str:
+    """One image -> (uint8 (C, H, W), was it smaller than the resolution, was it converted); or why it failed.
+
+    ``resolution`` 0 keeps the image's own size (super-resolution crops its patches from it).
+    """
     try:
         with Image.open(path) as img:
             small = min(img.size) < resolution
             target = "L" if channels == 1 else "RGB"
             converted = img.mode not in (target, target + "A", "P")
             img = img.convert(target)
-            # Scale the shorter side to the resolution, then center-crop the square.
-            img = ImageOps.fit(img, (resolution, resolution), Image.Resampling.BICUBIC)
+            if resolution:  # scale the shorter side to the resolution, then center-crop the square
+                img = ImageOps.fit(img, (resolution, resolution), Image.Resampling.BICUBIC)
             arr = np.asarray(img, dtype=np.uint8)
     except Exception as e:  # Pillow raises many types for bad files; all mean "skip it"
         return f"{type(e).__name__}: {e}"
@@ -80,28 +83,46 @@ def load_folder(root: str, resolution: int, channels: int, cache_dir: str = "") 
             return np.load(cache, allow_pickle=False)
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt below
+    good = _decode_all(folder, files, resolution, channels)[1]
+    images = np.stack(good)
+    write_atomic(cache, lambda f: np.save(f, images))
+    return images
+
+
+def _decode_all(folder: Path, files: list[Path], resolution: int, channels: int) -> tuple[list[Path], list[np.ndarray]]:
+    """Decode ``files`` in parallel; warn once per kind of problem; return the readable files and images."""
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # Pillow decodes without the GIL
-        decoded = list(pool.map(lambda p: _decode(p, resolution, channels), files))
+        decoded = list(pool.map(lambda p: decode_image(p, resolution, channels), files))
     bad = [(p, r) for p, r in zip(files, decoded) if isinstance(r, str)]
-    good = [r[0] for r in decoded if not isinstance(r, str)]
+    kept = [(p, r[0]) for p, r in zip(files, decoded) if not isinstance(r, str)]
     small = [p.name for p, r in zip(files, decoded) if not isinstance(r, str) and r[1]]
     converted = [p.name for p, r in zip(files, decoded) if not isinstance(r, str) and r[2]]
     if small:
         warnings.warn(f"{len(small)} of {len(files)} images in '{folder}' are smaller than {resolution}x{resolution} "
                       f"and were upscaled (blurry): {', '.join(small[:3])}{' ...' if len(small) > 3 else ''}. "
-                      "Lower data.resolution or remove them.", DataWarning, stacklevel=2)
+                      "Lower data.resolution or remove them.", DataWarning, stacklevel=3)
     if converted:
         mode = "grayscale" if channels == 1 else "RGB"
         warnings.warn(f"{len(converted)} of {len(files)} images in '{folder}' were converted to {mode} "
                       f"(data.channels={channels}): {', '.join(converted[:3])}{' ...' if len(converted) > 3 else ''}.",
-                      DataWarning, stacklevel=2)
+                      DataWarning, stacklevel=3)
     if bad:
         names = ", ".join(f"{p.name} ({why})" for p, why in bad[:3])
         warnings.warn(
             f"skipped {len(bad)} of {len(files)} files in '{folder}' that could not be read as images: "
-            f"{names}{' ...' if len(bad) > 3 else ''}", DataWarning, stacklevel=2)
-    if not good:
+            f"{names}{' ...' if len(bad) > 3 else ''}", DataWarning, stacklevel=3)
+    if not kept:
         raise GanforgeError(f"none of the {len(files)} image files in '{folder}' could be read.")
-    images = np.stack(good)
-    write_atomic(cache, lambda f: np.save(f, images))
-    return images
+    return [p.relative_to(folder) for p, _ in kept], [a for _, a in kept]
+
+
+def load_folder_native(root: str, channels: int, what: str = "data.root") -> tuple[list[Path], list[np.ndarray]]:
+    """Images under ``root`` at their own sizes: (paths relative to root, uint8 (C, H, W) arrays).
+
+    For super-resolution, which crops patches from full-size images. Not cached:
+    the images differ in size, so they do not fit one array.
+    """
+    if not root:
+        raise GanforgeError(f"{what} is empty; set --set {what}=PATH to a folder of images.")
+    folder = Path(root).expanduser()
+    return _decode_all(folder, list_images(folder, what), 0, channels)

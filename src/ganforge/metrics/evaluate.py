@@ -31,7 +31,7 @@ from .swd import PatchSampler, swd_from_descriptors
 
 METRICS = ("fid", "kid", "is", "pr", "swd")
 # For choosing best.pt: which direction is better for each reported figure.
-HIGHER_IS_BETTER = {"is", "precision", "recall"}
+HIGHER_IS_BETTER = {"is", "precision", "recall", "psnr", "ssim"}
 CACHE_VERSION = 1
 # SWD patches: 128 per image and level as in Karras et al., capped at 2^15 per level so that
 # sorting the projections stays cheap on a CPU (10k images -> 3 patches each).
@@ -199,7 +199,11 @@ def format_table(result: dict) -> str:
     """The figures as an aligned two-column table."""
     rows = [(k, v) for k, v in result.items() if k != "protocol"]
     proto = result["protocol"]
-    lines = [f"{k:14s} {v:12.4f}" for k, v in rows]
+    lines = [f"{k:18s} {v:12.4f}" for k, v in rows]
+    if "num_fake" not in proto:  # super-resolution
+        lines.append(f"({proto['images']} images of {proto['validation']}, x{proto['scale']}, "
+                     f"border {proto['crop_border']} px cropped)")
+        return "\n".join(lines)
     lines.append(f"({proto['num_fake']} images vs {proto['num_real']} of {proto['reference']}, "
                  f"features '{proto['features']}' sha256 {proto['weights_sha256'][:12]})")
     return "\n".join(lines)

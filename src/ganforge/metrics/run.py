@@ -14,7 +14,7 @@ from .evaluate import array_batches, evaluate_images, format_table, parse_metric
 
 def evaluate_source(source: str, metrics: str = "fid,kid,is,pr,swd", num: int = 10000, features: str = "fmnist",
                     ref: str = "train", json_out: str | None = None, seed: int = 0, dataset: str | None = None,
-                    data_root: str = "", use_ema: bool = True) -> dict:
+                    data_root: str = "", use_ema: bool = True, val: str = "") -> dict:
     """Evaluate ``source``; print the table, write JSON, return the result.
 
     Args:
@@ -25,6 +25,8 @@ def evaluate_source(source: str, metrics: str = "fid,kid,is,pr,swd", num: int = 
         ref: reference split of the dataset.
         json_out: JSON path (default: RUN_DIR/evaluate.json or SAMPLES.eval.json).
         dataset, data_root: the reference dataset (a run's own dataset by default).
+        val: super-resolution runs: the HR validation folder (default: the run's ``sr.val_root``,
+            else its dataset's test split). SR runs report PSNR/SSIM, not the GAN metrics.
     """
     names = parse_metrics(metrics)
     if num < 2:
@@ -48,6 +50,8 @@ def evaluate_source(source: str, metrics: str = "fid,kid,is,pr,swd", num: int = 
         default_json = path.with_suffix(".eval.json")
     else:
         G, cfg = load_generator(path, use_ema)
+        if cfg.model.task == "sr":
+            return _evaluate_sr_source(path, G, cfg, num, json_out, val)
         data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
                                    **({"root": data_root} if data_root else {}))
         batches = generate(G, cfg.model.z_dim, num, seed=seed)
@@ -55,6 +59,20 @@ def evaluate_source(source: str, metrics: str = "fid,kid,is,pr,swd", num: int = 
     result = evaluate_images(batches, num, data, names, features, seed)
     print(format_table(result))
     out = json_out or default_json
+    write_json(result, out)
+    print(f"ganforge: wrote {out}")
+    return result
+
+
+def _evaluate_sr_source(path: Path, G, cfg, num: int, json_out: str | None, val: str) -> dict:
+    """PSNR/SSIM of an SR run beside the bicubic baseline; the GAN metric options do not apply."""
+    from .sr_eval import evaluate_sr
+
+    if val:
+        cfg = dataclasses.replace(cfg, sr=dataclasses.replace(cfg.sr, val_root=val, val_lr_root=""))
+    result = evaluate_sr(G, cfg, num)
+    print(format_table(result))
+    out = json_out or (path if path.is_dir() else path.parent.parent) / "evaluate.json"
     write_json(result, out)
     print(f"ganforge: wrote {out}")
     return result

@@ -6,10 +6,20 @@ import torch.nn as nn
 from ..config import Config
 from ..errors import GanforgeError
 from ..registry import DISCRIMINATORS, GENERATORS
-from . import dcgan, mlp  # noqa: F401  (registration)
+from . import dcgan, mlp, sr  # noqa: F401  (registration)
+
+
+NO_DISCRIMINATOR = "none"  # an SR model trained on pixel/perceptual losses alone
+
+
+def hr_size(cfg: Config) -> int:
+    """SR: the side of the HR training patches (``sr.patch_size``, else the data's resolution)."""
+    return cfg.sr.patch_size or cfg.data.resolution
 
 
 def _shape(cfg: Config) -> dict[str, int]:
+    if cfg.model.task == "sr":
+        return dict(z_dim=cfg.model.z_dim, channels=cfg.data.channels, resolution=hr_size(cfg), scale=cfg.sr.scale)
     return dict(z_dim=cfg.model.z_dim, channels=cfg.data.channels, resolution=cfg.data.resolution)
 
 
@@ -18,27 +28,39 @@ def build_generator(cfg: Config) -> nn.Module:
     return GENERATORS.build(cfg.model.generator.name, cfg.model.generator.options, **_shape(cfg))
 
 
-def build_networks(cfg: Config) -> tuple[nn.Module, nn.Module]:
-    """Build G and D from the config and check G makes images of the data's shape."""
+def build_networks(cfg: Config) -> tuple[nn.Module, nn.Module | None]:
+    """Build G and D (None for an SR model without one) and check G makes images of the data's shape."""
     import torch
 
     G = build_generator(cfg)
-    D = DISCRIMINATORS.build(cfg.model.discriminator.name, cfg.model.discriminator.options, **_shape(cfg))
-    want = (cfg.data.channels, cfg.data.resolution, cfg.data.resolution)
-    G.eval(), D.eval()  # eval: the shape check must not touch BatchNorm running stats
+    d_name = cfg.model.discriminator.name
+    D = None if d_name == NO_DISCRIMINATOR else DISCRIMINATORS.build(d_name, cfg.model.discriminator.options,
+                                                                      **_shape(cfg))
+    c = cfg.data.channels
+    if cfg.model.task == "sr":
+        side = hr_size(cfg)
+        probe, want = torch.zeros(2, c, side // cfg.sr.scale, side // cfg.sr.scale), (c, side, side)
+        what = "sr.scale x the LR input"
+    else:
+        probe, want = torch.zeros(2, cfg.model.z_dim), (c, cfg.data.resolution, cfg.data.resolution)
+        what = "the data (data.channels, data.resolution)"
+    for m in (G, D):
+        if m is not None:
+            m.eval()  # eval: the shape check must not touch BatchNorm running stats
     with torch.no_grad():
-        out = G(torch.zeros(2, cfg.model.z_dim))
-        score = D(out)
-    G.train(), D.train()
+        out = G(probe)
+        score = D(out) if D is not None else torch.zeros(2)
+    for m in (G, D):
+        if m is not None:
+            m.train()
     if tuple(out.shape[1:]) != want:
         raise GanforgeError(
             f"generator '{cfg.model.generator.name}' makes images of shape {tuple(out.shape[1:])}, "
-            f"but the data is {want} (data.channels, data.resolution); change one of them."
+            f"but {what} is {want}; change one of them."
         )
     if tuple(score.shape) != (2,):
         raise GanforgeError(
-            f"discriminator '{cfg.model.discriminator.name}' must return one score per image (B,), "
-            f"got shape {tuple(score.shape)}."
+            f"discriminator '{d_name}' must return one score per image (B,), got shape {tuple(score.shape)}."
         )
     return G, D
 

@@ -16,6 +16,7 @@ import torch
 
 from ..config import Config
 from ..data import InMemoryBatches, load_images
+from ..data.pairs import SRBatches, load_pairs
 from ..distributed import DistEnv, any_rank, average_logs, broadcast_module, convert_sync_bn
 from ..nets import build_networks
 from ..objective import GANObjective
@@ -48,14 +49,25 @@ def build_objective(cfg: Config, device: torch.device, env: DistEnv = DistEnv())
     rank (one RNG stream for all), and a resume restores the RNG afterwards anyway.
     """
     torch.manual_seed(cfg.train.seed)
-    G, D = build_networks(cfg)
+    G, D = build_networks(cfg)  # D is None for an SR model without a discriminator
     if cfg.train.sync_bn:
-        G, D = convert_sync_bn(G, env, device), convert_sync_bn(D, env, device)
-    G, D = G.to(device), D.to(device)
-    broadcast_module(G, env)  # identical by seed already; this makes it a guarantee
-    broadcast_module(D, env)
+        G, D = (convert_sync_bn(m, env, device) if m is not None else None for m in (G, D))
+    G, D = (m.to(device) if m is not None else None for m in (G, D))
+    for m in (G, D):
+        if m is not None:
+            broadcast_module(m, env)  # identical by seed already; this makes it a guarantee
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema.enabled else None
     return GANObjective(G, D, G_ema, cfg, device, env)
+
+
+def make_batches(cfg: Config, env: DistEnv = DistEnv()) -> InMemoryBatches:
+    """Real images for a GAN, or (LR, HR) pairs for super-resolution."""
+    tr = cfg.train
+    if cfg.model.task == "sr":
+        hr, lr = load_pairs(cfg.data, cfg.sr.scale, cfg.sr.lr_root)
+        return SRBatches(hr, lr, cfg.sr.scale, cfg.sr.patch_size, cfg.sr.augment, tr.batch_size, tr.seed,
+                         env.rank, env.world_size)
+    return InMemoryBatches(load_images(cfg.data), tr.batch_size, tr.seed, env.rank, env.world_size)
 
 
 class Trainer:
@@ -74,8 +86,7 @@ class Trainer:
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         self.device = pick_device(cfg.train.device, env)
-        self.batches = InMemoryBatches(load_images(cfg.data), cfg.train.batch_size, cfg.train.seed,
-                                       env.rank, env.world_size)
+        self.batches = make_batches(cfg, env)
         self.objective = build_objective(cfg, self.device, env)
         self.state = TrainState()
         self.tb = None
@@ -99,7 +110,8 @@ class Trainer:
         if cfg.eval.every_kimg > 0:
             ev = cfg.eval
             # before the checkpointer, so the checkpoint written at the same step records the new best
-            hooks.append(Evaluator(ev.every_kimg, ev.num_samples, ev.metrics, ev.features, ev.ref))
+            hooks.append(Evaluator(ev.every_kimg, ev.num_samples, ev.metrics, ev.features, ev.ref,
+                                   sr=cfg.model.task == "sr"))
         if is_main:
             hooks.append(Checkpointer(cfg.log.checkpoint_every_steps))
             if cfg.log.progress:
@@ -135,10 +147,11 @@ class Trainer:
             t0, seconds0 = time.perf_counter(), self.state.seconds
             # every rank must stop at the same step: a signal or the time bound may reach one first
             while not any_rank(self.should_stop(), self.env, self.device):
-                real = self.batches.next(self.device)  # this rank's (B / W, C, H, W) in [-1, 1]
+                # this rank's (B / W, C, H, W) in [-1, 1]; for SR an (LR, HR) pair in [0, 1]
+                real = self.batches.next(self.device)
                 logs = average_logs(self.objective.train_step(real, self.state.step), self.env)
                 self.state.step += 1
-                self.state.images_seen += real.shape[0] * self.env.world_size
+                self.state.images_seen += self.cfg.train.batch_size  # the global batch
                 self.state.seconds = seconds0 + time.perf_counter() - t0
                 for h in self.hooks:
                     h.on_step_end(self, logs)
@@ -159,7 +172,8 @@ class Trainer:
 
     def set_lr_scale(self, scale: float) -> None:
         """Set both optimizers' learning rates to ``scale`` x their config values."""
-        for opt, cfg in ((self.objective.opt_g, self.cfg.optim_g), (self.objective.opt_d, self.cfg.optim_d)):
+        pairs = ((self.objective.opt_g, self.cfg.optim_g), (self.objective.opt_d, self.cfg.optim_d))
+        for opt, cfg in ((o, c) for o, c in pairs if o is not None):
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * scale
 

@@ -56,9 +56,10 @@ def prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
 def describe(cfg: Config) -> str:
     """Resolved config as JSON plus the parameter counts of G and D (``--dry-run``)."""
     G, D = build_networks(cfg)
+    d_params = f"{count_parameters(D):,} parameters" if D is not None else "none (pixel losses only)"
     return (json.dumps(cfg.to_dict(), indent=2) + "\n"
             f"G '{cfg.model.generator.name}': {count_parameters(G):,} parameters\n"
-            f"D '{cfg.model.discriminator.name}': {count_parameters(D):,} parameters")
+            f"D '{cfg.model.discriminator.name}': {d_params}")
 
 
 def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bool = False,

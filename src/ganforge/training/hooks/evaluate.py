@@ -25,10 +25,11 @@ class Evaluator(Hook):
 
     name = "evaluate"
 
-    def __init__(self, every_kimg: float, num: int, metrics: str, features: str, ref: str) -> None:
+    def __init__(self, every_kimg: float, num: int, metrics: str, features: str, ref: str, sr: bool = False) -> None:
         self.every_images = int(every_kimg * 1000)
-        self.num, self.features, self.ref = num, features, ref
-        self.metrics = parse_metrics(metrics)
+        self.num, self.features, self.ref, self.sr = num, features, ref, sr
+        # SR: PSNR/SSIM on held-out images (metrics psnr, ssim; checked by config validation)
+        self.metrics = tuple(m.strip() for m in metrics.split(",")) if sr else parse_metrics(metrics)
         primary = self.metrics[0]
         self.primary = {"pr": "precision"}.get(primary, primary)
         self.best: float | None = None
@@ -46,6 +47,12 @@ class Evaluator(Hook):
         was_training = G.training
         G.eval()
         env = trainer.env
+        if self.sr:  # a few thousand small images: rank 0 alone
+            from ...metrics.sr_eval import evaluate_sr
+
+            result = evaluate_sr(G, cfg, self.num) if env.is_main else None
+            G.train(was_training)
+            return self._record(trainer, result) if env.is_main else {}
         shard = env.shard(self.num)
         extractor = build_features(self.features)
         batches = generate(G, cfg.model.z_dim, self.num, seed=cfg.train.seed + 104729, shard=shard)
@@ -58,6 +65,10 @@ class Evaluator(Hook):
             result = compare_with_reference(extractor, FeatureSet.concat(parts), data, self.metrics, cfg.train.seed)
         if not env.is_main:
             return {}
+        return self._record(trainer, result)
+
+    def _record(self, trainer, result: dict) -> dict:
+        """Write the figures (metrics.jsonl, TensorBoard) and keep best.pt."""
         figures = {f"eval/{k}": v for k, v in result.items() if k != "protocol"}
         st = trainer.state
         with open(trainer.run_dir / "metrics.jsonl", "a") as f:

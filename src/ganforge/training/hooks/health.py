@@ -38,6 +38,9 @@ class HealthMonitor(Hook):
     # ------------------------------------------------------------------ events
 
     def on_train_start(self, trainer) -> None:
+        self.check_diversity = trainer.cfg.model.task == "gan"  # SR output is tied to its input, not to noise
+        if not self.check_diversity:
+            return
         real = trainer.batches.images[:64].float()
         self.real_diversity = float(torch.pdist(real.flatten(1) / 127.5).mean())
         g = torch.Generator().manual_seed(trainer.cfg.train.seed + 15485863)
@@ -51,14 +54,14 @@ class HealthMonitor(Hook):
             self._non_finite(trainer)
             return
         self._check_d_wins(trainer, logs)
-        if weights_due and step >= self.cfg.warmup_steps:  # an untrained G is not diverse yet
+        if weights_due and self.check_diversity and step >= self.cfg.warmup_steps:  # an untrained G is not diverse yet
             self._check_diversity(trainer)
 
     # ------------------------------------------------------------------ conditions
 
     @staticmethod
     def _weights(trainer):
-        return [p.detach() for m in (trainer.objective.G, trainer.objective.D) for p in m.parameters()]
+        return [p.detach() for m in (trainer.objective.G, trainer.objective.D) if m is not None for p in m.parameters()]
 
     def _non_finite(self, trainer) -> None:
         step = trainer.state.step

@@ -1,9 +1,10 @@
-"""Sample grids from a fixed noise batch: PNG files and TensorBoard images."""
+"""Sample grids from a fixed noise batch (GAN) or fixed LR images (SR): PNG files and TensorBoard images."""
 from __future__ import annotations
 
 import torch
 
-from ...images import make_grid, save_png, to_uint8
+from ...data.pairs import bicubic_up
+from ...images import make_grid, save_png, to_uint8, unit_to_uint8
 from .base import Hook
 
 
@@ -12,6 +13,8 @@ class SampleGrids(Hook):
 
     The noise is fixed for the whole run (its own seeded generator, so drawing it
     leaves the training RNG alone); the EMA generator is used when EMA is on.
+    For super-resolution the grid has three rows over the centre patches of the first
+    training images: bicubic upscaling, G's output, and the HR original.
     """
 
     name = "samples"
@@ -22,6 +25,10 @@ class SampleGrids(Hook):
         self.last_written = -1
 
     def on_train_start(self, trainer) -> None:
+        self.sr = trainer.cfg.model.task == "sr"
+        if self.sr:
+            self.lr, self.hr = (t.to(trainer.device) for t in trainer.batches.fixed_pairs(min(self.num, 8)))
+            return
         g = torch.Generator().manual_seed(trainer.cfg.train.seed + 7919)
         self.z = torch.randn(self.num, trainer.cfg.model.z_dim, generator=g).to(trainer.device)
 
@@ -39,7 +46,12 @@ class SampleGrids(Hook):
         G = trainer.sampling_generator
         was_training = G.training
         G.eval()
-        grid = make_grid(to_uint8(G(self.z)))
+        if self.sr:
+            scale = trainer.cfg.sr.scale
+            rows = [bicubic_up(self.lr, scale), G(self.lr), self.hr]
+            grid = make_grid(torch.cat([unit_to_uint8(r) for r in rows]).numpy(), nrow=len(self.lr))
+        else:
+            grid = make_grid(to_uint8(G(self.z)))
         G.train(was_training)
         step = trainer.state.step
         save_png(grid, trainer.run_dir / "samples" / f"step_{step:07d}.png")

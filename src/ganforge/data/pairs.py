@@ -1,0 +1,179 @@
+"""Super-resolution pairs: HR images, their LR versions, patches and augmentation.
+
+LR images are made as the SR literature makes them (and seed 004's DIV2K configs
+read them): antialiased bicubic downsampling of the HR image, rounded to 8 bits as
+a saved LR file would be. ``torch.nn.functional.interpolate(mode="bicubic",
+antialias=True)`` is Pillow's bicubic resampling (a = -0.5, kernel widened by the
+scale), the same filter as MATLAB's ``imresize``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import Config, DataConfig
+from ..errors import GanforgeError
+from .batches import InMemoryBatches
+from .folder import load_folder_native
+
+def bicubic_down(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """Float images in [0, 255] (B, C, H, W) -> antialiased bicubic (B, C, H/scale, W/scale), 8-bit values."""
+    h, w = hr.shape[-2] // scale, hr.shape[-1] // scale
+    lr = F.interpolate(hr, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
+    return lr.round().clamp(0, 255)
+
+
+def bicubic_up(lr: torch.Tensor, scale: int) -> torch.Tensor:
+    """Bicubic upsampling by ``scale`` (the baseline SR methods are compared with)."""
+    return F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False)
+
+
+def mod_crop(image: torch.Tensor, scale: int) -> torch.Tensor:
+    """Crop the bottom/right so both sides are multiples of ``scale`` (MMagic's modcrop)."""
+    h, w = image.shape[-2] // scale * scale, image.shape[-1] // scale * scale
+    return image[..., :h, :w]
+
+
+def _as_list(images: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
+    return list(images) if isinstance(images, torch.Tensor) else images
+
+
+def load_pairs(data: DataConfig, scale: int, lr_root: str = "", what: str = "data.root",
+               lr_what: str = "sr.lr_root") -> tuple[torch.Tensor | list[torch.Tensor], list[torch.Tensor] | None]:
+    """HR images of ``data`` (a folder at full size, or an IDX/CIFAR split) and, with ``lr_root``, their LR files.
+
+    LR files are matched to HR files by path relative to their folders, and each HR image
+    must be ``scale`` x its LR image (after cropping the HR to a multiple of ``scale``).
+    """
+    from . import load_images
+
+    if data.name != "folder":
+        if lr_root:
+            raise GanforgeError(f"{lr_what} pairs LR files with a folder of HR files; set data.name=folder.")
+        return load_images(data), None
+    names, arrays = load_folder_native(data.root, data.channels, what)
+    hr = [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
+    if not lr_root:
+        return hr, None
+    lr_names, lr_arrays = load_folder_native(lr_root, data.channels, lr_what)
+    by_name = {n.with_suffix(""): torch.from_numpy(np.ascontiguousarray(a)) for n, a in zip(lr_names, lr_arrays)}
+    missing = [str(n) for n in names if n.with_suffix("") not in by_name]
+    if missing:
+        raise GanforgeError(f"{len(missing)} HR images in {what} '{data.root}' have no LR image of the same name in "
+                            f"{lr_what} '{lr_root}': {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}.")
+    lr = [by_name[n.with_suffix("")] for n in names]
+    for n, h, low in zip(names, hr, lr):
+        if (h.shape[-2] // scale, h.shape[-1] // scale) != tuple(low.shape[-2:]):
+            raise GanforgeError(f"HR image '{n}' is {h.shape[-1]}x{h.shape[-2]} but its LR image is "
+                                f"{low.shape[-1]}x{low.shape[-2]}; at sr.scale={scale} it must be "
+                                f"{h.shape[-1] // scale}x{h.shape[-2] // scale}.")
+    return hr, lr
+
+
+def validation_pairs(cfg: Config, num: int = 0) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Held-out (LR, HR) uint8 pairs: ``sr.val_root`` (+ ``sr.val_lr_root``), else the dataset's test split.
+
+    HR images are cropped to multiples of the scale; LR images without files are made by
+    bicubic downsampling. ``num`` > 0 keeps the first ``num`` pairs.
+    """
+    sr = cfg.sr
+    if sr.val_root:
+        data = dataclasses.replace(cfg.data, name="folder", root=sr.val_root)
+        hr, lr = load_pairs(data, sr.scale, sr.val_lr_root, "sr.val_root", "sr.val_lr_root")
+    elif cfg.data.name == "folder":
+        raise GanforgeError("evaluating a super-resolution run on an image folder needs held-out images: "
+                            "set sr.val_root=FOLDER (in the config, or with ganforge evaluate --val FOLDER).")
+    else:
+        hr, lr = load_pairs(dataclasses.replace(cfg.data, split="test"), sr.scale)
+    hr = _as_list(hr)[:num or None]
+    hr = [mod_crop(h, sr.scale) for h in hr]
+    if lr is None:
+        lr = [bicubic_down(h[None].float(), sr.scale)[0].to(torch.uint8) for h in hr]
+    return lr[:len(hr)], hr
+
+
+class SRBatches(InMemoryBatches):
+    """Training pairs: seeded crops of ``patch`` HR pixels, their LR versions, flips and transposes.
+
+    The order, crop positions and flips of each global batch come from seeds of
+    ``(train.seed, epoch, batch)``, so a resume or another world size sees the same pairs.
+
+    Args:
+        hr: HR images (uint8); lr: their LR files, or None to make LR by bicubic downsampling.
+        scale: the SR factor; patch: HR patch side (0: whole images, which must share one size).
+        augment: random horizontal and vertical flips and transposes (MMagic's Flip, RandomTransposeHW).
+    """
+
+    def __init__(self, hr, lr: list[torch.Tensor] | None, scale: int, patch: int, augment: bool,
+                 batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        super().__init__(hr, batch_size, seed, rank, world_size)
+        self.lr, self.scale, self.augment = lr, scale, augment
+        sizes = {tuple(h.shape[-2:]) for h in _as_list(hr)}
+        if patch == 0:
+            if len(sizes) > 1:
+                raise GanforgeError(f"the HR images have {len(sizes)} different sizes; set sr.patch_size "
+                                    f"(a multiple of sr.scale={scale}) to train on crops.")
+            side = min(next(iter(sizes)))
+            patch = side // scale * scale
+        if patch % scale:
+            raise GanforgeError(f"sr.patch_size={patch} must be a multiple of sr.scale={scale}.")
+        small = min(sizes, key=min)
+        if min(small) < patch:
+            raise GanforgeError(f"an HR image is {small[1]}x{small[0]}, smaller than the {patch}-pixel patches; "
+                                "lower sr.patch_size or remove the small images.")
+        self.patch = patch
+
+    def next(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's part of the next batch: (LR, HR) floats in [0, 1] (seed 004's mean 0, std 255)."""
+        step = self.epoch * self.batches_per_epoch + self.index
+        idx = self.next_indices()
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + 7 + step)
+        corners = torch.rand(len(idx), 2, generator=g)
+        flips = torch.rand(len(idx), 3, generator=g) < 0.5 if self.augment else torch.zeros(len(idx), 3, dtype=bool)
+        rows = self.my_rows(torch.arange(len(idx)))
+        p, s = self.patch, self.scale
+        hr_out, lr_out = [], []
+        for i in rows.tolist():
+            hr = self.images[int(idx[i])]
+            # LR-grid corner, so LR and HR crops stay aligned when LR comes from files
+            ly = int(corners[i, 0] * (hr.shape[-2] // s - p // s + 1))
+            lx = int(corners[i, 1] * (hr.shape[-1] // s - p // s + 1))
+            hr_out.append(hr[:, ly * s:ly * s + p, lx * s:lx * s + p])
+            if self.lr is not None:
+                lr_out.append(self.lr[int(idx[i])][:, ly:ly + p // s, lx:lx + p // s])
+        hr_b = torch.stack(hr_out).to(device).float()
+        lr_b = torch.stack(lr_out).to(device).float() if self.lr is not None else bicubic_down(hr_b, s)
+        # flips and transposes commute with bicubic downsampling, so they apply to both afterwards
+        hr_b, lr_b = _augment(hr_b, flips[rows]), _augment(lr_b, flips[rows])
+        return lr_b.div_(255.0), hr_b.div_(255.0)
+
+    def fixed_pairs(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The centre patches of the first ``n`` images as (LR, HR) in [0, 1], for sample grids."""
+        p, s = self.patch, self.scale
+        hr, lr = [], []
+        for i in range(min(n, len(self.images))):
+            img = self.images[i]
+            ly, lx = (img.shape[-2] // s - p // s) // 2, (img.shape[-1] // s - p // s) // 2
+            hr.append(img[:, ly * s:ly * s + p, lx * s:lx * s + p])
+            if self.lr is not None:
+                lr.append(self.lr[i][:, ly:ly + p // s, lx:lx + p // s])
+        hr_b = torch.stack(hr).float()
+        lr_b = torch.stack(lr).float() if lr else bicubic_down(hr_b, s)
+        return lr_b / 255.0, hr_b / 255.0
+
+
+def _augment(x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+    """Per image: horizontal flip, vertical flip, transpose (flags (B, 3))."""
+    out = []
+    for img, (h, v, t) in zip(x, flips.tolist()):
+        if h:
+            img = img.flip(-1)
+        if v:
+            img = img.flip(-2)
+        if t:
+            img = img.transpose(-1, -2)
+        out.append(img)
+    return torch.stack(out)
+

@@ -1,0 +1,72 @@
+"""Super-resolution losses on G's output: pixel losses and a perceptual (feature) loss.
+
+Both compare G's output with the HR image, in [0, 1]. The adversarial part of SRGAN
+is not here: it is the GAN objective's own loss (``objective.loss``), applied by
+:class:`ganforge.objective.GANObjective` exactly as for a noise-to-image GAN.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .registry import PERCEPTUAL_NETS, PIXEL_LOSSES
+
+CHARBONNIER_EPS = 1e-6  # keeps the gradient finite where output == target (LapSRN uses 1e-3, MMagic 1e-12)
+
+
+def charbonnier(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """mean(sqrt((x - y)^2 + eps^2)): a smooth L1 (Charbonnier penalty)."""
+    return torch.sqrt((x - y).pow(2) + CHARBONNIER_EPS ** 2).mean()
+
+
+PIXEL_LOSSES.register("l1")(lambda: F.l1_loss)
+PIXEL_LOSSES.register("mse")(lambda: F.mse_loss)
+PIXEL_LOSSES.register("charbonnier")(lambda: charbonnier)
+
+
+class FashionPerceptual(nn.Module):
+    """Perceptual features from the shipped ``fmnist`` network: its two conv blocks (64 x 7 x 7 at 28 px).
+
+    Takes images in [0, 1]; RGB becomes luma and other sizes are resized to 28x28, as for
+    the fmnist metric features, but differentiably. Frozen, in eval mode.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        from .metrics.fmnist_net import MEAN, STD, load_fmnist_net
+
+        self.body = load_fmnist_net().body
+        self.mean, self.std = MEAN, STD
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 3:
+            x = (x * x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        if x.shape[-2:] != (28, 28):
+            x = F.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False)
+        return self.body((x - self.mean) / self.std)
+
+
+PERCEPTUAL_NETS.register("fmnist")(FashionPerceptual)
+
+
+class PerceptualLoss(nn.Module):
+    """L1 distance between a frozen network's features of G's output and of the HR image.
+
+    Args:
+        net: a module mapping images in [0, 1] (B, C, H, W) to a feature tensor or a list of
+            them; register your own with ``@PERCEPTUAL_NETS.register("name")`` in a plugin.
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net.eval().requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "PerceptualLoss":
+        return super().train(False)  # the feature network stays in eval mode (BatchNorm statistics)
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        fo, ft = self.net(output), self.net(target)
+        if isinstance(fo, torch.Tensor):
+            fo, ft = [fo], [ft]
+        return sum(F.l1_loss(a, b.detach()) for a, b in zip(fo, ft)) / len(fo)

@@ -1,0 +1,348 @@
+"""Super-resolution: networks, PSNR/SSIM known answers, paired data, presets, evaluate, upscale."""
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ganforge.config import load_config
+from ganforge.data.pairs import SRBatches, bicubic_down, bicubic_up, load_pairs, validation_pairs
+from ganforge.errors import GanforgeError
+from ganforge.metrics.psnr_ssim import psnr, ssim, to_y
+from ganforge.metrics.sr_eval import evaluate_sr
+from ganforge.nets.sr import (MSRResNet, MSRResNetOptions, SRCNN, SRCNNOptions, SRGANDiscriminator,
+                              SRGANDiscriminatorOptions)
+from ganforge.training import checkpoint as ckpt
+from ganforge.upscale import upscale_tensor
+
+from conftest import run_cli
+
+SR_PRESETS = ["srcnn-x4", "msrresnet-x4", "srgan-x4"]
+SMALL_G = "model.generator.options.num_blocks=2"
+
+
+# ------------------------------------------------------------------ networks
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_sr_generators_upscale_by_their_factor(scale):
+    x = torch.rand(2, 3, 9, 11)
+    for G in (SRCNN(SRCNNOptions(), channels=3, scale=scale),
+              MSRResNet(MSRResNetOptions(num_blocks=2), channels=3, scale=scale)):
+        assert G(x).shape == (2, 3, 9 * scale, 11 * scale)
+
+
+def test_msrresnet_refuses_other_scales_like_the_seed():
+    with pytest.raises(GanforgeError, match=r"Unsupported scale factor 8. Currently supported ones are \[2, 3, 4\]"):
+        MSRResNet(MSRResNetOptions(), channels=3, scale=8)
+
+
+def test_msrresnet_starts_near_its_bilinear_skip():
+    # 0.1-scaled init: the residual detail is small at first, so G(x) is close to bilinear upsampling
+    torch.manual_seed(0)
+    G = MSRResNet(MSRResNetOptions(), channels=3, scale=4)
+    x = torch.rand(2, 3, 8, 8)
+    skip = F.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False)
+    assert (G(x) - skip).abs().mean() < 0.05 * skip.abs().mean()
+
+
+@pytest.mark.parametrize("side", [28, 32, 128])
+def test_srgan_discriminator_scores_each_image(side):
+    D = SRGANDiscriminator(SRGANDiscriminatorOptions(mid_channels=8), channels=3, resolution=side)
+    assert D(torch.rand(3, 3, side, side)).shape == (3,)
+
+
+# ------------------------------------------------------------------ PSNR / SSIM known answers
+
+def test_identical_images_have_infinite_psnr_and_ssim_one():
+    a = torch.randint(0, 256, (2, 3, 24, 24)).double()
+    assert torch.isinf(psnr(a, a)).all()
+    assert torch.allclose(ssim(a, a), torch.ones(2, dtype=torch.float64))
+    assert torch.allclose(ssim(a, a, crop_border=4, y_channel=True), torch.ones(2, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("offset", [1.0, 5.0, 20.0])
+def test_constant_offset_gives_the_closed_form_psnr(offset):
+    a = torch.randint(30, 200, (3, 3, 20, 20)).double()
+    b = a + offset
+    assert torch.allclose(psnr(a, b), torch.full((3,), 20 * math.log10(255 / offset), dtype=torch.float64))
+    # on Y the offset is scaled by the luma weights' sum, 219/255 (studio range)
+    y_offset = offset * (65.481 + 128.553 + 24.966) / 255
+    assert torch.allclose(psnr(a, b, y_channel=True), torch.full((3,), 20 * math.log10(255 / y_offset),
+                                                                dtype=torch.float64))
+
+
+def test_ssim_of_two_flat_images_is_the_luminance_term():
+    a, b = torch.full((1, 1, 16, 16), 100.0), torch.full((1, 1, 16, 16), 110.0)
+    c1 = (0.01 * 255) ** 2
+    expected = (2 * 100 * 110 + c1) / (100 ** 2 + 110 ** 2 + c1)  # contrast/structure terms are 1
+    assert ssim(a, b).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_ssim_matches_a_direct_window_sum():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(0, 256, (1, 1, 14, 13), generator=g).double()
+    b = (a + torch.randint(-40, 40, a.shape, generator=g)).clamp(0, 255)
+    x = torch.arange(11, dtype=torch.float64) - 5
+    w = torch.exp(-x ** 2 / 4.5)
+    w = (w[:, None] * w[None, :]) / w.sum() ** 2
+    c1, c2, vals = (0.01 * 255) ** 2, (0.03 * 255) ** 2, []
+    for i in range(14 - 10):
+        for j in range(13 - 10):
+            pa, pb = a[0, 0, i:i + 11, j:j + 11], b[0, 0, i:i + 11, j:j + 11]
+            ma, mb = (w * pa).sum(), (w * pb).sum()
+            va, vb = (w * pa * pa).sum() - ma ** 2, (w * pb * pb).sum() - mb ** 2
+            cov = (w * pa * pb).sum() - ma * mb
+            vals.append(((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2)))
+    assert ssim(a, b).item() == pytest.approx(float(torch.stack(vals).mean()), rel=1e-10)
+
+
+def test_border_crop_ignores_differences_in_the_border():
+    a = torch.randint(0, 256, (1, 3, 24, 24)).double()
+    b = a.clone()
+    b[..., :4, :] = 0
+    b[..., :, -4:] = 255
+    assert torch.isinf(psnr(a, b, crop_border=4)).all()
+    assert torch.isfinite(psnr(a, b)).all()
+
+
+def test_y_of_gray_rgb_is_the_studio_range():
+    v = torch.tensor([0.0, 255.0]).view(1, 1, 1, 2).expand(1, 3, 1, 2)
+    assert to_y(v).flatten().tolist() == pytest.approx([16.0, 235.0])
+
+
+# ------------------------------------------------------------------ paired data
+
+def random_photos(root: Path, n: int, size=(40, 36), seed: int = 0) -> Path:
+    """n smooth RGB images (noise blurred by upsampling), so bicubic is a fair baseline."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        small = rng.integers(0, 256, size=(size[1] // 4, size[0] // 4, 3), dtype=np.uint8)
+        Image.fromarray(small).resize(size, Image.Resampling.BICUBIC).save(root / f"p{i:02d}.png")
+    return root
+
+
+def test_sr_batches_are_seeded_crops_with_bicubic_lr(tmp_path):
+    hr, _ = load_pairs(load_config("msrresnet-x4", ["data.name=folder", f"data.root={random_photos(tmp_path / 'hr', 6)}"]).data, 4)
+    a = SRBatches(hr, None, 4, 16, False, 4, seed=3)
+    lr_b, hr_b = a.next()
+    assert lr_b.shape == (4, 3, 4, 4) and hr_b.shape == (4, 3, 16, 16)
+    assert torch.equal(lr_b, bicubic_down(hr_b * 255, 4) / 255)
+    # every HR patch is a crop of one of the images
+    sources = [h.float() / 255 for h in hr]
+    for patch in hr_b:
+        assert any((s.unfold(1, 16, 1).unfold(2, 16, 1) == patch[:, None, None]).all(0).all(-1).all(-1).any()
+                   for s in sources)
+    b = SRBatches(hr, None, 4, 16, True, 4, seed=3)
+    b2 = SRBatches(hr, None, 4, 16, True, 4, seed=3)
+    assert all(torch.equal(x, y) for _ in range(3) for x, y in zip(b.next(), b2.next()))
+
+
+def test_sr_batches_resume_and_split_over_ranks(tmp_path):
+    hr, _ = load_pairs(load_config("msrresnet-x4", ["data.name=folder", f"data.root={random_photos(tmp_path / 'hr', 8)}"]).data, 4)
+    full = SRBatches(hr, None, 4, 16, True, 4, seed=1)
+    for _ in range(3):
+        full.next()
+    resumed = SRBatches(hr, None, 4, 16, True, 4, seed=1)
+    resumed.load_state_dict(full.state_dict())
+    ranks = [SRBatches(hr, None, 4, 16, True, 4, seed=1, rank=r, world_size=2) for r in range(2)]
+    for r in ranks:
+        r.load_state_dict(full.state_dict())
+    for _ in range(4):
+        lr, hr_b = full.next()
+        assert all(torch.equal(x, y) for x, y in zip((lr, hr_b), resumed.next()))
+        parts = [r.next() for r in ranks]
+        assert torch.equal(torch.cat([p[1] for p in parts]), hr_b)
+
+
+def test_lr_hr_folder_pairs_are_aligned(tmp_path):
+    hr_root = random_photos(tmp_path / "hr", 5)
+    lr_root = tmp_path / "lr"
+    lr_root.mkdir()
+    for p in sorted(hr_root.glob("*.png")):
+        hr = torch.from_numpy(np.array(Image.open(p))).permute(2, 0, 1)[None].float()
+        lr = bicubic_down(hr, 4)[0].to(torch.uint8).permute(1, 2, 0).numpy()
+        Image.fromarray(lr).save(lr_root / p.name)
+    data = load_config("msrresnet-x4", ["data.name=folder", f"data.root={hr_root}"]).data
+    hr, lr = load_pairs(data, 4, str(lr_root))
+    from_files = SRBatches(hr, lr, 4, 32, True, 4, seed=2)
+    made = SRBatches(hr, None, 4, 32, True, 4, seed=2)
+    for _ in range(3):
+        (lf, hf), (lm, hm) = from_files.next(), made.next()
+        assert torch.equal(hf, hm)
+        # the LR files were made from whole images, the others from crops: equal away from the crop edge
+        assert (lf - lm)[..., 2:-2, 2:-2].abs().max() <= 1 / 255 + 1e-6
+
+
+def test_paired_folder_errors(tmp_path):
+    hr_root = random_photos(tmp_path / "hr", 3)
+    data = load_config("msrresnet-x4", ["data.name=folder", f"data.root={hr_root}"]).data
+    lr_root = random_photos(tmp_path / "lr", 2, size=(10, 9))
+    with pytest.raises(GanforgeError, match="no LR image of the same name"):
+        load_pairs(data, 4, str(lr_root))
+    random_photos(lr_root, 3, size=(12, 12))
+    with pytest.raises(GanforgeError, match="must be 10x9"):
+        load_pairs(data, 4, str(lr_root))
+    hr, _ = load_pairs(data, 4)
+    with pytest.raises(GanforgeError, match="smaller than the 48-pixel patches"):
+        SRBatches(hr, None, 4, 48, True, 2, seed=0)
+    mixed = hr + [torch.zeros(3, 20, 20, dtype=torch.uint8)]
+    with pytest.raises(GanforgeError, match="different sizes; set sr.patch_size"):
+        SRBatches(mixed, None, 4, 0, True, 2, seed=0)
+
+
+# ------------------------------------------------------------------ config
+
+@pytest.mark.parametrize("override, message", [
+    ("sr.scale=1", "sr.scale' must be >= 2"),
+    ("sr.patch_size=18", "must be a multiple of sr.scale"),
+    ("objective.n_critic=2", "set objective.n_critic=1"),
+    ("eval.metrics=fid", "must name psnr and/or ssim"),
+    ("sr.pixel_loss=l3", "unknown pixel loss 'l3'"),
+    ("sr.pixel_weight=0", "needs a loss for G"),
+])
+def test_sr_config_errors(override, message):
+    with pytest.raises(GanforgeError, match=message):
+        load_config("msrresnet-x4", [override])
+
+
+def test_a_gan_needs_a_discriminator():
+    with pytest.raises(GanforgeError, match="a GAN needs a discriminator"):
+        load_config("dcgan-fmnist", ["model.discriminator.name=none"])
+
+
+# ------------------------------------------------------------------ presets, evaluate, upscale
+
+def sr_sets(photos: tuple[Path, Path], preset: str, *extra: str) -> list[str]:
+    """Overrides for a fast run on the tiny photo folders (2 residual blocks for MSRResNet)."""
+    sets = ["data.name=folder", f"data.root={photos[0]}", f"sr.val_root={photos[1]}", "sr.patch_size=16",
+            "train.batch_size=4", "log.progress=false", "log.every_steps=2", "log.sample_every_steps=3",
+            "log.checkpoint_every_steps=3", *([] if preset == "srcnn-x4" else [SMALL_G]), *extra]
+    return [a for s in sets for a in ("--set", s)]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("photos")
+    return random_photos(root / "train", 12), random_photos(root / "val", 4, size=(48, 44), seed=9)
+
+
+@pytest.mark.parametrize("preset", SR_PRESETS)
+def test_sr_presets_train_evaluate_and_resume(preset, photos, tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", preset, "--out", run, *sr_sets(photos, preset, "train.max_steps=3")) == 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert "loss_pix" in records[-1]
+    assert ("loss_d" in records[-1]) == (preset == "srgan-x4")
+    assert ("loss_perceptual" in records[-1]) == (preset == "srgan-x4")
+    with Image.open(run / "samples" / "step_0000003.png") as grid:  # bicubic / SR / HR rows of 16x16 patches
+        assert grid.size[1] == 3 * (16 + 2) + 2
+    assert run_cli("train", preset, "--out", run, "--resume", *sr_sets(photos, preset, "train.max_steps=5")) == 0
+    assert ckpt.load(run / "checkpoints" / "last.pt")["state"]["step"] == 5
+    assert run_cli("evaluate", run, "--json", tmp_path / "e.json") == 0
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert {"psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "psnr_rgb", "ssim_rgb"} <= set(result)
+    assert result["protocol"]["images"] == 4 and all(np.isfinite(result[k]) for k in ("psnr", "ssim"))
+
+
+def test_sr_resume_is_bitwise_identical(photos, tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert run_cli("train", "srgan-x4", "--out", full, *sr_sets(photos, "srgan-x4", "train.max_steps=6")) == 0
+    assert run_cli("train", "srgan-x4", "--out", part, *sr_sets(photos, "srgan-x4", "train.max_steps=3")) == 0
+    assert run_cli("train", "srgan-x4", "--out", part, "--resume", *sr_sets(photos, "srgan-x4", "train.max_steps=6")) == 0
+    a, b = ckpt.load(full / "checkpoints" / "last.pt"), ckpt.load(part / "checkpoints" / "last.pt")
+    for key in ("G", "D"):
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), f"{key}.{name}"
+
+
+class Bicubic(torch.nn.Module):
+    """A 'generator' that is bicubic upsampling: its figures must equal the baseline's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        return bicubic_up(x, 4) + self.p
+
+
+def test_evaluate_sr_compares_against_the_bicubic_baseline(photos):
+    cfg = load_config("msrresnet-x4", ["data.name=folder", f"data.root={photos[0]}", f"sr.val_root={photos[1]}"])
+    result = evaluate_sr(Bicubic(), cfg)
+    assert result["psnr"] == pytest.approx(result["psnr_bicubic"], abs=0.02)
+    assert result["ssim"] == pytest.approx(result["ssim_bicubic"], abs=1e-3)
+    lr, hr = validation_pairs(cfg)
+    assert len(hr) == 4 and hr[0].shape[-2:] == (44, 48) and lr[0].shape[-2:] == (11, 12)
+
+
+def test_tiled_upscaling_equals_whole_image():
+    torch.manual_seed(0)
+    G = MSRResNet(MSRResNetOptions(num_blocks=1), channels=3, scale=4).eval()
+    lr = torch.rand(1, 3, 37, 29)
+    with torch.no_grad():
+        whole = G(lr)
+    tiled = upscale_tensor(G, lr, 4, tile=8, overlap=8)  # overlap covers the receptive field
+    assert tiled.shape == (1, 3, 148, 116)
+    assert torch.allclose(tiled, whole, atol=1e-5)
+
+
+def test_upscale_command_writes_4x_images(photos, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert run_cli("train", "msrresnet-x4", "--out", run, *sr_sets(photos, "msrresnet-x4", "train.max_steps=2")) == 0
+    src = sorted(photos[1].glob("*.png"))[0]
+    assert run_cli("upscale", run, src, "--out", tmp_path / "one.png", "--tile", "5") == 0
+    with Image.open(src) as a, Image.open(tmp_path / "one.png") as b:
+        assert b.size == (4 * a.size[0], 4 * a.size[1]) and b.mode == "RGB"
+    assert run_cli("upscale", run / "checkpoints" / "last.pt", photos[1], "--out", tmp_path / "many") == 0
+    assert len(list((tmp_path / "many").glob("*.png"))) == 4
+    capsys.readouterr()
+    assert run_cli("upscale", run, tmp_path / "missing.png", "--out", tmp_path / "x.png") == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert run_cli("sample", run, "--num", "2", "--out", tmp_path / "s.npy") == 2
+    assert "ganforge upscale" in capsys.readouterr().err
+
+
+def test_folder_sr_evaluation_needs_held_out_images(photos):
+    cfg = load_config("msrresnet-x4", ["data.name=folder", f"data.root={photos[0]}"])
+    with pytest.raises(GanforgeError, match="needs held-out images: set sr.val_root"):
+        validation_pairs(cfg)
+
+
+def test_upscale_refuses_a_gan_run(idx_root, photos, tmp_path, capsys):
+    from conftest import tiny
+
+    assert run_cli("train", "mlp-gan-fmnist", "--out", tmp_path / "gan", *tiny(idx_root, "train.max_steps=2")) == 0
+    capsys.readouterr()
+    assert run_cli("upscale", tmp_path / "gan", photos[1], "--out", tmp_path / "o") == 2
+    assert "not a super-resolution run" in capsys.readouterr().err
+
+
+def test_pixel_and_perceptual_losses():
+    from ganforge.pixel_losses import FashionPerceptual, PerceptualLoss, charbonnier
+    from ganforge.registry import PERCEPTUAL_NETS
+
+    a, b = torch.rand(2, 3, 28, 28), torch.rand(2, 3, 28, 28)
+    assert charbonnier(a, b).item() == pytest.approx(F.l1_loss(a, b).item(), abs=1e-5)
+    perceptual = PerceptualLoss(FashionPerceptual())
+    assert perceptual(a, a).item() == 0 and perceptual(a, b).item() > 0
+    out = a.clone().requires_grad_(True)
+    perceptual(out, b).backward()
+    assert out.grad.abs().sum() > 0  # differentiable through the frozen network
+
+    # a user's network, registered by name, returning several feature maps
+    @PERCEPTUAL_NETS.register("test-two-pools")
+    class TwoPools(torch.nn.Module):
+        def forward(self, x):
+            return [F.avg_pool2d(x, 2), F.avg_pool2d(x, 4)]
+
+    cfg = load_config("srgan-x4", ["sr.perceptual_net=test-two-pools"])
+    loss = PerceptualLoss(PERCEPTUAL_NETS.build(cfg.sr.perceptual_net))
+    expected = (F.l1_loss(F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)) + F.l1_loss(F.avg_pool2d(a, 4), F.avg_pool2d(b, 4))) / 2
+    assert loss(a, b).item() == pytest.approx(expected.item())
+    with pytest.raises(GanforgeError, match="unknown perceptual network 'vgg19'"):
+        load_config("srgan-x4", ["sr.perceptual_net=vgg19"])
