@@ -56,7 +56,7 @@ def test_fp16_on_cpu_and_unknown_precision_are_errors(idx_root, tmp_path, capsys
                    *tiny(idx_root, "train.precision=fp16", "train.device=cpu")) == 2
     assert "train.precision=fp16 needs a CUDA device" in capsys.readouterr().err
     assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "b", *tiny(idx_root, "train.precision=fp8")) == 2
-    assert "must be fp32, bf16 or fp16" in capsys.readouterr().err
+    assert "must be fp32, bf16, fp16 or auto" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -67,3 +67,11 @@ def test_compile_trains_and_keeps_checkpoint_keys(idx_root, tmp_path):
     payload = ckpt.load(run / "checkpoints" / "last.pt")
     assert not any("_orig_mod" in k for k in payload["G"])  # Module.compile() keeps the plain names
     assert run_cli("sample", run, "--num", 4, "--out", tmp_path / "s.npy") == 0
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_computes_it():
+    from ganforge.objective import resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == ("bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32")
+    assert [resolve_precision(p, cpu) for p in ("fp32", "bf16")] == ["fp32", "bf16"]

@@ -172,7 +172,8 @@ class TrainConfig:
     ``sync_bn`` synchronizes BatchNorm statistics across processes (CUDA only).
     Speed options (docs/performance.md has their measurements): ``threads`` (0: torch's
     default), ``channels_last`` memory format, ``compile`` (torch.compile G and D), and
-    ``precision``: fp32, bf16 autocast, or fp16 autocast with a GradScaler (CUDA only).
+    ``precision``: fp32, bf16 autocast, fp16 autocast with a GradScaler (CUDA only), or ``auto``:
+    bf16 where the device computes it natively, else fp32.
     """
 
     batch_size: int = 64
@@ -523,8 +524,8 @@ def validate(cfg: Config) -> None:
         raise GanforgeError(f"config key 'train.device' must be auto, cpu or cuda[:N], got '{tr.device}'.")
     for key in ("every_steps", "sample_every_steps", "checkpoint_every_steps", "num_samples"):
         _positive(getattr(cfg.log, key), f"log.{key}")
-    if tr.precision not in ("fp32", "bf16", "fp16"):
-        raise GanforgeError(f"config key 'train.precision' must be fp32, bf16 or fp16, got '{tr.precision}'.")
+    if tr.precision not in ("fp32", "bf16", "fp16", "auto"):
+        raise GanforgeError(f"config key 'train.precision' must be fp32, bf16, fp16 or auto, got '{tr.precision}'.")
     import torch
 
     if tr.precision == "fp16" and (tr.device == "cpu" or (tr.device == "auto" and not torch.cuda.is_available())):

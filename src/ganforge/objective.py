@@ -44,6 +44,16 @@ def build_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``train.precision``, with ``auto`` made concrete: bf16 autocast where the device computes bf16
+    natively (a CUDA GPU with bf16, a CPU whose oneDNN supports bf16), else fp32."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+
+
 @contextlib.contextmanager
 def frozen(module: nn.Module) -> Iterator[None]:
     """D's weights get no gradients during the G step (seed 000's set_requires_grad)."""
@@ -92,7 +102,7 @@ class GANObjective:
         self.perceptual = (PerceptualLoss(PERCEPTUAL_NETS.build(sr.perceptual_net)).to(device)
                            if cfg.model.task == "sr" and sr.perceptual_weight > 0 else None)
         # train.precision: autocast for the forwards; fp16 also scales the losses (one scaler per optimizer)
-        precision = cfg.train.precision
+        self.precision = precision = resolve_precision(cfg.train.precision, device)
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
         self.scaler_d = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
         self.scaler_g = torch.amp.GradScaler(device.type, enabled=precision == "fp16")

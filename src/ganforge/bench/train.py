@@ -111,7 +111,7 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
     if env.enabled:  # the peak of one process's share of the machine, times the processes
         peak *= env.world_size
     out = {"preset": cfg.name, "batch_size": cfg.train.batch_size, "world_size": env.world_size,
-           "precision": cfg.train.precision, "channels_last": cfg.train.channels_last,
+           "precision": loop.objective.precision, "channels_last": cfg.train.channels_last,
            "compile": cfg.train.compile,
            "threads": torch.get_num_threads(), "device": str(device), "steps": steps,
            "images_per_second": round(images_per_second, 1), "flops_per_image": int(flops_per_image),
