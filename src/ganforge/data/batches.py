@@ -19,13 +19,14 @@ class InMemoryBatches:
     world size, so a checkpoint resumes on any number of processes.
 
     Args:
-        images: uint8 (N, C, H, W).
+        images: uint8 (N, C, H, W); subclasses may pass a list of uint8 (C, H, W) images of
+            different sizes (super-resolution's :class:`~ganforge.data.pairs.SRBatches`).
         batch_size: images per global batch.
         seed: shuffle seed.
         rank, world_size: this process's slice of each batch.
     """
 
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, rank: int = 0,
+    def __init__(self, images: torch.Tensor | list[torch.Tensor], batch_size: int, seed: int, rank: int = 0,
                  world_size: int = 1) -> None:
         if isinstance(images, torch.Tensor) and (images.dtype != torch.uint8 or images.ndim != 4):
             raise GanforgeError(f"training images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}.")
@@ -64,7 +65,7 @@ class InMemoryBatches:
         self.index += 1
         return self._order[start:start + self.batch_size]
 
-    def my_rows(self, full):
+    def my_rows(self, full: torch.Tensor) -> torch.Tensor:
         """This rank's slice of something made for the whole global batch."""
         n = self.batch_size // self.world_size
         return full[self.rank * n:(self.rank + 1) * n]
