@@ -481,13 +481,13 @@ def validate(cfg: Config) -> None:
     _positive(cfg.model.z_dim, "model.z_dim")
     if cfg.model.task not in ("gan", "sr"):
         raise GanforgeError(f"config key 'model.task' must be 'gan' or 'sr' (super-resolution), got '{cfg.model.task}'.")
-    no_d = cfg.model.discriminator.name == "none"
+    no_d = cfg.model.discriminator.name == nets.NO_DISCRIMINATOR
     if no_d and cfg.model.task == "gan":
         raise GanforgeError("a GAN needs a discriminator: model.discriminator.name 'none' is for super-resolution "
                             "(model.task = 'sr') trained on pixel losses alone.")
     for registry, net, key in ((GENERATORS, cfg.model.generator, "generator"),
                                (DISCRIMINATORS, cfg.model.discriminator, "discriminator")):
-        if net.name == "none" and key == "discriminator":
+        if key == "discriminator" and no_d:
             continue
         entry = registry.get(net.name)
         if entry.options is not None:
@@ -566,14 +566,15 @@ def _validate_sr(cfg: Config) -> None:
         _positive(getattr(sr, key), f"sr.{key}", allow_zero=True)
     if sr.perceptual_weight > 0:
         PERCEPTUAL_NETS.get(sr.perceptual_net)
-    has_d = cfg.model.discriminator.name != "none"
+    from .nets import NO_DISCRIMINATOR
+
+    has_d = cfg.model.discriminator.name != NO_DISCRIMINATOR
     if sr.pixel_weight + sr.perceptual_weight + (sr.adversarial_weight if has_d else 0) == 0:
         raise GanforgeError("super-resolution needs a loss for G: set sr.pixel_weight, sr.perceptual_weight or "
                             "(with a discriminator) sr.adversarial_weight above 0.")
     if (ob.n_critic, ob.generator_steps) != (1, 1) or ob.reuse_fake:
         raise GanforgeError("super-resolution trains D and G once on each (LR, HR) batch: set objective.n_critic=1, "
                             "objective.generator_steps=1 and objective.reuse_fake=false.")
-    bad = [m for m in cfg.eval.metrics.split(",") if m.strip() not in ("psnr", "ssim")]
-    if bad or not cfg.eval.metrics.strip():
-        raise GanforgeError(f"config key 'eval.metrics' of a super-resolution run must name psnr and/or ssim, "
-                            f"got '{cfg.eval.metrics}'.")
+    from .metrics.sr_eval import parse_sr_metrics
+
+    parse_sr_metrics(cfg.eval.metrics)

@@ -51,6 +51,12 @@ class DistEnv:
         return start, start + per + (1 if self.rank < extra else 0)
 
 
+def rank_rows(full: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
+    """Rank ``rank``'s equal slice of something drawn for the whole global batch (along dim 0)."""
+    n = len(full) // world_size
+    return full[rank * n:(rank + 1) * n]
+
+
 def from_env() -> DistEnv:
     """The job layout that torchrun (or SLURM through torchrun) put in the environment."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from .config import Config, OptimizerConfig
-from .distributed import DistEnv, average_gradients
+from .distributed import DistEnv, average_gradients, rank_rows
 from .losses import build_loss, clip_weights, gradient_penalty, r1_penalty
 from .pixel_losses import PerceptualLoss
 from .registry import PERCEPTUAL_NETS, PIXEL_LOSSES
@@ -55,9 +55,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 @contextlib.contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """D's weights get no gradients during the G step (seed 000's set_requires_grad)."""
-    params = [p for p in module.parameters() if p.requires_grad]
+def frozen(module: nn.Module | None) -> Iterator[None]:
+    """D's weights get no gradients during the G step (seed 000's set_requires_grad); None: no D, nothing to do."""
+    params = [p for p in module.parameters() if p.requires_grad] if module is not None else []
     for p in params:
         p.requires_grad_(False)
     try:
@@ -122,8 +122,7 @@ class GANObjective:
 
     def _my_rows(self, full: torch.Tensor) -> torch.Tensor:
         """This rank's slice of a tensor drawn for the whole global batch."""
-        n = full.shape[0] // self.env.world_size
-        return full[self.env.rank * n:(self.env.rank + 1) * n]
+        return rank_rows(full, self.env.rank, self.env.world_size)
 
     def sample_z(self, n: int) -> torch.Tensor:
         """Latent noise (n, z_dim) for this rank, from the global RNG (saved in checkpoints)."""
@@ -227,8 +226,7 @@ class GANObjective:
         """G's SR loss: pixel + perceptual + (with a D) the adversarial loss of ``objective.loss``."""
         sr, logs = self.cfg.sr, {}
         terms = []
-        # D's weights get no gradients from G's loss (a no-op without a D)
-        with frozen(self.D) if self.D is not None else contextlib.nullcontext():
+        with frozen(self.D):  # D's weights get no gradients from G's loss
             with self.autocast():
                 out = self.G(lr)
                 if self.pixel is not None:

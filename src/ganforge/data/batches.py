@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from ..distributed import rank_rows
 from ..errors import GanforgeError
 
 
@@ -67,8 +68,7 @@ class InMemoryBatches:
 
     def my_rows(self, full: torch.Tensor) -> torch.Tensor:
         """This rank's slice of something made for the whole global batch."""
-        n = self.batch_size // self.world_size
-        return full[self.rank * n:(self.rank + 1) * n]
+        return rank_rows(full, self.rank, self.world_size)
 
     def next(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """This rank's part of the next batch as float in [-1, 1], shape (B / W, C, H, W)."""

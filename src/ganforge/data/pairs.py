@@ -9,6 +9,7 @@ scale), the same filter as MATLAB's ``imresize``.
 from __future__ import annotations
 
 import dataclasses
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,7 @@ from ..config import Config, DataConfig
 from ..errors import GanforgeError
 from .batches import InMemoryBatches
 from .folder import load_folder_native
+
 
 def bicubic_down(hr: torch.Tensor, scale: int) -> torch.Tensor:
     """Float images in [0, 255] (B, C, H, W) -> antialiased bicubic (B, C, H/scale, W/scale), 8-bit values."""
@@ -125,6 +127,23 @@ class SRBatches(InMemoryBatches):
                                 "lower sr.patch_size or remove the small images.")
         self.patch = patch
 
+    def _room(self, i: int) -> tuple[int, int]:
+        """How far an LR-grid crop corner can move in image ``i`` (rows, columns)."""
+        h, w = self.images[i].shape[-2:]
+        return h // self.scale - self.patch // self.scale, w // self.scale - self.patch // self.scale
+
+    def _crops(self, picks: list[tuple[int, int, int]], device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(LR, HR) float batches in [0, 255] for picks (image index, LR-grid corner row, column).
+
+        Corners on the LR grid keep LR and HR crops aligned when LR comes from files.
+        """
+        p, s = self.patch, self.scale
+        hr = torch.stack([self.images[i][:, y * s:y * s + p, x * s:x * s + p] for i, y, x in picks]).to(device).float()
+        if self.lr is None:
+            return bicubic_down(hr, s), hr
+        lr = torch.stack([self.lr[i][:, y:y + p // s, x:x + p // s] for i, y, x in picks]).to(device).float()
+        return lr, hr
+
     def next(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """This rank's part of the next batch: (LR, HR) floats in [0, 1] (seed 004's mean 0, std 255)."""
         step = self.epoch * self.batches_per_epoch + self.index
@@ -133,36 +152,21 @@ class SRBatches(InMemoryBatches):
         corners = torch.rand(len(idx), 2, generator=g)
         flips = torch.rand(len(idx), 3, generator=g) < 0.5 if self.augment else torch.zeros(len(idx), 3, dtype=bool)
         rows = self.my_rows(torch.arange(len(idx)))
-        p, s = self.patch, self.scale
-        hr_out, lr_out = [], []
-        for i in rows.tolist():
-            hr = self.images[int(idx[i])]
-            # LR-grid corner, so LR and HR crops stay aligned when LR comes from files
-            ly = int(corners[i, 0] * (hr.shape[-2] // s - p // s + 1))
-            lx = int(corners[i, 1] * (hr.shape[-1] // s - p // s + 1))
-            hr_out.append(hr[:, ly * s:ly * s + p, lx * s:lx * s + p])
-            if self.lr is not None:
-                lr_out.append(self.lr[int(idx[i])][:, ly:ly + p // s, lx:lx + p // s])
-        hr_b = torch.stack(hr_out).to(device).float()
-        lr_b = torch.stack(lr_out).to(device).float() if self.lr is not None else bicubic_down(hr_b, s)
+        picks = []
+        for r in rows.tolist():
+            i = int(idx[r])
+            room_y, room_x = self._room(i)
+            picks.append((i, int(corners[r, 0] * (room_y + 1)), int(corners[r, 1] * (room_x + 1))))
+        lr_b, hr_b = self._crops(picks, device)
         # flips and transposes commute with bicubic downsampling, so they apply to both afterwards
         hr_b, lr_b = _augment(hr_b, flips[rows]), _augment(lr_b, flips[rows])
         return lr_b.div_(255.0), hr_b.div_(255.0)
 
     def fixed_pairs(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The centre patches of the first ``n`` images as (LR, HR) in [0, 1], for sample grids."""
-        p, s = self.patch, self.scale
-        hr, lr = [], []
-        for i in range(min(n, len(self.images))):
-            img = self.images[i]
-            ly, lx = (img.shape[-2] // s - p // s) // 2, (img.shape[-1] // s - p // s) // 2
-            hr.append(img[:, ly * s:ly * s + p, lx * s:lx * s + p])
-            if self.lr is not None:
-                lr.append(self.lr[i][:, ly:ly + p // s, lx:lx + p // s])
-        hr_b = torch.stack(hr).float()
-        lr_b = torch.stack(lr).float() if lr else bicubic_down(hr_b, s)
+        picks = [(i, *(room // 2 for room in self._room(i))) for i in range(min(n, len(self.images)))]
+        lr_b, hr_b = self._crops(picks, "cpu")
         return lr_b / 255.0, hr_b / 255.0
-
 
 def _augment(x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
     """Per image: horizontal flip, vertical flip, transpose (flags (B, 3))."""

@@ -46,17 +46,17 @@ def evaluate_source(source: str, metrics: str = "fid,kid,is,pr,swd", num: int = 
             raise GanforgeError(f"'{path}' holds {len(images)} images, fewer than --num {num}; lower --num.")
         data = DataConfig(name=dataset or "fashion-mnist", root=data_root, split=ref,
                           resolution=images.shape[2], channels=images.shape[1])
-        batches = array_batches(images[:num])
+        result = evaluate_images(array_batches(images[:num]), num, data, names, features, seed)
         default_json = path.with_suffix(".eval.json")
     else:
         G, cfg = load_generator(path, use_ema)
-        if cfg.model.task == "sr":
-            return _evaluate_sr_source(path, G, cfg, num, json_out, val)
-        data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
-                                   **({"root": data_root} if data_root else {}))
-        batches = generate(G, cfg.model.z_dim, num, seed=seed)
         default_json = (path if path.is_dir() else path.parent.parent) / "evaluate.json"
-    result = evaluate_images(batches, num, data, names, features, seed)
+        if cfg.model.task == "sr":
+            result = _evaluate_sr_run(G, cfg, num, val)
+        else:
+            data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
+                                       **({"root": data_root} if data_root else {}))
+            result = evaluate_images(generate(G, cfg.model.z_dim, num, seed=seed), num, data, names, features, seed)
     print(format_table(result))
     out = json_out or default_json
     write_json(result, out)
@@ -64,15 +64,10 @@ def evaluate_source(source: str, metrics: str = "fid,kid,is,pr,swd", num: int = 
     return result
 
 
-def _evaluate_sr_source(path: Path, G, cfg, num: int, json_out: str | None, val: str) -> dict:
-    """PSNR/SSIM of an SR run beside the bicubic baseline; the GAN metric options do not apply."""
+def _evaluate_sr_run(G, cfg, num: int, val: str) -> dict:
+    """PSNR/SSIM of an SR run beside the bicubic baseline (on ``val`` when given); GAN metric options do not apply."""
     from .sr_eval import evaluate_sr
 
     if val:
         cfg = dataclasses.replace(cfg, sr=dataclasses.replace(cfg.sr, val_root=val, val_lr_root=""))
-    result = evaluate_sr(G, cfg, num)
-    print(format_table(result))
-    out = json_out or (path if path.is_dir() else path.parent.parent) / "evaluate.json"
-    write_json(result, out)
-    print(f"ganforge: wrote {out}")
-    return result
+    return evaluate_sr(G, cfg, num)

@@ -5,11 +5,21 @@ import torch
 
 from ..config import Config
 from ..data.pairs import bicubic_up, validation_pairs
+from ..errors import GanforgeError
 from ..images import unit_to_uint8
 from .psnr_ssim import psnr, ssim
 
 SR_METRICS = ("psnr", "ssim")
 EVAL_TILE = 256  # LR pixels per tile: bounds memory on large validation photos
+
+
+def parse_sr_metrics(text: str) -> tuple[str, ...]:
+    """``eval.metrics`` of an SR run, e.g. ``"psnr,ssim"``: a non-empty subset of psnr and ssim."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names or any(n not in SR_METRICS for n in names):
+        raise GanforgeError(f"config key 'eval.metrics' of a super-resolution run must name psnr and/or ssim, "
+                            f"got '{text}'.")
+    return names
 
 
 def _batches(lr: list[torch.Tensor], hr: list[torch.Tensor], size: int = 256):

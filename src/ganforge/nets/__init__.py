@@ -44,15 +44,14 @@ def build_networks(cfg: Config) -> tuple[nn.Module, nn.Module | None]:
     else:
         probe, want = torch.zeros(2, cfg.model.z_dim), (c, cfg.data.resolution, cfg.data.resolution)
         what = "the data (data.channels, data.resolution)"
-    for m in (G, D):
-        if m is not None:
-            m.eval()  # eval: the shape check must not touch BatchNorm running stats
+    nets = [m for m in (G, D) if m is not None]
+    for m in nets:
+        m.eval()  # eval: the shape check must not touch BatchNorm running stats
     with torch.no_grad():
         out = G(probe)
         score = D(out) if D is not None else torch.zeros(2)
-    for m in (G, D):
-        if m is not None:
-            m.train()
+    for m in nets:
+        m.train()
     if tuple(out.shape[1:]) != want:
         raise GanforgeError(
             f"generator '{cfg.model.generator.name}' makes images of shape {tuple(out.shape[1:])}, "

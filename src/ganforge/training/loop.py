@@ -49,13 +49,14 @@ def build_objective(cfg: Config, device: torch.device, env: DistEnv = DistEnv())
     rank (one RNG stream for all), and a resume restores the RNG afterwards anyway.
     """
     torch.manual_seed(cfg.train.seed)
-    G, D = build_networks(cfg)  # D is None for an SR model without a discriminator
-    if cfg.train.sync_bn:
-        G, D = (convert_sync_bn(m, env, device) if m is not None else None for m in (G, D))
-    G, D = (m.to(device) if m is not None else None for m in (G, D))
-    for m in (G, D):
-        if m is not None:
-            broadcast_module(m, env)  # identical by seed already; this makes it a guarantee
+
+    def place(m: torch.nn.Module) -> torch.nn.Module:
+        m = (convert_sync_bn(m, env, device) if cfg.train.sync_bn else m).to(device)
+        broadcast_module(m, env)  # identical by seed already; this makes it a guarantee
+        return m
+
+    G, D = build_networks(cfg)
+    G, D = place(G), place(D) if D is not None else None  # no D: SR trained on pixel losses alone
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema.enabled else None
     return GANObjective(G, D, G_ema, cfg, device, env)
 

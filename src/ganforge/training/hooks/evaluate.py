@@ -8,6 +8,7 @@ from ...distributed import gather_to_main
 from ...metrics.evaluate import (HIGHER_IS_BETTER, FeatureSet, compare_with_reference, extract_fakes,
                                  parse_metrics)
 from ...metrics.features import build_features
+from ...metrics.sr_eval import evaluate_sr, parse_sr_metrics
 from ...sampling import generate
 from ..checkpoint import save_atomic
 from .base import Hook
@@ -28,8 +29,8 @@ class Evaluator(Hook):
     def __init__(self, every_kimg: float, num: int, metrics: str, features: str, ref: str, sr: bool = False) -> None:
         self.every_images = int(every_kimg * 1000)
         self.num, self.features, self.ref, self.sr = num, features, ref, sr
-        # SR: PSNR/SSIM on held-out images (metrics psnr, ssim; checked by config validation)
-        self.metrics = tuple(m.strip() for m in metrics.split(",")) if sr else parse_metrics(metrics)
+        # SR: PSNR/SSIM on held-out images
+        self.metrics = parse_sr_metrics(metrics) if sr else parse_metrics(metrics)
         primary = self.metrics[0]
         self.primary = {"pr": "precision"}.get(primary, primary)
         self.best: float | None = None
@@ -48,8 +49,6 @@ class Evaluator(Hook):
         G.eval()
         env = trainer.env
         if self.sr:  # a few thousand small images: rank 0 alone
-            from ...metrics.sr_eval import evaluate_sr
-
             result = evaluate_sr(G, cfg, self.num) if env.is_main else None
             G.train(was_training)
             return self._record(trainer, result) if env.is_main else {}
