@@ -5,6 +5,7 @@ import torch.nn as nn
 from ganforge.config import load_config
 from ganforge.errors import GanforgeError
 from ganforge.nets import build_networks
+from ganforge.nets.layers import ImageOutputConv2d, linear_on_maps
 from ganforge.registry import DISCRIMINATORS, GENERATORS
 
 
@@ -83,3 +84,38 @@ def test_registry_lists_valid_names():
         GENERATORS.get("nope")
     assert {"mlp", "dcgan", "hw6-dcgan", "mmagic-dcgan"} <= set(DISCRIMINATORS.names())
 
+
+
+@pytest.mark.parametrize("out_channels", [1, 3])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_image_output_conv_is_the_plain_conv(out_channels, channels_last):
+    """The depthwise-and-sum conv computes nn.Conv2d's output and gradients, in either layout."""
+    torch.manual_seed(0)
+    fast = ImageOutputConv2d(8, out_channels, 3, 1, 1)
+    plain = torch.nn.Conv2d(8, out_channels, 3, 1, 1)
+    plain.load_state_dict(fast.state_dict())  # same parameters, same state-dict keys
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(4, 8, 10, 10).contiguous(memory_format=fmt)
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ya, yb = fast(xa), plain(xb)
+    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(yb)
+    ya.backward(g)
+    yb.backward(g)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast.weight.grad, plain.weight.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(fast.bias.grad, plain.bias.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_linear_on_channels_last_maps_keeps_nchw_weights_and_nhwc_gradient():
+    """Same output as fc(h.flatten(1)); the gradient reaching the maps stays channels_last."""
+    torch.manual_seed(0)
+    fc = torch.nn.Linear(6 * 5 * 5, 2)
+    h = torch.randn(3, 6, 5, 5)
+    expected = fc(h.flatten(1))
+    h_cl = h.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    out = linear_on_maps(fc, h_cl)
+    torch.testing.assert_close(out, expected)
+    out.sum().backward()
+    assert h_cl.grad.is_contiguous(memory_format=torch.channels_last) and not h_cl.grad.is_contiguous()
+    torch.testing.assert_close(h_cl.grad, fc.weight.sum(0).view(6, 5, 5).expand(3, 6, 5, 5))

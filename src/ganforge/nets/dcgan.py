@@ -10,6 +10,7 @@ import torch.nn as nn
 from ..errors import GanforgeError
 from ..registry import DISCRIMINATORS, GENERATORS
 from .init import dcgan_init
+from .layers import ImageOutputConv2d, linear_on_maps
 
 
 def _norm2d(kind: str, channels: int) -> nn.Module:
@@ -206,7 +207,7 @@ class DCGANGenerator(nn.Module):
             ups += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(True)]
             c //= 2
         self.ups = nn.Sequential(*ups)
-        self.out = nn.Sequential(nn.Conv2d(c, channels, 3, 1, 1), nn.Tanh())
+        self.out = nn.Sequential(ImageOutputConv2d(c, channels, 3, 1, 1), nn.Tanh())
         dcgan_init(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -233,7 +234,7 @@ class DCGANDiscriminator(nn.Module):
         dcgan_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.convs(x).flatten(1)).view(-1)
+        return linear_on_maps(self.fc, self.convs(x)).view(-1)
 
 
 GENERATORS.register("hw6-dcgan", HW6Options)(HW6Generator)
