@@ -75,3 +75,28 @@ def test_auto_precision_is_bf16_only_where_the_cpu_computes_it():
     cpu = torch.device("cpu")
     assert resolve_precision("auto", cpu) == ("bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32")
     assert [resolve_precision(p, cpu) for p in ("fp32", "bf16")] == ["fp32", "bf16"]
+
+
+def _backward_flops(counter, module, x):
+    with counter as c:
+        module(x).sum().backward()
+    return c.get_total_flops()
+
+
+def test_flop_count_of_grouped_conv_backward_is_the_forward_twice():
+    """torch's formula counts a grouped conv's weight gradient `groups` times over; the bench's does not."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ganforge.bench.train import count_flops
+    from ganforge.nets.layers import ImageOutputConv2d
+
+    x = torch.randn(2, 8, 6, 6, requires_grad=True)
+    for plain in (torch.nn.Conv2d(8, 4, 3, 1, 1), torch.nn.ConvTranspose2d(8, 4, 4, 2, 1)):
+        # ungrouped convs: the same figure as torch's own formula
+        assert _backward_flops(count_flops(), plain, x) == _backward_flops(FlopCounterMode(display=False), plain, x)
+    grouped = torch.nn.Conv2d(8, 8, 3, 1, 1, groups=4, bias=False)
+    forward = 2 * x.shape[0] * 6 * 6 * 8 * (8 // 4) * 9  # 2 FLOPs per multiply-add of the forward
+    assert _backward_flops(count_flops(), grouped, x) == 3 * forward  # forward + input grad + weight grad
+    # the depthwise-and-sum output conv counts as the plain conv it computes
+    fast, plain = ImageOutputConv2d(8, 1, 3, 1, 1), torch.nn.Conv2d(8, 1, 3, 1, 1)
+    assert _backward_flops(count_flops(), fast, x) == _backward_flops(count_flops(), plain, x)

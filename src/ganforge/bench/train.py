@@ -14,12 +14,30 @@ from pathlib import Path
 
 import torch
 import torch.distributed as tdist
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from .. import distributed as dist
 from ..config import Config, load_config
 from ..data import InMemoryBatches
 from ..training.loop import build_objective, make_batches, pick_device
+
+
+def conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
+                        _output_padding, _groups, output_mask, out_shape=None) -> int:
+    """FLOPs of a convolution's backward: the forward's multiply-adds once per gradient asked for.
+
+    Each product x*w of the forward appears once in the input gradient and once in the weight
+    gradient. torch's own formula ignores ``groups`` for the weight gradient and counts a
+    depthwise conv's (``nets.layers.ImageOutputConv2d``) ``groups`` times over.
+    """
+    fwd = conv_flop_count(x_shape, w_shape, grad_out_shape, transposed)
+    return fwd * (int(output_mask[0]) + int(output_mask[1]))
+
+
+def count_flops() -> FlopCounterMode:
+    """A FlopCounterMode with the groups-aware convolution backward above."""
+    return FlopCounterMode(display=False,
+                           custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flops})
 
 
 def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5,
@@ -89,7 +107,7 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
         loop = GanforgeLoop(cfg, None, device, env)
         cycle = loop.cycle
         loop.run(max(warmup, cycle))
-        with FlopCounterMode(display=False) as counter:  # one full cycle: n_critic D steps and the G step
+        with count_flops() as counter:  # one full cycle: n_critic D steps and the G step
             loop.run(cycle)
         flops_per_image = counter.get_total_flops() / (cycle * cfg.train.batch_size / env.world_size)
         steps = max(cycle, steps // cycle * cycle)
