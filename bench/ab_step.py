@@ -1,0 +1,55 @@
+#!/usr/bin/env python
+"""Side-by-side speed of one preset under two sets of overrides: training steps of A and B alternate.
+
+    python bench/ab_step.py PRESET --a key=value[,key=value] --b key=value[,...] [--steps 30] [--rounds 6]
+
+Both loops live in one process on the same data and threads, and take turns
+(A B, B A, ...) so that the shared machine's drift hits both alike; the ratio of
+the medians is the figure to quote. Nothing else should run meanwhile.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from ganforge.bench.train import GanforgeLoop
+from ganforge.config import load_config
+from ganforge.data import load_images
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("preset")
+    p.add_argument("--a", default="", help="comma-separated overrides of A (empty: the preset as it is)")
+    p.add_argument("--b", default="", help="comma-separated overrides of B")
+    p.add_argument("--steps", type=int, default=30, help="steps per turn")
+    p.add_argument("--rounds", type=int, default=6)
+    p.add_argument("--json", default=None)
+    args = p.parse_args()
+    sets = {name: [kv for kv in text.split(",") if kv] for name, text in (("a", args.a), ("b", args.b))}
+    cfgs = {name: load_config(args.preset, kv) for name, kv in sets.items()}
+    images = load_images(cfgs["a"].data)
+    loops = {name: GanforgeLoop(cfg, images, torch.device("cpu")) for name, cfg in cfgs.items()}
+    for loop in loops.values():
+        loop.run(10)  # warm-up
+    speeds: dict[str, list[float]] = {"a": [], "b": []}
+    for r in range(args.rounds):
+        for name in ("a", "b") if r % 2 == 0 else ("b", "a"):
+            t = time.perf_counter()
+            loops[name].run(args.steps)
+            speeds[name].append(args.steps * cfgs[name].train.batch_size / (time.perf_counter() - t))
+    med = {name: statistics.median(v) for name, v in speeds.items()}
+    result = {"preset": args.preset, "a": sets["a"], "b": sets["b"], "images_per_second": speeds,
+              "median_a": round(med["a"], 1), "median_b": round(med["b"], 1), "ratio_b_over_a": round(med["b"] / med["a"], 3)}
+    print(f"A {sets['a']}: {med['a']:.1f} img/s   B {sets['b']}: {med['b']:.1f} img/s   B/A = {result['ratio_b_over_a']}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
