@@ -50,3 +50,14 @@ def test_train_then_sample_in_fresh_processes(idx_root, tmp_path):
     assert result.returncode == 0, result.stderr
     import numpy as np
     assert np.load(tmp_path / "s.npy").shape == (20, 1, 28, 28)
+
+
+def test_data_writes_npy_and_names_the_file_it_wrote(idx_root, tmp_path, capsys):
+    import numpy as np
+
+    assert run_cli("data", "fashion-mnist", "--root", idx_root, "--out", tmp_path / "x", "--num", 5,
+                   "--resolution", 32, "--channels", 3) == 0
+    out = tmp_path / "x.npy"
+    assert str(out) in capsys.readouterr().out  # np.save adds .npy; the message must say so
+    images = np.load(out)
+    assert images.shape == (5, 3, 32, 32) and images.dtype == np.uint8

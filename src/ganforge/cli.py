@@ -59,8 +59,9 @@ def _cmd_data(args: argparse.Namespace) -> int:
     images = load_images(data)
     if args.num:
         images = images[: args.num]
-    np.save(args.out, images.numpy())
-    print(f"ganforge: wrote {tuple(images.shape)} uint8 images of {args.name}:{args.split} to {args.out}")
+    out = args.out if args.out.endswith(".npy") else args.out + ".npy"  # np.save would add it silently
+    np.save(out, images.numpy())
+    print(f"ganforge: wrote {tuple(images.shape)} uint8 images of {args.name}:{args.split} to {out}")
     return 0
 
 
