@@ -10,15 +10,14 @@ the medians is the figure to quote. Nothing else should run meanwhile.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import time
 
 import torch
 
-from ganforge.bench.train import GanforgeLoop
+from ganforge.bench.train import GanforgeLoop, time_rounds
 from ganforge.config import load_config
 from ganforge.data import load_images
+from ganforge.files import write_json
 
 
 def main() -> None:
@@ -36,19 +35,14 @@ def main() -> None:
     loops = {name: GanforgeLoop(cfg, images, torch.device("cpu")) for name, cfg in cfgs.items()}
     for loop in loops.values():
         loop.run(10)  # warm-up
-    speeds: dict[str, list[float]] = {"a": [], "b": []}
-    for r in range(args.rounds):
-        for name in ("a", "b") if r % 2 == 0 else ("b", "a"):
-            t = time.perf_counter()
-            loops[name].run(args.steps)
-            speeds[name].append(args.steps * cfgs[name].train.batch_size / (time.perf_counter() - t))
+    seconds = time_rounds(loops, args.steps, args.rounds, reverse_odd_rounds=True)
+    speeds = {name: [args.steps * cfgs[name].train.batch_size / s for s in v] for name, v in seconds.items()}
     med = {name: statistics.median(v) for name, v in speeds.items()}
     result = {"preset": args.preset, "a": sets["a"], "b": sets["b"], "images_per_second": speeds,
               "median_a": round(med["a"], 1), "median_b": round(med["b"], 1), "ratio_b_over_a": round(med["b"] / med["a"], 3)}
     print(f"A {sets['a']}: {med['a']:.1f} img/s   B {sets['b']}: {med['b']:.1f} img/s   B/A = {result['ratio_b_over_a']}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(result, args.json)
 
 
 if __name__ == "__main__":

@@ -85,7 +85,6 @@ def test_registry_lists_valid_names():
     assert {"mlp", "dcgan", "hw6-dcgan", "mmagic-dcgan"} <= set(DISCRIMINATORS.names())
 
 
-
 @pytest.mark.parametrize("out_channels", [1, 3])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_image_output_conv_is_the_plain_conv(out_channels, channels_last):

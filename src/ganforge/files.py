@@ -1,6 +1,7 @@
-"""Atomic file writes: readers see the old file or the new one, never half of one."""
+"""File writes: atomic ones (readers see the old file or the new one, never half of one) and JSON results."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -27,3 +28,9 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object], mode: int | No
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_json(obj: object, path: str | Path) -> None:
+    """Write ``obj`` as indented JSON with a final newline, creating the parent folders (results, benchmarks)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(obj, indent=2) + "\n")

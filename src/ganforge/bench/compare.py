@@ -7,17 +7,16 @@ thread count, in one process. They run alternately, ``rounds`` times
 from __future__ import annotations
 
 import json
-import time
-from pathlib import Path
 
 import torch
 
 from ..config import load_config
 from ..data import load_images
 from ..errors import GanforgeError
+from ..files import write_json
 from ..nets import build_networks
 from .reference import REFERENCES
-from .train import GanforgeLoop
+from .train import GanforgeLoop, time_rounds
 
 
 def bench_compare(preset: str, steps: int = 50, rounds: int = 3, warmup: int = 10,
@@ -39,12 +38,7 @@ def bench_compare(preset: str, steps: int = 50, rounds: int = 3, warmup: int = 1
     reference = REFERENCES[cfg.name](cfg, *build_networks(cfg), images)
     ours.run(warmup)
     reference.run(warmup)
-    seconds = {"ganforge": [], "reference": []}
-    for _ in range(rounds):
-        for name, loop in (("ganforge", ours), ("reference", reference)):
-            t = time.perf_counter()
-            loop.run(steps)
-            seconds[name].append(time.perf_counter() - t)
+    seconds = time_rounds({"ganforge": ours, "reference": reference}, steps, rounds)
     per_round = {k: [round(steps * cfg.train.batch_size / s, 1) for s in v] for k, v in seconds.items()}
     ips = {k: rounds * steps * cfg.train.batch_size / sum(v) for k, v in seconds.items()}
     out = {"preset": cfg.name, "batch_size": cfg.train.batch_size, "threads": torch.get_num_threads(),
@@ -56,6 +50,5 @@ def bench_compare(preset: str, steps: int = 50, rounds: int = 3, warmup: int = 1
     print(json.dumps(out, indent=2))
     print(f"ganforge is {out['speedup']:.2f}x the reference loop on {cfg.name}")
     if json_out:
-        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_out).write_text(json.dumps(out, indent=2) + "\n")
+        write_json(out, json_out)
     return out

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import torch
 
 from ..config import DataConfig
 from ..data import load_images
 from ..data.download import default_cache_dir
+from ..files import write_json
 from ..metrics.evaluate import array_batches, evaluate_images
 from ..metrics.features import build_features
 
@@ -40,5 +40,5 @@ def bench_evaluate(num: int = 10000, features: str = "fmnist", json_out: str | N
            "fid": result["fid"]}
     print(json.dumps(out, indent=2))
     if json_out:
-        Path(json_out).write_text(json.dumps(out, indent=2) + "\n")
+        write_json(out, json_out)
     return out

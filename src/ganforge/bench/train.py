@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import resource
 import time
-from pathlib import Path
 
 import torch
 import torch.distributed as tdist
@@ -19,6 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 from .. import distributed as dist
 from ..config import Config, load_config
 from ..data import InMemoryBatches
+from ..files import write_json
 from ..training.loop import build_objective, make_batches, pick_device
 
 
@@ -87,6 +87,23 @@ class GanforgeLoop:
         return wait
 
 
+def time_rounds(loops: dict[str, "GanforgeLoop"], steps: int, rounds: int,
+                reverse_odd_rounds: bool = False) -> dict[str, list[float]]:
+    """Seconds each loop (anything with ``run(n)``) takes for ``steps`` steps, ``rounds`` times, taking turns.
+
+    Turns alternate so drift of the shared machine hits every loop alike; with
+    ``reverse_odd_rounds`` every other round runs them in reverse order (A B, B A, ...).
+    """
+    seconds: dict[str, list[float]] = {name: [] for name in loops}
+    for r in range(rounds):
+        order = list(loops.items())
+        for name, loop in order[::-1] if reverse_odd_rounds and r % 2 else order:
+            t = time.perf_counter()
+            loop.run(steps)
+            seconds[name].append(time.perf_counter() - t)
+    return seconds
+
+
 def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[str] | None = None,
                 json_out: str | None = None) -> dict:
     """Measure ``steps`` training steps of ``preset`` after ``warmup`` steps; print and write JSON.
@@ -139,6 +156,5 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
     if env.is_main:
         print(json.dumps(out, indent=2))
         if json_out:
-            Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-            Path(json_out).write_text(json.dumps(out, indent=2) + "\n")
+            write_json(out, json_out)
     return out

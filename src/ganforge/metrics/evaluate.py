@@ -9,9 +9,7 @@ on disk under a key of the reference images' bytes, the extractor's weights and
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -209,7 +207,3 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_json(result: dict, path: str | Path) -> None:
-    """Write the result as JSON (top-level keys are the metric names, plus ``protocol``)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(result, indent=2) + "\n")

@@ -8,8 +8,9 @@ import numpy as np
 
 from ..config import DataConfig
 from ..errors import GanforgeError
+from ..files import write_json
 from ..sampling import generate, load_generator
-from .evaluate import array_batches, evaluate_images, format_table, parse_metrics, write_json
+from .evaluate import array_batches, evaluate_images, format_table, parse_metrics
 
 
 def evaluate_source(source: str, metrics: str = "fid,kid,is,pr,swd", num: int = 10000, features: str = "fmnist",

@@ -22,7 +22,7 @@ class ImageOutputConv2d(nn.Conv2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.groups != 1 or self.padding_mode != "zeros" or isinstance(self.padding, str):
+        if self.groups != 1 or self.padding_mode != "zeros":
             return super().forward(x)
         c, k = self.in_channels, self.out_channels
         w = self.weight.transpose(0, 1).reshape(c * k, 1, *self.kernel_size)  # row i*k+j = w[j, i]
