@@ -5,7 +5,7 @@ import torch.nn as nn
 from ganforge.config import load_config
 from ganforge.errors import GanforgeError
 from ganforge.nets import build_networks
-from ganforge.nets.layers import ImageOutputConv2d, linear_on_maps
+from ganforge.nets.layers import ImageOutputConv2d, MapsLinear
 from ganforge.registry import DISCRIMINATORS, GENERATORS
 
 
@@ -109,11 +109,11 @@ def test_image_output_conv_is_the_plain_conv(out_channels, channels_last):
 def test_linear_on_channels_last_maps_keeps_nchw_weights_and_nhwc_gradient():
     """Same output as fc(h.flatten(1)); the gradient reaching the maps stays channels_last."""
     torch.manual_seed(0)
-    fc = torch.nn.Linear(6 * 5 * 5, 2)
+    fc = MapsLinear(6 * 5 * 5, 2)
     h = torch.randn(3, 6, 5, 5)
-    expected = fc(h.flatten(1))
+    expected = torch.nn.Linear.forward(fc, h.flatten(1))
     h_cl = h.contiguous(memory_format=torch.channels_last).requires_grad_(True)
-    out = linear_on_maps(fc, h_cl)
+    out = fc(h_cl)
     torch.testing.assert_close(out, expected)
     out.sum().backward()
     assert h_cl.grad.is_contiguous(memory_format=torch.channels_last) and not h_cl.grad.is_contiguous()

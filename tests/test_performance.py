@@ -100,3 +100,32 @@ def test_flop_count_of_grouped_conv_backward_is_the_forward_twice():
     # the depthwise-and-sum output conv counts as the plain conv it computes
     fast, plain = ImageOutputConv2d(8, 1, 3, 1, 1), torch.nn.Conv2d(8, 1, 3, 1, 1)
     assert _backward_flops(count_flops(), fast, x) == _backward_flops(count_flops(), plain, x)
+
+
+def test_layer_replay_records_every_call_with_its_gradients_and_counts_the_steps_flops(idx_root):
+    """One cycle's conv and linear calls, replayed alone, add up to the FLOPs the step itself counts."""
+    from ganforge.bench.ceiling import layers_alone, record_layer_calls
+    from ganforge.bench.train import GanforgeLoop, _sync, count_flops
+
+    cfg = load_config("dcgan-fmnist", [f"data.root={idx_root}", "train.batch_size=8", "train.precision=fp32"])
+    loop = GanforgeLoop(cfg, None, torch.device("cpu"))
+    loop.run(1)
+    with count_flops() as counter:
+        loop.run(loop.cycle)
+    G, D = loop.objective.G, loop.objective.D
+    weights_before = [p.detach().clone() for p in (*G.parameters(), *D.parameters())]
+    calls = record_layer_calls([G, D], lambda: loop.run(loop.cycle), torch.device("cpu"))
+    d_first = D.convs[0]
+    # D's first conv: on real and detached fakes in the D step (no input gradient), and on the
+    # fakes in the G step, where D is frozen (input gradient for G, no weight gradient)
+    flags = sorted((c.input_grad, c.weight_grad, n) for c, n in calls.items() if c.module is d_first)
+    assert flags == [(False, True, 2), (True, False, 1)]
+    assert {c.module for c in calls} == {m for net in (G, D) for m in net.modules()
+                                         if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d,
+                                                           torch.nn.Linear))}
+    after_record = [p.detach().clone() for p in (*G.parameters(), *D.parameters())]
+    flops, seconds = layers_alone(calls, torch.device("cpu"), count_flops, _sync, repeats=1)
+    assert flops == counter.get_total_flops() and seconds > 0
+    # the replay runs on copies: the run's weights and gradients are untouched
+    assert all(torch.equal(a, p) for a, p in zip(after_record, (*G.parameters(), *D.parameters())))
+    assert not all(torch.equal(a, b) for a, b in zip(weights_before, after_record))  # recording trained a cycle

@@ -75,9 +75,16 @@ def init(env: DistEnv, device: torch.device) -> None:
     dist.init_process_group(backend, device_id=device if device.type == "cuda" else None)
 
 
-def shutdown() -> None:
-    """Leave the process group (safe to call when none was joined)."""
+def shutdown(wait_for_others: bool = False) -> None:
+    """Leave the process group (safe to call when none was joined).
+
+    ``wait_for_others``: meet every rank at a barrier first, so that no rank tears down its
+    connections while another is still finishing (rank 0 writes the last checkpoint after the
+    last collective). Only on the normal path: after an error the other ranks may never come.
+    """
     if dist.is_initialized():
+        if wait_for_others:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -20,6 +20,7 @@ from ..config import Config, load_config
 from ..data import InMemoryBatches
 from ..files import write_json
 from ..training.loop import build_objective, make_batches, pick_device
+from .ceiling import layers_alone, record_layer_calls
 
 
 def conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
@@ -111,7 +112,9 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
     Keys: preset, batch_size (global), world_size, threads, images_per_second (global),
     flops_per_image (forward and backward of D and G per real image, from
     ``torch.utils.flop_counter``), achieved_gflops, matmul_peak_gflops, mfu (their
-    ratio), data_wait_fraction (share of step time spent getting the batch),
+    ratio), layers_alone_gflops and layers_alone_mfu (the cycle's conv and linear calls
+    replayed one by one, ``bench.ceiling``: the most the step could reach with these
+    kernels), data_wait_fraction (share of step time spent getting the batch),
     peak_rss_mb (rank 0's resident set).
     """
     env = dist.from_env()
@@ -120,6 +123,7 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
         torch.set_num_threads(cfg.train.threads)
     device = pick_device(cfg.train.device, env)
     dist.init(env, device)
+    finished = False
     try:
         loop = GanforgeLoop(cfg, None, device, env)
         cycle = loop.cycle
@@ -127,6 +131,8 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
         with count_flops() as counter:  # one full cycle: n_critic D steps and the G step
             loop.run(cycle)
         flops_per_image = counter.get_total_flops() / (cycle * cfg.train.batch_size / env.world_size)
+        nets = [m for m in (loop.objective.G, loop.objective.D) if m is not None]
+        calls = record_layer_calls(nets, lambda: loop.run(cycle), device)
         steps = max(cycle, steps // cycle * cycle)
         if env.enabled:
             tdist.barrier()
@@ -139,19 +145,25 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
         seconds = time.perf_counter() - t
         # the peak in the precision the step computes in (bf16 matmuls run faster than fp32 ones)
         peak = matmul_peak_gflops(device, dtype=loop.objective.amp_dtype or torch.float32)
+        layer_flops, layer_seconds = layers_alone(calls, device, count_flops, _sync)
+        finished = True
     finally:
-        dist.shutdown()
+        dist.shutdown(wait_for_others=finished)
     images_per_second = steps * cfg.train.batch_size / seconds
     achieved = flops_per_image * images_per_second / 1e9
+    alone = layer_flops / layer_seconds / 1e9 if layer_seconds else float("nan")
     if env.enabled:  # the peak of one process's share of the machine, times the processes
         peak *= env.world_size
+        alone *= env.world_size
     out = {"preset": cfg.name, "batch_size": cfg.train.batch_size, "world_size": env.world_size,
            "precision": loop.objective.precision, "channels_last": cfg.train.channels_last,
            "compile": cfg.train.compile,
            "threads": torch.get_num_threads(), "device": str(device), "steps": steps,
            "images_per_second": round(images_per_second, 1), "flops_per_image": int(flops_per_image),
            "achieved_gflops": round(achieved, 2), "matmul_peak_gflops": round(peak, 2),
-           "mfu": round(achieved / peak, 4), "data_wait_fraction": round(wait / seconds, 5),
+           "mfu": round(achieved / peak, 4),
+           "layers_alone_gflops": round(alone, 2), "layers_alone_mfu": round(alone / peak, 4),
+           "data_wait_fraction": round(wait / seconds, 5),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if env.is_main:
         print(json.dumps(out, indent=2))

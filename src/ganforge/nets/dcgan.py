@@ -10,7 +10,7 @@ import torch.nn as nn
 from ..errors import GanforgeError
 from ..registry import DISCRIMINATORS, GENERATORS
 from .init import dcgan_init
-from .layers import ImageOutputConv2d, linear_on_maps
+from .layers import ImageOutputConv2d, MapsLinear
 
 
 def _norm2d(kind: str, channels: int) -> nn.Module:
@@ -230,11 +230,11 @@ class DCGANDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             cin, cout = cout, cout * 2
         self.convs = nn.Sequential(*layers)
-        self.fc = nn.Linear(cin * side * side, 1)
+        self.fc = MapsLinear(cin * side * side, 1)
         dcgan_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return linear_on_maps(self.fc, self.convs(x)).view(-1)
+        return self.fc(self.convs(x)).view(-1)
 
 
 GENERATORS.register("hw6-dcgan", HW6Options)(HW6Generator)

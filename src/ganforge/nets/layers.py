@@ -13,33 +13,37 @@ import torch.nn.functional as F
 
 
 class ImageOutputConv2d(nn.Conv2d):
-    """``nn.Conv2d`` to a few image channels, computed as a depthwise conv and a sum over input channels.
+    """``nn.Conv2d`` to image channels; to one channel it is computed as a depthwise conv and a sum.
 
-    Output channel j is sum_i conv(x_i, w[j, i]); the depthwise conv makes every x_i * w[j, i]
-    (in * out maps) and the sum adds them. The multiply-adds are the same as the plain conv's;
-    on this project's CPU the pair runs 1.6-2.8x faster than oneDNN's conv for 1 output
-    channel (fwd+bwd, fp32 and bf16). Loads and saves as an ``nn.Conv2d``.
+    With one output channel the output is sum_i conv(x_i, w[0, i]): the depthwise conv makes
+    every x_i * w[0, i] and the sum adds them, the same multiply-adds as the plain conv's. On
+    this project's CPU that runs 1.6-2.8x faster than oneDNN's conv for 1 output channel
+    (fwd+bwd, fp32 and bf16). For 3 output channels the depthwise conv would have 3 maps per
+    group, which oneDNN has no fast kernel for either (7-10x slower than the plain conv), so
+    every other case is the plain conv. Loads and saves as an ``nn.Conv2d``.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.groups != 1 or self.padding_mode != "zeros":
+        if self.out_channels != 1 or self.groups != 1 or self.padding_mode != "zeros":
             return super().forward(x)
-        c, k = self.in_channels, self.out_channels
-        w = self.weight.transpose(0, 1).reshape(c * k, 1, *self.kernel_size)  # row i*k+j = w[j, i]
-        maps = F.conv2d(x, w, None, self.stride, self.padding, self.dilation, groups=c)
-        y = maps.unflatten(1, (c, k)).sum(1)  # a view in NCHW and channels_last alike
-        return y if self.bias is None else y + self.bias.view(1, k, 1, 1)
+        w = self.weight.transpose(0, 1)  # (in, 1, kh, kw): one filter per input channel
+        maps = F.conv2d(x, w, None, self.stride, self.padding, self.dilation, groups=self.in_channels)
+        y = maps.sum(1, keepdim=True)
+        return y if self.bias is None else y + self.bias.view(1, 1, 1, 1)
 
 
-def linear_on_maps(fc: nn.Linear, h: torch.Tensor) -> torch.Tensor:
-    """``fc(h.flatten(1))`` for (B, C, H, W) maps, flattening in h's own memory order.
+class MapsLinear(nn.Linear):
+    """``nn.Linear`` over (B, C, H, W) feature maps: ``fc(h.flatten(1))``, flattening in h's own memory order.
 
     The weight keeps torch's NCHW feature order (checkpoints do not depend on the layout); for
     channels_last maps it is permuted to (H, W, C) order instead of copying h, so the gradient
-    flowing back into h stays channels_last like the layers before it.
+    flowing back into h stays channels_last like the layers before it. Loads and saves as an
+    ``nn.Linear``.
     """
-    b, c, hh, ww = h.shape
-    if h.is_contiguous() or not h.is_contiguous(memory_format=torch.channels_last):
-        return fc(h.flatten(1))
-    w = fc.weight.view(-1, c, hh, ww).permute(0, 2, 3, 1).reshape(fc.out_features, -1)
-    return F.linear(h.permute(0, 2, 3, 1).reshape(b, -1), w, fc.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        b, c, hh, ww = h.shape
+        if h.is_contiguous() or not h.is_contiguous(memory_format=torch.channels_last):
+            return super().forward(h.flatten(1))
+        w = self.weight.view(-1, c, hh, ww).permute(0, 2, 3, 1).reshape(self.out_features, -1)
+        return F.linear(h.permute(0, 2, 3, 1).reshape(b, -1), w, self.bias)

@@ -84,6 +84,7 @@ def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bo
     from .loop import pick_device
 
     dist.init(env, pick_device(load_config(preset_or_file, overrides).train.device, env))
+    finished = False
     try:
         with RunLock(run_dir) if env.is_main else contextlib.nullcontext():
             outcome: tuple | str = "rank 0 stopped before training started; its error says why."
@@ -101,9 +102,11 @@ def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bo
                 raise GanforgeError(outcome)
             cfg, payload = config_from_dict(outcome[0]), outcome[1]
             load_plugins(cfg.plugins)
-            return _train_locked(cfg, payload, run_dir, preset_or_file, env)
+            code = _train_locked(cfg, payload, run_dir, preset_or_file, env)
+            finished = True
+            return code
     finally:
-        dist.shutdown()
+        dist.shutdown(wait_for_others=finished)
 
 
 def resolve(run_dir: Path, preset_or_file: str, overrides: list[str], resume: bool) -> tuple[Config, dict | None]:

@@ -1,0 +1,99 @@
+"""The ceiling the kernels set: a training cycle's conv and linear calls, replayed one by one.
+
+MFU compares a step with a large square matrix multiply. Small convolutions fall short of
+that peak even with nothing around them (their GEMMs are small, and some backward kernels
+are slower than the forward ones), so ``ganforge bench train`` also replays every conv and
+linear call of one training cycle alone, on a copy of the module, with the same input shape,
+strides, dtype, autocast precision and the same gradients asked for, and reports the GFLOP/s
+those layers reach by themselves. The step's GFLOP/s over that figure is the share of the
+kernels' own speed the step keeps; the rest goes to normalization, activations, the
+optimizer and Python.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear)
+
+
+@dataclass(frozen=True)
+class LayerCall:
+    """One distinct call of a conv or linear layer during a training cycle."""
+
+    module: nn.Module
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    dtype: torch.dtype
+    autocast_dtype: torch.dtype | None  # None: autocast was off
+    input_grad: bool  # the step asked for the gradient of the input (not for real images, D's first layer)
+    weight_grad: bool  # false for D's layers in the G step (D is frozen there)
+
+
+def record_layer_calls(modules: list[nn.Module], run: Callable[[], object],
+                       device: torch.device) -> dict[LayerCall, int]:
+    """Run ``run()`` with hooks on every conv and linear layer of ``modules``; distinct calls -> count."""
+    calls: dict[LayerCall, int] = {}
+
+    def hook(module: nn.Module, args: tuple) -> None:
+        x = args[0]
+        on = torch.is_autocast_enabled(device.type)
+        key = LayerCall(module, tuple(x.shape), tuple(x.stride()), x.dtype,
+                        torch.get_autocast_dtype(device.type) if on else None,
+                        x.requires_grad, module.weight.requires_grad)
+        calls[key] = calls.get(key, 0) + 1
+
+    handles = [m.register_forward_pre_hook(hook) for net in modules for m in net.modules() if isinstance(m, LAYERS)]
+    try:
+        run()
+    finally:
+        for h in handles:
+            h.remove()
+    return calls
+
+
+def _replay(call: LayerCall, device: torch.device) -> Callable[[], None]:
+    """Forward and backward of the call alone, on a copy of the module (the run's weights and grads stay as they are)."""
+    module = copy.deepcopy(call.module)
+    for p in module.parameters():
+        p.requires_grad_(call.weight_grad)
+    x = torch.empty_strided(call.shape, call.stride, dtype=call.dtype, device=device).normal_()
+    x.requires_grad_(call.input_grad)
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=call.autocast_dtype or torch.float32,
+                            enabled=call.autocast_dtype is not None):
+            y = module(x)
+        if y.requires_grad:
+            y.backward(torch.ones_like(y))  # ones_like keeps y's strides, as a real upstream gradient would
+        module.zero_grad(set_to_none=True)
+        x.grad = None
+
+    return step
+
+
+def layers_alone(calls: dict[LayerCall, int], device: torch.device, count_flops: Callable,
+                 sync: Callable[[torch.device], None], repeats: int = 10) -> tuple[int, float]:
+    """(FLOPs, seconds) of one cycle's layer calls replayed alone: each call's best-of-``repeats``
+    time, weighted by how often the cycle made it. ``count_flops()`` is the step's own counter."""
+    flops, seconds = 0, 0.0
+    for call, n in calls.items():
+        step = _replay(call, device)
+        with count_flops() as counter:
+            step()  # also the warm-up: oneDNN builds its kernels on the first call
+        step()
+        best = float("inf")
+        for _ in range(repeats):
+            sync(device)
+            t = time.perf_counter()
+            step()
+            sync(device)
+            best = min(best, time.perf_counter() - t)
+        flops += n * counter.get_total_flops()
+        seconds += n * best
+    return flops, seconds
