@@ -87,7 +87,7 @@ def test_flop_count_of_grouped_conv_backward_is_the_forward_twice():
     """torch's formula counts a grouped conv's weight gradient `groups` times over; the bench's does not."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ganforge.bench.train import count_flops
+    from ganforge.bench.measure import count_flops
     from ganforge.nets.layers import ImageOutputConv2d
 
     x = torch.randn(2, 8, 6, 6, requires_grad=True)
@@ -105,7 +105,8 @@ def test_flop_count_of_grouped_conv_backward_is_the_forward_twice():
 def test_layer_replay_records_every_call_with_its_gradients_and_counts_the_steps_flops(idx_root):
     """One cycle's conv and linear calls, replayed alone, add up to the FLOPs the step itself counts."""
     from ganforge.bench.ceiling import layers_alone, record_layer_calls
-    from ganforge.bench.train import GanforgeLoop, _sync, count_flops
+    from ganforge.bench.measure import count_flops
+    from ganforge.bench.train import GanforgeLoop
 
     cfg = load_config("dcgan-fmnist", [f"data.root={idx_root}", "train.batch_size=8", "train.precision=fp32"])
     loop = GanforgeLoop(cfg, None, torch.device("cpu"))
@@ -124,7 +125,7 @@ def test_layer_replay_records_every_call_with_its_gradients_and_counts_the_steps
                                          if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d,
                                                            torch.nn.Linear))}
     after_record = [p.detach().clone() for p in (*G.parameters(), *D.parameters())]
-    flops, seconds = layers_alone(calls, torch.device("cpu"), count_flops, _sync, repeats=1)
+    flops, seconds = layers_alone(calls, torch.device("cpu"), repeats=1)
     assert flops == counter.get_total_flops() and seconds > 0
     # the replay runs on copies: the run's weights and gradients are untouched
     assert all(torch.equal(a, p) for a, p in zip(after_record, (*G.parameters(), *D.parameters())))

@@ -12,12 +12,13 @@ optimizer and Python.
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn as nn
+
+from .measure import best_seconds, count_flops
 
 LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear)
 
@@ -77,23 +78,15 @@ def _replay(call: LayerCall, device: torch.device) -> Callable[[], None]:
     return step
 
 
-def layers_alone(calls: dict[LayerCall, int], device: torch.device, count_flops: Callable,
-                 sync: Callable[[torch.device], None], repeats: int = 10) -> tuple[int, float]:
+def layers_alone(calls: dict[LayerCall, int], device: torch.device, repeats: int = 10) -> tuple[int, float]:
     """(FLOPs, seconds) of one cycle's layer calls replayed alone: each call's best-of-``repeats``
-    time, weighted by how often the cycle made it. ``count_flops()`` is the step's own counter."""
+    time, weighted by how often the cycle made it. FLOPs come from the step's own counter."""
     flops, seconds = 0, 0.0
     for call, n in calls.items():
         step = _replay(call, device)
         with count_flops() as counter:
             step()  # also the warm-up: oneDNN builds its kernels on the first call
         step()
-        best = float("inf")
-        for _ in range(repeats):
-            sync(device)
-            t = time.perf_counter()
-            step()
-            sync(device)
-            best = min(best, time.perf_counter() - t)
         flops += n * counter.get_total_flops()
-        seconds += n * best
+        seconds += n * best_seconds(step, device, repeats)
     return flops, seconds

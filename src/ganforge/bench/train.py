@@ -13,7 +13,6 @@ import time
 
 import torch
 import torch.distributed as tdist
-from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from .. import distributed as dist
 from ..config import Config, load_config
@@ -21,44 +20,7 @@ from ..data import InMemoryBatches
 from ..files import write_json
 from ..training.loop import build_objective, make_batches, pick_device
 from .ceiling import layers_alone, record_layer_calls
-
-
-def conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
-                        _output_padding, _groups, output_mask, out_shape=None) -> int:
-    """FLOPs of a convolution's backward: the forward's multiply-adds once per gradient asked for.
-
-    Each product x*w of the forward appears once in the input gradient and once in the weight
-    gradient. torch's own formula ignores ``groups`` for the weight gradient and counts a
-    depthwise conv's (``nets.layers.ImageOutputConv2d``) ``groups`` times over.
-    """
-    fwd = conv_flop_count(x_shape, w_shape, grad_out_shape, transposed)
-    return fwd * (int(output_mask[0]) + int(output_mask[1]))
-
-
-def count_flops() -> FlopCounterMode:
-    """A FlopCounterMode with the groups-aware convolution backward above."""
-    return FlopCounterMode(display=False,
-                           custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flops})
-
-
-def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5,
-                       dtype: torch.dtype = torch.float32) -> float:
-    """Best-of-``repeats`` GFLOP/s of an n x n matrix multiply in ``dtype`` on this device and thread count."""
-    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    a @ b  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        _sync(device)
-        t = time.perf_counter()
-        a @ b
-        _sync(device)
-        best = min(best, time.perf_counter() - t)
-    return 2 * n ** 3 / best / 1e9
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from .measure import count_flops, matmul_peak_gflops, sync
 
 
 class GanforgeLoop:
@@ -81,7 +43,7 @@ class GanforgeLoop:
         for _ in range(n):
             t = time.perf_counter()
             real = self.batches.next(self.device)
-            _sync(self.device)
+            sync(self.device)
             wait += time.perf_counter() - t
             self.objective.train_step(real, self.step)
             self.step += 1
@@ -136,16 +98,16 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
         steps = max(cycle, steps // cycle * cycle)
         if env.enabled:
             tdist.barrier()
-        _sync(device)
+        sync(device)
         t = time.perf_counter()
         wait = loop.run(steps)
-        _sync(device)
+        sync(device)
         if env.enabled:
             tdist.barrier()
         seconds = time.perf_counter() - t
         # the peak in the precision the step computes in (bf16 matmuls run faster than fp32 ones)
         peak = matmul_peak_gflops(device, dtype=loop.objective.amp_dtype or torch.float32)
-        layer_flops, layer_seconds = layers_alone(calls, device, count_flops, _sync)
+        layer_flops, layer_seconds = layers_alone(calls, device)
         finished = True
     finally:
         dist.shutdown(wait_for_others=finished)

@@ -168,6 +168,7 @@ class SRBatches(InMemoryBatches):
         lr_b, hr_b = self._crops(picks, "cpu")
         return lr_b / 255.0, hr_b / 255.0
 
+
 def _augment(x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
     """Per image: horizontal flip, vertical flip, transpose (flags (B, 3))."""
     out = []

@@ -1,0 +1,52 @@
+"""What the benchmarks measure with: a groups-aware FLOP counter, best-of-N timing and the matmul peak."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
+
+
+def conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
+                        _output_padding, _groups, output_mask, out_shape=None) -> int:
+    """FLOPs of a convolution's backward: the forward's multiply-adds once per gradient asked for.
+
+    Each product x*w of the forward appears once in the input gradient and once in the weight
+    gradient. torch's own formula ignores ``groups`` for the weight gradient and counts a
+    depthwise conv's (``nets.layers.ImageOutputConv2d``) ``groups`` times over.
+    """
+    fwd = conv_flop_count(x_shape, w_shape, grad_out_shape, transposed)
+    return fwd * (int(output_mask[0]) + int(output_mask[1]))
+
+
+def count_flops() -> FlopCounterMode:
+    """A FlopCounterMode with the groups-aware convolution backward above."""
+    return FlopCounterMode(display=False,
+                           custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flops})
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously; the CPU needs nothing)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def best_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """The fastest of ``repeats`` timed calls of ``fn`` (the least disturbed by a shared machine)."""
+    best = float("inf")
+    for _ in range(repeats):
+        sync(device)
+        t = time.perf_counter()
+        fn()
+        sync(device)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5,
+                       dtype: torch.dtype = torch.float32) -> float:
+    """Best-of-``repeats`` GFLOP/s of an n x n matrix multiply in ``dtype`` on this device and thread count."""
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    a @ b  # warm-up
+    return 2 * n ** 3 / best_seconds(lambda: a @ b, device, repeats) / 1e9
