@@ -1,5 +1,6 @@
 """Metric definitions against known answers."""
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -28,11 +29,23 @@ def test_fid_closed_form_full_covariance():
     a, b = rng.normal(size=(4, 4)), rng.normal(size=(4, 4))
     s1, s2 = a @ a.T + np.eye(4), b @ b.T + np.eye(4)
     mu1, mu2 = rng.normal(size=4), rng.normal(size=4)
-    r1 = scipy.linalg.sqrtm(s1).real
-    # Tr((s1 s2)^1/2) = Tr((r1 s2 r1)^1/2) for symmetric PSD matrices
-    expected = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2) - 2 * np.trace(scipy.linalg.sqrtm(r1 @ s2 @ r1).real)
+    # the textbook form (pytorch-fid's): sqrtm of the non-symmetric product
+    expected = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2) - 2 * np.trace(scipy.linalg.sqrtm(s1 @ s2).real)
     assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-8)
     assert frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0, abs=1e-8)
+
+
+def test_fid_with_dead_features_equals_fid_without_them_and_does_not_warn():
+    # Features that are always zero (dead ReLUs: 27 of the fmnist network's 128 on 5,000 real images)
+    # add nothing to the distance, but make both covariances singular.
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(500, 5)), rng.normal(size=(400, 5)) @ rng.normal(size=(5, 5)) + 1
+    live = frechet_distance(x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
+    xd, yd = np.pad(x, ((0, 0), (0, 3))), np.pad(y, ((0, 0), (0, 3)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy's sqrtm warns "matrix is singular" on these
+        dead = frechet_distance(xd.mean(0), np.cov(xd, rowvar=False), yd.mean(0), np.cov(yd, rowvar=False))
+    assert dead == pytest.approx(live, rel=1e-8)
 
 
 def test_fid_of_gaussian_samples_matches_closed_form():

@@ -113,10 +113,11 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
         dist.shutdown(wait_for_others=finished)
     images_per_second = steps * cfg.train.batch_size / seconds
     achieved = flops_per_image * images_per_second / 1e9
-    alone = layer_flops / layer_seconds / 1e9 if layer_seconds else float("nan")
+    # None (JSON null) for a network without conv or linear layers: nothing to replay
+    alone = layer_flops / layer_seconds / 1e9 if layer_seconds else None
     if env.enabled:  # the peak of one process's share of the machine, times the processes
         peak *= env.world_size
-        alone *= env.world_size
+        alone = alone * env.world_size if alone is not None else None
     out = {"preset": cfg.name, "batch_size": cfg.train.batch_size, "world_size": env.world_size,
            "precision": loop.objective.precision, "channels_last": cfg.train.channels_last,
            "compile": cfg.train.compile,
@@ -124,7 +125,8 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
            "images_per_second": round(images_per_second, 1), "flops_per_image": int(flops_per_image),
            "achieved_gflops": round(achieved, 2), "matmul_peak_gflops": round(peak, 2),
            "mfu": round(achieved / peak, 4),
-           "layers_alone_gflops": round(alone, 2), "layers_alone_mfu": round(alone / peak, 4),
+           "layers_alone_gflops": None if alone is None else round(alone, 2),
+           "layers_alone_mfu": None if alone is None else round(alone / peak, 4),
            "data_wait_fraction": round(wait / seconds, 5),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if env.is_main:
