@@ -90,11 +90,10 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
         loop = GanforgeLoop(cfg, None, device, env)
         cycle = loop.cycle
         loop.run(max(warmup, cycle))
-        with count_flops() as counter:  # one full cycle: n_critic D steps and the G step
-            loop.run(cycle)
-        flops_per_image = counter.get_total_flops() / (cycle * cfg.train.batch_size / env.world_size)
         nets = [m for m in (loop.objective.G, loop.objective.D) if m is not None]
-        calls = record_layer_calls(nets, lambda: loop.run(cycle), device)
+        with count_flops() as counter:  # one full cycle: n_critic D steps and the G step
+            calls = record_layer_calls(nets, lambda: loop.run(cycle), device)  # and its conv/linear calls
+        flops_per_image = counter.get_total_flops() / (cycle * cfg.train.batch_size / env.world_size)
         steps = max(cycle, steps // cycle * cycle)
         if env.enabled:
             tdist.barrier()
@@ -113,11 +112,10 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
         dist.shutdown(wait_for_others=finished)
     images_per_second = steps * cfg.train.batch_size / seconds
     achieved = flops_per_image * images_per_second / 1e9
+    # the peak and the layers' speed of one process's share of the machine, times the processes;
     # None (JSON null) for a network without conv or linear layers: nothing to replay
-    alone = layer_flops / layer_seconds / 1e9 if layer_seconds else None
-    if env.enabled:  # the peak of one process's share of the machine, times the processes
-        peak *= env.world_size
-        alone = alone * env.world_size if alone is not None else None
+    peak *= env.world_size
+    alone = layer_flops * env.world_size / layer_seconds / 1e9 if layer_seconds else None
     out = {"preset": cfg.name, "batch_size": cfg.train.batch_size, "world_size": env.world_size,
            "precision": loop.objective.precision, "channels_last": cfg.train.channels_last,
            "compile": cfg.train.compile,
