@@ -18,6 +18,7 @@ from ganforge.bench.train import GanforgeLoop, time_rounds
 from ganforge.config import load_config
 from ganforge.data import load_images
 from ganforge.files import write_json
+from ganforge.training.process import apply_process_settings
 
 
 def main() -> None:
@@ -31,6 +32,7 @@ def main() -> None:
     args = p.parse_args()
     sets = {name: [kv for kv in text.split(",") if kv] for name, text in (("a", args.a), ("b", args.b))}
     cfgs = {name: load_config(args.preset, kv) for name, kv in sets.items()}
+    apply_process_settings(cfgs["a"].train)  # threads and malloc are per process: A's apply to both
     images = load_images(cfgs["a"].data)
     loops = {name: GanforgeLoop(cfg, images, torch.device("cpu")) for name, cfg in cfgs.items()}
     for loop in loops.values():

@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("what", choices=["evaluate", "train", "compare"])
     b.add_argument("preset", nargs="?", metavar="PRESET", help="bench train/compare: the preset to measure")
     b.add_argument("--steps", type=int, default=50, help="bench train/compare: timed steps after the warm-up")
-    b.add_argument("--rounds", type=int, default=3, help="bench compare: alternating rounds")
+    b.add_argument("--rounds", type=int, default=4, help="bench compare: rounds, in ABBA order (even balances it)")
     b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="bench train/compare: config overrides")
     b.add_argument("--num", type=int, default=10000)
     b.add_argument("--features", default="fmnist")

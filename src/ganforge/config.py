@@ -171,9 +171,11 @@ class TrainConfig:
     ``batch_size / W`` images of it, so a config trains the same recipe at any world size.
     ``sync_bn`` synchronizes BatchNorm statistics across processes (CUDA only).
     Speed options (docs/performance.md has their measurements): ``threads`` (0: torch's
-    default), ``channels_last`` memory format, ``compile`` (torch.compile G and D), and
-    ``precision``: fp32, bf16 autocast, fp16 autocast with a GradScaler (CUDA only), or ``auto``:
-    bf16 where the device computes it natively, else fp32.
+    default), ``keep_freed_memory`` (glibc malloc keeps the memory a step frees instead of
+    faulting it in again next step; ``training.process``), ``channels_last`` memory format,
+    ``compile`` (torch.compile G and D), and ``precision``: fp32, bf16 autocast, fp16 autocast
+    with a GradScaler (CUDA only), or ``auto``: bf16 where the device computes it natively,
+    else fp32.
     """
 
     batch_size: int = 64
@@ -182,6 +184,7 @@ class TrainConfig:
     max_epochs: float = 0.0
     seed: int = 0
     threads: int = 0
+    keep_freed_memory: bool = True
     device: str = "auto"
     sync_bn: bool = False
     channels_last: bool = True

@@ -1,8 +1,10 @@
 """``ganforge bench compare PRESET``: ganforge's training step against the seed's own loop, side by side.
 
 Both train the same networks (same init), with the same batch size, data and
-thread count, in one process. They run alternately, ``rounds`` times
-``steps`` steps each after a warm-up, so drift of the shared machine hits both.
+thread count, in one process. They take turns, ``rounds`` times
+``steps`` steps each after a warm-up, in the order ganforge/reference then
+reference/ganforge (ABBA), so that drift of the shared machine hits both alike
+and neither always runs first; an even number of rounds balances the order.
 """
 from __future__ import annotations
 
@@ -15,34 +17,35 @@ from ..data import load_images
 from ..errors import GanforgeError
 from ..files import write_json
 from ..nets import build_networks
+from ..training.process import apply_process_settings
 from .reference import REFERENCES
 from .train import GanforgeLoop, time_rounds
 
 
-def bench_compare(preset: str, steps: int = 50, rounds: int = 3, warmup: int = 10,
+def bench_compare(preset: str, steps: int = 50, rounds: int = 4, warmup: int = 10,
                   overrides: list[str] | None = None, json_out: str | None = None) -> dict:
     """Measure, print the ratio and (optionally) write JSON.
 
-    Keys: preset, batch_size, threads, steps, rounds, ganforge_images_per_second,
+    Keys: preset, batch_size, threads, keep_freed_memory (both loops share the process's
+    settings), steps, rounds, ganforge_images_per_second,
     reference_images_per_second, speedup (their ratio), and the per-round figures.
     """
     cfg = load_config(preset, list(overrides or []))
     if cfg.name not in REFERENCES:
         raise GanforgeError(f"no reference loop for preset '{cfg.name}'; bench compare knows "
                             f"{', '.join(REFERENCES)}.")
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    apply_process_settings(cfg.train)
     images = load_images(cfg.data)
     ours = GanforgeLoop(cfg, images, torch.device("cpu"))
     torch.manual_seed(cfg.train.seed)
     reference = REFERENCES[cfg.name](cfg, *build_networks(cfg), images)
     ours.run(warmup)
     reference.run(warmup)
-    seconds = time_rounds({"ganforge": ours, "reference": reference}, steps, rounds)
+    seconds = time_rounds({"ganforge": ours, "reference": reference}, steps, rounds, reverse_odd_rounds=True)
     per_round = {k: [round(steps * cfg.train.batch_size / s, 1) for s in v] for k, v in seconds.items()}
     ips = {k: rounds * steps * cfg.train.batch_size / sum(v) for k, v in seconds.items()}
     out = {"preset": cfg.name, "batch_size": cfg.train.batch_size, "threads": torch.get_num_threads(),
-           "steps": steps, "rounds": rounds,
+           "keep_freed_memory": cfg.train.keep_freed_memory, "steps": steps, "rounds": rounds,
            "ganforge_images_per_second": round(ips["ganforge"], 1),
            "reference_images_per_second": round(ips["reference"], 1),
            "speedup": round(ips["ganforge"] / ips["reference"], 3),

@@ -19,6 +19,7 @@ from ..config import Config, load_config
 from ..data import InMemoryBatches
 from ..files import write_json
 from ..training.loop import build_objective, make_batches, pick_device
+from ..training.process import apply_process_settings
 from .ceiling import layers_alone, record_layer_calls
 from .measure import count_flops, matmul_peak_gflops, sync
 
@@ -77,12 +78,13 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
     ratio), layers_alone_gflops and layers_alone_mfu (the cycle's conv and linear calls
     replayed one by one, ``bench.ceiling``: the most the step could reach with these
     kernels), data_wait_fraction (share of step time spent getting the batch),
+    page_faults_per_step (rank 0's minor page faults: memory the kernel had to hand
+    back to the step; see ``training.process.keep_freed_memory``),
     peak_rss_mb (rank 0's resident set).
     """
     env = dist.from_env()
     cfg = load_config(preset, list(overrides or []))
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    apply_process_settings(cfg.train)
     device = pick_device(cfg.train.device, env)
     dist.init(env, device)
     finished = False
@@ -98,12 +100,14 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
         if env.enabled:
             tdist.barrier()
         sync(device)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t = time.perf_counter()
         wait = loop.run(steps)
         sync(device)
         if env.enabled:
             tdist.barrier()
         seconds = time.perf_counter() - t
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
         # the peak in the precision the step computes in (bf16 matmuls run faster than fp32 ones)
         peak = matmul_peak_gflops(device, dtype=loop.objective.amp_dtype or torch.float32)
         layer_flops, layer_seconds = layers_alone(calls, device)
@@ -126,6 +130,7 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
            "layers_alone_gflops": None if alone is None else round(alone, 2),
            "layers_alone_mfu": None if alone is None else round(alone / peak, 4),
            "data_wait_fraction": round(wait / seconds, 5),
+           "page_faults_per_step": round(faults / steps, 1), "keep_freed_memory": cfg.train.keep_freed_memory,
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if env.is_main:
         print(json.dumps(out, indent=2))

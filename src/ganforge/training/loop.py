@@ -22,6 +22,7 @@ from ..nets import build_networks
 from ..objective import GANObjective
 from . import checkpoint as ckpt
 from .hooks import Checkpointer, Evaluator, HealthMonitor, Hook, MetricsLogger, ProgressBar, SampleGrids
+from .process import apply_process_settings
 
 
 @dataclass
@@ -84,8 +85,7 @@ class Trainer:
     def __init__(self, cfg: Config, run_dir: Path, resume_from: dict | None = None,
                  env: DistEnv = DistEnv()) -> None:
         self.cfg, self.run_dir, self.env = cfg, run_dir, env
-        if cfg.train.threads:
-            torch.set_num_threads(cfg.train.threads)
+        apply_process_settings(cfg.train)
         self.device = pick_device(cfg.train.device, env)
         self.batches = make_batches(cfg, env)
         self.objective = build_objective(cfg, self.device, env)
