@@ -51,7 +51,7 @@ def test_wrong_type_names_key_and_type():
         load_config("dcgan-fmnist", ["train.batch_size=big"])
     with pytest.raises(GanforgeError, match=r"'optim_g.betas' must be a list of number \(length 2\)"):
         load_config("dcgan-fmnist", ["optim_g.betas=[0.5]"])
-    with pytest.raises(GanforgeError, match=r"'ema.enabled' must be a true/false"):
+    with pytest.raises(GanforgeError, match=r"'ema.enabled' must be a boolean \(true or false\)"):
         load_config("dcgan-fmnist", ["ema.enabled=1"])
 
 

@@ -286,7 +286,7 @@ def _type_name(tp: Any) -> str:
         args = typing.get_args(tp)
         inner = _type_name(args[0]) if args else "value"
         return f"list of {inner}" + (f" (length {len(args)})" if args[-1] is not Ellipsis else "")
-    return {int: "integer", float: "number", bool: "true/false", str: "string", dict: "table"}.get(tp, str(tp))
+    return {int: "integer", float: "number", bool: "boolean (true or false)", str: "string", dict: "table"}.get(tp, str(tp))
 
 
 def coerce(value: Any, tp: Any, where: str) -> Any:
