@@ -31,11 +31,11 @@ def keep_freed_memory() -> bool:
     them at its end. By default glibc hands blocks above a moving threshold (128 KiB at
     first) straight back to the kernel with munmap, and trims the heap's free top, so the
     next step faults the same megabytes in again, page by page, each one zero-filled by the
-    kernel. On dcgan-fmnist that was ~4,700 page faults per step and about a tenth of the
-    step as system time, invisible to torch.profiler (docs/performance.md). Fixing the mmap
-    threshold at its maximum (32 MiB) and the trim threshold at 1 GiB keeps those blocks in
-    the heap: the process holds on to memory up to the peak it already reached, instead of
-    returning it between steps. A no-op (False) where the C library is not glibc.
+    kernel. On dcgan-fmnist that was 5,000-9,700 page faults per step (``ganforge bench
+    train``) and up to a tenth of the CPU time as system time, invisible to torch.profiler
+    (docs/performance.md). Fixing the mmap threshold at its maximum (32 MiB) and the trim
+    threshold at 1 GiB keeps those blocks in the heap: the process holds on to memory up to
+    the peak it already reached, instead of returning it between steps. A no-op (False) where the C library is not glibc.
     """
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return False
