@@ -41,6 +41,7 @@ def test_bench_compare_writes_ratio(idx_root, tmp_path):
                    "--set", f"data.root={idx_root}") == 0
     r = json.loads(out.read_text())
     assert r["speedup"] == pytest.approx(r["ganforge_images_per_second"] / r["reference_images_per_second"], rel=1e-2)
+    assert r["overrides"] == [f"data.root={idx_root}"] and r["precision"] == "fp32"  # what ganforge's side ran
     assert run_cli("bench", "compare", "dcgan-fmnist", "--set", f"data.root={idx_root}") == 2  # no reference loop
 
 

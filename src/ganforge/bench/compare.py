@@ -26,7 +26,9 @@ def bench_compare(preset: str, steps: int = 50, rounds: int = 4, warmup: int = 1
                   overrides: list[str] | None = None, json_out: str | None = None) -> dict:
     """Measure, print the ratio and (optionally) write JSON.
 
-    Keys: preset, batch_size, threads, keep_freed_memory (both loops share the process's
+    Keys: preset, overrides (the ``--set`` values; they change ganforge's side only),
+    precision (what ganforge's step computes in; the reference loop is always fp32, as
+    the seeds are), batch_size, threads, keep_freed_memory (both loops share the process's
     settings), steps, rounds, ganforge_images_per_second,
     reference_images_per_second, speedup (their ratio), and the per-round figures.
     """
@@ -44,14 +46,16 @@ def bench_compare(preset: str, steps: int = 50, rounds: int = 4, warmup: int = 1
     seconds = time_rounds({"ganforge": ours, "reference": reference}, steps, rounds, reverse_odd_rounds=True)
     per_round = {k: [round(steps * cfg.train.batch_size / s, 1) for s in v] for k, v in seconds.items()}
     ips = {k: rounds * steps * cfg.train.batch_size / sum(v) for k, v in seconds.items()}
-    out = {"preset": cfg.name, "batch_size": cfg.train.batch_size, "threads": torch.get_num_threads(),
+    out = {"preset": cfg.name, "overrides": list(overrides or []), "precision": ours.objective.precision,
+           "batch_size": cfg.train.batch_size, "threads": torch.get_num_threads(),
            "keep_freed_memory": cfg.train.keep_freed_memory, "steps": steps, "rounds": rounds,
            "ganforge_images_per_second": round(ips["ganforge"], 1),
            "reference_images_per_second": round(ips["reference"], 1),
            "speedup": round(ips["ganforge"] / ips["reference"], 3),
            "per_round_images_per_second": per_round}
     print(json.dumps(out, indent=2))
-    print(f"ganforge is {out['speedup']:.2f}x the reference loop on {cfg.name}")
+    changed = f" (ganforge with {', '.join(out['overrides'])})" if out["overrides"] else ""
+    print(f"ganforge is {out['speedup']:.2f}x the reference loop on {cfg.name}{changed}")
     if json_out:
         write_json(out, json_out)
     return out

@@ -72,7 +72,7 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
                 json_out: str | None = None) -> dict:
     """Measure ``steps`` training steps of ``preset`` after ``warmup`` steps; print and write JSON.
 
-    Keys: preset, batch_size (global), world_size, threads, images_per_second (global),
+    Keys: preset, overrides (the ``--set`` values), batch_size (global), world_size, threads, images_per_second (global),
     flops_per_image (forward and backward of D and G per real image, from
     ``torch.utils.flop_counter``), achieved_gflops, matmul_peak_gflops, mfu (their
     ratio), layers_alone_gflops and layers_alone_mfu (the cycle's conv and linear calls
@@ -120,7 +120,8 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
     # None (JSON null) for a network without conv or linear layers: nothing to replay
     peak *= env.world_size
     alone = layer_flops * env.world_size / layer_seconds / 1e9 if layer_seconds else None
-    out = {"preset": cfg.name, "batch_size": cfg.train.batch_size, "world_size": env.world_size,
+    out = {"preset": cfg.name, "overrides": list(overrides or []),
+           "batch_size": cfg.train.batch_size, "world_size": env.world_size,
            "precision": loop.objective.precision, "channels_last": cfg.train.channels_last,
            "compile": cfg.train.compile,
            "threads": torch.get_num_threads(), "device": str(device), "steps": steps,
