@@ -1,6 +1,7 @@
 """torchrun with 2 CPU processes (gloo, loopback): same weights as 1 process, rank-0-only files, N -> M resume."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,6 +41,32 @@ def torchrun(*args, nproc=2, wait=True):
         assert proc.returncode == 0, out
         return out
     return proc
+
+
+LEFT_THREADS = """
+import os, sys
+from ganforge.cli import main
+code = main(sys.argv[1:])
+names = sorted(open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task"))
+print(f"rank {os.environ['RANK']} code {code} threads {names}")
+sys.exit(code)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads thread names from /proc")
+def test_leaving_the_group_stops_its_threads(idx_root, tmp_path):
+    """After a torchrun job, no gloo thread outlives destroy_process_group: one that did (the default
+    group held by a torch module imported after the join) made a rank abort now and then at exit."""
+    script = tmp_path / "left_threads.py"
+    script.write_text(LEFT_THREADS)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          str(script), "train", "mlp-gan-fmnist", "--out", str(tmp_path / "run"),
+                          *tiny(idx_root, "train.max_steps=2")],
+                         env=env, capture_output=True, text=True, timeout=300)
+    reports = re.findall(r"rank (\d) code (\d+) threads (\[[^\]]*\])", out.stdout)  # the ranks' lines may interleave
+    assert out.returncode == 0 and len(reports) == 2, out.stdout + out.stderr
+    assert all(code == "0" and "gloo" not in threads for _, code, threads in reports), reports
 
 
 def descendants(pid):

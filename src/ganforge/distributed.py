@@ -69,6 +69,13 @@ def init(env: DistEnv, device: torch.device) -> None:
     """Join the process group: NCCL for CUDA devices, gloo for the CPU."""
     if not env.enabled or dist.is_initialized():
         return
+    # torch.optim imports torch._dynamo on first use, which imports torch.distributed.nn.functional,
+    # whose functions take ``group=group.WORLD`` as a default argument: imported after this join,
+    # they would hold the default group, so destroy_process_group could not free it and its gloo
+    # threads would live on into interpreter shutdown, where one rank now and then aborted
+    # ("terminate called without an active exception"). Imported first, they hold None.
+    import torch._dynamo  # noqa: F401
+
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
