@@ -72,9 +72,9 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
                 json_out: str | None = None) -> dict:
     """Measure ``steps`` training steps of ``preset`` after ``warmup`` steps; print and write JSON.
 
-    Keys: preset, overrides (the ``--set`` values), batch_size (global), world_size, threads, images_per_second (global),
-    flops_per_image (forward and backward of D and G per real image, from
-    ``torch.utils.flop_counter``), achieved_gflops, matmul_peak_gflops, mfu (their
+    Keys: preset, overrides (the ``--set`` values), batch_size (global), world_size, threads,
+    images_per_second (global), flops_per_image (forward and backward of D and G per real
+    image, from ``torch.utils.flop_counter``), achieved_gflops, matmul_peak_gflops, mfu (their
     ratio), layers_alone_gflops and layers_alone_mfu (the cycle's conv and linear calls
     replayed one by one, ``bench.ceiling``: the most the step could reach with these
     kernels), data_wait_fraction (share of step time spent getting the batch),
