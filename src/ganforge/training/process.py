@@ -1,4 +1,5 @@
-"""Process-wide speed settings a training or benchmark command applies once, before its first step."""
+"""Process-wide speed settings, applied once per process: by training and the benchmarks from ``train``'s
+config (``apply_process_settings``), and by ``evaluate`` and ``upscale`` (``keep_freed_memory`` alone)."""
 from __future__ import annotations
 
 import ctypes
@@ -35,7 +36,8 @@ def keep_freed_memory() -> bool:
     train``) and up to a tenth of the CPU time as system time, invisible to torch.profiler
     (docs/performance.md). Fixing the mmap threshold at its maximum (32 MiB) and the trim
     threshold at 1 GiB keeps those blocks in the heap: the process holds on to memory up to
-    the peak it already reached, instead of returning it between steps. A no-op (False) where the C library is not glibc.
+    the peak it already reached, instead of returning it between steps. A no-op (False)
+    where the C library is not glibc.
     """
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return False
