@@ -181,3 +181,20 @@ def test_layer_replay_records_every_call_with_its_gradients_and_counts_the_steps
     # the replay runs on copies: the run's weights and gradients are untouched
     assert all(torch.equal(a, p) for a, p in zip(after_record, (*G.parameters(), *D.parameters())))
     assert not all(torch.equal(a, b) for a, b in zip(weights_before, after_record))  # recording trained a cycle
+
+
+def test_pass_timing_times_each_gradient_the_call_asked_for_on_a_copy():
+    """The D-step call of D's first conv times its forward and weight gradient, the G-step call
+    its forward and input gradient; the module's own gradients are untouched."""
+    from ganforge.bench.ceiling import LayerCall, pass_seconds
+
+    conv = torch.nn.Conv2d(1, 4, 4, 2, 1)
+    shape, stride = (2, 1, 8, 8), (64, 64, 8, 1)
+    d_step = LayerCall(conv, shape, stride, torch.float32, None, input_grad=False, weight_grad=True)
+    g_step = LayerCall(conv, shape, stride, torch.float32, None, input_grad=True, weight_grad=False)
+    both = LayerCall(conv, shape, stride, torch.float32, None, input_grad=True, weight_grad=True)
+    for call, passes in ((d_step, {"forward", "weight_grad"}), (g_step, {"forward", "input_grad"}),
+                         (both, {"forward", "input_grad", "weight_grad"})):
+        seconds = pass_seconds(call, torch.device("cpu"), repeats=2)
+        assert set(seconds) == passes and seconds["forward"] > 0
+    assert conv.weight.grad is None and conv.bias.grad is None

@@ -7,7 +7,8 @@ linear call of one training cycle alone, on a copy of the module, with the same 
 strides, dtype, autocast precision and the same gradients asked for, and reports the GFLOP/s
 those layers reach by themselves. The step's GFLOP/s over that figure is the share of the
 kernels' own speed the step keeps; the rest goes to normalization, activations, the
-optimizer and Python.
+optimizer and Python. ``pass_seconds`` splits a call further, into its forward, input
+gradient and weight gradient (``bench/layer_passes.py``), to find the slow kernel.
 """
 from __future__ import annotations
 
@@ -58,17 +59,28 @@ def record_layer_calls(modules: list[nn.Module], run: Callable[[], object],
     return calls
 
 
-def _replay(call: LayerCall, device: torch.device) -> Callable[[], None]:
-    """Forward and backward of the call alone, on a copy of the module (the run's weights and grads stay as they are)."""
+def replica(call: LayerCall, device: torch.device) -> tuple[nn.Module, torch.Tensor]:
+    """A copy of the call's module (the run's weights and grads stay as they are) and a random input
+    with the call's shape, strides and dtype; both ask for the gradients the call asked for."""
     module = copy.deepcopy(call.module)
     for p in module.parameters():
         p.requires_grad_(call.weight_grad)
     x = torch.empty_strided(call.shape, call.stride, dtype=call.dtype, device=device).normal_()
-    x.requires_grad_(call.input_grad)
+    return module, x.requires_grad_(call.input_grad)
+
+
+def autocast_of(call: LayerCall, device: torch.device) -> torch.autocast:
+    """The autocast context the call ran under (disabled if it ran without one)."""
+    return torch.autocast(device.type, dtype=call.autocast_dtype or torch.float32,
+                          enabled=call.autocast_dtype is not None)
+
+
+def _replay(call: LayerCall, device: torch.device) -> Callable[[], None]:
+    """Forward and backward of the call alone, on a copy of the module."""
+    module, x = replica(call, device)
 
     def step() -> None:
-        with torch.autocast(device.type, dtype=call.autocast_dtype or torch.float32,
-                            enabled=call.autocast_dtype is not None):
+        with autocast_of(call, device):
             y = module(x)
         if y.requires_grad:
             y.backward(torch.ones_like(y))  # ones_like keeps y's strides, as a real upstream gradient would
@@ -90,3 +102,33 @@ def layers_alone(calls: dict[LayerCall, int], device: torch.device, repeats: int
         flops += n * counter.get_total_flops()
         seconds += n * best_seconds(step, device, repeats)
     return flops, seconds
+
+
+def pass_seconds(call: LayerCall, device: torch.device, repeats: int = 20) -> dict[str, float]:
+    """Best-of-``repeats`` seconds of the call's forward, input gradient and weight gradient, each
+    apart (a gradient the call did not ask for is left out). A backward pass is timed as forward
+    plus that one gradient, less the forward. Each pass does the forward's FLOPs."""
+    module, x = replica(call, device)
+    x.requires_grad_(False)
+
+    def forward() -> torch.Tensor:
+        with autocast_of(call, device):
+            return module(x)
+
+    def gradient_of(t: torch.Tensor) -> Callable[[], None]:
+        def run() -> None:
+            y = forward()
+            torch.autograd.grad(y, t, torch.ones_like(y))  # only t's gradient: the other is not computed
+        return run
+
+    forward()  # warm-up: oneDNN builds its kernels on the first call
+    seconds = {"forward": best_seconds(forward, device, repeats)}  # with the graph recorded, as below
+    if call.input_grad:
+        x.requires_grad_(True)
+        gradient_of(x)()
+        seconds["input_grad"] = best_seconds(gradient_of(x), device, repeats) - seconds["forward"]
+        x.requires_grad_(False)
+    if call.weight_grad:
+        gradient_of(module.weight)()
+        seconds["weight_grad"] = best_seconds(gradient_of(module.weight), device, repeats) - seconds["forward"]
+    return seconds

@@ -1,0 +1,62 @@
+#!/usr/bin/env python
+"""Which pass of which layer falls short of the matmul peak: forward, input and weight gradient timed apart.
+
+    python bench/layer_passes.py PRESET [--set key=value ...] [--repeats 20] [--json OUT]
+
+Records one training cycle's conv and linear calls (as ``ganforge bench train``'s
+``layers_alone`` does), then times each distinct call's forward, input gradient and weight
+gradient alone, each against the matmul peak measured in the precision the step computes in.
+Every pass does the forward's FLOPs, so a pass far below its siblings points at a slow kernel.
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from ganforge.bench.ceiling import autocast_of, pass_seconds, record_layer_calls
+from ganforge.bench.measure import count_flops, matmul_peak_gflops
+from ganforge.bench.train import GanforgeLoop
+from ganforge.config import load_config
+from ganforge.data import load_images
+from ganforge.files import write_json
+from ganforge.training.process import apply_process_settings
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("preset")
+    p.add_argument("--set", action="append", default=[])
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--json", default=None)
+    args = p.parse_args()
+    cfg = load_config(args.preset, args.set)
+    apply_process_settings(cfg.train)
+    device = torch.device("cpu")
+    loop = GanforgeLoop(cfg, load_images(cfg.data), device)
+    loop.run(max(2, loop.cycle))
+    G, D = loop.objective.G, loop.objective.D
+    calls = record_layer_calls([G, D], lambda: loop.run(loop.cycle), device)
+    names = {m: f"{net_name}.{n}" for net_name, net in (("G", G), ("D", D)) for n, m in net.named_modules()}
+    peak = matmul_peak_gflops(device, dtype=loop.objective.amp_dtype or torch.float32)
+    print(f"{args.preset}: matmul peak {peak:.0f} GFLOP/s; each pass as ms and fraction of the peak")
+    rows = []
+    for call, count in calls.items():
+        module = call.module
+        with count_flops() as counter, autocast_of(call, device):
+            module(torch.empty_strided(call.shape, call.stride, dtype=call.dtype).normal_())
+        flops = counter.get_total_flops()
+        seconds = pass_seconds(call, device, args.repeats)
+        row = {"layer": names[module], "input": list(call.shape), "calls_per_cycle": count, "mflops": flops / 1e6,
+               **{f"{k}_ms": round(s * 1e3, 3) for k, s in seconds.items()},
+               **{f"{k}_of_peak": round(flops / max(s, 1e-9) / 1e9 / peak, 3) for k, s in seconds.items()}}
+        rows.append(row)
+        passes = "  ".join(f"{k} {s * 1e3:6.2f} ms {row[f'{k}_of_peak']:5.2f}" for k, s in seconds.items())
+        print(f"{row['layer']:14s} {str(tuple(call.shape)):20s} x{count}  {flops / 1e6:7.1f} MFLOP  {passes}")
+    if args.json:
+        write_json({"preset": args.preset, "overrides": args.set, "matmul_peak_gflops": round(peak, 2),
+                    "layers": rows}, args.json)
+
+
+if __name__ == "__main__":
+    main()
