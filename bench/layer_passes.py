@@ -43,7 +43,7 @@ def main() -> None:
     rows = []
     for call, count in calls.items():
         module = call.module
-        with count_flops() as counter, autocast_of(call, device):
+        with count_flops() as counter, autocast_of(call, device), torch.no_grad():  # the run's module: no graph
             module(torch.empty_strided(call.shape, call.stride, dtype=call.dtype).normal_())
         flops = counter.get_total_flops()
         seconds = pass_seconds(call, device, args.repeats)
