@@ -14,8 +14,8 @@ import argparse
 
 import torch
 
-from ganforge.bench.ceiling import autocast_of, pass_seconds, record_layer_calls
-from ganforge.bench.measure import count_flops, matmul_peak_gflops
+from ganforge.bench.ceiling import passes_alone, record_layer_calls
+from ganforge.bench.measure import matmul_peak_gflops
 from ganforge.bench.train import GanforgeLoop
 from ganforge.config import load_config
 from ganforge.data import load_images
@@ -42,12 +42,8 @@ def main() -> None:
     print(f"{args.preset}: matmul peak {peak:.0f} GFLOP/s; each pass as ms and fraction of the peak")
     rows = []
     for call, count in calls.items():
-        module = call.module
-        with count_flops() as counter, autocast_of(call, device), torch.no_grad():  # the run's module: no graph
-            module(torch.empty_strided(call.shape, call.stride, dtype=call.dtype).normal_())
-        flops = counter.get_total_flops()
-        seconds = pass_seconds(call, device, args.repeats)
-        row = {"layer": names[module], "input": list(call.shape), "calls_per_cycle": count, "mflops": flops / 1e6,
+        flops, seconds = passes_alone(call, device, args.repeats)
+        row = {"layer": names[call.module], "input": list(call.shape), "calls_per_cycle": count, "mflops": flops / 1e6,
                **{f"{k}_ms": round(s * 1e3, 3) for k, s in seconds.items()},
                **{f"{k}_of_peak": round(flops / max(s, 1e-9) / 1e9 / peak, 3) for k, s in seconds.items()}}
         rows.append(row)

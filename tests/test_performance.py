@@ -186,7 +186,7 @@ def test_layer_replay_records_every_call_with_its_gradients_and_counts_the_steps
 def test_pass_timing_times_each_gradient_the_call_asked_for_on_a_copy():
     """The D-step call of D's first conv times its forward and weight gradient, the G-step call
     its forward and input gradient; the module's own gradients are untouched."""
-    from ganforge.bench.ceiling import LayerCall, pass_seconds
+    from ganforge.bench.ceiling import LayerCall, passes_alone
 
     conv = torch.nn.Conv2d(1, 4, 4, 2, 1)
     shape, stride = (2, 1, 8, 8), (64, 64, 8, 1)
@@ -195,6 +195,7 @@ def test_pass_timing_times_each_gradient_the_call_asked_for_on_a_copy():
     both = LayerCall(conv, shape, stride, torch.float32, None, input_grad=True, weight_grad=True)
     for call, passes in ((d_step, {"forward", "weight_grad"}), (g_step, {"forward", "input_grad"}),
                          (both, {"forward", "input_grad", "weight_grad"})):
-        seconds = pass_seconds(call, torch.device("cpu"), repeats=2)
+        flops, seconds = passes_alone(call, torch.device("cpu"), repeats=2)
         assert set(seconds) == passes and seconds["forward"] > 0
+        assert flops == 2 * 2 * 4 * 4 * 4 * 16  # 2 FLOPs x batch 2 x 4 channels x 4x4 outputs x 16 taps
     assert conv.weight.grad is None and conv.bias.grad is None

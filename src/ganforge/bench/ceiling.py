@@ -7,7 +7,7 @@ linear call of one training cycle alone, on a copy of the module, with the same 
 strides, dtype, autocast precision and the same gradients asked for, and reports the GFLOP/s
 those layers reach by themselves. The step's GFLOP/s over that figure is the share of the
 kernels' own speed the step keeps; the rest goes to normalization, activations, the
-optimizer and Python. ``pass_seconds`` splits a call further, into its forward, input
+optimizer and Python. ``passes_alone`` splits a call further, into its forward, input
 gradient and weight gradient (``bench/layer_passes.py``), to find the slow kernel.
 """
 from __future__ import annotations
@@ -59,7 +59,7 @@ def record_layer_calls(modules: list[nn.Module], run: Callable[[], object],
     return calls
 
 
-def replica(call: LayerCall, device: torch.device) -> tuple[nn.Module, torch.Tensor]:
+def _replica(call: LayerCall, device: torch.device) -> tuple[nn.Module, torch.Tensor]:
     """A copy of the call's module (the run's weights and grads stay as they are) and a random input
     with the call's shape, strides and dtype; both ask for the gradients the call asked for."""
     module = copy.deepcopy(call.module)
@@ -69,7 +69,7 @@ def replica(call: LayerCall, device: torch.device) -> tuple[nn.Module, torch.Ten
     return module, x.requires_grad_(call.input_grad)
 
 
-def autocast_of(call: LayerCall, device: torch.device) -> torch.autocast:
+def _autocast_of(call: LayerCall, device: torch.device) -> torch.autocast:
     """The autocast context the call ran under (disabled if it ran without one)."""
     return torch.autocast(device.type, dtype=call.autocast_dtype or torch.float32,
                           enabled=call.autocast_dtype is not None)
@@ -77,10 +77,10 @@ def autocast_of(call: LayerCall, device: torch.device) -> torch.autocast:
 
 def _replay(call: LayerCall, device: torch.device) -> Callable[[], None]:
     """Forward and backward of the call alone, on a copy of the module."""
-    module, x = replica(call, device)
+    module, x = _replica(call, device)
 
     def step() -> None:
-        with autocast_of(call, device):
+        with _autocast_of(call, device):
             y = module(x)
         if y.requires_grad:
             y.backward(torch.ones_like(y))  # ones_like keeps y's strides, as a real upstream gradient would
@@ -104,15 +104,16 @@ def layers_alone(calls: dict[LayerCall, int], device: torch.device, repeats: int
     return flops, seconds
 
 
-def pass_seconds(call: LayerCall, device: torch.device, repeats: int = 20) -> dict[str, float]:
-    """Best-of-``repeats`` seconds of the call's forward, input gradient and weight gradient, each
-    apart (a gradient the call did not ask for is left out). A backward pass is timed as forward
-    plus that one gradient, less the forward. Each pass does the forward's FLOPs."""
-    module, x = replica(call, device)
+def passes_alone(call: LayerCall, device: torch.device, repeats: int = 20) -> tuple[int, dict[str, float]]:
+    """(FLOPs of the forward, seconds of each pass): best-of-``repeats`` seconds of the call's
+    forward, input gradient and weight gradient, each apart (a gradient the call did not ask for
+    is left out). A backward pass is timed as forward plus that one gradient, less the forward.
+    Each pass does the forward's FLOPs."""
+    module, x = _replica(call, device)
     x.requires_grad_(False)
 
     def forward() -> torch.Tensor:
-        with autocast_of(call, device):
+        with _autocast_of(call, device):
             return module(x)
 
     def gradient_of(t: torch.Tensor) -> Callable[[], None]:
@@ -121,7 +122,8 @@ def pass_seconds(call: LayerCall, device: torch.device, repeats: int = 20) -> di
             torch.autograd.grad(y, t, torch.ones_like(y))  # only t's gradient: the other is not computed
         return run
 
-    forward()  # warm-up: oneDNN builds its kernels on the first call
+    with count_flops() as counter:
+        forward()  # also the warm-up: oneDNN builds its kernels on the first call
     seconds = {"forward": best_seconds(forward, device, repeats)}  # with the graph recorded, as below
     if call.input_grad:
         x.requires_grad_(True)
@@ -131,4 +133,4 @@ def pass_seconds(call: LayerCall, device: torch.device, repeats: int = 20) -> di
     if call.weight_grad:
         gradient_of(module.weight)()
         seconds["weight_grad"] = best_seconds(gradient_of(module.weight), device, repeats) - seconds["forward"]
-    return seconds
+    return counter.get_total_flops(), seconds
