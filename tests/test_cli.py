@@ -40,6 +40,12 @@ def test_argparse_errors_exit_2():
     assert result.returncode == 2 and "PRESET|CONFIG_FILE" in result.stderr
 
 
+def test_two_overrides_after_one_set_get_a_hint():
+    result = ganforge("bench", "train", "dcgan-fmnist", "--set", "train.batch_size=8", "train.seed=3")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "unrecognized arguments: train.seed=3; give each override its own --set" in result.stderr
+
+
 def test_train_then_sample_in_fresh_processes(idx_root, tmp_path):
     """Each command in its own process, as a user runs them (nothing pre-imported)."""
     run = tmp_path / "run"

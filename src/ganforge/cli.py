@@ -196,7 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # `--set a=1 b=2` is the likely slip: every override needs its own --set
+        stray = [a for a in extra if "=" in a and not a.startswith("-")]
+        hint = f"; give each override its own --set, e.g. --set {stray[0]}" if stray else ""
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     warnings.formatwarning = lambda msg, cat, *a, **k: f"ganforge: warning: {msg}\n"
     try:
         return args.func(args)
