@@ -236,9 +236,10 @@ def test_bench_train_writes_the_documented_keys(idx_root, tmp_path):
     r = json.loads(out.read_text())
     for key in ("preset", "batch_size", "images_per_second", "flops_per_image", "achieved_gflops",
                 "matmul_peak_gflops", "mfu", "layers_alone_gflops", "layers_alone_mfu", "data_wait_fraction",
-                "peak_rss_mb"):
+                "peak_rss_mb", "machine"):
         assert key in r, key
     assert r["flops_per_image"] > 1e6 and 0 < r["mfu"] < 1.5 and 0 <= r["data_wait_fraction"] < 1
+    assert r["precision"] == ("bf16" if r["machine"]["cpu_bf16"] else "fp32")  # train.precision=auto follows the CPU
     assert r["layers_alone_gflops"] > 0 and r["layers_alone_mfu"] == pytest.approx(
         r["layers_alone_gflops"] / r["matmul_peak_gflops"], abs=1e-3)
     assert run_cli("bench", "train") == 2  # no preset: a clear error

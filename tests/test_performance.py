@@ -42,6 +42,7 @@ def test_bench_compare_writes_ratio(idx_root, tmp_path):
     r = json.loads(out.read_text())
     assert r["speedup"] == pytest.approx(r["ganforge_images_per_second"] / r["reference_images_per_second"], rel=1e-2)
     assert r["overrides"] == [f"data.root={idx_root}"] and r["precision"] == "fp32"  # what ganforge's side ran
+    assert r["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()  # which host it was
     assert run_cli("bench", "compare", "dcgan-fmnist", "--set", f"data.root={idx_root}") == 2  # no reference loop
 
 

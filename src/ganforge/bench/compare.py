@@ -19,6 +19,7 @@ from ..files import write_json
 from ..nets import build_networks
 from ..training.process import apply_process_settings
 from .reference import REFERENCES
+from .measure import machine
 from .train import GanforgeLoop, time_rounds
 
 
@@ -30,7 +31,8 @@ def bench_compare(preset: str, steps: int = 50, rounds: int = 4, warmup: int = 1
     precision (what ganforge's step computes in; the reference loop is always fp32, as
     the seeds are), batch_size, threads, keep_freed_memory (both loops share the process's
     settings), steps, rounds, ganforge_images_per_second,
-    reference_images_per_second, speedup (their ratio), and the per-round figures.
+    reference_images_per_second, speedup (their ratio), the per-round figures, and machine
+    (``bench.measure.machine``).
     """
     cfg = load_config(preset, list(overrides or []))
     if cfg.name not in REFERENCES:
@@ -52,7 +54,7 @@ def bench_compare(preset: str, steps: int = 50, rounds: int = 4, warmup: int = 1
            "ganforge_images_per_second": round(ips["ganforge"], 1),
            "reference_images_per_second": round(ips["reference"], 1),
            "speedup": round(ips["ganforge"] / ips["reference"], 3),
-           "per_round_images_per_second": per_round}
+           "per_round_images_per_second": per_round, "machine": machine(torch.device("cpu"))}
     print(json.dumps(out, indent=2))
     changed = f" (ganforge with {', '.join(out['overrides'])})" if out["overrides"] else ""
     print(f"ganforge is {out['speedup']:.2f}x the reference loop on {cfg.name}{changed}")

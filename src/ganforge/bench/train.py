@@ -21,7 +21,7 @@ from ..files import write_json
 from ..training.loop import build_objective, make_batches, pick_device
 from ..training.process import apply_process_settings
 from .ceiling import layers_alone, record_layer_calls
-from .measure import count_flops, matmul_peak_gflops, sync
+from .measure import count_flops, machine, matmul_peak_gflops, sync
 
 
 class GanforgeLoop:
@@ -80,7 +80,8 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
     kernels), data_wait_fraction (share of step time spent getting the batch),
     page_faults_per_step (rank 0's minor page faults: memory the kernel had to hand
     back to the step; see ``training.process.keep_freed_memory``),
-    peak_rss_mb (rank 0's resident set).
+    peak_rss_mb (rank 0's resident set), machine (``bench.measure.machine``: CPU, its
+    vector ISA and bf16 support, GPU).
     """
     env = dist.from_env()
     cfg = load_config(preset, list(overrides or []))
@@ -132,7 +133,8 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
            "layers_alone_mfu": None if alone is None else round(alone / peak, 4),
            "data_wait_fraction": round(wait / seconds, 5),
            "page_faults_per_step": round(faults / steps, 1), "keep_freed_memory": cfg.train.keep_freed_memory,
-           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+           "machine": machine(device)}
     if env.is_main:
         print(json.dumps(out, indent=2))
         if json_out:
