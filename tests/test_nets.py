@@ -79,6 +79,13 @@ def test_resolution_the_network_cannot_make(preset, res, pattern):
         build_networks(load_config(preset, [f"data.resolution={res}"]))
 
 
+def test_impossible_option_values_are_a_clear_error():
+    """A well-typed width that torch cannot build (negative) names the network and its options."""
+    with pytest.raises(GanforgeError, match=r"generator 'dcgan' cannot be built with options \{'base_channels': -3\}: "
+                                            r".*negative dimension.*must be positive"):
+        GENERATORS.build("dcgan", {"base_channels": -3}, z_dim=64, channels=1, resolution=28)
+
+
 def test_registry_lists_valid_names():
     with pytest.raises(GanforgeError, match=r"Registered generators: .*dcgan.*hw6-dcgan.*mlp"):
         GENERATORS.get("nope")

@@ -60,13 +60,23 @@ class Registry(Generic[T]):
         return self._entries[name]
 
     def build(self, name: str, options: dict[str, Any] | None = None, *args: Any, **kwargs: Any) -> T:
-        """Build ``name``; ``options`` are checked against its options dataclass."""
+        """Build ``name``; ``options`` are checked against its options dataclass.
+
+        A builder that rejects well-typed but impossible options the way torch does (a
+        negative width gives ``RuntimeError: ... negative dimension``) gets a GanforgeError
+        naming the builder and the options, so the CLI reports bad input instead of a traceback.
+        """
         entry = self.get(name)
         if entry.options is None:
             if options:
                 raise GanforgeError(f"{self.kind} '{name}' takes no options, got {sorted(options)}.")
             return entry.builder(*args, **kwargs)
-        return entry.builder(*args, parse_options(entry.options, options or {}, f"{self.kind} '{name}'"), **kwargs)
+        parsed = parse_options(entry.options, options or {}, f"{self.kind} '{name}'")
+        try:
+            return entry.builder(*args, parsed, **kwargs)
+        except (RuntimeError, ValueError) as e:
+            raise GanforgeError(f"{self.kind} '{name}' cannot be built with options {options or {}}: {e}. "
+                                "Check those option values (widths and sizes must be positive).") from e
 
 
 def parse_options(cls: type, values: dict[str, Any], where: str) -> Any:
