@@ -176,6 +176,17 @@ def test_out_folder_with_a_run_needs_resume_or_force(idx_root, tmp_path, capsys)
     assert "holds a 'dcgan-fmnist' run, not 'mlp-gan-fmnist'" in capsys.readouterr().err
 
 
+def test_a_run_that_cannot_start_leaves_no_run_behind(idx_root, tmp_path, capsys):
+    """Bad options fail before the folder holds a run, so the corrected command needs no --force."""
+    run = tmp_path / "run"
+    bad = "model.generator.options.base_channels=-3"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2", bad)) == 2
+    assert "cannot be built" in capsys.readouterr().err
+    assert not any((run / name).exists() for name in ("config.json", "checkpoints", "metrics.jsonl"))
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2")) == 0
+    assert json.loads((run / "config.json").read_text())["name"] == "dcgan-fmnist"
+
+
 def test_resume_without_checkpoint_starts_fresh(idx_root, tmp_path, capsys):
     assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "r", "--resume",
                    *tiny(idx_root, "train.max_steps=2")) == 0

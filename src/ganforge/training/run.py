@@ -129,9 +129,6 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
                   env: dist.DistEnv = dist.DistEnv()) -> int:
     from .loop import Trainer
 
-    if env.is_main:
-        text = json.dumps(cfg.to_dict(), indent=2)
-        write_atomic(run_dir / "config.json", lambda f: f.write(text.encode()), mode=0o644)  # readable by others
     try:
         trainer = Trainer(cfg, run_dir, payload, env)
     except RuntimeError as e:
@@ -139,6 +136,11 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
             raise GanforgeError(f"the checkpoint in '{run_dir}' does not fit this network: "
                                 f"{str(e).splitlines()[0]}") from None
         raise
+    # only once the data and networks are built: a run that cannot start leaves its folder
+    # empty, so fixing the --set and running again needs no --force
+    if env.is_main:
+        text = json.dumps(cfg.to_dict(), indent=2)
+        write_atomic(run_dir / "config.json", lambda f: f.write(text.encode()), mode=0o644)  # readable by others
     state = trainer.fit()
     where = run_dir / "checkpoints" / "last.pt"
     if not env.is_main:  # rank 0 speaks for the job
