@@ -86,6 +86,18 @@ def test_impossible_option_values_are_a_clear_error():
         GENERATORS.build("dcgan", {"base_channels": -3}, z_dim=64, channels=1, resolution=28)
 
 
+@pytest.mark.parametrize("preset, option, weight", [
+    ("dcgan-fmnist", "model.discriminator.options.base_channels=0", "convs.0.weight"),
+    ("dcgan-fmnist", "model.generator.options.base_channels=0", "fc.0.weight"),
+    ("mlp-gan-fmnist", "model.generator.options.hidden=[0]", "net.0.weight"),
+])
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")
+def test_a_width_of_zero_is_a_clear_error(preset, option, weight):
+    """torch builds a zero width silently and fails later in a forward; ganforge names the empty weight."""
+    with pytest.raises(GanforgeError, match=rf"empty weight '{weight}' of shape .*0.*widths and sizes must be positive"):
+        build_networks(load_config(preset, [option]))
+
+
 def test_registry_lists_valid_names():
     with pytest.raises(GanforgeError, match=r"Registered generators: .*dcgan.*hw6-dcgan.*mlp"):
         GENERATORS.get("nope")

@@ -5,7 +5,7 @@ import torch.nn as nn
 
 from ..config import Config
 from ..errors import GanforgeError
-from ..registry import DISCRIMINATORS, GENERATORS
+from ..registry import DISCRIMINATORS, GENERATORS, Registry
 from . import dcgan, mlp, sr  # noqa: F401  (registration)
 
 
@@ -23,9 +23,21 @@ def _shape(cfg: Config) -> dict[str, int]:
     return dict(z_dim=cfg.model.z_dim, channels=cfg.data.channels, resolution=cfg.data.resolution)
 
 
+def _build(registry: Registry, name: str, options: dict, cfg: Config) -> nn.Module:
+    """Build one network and refuse one with an empty weight: torch builds a width of 0 without a
+    word and only fails later, deep in a forward pass."""
+    net = registry.build(name, options, **_shape(cfg))
+    for pname, p in net.named_parameters():
+        if p.numel() == 0:
+            raise GanforgeError(f"{registry.kind} '{name}' with options {options or {}} has an empty weight "
+                                f"'{pname}' of shape {tuple(p.shape)}: a width or size is 0. "
+                                "Check those option values (widths and sizes must be positive).")
+    return net
+
+
 def build_generator(cfg: Config) -> nn.Module:
     """Build G alone (for sampling)."""
-    return GENERATORS.build(cfg.model.generator.name, cfg.model.generator.options, **_shape(cfg))
+    return _build(GENERATORS, cfg.model.generator.name, cfg.model.generator.options, cfg)
 
 
 def build_networks(cfg: Config) -> tuple[nn.Module, nn.Module | None]:
@@ -34,8 +46,7 @@ def build_networks(cfg: Config) -> tuple[nn.Module, nn.Module | None]:
 
     G = build_generator(cfg)
     d_name = cfg.model.discriminator.name
-    D = None if d_name == NO_DISCRIMINATOR else DISCRIMINATORS.build(d_name, cfg.model.discriminator.options,
-                                                                      **_shape(cfg))
+    D = None if d_name == NO_DISCRIMINATOR else _build(DISCRIMINATORS, d_name, cfg.model.discriminator.options, cfg)
     c = cfg.data.channels
     if cfg.model.task == "sr":
         side = hr_size(cfg)
