@@ -1,6 +1,8 @@
 """No run is lost: verified checkpoints, fallback, full disks, safe loading, one writer, health checks."""
 import errno
 import json
+import os
+import re
 import signal
 import time
 
@@ -233,3 +235,31 @@ def test_healthy_run_has_no_warnings(idx_root, tmp_path):
     assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=20",
                                                                 "health.check_every=5", "health.window=5")) == 0
     assert not [r for r in records(run) if "warning" in r]
+
+
+# ------------------------------------------------------------------ output paths
+
+@pytest.mark.parametrize("command, out, pattern", [
+    ("sample", "blocker/grid.png", r"cannot create the folder '.*blocker'"),
+    ("sample", "blocker/images", r"cannot create the folder '.*blocker"),
+    ("sample", "a_folder.png", r"cannot write '.*a_folder.png': it is a folder"),
+    ("data", "blocker/images.npy", r"cannot create the folder '.*blocker'"),
+])
+def test_an_output_that_cannot_be_written_is_bad_input(run4, idx_root, tmp_path, capsys, command, out, pattern):
+    """A file where a folder should be (or the reverse) is a one-line error, exit 2, before any write."""
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    (tmp_path / "a_folder.png").mkdir()
+    args = (["sample", run4, "--num", "4"] if command == "sample"
+            else ["data", "fashion-mnist", "--root", idx_root, "--num", "4"])
+    assert run_cli(*args, "--out", tmp_path / out) == 2
+    err = capsys.readouterr().err
+    assert re.search(pattern, err) and "Traceback" not in err
+
+
+def test_written_files_get_the_usual_permissions(run4, tmp_path):
+    """Atomic writes go through a 0600 temp file; the result must still be readable as the umask allows."""
+    umask = os.umask(0)
+    os.umask(umask)
+    assert run_cli("sample", run4, "--num", "4", "--out", tmp_path / "grid.png") == 0
+    for path in (tmp_path / "grid.png", run4 / "config.json", run4 / "checkpoints" / "last.pt"):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path

@@ -59,19 +59,24 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 def _cmd_data(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from pathlib import Path
+
     import numpy as np
 
     from .config import DataConfig
     from .data import load_images
+    from .files import write_atomic
 
     data = DataConfig(name=args.name, root=args.root, split=args.split)
     data = dataclasses.replace(data, resolution=args.resolution or (32 if args.name == "cifar10" else 28),
                                channels=args.channels or (3 if args.name in ("cifar10", "folder") else 1))
     images = load_images(data)
-    if args.num:
+    if args.num is not None:
+        if args.num <= 0:
+            raise GanforgeError(f"--num must be > 0 (leave it out for every image), got {args.num}.")
         images = images[: args.num]
     out = args.out if args.out.endswith(".npy") else args.out + ".npy"  # np.save would add it silently
-    np.save(out, images.numpy())
+    write_atomic(Path(out), lambda f: np.save(f, images.numpy()))
     print(f"ganforge: wrote {tuple(images.shape)} uint8 images of {args.name}:{args.split} to {out}")
     return 0
 
@@ -168,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", required=True)
     d.add_argument("--split", choices=["train", "test"], default="train")
     d.add_argument("--root", default="")
-    d.add_argument("--num", type=int, default=0, help="first N images (default all)")
+    d.add_argument("--num", type=int, default=None, help="first N images (default all)")
     d.add_argument("--resolution", type=int, default=0)
     d.add_argument("--channels", type=int, default=0)
     d.set_defaults(func=_cmd_data)

@@ -7,22 +7,35 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from .errors import GanforgeError
 
-def write_atomic(path: Path, write: Callable[[BinaryIO], object], mode: int | None = None) -> None:
+
+# the process's umask, read once at import: os.umask can only be read by setting it
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+_DEFAULT_MODE = 0o666 & ~_UMASK
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write`` on a temp file beside ``path``, fsync it, then rename it over ``path``.
 
-    The temp file is removed if anything fails, and the exception propagates.
-    ``mode`` sets the permissions (a temp file starts as 0600).
+    The temp file is removed if anything fails, and the exception propagates. The file gets
+    the permissions of one opened normally (0666 less the umask); a temp file starts as 0600.
+    A folder that cannot be written is bad input (GanforgeError).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    make_dir(path.parent)
+    if path.is_dir():
+        raise GanforgeError(f"cannot write '{path}': it is a folder. Give a file name, or remove the folder.")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise GanforgeError(f"cannot write '{path}': {e.strerror}. Choose a path in a folder you can write to.") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        os.chmod(tmp, _DEFAULT_MODE)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -30,7 +43,16 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object], mode: int | No
         raise
 
 
+def make_dir(path: Path) -> None:
+    """``mkdir -p``; a folder that cannot be made (no permission, a file in the way) is bad input."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GanforgeError(f"cannot create the folder '{path}': {e.strerror}. "
+                            "Choose a path in a folder you can write to.") from None
+
+
 def write_json(obj: object, path: str | Path) -> None:
-    """Write ``obj`` as indented JSON with a final newline, creating the parent folders (results, benchmarks)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(obj, indent=2) + "\n")
+    """Write ``obj`` as indented JSON with a final newline, atomically, creating the parent folders."""
+    text = json.dumps(obj, indent=2) + "\n"
+    write_atomic(Path(path), lambda f: f.write(text.encode()))

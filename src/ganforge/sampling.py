@@ -9,6 +9,7 @@ import torch
 
 from .config import Config, config_from_dict, load_plugins
 from .errors import GanforgeError
+from .files import make_dir, write_atomic
 from .images import make_grid, save_png, to_uint8
 from .nets import build_generator
 from .training import checkpoint as ckpt
@@ -70,12 +71,11 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
     batches = generate(G, cfg.model.z_dim, num, seed, truncation)
     if out_path.suffix == ".npy":
         arr = np.concatenate([b.numpy() for b in batches])
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(out_path, arr)
+        write_atomic(out_path, lambda f: np.save(f, arr))
     elif out_path.suffix == ".png":
         save_png(make_grid(np.concatenate([b.numpy() for b in batches])), out_path)
     else:
-        out_path.mkdir(parents=True, exist_ok=True)
+        make_dir(out_path)
         i = 0
         for b in batches:
             for img in b.numpy():

@@ -140,7 +140,7 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
     # empty, so fixing the --set and running again needs no --force
     if env.is_main:
         text = json.dumps(cfg.to_dict(), indent=2)
-        write_atomic(run_dir / "config.json", lambda f: f.write(text.encode()), mode=0o644)  # readable by others
+        write_atomic(run_dir / "config.json", lambda f: f.write(text.encode()))
     state = trainer.fit()
     where = run_dir / "checkpoints" / "last.pt"
     if not env.is_main:  # rank 0 speaks for the job
