@@ -187,6 +187,13 @@ def test_a_run_that_cannot_start_leaves_no_run_behind(idx_root, tmp_path, capsys
     assert json.loads((run / "config.json").read_text())["name"] == "dcgan-fmnist"
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
+def test_cuda_device_without_a_gpu_is_bad_input(idx_root, tmp_path, capsys):
+    """A config from a GPU machine names the problem and the fix where torch would assert."""
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "r", *tiny(idx_root, "train.device=cuda")) == 2
+    assert "train.device is 'cuda', but torch sees 0 CUDA GPU(s) here" in capsys.readouterr().err
+
+
 def test_resume_without_checkpoint_starts_fresh(idx_root, tmp_path, capsys):
     assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "r", "--resume",
                    *tiny(idx_root, "train.max_steps=2")) == 0

@@ -16,6 +16,7 @@ import dataclasses
 import importlib
 import importlib.util
 import json
+import re
 import sys
 import tomllib
 import typing
@@ -523,7 +524,7 @@ def validate(cfg: Config) -> None:
     _positive(tr.batch_size, "train.batch_size")
     for key in ("max_steps", "max_seconds", "max_epochs", "threads"):
         _positive(getattr(tr, key), f"train.{key}", allow_zero=True)
-    if tr.device not in ("auto", "cpu", "cuda") and not tr.device.startswith("cuda:"):
+    if tr.device not in ("auto", "cpu") and not re.fullmatch(r"cuda(:\d+)?", tr.device):
         raise GanforgeError(f"config key 'train.device' must be auto, cpu or cuda[:N], got '{tr.device}'.")
     for key in ("every_steps", "sample_every_steps", "checkpoint_every_steps", "num_samples"):
         _positive(getattr(cfg.log, key), f"log.{key}")

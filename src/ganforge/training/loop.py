@@ -18,6 +18,7 @@ from ..config import Config
 from ..data import InMemoryBatches, load_images
 from ..data.pairs import SRBatches, load_pairs
 from ..distributed import DistEnv, any_rank, average_logs, broadcast_module, convert_sync_bn
+from ..errors import GanforgeError
 from ..nets import build_networks
 from ..objective import GANObjective
 from . import checkpoint as ckpt
@@ -38,6 +39,12 @@ def pick_device(name: str, env: DistEnv = DistEnv()) -> torch.device:
     """``auto`` is CUDA when available, else CPU; under torchrun each process takes the GPU of its local rank."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):  # a config (or a checkpoint's) made on a GPU machine, run on one without
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(name.partition(":")[2] or 0)
+        if index >= count:
+            raise GanforgeError(f"train.device is '{name}', but torch sees {count} CUDA GPU(s) here. "
+                                "Use --set train.device=auto (a GPU if there is one, else the CPU) or cpu.")
     if name == "cuda" and env.enabled:
         return torch.device("cuda", env.local_rank)
     return torch.device(name)
