@@ -303,6 +303,9 @@ def test_upscale_command_writes_4x_images(photos, tmp_path, capsys):
     capsys.readouterr()
     assert run_cli("upscale", run, tmp_path / "missing.png", "--out", tmp_path / "x.png") == 2
     assert "does not exist" in capsys.readouterr().err
+    assert run_cli("upscale", run, src, "--out", tmp_path / "one.jpg") == 2  # not a folder named one.jpg
+    assert "writes lossless PNG images; name the file .png" in capsys.readouterr().err
+    assert not (tmp_path / "one.jpg").exists()
     assert run_cli("sample", run, "--num", "2", "--out", tmp_path / "s.npy") == 2
     assert "ganforge upscale" in capsys.readouterr().err
 

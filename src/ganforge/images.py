@@ -8,7 +8,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .errors import GanforgeError
 from .files import write_atomic
+
+# formats ganforge reads but does not write: an --out named like one is a mistake, not a folder name
+_OTHER_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -40,3 +44,11 @@ def save_png(image: np.ndarray, path: str | Path) -> None:
     image = np.asarray(image)
     pil = Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0))
     write_atomic(Path(path), lambda f: pil.save(f, format="PNG"))
+
+
+def refuse_other_image_formats(out: Path) -> None:
+    """An ``--out`` ending in .jpg (or another image format but PNG) would become a folder of that
+    name; say that ganforge writes PNGs instead."""
+    if out.suffix.lower() in _OTHER_IMAGE_SUFFIXES:
+        raise GanforgeError(f"--out '{out}': ganforge writes lossless PNG images; name the file .png "
+                            f"(or give a folder for one PNG per image).")

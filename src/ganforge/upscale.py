@@ -9,7 +9,7 @@ import torch
 from .config import Config
 from .data.folder import decode_image, load_folder_native
 from .errors import GanforgeError
-from .images import save_png, unit_to_uint8
+from .images import refuse_other_image_formats, save_png, unit_to_uint8
 from .sampling import load_generator
 
 
@@ -57,6 +57,7 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
     """
     if tile < 0 or overlap < 0:
         raise GanforgeError(f"--tile and --overlap must be >= 0, got {tile} and {overlap}.")
+    refuse_other_image_formats(Path(out))
     G, cfg = load_sr_generator(source, use_ema)
     src = Path(input_path)
     if src.is_file():
