@@ -91,9 +91,10 @@ def test_impossible_option_values_are_a_clear_error():
     ("dcgan-fmnist", "model.generator.options.base_channels=0", "fc.0.weight"),
     ("mlp-gan-fmnist", "model.generator.options.hidden=[0]", "net.0.weight"),
 ])
-@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")
+@pytest.mark.filterwarnings("error")
 def test_a_width_of_zero_is_a_clear_error(preset, option, weight):
-    """torch builds a zero width silently and fails later in a forward; ganforge names the empty weight."""
+    """torch builds a zero width with only a warning and fails later in a forward; ganforge names the
+    empty weight, in one error and no warning."""
     with pytest.raises(GanforgeError, match=rf"empty weight '{weight}' of shape .*0.*widths and sizes must be positive"):
         build_networks(load_config(preset, [option]))
 

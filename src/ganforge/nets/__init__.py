@@ -1,6 +1,8 @@
 """Networks. Importing this package registers the built-in generators and discriminators."""
 from __future__ import annotations
 
+import warnings
+
 import torch.nn as nn
 
 from ..config import Config
@@ -24,9 +26,11 @@ def _shape(cfg: Config) -> dict[str, int]:
 
 
 def _build(registry: Registry, name: str, options: dict, cfg: Config) -> nn.Module:
-    """Build one network and refuse one with an empty weight: torch builds a width of 0 without a
-    word and only fails later, deep in a forward pass."""
-    net = registry.build(name, options, **_shape(cfg))
+    """Build one network and refuse one with an empty weight: torch builds a width of 0 with only a
+    warning and fails later, deep in a forward pass."""
+    with warnings.catch_warnings():  # torch warns about an empty weight; the error below names it instead
+        warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+        net = registry.build(name, options, **_shape(cfg))
     for pname, p in net.named_parameters():
         if p.numel() == 0:
             raise GanforgeError(f"{registry.kind} '{name}' with options {options or {}} has an empty weight "
