@@ -1,5 +1,6 @@
 """End-to-end runs: every preset, the run folder, resume equality, signals, sampling."""
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -263,4 +264,8 @@ def test_plugin_errors(tmp_path):
         load_config(str(cfg))
     cfg.write_text('plugins = ["missing.py"]\n')
     with pytest.raises(GanforgeError, match="plugin file 'missing.py' not found"):
+        load_config(str(cfg))
+    absolute = tmp_path / "gone.py"  # the same file from either folder: named once
+    cfg.write_text(f'plugins = ["{absolute}"]\n')
+    with pytest.raises(GanforgeError, match=rf"not found \(looked in {re.escape(str(absolute))}\)\."):
         load_config(str(cfg))

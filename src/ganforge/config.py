@@ -441,7 +441,8 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None) -> None:
     for plugin in plugins:
         try:
             if plugin.endswith(".py"):
-                candidates = [Path(plugin)] + ([base / plugin] if base else [])
+                # dict.fromkeys: an absolute path is the same file from either folder; list it once
+                candidates = list(dict.fromkeys([Path(plugin)] + ([base / plugin] if base else [])))
                 path = next((p for p in candidates if p.is_file()), None)
                 if path is None:
                     raise GanforgeError(f"plugin file '{plugin}' not found (looked in {', '.join(map(str, candidates))}).")
