@@ -82,6 +82,9 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    for flag in ("steps", "rounds"):
+        if getattr(args, flag) <= 0:
+            raise GanforgeError(f"--{flag} must be > 0, got {getattr(args, flag)}.")
     if args.what == "evaluate":
         from .bench.evaluate import bench_evaluate
 
