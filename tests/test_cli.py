@@ -20,6 +20,7 @@ def ganforge(*args):
     (["train", "hw6-dcgan-64", "--set", "data.root=/no/such/folder", "--set", "train.max_steps=1"],
      "data.root '/no/such/folder' does not exist"),
     (["sample", "/no/such/run", "--out", "x.npy"], "neither a run folder nor a checkpoint"),
+    (["data", "folder", "--out", "x.npy"], "ganforge data folder needs --root PATH"),
     (["bench", "compare", "mlp-gan-fmnist", "--steps", "0"], "--steps must be > 0, got 0"),
     (["bench", "train", "dcgan-fmnist", "--steps", "-5"], "--steps must be > 0, got -5"),
     (["bench", "compare", "mlp-gan-fmnist", "--rounds", "0"], "--rounds must be > 0, got 0"),

@@ -67,6 +67,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from .data import load_images
     from .files import write_atomic
 
+    if args.name == "folder" and not args.root:  # the shared message would name train's --set data.root
+        raise GanforgeError("ganforge data folder needs --root PATH, the folder of images to export.")
     data = DataConfig(name=args.name, root=args.root, split=args.split)
     data = dataclasses.replace(data, resolution=args.resolution or (32 if args.name == "cifar10" else 28),
                                channels=args.channels or (3 if args.name in ("cifar10", "folder") else 1))
