@@ -69,13 +69,13 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
     if args.name == "folder" and not args.root:  # the shared message would name train's --set data.root
         raise GanforgeError("ganforge data folder needs --root PATH, the folder of images to export.")
+    if args.num is not None and args.num <= 0:  # before loading: the whole dataset is not needed to say so
+        raise GanforgeError(f"--num must be > 0 (leave it out for every image), got {args.num}.")
     data = DataConfig(name=args.name, root=args.root, split=args.split)
     data = dataclasses.replace(data, resolution=args.resolution or (32 if args.name == "cifar10" else 28),
                                channels=args.channels or (3 if args.name in ("cifar10", "folder") else 1))
     images = load_images(data)
     if args.num is not None:
-        if args.num <= 0:
-            raise GanforgeError(f"--num must be > 0 (leave it out for every image), got {args.num}.")
         images = images[: args.num]
     out = args.out if args.out.endswith(".npy") else args.out + ".npy"  # np.save would add it silently
     write_atomic(Path(out), lambda f: np.save(f, images.numpy()))

@@ -13,7 +13,7 @@ from ..config import (Config, apply_overrides, config_from_dict, load_config, lo
                       validate)
 from .. import distributed as dist
 from ..errors import GanforgeError
-from ..files import write_atomic
+from ..files import write_json
 from ..nets import build_networks, count_parameters
 from . import checkpoint as ckpt
 from .lock import RunLock
@@ -139,8 +139,7 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
     # only once the data and networks are built: a run that cannot start leaves its folder
     # empty, so fixing the --set and running again needs no --force
     if env.is_main:
-        text = json.dumps(cfg.to_dict(), indent=2)
-        write_atomic(run_dir / "config.json", lambda f: f.write(text.encode()))
+        write_json(cfg.to_dict(), run_dir / "config.json")
     state = trainer.fit()
     where = run_dir / "checkpoints" / "last.pt"
     if not env.is_main:  # rank 0 speaks for the job
