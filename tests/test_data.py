@@ -107,6 +107,14 @@ def test_download_tries_next_mirror(http_server, tmp_path):
     assert dest.read_bytes() == b"payload"
 
 
+def test_download_cache_that_cannot_be_made_says_how_to_fix(http_server, tmp_path):
+    www, url = http_server
+    (www / "f.bin").write_bytes(b"payload")
+    (tmp_path / "a-file").write_bytes(b"")  # a file where the cache folder should go
+    with pytest.raises(GanforgeError, match="cannot create the folder .*a-file/mnist.* Set GANFORGE_CACHE"):
+        download([url + "f.bin"], tmp_path / "a-file" / "mnist" / "f.bin", hashlib.md5(b"payload").hexdigest())
+
+
 def test_download_disabled_says_how_to_fix(tmp_path, monkeypatch):
     spec = dict(idx.IDX_SETS["mnist"], debian=str(tmp_path / "none"))
     monkeypatch.setitem(idx.IDX_SETS, "mnist", spec)

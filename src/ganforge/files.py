@@ -43,13 +43,15 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
         raise
 
 
-def make_dir(path: Path) -> None:
-    """``mkdir -p``; a folder that cannot be made (no permission, a file in the way) is bad input."""
+def make_dir(path: Path, fix: str = "Choose a path in a folder you can write to.") -> None:
+    """``mkdir -p``; a folder that cannot be made (no permission, a file in the way) is bad input.
+
+    ``fix`` ends the error message: what the user should change.
+    """
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise GanforgeError(f"cannot create the folder '{path}': {e.strerror}. "
-                            "Choose a path in a folder you can write to.") from None
+        raise GanforgeError(f"cannot create the folder '{path}': {e.strerror}. {fix}") from None
 
 
 def write_json(obj: object, path: str | Path) -> None:

@@ -10,6 +10,10 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import GanforgeError
+from ..files import make_dir
+
+# how to fix a cache folder that cannot be written (the message names the folder itself)
+CACHE_FIX = "Set GANFORGE_CACHE (or data.cache_dir) to a folder you can write to."
 
 
 def default_cache_dir(cache_dir: str = "") -> Path:
@@ -43,10 +47,13 @@ def download(urls: list[str], dest: Path, md5: str, timeout_s: float = 60.0) -> 
     """
     if dest.is_file() and md5_of(dest) == md5:
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(dest.parent, CACHE_FIX)
     errors = []
     for url in urls:
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        except OSError as e:  # a read-only cache folder: no mirror can help
+            raise GanforgeError(f"cannot write in the cache folder '{dest.parent}': {e.strerror}. {CACHE_FIX}") from None
         try:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:
                 shutil.copyfileobj(resp, out, 1 << 20)

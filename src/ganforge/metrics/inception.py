@@ -20,8 +20,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..data.download import default_cache_dir
+from ..data.download import CACHE_FIX, default_cache_dir
 from ..errors import GanforgeError
+from ..files import make_dir
 
 WEIGHTS_NAME = "weights-inception-2015-12-05-6726825d.pth"
 WEIGHTS_URLS = ["https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + WEIGHTS_NAME,
@@ -218,7 +219,7 @@ def _download_checked(dest: Path) -> Path:
     import urllib.request
 
     errors = []
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(dest.parent, CACHE_FIX)
     for url in WEIGHTS_URLS:
         tmp = dest.with_suffix(".part")
         try:
