@@ -3,6 +3,7 @@ import json
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -200,3 +201,22 @@ def test_pass_timing_times_each_gradient_the_call_asked_for_on_a_copy():
         assert set(seconds) == passes and seconds["forward"] > 0
         assert flops == 2 * 2 * 4 * 4 * 4 * 16  # 2 FLOPs x batch 2 x 4 channels x 4x4 outputs x 16 taps
     assert conv.weight.grad is None and conv.bias.grad is None
+
+
+@pytest.mark.parametrize("script, args", [
+    ("step_overhead.py", ["--steps", "2", "--rounds", "1"]),
+    ("layer_passes.py", ["--repeats", "1"]),
+])
+def test_bench_scripts_run_and_write_json(script, args, idx_root, tmp_path):
+    """The diagnostic scripts performance.md quotes still run against the current package."""
+    out = tmp_path / "r.json"
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, str(root / "bench" / script), "dcgan-fmnist", "--set", f"data.root={idx_root}",
+                    "--set", "train.batch_size=8", *args, "--json", str(out)], check=True, capture_output=True)
+    r = json.loads(out.read_text())
+    if script == "step_overhead.py":
+        assert set(r["ms_per_step"]) == {"base", "no_batchnorm", "no_batchnorm_or_activations", "no_optimizer"}
+        assert all(ms > 0 for ms in r["ms_per_step"].values())
+    else:  # every conv and linear call of G and D, with its passes timed
+        assert {row["layer"].split(".")[0] for row in r["layers"]} == {"G", "D"}
+        assert all(row["forward_ms"] > 0 for row in r["layers"])
