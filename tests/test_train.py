@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from ganforge.config import preset_names
+from ganforge.sampling import generate, load_generator
 from ganforge.training import checkpoint as ckpt
 
 from conftest import run_cli, run_subprocess, tiny
@@ -215,6 +216,8 @@ def test_sample_npy_png_and_folder(trained_run, tmp_path):
     assert run_cli("sample", trained_run, "--num", 1000, "--out", tmp_path / "s.npy") == 0
     arr = np.load(tmp_path / "s.npy")
     assert arr.shape == (1000, 1, 28, 28) and arr.dtype == np.uint8 and arr.std() > 0
+    G, cfg = load_generator(trained_run)  # the file is written batch by batch: same images as generate's
+    assert np.array_equal(arr, np.concatenate([b.numpy() for b in generate(G, cfg.model.z_dim, 1000)]))
     assert run_cli("sample", trained_run / "checkpoints" / "last.pt", "--num", 16, "--out", tmp_path / "g.png") == 0
     with Image.open(tmp_path / "g.png") as im:
         assert im.size == (4 * 30 + 2, 4 * 30 + 2)
@@ -239,6 +242,12 @@ def test_sample_bad_input(trained_run, tmp_path, capsys):
     assert run_cli("sample", tmp_path / "nothing", "--num", 4, "--out", tmp_path / "x.npy") == 2
     assert "neither a run folder nor a checkpoint" in capsys.readouterr().err
     assert run_cli("sample", trained_run, "--num", 0, "--out", tmp_path / "x.npy") == 2
+    assert run_cli("sample", trained_run, "--num", 20_000, "--out", tmp_path / "g.png") == 2
+    assert "too many for one grid image (at most 10,000)" in capsys.readouterr().err
+    for out in ("x.npy", "folder"):  # 10^12 images: more than any disk, refused before the first is made
+        assert run_cli("sample", trained_run, "--num", 10**12, "--out", tmp_path / out) == 2
+        assert "GB free; lower --num" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
 
 
 # ------------------------------------------------------------------ plugins

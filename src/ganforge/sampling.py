@@ -1,8 +1,11 @@
 """``ganforge sample``: images from a trained generator, as .npy, a PNG grid or a folder of PNGs."""
 from __future__ import annotations
 
+import itertools
 import json
+import shutil
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -56,11 +59,24 @@ def generate(G: torch.nn.Module, z_dim: int, num: int, seed: int = 0, truncation
             yield to_uint8(G(z.to(device)))
 
 
+# a grid of more than 100 x 100 images is too large to look at; .npy or a folder holds any number
+MAX_GRID_IMAGES = 10_000
+# the disk a small PNG takes at least: one filesystem block
+MIN_PNG_BYTES = 4096
+
+
 def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
            truncation: float | None = None) -> Path:
-    """Write ``num`` samples to ``out``: ``.npy`` (uint8 N,C,H,W), ``.png`` grid, or a folder of PNGs."""
+    """Write ``num`` samples to ``out``: ``.npy`` (uint8 N,C,H,W), ``.png`` grid, or a folder of PNGs.
+
+    The .npy file and the folder are written batch by batch, so memory does not grow with
+    ``num``; the free disk space is checked before the first image is made.
+    """
     if num <= 0:
         raise GanforgeError(f"--num must be > 0, got {num}.")
+    if num > MAX_GRID_IMAGES and Path(out).suffix == ".png":
+        raise GanforgeError(f"--num {num} is too many for one grid image (at most {MAX_GRID_IMAGES:,}); "
+                            "write them to a .npy file or a folder of PNGs instead.")
     if truncation is not None and truncation <= 0:
         raise GanforgeError(f"--truncation must be > 0, got {truncation}.")
     refuse_other_image_formats(Path(out))
@@ -69,10 +85,12 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
         raise GanforgeError(f"'{source}' is a super-resolution run: its generator needs an image, not noise. "
                             "Use: ganforge upscale RUN INPUT --out OUTPUT.")
     out_path = Path(out)
+    image_bytes = cfg.data.channels * cfg.data.resolution ** 2
+    if out_path.suffix != ".png":
+        _check_free_space(out_path, num * (image_bytes if out_path.suffix == ".npy" else max(image_bytes, MIN_PNG_BYTES)))
     batches = generate(G, cfg.model.z_dim, num, seed, truncation)
     if out_path.suffix == ".npy":
-        arr = np.concatenate([b.numpy() for b in batches])
-        write_atomic(out_path, lambda f: np.save(f, arr))
+        write_atomic(out_path, lambda f: _write_npy(f, batches, num))
     elif out_path.suffix == ".png":
         save_png(make_grid(np.concatenate([b.numpy() for b in batches])), out_path)
     else:
@@ -83,3 +101,22 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
                 save_png(img, out_path / f"{i:06d}.png")
                 i += 1
     return out_path
+
+
+def _check_free_space(out: Path, need: int) -> None:
+    """Refuse, before generating, an output larger than the free space where it will go."""
+    folder = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise GanforgeError(f"the samples need about {need / 1e9:.1f} GB but '{folder}' has {free / 1e9:.1f} GB free; "
+                            "lower --num or choose an --out on a larger disk.")
+
+
+def _write_npy(f, batches: Iterator[torch.Tensor], num: int) -> None:
+    """Write uint8 batches as one .npy array of ``num`` images: the header, then each batch's bytes."""
+    first = next(batches)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
+              "shape": (num, *first.shape[1:])}
+    np.lib.format.write_array_header_1_0(f, header)
+    for b in itertools.chain([first], batches):
+        f.write(b.numpy().tobytes())  # C order, as the header says
