@@ -73,6 +73,15 @@ def test_bad_inputs(idx_root, test_npy, tmp_path, capsys):
     assert "must hold uint8 images" in capsys.readouterr().err
     assert run_cli("evaluate", test_npy, "--features", "inceptoin", "--num", 4, "--data-root", idx_root) == 2
     assert "unknown feature extractor 'inceptoin'. Did you mean 'inception'" in capsys.readouterr().err
+    # precision/recall needs each image's 3rd nearest neighbour: refused before any image is read
+    assert run_cli("evaluate", test_npy, "--num", 3, "--metrics", "fid,pr", "--data-root", idx_root) == 2
+    assert "--num must be >= 4 with metric pr" in capsys.readouterr().err
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "r", *tiny(idx_root, "eval.every_kimg=1",
+                                                                         "eval.metrics=pr", "eval.num_samples=3")) == 2
+    assert "config key 'eval.num_samples' must be >= 4 with metric pr" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "config.json").exists()  # refused before training, not at the first evaluation
+    with pytest.warns(UserWarning, match=r"FID from 3 images of 128-dimensional 'fmnist' features: the covariances are singular"):
+        assert run_cli("evaluate", test_npy, "--num", 3, "--metrics", "fid", "--data-root", idx_root) == 0
 
 
 def test_weights_hash_is_checked(tmp_path):

@@ -537,8 +537,6 @@ def validate(cfg: Config) -> None:
         raise GanforgeError("train.precision=fp16 needs a CUDA device (its GradScaler guards fp16 gradients on GPUs); "
                             "on the CPU use bf16 or fp32.")
     _positive(cfg.eval.every_kimg, "eval.every_kimg", allow_zero=True)
-    if cfg.eval.num_samples < 2:
-        raise GanforgeError(f"config key 'eval.num_samples' must be >= 2, got {cfg.eval.num_samples}.")
     if cfg.eval.ref not in ("train", "test"):
         raise GanforgeError(f"config key 'eval.ref' must be 'train' or 'test', got '{cfg.eval.ref}'.")
     if cfg.health.on_nan not in ("stop", "rollback"):
@@ -546,13 +544,14 @@ def validate(cfg: Config) -> None:
     for key in ("window", "check_every"):
         _positive(getattr(cfg.health, key), f"health.{key}")
     _positive(cfg.health.warmup_steps, "health.warmup_steps", allow_zero=True)
-    from .metrics.evaluate import parse_metrics
+    from .metrics.evaluate import check_num, parse_metrics
     from .metrics.features import FEATURES
 
     if cfg.model.task == "sr":
+        check_num(cfg.eval.num_samples, (), "config key 'eval.num_samples'")
         _validate_sr(cfg)
-    else:
-        parse_metrics(cfg.eval.metrics)
+    else:  # checked before training, not at the first evaluation an hour in
+        check_num(cfg.eval.num_samples, parse_metrics(cfg.eval.metrics), "config key 'eval.num_samples'")
     FEATURES.get(cfg.eval.features)
 
 

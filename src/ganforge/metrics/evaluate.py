@@ -9,6 +9,7 @@ on disk under a key of the reference images' bytes, the extractor's weights and
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -35,6 +36,17 @@ CACHE_VERSION = 1
 # SWD patches: 128 per image and level as in Karras et al., capped at 2^15 per level so that
 # sorting the projections stays cheap on a CPU (10k images -> 3 patches each).
 SWD_PER_IMAGE, SWD_PER_LEVEL = 128, 1 << 15
+# precision/recall's k: each image's ball reaches its k-th nearest neighbour (k = 3 in the paper)
+PR_K = 3
+
+
+def check_num(num: int, metrics: tuple[str, ...], what: str = "--num") -> None:
+    """Refuse too few images for ``metrics``: 2 for any, ``PR_K + 1`` for precision/recall."""
+    if "pr" in metrics and num < PR_K + 1:
+        raise GanforgeError(f"{what} must be >= {PR_K + 1} with metric pr (it needs each image's {PR_K}rd "
+                            f"nearest neighbour), got {num}.")
+    if num < 2:
+        raise GanforgeError(f"{what} must be >= 2, got {num}.")
 
 
 def swd_sampler(num: int, seed: int) -> PatchSampler:
@@ -148,7 +160,7 @@ def compute_metrics(real: FeatureSet, fake: FeatureSet, metrics: tuple[str, ...]
     if "is" in metrics:
         out["is"], out["is_std"] = inception_score(fake.logits)
     if "pr" in metrics:
-        out["precision"], out["recall"] = precision_recall(real.features, fake.features, k=3)
+        out["precision"], out["recall"] = precision_recall(real.features, fake.features, k=PR_K)
     if "swd" in metrics:
         out.update(swd_from_descriptors(real.swd, fake.swd, seed=seed))
     return out
@@ -177,15 +189,18 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
     """Figures and protocol for generated features ``fake`` against the reference split of ``data``."""
     want_swd = "swd" in metrics
     num = len(fake.features)
-    if len(fake.features) < 2:
-        raise GanforgeError(f"need at least 2 images to evaluate, got {len(fake.features)}.")
+    check_num(num, metrics, "the number of images")
+    if "fid" in metrics and num <= extractor.dim:
+        warnings.warn(f"FID from {num} images of {extractor.dim}-dimensional '{extractor.name}' features: the "
+                      f"covariances are singular (N <= {extractor.dim}), so the figure is far above the true "
+                      f"distance. Use --num well above {extractor.dim}, and compare FIDs only at the same --num.")
     real, key = reference_features(extractor, data, num, seed, want_swd)
     result = compute_metrics(real, fake, metrics, seed)
     result["protocol"] = {
         "features": extractor.name, "weights_sha256": extractor.weights_sha256, "num_fake": len(fake.features),
         "num_real": len(real.features), "reference": f"{data.name}:{data.split}",
         "reference_cache_key": key, "resize": extractor.resize_rule, "seed": seed,
-        "kid": "cubic polynomial kernel, 100 subsets of min(1000, N)", "pr_k": 3,
+        "kid": "cubic polynomial kernel, 100 subsets of min(1000, N)", "pr_k": PR_K,
         "swd": "7x7 Laplacian-pyramid patches, 512 directions, x1e3, mean over levels",
     }
     return result

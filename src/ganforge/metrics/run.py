@@ -10,7 +10,7 @@ from ..config import DataConfig
 from ..errors import GanforgeError
 from ..files import write_json
 from ..sampling import generate, load_generator
-from .evaluate import array_batches, evaluate_images, format_table, parse_metrics
+from .evaluate import array_batches, check_num, evaluate_images, format_table, parse_metrics
 
 
 def evaluate_source(source: str, metrics: str = "fid,kid,is,pr,swd", num: int = 10000, features: str = "fmnist",
@@ -30,8 +30,7 @@ def evaluate_source(source: str, metrics: str = "fid,kid,is,pr,swd", num: int = 
             else its dataset's test split). SR runs report PSNR/SSIM, not the GAN metrics.
     """
     names = parse_metrics(metrics)
-    if num < 2:
-        raise GanforgeError(f"--num must be >= 2, got {num}.")
+    check_num(num, names)
     path = Path(source)
     if path.suffix == ".npy":
         if not path.is_file():
