@@ -10,10 +10,11 @@ import torch
 
 from ganforge.bench.reference import REFERENCES
 from ganforge.bench.train import time_rounds
-from ganforge.config import load_config
+from ganforge.config import TrainConfig, load_config
 from ganforge.data import load_images
 from ganforge.nets import build_networks
 from ganforge.training import checkpoint as ckpt
+from ganforge.training.process import apply_process_settings, usable_cpus
 
 from conftest import run_cli, tiny
 
@@ -220,3 +221,15 @@ def test_bench_scripts_run_and_write_json(script, args, idx_root, tmp_path):
     else:  # every conv and linear call of G and D, with its passes timed
         assert {row["layer"].split(".")[0] for row in r["layers"]} == {"G", "D"}
         assert all(row["forward_ms"] > 0 for row in r["layers"])
+
+
+def test_more_threads_than_cpus_are_lowered_with_a_warning(capsys):
+    before = torch.get_num_threads()
+    try:
+        apply_process_settings(TrainConfig(threads=usable_cpus() + 997, keep_freed_memory=False))
+        assert torch.get_num_threads() == usable_cpus()
+        assert f"is more than the {usable_cpus()} CPUs this process can use; using {usable_cpus()}" in capsys.readouterr().err
+        apply_process_settings(TrainConfig(threads=1, keep_freed_memory=False))  # within the CPUs: as asked, silently
+        assert torch.get_num_threads() == 1 and not capsys.readouterr().err
+    finally:
+        torch.set_num_threads(before)
