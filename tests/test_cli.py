@@ -21,6 +21,8 @@ def ganforge(*args):
      "data.root '/no/such/folder' does not exist"),
     (["sample", "/no/such/run", "--out", "x.npy"], "neither a run folder nor a checkpoint"),
     (["data", "folder", "--out", "x.npy"], "ganforge data folder needs --root PATH"),
+    (["data", "fashion-mnist", "--out", "x.npy", "--channels", "2"], "--channels must be 1 (grayscale) or 3 (RGB), got 2"),
+    (["data", "fashion-mnist", "--out", "x.npy", "--resolution", "-1"], "--resolution must be > 0"),
     (["bench", "compare", "mlp-gan-fmnist", "--steps", "0"], "--steps must be > 0, got 0"),
     (["bench", "train", "dcgan-fmnist", "--steps", "-5"], "--steps must be > 0, got -5"),
     (["bench", "compare", "mlp-gan-fmnist", "--rounds", "0"], "--rounds must be > 0, got 0"),

@@ -83,8 +83,15 @@ def test_truncated_checkpoint_without_sidecar(run4):
     last = run4 / "checkpoints" / "last.pt"
     ckpt.sidecar(last).unlink()
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
-    with pytest.raises(GanforgeError, match="is damaged or truncated"):
+    with pytest.raises(GanforgeError, match="is damaged, truncated or not a checkpoint"):
         ckpt.load(last)
+
+
+def test_a_text_file_named_pt_is_not_a_checkpoint(tmp_path, capsys):
+    text = tmp_path / "notes.pt"
+    text.write_text("hello\n")  # torch's legacy unpickler fails on it with a KeyError
+    assert run_cli("sample", text, "--out", tmp_path / "g.png") == 2
+    assert "is damaged, truncated or not a checkpoint (KeyError" in capsys.readouterr().err
 
 
 def test_checkpoint_of_another_network(run4, idx_root, capsys):

@@ -71,6 +71,10 @@ def _cmd_data(args: argparse.Namespace) -> int:
         raise GanforgeError("ganforge data folder needs --root PATH, the folder of images to export.")
     if args.num is not None and args.num <= 0:  # before loading: the whole dataset is not needed to say so
         raise GanforgeError(f"--num must be > 0 (leave it out for every image), got {args.num}.")
+    if args.channels not in (0, 1, 3):
+        raise GanforgeError(f"--channels must be 1 (grayscale) or 3 (RGB), got {args.channels}.")
+    if args.resolution < 0:
+        raise GanforgeError(f"--resolution must be > 0 (leave it out for the dataset's own size), got {args.resolution}.")
     data = DataConfig(name=args.name, root=args.root, split=args.split)
     data = dataclasses.replace(data, resolution=args.resolution or (32 if args.name == "cifar10" else 28),
                                channels=args.channels or (3 if args.name in ("cifar10", "folder") else 1))
@@ -179,8 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--split", choices=["train", "test"], default="train")
     d.add_argument("--root", default="")
     d.add_argument("--num", type=int, default=None, help="first N images (default all)")
-    d.add_argument("--resolution", type=int, default=0)
-    d.add_argument("--channels", type=int, default=0)
+    d.add_argument("--resolution", type=int, default=0, help="image side (default: 28, CIFAR-10 32)")
+    d.add_argument("--channels", type=int, default=0, help="1 or 3 (default: 1, CIFAR-10 and folders 3)")
     d.set_defaults(func=_cmd_data)
 
     b = sub.add_parser("bench", help="benchmarks that write JSON")

@@ -16,7 +16,6 @@ import json
 import os
 import pickle
 import shutil
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +121,9 @@ def load(path: Path) -> dict[str, Any]:
             f"checkpoint '{path}' holds objects other than tensors and plain values, so it was not loaded "
             f"(loading it could run code). Only ganforge checkpoints are accepted. Detail: {str(e).splitlines()[0]}"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        raise GanforgeError(f"checkpoint '{path}' is damaged or truncated ({type(e).__name__}: {e}).") from None
+    except Exception as e:  # any file torch cannot read (a text file named .pt raises KeyError)
+        raise GanforgeError(f"checkpoint '{path}' is damaged, truncated or not a checkpoint "
+                            f"({type(e).__name__}: {e}).") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise GanforgeError(f"'{path}' is not a ganforge checkpoint.")
     return payload
