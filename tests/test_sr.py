@@ -1,6 +1,8 @@
 """Super-resolution: networks, PSNR/SSIM known answers, paired data, presets, evaluate, upscale."""
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -296,6 +298,11 @@ def test_upscale_command_writes_4x_images(photos, tmp_path, capsys):
     assert run_cli("train", "msrresnet-x4", "--out", run, *sr_sets(photos, "msrresnet-x4", "train.max_steps=2")) == 0
     src = sorted(photos[1].glob("*.png"))[0]
     assert run_cli("upscale", run, src, "--out", tmp_path / "one.png", "--tile", "5") == 0
+    # a fresh process (torch warns once per process): no warning about a read-only decoded image (a 1x1 one was)
+    Image.new("L", (1, 1)).save(tmp_path / "dot.png")
+    fresh = subprocess.run([sys.executable, "-m", "ganforge", "upscale", run, tmp_path / "dot.png", "--out",
+                            tmp_path / "dot4.png"], capture_output=True, text=True, timeout=120)
+    assert fresh.returncode == 0 and "warning" not in fresh.stderr, fresh.stderr
     with Image.open(src) as a, Image.open(tmp_path / "one.png") as b:
         assert b.size == (4 * a.size[0], 4 * a.size[1]) and b.mode == "RGB"
     assert run_cli("upscale", run / "checkpoints" / "last.pt", photos[1], "--out", tmp_path / "many") == 0
@@ -306,6 +313,9 @@ def test_upscale_command_writes_4x_images(photos, tmp_path, capsys):
     assert run_cli("upscale", run, src, "--out", tmp_path / "one.jpg") == 2  # not a folder named one.jpg
     assert "writes lossless PNG images; name the file .png" in capsys.readouterr().err
     assert not (tmp_path / "one.jpg").exists()
+    assert run_cli("upscale", run, photos[1], "--out", tmp_path / "all.png") == 2  # a folder in: a folder out
+    assert "is a folder, so --out must be a folder too" in capsys.readouterr().err
+    assert not (tmp_path / "all.png").exists()
     assert run_cli("sample", run, "--num", "2", "--out", tmp_path / "s.npy") == 2
     assert "ganforge upscale" in capsys.readouterr().err
 

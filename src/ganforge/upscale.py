@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .config import Config
@@ -67,6 +66,8 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
         names, images = [Path(src.name)], [decoded[0]]
         single = Path(out) if Path(out).suffix.lower() == ".png" else None
     elif src.is_dir():
+        if Path(out).suffix.lower() == ".png":  # it would become a folder named like a file
+            raise GanforgeError(f"INPUT '{src}' is a folder, so --out must be a folder too, not '{out}'.")
         names, images = load_folder_native(str(src), cfg.data.channels, "INPUT")
         single = None
     else:
@@ -74,7 +75,7 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
     device = next(G.parameters()).device
     written = []
     for name, image in zip(names, images):
-        lr = torch.from_numpy(np.ascontiguousarray(image))[None].to(device).float() / 255.0
+        lr = torch.tensor(image)[None].to(device).float() / 255.0  # a copy: decoded images can be read-only
         sr = unit_to_uint8(upscale_tensor(G, lr, cfg.sr.scale, tile, overlap))[0].numpy()
         path = single or Path(out) / name.with_suffix(".png")
         save_png(sr, path)
