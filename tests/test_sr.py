@@ -234,7 +234,7 @@ def photos(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("preset", SR_PRESETS)
-def test_sr_presets_train_evaluate_and_resume(preset, photos, tmp_path):
+def test_sr_presets_train_evaluate_and_resume(preset, photos, tmp_path, capsys):
     run = tmp_path / "run"
     assert run_cli("train", preset, "--out", run, *sr_sets(photos, preset, "train.max_steps=3")) == 0
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -249,6 +249,10 @@ def test_sr_presets_train_evaluate_and_resume(preset, photos, tmp_path):
     result = json.loads((tmp_path / "e.json").read_text())
     assert {"psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "psnr_rgb", "ssim_rgb"} <= set(result)
     assert result["protocol"]["images"] == 4 and all(np.isfinite(result[k]) for k in ("psnr", "ssim"))
+    assert "--metrics" not in capsys.readouterr().err
+    assert run_cli("evaluate", run, "--metrics", "fid", "--json", tmp_path / "e2.json") == 0  # scored all the same
+    assert "--metrics fid does not apply to a super-resolution run" in capsys.readouterr().err
+    assert "psnr" in json.loads((tmp_path / "e2.json").read_text())
 
 
 def test_sr_resume_is_bitwise_identical(photos, tmp_path):

@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="FID, KID, IS, precision/recall and SWD of a run, checkpoint or .npy "
                                         "(PSNR/SSIM for super-resolution runs)")
     e.add_argument("source", metavar="RUN_DIR|CHECKPOINT|SAMPLES.npy")
-    e.add_argument("--metrics", default="fid,kid,is,pr,swd", help="comma-separated: fid,kid,is,pr,swd")
+    e.add_argument("--metrics", default=None, help="comma-separated: fid,kid,is,pr,swd (default: all five)")
     e.add_argument("--num", type=int, default=10000, help="images to evaluate (default 10,000)")
     e.add_argument("--features", default="fmnist", help="feature extractor: fmnist or inception")
     e.add_argument("--ref", choices=["train", "test"], default="train", help="reference split")

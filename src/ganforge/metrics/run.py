@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,17 +11,17 @@ from ..config import DataConfig
 from ..errors import GanforgeError
 from ..files import write_json
 from ..sampling import generate, load_generator
-from .evaluate import array_batches, check_num, evaluate_images, format_table, parse_metrics
+from .evaluate import METRICS, array_batches, check_num, evaluate_images, format_table, parse_metrics
 
 
-def evaluate_source(source: str, metrics: str = "fid,kid,is,pr,swd", num: int = 10000, features: str = "fmnist",
+def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, features: str = "fmnist",
                     ref: str = "train", json_out: str | None = None, seed: int = 0, dataset: str | None = None,
                     data_root: str = "", use_ema: bool = True, val: str = "") -> dict:
     """Evaluate ``source``; print the table, write JSON, return the result.
 
     Args:
         source: run folder, checkpoint file, or .npy of uint8 images (N, C, H, W).
-        metrics: comma-separated metric names.
+        metrics: comma-separated metric names (None: all of them; SR runs are scored by PSNR/SSIM).
         num: images to evaluate (a .npy with fewer is an error).
         features: registered feature extractor.
         ref: reference split of the dataset.
@@ -29,7 +30,7 @@ def evaluate_source(source: str, metrics: str = "fid,kid,is,pr,swd", num: int = 
         val: super-resolution runs: the HR validation folder (default: the run's ``sr.val_root``,
             else its dataset's test split). SR runs report PSNR/SSIM, not the GAN metrics.
     """
-    names = parse_metrics(metrics)
+    names = parse_metrics(metrics or METRICS)
     check_num(num, names)
     path = Path(source)
     if path.suffix == ".npy":
@@ -52,6 +53,9 @@ def evaluate_source(source: str, metrics: str = "fid,kid,is,pr,swd", num: int = 
         G, cfg = load_generator(path, use_ema)
         default_json = (path if path.is_dir() else path.parent.parent) / "evaluate.json"
         if cfg.model.task == "sr":
+            if metrics is not None:
+                print(f"ganforge: warning: --metrics {metrics} does not apply to a super-resolution run; "
+                      "it is scored by PSNR and SSIM against the bicubic baseline.", file=sys.stderr)
             result = _evaluate_sr_run(G, cfg, num, val)
         else:
             data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
