@@ -278,3 +278,6 @@ def test_plugin_errors(tmp_path):
     cfg.write_text(f'plugins = ["{absolute}"]\n')
     with pytest.raises(GanforgeError, match=rf"not found \(looked in {re.escape(str(absolute))}\)\."):
         load_config(str(cfg))
+    cfg.write_text('plugins = ["nets/my_gan.txt"]\n')  # import_module would say "No module named 'nets/my_gan'"
+    with pytest.raises(GanforgeError, match="'nets/my_gan.txt' is a path but not a .py file"):
+        load_config(str(cfg))

@@ -453,6 +453,9 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None) -> None:
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[name] = module
                 spec.loader.exec_module(module)
+            elif "/" in plugin or "\\" in plugin:  # a path, but import_module would say "No module named '/a/b'"
+                raise GanforgeError(f"plugin '{plugin}' is a path but not a .py file; give a .py file or a module "
+                                    "name such as my_pkg.nets.")
             else:
                 if base and str(base) not in sys.path:
                     sys.path.append(str(base))
