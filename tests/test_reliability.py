@@ -79,6 +79,15 @@ def test_zero_byte_and_truncated_checkpoints(run4, damage, pattern, tmp_path, ca
     assert "Using" in capsys.readouterr().err and np.load(tmp_path / "y.npy").shape == (4, 1, 28, 28)
 
 
+def test_resume_after_a_kill_mid_write_of_metrics_jsonl(run4, idx_root):
+    log = run4 / "metrics.jsonl"
+    with open(log, "a") as f:
+        f.write('{"step": 6, "images_se')  # the torn last line a kill during a write leaves
+    assert run_cli("train", "dcgan-fmnist", "--out", run4, "--resume", *tiny(idx_root, "train.max_steps=6")) == 0
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]  # every line parses again
+    assert steps == [2, 4, 6]
+
+
 def test_truncated_checkpoint_without_sidecar(run4):
     last = run4 / "checkpoints" / "last.pt"
     ckpt.sidecar(last).unlink()

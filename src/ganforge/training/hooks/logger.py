@@ -7,6 +7,7 @@ from collections import defaultdict
 
 import torch
 
+from ...files import write_atomic
 from ...images import make_grid
 from .base import Hook
 
@@ -28,8 +29,9 @@ class MetricsLogger(Hook):
         self.path = trainer.run_dir / "metrics.jsonl"
         if self.path.exists():  # a resumed run: drop records logged after the checkpoint it resumes from
             keep = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line)["step"] <= trainer.state.step]
-            self.path.write_text("".join(line + "\n" for line in keep))
+                    if (step := _step_of(line)) is not None and step <= trainer.state.step]
+            text = "".join(line + "\n" for line in keep)
+            write_atomic(self.path, lambda f: f.write(text.encode()))  # a kill now must not lose the history
         self._t, self._images = time.perf_counter(), trainer.state.images_seen
         if trainer.tb is not None:
             real = trainer.batches.images[: trainer.cfg.log.num_samples]  # uint8 already
@@ -64,3 +66,11 @@ class MetricsLogger(Hook):
 
     def on_train_end(self, trainer) -> None:
         self.flush(trainer)
+
+
+def _step_of(line: str) -> int | None:
+    """The step of one metrics.jsonl record; None for a blank line or one torn by a kill mid-write."""
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None
