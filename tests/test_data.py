@@ -17,6 +17,7 @@ from ganforge.data import cifar, idx
 from ganforge.data.download import download, md5_of
 from ganforge.data.folder import load_folder
 from ganforge.errors import GanforgeError
+from ganforge.metrics.evaluate import array_batches, evaluate_images
 
 from conftest import fake_garments, write_idx
 
@@ -172,6 +173,18 @@ def test_cifar_refuses_code_in_pickle(tmp_path):
 
 
 # ------------------------------------------------------------------ image folders
+
+def test_a_cache_that_cannot_be_written_is_a_warning(image_folder, tmp_path, capsys):
+    (tmp_path / "a-file").write_bytes(b"")  # a read-only home, say: the cache only saves work
+    x = load_folder(str(image_folder), 32, 3, str(tmp_path / "a-file"))
+    assert x.shape == (24, 3, 32, 32)
+    assert "warning: not cached, so the next run redoes this work: cannot create the folder" in capsys.readouterr().err
+    ref = DataConfig(name="folder", root=str(image_folder), resolution=28, channels=1,  # the reference features' cache
+                     cache_dir=str(tmp_path / "a-file"))
+    result = evaluate_images(array_batches(torch.as_tensor(x[:8, :1, :28, :28])), 8, ref, ("fid",))
+    assert np.isfinite(result["fid"])
+    assert "ref-features" in capsys.readouterr().err
+
 
 def test_folder_resize_crop_and_cache(image_folder, tmp_path):
     cache = tmp_path / "fc"

@@ -4,13 +4,15 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 from ..errors import GanforgeError
-from ..files import make_dir
+from ..files import make_dir, write_atomic
 
 # how to fix a cache folder that cannot be written (the message names the folder itself)
 CACHE_FIX = "Set GANFORGE_CACHE (or data.cache_dir) to a folder you can write to."
@@ -21,6 +23,21 @@ def default_cache_dir(cache_dir: str = "") -> Path:
     if cache_dir:
         return Path(cache_dir).expanduser()
     return Path(os.environ.get("GANFORGE_CACHE", Path.home() / ".cache" / "ganforge"))
+
+
+def write_cache(path: Path, write: Callable[[BinaryIO], object]) -> bool:
+    """Write a cache file atomically (``files.write_atomic``); True if it was written.
+
+    A cache only saves work, so one that cannot be written is a warning, not an error:
+    the command goes on, and the next one redoes the work.
+    """
+    try:
+        make_dir(path.parent, CACHE_FIX)
+        write_atomic(path, write)
+        return True
+    except GanforgeError as e:
+        print(f"ganforge: warning: not cached, so the next run redoes this work: {e}", file=sys.stderr)
+        return False
 
 
 def md5_of(path: Path) -> str:

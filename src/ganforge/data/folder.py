@@ -11,8 +11,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import GanforgeError
-from ..files import write_atomic
-from .download import default_cache_dir
+from .download import default_cache_dir, write_cache
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp"}
 CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused
@@ -85,7 +84,7 @@ def load_folder(root: str, resolution: int, channels: int, cache_dir: str = "") 
             pass  # a damaged cache is rebuilt below
     good = _decode_all(folder, files, resolution, channels)[1]
     images = np.stack(good)
-    write_atomic(cache, lambda f: np.save(f, images))
+    write_cache(cache, lambda f: np.save(f, images))
     return images
 
 

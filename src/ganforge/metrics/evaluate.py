@@ -18,9 +18,8 @@ import torch
 
 from ..config import DataConfig
 from ..data import load_images
-from ..data.download import default_cache_dir
+from ..data.download import default_cache_dir, write_cache
 from ..errors import GanforgeError, did_you_mean
-from ..files import write_atomic
 from .features import FeatureExtractor, build_features
 from .fid import frechet_distance
 from .inception_score import inception_score
@@ -143,7 +142,7 @@ def reference_features(extractor: FeatureExtractor, data: DataConfig, num: int, 
         fs = FeatureSet(cached["features"], cached["logits"], stats)
     else:
         fs = extract(extractor, array_batches(images), len(images), want_swd=False)
-        write_atomic(path, lambda f: np.savez(f, features=fs.features, logits=fs.logits))
+        write_cache(path, lambda f: np.savez(f, features=fs.features, logits=fs.logits))
     if want_swd:  # no network involved: cheap to recompute, so not cached
         sampler = swd_sampler(len(images), seed)
         fs.swd = [torch.cat(level) for level in zip(*(sampler(b) for b in array_batches(images)))]
