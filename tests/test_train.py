@@ -238,6 +238,22 @@ def test_sample_seed_ema_and_truncation(trained_run, tmp_path):
     assert not np.array_equal(base, get("--truncation", 0.5))
 
 
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 128 + 15), (signal.SIGINT, 128 + 2)])
+def test_a_signal_during_sample_exits_cleanly_and_leaves_no_temp_file(trained_run, tmp_path, sig, code):
+    # SIG_DFL: a child of a non-interactive shell may inherit an ignored SIGINT, which Python then keeps
+    proc = run_subprocess("sample", trained_run, "--num", 200_000, "--out", tmp_path / "big.npy",
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    t = time.time()
+    while not list(tmp_path.glob(".big.npy.*.tmp")):  # the atomic write has begun
+        assert proc.poll() is None and time.time() - t < 60, proc.stdout.read()
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == code and "Traceback" not in out, out
+    assert "ganforge: interrupted" in out
+    assert not list(tmp_path.iterdir())  # neither big.npy nor its temp file
+
+
 def test_sample_bad_input(trained_run, tmp_path, capsys):
     assert run_cli("sample", tmp_path / "nothing", "--num", 4, "--out", tmp_path / "x.npy") == 2
     assert "neither a run folder nor a checkpoint" in capsys.readouterr().err

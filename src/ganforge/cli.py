@@ -1,10 +1,12 @@
 """The ``ganforge`` command: train | sample | evaluate | upscale | data | bench | presets | config.
 
-Exit codes: 0 success; 2 bad input (a one-line message, no traceback); 1 a bug.
+Exit codes: 0 success; 2 bad input (a one-line message, no traceback); 1 a bug;
+130 / 143 interrupted by Ctrl-C / SIGTERM (training saves a checkpoint first).
 """
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import warnings
 
@@ -218,11 +220,25 @@ def main(argv: list[str] | None = None) -> int:
         hint = f"; give each override its own --set, e.g. --set {stray[0]}" if stray else ""
         parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     warnings.formatwarning = lambda msg, cat, *a, **k: f"ganforge: warning: {msg}\n"
+    # SIGTERM unwinds like Ctrl-C, so an atomic write in progress removes its temp file (the default
+    # action would kill the process on the spot and leave it); training sets its own handler
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.func(args)
     except GanforgeError as e:
         print(f"ganforge: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:  # training handles its own signals (it saves a checkpoint); this is the rest
+        print("ganforge: interrupted. Outputs are written whole or not at all, so no file is left half-written.",
+              file=sys.stderr)
+        return 128 + (e.args[0] if e.args else signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame) -> None:
+    """SIGTERM handler: raise as Ctrl-C would, carrying the signal number for the exit code."""
+    raise KeyboardInterrupt(signum)
 
 
 if __name__ == "__main__":
