@@ -6,6 +6,7 @@ Exit codes: 0 success; 2 bad input (a one-line message, no traceback); 1 a bug;
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 import warnings
@@ -227,6 +228,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except GanforgeError as e:
         print(f"ganforge: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):  # a full disk is the machine's state, not a bug
+            raise
+        where = f" (writing '{e.filename}')" if e.filename else ""
+        print(f"ganforge: error: the disk is full{where}. Free some space and run the command again; "
+              "a training run continues from its last checkpoint with --resume.", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:  # training handles its own signals (it saves a checkpoint); this is the rest
         print("ganforge: interrupted. Outputs are written whole or not at all, so no file is left half-written.",

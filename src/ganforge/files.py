@@ -1,6 +1,7 @@
 """File writes: atomic ones (readers see the old file or the new one, never half of one) and JSON results."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -16,12 +17,29 @@ os.umask(_UMASK)
 _DEFAULT_MODE = 0o666 & ~_UMASK
 
 
+class WriteFailed(GanforgeError):
+    """The system refused a write (disk full, quota, a file too large): ``reason`` says which."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"could not write '{path}': {reason}. Free some space, or write it somewhere else.")
+        self.reason = reason
+
+
+def os_error_behind(e: BaseException | None) -> OSError | None:
+    """The OSError in ``e``'s chain, if any. torch.save reports a full disk as a RuntimeError of its
+    zip writer ("unexpected pos ..."), raised while handling the OSError."""
+    while e is not None and not isinstance(e, OSError):
+        e = e.__cause__ or e.__context__
+    return e
+
+
 def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write`` on a temp file beside ``path``, fsync it, then rename it over ``path``.
 
-    The temp file is removed if anything fails, and the exception propagates. The file gets
-    the permissions of one opened normally (0666 less the umask); a temp file starts as 0600.
-    A folder that cannot be written is bad input (GanforgeError).
+    The temp file is removed if anything fails. The file gets the permissions of one opened
+    normally (0666 less the umask); a temp file starts as 0600. A folder that cannot be
+    written is bad input (GanforgeError); a write the system refuses midway (a full disk)
+    raises :class:`WriteFailed`; any other exception propagates.
     """
     make_dir(path.parent)
     if path.is_dir():
@@ -37,9 +55,13 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, _DEFAULT_MODE)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        refused = os_error_behind(err) if isinstance(err, (OSError, RuntimeError)) else None
+        if refused is not None:
+            reason = "the disk is full" if refused.errno == errno.ENOSPC else (refused.strerror or str(refused))
+            raise WriteFailed(path, reason) from None
         raise
 
 

@@ -10,7 +10,6 @@ then falls back to the newest checkpoint that verifies, and says so.
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -22,7 +21,7 @@ from typing import Any
 import torch
 
 from ..errors import GanforgeError
-from ..files import write_atomic
+from ..files import WriteFailed, write_atomic
 
 FORMAT = "ganforge-checkpoint"
 VERSION = 1
@@ -65,11 +64,11 @@ def save_atomic(payload: dict[str, Any], path: Path) -> None:
     try:
         write_atomic(path, lambda f: torch.save(payload, f))
         _write_sidecar(json.dumps(_digest(path)), path)
-    except OSError as e:
-        reason = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
-        raise GanforgeError(
-            f"could not write checkpoint '{path}': {reason}. The previous checkpoint in {path.parent} is intact; "
-            "free space (or fix the folder) and continue with --resume.") from None
+    except WriteFailed as e:
+        kept = (f"The previous checkpoint in {path.parent} is intact" if (path.parent / "last.pt").exists()
+                else "No checkpoint was saved before it")
+        raise GanforgeError(f"could not write checkpoint '{path}': {e.reason}. {kept}; free space "
+                            "(or fix the folder) and continue with --resume.") from None
     _fsync_dir(path.parent)
 
 
