@@ -126,6 +126,15 @@ def test_a_refused_checkpoint_write_keeps_the_last_good_checkpoint(run4, idx_roo
     assert not list((run4 / "checkpoints").glob(".*.tmp"))
 
 
+def test_a_refused_write_of_any_output_is_one_line(idx_root, tmp_path):
+    proc = run_subprocess("train", "dcgan-fmnist", "--out", tmp_path / "run", *tiny(idx_root, "train.max_steps=2"),
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024)))
+    out, _ = proc.communicate(timeout=120)  # config.json (3 KB) is the first file over 1 KB
+    assert proc.returncode == 2 and "Traceback" not in out, out
+    assert re.search(r"could not write '.*config\.json': File too large\. Free some space", out)
+    assert not list((tmp_path / "run").glob(".*.tmp"))
+
+
 # ------------------------------------------------------------------ safe loading
 
 class Exploit:

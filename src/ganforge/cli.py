@@ -229,11 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     except GanforgeError as e:
         print(f"ganforge: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:
-        if e.errno not in (errno.ENOSPC, errno.EDQUOT):  # a full disk is the machine's state, not a bug
+    except OSError as e:  # a write the system refused outside files.write_atomic (a log line, the lock file)
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):  # a full disk is the machine's state, not a bug
             raise
+        reason = "the disk is full" if e.errno == errno.ENOSPC else e.strerror
         where = f" (writing '{e.filename}')" if e.filename else ""
-        print(f"ganforge: error: the disk is full{where}. Free some space and run the command again; "
+        print(f"ganforge: error: {reason}{where}. Free some space and run the command again; "
               "a training run continues from its last checkpoint with --resume.", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:  # training handles its own signals (it saves a checkpoint); this is the rest
