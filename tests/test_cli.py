@@ -26,6 +26,7 @@ def ganforge(*args):
     (["bench", "compare", "mlp-gan-fmnist", "--steps", "0"], "--steps must be > 0, got 0"),
     (["bench", "train", "dcgan-fmnist", "--steps", "-5"], "--steps must be > 0, got -5"),
     (["bench", "compare", "mlp-gan-fmnist", "--rounds", "0"], "--rounds must be > 0, got 0"),
+    (["bench", "evaluate", "--num", "1"], "--num must be >= 2, got 1"),
 ])
 def test_bad_input_exits_2_without_traceback(args, message, tmp_path):
     result = ganforge(*args, *(["--out", tmp_path / "r"] if args[0] == "train" else []))

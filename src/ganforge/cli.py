@@ -96,6 +96,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise GanforgeError(f"--{flag} must be > 0, got {getattr(args, flag)}.")
     if args.what == "evaluate":
         from .bench.evaluate import bench_evaluate
+        from .metrics.evaluate import check_num
+
+        check_num(args.num, ("fid",))
 
         _keep_freed_memory()  # measure what `ganforge evaluate` does
         bench_evaluate(num=args.num, features=args.features, json_out=args.json)
