@@ -233,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganforge: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # a write the system refused outside files.write_atomic (a log line, the lock file)
-        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):  # a full disk is the machine's state, not a bug
+        from .files import REFUSED_WRITE_ERRNOS
+
+        if e.errno not in REFUSED_WRITE_ERRNOS:  # a full disk is the machine's state, not a bug
             raise
         reason = "the disk is full" if e.errno == errno.ENOSPC else e.strerror
         where = f" (writing '{e.filename}')" if e.filename else ""

@@ -17,6 +17,10 @@ os.umask(_UMASK)
 _DEFAULT_MODE = 0o666 & ~_UMASK
 
 
+# what a refused write fails with: a full disk, a quota, a file over the size limit
+REFUSED_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
 class WriteFailed(GanforgeError):
     """The system refused a write (disk full, quota, a file too large): ``reason`` says which."""
 
@@ -59,7 +63,8 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         refused = os_error_behind(err) if isinstance(err, (OSError, RuntimeError)) else None
-        if refused is not None:
+        # a RuntimeError counts only when a refused write is behind it (torch.save on a full disk)
+        if refused is not None and (isinstance(err, OSError) or refused.errno in REFUSED_WRITE_ERRNOS):
             reason = "the disk is full" if refused.errno == errno.ENOSPC else (refused.strerror or str(refused))
             raise WriteFailed(path, reason) from None
         raise
