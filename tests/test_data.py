@@ -15,7 +15,7 @@ from ganforge.config import DataConfig
 from ganforge.data import DataWarning, InMemoryBatches, load_images
 from ganforge.data import cifar, idx
 from ganforge.data.download import download, md5_of
-from ganforge.data.folder import load_folder
+from ganforge.data.folder import decode_image, load_folder
 from ganforge.errors import GanforgeError
 from ganforge.metrics.evaluate import array_batches, evaluate_images
 
@@ -184,6 +184,17 @@ def test_a_cache_that_cannot_be_written_is_a_warning(image_folder, tmp_path, cap
     result = evaluate_images(array_batches(torch.as_tensor(x[:8, :1, :28, :28])), 8, ref, ("fid",))
     assert np.isfinite(result["fid"])
     assert "ref-features" in capsys.readouterr().err
+
+
+def test_a_16_bit_png_is_scaled_not_clipped(tmp_path):
+    levels = np.arange(256, dtype=np.uint16).reshape(16, 16)
+    Image.fromarray(levels * 257).save(tmp_path / "deep.png")  # uint16: a 16-bit PNG of 0 ... 65535
+    with Image.open(tmp_path / "deep.png") as im:
+        assert im.mode == "I;16"  # how Pillow opens a 16-bit PNG
+    gray, _, _ = decode_image(tmp_path / "deep.png", 0, 1)
+    assert np.array_equal(gray[0], levels)  # Pillow's convert("L") would give 255 for all but the first level
+    rgb, _, converted = decode_image(tmp_path / "deep.png", 0, 3)
+    assert converted and np.array_equal(rgb[1], levels)
 
 
 def test_folder_resize_crop_and_cache(image_folder, tmp_path):

@@ -14,7 +14,9 @@ from ..errors import GanforgeError
 from .download import default_cache_dir, write_cache
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp"}
-CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused
+# Pillow modes of 16-bit grayscale images (16-bit PNGs open as I;16, older Pillows gave I)
+SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I"}
+CACHE_VERSION = 2  # bump when decoding changes, so old caches are not reused (2: 16-bit images scaled)
 
 
 class DataWarning(UserWarning):
@@ -45,6 +47,15 @@ def _content_key(root: Path, files: list[Path], resolution: int, channels: int) 
     return h.hexdigest()[:24]
 
 
+def _to_8_bit(img: Image.Image) -> Image.Image:
+    """A 16-bit grayscale image (a 16-bit PNG) as 8-bit "L", scaled by 255/65535.
+
+    Pillow's own convert() clips such values at 255 instead, which turns nearly every pixel white.
+    """
+    wide = np.asarray(img, dtype=np.uint32)
+    return Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")
+
+
 def decode_image(path: Path, resolution: int, channels: int) -> tuple[np.ndarray, bool, bool] | str:
     """One image -> (uint8 (C, H, W), was it smaller than the resolution, was it converted); or why it failed.
 
@@ -55,7 +66,7 @@ def decode_image(path: Path, resolution: int, channels: int) -> tuple[np.ndarray
             small = min(img.size) < resolution
             target = "L" if channels == 1 else "RGB"
             converted = img.mode not in (target, target + "A", "P")
-            img = img.convert(target)
+            img = img.convert(target) if img.mode not in SIXTEEN_BIT else _to_8_bit(img).convert(target)
             if resolution:  # scale the shorter side to the resolution, then center-crop the square
                 img = ImageOps.fit(img, (resolution, resolution), Image.Resampling.BICUBIC)
             arr = np.asarray(img, dtype=np.uint8)
