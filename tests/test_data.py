@@ -116,6 +116,17 @@ def test_download_cache_that_cannot_be_made_says_how_to_fix(http_server, tmp_pat
         download([url + "f.bin"], tmp_path / "a-file" / "mnist" / "f.bin", hashlib.md5(b"payload").hexdigest())
 
 
+def test_inception_download_checks_the_hash_and_leaves_no_part_file(http_server, tmp_path, monkeypatch):
+    from ganforge.metrics import inception
+
+    www, url = http_server
+    (www / "w.pth").write_bytes(b"not the weights")
+    monkeypatch.setattr(inception, "WEIGHTS_URLS", [url + "missing.pth", url + "w.pth"])
+    with pytest.raises(GanforgeError, match=r"missing.pth: HTTP Error 404.*w.pth: wrong SHA-256"):
+        inception._download_checked(tmp_path / "inception" / "w.pth")
+    assert not list((tmp_path / "inception").iterdir())  # neither the file nor a .part of either attempt
+
+
 def test_download_disabled_says_how_to_fix(tmp_path, monkeypatch):
     spec = dict(idx.IDX_SETS["mnist"], debian=str(tmp_path / "none"))
     monkeypatch.setitem(idx.IDX_SETS, "mnist", spec)

@@ -49,6 +49,14 @@ def md5_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def part_file(dest: Path) -> tuple[int, str]:
+    """(fd, path) of a new temp file beside ``dest`` for a download, named for this process alone."""
+    try:
+        return tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    except OSError as e:  # a read-only cache folder: no mirror can help
+        raise GanforgeError(f"cannot write in the cache folder '{dest.parent}': {e.strerror}. {CACHE_FIX}") from None
+
+
 def download(urls: list[str], dest: Path, md5: str, timeout_s: float = 60.0) -> Path:
     """Fetch the first URL that works into ``dest`` and check its MD5.
 
@@ -67,10 +75,7 @@ def download(urls: list[str], dest: Path, md5: str, timeout_s: float = 60.0) -> 
     make_dir(dest.parent, CACHE_FIX)
     errors = []
     for url in urls:
-        try:
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-        except OSError as e:  # a read-only cache folder: no mirror can help
-            raise GanforgeError(f"cannot write in the cache folder '{dest.parent}': {e.strerror}. {CACHE_FIX}") from None
+        fd, tmp = part_file(dest)
         try:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:
                 shutil.copyfileobj(resp, out, 1 << 20)

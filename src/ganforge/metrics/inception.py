@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..data.download import CACHE_FIX, default_cache_dir
+from ..data.download import CACHE_FIX, default_cache_dir, part_file
 from ..errors import GanforgeError
 from ..files import make_dir
 
@@ -221,9 +221,10 @@ def _download_checked(dest: Path) -> Path:
     errors = []
     make_dir(dest.parent, CACHE_FIX)
     for url in WEIGHTS_URLS:
-        tmp = dest.with_suffix(".part")
+        fd, name = part_file(dest)  # a name of its own: two processes downloading at once
+        tmp = Path(name)
         try:
-            with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as out:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
                 out.write(resp.read())
             if not sha256_file(tmp).startswith(SHA256_PREFIX):
                 errors.append(f"{url}: wrong SHA-256")
