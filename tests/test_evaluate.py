@@ -1,6 +1,7 @@
 """ganforge evaluate end to end, with the shipped fmnist features."""
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -80,8 +81,19 @@ def test_bad_inputs(idx_root, test_npy, tmp_path, capsys):
                                                                          "eval.metrics=pr", "eval.num_samples=3")) == 2
     assert "config key 'eval.num_samples' must be >= 4 with metric pr" in capsys.readouterr().err
     assert not (tmp_path / "r" / "config.json").exists()  # refused before training, not at the first evaluation
-    with pytest.warns(UserWarning, match=r"FID from 3 images of 128-dimensional 'fmnist' features: the covariances are singular"):
+    with pytest.warns(UserWarning, match=r"FID from 3 images of 128-dimensional 'fmnist' features: with no more images than feature dimensions"):
         assert run_cli("evaluate", test_npy, "--num", 3, "--metrics", "fid", "--data-root", idx_root) == 0
+
+
+def test_fmnist_features_on_other_data_warn(idx_root, image_folder):
+    fakes = load_images(DataConfig(root=str(idx_root)))[:130]  # more images than the 128 feature dimensions
+    garments = DataConfig(root=str(idx_root))
+    folder = DataConfig(name="folder", root=str(image_folder), resolution=28, channels=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Fashion-MNIST against Fashion-MNIST: no warning at all
+        evaluate_images(array_batches(fakes), len(fakes), garments, ("fid",))
+    with pytest.warns(UserWarning, match="'folder' images are outside their domain"):
+        evaluate_images(array_batches(fakes[:24]), 24, folder, ("kid",))
 
 
 def test_weights_hash_is_checked(tmp_path):

@@ -190,9 +190,13 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
     num = len(fake.features)
     check_num(num, metrics, "the number of images")
     if "fid" in metrics and num <= extractor.dim:
-        warnings.warn(f"FID from {num} images of {extractor.dim}-dimensional '{extractor.name}' features: the "
-                      f"covariances are singular (N <= {extractor.dim}), so the figure is far above the true "
-                      f"distance. Use --num well above {extractor.dim}, and compare FIDs only at the same --num.")
+        warnings.warn(f"FID from {num} images of {extractor.dim}-dimensional '{extractor.name}' features: with no "
+                      "more images than feature dimensions the covariance estimates are poor and FID is biased far "
+                      f"upward. Use --num well above {extractor.dim}, and compare FIDs only at the same --num.")
+    if extractor.name == "fmnist" and data.name != "fashion-mnist":
+        warnings.warn(f"the 'fmnist' features come from a classifier of Fashion-MNIST garments, so '{data.name}' "
+                      "images are outside their domain: the figures can rank runs on the same data but say little "
+                      "about quality. Use --features inception (eval.features during training) for other data.")
     real, key = reference_features(extractor, data, num, seed, want_swd)
     result = compute_metrics(real, fake, metrics, seed)
     result["protocol"] = {
