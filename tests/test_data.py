@@ -19,7 +19,7 @@ from ganforge.data.folder import decode_image, load_folder
 from ganforge.errors import GanforgeError
 from ganforge.metrics.evaluate import array_batches, evaluate_images
 
-from conftest import fake_garments, write_idx
+from conftest import fake_garments, run_cli, write_idx
 
 
 @pytest.fixture
@@ -239,6 +239,13 @@ def test_folder_skips_corrupt_files_with_one_warning(image_folder, tmp_path):
     with pytest.warns(DataWarning, match=r"skipped 2 of 7 files .*zz_t"):
         x = load_folder(str(folder), 32, 3, str(tmp_path / "c"))
     assert len(x) == 5
+
+
+def test_a_folder_has_no_test_split(image_folder, tmp_path):
+    with pytest.raises(GanforgeError, match="an image folder has one set of images and no test split"):
+        load_images(DataConfig(name="folder", root=str(image_folder), split="test"))  # it used to load the same images
+    assert run_cli("train", "hw6-dcgan-64", "--out", tmp_path / "r", "--set", f"data.root={image_folder}",
+                   "--set", "eval.ref=test") == 2  # before training, not at its first evaluation
 
 
 def test_folder_errors_name_the_path(tmp_path):

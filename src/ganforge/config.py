@@ -542,6 +542,11 @@ def validate(cfg: Config) -> None:
     _positive(cfg.eval.every_kimg, "eval.every_kimg", allow_zero=True)
     if cfg.eval.ref not in ("train", "test"):
         raise GanforgeError(f"config key 'eval.ref' must be 'train' or 'test', got '{cfg.eval.ref}'.")
+    if cfg.data.name == "folder" and cfg.model.task == "gan":
+        for key, split in (("data.split", cfg.data.split), ("eval.ref", cfg.eval.ref)):
+            if split == "test":
+                raise GanforgeError(f"config key '{key}' is 'test', but an image folder has one set of images and "
+                                    f"no test split; set {key}=train.")
     if cfg.health.on_nan not in ("stop", "rollback"):
         raise GanforgeError(f"config key 'health.on_nan' must be 'stop' or 'rollback', got '{cfg.health.on_nan}'.")
     for key in ("window", "check_every"):

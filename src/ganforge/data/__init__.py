@@ -34,6 +34,11 @@ def _fit(images: np.ndarray, cfg: DataConfig) -> np.ndarray:
     return images
 
 
+FOLDER_HAS_NO_TEST_SPLIT = (
+    "an image folder has one set of images and no test split. To compare with held-out images, pass their folder "
+    "as the reference: ganforge evaluate RUN --data-root HELD_OUT_FOLDER.")
+
+
 def load_images(cfg: DataConfig) -> torch.Tensor:
     """Load the configured dataset as a uint8 tensor (N, C, resolution, resolution)."""
     if cfg.name in ("mnist", "fashion-mnist"):
@@ -41,6 +46,8 @@ def load_images(cfg: DataConfig) -> torch.Tensor:
     elif cfg.name == "cifar10":
         images = load_cifar10(cfg.split, cfg.root, cfg.download, cfg.mirror, cfg.cache_dir)
     elif cfg.name == "folder":
+        if cfg.split == "test":  # load_folder would return the training images under the name 'folder:test'
+            raise GanforgeError(FOLDER_HAS_NO_TEST_SPLIT)
         images = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.cache_dir)
     else:
         raise GanforgeError(f"unknown dataset '{cfg.name}'; valid: {', '.join(DATASET_NAMES)}.")
