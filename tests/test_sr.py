@@ -14,6 +14,7 @@ from PIL import Image
 from ganforge.config import load_config
 from ganforge.data.pairs import SRBatches, bicubic_down, bicubic_up, load_pairs, validation_pairs
 from ganforge.errors import GanforgeError
+from ganforge.images import unit_to_uint8
 from ganforge.metrics.psnr_ssim import psnr, ssim, to_y
 from ganforge.metrics.sr_eval import evaluate_sr
 from ganforge.nets.sr import (MSRResNet, MSRResNetOptions, SRCNN, SRCNNOptions, SRGANDiscriminator,
@@ -295,6 +296,9 @@ def test_tiled_upscaling_equals_whole_image():
     tiled = upscale_tensor(G, lr, 4, tile=8, overlap=8)  # overlap covers the receptive field
     assert tiled.shape == (1, 3, 148, 116)
     assert torch.allclose(tiled, whole, atol=1e-5)
+    as_png = upscale_tensor(G, lr, 4, tile=8, overlap=8, convert=unit_to_uint8)  # each tile stored as uint8
+    assert as_png.dtype == torch.uint8 and as_png.shape == (1, 3, 148, 116)
+    assert (as_png.int() - unit_to_uint8(whole).int()).abs().max() <= 1  # rounding of a 1e-5 difference at most
 
 
 def test_upscale_command_writes_4x_images(photos, tmp_path, capsys):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -22,25 +23,31 @@ def load_sr_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.n
 
 
 @torch.no_grad()
-def upscale_tensor(G: torch.nn.Module, lr: torch.Tensor, scale: int, tile: int = 0, overlap: int = 16) -> torch.Tensor:
+def upscale_tensor(G: torch.nn.Module, lr: torch.Tensor, scale: int, tile: int = 0, overlap: int = 16,
+                   convert: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """G(lr) for LR images in [0, 1] (B, C, h, w), ``tile`` x ``tile`` LR pixels at a time (0: all at once).
 
     Each tile is run with ``overlap`` extra LR pixels of context on every side and only
     its own part of the output is kept, so memory is bounded by the tile size and the
-    seams vanish once ``overlap`` covers the network's receptive field.
+    seams vanish once ``overlap`` covers the network's receptive field. ``convert``
+    (e.g. ``images.unit_to_uint8``) is applied to each tile as it comes out, so the whole
+    output is only ever held in its final form (uint8: a quarter of float32's memory).
     """
+    convert = convert or (lambda t: t)
     h, w = lr.shape[-2:]
     if not tile or (h <= tile and w <= tile):
-        return G(lr)
-    out = lr.new_zeros(lr.shape[0], lr.shape[1], h * scale, w * scale)
+        return convert(G(lr))
+    out = None
     for y in range(0, h, tile):
         for x in range(0, w, tile):
             y0, x0 = max(y - overlap, 0), max(x - overlap, 0)
             y1, x1 = min(y + tile + overlap, h), min(x + tile + overlap, w)
-            part = G(lr[..., y0:y1, x0:x1])
             ty, tx = (y - y0) * scale, (x - x0) * scale
             th, tw = (min(y + tile, h) - y) * scale, (min(x + tile, w) - x) * scale
-            out[..., y * scale:y * scale + th, x * scale:x * scale + tw] = part[..., ty:ty + th, tx:tx + tw]
+            part = convert(G(lr[..., y0:y1, x0:x1])[..., ty:ty + th, tx:tx + tw])
+            if out is None:
+                out = part.new_zeros(lr.shape[0], lr.shape[1], h * scale, w * scale)
+            out[..., y * scale:y * scale + th, x * scale:x * scale + tw] = part
     return out
 
 
@@ -76,7 +83,7 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
     written = []
     for name, image in zip(names, images):
         lr = torch.tensor(image)[None].to(device).float() / 255.0  # a copy: decoded images can be read-only
-        sr = unit_to_uint8(upscale_tensor(G, lr, cfg.sr.scale, tile, overlap))[0].numpy()
+        sr = upscale_tensor(G, lr, cfg.sr.scale, tile, overlap, convert=unit_to_uint8)[0].numpy()
         path = single or Path(out) / name.with_suffix(".png")
         save_png(sr, path)
         written.append(path)

@@ -50,7 +50,7 @@ def evaluate_sr(G: torch.nn.Module, cfg: Config, num: int = 0) -> dict:
     sums: dict[str, float] = {}
     for lr, hr in _batches(lr_all, hr_all):
         hr = hr.double()
-        outputs = {"": unit_to_uint8(upscale_tensor(G, lr.to(device).float() / 255, scale, EVAL_TILE)),
+        outputs = {"": upscale_tensor(G, lr.to(device).float() / 255, scale, EVAL_TILE, convert=unit_to_uint8),
                    "_bicubic": bicubic_up(lr.double(), scale).round().clamp(0, 255)}
         for suffix, out in outputs.items():
             out = out.double()
