@@ -6,7 +6,6 @@ Exit codes: 0 success; 2 bad input (a one-line message, no traceback); 1 a bug;
 from __future__ import annotations
 
 import argparse
-import errno
 import signal
 import sys
 import warnings
@@ -233,11 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganforge: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # a write the system refused outside files.write_atomic (a log line, the lock file)
-        from .files import REFUSED_WRITE_ERRNOS
+        from .files import REFUSED_WRITE_ERRNOS, refused_reason
 
         if e.errno not in REFUSED_WRITE_ERRNOS:  # a full disk is the machine's state, not a bug
             raise
-        reason = "the disk is full" if e.errno == errno.ENOSPC else e.strerror
+        reason = refused_reason(e)
         where = f" (writing '{e.filename}')" if e.filename else ""
         print(f"ganforge: error: {reason}{where}. Free some space and run the command again; "
               "a training run continues from its last checkpoint with --resume.", file=sys.stderr)

@@ -19,6 +19,13 @@ _DEFAULT_MODE = 0o666 & ~_UMASK
 
 # what a refused write fails with: a full disk, a quota, a file over the size limit
 REFUSED_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+# how to fix an output in a folder that cannot be written (the messages name the path)
+WRITABLE_FIX = "Choose a path in a folder you can write to."
+
+
+def refused_reason(e: OSError) -> str:
+    """Why the system refused a write, in words: "the disk is full", or its own message."""
+    return "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
 
 
 class WriteFailed(GanforgeError):
@@ -37,21 +44,28 @@ def os_error_behind(e: BaseException | None) -> OSError | None:
     return e
 
 
-def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+def temp_file_beside(path: Path, suffix: str, fix: str = WRITABLE_FIX) -> tuple[int, str]:
+    """(fd, name) of a new hidden temp file in ``path``'s folder, unique to this call; a folder that
+    refuses it is bad input, and ``fix`` ends the message."""
+    try:
+        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    except OSError as e:
+        raise GanforgeError(f"cannot write '{path}': {e.strerror}. {fix}") from None
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], object], fix: str = WRITABLE_FIX) -> None:
     """Call ``write`` on a temp file beside ``path``, fsync it, then rename it over ``path``.
 
     The temp file is removed if anything fails. The file gets the permissions of one opened
     normally (0666 less the umask); a temp file starts as 0600. A folder that cannot be
     written is bad input (GanforgeError); a write the system refuses midway (a full disk)
-    raises :class:`WriteFailed`; any other exception propagates.
+    raises :class:`WriteFailed`; any other exception propagates. ``fix`` ends the message
+    about a folder that cannot be written.
     """
-    make_dir(path.parent)
+    make_dir(path.parent, fix)
     if path.is_dir():
         raise GanforgeError(f"cannot write '{path}': it is a folder. Give a file name, or remove the folder.")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise GanforgeError(f"cannot write '{path}': {e.strerror}. Choose a path in a folder you can write to.") from None
+    fd, tmp = temp_file_beside(path, ".tmp", fix)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -65,12 +79,11 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
         refused = os_error_behind(err) if isinstance(err, (OSError, RuntimeError)) else None
         # a RuntimeError counts only when a refused write is behind it (torch.save on a full disk)
         if refused is not None and (isinstance(err, OSError) or refused.errno in REFUSED_WRITE_ERRNOS):
-            reason = "the disk is full" if refused.errno == errno.ENOSPC else (refused.strerror or str(refused))
-            raise WriteFailed(path, reason) from None
+            raise WriteFailed(path, refused_reason(refused)) from None
         raise
 
 
-def make_dir(path: Path, fix: str = "Choose a path in a folder you can write to.") -> None:
+def make_dir(path: Path, fix: str = WRITABLE_FIX) -> None:
     """``mkdir -p``; a folder that cannot be made (no permission, a file in the way) is bad input.
 
     ``fix`` ends the error message: what the user should change.

@@ -5,14 +5,13 @@ import hashlib
 import os
 import shutil
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 from ..errors import GanforgeError
-from ..files import make_dir, write_atomic
+from ..files import make_dir, temp_file_beside, write_atomic
 
 # how to fix a cache folder that cannot be written (the message names the folder itself)
 CACHE_FIX = "Set GANFORGE_CACHE (or data.cache_dir) to a folder you can write to."
@@ -32,8 +31,7 @@ def write_cache(path: Path, write: Callable[[BinaryIO], object]) -> bool:
     the command goes on, and the next one redoes the work.
     """
     try:
-        make_dir(path.parent, CACHE_FIX)
-        write_atomic(path, write)
+        write_atomic(path, write, CACHE_FIX)
         return True
     except GanforgeError as e:
         print(f"ganforge: warning: not cached, so the next run redoes this work: {e}", file=sys.stderr)
@@ -47,14 +45,6 @@ def md5_of(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def part_file(dest: Path) -> tuple[int, str]:
-    """(fd, path) of a new temp file beside ``dest`` for a download, named for this process alone."""
-    try:
-        return tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    except OSError as e:  # a read-only cache folder: no mirror can help
-        raise GanforgeError(f"cannot write in the cache folder '{dest.parent}': {e.strerror}. {CACHE_FIX}") from None
 
 
 def download(urls: list[str], dest: Path, md5: str, timeout_s: float = 60.0) -> Path:
@@ -75,7 +65,7 @@ def download(urls: list[str], dest: Path, md5: str, timeout_s: float = 60.0) -> 
     make_dir(dest.parent, CACHE_FIX)
     errors = []
     for url in urls:
-        fd, tmp = part_file(dest)
+        fd, tmp = temp_file_beside(dest, ".part", CACHE_FIX)  # a name per process: downloads may run at once
         try:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:
                 shutil.copyfileobj(resp, out, 1 << 20)

@@ -20,9 +20,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..data.download import CACHE_FIX, default_cache_dir, part_file
+from ..data.download import CACHE_FIX, default_cache_dir
 from ..errors import GanforgeError
-from ..files import make_dir
+from ..files import make_dir, temp_file_beside
 
 WEIGHTS_NAME = "weights-inception-2015-12-05-6726825d.pth"
 WEIGHTS_URLS = ["https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + WEIGHTS_NAME,
@@ -221,7 +221,7 @@ def _download_checked(dest: Path) -> Path:
     errors = []
     make_dir(dest.parent, CACHE_FIX)
     for url in WEIGHTS_URLS:
-        fd, name = part_file(dest)  # a name of its own: two processes downloading at once
+        fd, name = temp_file_beside(dest, ".part", CACHE_FIX)  # a name of its own: downloads may run at once
         tmp = Path(name)
         try:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:

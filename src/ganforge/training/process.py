@@ -31,11 +31,11 @@ def apply_process_settings(train: TrainConfig) -> None:
     dcgan-fmnist took 295 s with 999 threads on 2 cores instead of 1 s), and a config written
     on a larger machine should still train here.
     """
-    threads = train.threads
-    if threads > usable_cpus():
-        print(f"ganforge: warning: train.threads={threads} is more than the {usable_cpus()} CPUs this process "
-              f"can use; using {usable_cpus()}.", file=sys.stderr)
-        threads = usable_cpus()
+    threads, cpus = train.threads, usable_cpus()
+    if threads > cpus:
+        print(f"ganforge: warning: train.threads={threads} is more than the {cpus} CPUs this process "
+              f"can use; using {cpus}.", file=sys.stderr)
+        threads = cpus
     if threads:
         torch.set_num_threads(threads)
     if train.keep_freed_memory:
