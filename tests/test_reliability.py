@@ -135,6 +135,14 @@ def test_a_refused_write_of_any_output_is_one_line(idx_root, tmp_path):
     assert not list((tmp_path / "run").glob(".*.tmp"))
 
 
+def test_a_refused_write_of_the_lock_file_names_it(idx_root, tmp_path):
+    proc = run_subprocess("train", "dcgan-fmnist", "--out", tmp_path / "run", *tiny(idx_root, "train.max_steps=2"),
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (8, 8)))
+    out, _ = proc.communicate(timeout=120)  # "pid N on HOST" is longer than 8 bytes
+    assert proc.returncode == 2 and "Traceback" not in out, out
+    assert re.search(r"File too large \(writing '.*run/\.lock'\)\. Free some space", out), out
+
+
 # ------------------------------------------------------------------ safe loading
 
 class Exploit:

@@ -5,6 +5,7 @@ file left by a killed run never blocks the next one: it is simply taken over.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
@@ -41,10 +42,16 @@ class RunLock:
         previous = self.file.read().strip()
         if previous:
             print(f"ganforge: taking over the lock of a process that is gone ({previous}).", file=sys.stderr)
-        self.file.seek(0)
-        self.file.truncate()
-        self.file.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
-        self.file.flush()
+        try:
+            self.file.seek(0)
+            self.file.truncate()
+            self.file.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+            self.file.flush()
+        except OSError as e:  # a full disk: name the file, so the CLI's one line says where
+            with contextlib.suppress(OSError):  # close flushes again and fails, but closes the file: the lock goes
+                self.file.close()
+            self.file = None
+            raise OSError(e.errno, e.strerror, str(self.path)) from None
         return self
 
     def __exit__(self, *exc) -> None:
