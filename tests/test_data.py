@@ -278,6 +278,30 @@ def test_batches_are_seeded_and_resumable():
     assert not torch.equal(InMemoryBatches(images, 16, seed=4).next(), seen[0])
 
 
+def test_a_resume_with_another_batch_size_goes_on_from_the_next_unseen_image():
+    images = torch.arange(100, dtype=torch.uint8).view(100, 1, 1, 1)
+    a = InMemoryBatches(images, 16, seed=3)
+    first = [a.next() for _ in range(3)]  # 48 images of epoch 0
+    b = InMemoryBatches(images, 24, seed=3)
+    b.load_state_dict(a.state_dict())
+    assert b.epochs_done == pytest.approx(48 / 96)  # of the 96 images a 16-batch epoch uses
+    later = [b.next() for _ in range(2)]  # 48 more: the epoch's images 48..95
+    epoch0 = torch.cat(first + later).flatten()
+    assert len(set(epoch0.tolist())) == 96 and b.epoch == 0  # nothing skipped, nothing repeated
+    b.next()  # 96 + 24 > 100: the next epoch begins
+    assert b.epoch == 1 and b.epochs_done == pytest.approx(1 + 24 / 96)
+
+
+def test_a_checkpoint_that_counted_batches_resumes_the_same_order():
+    images = torch.arange(100, dtype=torch.uint8).view(100, 1, 1, 1)
+    a = InMemoryBatches(images, 16, seed=3)
+    for _ in range(4):
+        a.next()
+    old = InMemoryBatches(images, 16, seed=3)
+    old.load_state_dict({"epoch": 0, "index": 4, "seed": 3})  # the state before positions counted images
+    assert torch.equal(old.next(), a.next())
+
+
 def test_uint8_to_float_matches_totensor_normalize():
     images = torch.tensor([0, 128, 255], dtype=torch.uint8).view(3, 1, 1, 1)
     x = InMemoryBatches(images, 3, 0).next().flatten().sort().values

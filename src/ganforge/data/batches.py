@@ -11,9 +11,11 @@ class InMemoryBatches:
     """Draws batches of real images from a uint8 tensor held in memory.
 
     Every epoch is a permutation seeded by ``(seed, epoch)``, so the data order
-    is a pure function of the position ``(epoch, index)``; that position is all a
-    checkpoint needs to resume the exact same order. The last partial batch of
-    an epoch is dropped so every step sees ``batch_size`` images.
+    is a pure function of the position ``(epoch, start)``, ``start`` counting the
+    images of the epoch already drawn; that position is all a checkpoint needs to
+    resume the exact same order. Counting images rather than batches lets a resume
+    with another ``train.batch_size`` go on from the next unseen image. The last
+    partial batch of an epoch is dropped so every step sees ``batch_size`` images.
 
     Under torchrun, ``batch_size`` is the global batch and rank ``r`` of ``W``
     takes the r-th of W equal slices of it: the global order is the same for any
@@ -44,7 +46,7 @@ class InMemoryBatches:
         self.batch_size = batch_size
         self.seed = seed
         self.epoch = 0
-        self.index = 0  # batches already drawn in this epoch
+        self.start = 0  # images of this epoch already drawn
         self._order = self._permutation(0)
 
     @property
@@ -58,12 +60,12 @@ class InMemoryBatches:
 
     def next_indices(self) -> torch.Tensor:
         """Advance one batch; the dataset indices of the whole global batch, in order."""
-        if self.index >= self.batches_per_epoch:
+        if self.start + self.batch_size > len(self.images):
             self.epoch += 1
-            self.index = 0
+            self.start = 0
             self._order = self._permutation(self.epoch)
-        start = self.index * self.batch_size
-        self.index += 1
+        start = self.start
+        self.start += self.batch_size
         return self._order[start:start + self.batch_size]
 
     def my_rows(self, full: torch.Tensor) -> torch.Tensor:
@@ -80,15 +82,17 @@ class InMemoryBatches:
     @property
     def epochs_done(self) -> float:
         """Fractional epochs consumed so far."""
-        return self.epoch + self.index / self.batches_per_epoch
+        # out of the images an epoch uses (the partial batch is dropped), so an epoch ends at exactly 1.0
+        return self.epoch + min(1.0, self.start / (self.batches_per_epoch * self.batch_size))
 
     def state_dict(self) -> dict[str, int]:
         """Data-order position for checkpoints."""
-        return {"epoch": self.epoch, "index": self.index, "seed": self.seed}
+        return {"epoch": self.epoch, "start": self.start, "seed": self.seed}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Resume the data order at a saved position."""
         self.seed = int(state["seed"])
         self.epoch = int(state["epoch"])
-        self.index = int(state["index"])
+        # checkpoints before 2026-11-24 counted batches ("index"), at the batch size they were made with
+        self.start = int(state["start"]) if "start" in state else int(state["index"]) * self.batch_size
         self._order = self._permutation(self.epoch)

@@ -146,7 +146,7 @@ class SRBatches(InMemoryBatches):
 
     def next(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """This rank's part of the next batch: (LR, HR) floats in [0, 1] (seed 004's mean 0, std 255)."""
-        step = self.epoch * self.batches_per_epoch + self.index
+        step = self.epoch * self.batches_per_epoch + self.start // self.batch_size  # the batch's number, for its seed
         idx = self.next_indices()
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + 7 + step)
         corners = torch.rand(len(idx), 2, generator=g)
