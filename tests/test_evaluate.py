@@ -96,6 +96,17 @@ def test_fmnist_features_on_other_data_warn(idx_root, image_folder):
         evaluate_images(array_batches(fakes[:24]), 24, folder, ("kid",))
 
 
+def test_colour_samples_against_the_default_reference_warn(idx_root, tmp_path):
+    colour = tmp_path / "colour.npy"
+    np.save(colour, np.random.default_rng(0).integers(0, 256, (8, 3, 28, 28), dtype=np.uint8))
+    with pytest.warns(UserWarning, match="holds colour images and is compared with Fashion-MNIST, the default"):
+        assert run_cli("evaluate", colour, "--num", 8, "--metrics", "kid", "--data-root", idx_root) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a named reference is the user's choice: no warning
+        assert run_cli("evaluate", colour, "--num", 8, "--metrics", "kid", "--data-root", idx_root,
+                       "--dataset", "fashion-mnist") == 0
+
+
 def test_weights_hash_is_checked(tmp_path):
     bad = tmp_path / "w.safetensors"
     shutil.copy(fmnist_net.WEIGHTS, bad)

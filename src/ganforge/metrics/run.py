@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,10 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
                                 f"got {images.dtype} {images.shape}.")
         if len(images) < num:
             raise GanforgeError(f"'{path}' holds {len(images)} images, fewer than --num {num}; lower --num.")
+        if dataset is None and images.shape[1] == 3:  # likely samples of colour data, scored against grayscale garments
+            warnings.warn(f"'{path}' holds colour images and is compared with Fashion-MNIST, the default reference "
+                          "for a .npy. If they imitate other data, name it: --dataset cifar10, or --dataset folder "
+                          "--data-root PATH.")
         data = DataConfig(name=dataset or "fashion-mnist", root=data_root, split=ref,
                           resolution=images.shape[2], channels=images.shape[1])
         result = evaluate_images(array_batches(images[:num]), num, data, names, features, seed)
