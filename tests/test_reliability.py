@@ -290,6 +290,17 @@ def test_an_output_that_cannot_be_written_is_bad_input(run4, idx_root, tmp_path,
     assert re.search(pattern, err) and "Traceback" not in err
 
 
+@pytest.mark.parametrize("command", ["evaluate", "bench"])
+def test_a_json_path_that_cannot_be_written_fails_before_the_work(run4, idx_root, tmp_path, capsys, command):
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    args = (["evaluate", run4, "--num", "8", "--metrics", "kid"] if command == "evaluate"
+            else ["bench", "train", "dcgan-fmnist", "--steps", "1", *tiny(idx_root)])
+    assert run_cli(*args, "--json", tmp_path / "blocker" / "out.json") == 2
+    out, err = capsys.readouterr()
+    assert re.search(r"cannot create the folder '.*blocker'", err) and "Traceback" not in err
+    assert out == ""  # no table, no benchmark: it stopped before measuring anything
+
+
 def test_written_files_get_the_usual_permissions(run4, tmp_path):
     """Atomic writes go through a 0600 temp file; the result must still be readable as the umask allows."""
     umask = os.umask(0)

@@ -9,6 +9,7 @@ import argparse
 import signal
 import sys
 import warnings
+from pathlib import Path
 
 from .errors import GanforgeError
 
@@ -61,13 +62,11 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 def _cmd_data(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from pathlib import Path
-
     import numpy as np
 
     from .config import DataConfig
     from .data import load_images
-    from .files import write_atomic
+    from .files import check_output_file, write_atomic
 
     if args.name == "folder" and not args.root:  # the shared message would name train's --set data.root
         raise GanforgeError("ganforge data folder needs --root PATH, the folder of images to export.")
@@ -77,14 +76,15 @@ def _cmd_data(args: argparse.Namespace) -> int:
         raise GanforgeError(f"--channels must be 1 (grayscale) or 3 (RGB), got {args.channels}.")
     if args.resolution < 0:
         raise GanforgeError(f"--resolution must be > 0 (leave it out for the dataset's own size), got {args.resolution}.")
+    out = Path(args.out if args.out.endswith(".npy") else args.out + ".npy")  # np.save would add it silently
+    check_output_file(out)  # before loading, which may download and decode a whole dataset
     data = DataConfig(name=args.name, root=args.root, split=args.split)
     data = dataclasses.replace(data, resolution=args.resolution or (32 if args.name == "cifar10" else 28),
                                channels=args.channels or (3 if args.name in ("cifar10", "folder") else 1))
     images = load_images(data)
     if args.num is not None:
         images = images[: args.num]
-    out = args.out if args.out.endswith(".npy") else args.out + ".npy"  # np.save would add it silently
-    write_atomic(Path(out), lambda f: np.save(f, images.numpy()))
+    write_atomic(out, lambda f: np.save(f, images.numpy()))
     print(f"ganforge: wrote {tuple(images.shape)} uint8 images of {args.name}:{args.split} to {out}")
     return 0
 
@@ -227,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     # action would kill the process on the spot and leave it); training sets its own handler
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        if getattr(args, "json", None):  # bench and evaluate write it last, after minutes of work
+            from .files import check_output_file
+
+            check_output_file(Path(args.json))
         return args.func(args)
     except GanforgeError as e:
         print(f"ganforge: error: {e}", file=sys.stderr)

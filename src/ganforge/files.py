@@ -62,9 +62,7 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object], fix: str = WRI
     raises :class:`WriteFailed`; any other exception propagates. ``fix`` ends the message
     about a folder that cannot be written.
     """
-    make_dir(path.parent, fix)
-    if path.is_dir():
-        raise GanforgeError(f"cannot write '{path}': it is a folder. Give a file name, or remove the folder.")
+    check_output_file(path, fix)
     fd, tmp = temp_file_beside(path, ".tmp", fix)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -81,6 +79,14 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object], fix: str = WRI
         if refused is not None and (isinstance(err, OSError) or refused.errno in REFUSED_WRITE_ERRNOS):
             raise WriteFailed(path, refused_reason(refused)) from None
         raise
+
+
+def check_output_file(path: Path, fix: str = WRITABLE_FIX) -> None:
+    """Make ``path``'s folder and refuse a ``path`` that is a folder: a command calls this before
+    minutes of work, so a bad output path fails at once instead of at the end."""
+    make_dir(path.parent, fix)
+    if path.is_dir():
+        raise GanforgeError(f"cannot write '{path}': it is a folder. Give a file name, or remove the folder.")
 
 
 def make_dir(path: Path, fix: str = WRITABLE_FIX) -> None:

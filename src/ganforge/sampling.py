@@ -12,7 +12,7 @@ import torch
 
 from .config import Config, config_from_dict, load_plugins
 from .errors import GanforgeError
-from .files import make_dir, write_atomic
+from .files import check_output_file, make_dir, write_atomic
 from .images import make_grid, refuse_other_image_formats, save_png, to_uint8
 from .nets import build_generator
 from .training import checkpoint as ckpt
@@ -80,6 +80,8 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
     if truncation is not None and truncation <= 0:
         raise GanforgeError(f"--truncation must be > 0, got {truncation}.")
     refuse_other_image_formats(Path(out))
+    if Path(out).suffix in (".npy", ".png"):
+        check_output_file(Path(out))
     G, cfg = load_generator(source, use_ema)
     if cfg.model.task == "sr":
         raise GanforgeError(f"'{source}' is a super-resolution run: its generator needs an image, not noise. "
