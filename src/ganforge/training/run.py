@@ -140,6 +140,10 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
     # empty, so fixing the --set and running again needs no --force
     if env.is_main:
         write_json(cfg.to_dict(), run_dir / "config.json")
+        tr = cfg.train
+        if not (tr.max_steps or tr.max_seconds or tr.max_epochs):  # allowed, but say so: it will not stop by itself
+            print("ganforge: train.max_steps, max_seconds and max_epochs are all 0, so this run has no end; "
+                  "Ctrl-C or SIGTERM saves a checkpoint and stops it.", file=sys.stderr)
     state = trainer.fit()
     where = run_dir / "checkpoints" / "last.pt"
     if not env.is_main:  # rank 0 speaks for the job
