@@ -38,6 +38,14 @@ def test_sr_generators_upscale_by_their_factor(scale):
         assert G(x).shape == (2, 3, 9 * scale, 11 * scale)
 
 
+def test_a_resolution_that_is_no_multiple_of_the_scale_is_cut_to_one(idx_root, tmp_path):
+    """28 px Fashion-MNIST at x3: the batches cut whole images to 27 px, and the shape check agrees."""
+    run = tmp_path / "x3"
+    assert run_cli("train", "srcnn-x4", "--out", run, "--set", "sr.scale=3", "--set", f"data.root={idx_root}",
+                   "--set", "train.max_steps=2", "--set", "log.progress=false") == 0
+    assert ckpt.load(run / "checkpoints" / "last.pt")["state"]["step"] == 2
+
+
 def test_msrresnet_refuses_other_scales_like_the_seed():
     with pytest.raises(GanforgeError, match=r"Unsupported scale factor 8. Currently supported ones are \[2, 3, 4\]"):
         MSRResNet(MSRResNetOptions(), channels=3, scale=8)

@@ -298,3 +298,70 @@ def test_plugin_errors(tmp_path):
     cfg.write_text('plugins = ["nets/my_gan.txt"]\n')  # import_module would say "No module named 'nets/my_gan'"
     with pytest.raises(GanforgeError, match="'nets/my_gan.txt' is a path but not a .py file"):
         load_config(str(cfg))
+
+
+FAULTY_NETS = '''
+from dataclasses import dataclass
+import torch, torch.nn as nn
+from ganforge.registry import DISCRIMINATORS, GENERATORS
+
+@dataclass(frozen=True)
+class Mode:
+    mode: str = "ok"
+
+@GENERATORS.register("faulty-g", Mode)
+class FaultyG(nn.Module):
+    def __init__(self, opts, *, z_dim, channels, resolution):
+        super().__init__()
+        self.mode, self.shape = opts.mode, (channels, resolution, resolution)
+        self.fc = nn.Linear(z_dim, channels * resolution * resolution)
+    def forward(self, z):
+        x = torch.tanh(self.fc(z))
+        if self.mode == "raise":
+            raise ValueError("boom in my generator")
+        if self.mode == "flat":
+            return x
+        return (x.view(-1, *self.shape),) if self.mode == "tuple" else x.view(-1, *self.shape)
+
+@DISCRIMINATORS.register("faulty-d", Mode)
+class FaultyD(nn.Module):
+    def __init__(self, opts, *, channels, resolution, **_):
+        super().__init__()
+        self.mode, self.fc = opts.mode, nn.Linear(channels * resolution * resolution, 2)
+    def forward(self, x):
+        y = self.fc(x.flatten(1))
+        return y if self.mode == "two" else y[:, 0].detach() if self.mode == "detach" else y[:, 0]
+'''
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["model.generator.options.mode=raise"],
+     r"generator 'faulty-g' failed on a probe batch of shape \(2, 64\): ValueError: boom in my generator "
+     r"\(.*faulty_nets.py:\d+\)"),
+    (["model.generator.options.mode=tuple"], "generator 'faulty-g' must return a tensor, got tuple"),
+    (["model.generator.options.mode=flat"], r"makes images of shape \(784,\), but the data .* is \(1, 28, 28\)"),
+    (["model.discriminator.options.mode=two"], r"one score per image \(B,\), got shape \(2, 2\)"),
+    (["model.discriminator.options.mode=detach"], "discriminator 'faulty-d' returns a tensor that none of its weights reach"),
+])
+def test_a_faulty_network_is_a_one_line_error(tmp_path, sets, message):
+    from ganforge.config import load_config
+    from ganforge.errors import GanforgeError
+    from ganforge.nets import build_networks
+
+    (tmp_path / "faulty_nets.py").write_text(FAULTY_NETS)
+    # the preset's dcgan options are dropped when --set names another network, before or after them
+    cfg = load_config("dcgan-fmnist", [*sets, f"plugins=['{tmp_path / 'faulty_nets.py'}']",
+                                       "model.generator.name=faulty-g", "model.discriminator.name=faulty-d"])
+    with pytest.raises(GanforgeError, match=message):
+        build_networks(cfg)
+
+
+def test_naming_another_network_drops_the_presets_options(tmp_path):
+    from ganforge.config import load_config
+
+    (tmp_path / "faulty_nets.py").write_text(FAULTY_NETS)
+    plugin = f"plugins=['{tmp_path / 'faulty_nets.py'}']"
+    cfg = load_config("dcgan-fmnist", [plugin, "model.discriminator.name=faulty-d"])
+    assert cfg.model.discriminator.options == {} and cfg.model.generator.options == {"base_channels": 16}
+    cfg = load_config("dcgan-fmnist", ["model.discriminator.name=dcgan", "model.discriminator.options.norm=none"])
+    assert cfg.model.discriminator.options == {"base_channels": 16, "norm": "none"}  # the same name keeps them

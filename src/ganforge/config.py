@@ -401,16 +401,24 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``--set`` overrides to a nested dict (a copy); keys are checked later, as a whole."""
+    """Apply ``--set`` overrides to a nested dict (a copy); keys are checked later, as a whole.
+
+    Naming another network (``model.generator.name=X``) drops the ``options`` the file gave
+    the old one, which X would reject as unknown; X starts from its own defaults, and any
+    ``--set ...options.K=V`` applies on top whatever its place on the command line.
+    """
     values = json.loads(json.dumps(values))
-    for text in overrides:
-        keys, value = parse_override(text)
+    parsed = [(text, *parse_override(text)) for text in overrides]
+    # network names first, so their options can follow them in any order
+    for text, keys, value in sorted(parsed, key=lambda p: p[1][-1] != "name"):
         node = values
         for k in keys[:-1]:
             child = node.setdefault(k, {})
             if not isinstance(child, dict):
                 raise GanforgeError(f"--set {text}: '{k}' is a value, not a section.")
             node = child
+        if keys[-1] == "name" and isinstance(node.get("options"), dict) and node.get("name") != value:
+            node["options"] = {}
         node[keys[-1]] = value
     return values
 

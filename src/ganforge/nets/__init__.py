@@ -1,6 +1,7 @@
 """Networks. Importing this package registers the built-in generators and discriminators."""
 from __future__ import annotations
 
+import os
 import warnings
 
 import torch.nn as nn
@@ -15,8 +16,9 @@ NO_DISCRIMINATOR = "none"  # an SR model trained on pixel/perceptual losses alon
 
 
 def hr_size(cfg: Config) -> int:
-    """SR: the side of the HR training patches (``sr.patch_size``, else the data's resolution)."""
-    return cfg.sr.patch_size or cfg.data.resolution
+    """SR: the side of the HR training patches (``sr.patch_size``, else the data's resolution cut
+    down to a multiple of ``sr.scale``, as the batches cut whole images)."""
+    return cfg.sr.patch_size or cfg.data.resolution // cfg.sr.scale * cfg.sr.scale
 
 
 def _shape(cfg: Config) -> dict[str, int]:
@@ -61,22 +63,48 @@ def build_networks(cfg: Config) -> tuple[nn.Module, nn.Module | None]:
         what = "the data (data.channels, data.resolution)"
     nets = [m for m in (G, D) if m is not None]
     for m in nets:
-        m.eval()  # eval: the shape check must not touch BatchNorm running stats
-    with torch.no_grad():
-        out = G(probe)
-        score = D(out) if D is not None else torch.zeros(2)
-    for m in nets:
-        m.train()
-    if tuple(out.shape[1:]) != want:
-        raise GanforgeError(
-            f"generator '{cfg.model.generator.name}' makes images of shape {tuple(out.shape[1:])}, "
-            f"but {what} is {want}; change one of them."
-        )
-    if tuple(score.shape) != (2,):
-        raise GanforgeError(
-            f"discriminator '{d_name}' must return one score per image (B,), got shape {tuple(score.shape)}."
-        )
+        m.eval()  # eval: the probe must not touch BatchNorm running stats
+    try:
+        # with gradients (even if a caller turned them off): a network that detaches its output
+        # would otherwise train nothing, silently
+        with torch.enable_grad():
+            out = _probe(G, probe, f"generator '{cfg.model.generator.name}'")
+            if tuple(out.shape[1:]) != want:
+                raise GanforgeError(f"generator '{cfg.model.generator.name}' makes images of shape "
+                                    f"{tuple(out.shape[1:])}, but {what} is {want}; change one of them.")
+            score = _probe(D, out.detach(), f"discriminator '{d_name}'") if D is not None else torch.zeros(2)
+        if tuple(score.shape) != (2,):
+            raise GanforgeError(
+                f"discriminator '{d_name}' must return one score per image (B,), got shape {tuple(score.shape)}."
+            )
+    finally:
+        for m in nets:
+            m.train()
     return G, D
+
+
+def _probe(net: nn.Module, x, what: str):
+    """``net(x)`` on a batch of 2, as a bad-input check: an exception inside the network, an output
+    that is not a tensor, or one that no weight reaches, becomes a one-line error naming the network."""
+    import traceback
+
+    import torch
+
+    try:
+        y = net(x)
+    except Exception as e:  # the user's forward: say where it failed, without a traceback
+        frames = traceback.extract_tb(e.__traceback__)
+        torch_dir = os.path.dirname(torch.__file__)
+        # the innermost line of the network's own code, not of torch's modules it called
+        frame = next((f for f in reversed(frames) if not f.filename.startswith(torch_dir)), frames[-1])
+        raise GanforgeError(f"{what} failed on a probe batch of shape {tuple(x.shape)}: {type(e).__name__}: "
+                            f"{e} ({frame.filename}:{frame.lineno})") from None
+    if not isinstance(y, torch.Tensor):
+        raise GanforgeError(f"{what} must return a tensor, got {type(y).__name__}.")
+    if any(p.requires_grad for p in net.parameters()) and not y.requires_grad:
+        raise GanforgeError(f"{what} returns a tensor that none of its weights reach (detached, or made under "
+                            "torch.no_grad), so training could not change it.")
+    return y
 
 
 def count_parameters(module: nn.Module) -> int:
