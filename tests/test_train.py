@@ -365,3 +365,15 @@ def test_naming_another_network_drops_the_presets_options(tmp_path):
     assert cfg.model.discriminator.options == {} and cfg.model.generator.options == {"base_channels": 16}
     cfg = load_config("dcgan-fmnist", ["model.discriminator.name=dcgan", "model.discriminator.options.norm=none"])
     assert cfg.model.discriminator.options == {"base_channels": 16, "norm": "none"}  # the same name keeps them
+
+
+def test_a_plugin_set_on_a_preset_is_found_from_any_folder(idx_root, tmp_path, monkeypatch):
+    (tmp_path / "faulty_nets.py").write_text(FAULTY_NETS)
+    monkeypatch.chdir(tmp_path)  # the user trains where the plugin is, naming it by a relative path
+    assert run_cli("train", "dcgan-fmnist", "--out", "run", "--set", "plugins=['faulty_nets.py']",
+                   "--set", "model.generator.name=faulty-g", *tiny(idx_root, "train.max_steps=2")) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["plugins"] == [str(tmp_path / "faulty_nets.py")]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert run_cli("sample", tmp_path / "run", "--num", 4, "--out", "s.npy") == 0

@@ -427,11 +427,12 @@ def load_config(preset_or_file: str, overrides: list[str] | None = None) -> Conf
     """Resolve a preset or TOML file plus ``--set`` overrides into a validated :class:`Config`."""
     values, base = read_source(preset_or_file)
     values = apply_overrides(values, overrides or [])
-    if base is not None and isinstance(values.get("plugins"), list):
-        # The resolved config (saved with the run) names plugin files by absolute path,
-        # so `ganforge sample RUN` finds them from any working directory.
-        values["plugins"] = [str(base / p) if isinstance(p, str) and p.endswith(".py") and (base / p).is_file()
-                             else p for p in values["plugins"]]
+    if isinstance(values.get("plugins"), list):
+        # The resolved config (saved with the run) names plugin files by absolute path, so
+        # `ganforge sample RUN` finds them from any working directory (a path given with --set
+        # is relative to the working directory, one in a config file also to the file's folder).
+        values["plugins"] = [str(found.absolute()) if isinstance(p, str) and (found := _plugin_file(p, base)) else p
+                             for p in values["plugins"]]
     cfg = config_from_dict(values)
     load_plugins(cfg.plugins, base)
     validate(cfg)
@@ -439,6 +440,19 @@ def load_config(preset_or_file: str, overrides: list[str] | None = None) -> Conf
 
 
 # ---------------------------------------------------------------- plugins and validation
+
+def _plugin_candidates(plugin: str, base: Path | None) -> list[Path]:
+    """Where a ``.py`` plugin may be: the working directory, then the config file's folder."""
+    # dict.fromkeys: an absolute path is the same file from either folder; list it once
+    return list(dict.fromkeys([Path(plugin)] + ([base / plugin] if base else [])))
+
+
+def _plugin_file(plugin: str, base: Path | None) -> Path | None:
+    """The ``.py`` file a plugin names, or None (not found, or a module name)."""
+    if not plugin.endswith(".py"):
+        return None
+    return next((p for p in _plugin_candidates(plugin, base) if p.is_file()), None)
+
 
 def load_plugins(plugins: tuple[str, ...], base: Path | None = None) -> None:
     """Import a user's modules so their ``@register`` decorators run.
@@ -449,11 +463,10 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None) -> None:
     for plugin in plugins:
         try:
             if plugin.endswith(".py"):
-                # dict.fromkeys: an absolute path is the same file from either folder; list it once
-                candidates = list(dict.fromkeys([Path(plugin)] + ([base / plugin] if base else [])))
-                path = next((p for p in candidates if p.is_file()), None)
+                path = _plugin_file(plugin, base)
                 if path is None:
-                    raise GanforgeError(f"plugin file '{plugin}' not found (looked in {', '.join(map(str, candidates))}).")
+                    looked = ", ".join(map(str, _plugin_candidates(plugin, base)))
+                    raise GanforgeError(f"plugin file '{plugin}' not found (looked in {looked}).")
                 name = f"ganforge_plugin_{path.stem}"
                 if name in sys.modules:
                     continue
