@@ -47,12 +47,47 @@ def md5_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download(urls: list[str], dest: Path, md5: str, timeout_s: float = 60.0) -> Path:
-    """Fetch the first URL that works into ``dest`` and check its MD5.
+class DownloadFailed(GanforgeError):
+    """No URL gave a good file; the message says why each failed."""
 
-    The file is written to a temp file in the same folder, fsynced and renamed,
-    so a killed download never leaves a half file under the final name. A file
-    already at ``dest`` with the right checksum is reused.
+
+def fetch(urls: list[str], dest: Path, check: Callable[[Path], str | None], timeout_s: float = 60.0) -> Path:
+    """Fetch the first URL whose file passes ``check`` into ``dest``; the one download loop.
+
+    ``check(path)`` returns None for a good file, else what is wrong with it. Each attempt
+    streams into a temp file of its own in ``dest``'s folder (downloads may run at once),
+    fsyncs it and renames it, so a killed download never leaves a half file under the
+    final name, and every failed attempt's temp file is removed. Raises
+    :class:`DownloadFailed` naming why each URL failed; a cache folder that cannot be
+    written is a GanforgeError of its own, since no mirror can help with it.
+    """
+    make_dir(dest.parent, CACHE_FIX)
+    errors = []
+    for url in urls:
+        fd, tmp = temp_file_beside(dest, ".part", CACHE_FIX)
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:
+                shutil.copyfileobj(resp, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+            wrong = check(Path(tmp))
+            if wrong:
+                errors.append(f"{url}: {wrong}")
+                continue
+            os.replace(tmp, dest)
+            return dest
+        except (urllib.error.URLError, OSError, TimeoutError) as e:
+            errors.append(f"{url}: {e}")
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    raise DownloadFailed("; ".join(errors))
+
+
+def download(urls: list[str], dest: Path, md5: str, timeout_s: float = 60.0) -> Path:
+    """Fetch the first URL that works into ``dest`` (see :func:`fetch`) and check its MD5.
+
+    A file already at ``dest`` with the right checksum is reused.
 
     Args:
         urls: mirrors to try in order.
@@ -62,27 +97,13 @@ def download(urls: list[str], dest: Path, md5: str, timeout_s: float = 60.0) -> 
     """
     if dest.is_file() and md5_of(dest) == md5:
         return dest
-    make_dir(dest.parent, CACHE_FIX)
-    errors = []
-    for url in urls:
-        fd, tmp = temp_file_beside(dest, ".part", CACHE_FIX)  # a name per process: downloads may run at once
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:
-                shutil.copyfileobj(resp, out, 1 << 20)
-                out.flush()
-                os.fsync(out.fileno())
-            got = md5_of(Path(tmp))
-            if got != md5:
-                errors.append(f"{url}: checksum {got} != expected {md5}")
-                continue
-            os.replace(tmp, dest)
-            return dest
-        except (urllib.error.URLError, OSError, TimeoutError) as e:
-            errors.append(f"{url}: {e}")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    raise GanforgeError(
-        f"could not download {dest.name}: " + "; ".join(errors)
-        + f". Put the file in {dest.parent} yourself, or set data.root to a folder that holds it."
-    )
+
+    def wrong_md5(path: Path) -> str | None:
+        got = md5_of(path)
+        return None if got == md5 else f"checksum {got} != expected {md5}"
+
+    try:
+        return fetch(urls, dest, wrong_md5, timeout_s)
+    except DownloadFailed as e:
+        raise GanforgeError(f"could not download {dest.name}: {e}. Put the file in {dest.parent} yourself, "
+                            "or set data.root to a folder that holds it.") from None

@@ -20,9 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..data.download import CACHE_FIX, default_cache_dir
+from ..data.download import default_cache_dir, fetch
 from ..errors import GanforgeError
-from ..files import make_dir, temp_file_beside
 
 WEIGHTS_NAME = "weights-inception-2015-12-05-6726825d.pth"
 WEIGHTS_URLS = ["https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + WEIGHTS_NAME,
@@ -216,27 +215,8 @@ def inception_weights_path(path: str = "", download: bool = True) -> Path:
 
 
 def _download_checked(dest: Path) -> Path:
-    import urllib.request
-
-    errors = []
-    make_dir(dest.parent, CACHE_FIX)
-    for url in WEIGHTS_URLS:
-        fd, name = temp_file_beside(dest, ".part", CACHE_FIX)  # a name of its own: downloads may run at once
-        tmp = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-                out.write(resp.read())
-            if not sha256_file(tmp).startswith(SHA256_PREFIX):
-                errors.append(f"{url}: wrong SHA-256")
-                continue
-            tmp.replace(dest)
-            return dest
-        except OSError as e:
-            errors.append(f"{url}: {e}")
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-    raise GanforgeError("; ".join(errors))
+    """The weights from the first of ``WEIGHTS_URLS`` whose file has the FID weights' SHA-256 prefix."""
+    return fetch(WEIGHTS_URLS, dest, lambda p: None if sha256_file(p).startswith(SHA256_PREFIX) else "wrong SHA-256")
 
 
 def sha256_file(path: Path) -> str:
