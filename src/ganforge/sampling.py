@@ -72,21 +72,21 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
     The .npy file and the folder are written batch by batch, so memory does not grow with
     ``num``; the free disk space is checked before the first image is made.
     """
+    out_path = Path(out)
     if num <= 0:
         raise GanforgeError(f"--num must be > 0, got {num}.")
-    if num > MAX_GRID_IMAGES and Path(out).suffix == ".png":
+    if num > MAX_GRID_IMAGES and out_path.suffix == ".png":
         raise GanforgeError(f"--num {num} is too many for one grid image (at most {MAX_GRID_IMAGES:,}); "
                             "write them to a .npy file or a folder of PNGs instead.")
     if truncation is not None and truncation <= 0:
         raise GanforgeError(f"--truncation must be > 0, got {truncation}.")
-    refuse_other_image_formats(Path(out))
-    if Path(out).suffix in (".npy", ".png"):
-        check_output_file(Path(out))
+    refuse_other_image_formats(out_path)
+    if out_path.suffix in (".npy", ".png"):
+        check_output_file(out_path)
     G, cfg = load_generator(source, use_ema)
     if cfg.model.task == "sr":
         raise GanforgeError(f"'{source}' is a super-resolution run: its generator needs an image, not noise. "
                             "Use: ganforge upscale RUN INPUT --out OUTPUT.")
-    out_path = Path(out)
     image_bytes = cfg.data.channels * cfg.data.resolution ** 2
     if out_path.suffix != ".png":
         _check_free_space(out_path, num * (image_bytes if out_path.suffix == ".npy" else max(image_bytes, MIN_PNG_BYTES)))

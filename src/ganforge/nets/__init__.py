@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import traceback
 import warnings
 
+import torch
 import torch.nn as nn
 
 from ..config import Config
@@ -48,8 +50,6 @@ def build_generator(cfg: Config) -> nn.Module:
 
 def build_networks(cfg: Config) -> tuple[nn.Module, nn.Module | None]:
     """Build G and D (None for an SR model without one) and check G makes images of the data's shape."""
-    import torch
-
     G = build_generator(cfg)
     d_name = cfg.model.discriminator.name
     D = None if d_name == NO_DISCRIMINATOR else _build(DISCRIMINATORS, d_name, cfg.model.discriminator.options, cfg)
@@ -83,13 +83,9 @@ def build_networks(cfg: Config) -> tuple[nn.Module, nn.Module | None]:
     return G, D
 
 
-def _probe(net: nn.Module, x, what: str):
+def _probe(net: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
     """``net(x)`` on a batch of 2, as a bad-input check: an exception inside the network, an output
     that is not a tensor, or one that no weight reaches, becomes a one-line error naming the network."""
-    import traceback
-
-    import torch
-
     try:
         y = net(x)
     except Exception as e:  # the user's forward: say where it failed, without a traceback
