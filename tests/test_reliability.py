@@ -104,10 +104,48 @@ def test_a_text_file_named_pt_is_not_a_checkpoint(tmp_path, capsys):
     assert "is damaged, truncated or not a checkpoint (KeyError" in capsys.readouterr().err
 
 
+def test_resuming_a_finished_run_says_which_bound_to_raise(run4, idx_root, capsys):
+    last = run4 / "checkpoints" / "last.pt"
+    before = (last.stat().st_mtime_ns, (run4 / "metrics.jsonl").read_text())
+    assert run_cli("train", "dcgan-fmnist", "--out", run4, "--resume", *tiny(idx_root, "train.max_steps=4")) == 0
+    assert ("already reached train.max_steps=4 (it is at step 4); nothing to train. To train on, raise it: "
+            "--set train.max_steps=...") in capsys.readouterr().err
+    assert (last.stat().st_mtime_ns, (run4 / "metrics.jsonl").read_text()) == before  # nothing written
+
+
 def test_checkpoint_of_another_network(run4, idx_root, capsys):
     assert run_cli("train", "dcgan-fmnist", "--out", run4, "--resume",
                    *tiny(idx_root, "model.generator.options.base_channels=8")) == 2
-    assert "does not fit this network" in capsys.readouterr().err
+    err = capsys.readouterr().err  # names the --set that changed the network, not only torch's "Error(s) in ..."
+    assert "does not fit this network, because --set changed model.generator.options.base_channels (16 in the run, " \
+           "now 8)" in err and "(torch: size mismatch for " in err
+
+
+def test_checkpoint_of_changed_network_code(idx_root, tmp_path, monkeypatch, capsys):
+    """Same config, other weights: the plugin's code changed (here its width, read from the environment)."""
+    (tmp_path / "width_g.py").write_text('''
+import os, torch, torch.nn as nn
+from ganforge.registry import GENERATORS
+
+@GENERATORS.register("width-test")
+class WidthG(nn.Module):
+    def __init__(self, *, z_dim, channels, resolution):
+        super().__init__()
+        self.net = nn.Linear(z_dim, channels * resolution * resolution * int(os.environ["WIDTH_TEST"]))
+        self.shape = (channels, resolution, resolution)
+    def forward(self, z):
+        return torch.tanh(self.net(z)[:, :self.shape[0] * self.shape[1] * self.shape[2]]).view(-1, *self.shape)
+''')
+    cfg = tmp_path / "w.toml"
+    cfg.write_text('plugins = ["width_g.py"]\n[model]\ngenerator = { name = "width-test" }\n')
+    run = tmp_path / "w"
+    monkeypatch.setenv("WIDTH_TEST", "1")
+    assert run_cli("train", cfg, "--out", run, *tiny(idx_root, "train.max_steps=2")) == 0
+    monkeypatch.setenv("WIDTH_TEST", "2")
+    assert run_cli("train", cfg, "--out", run, "--resume", *tiny(idx_root, "train.max_steps=4")) == 2
+    assert "does not fit this network (size mismatch for net.weight" in capsys.readouterr().err
+    assert run_cli("sample", run, "--out", tmp_path / "s.png") == 2
+    assert "does not fit generator 'width-test' (size mismatch for net.weight" in capsys.readouterr().err
 
 
 def test_a_refused_checkpoint_write_keeps_the_last_good_checkpoint(run4, idx_root):

@@ -2,6 +2,7 @@
 import json
 import re
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -298,6 +299,27 @@ def test_plugin_errors(tmp_path):
     cfg.write_text('plugins = ["nets/my_gan.txt"]\n')  # import_module would say "No module named 'nets/my_gan'"
     with pytest.raises(GanforgeError, match="'nets/my_gan.txt' is a path but not a .py file"):
         load_config(str(cfg))
+
+
+def test_a_plugin_that_fails_to_import_is_a_one_line_error(tmp_path):
+    """The user's plugin code failing at import names the file and line, instead of a traceback."""
+    from ganforge.config import load_config
+    from ganforge.errors import GanforgeError
+
+    plugin = tmp_path / "broken_plugin.py"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('plugins = ["broken_plugin.py"]\n')
+    cases = [("def f(:\n", rf"SyntaxError: invalid syntax \({re.escape(str(plugin))}:1\)$"),
+             ("x = 1\nraise RuntimeError('boom')\n", rf"RuntimeError: boom \({re.escape(str(plugin))}:2\)$"),
+             ("import no_such_package_xyz\n",  # the plugin is found; what it imports is not
+              rf"imports 'no_such_package_xyz', which is not installed \({re.escape(str(plugin))}:1\)")]
+    for source, message in cases:
+        plugin.write_text(source)
+        with pytest.raises(GanforgeError, match=message):
+            load_config(str(cfg))
+    plugin.write_text("LOADED = True\n")  # fixed: a second load in the same process imports it, not a half module
+    load_config(str(cfg))
+    assert sys.modules["ganforge_plugin_broken_plugin"].LOADED
 
 
 FAULTY_NETS = '''

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import GanforgeError, did_you_mean
+from .errors import GanforgeError, did_you_mean, raised_at
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -473,7 +473,11 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None) -> None:
                 spec = importlib.util.spec_from_file_location(name, path)
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[name] = module
-                spec.loader.exec_module(module)
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[name]  # half-imported: a second load_plugins (a notebook) must retry it
+                    raise
             elif "/" in plugin or "\\" in plugin:  # a path, but import_module would say "No module named '/a/b'"
                 raise GanforgeError(f"plugin '{plugin}' is a path but not a .py file; give a .py file or a module "
                                     "name such as my_pkg.nets.")
@@ -482,7 +486,18 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None) -> None:
                     sys.path.append(str(base))
                 importlib.import_module(plugin)
         except ModuleNotFoundError as e:
-            raise GanforgeError(f"plugin '{plugin}' could not be imported: {e}. Check the name in 'plugins'.") from None
+            if e.name and not (plugin == e.name or plugin.startswith(e.name + ".")):
+                # the plugin was found; a module it imports is missing
+                raise GanforgeError(f"plugin '{plugin}' imports '{e.name}', which is not installed "
+                                    f"({raised_at(e)}). Install the package that provides it.") from None
+            raise GanforgeError(f"plugin '{plugin}' could not be imported: {e}. Check the name in 'plugins', and that "
+                                "its folder is on PYTHONPATH (or give the .py file's path).") from None
+        except GanforgeError:
+            raise
+        except Exception as e:  # the user's own code failed at import: one line that says where, as for bad input
+            detail = e.msg if isinstance(e, SyntaxError) else e  # str(SyntaxError) repeats the place
+            raise GanforgeError(f"plugin '{plugin}' failed to import: {type(e).__name__}: {detail} "
+                                f"({raised_at(e)})") from None
 
 
 def _positive(value: float, key: str, allow_zero: bool = False) -> None:

@@ -17,3 +17,23 @@ def did_you_mean(name: str, valid: Iterable[str]) -> str:
     """Return ' Did you mean 'x'?' for the closest valid name, or ''."""
     close = difflib.get_close_matches(name, list(valid), n=1)  # difflib's cutoff, 0.6: 0.5 offered 'compile' for 'nope'
     return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def raised_at(e: BaseException) -> str:
+    """``file:line`` where a user's code raised ``e``: the innermost frame outside torch and importlib.
+
+    Used to report an exception from a user's plugin or network in one line instead of a traceback.
+    """
+    if isinstance(e, SyntaxError):  # raised by the parser: no frame of the bad file is on the traceback
+        return f"{e.filename}:{e.lineno}"
+    import os
+    import traceback
+
+    import torch
+
+    torch_dir = os.path.dirname(torch.__file__)
+    frames = traceback.extract_tb(e.__traceback__)
+    # torch's modules and importlib's frozen frames are where the error surfaced, not its cause
+    user = [f for f in frames if not f.filename.startswith((torch_dir, "<frozen"))]
+    frame = (user or frames)[-1]
+    return f"{frame.filename}:{frame.lineno}"

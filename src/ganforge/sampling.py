@@ -28,8 +28,9 @@ def load_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.nn.M
     try:
         G.load_state_dict(payload[key])
     except RuntimeError as e:
-        raise GanforgeError(f"checkpoint '{path}' does not fit generator '{cfg.model.generator.name}': "
-                            f"{str(e).splitlines()[0]}") from None
+        raise GanforgeError(f"checkpoint '{path}' does not fit generator '{cfg.model.generator.name}' "
+                            f"({ckpt.misfit_detail(e)}); its code changed since the checkpoint was written "
+                            "(a plugin?). Restore that code to sample this run.") from None
     return G.eval().requires_grad_(False), cfg
 
 

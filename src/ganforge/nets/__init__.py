@@ -1,15 +1,13 @@
 """Networks. Importing this package registers the built-in generators and discriminators."""
 from __future__ import annotations
 
-import os
-import traceback
 import warnings
 
 import torch
 import torch.nn as nn
 
 from ..config import Config
-from ..errors import GanforgeError
+from ..errors import GanforgeError, raised_at
 from ..registry import DISCRIMINATORS, GENERATORS, Registry
 from . import dcgan, mlp, sr  # noqa: F401  (registration)
 
@@ -89,12 +87,8 @@ def _probe(net: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
     try:
         y = net(x)
     except Exception as e:  # the user's forward: say where it failed, without a traceback
-        frames = traceback.extract_tb(e.__traceback__)
-        torch_dir = os.path.dirname(torch.__file__)
-        # the innermost line of the network's own code, not of torch's modules it called
-        frame = next((f for f in reversed(frames) if not f.filename.startswith(torch_dir)), frames[-1])
         raise GanforgeError(f"{what} failed on a probe batch of shape {tuple(x.shape)}: {type(e).__name__}: "
-                            f"{e} ({frame.filename}:{frame.lineno})") from None
+                            f"{e} ({raised_at(e)})") from None
     if not isinstance(y, torch.Tensor):
         raise GanforgeError(f"{what} must return a tensor, got {type(y).__name__}.")
     if any(p.requires_grad for p in net.parameters()) and not y.requires_grad:

@@ -185,3 +185,9 @@ def resolve(source: str | Path) -> tuple[dict[str, Any], Path]:
             print(f"ganforge: warning: {note} Using {path} instead.", file=sys.stderr)
         return payload, path
     raise GanforgeError(f"'{p}' is neither a run folder nor a checkpoint file.")
+
+
+def misfit_detail(error: RuntimeError) -> str:
+    """The first specific line of torch's ``load_state_dict`` error (its first line only names the module class)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[1] if len(lines) > 1 else lines[0]

@@ -133,13 +133,20 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
 
-    def should_stop(self) -> bool:
-        """True once any bound (steps, seconds, epochs) is reached or a signal came in."""
+    def reached_bound(self) -> str | None:
+        """The bound (steps, seconds, epochs) the run has reached, as ``"train.KEY=LIMIT (where it is)"``, or None."""
         tr, st = self.cfg.train, self.state
-        return bool(self.stop_signal is not None or self.abort is not None
-                    or (tr.max_steps and st.step >= tr.max_steps)
-                    or (tr.max_seconds and st.seconds >= tr.max_seconds)
-                    or (tr.max_epochs and self.batches.epochs_done >= tr.max_epochs))
+        if tr.max_steps and st.step >= tr.max_steps:
+            return f"train.max_steps={tr.max_steps} (it is at step {st.step})"
+        if tr.max_seconds and st.seconds >= tr.max_seconds:
+            return f"train.max_seconds={tr.max_seconds:g} (it has trained {st.seconds:.1f} s)"
+        if tr.max_epochs and self.batches.epochs_done >= tr.max_epochs:
+            return f"train.max_epochs={tr.max_epochs:g} (it has trained {self.batches.epochs_done:.3g} epochs)"
+        return None
+
+    def should_stop(self) -> bool:
+        """True once any bound is reached or a signal came in."""
+        return self.stop_signal is not None or self.abort is not None or self.reached_bound() is not None
 
     def fit(self) -> TrainState:
         """Train until a bound; SIGINT/SIGTERM end the loop cleanly (checkpoint written)."""

@@ -125,6 +125,32 @@ def resolve(run_dir: Path, preset_or_file: str, overrides: list[str], resume: bo
     return config_for_resume(payload, preset_or_file, overrides), payload
 
 
+def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
+    """``{"model": {"z_dim": 64}}`` as ``{"model.z_dim": 64}``."""
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _misfit(run_dir: Path, cfg: Config, payload: dict, error: RuntimeError) -> str:
+    """Why a resumed checkpoint's weights do not load: the model/data keys that --set changed, or the code did."""
+    old, new = _flat(json.loads(payload["config"])), _flat(cfg.to_dict())
+    changed = [f"{k} ({old.get(k)!r} in the run, now {new.get(k)!r})" for k in sorted(old.keys() | new.keys())
+               if k.startswith(("model.", "data.")) and old.get(k) != new.get(k)]
+    detail = ckpt.misfit_detail(error)
+    if changed:
+        return (f"the checkpoint in '{run_dir}' does not fit this network, because --set changed "
+                f"{', '.join(changed)}. --resume continues the run's own network; drop that --set, or train "
+                f"a new run with another --out. (torch: {detail})")
+    return (f"the checkpoint in '{run_dir}' does not fit this network ({detail}). Its config is unchanged, "
+            "so the network's code changed since the checkpoint was written (a plugin?); restore that code, "
+            "or train a new run with another --out.")
+
+
 def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_file: str,
                   env: dist.DistEnv = dist.DistEnv()) -> int:
     from .loop import Trainer
@@ -133,9 +159,14 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
         trainer = Trainer(cfg, run_dir, payload, env)
     except RuntimeError as e:
         if payload is not None and "state_dict" in str(e):
-            raise GanforgeError(f"the checkpoint in '{run_dir}' does not fit this network: "
-                                f"{str(e).splitlines()[0]}") from None
+            raise GanforgeError(_misfit(run_dir, cfg, payload, e)) from None
         raise
+    if payload is not None and (bound := trainer.reached_bound()):  # resuming a finished run, bounds unchanged
+        if env.is_main:
+            key = bound.split("=", 1)[0]
+            print(f"ganforge: the run in '{run_dir}' already reached {bound}; nothing to train. To train on, "
+                  f"raise it: --set {key}=...", file=sys.stderr)
+        return 0
     # only once the data and networks are built: a run that cannot start leaves its folder
     # empty, so fixing the --set and running again needs no --force
     if env.is_main:
