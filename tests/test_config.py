@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from ganforge.config import Config, apply_overrides, config_from_dict, load_config, parse_override, preset_names
@@ -105,6 +107,18 @@ def test_config_file_and_roundtrip(tmp_path):
     bad.write_text("[train\n")
     with pytest.raises(GanforgeError, match="not valid TOML"):
         load_config(str(bad))
+    bad.write_bytes(b"\xff\xfe[\x00t\x00")  # saved as UTF-16 by an editor: a traceback before
+    with pytest.raises(GanforgeError, match=r"is not UTF-8 text, as TOML must be \(byte 0xff at offset 0\)"):
+        load_config(str(bad))
+
+
+def test_a_folder_given_as_config_is_named(tmp_path):
+    with pytest.raises(GanforgeError, match=r"is a folder; give a preset name or a .toml file\.$"):
+        load_config(str(tmp_path))  # it said "does not exist"
+    (tmp_path / "config.json").write_text('{"name": "dcgan-fmnist"}')  # a run folder: say how to continue it
+    with pytest.raises(GanforgeError, match=rf"To continue the run in it: ganforge train dcgan-fmnist "
+                                            rf"--out {re.escape(str(tmp_path))} --resume$"):
+        load_config(str(tmp_path))
 
 
 def test_apply_overrides_does_not_mutate():

@@ -366,6 +366,9 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
     """Read a preset name or a TOML file into a dict; also return the file's folder."""
     path = Path(preset_or_file)
     if path.suffix == ".toml" or path.exists():
+        if path.is_dir():
+            raise GanforgeError(f"config file '{path}' is a folder; give a preset name or a .toml file."
+                                f"{_resume_hint(path)}")
         if not path.is_file():
             raise GanforgeError(f"config file '{path}' does not exist.")
         base = path.parent.resolve()
@@ -378,11 +381,25 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
                 f"Presets: {', '.join(preset_names())} (or give a .toml config file)."
             )
     try:
-        values = tomllib.loads(path.read_text())
+        values = tomllib.loads(path.read_text(encoding="utf-8"))  # TOML is UTF-8 whatever the locale says
     except tomllib.TOMLDecodeError as e:
         raise GanforgeError(f"config file '{path}' is not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise GanforgeError(f"config file '{path}' is not UTF-8 text, as TOML must be (byte {e.object[e.start]:#04x} "
+                            f"at offset {e.start}); save it as UTF-8.") from None
+    except OSError as e:
+        raise GanforgeError(f"cannot read config file '{path}': {e.strerror}.") from None
     values.setdefault("name", path.stem)
     return values, base
+
+
+def _resume_hint(folder: Path) -> str:
+    """For a run folder given where a config belongs: the command that continues that run."""
+    try:
+        name = json.loads((folder / "config.json").read_text())["name"]
+    except (OSError, ValueError, KeyError, TypeError):  # not a run folder, or not one we can read
+        return ""
+    return f" To continue the run in it: ganforge train {name} --out {folder} --resume"
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
