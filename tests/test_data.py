@@ -132,6 +132,9 @@ def test_download_disabled_says_how_to_fix(tmp_path, monkeypatch):
     monkeypatch.setitem(idx.IDX_SETS, "mnist", spec)
     with pytest.raises(GanforgeError, match="data.download is false. Set data.root"):
         load_images(DataConfig(name="mnist", download=False))
+    with pytest.raises(GanforgeError, match="data.download is false. Set data.root to a folder holding "
+                                            "cifar-10-batches-py or cifar-10-python.tar.gz, or allow the download"):
+        load_images(DataConfig(name="cifar10", download=False, cache_dir=str(tmp_path)))
 
 
 def test_debian_fashion_mnist_when_installed():

@@ -61,7 +61,8 @@ def load_cifar10(split: str, root: str = "", download_ok: bool = True, mirror: s
         archive = cache / ARCHIVE
         if not archive.is_file():
             if not download_ok:
-                raise GanforgeError(f"CIFAR-10 is not in {cache} and data.download is false; set data.root.")
+                raise GanforgeError(f"CIFAR-10 is not in {cache} and data.download is false. Set data.root to a "
+                                    f"folder holding cifar-10-batches-py or {ARCHIVE}, or allow the download.")
             urls = [mirror.rstrip("/") + "/" + ARCHIVE] if mirror else URLS
             download(urls, archive, ARCHIVE_MD5)
     with tarfile.open(archive, "r:gz") as tar:
