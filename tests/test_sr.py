@@ -334,6 +334,11 @@ def test_upscale_command_writes_4x_images(photos, tmp_path, capsys):
     assert not (tmp_path / "all.png").exists()
     assert run_cli("sample", run, "--num", "2", "--out", tmp_path / "s.npy") == 2
     assert "ganforge upscale" in capsys.readouterr().err
+    before = {p: p.read_bytes() for p in photos[1].glob("*.png")}  # --out that is the input: refused, none replaced
+    assert run_cli("upscale", run, src, "--out", src) == 2
+    assert run_cli("upscale", run, photos[1], "--out", photos[1]) == 2
+    assert "over the input image of the same name; choose another --out" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in photos[1].glob("*.png")} == before
 
 
 def test_folder_sr_evaluation_needs_held_out_images(photos):

@@ -79,12 +79,17 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
         single = None
     else:
         raise GanforgeError(f"INPUT '{src}' does not exist; give an image file or a folder of images.")
+    paths = [single or Path(out) / name.with_suffix(".png") for name in names]
+    inputs = [src] if src.is_file() else [src / name for name in names]
+    for path, given in zip(paths, inputs):  # checked before any write, so no input is replaced
+        if path.resolve() == given.resolve():
+            raise GanforgeError(f"--out would write '{path}' over the input image of the same name; "
+                                "choose another --out.")
     device = next(G.parameters()).device
     written = []
-    for name, image in zip(names, images):
+    for path, image in zip(paths, images):
         lr = torch.tensor(image)[None].to(device).float() / 255.0  # a copy: decoded images can be read-only
         sr = upscale_tensor(G, lr, cfg.sr.scale, tile, overlap, convert=unit_to_uint8)[0].numpy()
-        path = single or Path(out) / name.with_suffix(".png")
         save_png(sr, path)
         written.append(path)
     return written
