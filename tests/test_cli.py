@@ -17,6 +17,7 @@ def ganforge(*args):
     (["train", "no-such-preset"], "unknown preset 'no-such-preset'"),
     (["train", "dcgan-fmnist", "--set", "train.batch_size=0"], "'train.batch_size' must be > 0"),
     (["train", "dcgan-fmnist", "--set", "trian.max_steps=1"], "Did you mean 'train'"),
+    (["train", "dcgan-fmnist", "--set", "train.seed=-1"], "config key 'train.seed' must be in [0, 2**32), got -1."),
     (["train", "hw6-dcgan-64", "--set", "data.root=/no/such/folder", "--set", "train.max_steps=1"],
      "data.root '/no/such/folder' does not exist"),
     (["sample", "/no/such/run", "--out", "x.npy"], "neither a run folder nor a checkpoint"),
@@ -45,6 +46,14 @@ def test_presets_lists_every_preset(capsys):
 def test_argparse_errors_exit_2():
     result = ganforge("train")
     assert result.returncode == 2 and "PRESET|CONFIG_FILE" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["sample", "run", "--out", "x.npy", "--seed", "-1"],  # numpy refused it: traceback
+                                  ["evaluate", "x.npy", "--seed", "99999999999999999999"]])  # torch overflowed
+def test_a_seed_out_of_range_is_refused_by_the_parser(args):
+    result = ganforge(*args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"argument --seed: must be an integer in [0, 2**32), got '{args[-1]}'" in result.stderr
 
 
 def test_two_overrides_after_one_set_get_a_hint():

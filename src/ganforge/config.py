@@ -27,6 +27,9 @@ from typing import Any
 from .errors import GanforgeError, did_you_mean, raised_at
 
 PRESET_DIR = Path(__file__).parent / "presets"
+# seeds are offset and multiplied into per-epoch and per-hook seeds (seed * 1_000_003 + epoch), which must stay
+# inside torch.manual_seed's 64 bits; numpy's SeedSequence refuses negative ones
+SEED_LIMIT = 2**32
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,8 @@ class TrainConfig:
 
     ``batch_size`` is the global batch: under torchrun each of the W processes takes
     ``batch_size / W`` images of it, so a config trains the same recipe at any world size.
-    ``sync_bn`` synchronizes BatchNorm statistics across processes (CUDA only).
+    ``sync_bn`` synchronizes BatchNorm statistics across processes (CUDA only). ``seed``
+    (0 to 2**32 - 1) fixes weight init, data order and noise, so a run repeats bitwise on CPU.
     Speed options (docs/performance.md has their measurements): ``threads`` (0: torch's
     default), ``keep_freed_memory`` (glibc malloc keeps the memory a step frees instead of
     faulting it in again next step; ``training.process``), ``channels_last`` memory format,
@@ -581,6 +585,8 @@ def validate(cfg: Config) -> None:
     _positive(tr.batch_size, "train.batch_size")
     for key in ("max_steps", "max_seconds", "max_epochs", "threads"):
         _positive(getattr(tr, key), f"train.{key}", allow_zero=True)
+    if not 0 <= tr.seed < SEED_LIMIT:
+        raise GanforgeError(f"config key 'train.seed' must be in [0, 2**32), got {tr.seed}.")
     if tr.device not in ("auto", "cpu") and not re.fullmatch(r"cuda(:\d+)?", tr.device):
         raise GanforgeError(f"config key 'train.device' must be auto, cpu or cuda[:N], got '{tr.device}'.")
     for key in ("every_steps", "sample_every_steps", "checkpoint_every_steps", "num_samples"):
