@@ -174,7 +174,7 @@ class TrainConfig:
     ``batch_size`` is the global batch: under torchrun each of the W processes takes
     ``batch_size / W`` images of it, so a config trains the same recipe at any world size.
     ``sync_bn`` synchronizes BatchNorm statistics across processes (CUDA only). ``seed``
-    (0 to 2**32 - 1) fixes weight init, data order and noise, so a run repeats bitwise on CPU.
+    (0 to 2**32 - 1) fixes weight init, data order and noise.
     Speed options (docs/performance.md has their measurements): ``threads`` (0: torch's
     default), ``keep_freed_memory`` (glibc malloc keeps the memory a step frees instead of
     faulting it in again next step; ``training.process``), ``channels_last`` memory format,
