@@ -71,6 +71,12 @@ def test_wrong_type_names_key_and_type():
     ("objective.loss=hing", r"unknown loss 'hing'. Did you mean 'hinge'"),
     ("data.name=fmnist", r"'data.name' is 'fmnist'"),
     ("data.channels=2", r"'data.channels' must be 1 or 3"),
+    ("optim_g.lr=nan", r"'optim_g.lr' must be > 0, got nan"),  # nan passed the old `< 0 or == 0` test
+    ("train.max_seconds=nan", r"'train.max_seconds' must be >= 0, got nan"),
+    ("optim_g.eps=-1", r"'optim_g.eps' must be >= 0, got -1.0"),  # torch's ValueError traceback at the first step
+    ("optim_d.weight_decay=-0.1", r"'optim_d.weight_decay' must be >= 0"),
+    ("health.min_diversity=nan", r"'health.min_diversity' must be >= 0, got nan"),  # the check was off unseen
+    ("train.seed=4294967296", r"'train.seed' must be in \[0, 2\*\*32\), got 4294967296"),
 ])
 def test_range_and_name_errors(override, pattern):
     with pytest.raises(GanforgeError, match=pattern):

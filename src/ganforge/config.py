@@ -522,7 +522,7 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None) -> None:
 
 
 def _positive(value: float, key: str, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
+    if not (value > 0 or (allow_zero and value == 0)):  # written so that nan (TOML's nan) fails too
         rule = ">= 0" if allow_zero else "> 0"
         raise GanforgeError(f"config key '{key}' must be {rule}, got {value}.")
 
@@ -563,6 +563,8 @@ def validate(cfg: Config) -> None:
         if opt.name not in ("adam", "rmsprop", "sgd"):
             raise GanforgeError(f"config key '{side}.name' must be adam, rmsprop or sgd, got '{opt.name}'.")
         _positive(opt.lr, f"{side}.lr")
+        for key in ("eps", "alpha", "weight_decay"):  # torch's optimizers refuse negative ones with a traceback
+            _positive(getattr(opt, key), f"{side}.{key}", allow_zero=True)
         for i, beta in enumerate(opt.betas):
             if not 0 <= beta < 1:
                 raise GanforgeError(f"config key '{side}.betas[{i}]' must be in [0, 1), got {beta}.")
@@ -610,7 +612,8 @@ def validate(cfg: Config) -> None:
         raise GanforgeError(f"config key 'health.on_nan' must be 'stop' or 'rollback', got '{cfg.health.on_nan}'.")
     for key in ("window", "check_every"):
         _positive(getattr(cfg.health, key), f"health.{key}")
-    _positive(cfg.health.warmup_steps, "health.warmup_steps", allow_zero=True)
+    for key in ("warmup_steps", "d_loss_floor", "score_gap", "min_diversity"):  # nan would turn a check off unseen
+        _positive(getattr(cfg.health, key), f"health.{key}", allow_zero=True)
     from .metrics.evaluate import check_num, parse_metrics
     from .metrics.features import FEATURES
 

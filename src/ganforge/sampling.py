@@ -79,7 +79,7 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
     if num > MAX_GRID_IMAGES and out_path.suffix == ".png":
         raise GanforgeError(f"--num {num} is too many for one grid image (at most {MAX_GRID_IMAGES:,}); "
                             "write them to a .npy file or a folder of PNGs instead.")
-    if truncation is not None and truncation <= 0:
+    if truncation is not None and not truncation > 0:  # not <= 0: nan must fail too
         raise GanforgeError(f"--truncation must be > 0, got {truncation}.")
     refuse_other_image_formats(out_path)
     if out_path.suffix in (".npy", ".png"):
