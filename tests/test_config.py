@@ -71,11 +71,11 @@ def test_wrong_type_names_key_and_type():
     ("objective.loss=hing", r"unknown loss 'hing'. Did you mean 'hinge'"),
     ("data.name=fmnist", r"'data.name' is 'fmnist'"),
     ("data.channels=2", r"'data.channels' must be 1 or 3"),
-    ("optim_g.lr=nan", r"'optim_g.lr' must be > 0, got nan"),  # nan passed the old `< 0 or == 0` test
-    ("train.max_seconds=nan", r"'train.max_seconds' must be >= 0, got nan"),
+    ("optim_g.lr=nan", r"'optim_g.lr' must be a number, got nan"),  # nan passed every `< 0 or == 0` test
+    ("optim_d.betas=[nan, 0.9]", r"'optim_d.betas'\[0\] must be a number, got nan"),
     ("optim_g.eps=-1", r"'optim_g.eps' must be >= 0, got -1.0"),  # torch's ValueError traceback at the first step
     ("optim_d.weight_decay=-0.1", r"'optim_d.weight_decay' must be >= 0"),
-    ("health.min_diversity=nan", r"'health.min_diversity' must be >= 0, got nan"),  # the check was off unseen
+    ("health.min_diversity=nan", r"'health.min_diversity' must be a number, got nan"),  # the check was off unseen
     ("train.seed=4294967296", r"'train.seed' must be in \[0, 2\*\*32\), got 4294967296"),
 ])
 def test_range_and_name_errors(override, pattern):
@@ -99,6 +99,11 @@ def test_network_option_errors():
         load_config("dcgan-fmnist", ["model.generator.options.base_channel=8"])
     with pytest.raises(GanforgeError, match=r"model.discriminator 'dcgan' option 'base_channels' must be an integer"):
         load_config("dcgan-fmnist", ["model.discriminator.options.base_channels=1.5"])
+    with pytest.raises(GanforgeError, match=r"model.discriminator 'mlp' option 'slope' must be a number, got nan"):
+        load_config("mlp-gan-fmnist", ["model.discriminator.options.slope=nan"])  # was a traceback in backward
+    with pytest.raises(GanforgeError, match=r"unknown option 'norm' for model.generator 'dcgan'. Valid options: "
+                                            r"base_channels\."):  # only D has a norm option; G ignored it unseen
+        load_config("dcgan-fmnist", ["model.generator.options.norm=instance"])
     with pytest.raises(GanforgeError, match=r"unknown generator 'dcgn'. Did you mean 'dcgan'.*Registered"):
         load_config("dcgan-fmnist", ["model.generator.name=dcgn"])
 

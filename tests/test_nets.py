@@ -99,6 +99,18 @@ def test_a_width_of_zero_is_a_clear_error(preset, option, weight):
         build_networks(load_config(preset, [option]))
 
 
+@pytest.mark.parametrize("preset, sets", [
+    ("mmengine-gan-fmnist", ["model.generator.options.slope=-0.2", "model.discriminator.options.slope=-0.2"]),
+    ("mmagic-dcgan-64", ["model.discriminator.options.slope=-0.2"]),
+])
+def test_a_negative_leaky_relu_slope_trains(preset, sets):
+    """torch's in-place LeakyReLU backward refuses a negative slope (a traceback at step 1); it runs out of place."""
+    cfg = load_config(preset, sets)
+    G, D = build_networks(cfg)
+    D(G(torch.randn(2, cfg.model.z_dim))).sum().backward()
+    assert all(p.grad is not None for p in [*G.parameters(), *D.parameters()])
+
+
 def test_registry_lists_valid_names():
     with pytest.raises(GanforgeError, match=r"Registered generators: .*dcgan.*hw6-dcgan.*mlp"):
         GENERATORS.get("nope")

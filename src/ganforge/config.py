@@ -16,6 +16,7 @@ import dataclasses
 import importlib
 import importlib.util
 import json
+import math
 import re
 import sys
 import tomllib
@@ -311,6 +312,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
+        if math.isnan(value):  # TOML reads `nan`; no setting means anything with it
+            raise GanforgeError(f"{where} must be a number, got nan.")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -522,7 +525,7 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None) -> None:
 
 
 def _positive(value: float, key: str, allow_zero: bool = False) -> None:
-    if not (value > 0 or (allow_zero and value == 0)):  # written so that nan (TOML's nan) fails too
+    if value < 0 or (value == 0 and not allow_zero):
         rule = ">= 0" if allow_zero else "> 0"
         raise GanforgeError(f"config key '{key}' must be {rule}, got {value}.")
 

@@ -10,7 +10,7 @@ import torch.nn as nn
 from ..errors import GanforgeError
 from ..registry import DISCRIMINATORS, GENERATORS
 from .init import dcgan_init
-from .layers import ImageOutputConv2d, MapsLinear
+from .layers import ImageOutputConv2d, MapsLinear, leaky_relu
 
 
 def _norm2d(kind: str, channels: int) -> nn.Module:
@@ -37,10 +37,17 @@ def _need(resolution: int, allowed: str, ok: bool, net: str) -> None:
 class HW6Options:
     """Args:
         feature_dim: base width; the widest layer has 8x this (seed: 64).
-        norm: D only: batch (DCGAN, WGAN) or instance (WGAN-GP).
     """
 
     feature_dim: int = 64
+
+
+@dataclass(frozen=True)
+class HW6DiscriminatorOptions(HW6Options):
+    """Args:
+        norm: batch (DCGAN, WGAN) or instance (WGAN-GP). G has no such option: it always uses BatchNorm.
+    """
+
     norm: str = "batch"
 
 
@@ -74,7 +81,7 @@ class HW6Discriminator(nn.Module):
     loss applies the sigmoid itself (BCE with logits).
     """
 
-    def __init__(self, opts: HW6Options, *, z_dim: int, channels: int, resolution: int) -> None:
+    def __init__(self, opts: HW6DiscriminatorOptions, *, z_dim: int, channels: int, resolution: int) -> None:
         super().__init__()
         _need(resolution, "64x64 only", resolution == 64, "hw6-dcgan")
         f = opts.feature_dim
@@ -157,7 +164,7 @@ class MMagicDCGANDiscriminator(nn.Module):
             layers.append(nn.Conv2d(cin, cout, 4, 2, 1, bias=not norm))
             if norm:
                 layers.append(nn.BatchNorm2d(cout))
-            layers.append(nn.LeakyReLU(opts.slope, inplace=True))
+            layers.append(leaky_relu(opts.slope))
             cin = cout
         layers.append(nn.Conv2d(cin, 1, opts.output_scale, 1, 0))
         self.net = nn.Sequential(*layers)
@@ -175,10 +182,17 @@ class DCGANOptions:
 
     Args:
         base_channels: width at full resolution; doubled at every halving.
-        norm: D normalization: none (default), batch or instance. G always uses BatchNorm.
     """
 
     base_channels: int = 32
+
+
+@dataclass(frozen=True)
+class DCGANDiscriminatorOptions(DCGANOptions):
+    """Args:
+        norm: none (default), batch or instance. G has no such option: it always uses BatchNorm.
+    """
+
     norm: str = "none"
 
 
@@ -218,7 +232,7 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """k x [Conv(k4 s2 p1)+norm+LReLU(.2)] -> Linear -> logit (B,)."""
 
-    def __init__(self, opts: DCGANOptions, *, z_dim: int, channels: int, resolution: int) -> None:
+    def __init__(self, opts: DCGANDiscriminatorOptions, *, z_dim: int, channels: int, resolution: int) -> None:
         super().__init__()
         side, steps = _small_dcgan_levels(resolution)
         layers: list[nn.Module] = []
@@ -238,8 +252,8 @@ class DCGANDiscriminator(nn.Module):
 
 
 GENERATORS.register("hw6-dcgan", HW6Options)(HW6Generator)
-DISCRIMINATORS.register("hw6-dcgan", HW6Options)(HW6Discriminator)
+DISCRIMINATORS.register("hw6-dcgan", HW6DiscriminatorOptions)(HW6Discriminator)
 GENERATORS.register("mmagic-dcgan", MMagicGeneratorOptions)(MMagicDCGANGenerator)
 DISCRIMINATORS.register("mmagic-dcgan", MMagicDiscriminatorOptions)(MMagicDCGANDiscriminator)
 GENERATORS.register("dcgan", DCGANOptions)(DCGANGenerator)
-DISCRIMINATORS.register("dcgan", DCGANOptions)(DCGANDiscriminator)
+DISCRIMINATORS.register("dcgan", DCGANDiscriminatorOptions)(DCGANDiscriminator)

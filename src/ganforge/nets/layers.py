@@ -47,3 +47,8 @@ class MapsLinear(nn.Linear):
             return super().forward(h.flatten(1))
         w = self.weight.view(-1, c, hh, ww).permute(0, 2, 3, 1).reshape(self.out_features, -1)
         return F.linear(h.permute(0, 2, 3, 1).reshape(b, -1), w, self.bias)
+
+
+def leaky_relu(slope: float) -> nn.LeakyReLU:
+    """``nn.LeakyReLU(slope)``, in place where torch allows it: its in-place backward refuses a negative slope."""
+    return nn.LeakyReLU(slope, inplace=slope >= 0)

@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from ..registry import DISCRIMINATORS, GENERATORS
+from .layers import leaky_relu
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class MLPGenerator(nn.Module):
             layers.append(nn.Linear(width, h))
             if opts.batchnorm and i > 0:
                 layers.append(nn.BatchNorm1d(h, eps=opts.bn_eps))
-            layers.append(nn.LeakyReLU(opts.slope, inplace=True))
+            layers.append(leaky_relu(opts.slope))
             width = h
         layers += [nn.Linear(width, channels * resolution * resolution), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -68,7 +69,7 @@ class MLPDiscriminator(nn.Module):
         layers: list[nn.Module] = []
         width = channels * resolution * resolution
         for h in opts.hidden:
-            layers += [nn.Linear(width, h), nn.LeakyReLU(opts.slope, inplace=True)]
+            layers += [nn.Linear(width, h), leaky_relu(opts.slope)]
             width = h
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
