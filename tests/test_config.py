@@ -118,6 +118,9 @@ def test_config_file_and_roundtrip(tmp_path):
     bad.write_text("[train\n")
     with pytest.raises(GanforgeError, match="not valid TOML"):
         load_config(str(bad))
+    windows = tmp_path / "notepad.toml"  # UTF-8 with a BOM and CRLF line ends, as Notepad saves it
+    windows.write_bytes("[train]\r\nbatch_size = 8\r\n".encode("utf-8-sig"))
+    assert load_config(str(windows)).train.batch_size == 8
     bad.write_bytes(b"\xff\xfe[\x00t\x00")  # saved as UTF-16 by an editor: a traceback before
     with pytest.raises(GanforgeError, match=r"is not UTF-8 text, as TOML must be \(byte 0xff at offset 0\)"):
         load_config(str(bad))

@@ -388,7 +388,9 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
                 f"Presets: {', '.join(preset_names())} (or give a .toml config file)."
             )
     try:
-        values = tomllib.loads(path.read_text(encoding="utf-8"))  # TOML is UTF-8 whatever the locale says
+        # TOML is UTF-8 whatever the locale says; utf-8-sig also drops the BOM Windows editors write,
+        # which tomllib would call an "Invalid statement" at line 1
+        values = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as e:
         raise GanforgeError(f"config file '{path}' is not valid TOML: {e}") from None
     except UnicodeDecodeError as e:
