@@ -75,6 +75,26 @@ def test_resize_and_channels(idx_root):
     assert torch.equal(x[:, 0], x[:, 2])  # gray repeated into RGB
 
 
+def test_resize_in_chunks_equals_one_pass(idx_root, monkeypatch):
+    import ganforge.data as data
+
+    whole = load_images(DataConfig(root=str(idx_root), resolution=20))
+    monkeypatch.setattr(data, "CHUNK_BYTES", 4 * 20 * 20 * 7)  # 7 images a chunk: 37 chunks, the last one short
+    assert torch.equal(load_images(DataConfig(root=str(idx_root), resolution=20)), whole)
+    raw = torch.from_numpy(idx.read_idx(idx_root / "train-images-idx3-ubyte.gz")).float()
+    one_pass = torch.nn.functional.interpolate(raw[:, None], size=(20, 20), mode="bilinear", antialias=True)
+    assert torch.equal(whole, one_pass.round().clamp(0, 255).to(torch.uint8))
+
+
+def test_a_resolution_too_large_for_memory_is_refused_before_allocating(idx_root, image_folder, tmp_path):
+    """A real check against this machine's available memory: terabytes fit nowhere (it was an allocator traceback)."""
+    with pytest.raises(GanforgeError, match=r"256 images of 1x100000x100000 \(data.resolution=100000\) need about "
+                                            r"2,560.0 GB of memory, but .* GB is available; lower data.resolution"):
+        load_images(DataConfig(root=str(idx_root), resolution=100_000))
+    with pytest.raises(GanforgeError, match=r"24 images of 3x100000x100000 in .* need about 720.0 GB of memory"):
+        load_folder(str(image_folder), 100_000, 3, str(tmp_path))
+
+
 def test_download_from_mirror_with_checksum(http_server, tmp_path, monkeypatch):
     www, url = http_server
     images = fake_garments(40)

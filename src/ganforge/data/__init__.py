@@ -7,12 +7,14 @@ import torch.nn.functional as F
 
 from ..config import DataConfig
 from ..errors import GanforgeError
+from ..memory import check_fits
 from .batches import InMemoryBatches
 from .cifar import load_cifar10
 from .folder import DataWarning, load_folder
 from .idx import load_idx_images
 
 DATASET_NAMES = ("fashion-mnist", "mnist", "cifar10", "folder")
+CHUNK_BYTES = 1 << 28  # float32 images resized at a time (256 MB)
 
 __all__ = ["DATASET_NAMES", "DataWarning", "InMemoryBatches", "load_images"]
 
@@ -27,10 +29,16 @@ def _fit(images: np.ndarray, cfg: DataConfig) -> np.ndarray:
             images = np.clip((images * w).sum(1, keepdims=True) + 0.5, 0, 255).astype(np.uint8)
     if images.shape[-1] != cfg.resolution:
         # e.g. 28 -> 32 for networks that want powers of two; bilinear with antialiasing when shrinking
-        t = torch.from_numpy(images).float()
-        t = F.interpolate(t, size=(cfg.resolution, cfg.resolution), mode="bilinear",
-                          align_corners=False, antialias=cfg.resolution < images.shape[-1])
-        images = t.round().clamp(0, 255).to(torch.uint8).numpy()
+        n, c, r = len(images), images.shape[1], cfg.resolution
+        check_fits(n * c * r * r, f"{n:,} images of {c}x{r}x{r} (data.resolution={r})",
+                   "lower data.resolution")
+        out = np.empty((n, c, r, r), np.uint8)
+        step = max(1, CHUNK_BYTES // (4 * c * r * r))  # float32 in chunks: the whole set would be 4x the uint8 result
+        for i in range(0, n, step):
+            t = torch.from_numpy(images[i:i + step]).float()
+            t = F.interpolate(t, size=(r, r), mode="bilinear", align_corners=False, antialias=r < images.shape[-1])
+            out[i:i + step] = t.round().clamp(0, 255).to(torch.uint8).numpy()
+        images = out
     return images
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import GanforgeError
+from ..memory import check_fits
 from .download import default_cache_dir, write_cache
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp"}
@@ -93,8 +94,14 @@ def load_folder(root: str, resolution: int, channels: int, cache_dir: str = "") 
             return np.load(cache, allow_pickle=False)
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt below
+    check_fits(len(files) * channels * resolution ** 2,
+               f"{len(files):,} images of {channels}x{resolution}x{resolution} in '{folder}'",
+               "lower data.resolution or use fewer images")
     good = _decode_all(folder, files, resolution, channels)[1]
-    images = np.stack(good)
+    images = np.empty((len(good), *good[0].shape), np.uint8)
+    for i in range(len(good)):  # each decoded image is freed as it is copied: np.stack would hold both, 2x
+        images[i] = good[i]
+        good[i] = None
     write_cache(cache, lambda f: np.save(f, images))
     return images
 
