@@ -173,6 +173,19 @@ def test_a_refused_write_of_any_output_is_one_line(idx_root, tmp_path):
     assert not list((tmp_path / "run").glob(".*.tmp"))
 
 
+def test_a_refused_write_in_tensorboards_thread_is_one_line(idx_root, tmp_path):
+    """The event file outgrows the limit first (a grid every step, no checkpoint before the end): TensorBoard's
+    writer thread meets the refused write, and it printed a thread traceback before the one-line error."""
+    proc = run_subprocess("train", "dcgan-fmnist", "--out", tmp_path / "run",
+                          *tiny(idx_root, "train.max_steps=60", "log.sample_every_steps=1",
+                                "log.checkpoint_every_steps=1000"),
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (600_000, 600_000)))
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in out and "Exception in thread" not in out, out
+    assert "ganforge: error: File too large. Free some space" in out
+    assert max(f.stat().st_size for f in (tmp_path / "run" / "tb").iterdir()) <= 600_000
+
+
 def test_a_refused_write_of_the_lock_file_names_it(idx_root, tmp_path):
     proc = run_subprocess("train", "dcgan-fmnist", "--out", tmp_path / "run", *tiny(idx_root, "train.max_steps=2"),
                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (8, 8)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -239,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C, so an atomic write in progress removes its temp file (the default
     # action would kill the process on the spot and leave it); training sets its own handler
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous_hook, threading.excepthook = threading.excepthook, _thread_excepthook
     try:
         if getattr(args, "json", None):  # bench and evaluate write it last, after minutes of work
             from .files import check_output_file
@@ -264,6 +266,16 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + (e.args[0] if e.args else signal.SIGINT)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        threading.excepthook = previous_hook
+
+
+def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    """Quiet a refused write in a background thread (TensorBoard's event writer): the writer raises
+    it again in the main thread at its next write or close, and main() reports it in one line."""
+    from .files import REFUSED_WRITE_ERRNOS
+
+    if not (isinstance(args.exc_value, OSError) and args.exc_value.errno in REFUSED_WRITE_ERRNOS):
+        threading.__excepthook__(args)
 
 
 def _interrupt(signum: int, frame) -> None:
