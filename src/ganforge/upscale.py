@@ -69,7 +69,7 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
     if src.is_file():
         decoded = decode_image(src, 0, cfg.data.channels)
         if isinstance(decoded, str):
-            raise GanforgeError(f"INPUT '{src}' could not be read as an image: {decoded}.")
+            raise GanforgeError(f"INPUT '{src}' could not be read as an image: {decoded.rstrip('.')}.")
         names, images = [Path(src.name)], [decoded[0]]
         single = Path(out) if Path(out).suffix.lower() == ".png" else None
     elif src.is_dir():
