@@ -72,6 +72,15 @@ def test_bad_inputs(idx_root, test_npy, tmp_path, capsys):
     np.save(floats, np.zeros((4, 1, 28, 28), np.float32))
     assert run_cli("evaluate", floats, "--num", 4) == 2
     assert "must hold uint8 images" in capsys.readouterr().err
+    # the near misses say how to save them right
+    np.save(floats, np.zeros((4, 28, 28, 3), np.float32))  # channels last, and floats
+    assert run_cli("evaluate", floats, "--num", 4) == 2
+    err = capsys.readouterr().err
+    assert "got float32 (4, 28, 28, 3). It looks channels-last (N, H, W, C): save x.transpose(0, 3, 1, 2). " \
+           "For floats in [-1, 1] (a tanh generator's output), save ((x + 1) * 127.5).round()" in err
+    np.save(floats, np.zeros((4, 28, 28), np.uint8))
+    assert run_cli("evaluate", floats, "--num", 4) == 2
+    assert "For grayscale without a channel axis, save x[:, None]." in capsys.readouterr().err
     assert run_cli("evaluate", test_npy, "--features", "inceptoin", "--num", 4, "--data-root", idx_root) == 2
     assert "unknown feature extractor 'inceptoin'. Did you mean 'inception'" in capsys.readouterr().err
     # precision/recall needs each image's 3rd nearest neighbour: refused before any image is read

@@ -15,6 +15,20 @@ from ..sampling import generate, load_generator
 from .evaluate import METRICS, array_batches, check_num, evaluate_images, format_table, parse_metrics
 
 
+def _npy_hint(images: np.ndarray) -> str:
+    """How to turn the common near misses into uint8 (N, C, H, W): channels last, no channel axis, floats."""
+    hints = []
+    if images.ndim == 4 and images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
+        hints.append("It looks channels-last (N, H, W, C): save x.transpose(0, 3, 1, 2).")
+    if images.ndim == 3:
+        hints.append("For grayscale without a channel axis, save x[:, None].")
+    if images.dtype.kind == "f":
+        hints.append("For floats in [-1, 1] (a tanh generator's output), save ((x + 1) * 127.5).round()"
+                     ".clip(0, 255).astype('uint8'); for floats in [0, 1], (x * 255).round().clip(0, 255)"
+                     ".astype('uint8').")
+    return "".join(" " + h for h in hints)
+
+
 def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, features: str = "fmnist",
                     ref: str = "train", json_out: str | None = None, seed: int = 0, dataset: str | None = None,
                     data_root: str = "", use_ema: bool = True, val: str = "") -> dict:
@@ -43,7 +57,7 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
             raise GanforgeError(f"'{path}' is not a numpy array file: {e}") from None
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
             raise GanforgeError(f"'{path}' must hold uint8 images (N, C, H, W) with C 1 or 3, "
-                                f"got {images.dtype} {images.shape}.")
+                                f"got {images.dtype} {images.shape}.{_npy_hint(images)}")
         if len(images) < num:
             raise GanforgeError(f"'{path}' holds {len(images)} images, fewer than --num {num}; lower --num.")
         if dataset is None and images.shape[1] == 3:  # likely samples of colour data, scored against grayscale garments
