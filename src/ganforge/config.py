@@ -598,6 +598,11 @@ def validate(cfg: Config) -> None:
         raise GanforgeError(f"config key 'train.device' must be auto, cpu or cuda[:N], got '{tr.device}'.")
     for key in ("every_steps", "sample_every_steps", "checkpoint_every_steps", "num_samples"):
         _positive(getattr(cfg.log, key), f"log.{key}")
+    from .images import MAX_GRID_IMAGES
+
+    if cfg.log.num_samples > MAX_GRID_IMAGES:  # each sample step writes them as one grid, to disk and TensorBoard
+        raise GanforgeError(f"config key 'log.num_samples' is {cfg.log.num_samples:,}, more than one grid image "
+                            f"shows (at most {MAX_GRID_IMAGES:,}); for more images, use ganforge sample --out DIR.")
     if tr.precision not in ("fp32", "bf16", "fp16", "auto"):
         raise GanforgeError(f"config key 'train.precision' must be fp32, bf16, fp16 or auto, got '{tr.precision}'.")
     import torch

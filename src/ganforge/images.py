@@ -11,6 +11,8 @@ from PIL import Image
 from .errors import GanforgeError
 from .files import write_atomic
 
+# a grid of more than 100 x 100 images is too large to look at; .npy or a folder holds any number
+MAX_GRID_IMAGES = 10_000
 # formats ganforge reads but does not write: an --out named like one is a mistake, not a folder name
 _OTHER_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 

@@ -13,7 +13,7 @@ import torch
 from .config import Config, config_from_dict, load_plugins
 from .errors import GanforgeError
 from .files import check_output_file, make_dir, write_atomic
-from .images import make_grid, refuse_other_image_formats, save_png, to_uint8
+from .images import MAX_GRID_IMAGES, make_grid, refuse_other_image_formats, save_png, to_uint8
 from .nets import build_generator
 from .training import checkpoint as ckpt
 
@@ -60,8 +60,6 @@ def generate(G: torch.nn.Module, z_dim: int, num: int, seed: int = 0, truncation
             yield to_uint8(G(z.to(device)))
 
 
-# a grid of more than 100 x 100 images is too large to look at; .npy or a folder holds any number
-MAX_GRID_IMAGES = 10_000
 # the disk a small PNG takes at least: one filesystem block
 MIN_PNG_BYTES = 4096
 
