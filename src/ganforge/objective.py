@@ -18,6 +18,7 @@ pixel and perceptual terms; both optimizers step once per ``accumulate`` batches
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Iterator
 
 import torch
@@ -47,11 +48,16 @@ def build_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``train.precision``, with ``auto`` made concrete: bf16 autocast where the device computes bf16
     natively (a CUDA GPU with bf16, a CPU whose oneDNN supports bf16), else fp32."""
+    native_cpu_bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    if precision == "bf16" and device.type == "cpu" and not native_cpu_bf16:
+        warnings.warn("train.precision=bf16 on a CPU without native bf16 (oneDNN emulates it): on an AVX2 host a "
+                      "dcgan-fmnist step ran at 0.06x the speed of fp32 (docs/performance.md). Use fp32, or auto, "
+                      "which picks bf16 only where the hardware computes it.")
     if precision != "auto":
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+    return "bf16" if native_cpu_bf16 else "fp32"
 
 
 @contextlib.contextmanager
