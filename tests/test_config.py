@@ -77,6 +77,8 @@ def test_wrong_type_names_key_and_type():
     ("optim_d.weight_decay=-0.1", r"'optim_d.weight_decay' must be >= 0"),
     ("health.min_diversity=nan", r"'health.min_diversity' must be a number, got nan"),  # the check was off unseen
     ("train.seed=4294967296", r"'train.seed' must be in \[0, 2\*\*32\), got 4294967296"),
+    ("model.generator=dcgan", r"'model.generator' is a section, not a value \(got 'dcgan'\); set one of its keys, "
+                              r"e.g. model.generator.name=\.\.\.$"),  # it said "must be a <class '...NetConfig'>"
     ("log.num_samples=20000", r"'log.num_samples' is 20,000, more than one grid image shows \(at most 10,000\)"),
 ])
 def test_range_and_name_errors(override, pattern):

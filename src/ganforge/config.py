@@ -350,7 +350,11 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
                 f"unknown config key '{path}'.{did_you_mean(key, fields)} "
                 f"Valid keys{' in ' + where if where else ''}: {', '.join(fields)}."
             )
-        if dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
+        if dataclasses.is_dataclass(hints[key]):
+            if not isinstance(value, dict):  # `--set train=5`: a whole section given one value
+                first = dataclasses.fields(hints[key])[0].name
+                raise GanforgeError(f"config key '{path}' is a section, not a value (got {value!r}); set one of "
+                                    f"its keys, e.g. {path}.{first}=...")
             kwargs[key] = _build(hints[key], value, path)
         else:
             kwargs[key] = coerce(value, hints[key], f"config key '{path}'")
