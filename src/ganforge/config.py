@@ -626,7 +626,8 @@ def validate(cfg: Config) -> None:
         raise GanforgeError(f"config key 'health.on_nan' must be 'stop' or 'rollback', got '{cfg.health.on_nan}'.")
     for key in ("window", "check_every"):
         _positive(getattr(cfg.health, key), f"health.{key}")
-    for key in ("warmup_steps", "d_loss_floor", "score_gap", "min_diversity"):  # nan would turn a check off unseen
+    # a negative threshold would turn its check off (or make it always fire) without a word
+    for key in ("warmup_steps", "d_loss_floor", "score_gap", "min_diversity"):
         _positive(getattr(cfg.health, key), f"health.{key}", allow_zero=True)
     from .metrics.evaluate import check_num, parse_metrics
     from .metrics.features import FEATURES

@@ -70,17 +70,16 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
         decoded = decode_image(src, 0, cfg.data.channels)
         if isinstance(decoded, str):
             raise GanforgeError(f"INPUT '{src}' could not be read as an image: {decoded.rstrip('.')}.")
-        names, images = [Path(src.name)], [decoded[0]]
+        names, images, inputs = [Path(src.name)], [decoded[0]], [src]
         single = Path(out) if Path(out).suffix.lower() == ".png" else None
     elif src.is_dir():
         if Path(out).suffix.lower() == ".png":  # it would become a folder named like a file
             raise GanforgeError(f"INPUT '{src}' is a folder, so --out must be a folder too, not '{out}'.")
         names, images = load_folder_native(str(src), cfg.data.channels, "INPUT")
-        single = None
+        inputs, single = [src / name for name in names], None
     else:
         raise GanforgeError(f"INPUT '{src}' does not exist; give an image file or a folder of images.")
     paths = [single or Path(out) / name.with_suffix(".png") for name in names]
-    inputs = [src] if src.is_file() else [src / name for name in names]
     for path, given in zip(paths, inputs):  # checked before any write, so no input is replaced
         if path.resolve() == given.resolve():
             raise GanforgeError(f"--out would write '{path}' over the input image of the same name; "
