@@ -231,6 +231,17 @@ def test_a_16_bit_png_is_scaled_not_clipped(tmp_path):
     assert converted and np.array_equal(rgb[1], levels)
 
 
+def test_a_photo_is_turned_as_its_exif_orientation_says(tmp_path):
+    stored = np.zeros((20, 40, 3), np.uint8)  # 40 wide, 20 high as stored; the left half bright
+    stored[:, :20] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation 6: shown turned 90 degrees clockwise, as a phone held upright writes it
+    Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    shown, _, _ = decode_image(tmp_path / "phone.jpg", 0, 3)
+    assert shown.shape == (3, 40, 20)  # upright: 20 wide, 40 high
+    assert shown[:, :18].mean() > 200 and shown[:, 22:].mean() < 50  # the bright half is now on top
+
+
 def test_folder_resize_crop_and_cache(image_folder, tmp_path):
     cache = tmp_path / "fc"
     x = load_folder(str(image_folder), 64, 3, str(cache))

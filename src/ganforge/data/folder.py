@@ -17,7 +17,7 @@ from .download import default_cache_dir, write_cache
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp"}
 # Pillow modes of 16-bit grayscale images (16-bit PNGs open as I;16, older Pillows gave I)
 SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I"}
-CACHE_VERSION = 2  # bump when decoding changes, so old caches are not reused (2: 16-bit images scaled)
+CACHE_VERSION = 3  # bump when decoding changes, so old caches are not reused (2: 16-bit scaled, 3: EXIF turned)
 
 
 class DataWarning(UserWarning):
@@ -65,6 +65,9 @@ def decode_image(path: Path, resolution: int, channels: int) -> tuple[np.ndarray
     try:
         with Image.open(path) as img:
             small = min(img.size) < resolution
+            # A phone photo stores its pixels as the sensor saw them and says in EXIF how to turn them;
+            # viewers (and OpenCV, which MMagic reads with) turn them, so a face would otherwise train sideways.
+            img = ImageOps.exif_transpose(img)
             target = "L" if channels == 1 else "RGB"
             converted = img.mode not in (target, target + "A", "P")
             img = img.convert(target) if img.mode not in SIXTEEN_BIT else _to_8_bit(img).convert(target)
