@@ -5,7 +5,8 @@ import sys
 import pytest
 
 from conftest import run_cli
-from ganforge.config import preset_names
+from ganforge.config import DataConfig, preset_names
+from ganforge.data import load_images
 
 
 def ganforge(*args):
@@ -83,3 +84,13 @@ def test_data_writes_npy_and_names_the_file_it_wrote(idx_root, tmp_path, capsys)
     assert str(out) in capsys.readouterr().out  # np.save adds .npy; the message must say so
     images = np.load(out)
     assert images.shape == (5, 3, 32, 32) and images.dtype == np.uint8
+    assert np.array_equal(images, load_images(DataConfig(root=str(idx_root), resolution=32, channels=3))[:5].numpy())
+
+
+def test_data_resizes_only_the_images_it_keeps(idx_root, tmp_path, capsys):
+    # 1 image at 1,000,000 px is 1 TB, more than any machine here has; the whole split would be 256 TB,
+    # so the count in the message shows which was checked. The flag it names is this command's own.
+    assert run_cli("data", "fashion-mnist", "--root", idx_root, "--out", tmp_path / "x", "--num", 1,
+                   "--resolution", 1_000_000) == 2
+    assert ("1 image of 1x1000000x1000000 (--resolution=1000000) would need about 1,000.0 GB of memory"
+            in capsys.readouterr().err)

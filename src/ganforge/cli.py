@@ -95,9 +95,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
     data = DataConfig(name=args.name, root=args.root, split=args.split)
     data = dataclasses.replace(data, resolution=args.resolution or (32 if args.name == "cifar10" else 28),
                                channels=args.channels or (3 if args.name in ("cifar10", "folder") else 1))
-    images = load_images(data)
-    if args.num is not None:
-        images = images[: args.num]
+    images = load_images(data, first=args.num, resolution_key="--resolution")
     write_atomic(out, lambda f: np.save(f, images.numpy()))
     print(f"ganforge: wrote {tuple(images.shape)} uint8 images of {args.name}:{args.split} to {out}")
     return 0

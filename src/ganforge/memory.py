@@ -20,5 +20,5 @@ def check_fits(need: int, what: str, fix: str) -> None:
     """
     available = psutil.virtual_memory().available
     if need > available:
-        raise GanforgeError(f"{what} need about {need / 1e9:,.1f} GB of memory, but {available / 1e9:,.1f} GB "
+        raise GanforgeError(f"{what} would need about {need / 1e9:,.1f} GB of memory, but {available / 1e9:,.1f} GB "
                             f"is available; {fix}.")

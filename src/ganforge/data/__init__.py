@@ -19,8 +19,8 @@ CHUNK_BYTES = 1 << 28  # float32 images resized at a time (256 MB)
 __all__ = ["DATASET_NAMES", "DataWarning", "InMemoryBatches", "load_images"]
 
 
-def _fit(images: np.ndarray, cfg: DataConfig) -> np.ndarray:
-    """Convert a fixed-size dataset to the config's channels and resolution."""
+def _fit(images: np.ndarray, cfg: DataConfig, resolution_key: str) -> np.ndarray:
+    """Convert a fixed-size dataset to the config's channels and resolution; errors name ``resolution_key``."""
     if images.shape[1] != cfg.channels:
         if cfg.channels == 3:
             images = np.repeat(images, 3, axis=1)
@@ -30,8 +30,8 @@ def _fit(images: np.ndarray, cfg: DataConfig) -> np.ndarray:
     if images.shape[-1] != cfg.resolution:
         # e.g. 28 -> 32 for networks that want powers of two; bilinear with antialiasing when shrinking
         n, c, r = len(images), images.shape[1], cfg.resolution
-        check_fits(n * c * r * r, f"{n:,} images of {c}x{r}x{r} (data.resolution={r})",
-                   "lower data.resolution")
+        check_fits(n * c * r * r, f"{n:,} image{'s' * (n != 1)} of {c}x{r}x{r} ({resolution_key}={r})",
+                   f"lower {resolution_key}")
         out = np.empty((n, c, r, r), np.uint8)
         step = max(1, CHUNK_BYTES // (4 * c * r * r))  # float32 in chunks: the whole set would be 4x the uint8 result
         for i in range(0, n, step):
@@ -47,8 +47,12 @@ FOLDER_HAS_NO_TEST_SPLIT = (
     "as the reference: ganforge evaluate RUN --data-root HELD_OUT_FOLDER.")
 
 
-def load_images(cfg: DataConfig) -> torch.Tensor:
-    """Load the configured dataset as a uint8 tensor (N, C, resolution, resolution)."""
+def load_images(cfg: DataConfig, first: int | None = None, resolution_key: str = "data.resolution") -> torch.Tensor:
+    """Load the configured dataset as a uint8 tensor (N, C, resolution, resolution).
+
+    ``first`` keeps only the first N images, before they are resized; ``resolution_key`` is
+    the setting that errors name (``ganforge data`` calls it --resolution).
+    """
     if cfg.name in ("mnist", "fashion-mnist"):
         images = load_idx_images(cfg.name, cfg.split, cfg.root, cfg.download, cfg.mirror, cfg.cache_dir)
     elif cfg.name == "cifar10":
@@ -59,4 +63,4 @@ def load_images(cfg: DataConfig) -> torch.Tensor:
         images = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.cache_dir)
     else:
         raise GanforgeError(f"unknown dataset '{cfg.name}'; valid: {', '.join(DATASET_NAMES)}.")
-    return torch.from_numpy(np.ascontiguousarray(_fit(images, cfg)))
+    return torch.from_numpy(np.ascontiguousarray(_fit(images[:first], cfg, resolution_key)))

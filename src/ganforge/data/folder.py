@@ -98,7 +98,7 @@ def load_folder(root: str, resolution: int, channels: int, cache_dir: str = "") 
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt below
     check_fits(len(files) * channels * resolution ** 2,
-               f"{len(files):,} images of {channels}x{resolution}x{resolution} in '{folder}'",
+               f"{len(files):,} image{'s' * (len(files) != 1)} of {channels}x{resolution}x{resolution} in '{folder}'",
                "lower data.resolution or use fewer images")
     good = _decode_all(folder, files, resolution, channels)[1]
     images = np.empty((len(good), *good[0].shape), np.uint8)
