@@ -286,13 +286,16 @@ class Config:
 
 # ---------------------------------------------------------------- type checks
 
-def _type_name(tp: Any) -> str:
+def _type_name(tp: Any, plural: bool = False) -> str:
     origin = typing.get_origin(tp)
     if origin is tuple:
         args = typing.get_args(tp)
-        inner = _type_name(args[0]) if args else "value"
-        return f"list of {inner}" + (f" (length {len(args)})" if args[-1] is not Ellipsis else "")
-    return {int: "integer", float: "number", bool: "boolean (true or false)", str: "string", dict: "table"}.get(tp, str(tp))
+        inner = _type_name(args[0], plural=True) if args else "values"
+        return f"list of {inner}" if args[-1] is Ellipsis else f"list of {len(args)} {inner}"
+    names = {int: "integer", float: "number", bool: "boolean", str: "string", dict: "table"}
+    if tp not in names:
+        return str(tp)
+    return names[tp] + "s" * plural + " (true or false)" * (tp is bool)
 
 
 def coerce(value: Any, tp: Any, where: str) -> Any:
