@@ -225,10 +225,10 @@ def test_a_16_bit_png_is_scaled_not_clipped(tmp_path):
     Image.fromarray(levels * 257).save(tmp_path / "deep.png")  # uint16: a 16-bit PNG of 0 ... 65535
     with Image.open(tmp_path / "deep.png") as im:
         assert im.mode == "I;16"  # how Pillow opens a 16-bit PNG
-    gray, _, _ = decode_image(tmp_path / "deep.png", 0, 1)
+    gray = decode_image(tmp_path / "deep.png", 0, 1).image
     assert np.array_equal(gray[0], levels)  # Pillow's convert("L") would give 255 for all but the first level
-    rgb, _, converted = decode_image(tmp_path / "deep.png", 0, 3)
-    assert converted and np.array_equal(rgb[1], levels)
+    rgb = decode_image(tmp_path / "deep.png", 0, 3)
+    assert rgb.converted and np.array_equal(rgb.image[1], levels)
 
 
 def test_a_photo_is_turned_as_its_exif_orientation_says(tmp_path):
@@ -237,9 +237,35 @@ def test_a_photo_is_turned_as_its_exif_orientation_says(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation 6: shown turned 90 degrees clockwise, as a phone held upright writes it
     Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif, quality=95)
-    shown, _, _ = decode_image(tmp_path / "phone.jpg", 0, 3)
+    shown = decode_image(tmp_path / "phone.jpg", 0, 3).image
     assert shown.shape == (3, 40, 20)  # upright: 20 wide, 40 high
     assert shown[:, :18].mean() > 200 and shown[:, 22:].mean() < 50  # the bright half is now on top
+
+
+def test_transparent_pixels_are_put_on_white_not_kept_as_stored(tmp_path):
+    sprite = np.zeros((16, 16, 4), np.uint8)  # transparent black around, as sprite sheets store it
+    sprite[4:12, 4:12] = (200, 30, 30, 255)  # an opaque red square
+    sprite[0, 0] = (0, 0, 255, 128)  # one half-transparent blue pixel
+    Image.fromarray(sprite, "RGBA").save(tmp_path / "sprite.png")
+    Image.fromarray(sprite[..., 3], "L").convert("P").save(tmp_path / "keyed.png", transparency=0)  # GIF-style key
+    Image.fromarray(np.full((16, 16, 4), (90, 90, 90, 255), np.uint8), "RGBA").save(tmp_path / "opaque.png")
+    Image.fromarray(sprite[..., 3]).convert("LA").save(tmp_path / "gray.png")  # alpha 255 everywhere
+
+    rgb = decode_image(tmp_path / "sprite.png", 0, 3)
+    assert rgb.flattened and not rgb.converted
+    assert (rgb.image[:, 15, 15] == 255).all()  # white where it was transparent black
+    assert tuple(rgb.image[:, 8, 8]) == (200, 30, 30)
+    assert tuple(rgb.image[:, 0, 0]) in ((127, 127, 255), (128, 128, 255))  # half blue over white
+    assert decode_image(tmp_path / "sprite.png", 0, 1).image[0, 15, 15] == 255
+    keyed = decode_image(tmp_path / "keyed.png", 0, 1)
+    assert keyed.flattened and keyed.image[0, 15, 15] == 255  # palette index 0 was the transparent one
+    for name, channels in (("opaque.png", 3), ("gray.png", 1)):  # an alpha channel with nothing transparent
+        kept = decode_image(tmp_path / name, 0, channels)
+        assert not kept.flattened
+    assert (decode_image(tmp_path / "opaque.png", 0, 3).image == 90).all()
+    with pytest.warns(DataWarning, match=r"2 of 4 images in .* have transparent pixels, which were put on a white "
+                                         r"background: keyed.png, sprite.png"):
+        load_folder(str(tmp_path), 16, 3, str(tmp_path / "cache"))
 
 
 def test_folder_resize_crop_and_cache(image_folder, tmp_path):

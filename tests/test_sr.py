@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ganforge.config import load_config
+from ganforge.data.folder import DataWarning
 from ganforge.data.pairs import SRBatches, bicubic_down, bicubic_up, load_pairs, validation_pairs
 from ganforge.errors import GanforgeError
 from ganforge.images import unit_to_uint8
@@ -321,6 +322,9 @@ def test_upscale_command_writes_4x_images(photos, tmp_path, capsys):
     assert fresh.returncode == 0 and "warning" not in fresh.stderr, fresh.stderr
     with Image.open(src) as a, Image.open(tmp_path / "one.png") as b:
         assert b.size == (4 * a.size[0], 4 * a.size[1]) and b.mode == "RGB"
+    Image.new("RGBA", (3, 3)).save(tmp_path / "clear.png")  # transparent black: white, said so, no traceback
+    with pytest.warns(DataWarning, match="has transparent pixels, which were put on a white background"):
+        assert run_cli("upscale", run, tmp_path / "clear.png", "--out", tmp_path / "clear4.png") == 0
     assert run_cli("upscale", run / "checkpoints" / "last.pt", photos[1], "--out", tmp_path / "many") == 0
     assert len(list((tmp_path / "many").glob("*.png"))) == 4
     capsys.readouterr()

@@ -1,13 +1,14 @@
 """Super-resolution inference: ``ganforge upscale`` and the tiled forward pass that evaluation shares."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from .config import Config
-from .data.folder import decode_image, load_folder_native
+from .data.folder import DataWarning, decode_image, load_folder_native
 from .errors import GanforgeError
 from .images import refuse_other_image_formats, save_png, unit_to_uint8
 from .sampling import load_generator
@@ -70,7 +71,10 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
         decoded = decode_image(src, 0, cfg.data.channels)
         if isinstance(decoded, str):
             raise GanforgeError(f"INPUT '{src}' could not be read as an image: {decoded.rstrip('.')}.")
-        names, images, inputs = [Path(src.name)], [decoded[0]], [src]
+        if decoded.flattened:  # a folder's images say so in load_folder_native's warning
+            warnings.warn(f"INPUT '{src}' has transparent pixels, which were put on a white background "
+                          "(the upscaled image has no transparency).", DataWarning, stacklevel=2)
+        names, images, inputs = [Path(src.name)], [decoded.image], [src]
         single = Path(out) if Path(out).suffix.lower() == ".png" else None
     elif src.is_dir():
         if Path(out).suffix.lower() == ".png":  # it would become a folder named like a file

@@ -6,6 +6,7 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -17,7 +18,9 @@ from .download import default_cache_dir, write_cache
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp"}
 # Pillow modes of 16-bit grayscale images (16-bit PNGs open as I;16, older Pillows gave I)
 SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I"}
-CACHE_VERSION = 3  # bump when decoding changes, so old caches are not reused (2: 16-bit scaled, 3: EXIF turned)
+CACHE_VERSION = 3  # bump when decoding changes, so old caches are not reused (2: 16-bit scaled, 3: EXIF turned,
+# transparency put on white)
+BACKGROUND = 255  # what shows through transparent pixels: white, as a sprite or a logo is drawn to be seen on
 
 
 class DataWarning(UserWarning):
@@ -57,8 +60,30 @@ def _to_8_bit(img: Image.Image) -> Image.Image:
     return Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")
 
 
-def decode_image(path: Path, resolution: int, channels: int) -> tuple[np.ndarray, bool, bool] | str:
-    """One image -> (uint8 (C, H, W), was it smaller than the resolution, was it converted); or why it failed.
+class Decoded(NamedTuple):
+    """One decoded image and what was done to it on the way, for the warnings."""
+    image: np.ndarray  # uint8 (C, H, W)
+    small: bool  # smaller than the resolution, so upscaled
+    converted: bool  # grayscale made RGB or the other way
+    flattened: bool  # had transparent pixels, now on the white background
+
+
+def _flatten(img: Image.Image) -> tuple[Image.Image, bool]:
+    """An image with transparency put on :data:`BACKGROUND`; and whether any pixel was transparent.
+
+    convert("RGB") would drop the alpha channel and keep whatever colour the file stores under
+    transparent pixels, often black, often an editor's leftovers, which the GAN would then learn.
+    """
+    if img.mode not in ("RGBA", "LA", "PA") and not (img.mode == "P" and "transparency" in img.info):
+        return img, False
+    rgba = img.convert("RGBA")
+    if rgba.getchannel("A").getextrema()[0] == 255:  # an alpha channel, but every pixel opaque
+        return img, False
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, (BACKGROUND,) * 3 + (255,)), rgba), True
+
+
+def decode_image(path: Path, resolution: int, channels: int) -> Decoded | str:
+    """One image as uint8 (C, H, W), with what was done to it; or why it could not be read.
 
     ``resolution`` 0 keeps the image's own size (super-resolution crops its patches from it).
     """
@@ -70,13 +95,14 @@ def decode_image(path: Path, resolution: int, channels: int) -> tuple[np.ndarray
             img = ImageOps.exif_transpose(img)
             target = "L" if channels == 1 else "RGB"
             converted = img.mode not in (target, target + "A", "P")
+            img, flattened = _flatten(img)
             img = img.convert(target) if img.mode not in SIXTEEN_BIT else _to_8_bit(img).convert(target)
             if resolution:  # scale the shorter side to the resolution, then center-crop the square
                 img = ImageOps.fit(img, (resolution, resolution), Image.Resampling.BICUBIC)
             arr = np.asarray(img, dtype=np.uint8)
     except Exception as e:  # Pillow raises many types for bad files; all mean "skip it"
         return f"{type(e).__name__}: {e}"
-    return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), small, converted
+    return Decoded(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1), small, converted, flattened)
 
 
 def load_folder(root: str, resolution: int, channels: int, cache_dir: str = "") -> np.ndarray:
@@ -114,26 +140,32 @@ def _decode_all(folder: Path, files: list[Path], resolution: int, channels: int)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # Pillow decodes without the GIL
         decoded = list(pool.map(lambda p: decode_image(p, resolution, channels), files))
     bad = [(p, r) for p, r in zip(files, decoded) if isinstance(r, str)]
-    kept = [(p, r[0]) for p, r in zip(files, decoded) if not isinstance(r, str)]
-    small = [p.name for p, r in zip(files, decoded) if not isinstance(r, str) and r[1]]
-    converted = [p.name for p, r in zip(files, decoded) if not isinstance(r, str) and r[2]]
+    kept = [(p, r) for p, r in zip(files, decoded) if not isinstance(r, str)]
+    small = [str(p.relative_to(folder)) for p, r in kept if r.small]
+    converted = [str(p.relative_to(folder)) for p, r in kept if r.converted]
+    flattened = [str(p.relative_to(folder)) for p, r in kept if r.flattened]
     if small:
         warnings.warn(f"{len(small)} of {len(files)} images in '{folder}' are smaller than {resolution}x{resolution} "
-                      f"and were upscaled (blurry): {', '.join(small[:3])}{' ...' if len(small) > 3 else ''}. "
-                      "Lower data.resolution or remove them.", DataWarning, stacklevel=3)
+                      f"and were upscaled (blurry): {_first_few(small)}. Lower data.resolution or remove them.",
+                      DataWarning, stacklevel=3)
     if converted:
         mode = "grayscale" if channels == 1 else "RGB"
         warnings.warn(f"{len(converted)} of {len(files)} images in '{folder}' were converted to {mode} "
-                      f"(data.channels={channels}): {', '.join(converted[:3])}{' ...' if len(converted) > 3 else ''}.",
-                      DataWarning, stacklevel=3)
+                      f"(data.channels={channels}): {_first_few(converted)}.", DataWarning, stacklevel=3)
+    if flattened:
+        warnings.warn(f"{len(flattened)} of {len(files)} images in '{folder}' have transparent pixels, which were put "
+                      f"on a white background: {_first_few(flattened)}.", DataWarning, stacklevel=3)
     if bad:
-        names = ", ".join(f"{p.name} ({why})" for p, why in bad[:3])
-        warnings.warn(
-            f"skipped {len(bad)} of {len(files)} files in '{folder}' that could not be read as images: "
-            f"{names}{' ...' if len(bad) > 3 else ''}", DataWarning, stacklevel=3)
+        warnings.warn(f"skipped {len(bad)} of {len(files)} files in '{folder}' that could not be read as images: "
+                      f"{_first_few([f'{p.relative_to(folder)} ({why})' for p, why in bad])}", DataWarning, stacklevel=3)
     if not kept:
         raise GanforgeError(f"none of the {len(files)} image files in '{folder}' could be read.")
-    return [p.relative_to(folder) for p, _ in kept], [a for _, a in kept]
+    return [p.relative_to(folder) for p, _ in kept], [r.image for _, r in kept]
+
+
+def _first_few(names: list[str]) -> str:
+    """The first three names, and how many more, for a warning that stays one line."""
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def load_folder_native(root: str, channels: int, what: str = "data.root") -> tuple[list[Path], list[np.ndarray]]:
