@@ -268,6 +268,14 @@ def test_transparent_pixels_are_put_on_white_not_kept_as_stored(tmp_path):
         load_folder(str(tmp_path), 16, 3, str(tmp_path / "cache"))
 
 
+def test_a_folder_reads_the_formats_torchvision_reads(tmp_path):
+    for i, suffix in enumerate((".bmp", ".tif", ".TIFF", ".ppm", ".pgm", ".webp", ".jpeg")):
+        Image.new("RGB", (12, 12), (30 * i, 0, 0)).save(tmp_path / f"img{i}{suffix}")
+    (tmp_path / "notes.txt").write_text("not an image")
+    images = load_folder(str(tmp_path), 8, 3, str(tmp_path / "cache"))
+    assert len(images) == 7  # each format read, the text file not listed
+
+
 def test_folder_resize_crop_and_cache(image_folder, tmp_path):
     cache = tmp_path / "fc"
     x = load_folder(str(image_folder), 64, 3, str(cache))

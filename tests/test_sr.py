@@ -327,6 +327,14 @@ def test_upscale_command_writes_4x_images(photos, tmp_path, capsys):
         assert run_cli("upscale", run, tmp_path / "clear.png", "--out", tmp_path / "clear4.png") == 0
     assert run_cli("upscale", run / "checkpoints" / "last.pt", photos[1], "--out", tmp_path / "many") == 0
     assert len(list((tmp_path / "many").glob("*.png"))) == 4
+    mixed = tmp_path / "mixed"  # x.jpg and x.png both become x.png unless one keeps its whole name
+    mixed.mkdir()
+    for name in ("x.png", "x.jpg", "y.bmp"):
+        Image.new("RGB", (6, 5), "red" if name == "x.png" else "blue").save(mixed / name)
+    assert run_cli("upscale", run, mixed, "--out", tmp_path / "mixed4") == 0
+    assert sorted(p.name for p in (tmp_path / "mixed4").iterdir()) == ["x.jpg.png", "x.png", "y.png"]
+    with Image.open(tmp_path / "mixed4" / "x.png") as red, Image.open(tmp_path / "mixed4" / "x.jpg.png") as blue:
+        assert np.asarray(red).mean(axis=(0, 1)).argmax() == 0 and np.asarray(blue).mean(axis=(0, 1)).argmax() == 2
     capsys.readouterr()
     assert run_cli("upscale", run, tmp_path / "missing.png", "--out", tmp_path / "x.png") == 2
     assert "does not exist" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -52,6 +53,14 @@ def upscale_tensor(G: torch.nn.Module, lr: torch.Tensor, scale: int, tile: int =
     return out
 
 
+def _png_names(names: list[Path]) -> list[Path]:
+    """Output names: each input's name as .png; where two inputs would share one (a.jpg, a.png), the
+    one that is not a PNG keeps its whole name (a.jpg.png), so neither output replaces the other."""
+    stems = Counter(name.with_suffix(".png") for name in names)
+    return [name.with_suffix(".png") if stems[name.with_suffix(".png")] == 1 or name.suffix.lower() == ".png"
+            else name.with_name(name.name + ".png") for name in names]
+
+
 def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: int = 16,
             use_ema: bool = True) -> list[Path]:
     """Upscale an image file or a folder of images with a trained SR generator; write PNGs.
@@ -83,7 +92,7 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
         inputs, single = [src / name for name in names], None
     else:
         raise GanforgeError(f"INPUT '{src}' does not exist; give an image file or a folder of images.")
-    paths = [single or Path(out) / name.with_suffix(".png") for name in names]
+    paths = [single or Path(out) / name for name in _png_names(names)]
     for path, given in zip(paths, inputs):  # checked before any write, so no input is replaced
         if path.resolve() == given.resolve():
             raise GanforgeError(f"--out would write '{path}' over the input image of the same name; "

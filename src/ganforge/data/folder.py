@@ -15,7 +15,8 @@ from ..errors import GanforgeError
 from ..memory import check_fits
 from .download import default_cache_dir, write_cache
 
-EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp"}
+# the formats torchvision's ImageFolder lists, so a folder it reads is read here too
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm", ".pgm"}
 # Pillow modes of 16-bit grayscale images (16-bit PNGs open as I;16, older Pillows gave I)
 SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I"}
 CACHE_VERSION = 3  # bump when decoding changes, so old caches are not reused (2: 16-bit scaled, 3: EXIF turned,
