@@ -4,6 +4,7 @@ import http.server
 import pickle
 import tarfile
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -358,6 +359,24 @@ def test_a_resume_with_another_batch_size_goes_on_from_the_next_unseen_image():
     assert len(set(epoch0.tolist())) == 96 and b.epoch == 0  # nothing skipped, nothing repeated
     b.next()  # 96 + 24 > 100: the next epoch begins
     assert b.epoch == 1 and b.epochs_done == pytest.approx(1 + 24 / 96)
+
+
+def test_a_resume_on_data_of_another_size_says_so():
+    images = torch.arange(100, dtype=torch.uint8).view(100, 1, 1, 1)
+    a = InMemoryBatches(images, 16, seed=3)
+    for _ in range(3):
+        a.next()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same data: nothing to say
+        InMemoryBatches(images, 16, seed=3).load_state_dict(a.state_dict())
+    more = InMemoryBatches(torch.cat([images, images[:20]]), 16, seed=3)  # images added to the folder
+    with pytest.warns(DataWarning, match=r"the data now has 120 images, but the run's checkpoint was made with 100; "
+                                         r"training goes on with the data as it is now; this epoch \(1\) is reshuffled"):
+        more.load_state_dict(a.state_dict())
+    assert more.start == 48  # still goes on from the position it had
+    at_epoch_end = {**a.state_dict(), "epoch": 1, "start": 0}  # images removed: no reshuffle to speak of
+    with pytest.warns(DataWarning, match=r"made with 100; training goes on with the data as it is now\.$"):
+        InMemoryBatches(images[:50], 16, seed=3).load_state_dict(at_epoch_end)
 
 
 def test_a_checkpoint_that_counted_batches_resumes_the_same_order():

@@ -1,10 +1,13 @@
 """In-memory training batches: a seeded per-epoch shuffle over a uint8 tensor."""
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from ..distributed import rank_rows
 from ..errors import GanforgeError
+from .folder import DataWarning
 
 
 class InMemoryBatches:
@@ -87,7 +90,7 @@ class InMemoryBatches:
 
     def state_dict(self) -> dict[str, int]:
         """Data-order position for checkpoints."""
-        return {"epoch": self.epoch, "start": self.start, "seed": self.seed}
+        return {"epoch": self.epoch, "start": self.start, "seed": self.seed, "images": len(self.images)}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Resume the data order at a saved position."""
@@ -96,3 +99,11 @@ class InMemoryBatches:
         # checkpoints before 2026-11-24 counted batches ("index"), at the batch size they were made with
         self.start = int(state["start"]) if "start" in state else int(state["index"]) * self.batch_size
         self._order = self._permutation(self.epoch)
+        saved = int(state.get("images", len(self.images)))  # checkpoints before 2026-11-24 did not say
+        if saved != len(self.images):
+            # mid-epoch, the permutation is now over the new count, so the rest of the epoch is not the
+            # rest of the order the run began
+            midway = (f"; this epoch ({self.epoch + 1}) is reshuffled, so some of its images may be seen twice "
+                      "or not at all") if self.start else ""
+            warnings.warn(f"the data now has {len(self.images):,} images, but the run's checkpoint was made with "
+                          f"{saved:,}; training goes on with the data as it is now{midway}.", DataWarning, stacklevel=2)

@@ -141,7 +141,8 @@ class Trainer:
         if tr.max_seconds and st.seconds >= tr.max_seconds:
             return f"train.max_seconds={tr.max_seconds:g} (it has trained {st.seconds:.1f} s)"
         if tr.max_epochs and self.batches.epochs_done >= tr.max_epochs:
-            return f"train.max_epochs={tr.max_epochs:g} (it has trained {self.batches.epochs_done:.3g} epochs)"
+            done = self.batches.epochs_done
+            return f"train.max_epochs={tr.max_epochs:g} (it has trained {done:.3g} epoch{'s' * (done != 1)})"
         return None
 
     def should_stop(self) -> bool:
