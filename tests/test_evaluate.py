@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from ganforge.config import DataConfig
 from ganforge.data import load_images
@@ -61,6 +62,29 @@ def test_evaluate_a_run_folder(idx_root, tmp_path):
     assert run_cli("evaluate", run, "--num", 40, "--metrics", "fid,is") == 0
     out = json.loads((run / "evaluate.json").read_text())
     assert set(out) == {"fid", "is", "is_std", "protocol"} and out["protocol"]["num_fake"] == 40
+
+
+def test_evaluate_a_folder_of_images_as_its_npy(idx_root, test_npy, tmp_path, capsys):
+    folder = tmp_path / "pngs"  # what `sample --out FOLDER` writes: numbered grayscale PNGs
+    folder.mkdir()
+    images = np.load(test_npy)
+    for i, image in enumerate(images[:40]):
+        Image.fromarray(image[0]).save(folder / f"{i:06d}.png")
+    common = ["--num", 40, "--metrics", "fid,kid", "--data-root", idx_root]
+    assert run_cli("evaluate", test_npy, *common) == 0
+    assert run_cli("evaluate", folder, *common) == 0
+    from_npy, from_folder = (json.loads((tmp_path / f"{n}.eval.json").read_text()) for n in ("real_test", "pngs"))
+    assert from_folder == from_npy  # the same images, the same figures (PNG is lossless)
+    assert from_folder["protocol"]["num_fake"] == 40
+    capsys.readouterr()
+    assert run_cli("evaluate", folder, "--num", 41, "--data-root", idx_root) == 2
+    assert "holds 40 images, fewer than --num 41" in capsys.readouterr().err
+    Image.new("L", (32, 32)).save(folder / "zz_big.png")
+    assert run_cli("evaluate", folder, "--num", 41, "--metrics", "fid", "--data-root", idx_root) == 2
+    assert "differ in size (000000.png: 28x28, zz_big.png: 32x32)" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert run_cli("evaluate", tmp_path / "empty") == 2
+    assert "is neither a run folder (it has no checkpoints) nor a folder of images" in capsys.readouterr().err
 
 
 def test_bad_inputs(idx_root, test_npy, tmp_path, capsys):

@@ -28,13 +28,18 @@ class DataWarning(UserWarning):
     """Some input files were skipped."""
 
 
+def image_files(root: Path) -> list[Path]:
+    """Image files under the folder ``root`` (recursive), sorted for a stable order; maybe none."""
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+
+
 def list_images(root: Path, what: str = "data.root") -> list[Path]:
     """Image files under ``root`` (recursive), sorted for a stable order; ``what`` names the setting in errors."""
     if not root.exists():
         raise GanforgeError(f"{what} '{root}' does not exist.")
     if not root.is_dir():
         raise GanforgeError(f"{what} '{root}' is not a folder.")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+    files = image_files(root)
     if not files:
         raise GanforgeError(
             f"{what} '{root}' holds no images ({', '.join(sorted(EXTENSIONS))}); point it at a folder of images."
@@ -127,16 +132,23 @@ def load_folder(root: str, resolution: int, channels: int, cache_dir: str = "") 
     check_fits(len(files) * channels * resolution ** 2,
                f"{len(files):,} image{'s' * (len(files) != 1)} of {channels}x{resolution}x{resolution} in '{folder}'",
                "lower data.resolution or use fewer images")
-    good = _decode_all(folder, files, resolution, channels)[1]
-    images = np.empty((len(good), *good[0].shape), np.uint8)
-    for i in range(len(good)):  # each decoded image is freed as it is copied: np.stack would hold both, 2x
-        images[i] = good[i]
-        good[i] = None
+    images = stack_freeing(decode_files(folder, files, resolution, channels)[1])
     write_cache(cache, lambda f: np.save(f, images))
     return images
 
 
-def _decode_all(folder: Path, files: list[Path], resolution: int, channels: int) -> tuple[list[Path], list[np.ndarray]]:
+def stack_freeing(images: list[np.ndarray]) -> np.ndarray:
+    """Same-shape arrays as one (N, ...) array; each is dropped from the list as it is copied,
+    where np.stack would hold both copies at once, twice the memory."""
+    out = np.empty((len(images), *images[0].shape), images[0].dtype)
+    for i in range(len(images)):
+        out[i] = images[i]
+        images[i] = None
+    return out
+
+
+def decode_files(folder: Path, files: list[Path], resolution: int,
+                 channels: int) -> tuple[list[Path], list[np.ndarray]]:
     """Decode ``files`` in parallel; warn once per kind of problem; return the readable files and images."""
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # Pillow decodes without the GIL
         decoded = list(pool.map(lambda p: decode_image(p, resolution, channels), files))
@@ -157,8 +169,9 @@ def _decode_all(folder: Path, files: list[Path], resolution: int, channels: int)
         warnings.warn(f"{len(flattened)} of {len(files)} images in '{folder}' have transparent pixels, which were put "
                       f"on a white background: {_first_few(flattened)}.", DataWarning, stacklevel=3)
     if bad:
+        why = [f"{p.relative_to(folder)} ({reason})" for p, reason in bad]
         warnings.warn(f"skipped {len(bad)} of {len(files)} files in '{folder}' that could not be read as images: "
-                      f"{_first_few([f'{p.relative_to(folder)} ({why})' for p, why in bad])}", DataWarning, stacklevel=3)
+                      f"{_first_few(why)}", DataWarning, stacklevel=3)
     if not kept:
         raise GanforgeError(f"none of the {len(files)} image files in '{folder}' could be read.")
     return [p.relative_to(folder) for p, _ in kept], [r.image for _, r in kept]
@@ -178,4 +191,4 @@ def load_folder_native(root: str, channels: int, what: str = "data.root") -> tup
     if not root:
         raise GanforgeError(f"{what} is empty; set --set {what}=PATH to a folder of images.")
     folder = Path(root).expanduser()
-    return _decode_all(folder, list_images(folder, what), 0, channels)
+    return decode_files(folder, list_images(folder, what), 0, channels)

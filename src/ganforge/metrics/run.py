@@ -1,4 +1,4 @@
-"""``ganforge evaluate`` on a run folder, a checkpoint or a .npy of uint8 images."""
+"""``ganforge evaluate`` on a run folder, a checkpoint, a .npy of uint8 images or a folder of images."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,10 +7,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..config import DataConfig
+from ..data.folder import EXTENSIONS, SIXTEEN_BIT, decode_files, image_files, stack_freeing
 from ..errors import GanforgeError
 from ..files import write_json
+from ..memory import check_fits
 from ..sampling import generate, load_generator
 from .evaluate import METRICS, array_batches, check_num, evaluate_images, format_table, parse_metrics
 
@@ -29,15 +32,67 @@ def _npy_hint(images: np.ndarray) -> str:
     return "".join(" " + h for h in hints)
 
 
+def _load_npy(path: Path) -> np.ndarray:
+    """A .npy of uint8 (N, C, H, W) as a memory map, read batch by batch, never all at once."""
+    if not path.is_file():
+        raise GanforgeError(f"samples file '{path}' does not exist.")
+    try:
+        images = np.load(path, mmap_mode="r")
+    except ValueError as e:
+        raise GanforgeError(f"'{path}' is not a numpy array file: {e}") from None
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise GanforgeError(f"'{path}' must hold uint8 images (N, C, H, W) with C 1 or 3, "
+                            f"got {images.dtype} {images.shape}.{_npy_hint(images)}")
+    return images
+
+
+def _is_image_folder(path: Path) -> bool:
+    """A folder that is not a run (no checkpoints, no config.json): the images in it are scored."""
+    return path.is_dir() and not (path / "checkpoints").exists() and not (path / "config.json").exists()
+
+
+def _load_image_folder(path: Path, num: int) -> np.ndarray:
+    """The first ``num`` images of a folder (sorted by path, as ``sample --out FOLDER`` numbers them), uint8 (N, C, H, W).
+
+    They are scored at their own size, as a .npy is, so they must all have one size; grayscale
+    unless some image has colour.
+    """
+    files = image_files(path)[:num]
+    if not files:
+        raise GanforgeError(f"'{path}' is neither a run folder (it has no checkpoints) nor a folder of images "
+                            f"({', '.join(sorted(EXTENSIONS))}).")
+    modes, side = set(), 0
+    for f in files:  # headers only: Pillow decodes pixels when they are asked for
+        try:
+            with Image.open(f) as img:
+                modes.add(img.mode)
+                side = side or max(img.size)
+        except Exception:  # unreadable: decode_files skips it with a warning
+            pass
+    channels = 1 if modes <= {"L", "LA", "1", *SIXTEEN_BIT} else 3
+    check_fits(len(files) * channels * side * side, f"{len(files):,} images of about {channels}x{side}x{side} "
+               f"in '{path}'", "lower --num")
+    names, decoded = decode_files(path, files, 0, channels)
+    sizes = {}
+    for name, image in zip(names, decoded):
+        sizes.setdefault(image.shape[1:], name)
+    if len(sizes) > 1:
+        (a, first), (b, other) = list(sizes.items())[:2]
+        raise GanforgeError(f"the images in '{path}' differ in size ({first}: {a[1]}x{a[0]}, {other}: {b[1]}x{b[0]}); "
+                            "metrics compare images of one size, so resize them to one.")
+    return stack_freeing(decoded)
+
+
 def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, features: str = "fmnist",
                     ref: str = "train", json_out: str | None = None, seed: int = 0, dataset: str | None = None,
                     data_root: str = "", use_ema: bool = True, val: str = "") -> dict:
     """Evaluate ``source``; print the table, write JSON, return the result.
 
     Args:
-        source: run folder, checkpoint file, or .npy of uint8 images (N, C, H, W).
+        source: run folder, checkpoint file, .npy of uint8 images (N, C, H, W), or a folder of
+            images of one size (e.g. ``ganforge sample --out FOLDER``), read in sorted order.
         metrics: comma-separated metric names (None: all of them; SR runs are scored by PSNR/SSIM).
-        num: images to evaluate (a .npy with fewer is an error).
+        num: images to evaluate (a .npy or folder with fewer is an error).
         features: registered feature extractor.
         ref: reference split of the dataset.
         json_out: JSON path (default: RUN_DIR/evaluate.json or SAMPLES.eval.json).
@@ -48,26 +103,18 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
     names = parse_metrics(metrics or METRICS)
     check_num(num, names)
     path = Path(source)
-    if path.suffix == ".npy":
-        if not path.is_file():
-            raise GanforgeError(f"samples file '{path}' does not exist.")
-        try:
-            images = np.load(path, mmap_mode="r")  # read batch by batch, never all at once
-        except ValueError as e:
-            raise GanforgeError(f"'{path}' is not a numpy array file: {e}") from None
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
-            raise GanforgeError(f"'{path}' must hold uint8 images (N, C, H, W) with C 1 or 3, "
-                                f"got {images.dtype} {images.shape}.{_npy_hint(images)}")
+    if path.suffix == ".npy" or _is_image_folder(path):
+        images = _load_npy(path) if path.suffix == ".npy" else _load_image_folder(path, num)
         if len(images) < num:
             raise GanforgeError(f"'{path}' holds {len(images)} images, fewer than --num {num}; lower --num.")
         if dataset is None and images.shape[1] == 3:  # likely samples of colour data, scored against grayscale garments
             warnings.warn(f"'{path}' holds colour images and is compared with Fashion-MNIST, the default reference "
-                          "for a .npy. If they imitate other data, name it: --dataset cifar10, or --dataset folder "
+                          "for samples. If they imitate other data, name it: --dataset cifar10, or --dataset folder "
                           "--data-root PATH.")
         data = DataConfig(name=dataset or "fashion-mnist", root=data_root, split=ref,
                           resolution=images.shape[2], channels=images.shape[1])
         result = evaluate_images(array_batches(images[:num]), num, data, names, features, seed)
-        default_json = path.with_suffix(".eval.json")
+        default_json = path.resolve().with_name(path.resolve().name.removesuffix(".npy") + ".eval.json")
     else:
         G, cfg = load_generator(path, use_ema)
         default_json = (path if path.is_dir() else path.parent.parent) / "evaluate.json"
