@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from ganforge.config import preset_names
-from ganforge.sampling import generate, load_generator
+from ganforge.sampling import _png_name, generate, load_generator
 from ganforge.training import checkpoint as ckpt
 
 from conftest import run_cli, run_subprocess, tiny
@@ -225,6 +225,22 @@ def test_sample_npy_png_and_folder(trained_run, tmp_path):
         assert im.size == (4 * 30 + 2, 4 * 30 + 2)
     assert run_cli("sample", trained_run, "--num", 5, "--out", tmp_path / "dir") == 0
     assert len(list((tmp_path / "dir").glob("*.png"))) == 5
+
+
+def test_sample_into_a_folder_never_mixes_old_and_new_samples(trained_run, tmp_path, capsys):
+    out = tmp_path / "dir"
+    assert run_cli("sample", trained_run, "--num", 5, "--out", out) == 0
+    assert run_cli("sample", trained_run, "--num", 7, "--seed", 1, "--out", out) == 0  # replaces all 5: fine
+    first = (out / "000000.png").read_bytes()
+    assert run_cli("sample", trained_run, "--num", 3, "--out", out) == 2  # 000003 ... 000006 would stay
+    assert ("--out '%s' already holds 4 images that 3 samples would not replace (000003.png, ...), so old and new "
+            "samples would mix" % out) in capsys.readouterr().err
+    assert (out / "000000.png").read_bytes() == first and len(list(out.iterdir())) == 7  # refused before writing
+    (tmp_path / "mine").mkdir()
+    Image.new("L", (28, 28)).save(tmp_path / "mine" / "photo.png")
+    assert run_cli("sample", trained_run, "--num", 3, "--out", tmp_path / "mine") == 2  # the user's own image
+    assert "(photo.png, ...)" in capsys.readouterr().err
+    assert _png_name(5, 10) == "000005.png" and _png_name(5, 10_000_001) == "00000005.png"  # sorted = numbered
 
 
 def test_sample_seed_ema_and_truncation(trained_run, tmp_path):

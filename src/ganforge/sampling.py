@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from .config import Config, config_from_dict, load_plugins
+from .data.folder import image_files
 from .errors import GanforgeError
 from .files import check_output_file, make_dir, write_atomic
 from .images import MAX_GRID_IMAGES, make_grid, refuse_other_image_formats, save_png, to_uint8
@@ -82,6 +83,8 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
     refuse_other_image_formats(out_path)
     if out_path.suffix in (".npy", ".png"):
         check_output_file(out_path)
+    else:
+        _refuse_stale_images(out_path, num)
     G, cfg = load_generator(source, use_ema)
     if cfg.model.task == "sr":
         raise GanforgeError(f"'{source}' is a super-resolution run: its generator needs an image, not noise. "
@@ -99,9 +102,27 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
         i = 0
         for b in batches:
             for img in b.numpy():
-                save_png(img, out_path / f"{i:06d}.png")
+                save_png(img, out_path / _png_name(i, num))
                 i += 1
     return out_path
+
+
+def _png_name(i: int, num: int) -> str:
+    """Image ``i`` of ``num`` in a folder: zero-padded (at least 6 digits), so sorted names are in order."""
+    return f"{i:0{max(6, len(str(num - 1)))}d}.png"
+
+
+def _refuse_stale_images(folder: Path, num: int) -> None:
+    """Refuse a folder holding images that ``num`` samples would not replace: the folder would mix
+    old samples with new ones, and ``evaluate FOLDER`` would score them together."""
+    if not folder.is_dir():
+        return
+    stale = [p for p in image_files(folder) if not (  # a name sample writes now is replaced, so it is fine
+        p.parent == folder and p.stem.isdigit() and int(p.stem) < num and p.name == _png_name(int(p.stem), num))]
+    if stale:
+        raise GanforgeError(f"--out '{folder}' already holds {len(stale)} images that {num} samples would not "
+                            f"replace ({stale[0].relative_to(folder)}, ...), so old and new samples would mix. "
+                            "Choose a new or empty folder, or remove them.")
 
 
 def _check_free_space(out: Path, need: int) -> None:
