@@ -215,10 +215,15 @@ def test_malicious_checkpoint_never_runs(run4, tmp_path, capsys):
     for args in (["sample", evil, "--num", 2, "--out", tmp_path / "s.npy"],
                  ["evaluate", evil, "--num", 2, "--metrics", "fid"]):
         assert run_cli(*args) == 2
-        assert "holds objects other than tensors" in capsys.readouterr().err
+        assert "holds objects other than tensors and plain values (io.open), so" in capsys.readouterr().err
     with pytest.raises(GanforgeError, match="loading it could run code"):
         ckpt.load(evil)
     assert not marker.exists()
+    (tmp_path / "notes.txt").write_text("x\n")  # not a pickle at all: not accused of holding code
+    np.save(tmp_path / "z.npy", np.zeros(3))
+    for other in ("notes.txt", "z.npy"):
+        with pytest.raises(GanforgeError, match=r"is damaged, truncated or not a checkpoint \(it is not a PyTorch file"):
+            ckpt.load(tmp_path / other)
 
 
 # ------------------------------------------------------------------ one writer

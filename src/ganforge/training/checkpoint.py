@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -116,10 +117,14 @@ def load(path: Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise GanforgeError(
-            f"checkpoint '{path}' holds objects other than tensors and plain values, so it was not loaded "
-            f"(loading it could run code). Only ganforge checkpoints are accepted. Detail: {str(e).splitlines()[0]}"
-        ) from None
+        # torch's first lines say how to load it unsafely; the useful part is what it refused
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if unsafe:
+            raise GanforgeError(
+                f"checkpoint '{path}' holds objects other than tensors and plain values ({unsafe.group(1)}), so it "
+                "was not loaded (loading it could run code). Only ganforge checkpoints are accepted.") from None
+        raise GanforgeError(f"checkpoint '{path}' is damaged, truncated or not a checkpoint "
+                            "(it is not a PyTorch file).") from None
     except Exception as e:  # any file torch cannot read (a text file named .pt raises KeyError)
         raise GanforgeError(f"checkpoint '{path}' is damaged, truncated or not a checkpoint "
                             f"({type(e).__name__}: {e}).") from None
