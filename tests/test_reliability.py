@@ -330,7 +330,7 @@ def test_healthy_run_has_no_warnings(idx_root, tmp_path):
 
 @pytest.mark.parametrize("command, out, pattern", [
     ("sample", "blocker/grid.png", r"cannot create the folder '.*blocker'"),
-    ("sample", "blocker/images", r"cannot create the folder '.*blocker"),
+    ("sample", "blocker/images", r"cannot create the folder '.*blocker/images': '.*blocker' is a file, not a folder"),
     ("sample", "a_folder.png", r"cannot write '.*a_folder.png': it is a folder"),
     ("sample", "grid.jpg", r"--out '.*grid.jpg': ganforge writes lossless PNG images"),
     ("data", "blocker/images.npy", r"cannot create the folder '.*blocker'"),

@@ -97,7 +97,10 @@ def make_dir(path: Path, fix: str = WRITABLE_FIX) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise GanforgeError(f"cannot create the folder '{path}': {e.strerror}. {fix}") from None
+        # "File exists" and "Not a directory" both mean a file stands where a folder is wanted: name it
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        why = f"'{blocker}' is a file, not a folder" if blocker is not None else e.strerror
+        raise GanforgeError(f"cannot create the folder '{path}': {why}. {fix}") from None
 
 
 def write_json(obj: object, path: str | Path) -> None:
