@@ -13,6 +13,7 @@ from ganforge.data import load_images
 from ganforge.errors import GanforgeError
 from ganforge.metrics import fmnist_net
 from ganforge.metrics.evaluate import array_batches, evaluate_images, parse_metrics
+from ganforge.metrics.run import evaluate_source
 from ganforge.training import checkpoint as ckpt
 
 from conftest import run_cli, tiny
@@ -62,6 +63,9 @@ def test_evaluate_a_run_folder(idx_root, tmp_path):
     assert run_cli("evaluate", run, "--num", 40, "--metrics", "fid,is") == 0
     out = json.loads((run / "evaluate.json").read_text())
     assert set(out) == {"fid", "is", "is_std", "protocol"} and out["protocol"]["num_fake"] == 40
+    with pytest.raises(GanforgeError, match=r"holds a run's grids of samples, not single images; .* evaluate the run "
+                                            r"itself: ganforge evaluate .*run$"):
+        evaluate_source(str(run / "samples"), num=4)
 
 
 def test_evaluate_a_folder_of_images_as_its_npy(idx_root, test_npy, tmp_path, capsys):

@@ -57,6 +57,9 @@ def _load_image_folder(path: Path, num: int) -> np.ndarray:
     They are scored at their own size, as a .npy is, so they must all have one size; grayscale
     unless some image has colour.
     """
+    if (path.resolve().parent / "config.json").is_file() and path.resolve().name == "samples":
+        raise GanforgeError(f"'{path}' holds a run's grids of samples, not single images; to score the run, "
+                            f"evaluate the run itself: ganforge evaluate {path.resolve().parent}")
     files = image_files(path)[:num]
     if not files:
         raise GanforgeError(f"'{path}' is neither a run folder (it has no checkpoints) nor a folder of images "
