@@ -1,7 +1,9 @@
 """End-to-end runs: every preset, the run folder, resume equality, signals, sampling."""
 import json
+import os
 import re
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -79,6 +81,42 @@ def test_tensorboard_has_scalars_and_image_grids(idx_root, tmp_path):
     fake = acc.Images("fake")
     assert [e.step for e in fake] == [4, 6]
     assert fake[-1].encoded_image_string[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_progress_in_a_log_file_is_whole_lines(idx_root, tmp_path):
+    """stderr a pipe, as in `> train.log` or CI: lines, not a bar's carriage returns on one growing line."""
+    proc = run_subprocess("train", "dcgan-fmnist", "--out", tmp_path / "run",
+                          *tiny(idx_root, "train.max_steps=25", "log.progress=true"))
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 0, out
+    assert "\r" not in out
+    assert re.search(r"^dcgan-fmnist: step 10/25, \d+/600 s, loss_d=[\d.]+, loss_g=[\d.]+, img/s=\d+$", out, re.M), out
+    assert "step 20/25" not in out  # the next line waits half a minute
+
+
+def test_progress_on_a_terminal_is_a_bar(idx_root, tmp_path):
+    fcntl, termios = pytest.importorskip("fcntl"), pytest.importorskip("termios")  # POSIX terminals
+    import struct
+
+    main_end, terminal = os.openpty()  # stderr a terminal, as when a user runs it by hand
+    # 100 columns: a new pseudo-terminal has 0, and tqdm draws no bar in 0 columns
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "train", "dcgan-fmnist", "--out", tmp_path / "run",
+                             *tiny(idx_root, "train.max_steps=25", "log.progress=true")],
+                            stdout=subprocess.DEVNULL, stderr=terminal)
+    os.close(terminal)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main_end, 4096)
+        except OSError:  # Linux: EIO once the process has closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(main_end)
+    assert proc.wait(timeout=120) == 0
+    assert b"\r" in seen and b"25/25" in seen and b"step/s" in seen  # tqdm's bar, redrawn in place
 
 
 def test_bounds_steps_epochs_seconds(idx_root, tmp_path):
