@@ -89,8 +89,9 @@ def test_resize_in_chunks_equals_one_pass(idx_root, monkeypatch):
 
 def test_a_resolution_too_large_for_memory_is_refused_before_allocating(idx_root, image_folder, tmp_path):
     """A real check against this machine's available memory: terabytes fit nowhere (it was an allocator traceback)."""
-    with pytest.raises(GanforgeError, match=r"256 images of 1x100000x100000 \(data.resolution=100000\) would need about "
-                                            r"2,560.0 GB of memory, but .* GB is available; lower data.resolution"):
+    with pytest.raises(GanforgeError, match=r"256 images of 1x100000x100000 \(data.resolution=100000\) would need "
+                                            r"about 2,560.0 GB of memory, but .* GB is available; lower "
+                                            r"data.resolution"):
         load_images(DataConfig(root=str(idx_root), resolution=100_000))
     with pytest.raises(GanforgeError, match=r"24 images of 3x100000x100000 in .* would need about 720.0 GB of memory"):
         load_folder(str(image_folder), 100_000, 3, str(tmp_path))
@@ -370,8 +371,9 @@ def test_a_resume_on_data_of_another_size_says_so():
         warnings.simplefilter("error")  # the same data: nothing to say
         InMemoryBatches(images, 16, seed=3).load_state_dict(a.state_dict())
     more = InMemoryBatches(torch.cat([images, images[:20]]), 16, seed=3)  # images added to the folder
-    with pytest.warns(DataWarning, match=r"the data now has 120 images, but the run's checkpoint was made with 100; "
-                                         r"training goes on with the data as it is now; this epoch \(1\) is reshuffled"):
+    with pytest.warns(DataWarning, match=r"the data now has 120 images, but the run's checkpoint was made with "
+                                         r"100; training goes on with the data as it is now; this epoch \(1\) is "
+                                         r"reshuffled"):
         more.load_state_dict(a.state_dict())
     assert more.start == 48  # still goes on from the position it had
     at_epoch_end = {**a.state_dict(), "epoch": 1, "start": 0}  # images removed: no reshuffle to speak of

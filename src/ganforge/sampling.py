@@ -130,8 +130,8 @@ def _check_free_space(out: Path, need: int) -> None:
     folder = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
     free = shutil.disk_usage(folder).free
     if need > free:
-        raise GanforgeError(f"the samples need about {need / 1e9:,.1f} GB but '{folder}' has {free / 1e9:,.1f} GB free; "
-                            "lower --num or choose an --out on a larger disk.")
+        raise GanforgeError(f"the samples need about {need / 1e9:,.1f} GB but '{folder}' has "
+                            f"{free / 1e9:,.1f} GB free; lower --num or choose an --out on a larger disk.")
 
 
 def _write_npy(f, batches: Iterator[torch.Tensor], num: int) -> None:

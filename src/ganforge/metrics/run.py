@@ -52,7 +52,8 @@ def _is_image_folder(path: Path) -> bool:
 
 
 def _load_image_folder(path: Path, num: int) -> np.ndarray:
-    """The first ``num`` images of a folder (sorted by path, as ``sample --out FOLDER`` numbers them), uint8 (N, C, H, W).
+    """The first ``num`` images of a folder as uint8 (N, C, H, W), sorted by path (the order in
+    which ``sample --out FOLDER`` numbers them).
 
     They are scored at their own size, as a .npy is, so they must all have one size; grayscale
     unless some image has colour.
