@@ -63,6 +63,9 @@ def test_evaluate_a_run_folder(idx_root, tmp_path):
     assert run_cli("evaluate", run, "--num", 40, "--metrics", "fid,is") == 0
     out = json.loads((run / "evaluate.json").read_text())
     assert set(out) == {"fid", "is", "is_std", "protocol"} and out["protocol"]["num_fake"] == 40
+    (run / "evaluate.json").unlink()
+    assert run_cli("evaluate", run / "checkpoints", "--num", 40, "--metrics", "fid,is") == 0  # it means the run
+    assert json.loads((run / "evaluate.json").read_text())["fid"] == out["fid"]
     with pytest.raises(GanforgeError, match=r"holds a run's grids of samples, not single images; .* evaluate the run "
                                             r"itself: ganforge evaluate .*run$"):
         evaluate_source(str(run / "samples"), num=4)

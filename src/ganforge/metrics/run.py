@@ -15,6 +15,7 @@ from ..errors import GanforgeError
 from ..files import write_json
 from ..memory import check_fits
 from ..sampling import generate, load_generator
+from ..training import checkpoint as ckpt
 from .evaluate import METRICS, array_batches, check_num, evaluate_images, format_table, parse_metrics
 
 
@@ -48,7 +49,7 @@ def _load_npy(path: Path) -> np.ndarray:
 
 def _is_image_folder(path: Path) -> bool:
     """A folder that is not a run (no checkpoints, no config.json): the images in it are scored."""
-    return path.is_dir() and not (path / "checkpoints").exists() and not (path / "config.json").exists()
+    return path.is_dir() and ckpt.checkpoints_folder(path) is None and not (path / "config.json").exists()
 
 
 def _load_image_folder(path: Path, num: int) -> np.ndarray:
@@ -121,7 +122,9 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
         default_json = path.resolve().with_name(path.resolve().name.removesuffix(".npy") + ".eval.json")
     else:
         G, cfg = load_generator(path, use_ema)
-        default_json = (path if path.is_dir() else path.parent.parent) / "evaluate.json"
+        # RUN/evaluate.json, whether given the run, its checkpoints folder or one checkpoint in it
+        run_dir = path if (path / "checkpoints").is_dir() else path.parent if path.is_dir() else path.parent.parent
+        default_json = run_dir / "evaluate.json"
         if cfg.model.task == "sr":
             if metrics is not None:
                 print(f"ganforge: warning: --metrics {metrics} does not apply to a super-resolution run; "

@@ -174,6 +174,14 @@ def load_latest(folder: Path) -> tuple[dict[str, Any], Path, list[str]] | None:
     raise GanforgeError("no checkpoint in '" + str(folder) + "' could be loaded: " + " | ".join(notes))
 
 
+def checkpoints_folder(path: Path) -> Path | None:
+    """Where a folder's checkpoints are: RUN/checkpoints, or the folder itself when it holds .pt
+    files (``ganforge sample RUN/checkpoints`` means the run); None for any other folder."""
+    if (path / "checkpoints").is_dir():
+        return path / "checkpoints"
+    return path if any(path.glob("*.pt")) else None
+
+
 def resolve(source: str | Path) -> tuple[dict[str, Any], Path]:
     """Load a checkpoint file, or the newest good checkpoint of a run folder (saying which ones it skipped)."""
     import sys
@@ -182,7 +190,8 @@ def resolve(source: str | Path) -> tuple[dict[str, Any], Path]:
     if p.is_file():
         return load(p), p
     if p.is_dir():
-        found = load_latest(p / "checkpoints") if (p / "checkpoints").is_dir() else None
+        folder = checkpoints_folder(p)
+        found = load_latest(folder) if folder is not None else None
         if found is None:
             raise GanforgeError(f"run folder '{p}' has no checkpoints yet; train it first.")
         payload, path, skipped = found
