@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from ganforge.config import DataConfig
-from ganforge.data import load_images
+from ganforge.data import DataWarning, load_images
 from ganforge.errors import GanforgeError
 from ganforge.metrics import fmnist_net
 from ganforge.metrics.evaluate import array_batches, evaluate_images, parse_metrics
@@ -86,6 +86,11 @@ def test_evaluate_a_folder_of_images_as_its_npy(idx_root, test_npy, tmp_path, ca
     capsys.readouterr()
     assert run_cli("evaluate", folder, "--num", 41, "--data-root", idx_root) == 2
     assert "holds 40 images, fewer than --num 41" in capsys.readouterr().err
+    Image.new("RGB", (28, 28), "red").save(folder / "zz_colour.png")  # one colour image: all scored as RGB
+    with pytest.warns(DataWarning, match=r"40 of 41 images in .* were converted to RGB \(some of the images have "
+                                         r"colour\): 000000.png, 000001.png, 000002.png and 37 more"):
+        assert run_cli("evaluate", folder, "--num", 41, "--metrics", "fid", "--data-root", idx_root) == 0
+    (folder / "zz_colour.png").unlink()
     Image.new("L", (32, 32)).save(folder / "zz_big.png")
     assert run_cli("evaluate", folder, "--num", 41, "--metrics", "fid", "--data-root", idx_root) == 2
     assert "differ in size (000000.png: 28x28, zz_big.png: 32x32)" in capsys.readouterr().err

@@ -147,9 +147,12 @@ def stack_freeing(images: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def decode_files(folder: Path, files: list[Path], resolution: int,
-                 channels: int) -> tuple[list[Path], list[np.ndarray]]:
-    """Decode ``files`` in parallel; warn once per kind of problem; return the readable files and images."""
+def decode_files(folder: Path, files: list[Path], resolution: int, channels: int,
+                 channels_from: str = "") -> tuple[list[Path], list[np.ndarray]]:
+    """Decode ``files`` in parallel; warn once per kind of problem; return the readable files and images.
+
+    ``channels_from`` says in the warning why images were converted (default: data.channels=C).
+    """
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # Pillow decodes without the GIL
         decoded = list(pool.map(lambda p: decode_image(p, resolution, channels), files))
     bad = [(p, r) for p, r in zip(files, decoded) if isinstance(r, str)]
@@ -164,7 +167,8 @@ def decode_files(folder: Path, files: list[Path], resolution: int,
     if converted:
         mode = "grayscale" if channels == 1 else "RGB"
         warnings.warn(f"{len(converted)} of {len(files)} images in '{folder}' were converted to {mode} "
-                      f"(data.channels={channels}): {_first_few(converted)}.", DataWarning, stacklevel=3)
+                      f"({channels_from or f'data.channels={channels}'}): {_first_few(converted)}.",
+                      DataWarning, stacklevel=3)
     if flattened:
         warnings.warn(f"{len(flattened)} of {len(files)} images in '{folder}' have transparent pixels, which were put "
                       f"on a white background: {_first_few(flattened)}.", DataWarning, stacklevel=3)

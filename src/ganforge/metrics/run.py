@@ -77,7 +77,7 @@ def _load_image_folder(path: Path, num: int) -> np.ndarray:
     channels = 1 if modes <= {"L", "LA", "1", *SIXTEEN_BIT} else 3
     check_fits(len(files) * channels * side * side, f"{len(files):,} images of about {channels}x{side}x{side} "
                f"in '{path}'", "lower --num")
-    names, decoded = decode_files(path, files, 0, channels)
+    names, decoded = decode_files(path, files, 0, channels, "some of the images have colour")
     sizes = {}
     for name, image in zip(names, decoded):
         sizes.setdefault(image.shape[1:], name)
