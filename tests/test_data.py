@@ -327,6 +327,11 @@ def test_folder_errors_name_the_path(tmp_path):
         load_folder(str(tmp_path / "empty"), 64, 3)
     with pytest.raises(GanforgeError, match="data.root is empty"):
         load_folder("", 64, 3)
+    (tmp_path / "faces.zip").write_bytes(b"PK\x05\x06" + bytes(18))  # an (empty) zip, as datasets are shipped
+    with pytest.raises(GanforgeError, match=r"is not a folder; it looks like an archive: extract it"):
+        load_folder(str(tmp_path / "faces.zip"), 64, 3)
+    with pytest.raises(GanforgeError, match=r"'.*readme.txt' is not a folder\.$"):
+        load_folder(str(tmp_path / "empty" / "readme.txt"), 64, 3)
 
 
 # ------------------------------------------------------------------ batches

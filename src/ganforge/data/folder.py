@@ -38,7 +38,10 @@ def list_images(root: Path, what: str = "data.root") -> list[Path]:
     if not root.exists():
         raise GanforgeError(f"{what} '{root}' does not exist.")
     if not root.is_dir():
-        raise GanforgeError(f"{what} '{root}' is not a folder.")
+        archive = root.name.lower().endswith((".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".7z", ".rar"))
+        raise GanforgeError(f"{what} '{root}' is not a folder" + (
+            "; it looks like an archive: extract it (e.g. unzip, tar -xf) and point it at the folder of images."
+            if archive else "."))
     files = image_files(root)
     if not files:
         raise GanforgeError(
