@@ -59,12 +59,12 @@ def main() -> None:
         "10 images x 1,000 copies": train[pick[:10]].repeat(n // 10, 1, 1, 1),  # tiled, as samples come
     }
     ref = DataConfig(name="fashion-mnist", split="test")
-    header = "| case | FID | KID x1e3 | IS | precision | recall | SWD x1e3 |"
-    print(header + "\n|" + "---|" * 7)
+    header = "| case | FID | KID x1e3 | IS | precision | recall | density | coverage | SWD x1e3 |"
+    print(header + "\n|" + "---|" * 9)
     for name, images in cases.items():
         r = evaluate_images(array_batches(images), len(images), ref, METRICS, args.features, seed=args.seed)
         print(f"| {name} | {r['fid']:.3f} | {1e3 * r['kid']:.3f} | {r['is']:.2f} | {r['precision']:.3f} | "
-              f"{r['recall']:.3f} | {r['swd']:.1f} |", flush=True)
+              f"{r['recall']:.3f} | {r['density']:.3f} | {r['coverage']:.3f} | {r['swd']:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

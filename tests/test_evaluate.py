@@ -36,11 +36,13 @@ def test_real_beats_noise_and_json_has_protocol(idx_root, test_npy, tmp_path, ca
     assert "fid" in capsys.readouterr().out
     assert run_cli("evaluate", noise, *common, "--json", tmp_path / "noise.json") == 0
     real, bad = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("real", "noise"))
-    assert {"fid", "kid", "is", "precision", "recall", "swd", "protocol"} <= set(real)
+    assert {"fid", "kid", "is", "precision", "recall", "density", "coverage", "swd", "protocol"} <= set(real)
     proto = real["protocol"]
     assert proto["features"] == "fmnist" and proto["weights_sha256"] == fmnist_net.WEIGHTS_SHA256
     assert (proto["num_fake"], proto["reference"]) == (64, "fashion-mnist:train") and "28x28" in proto["resize"]
     assert bad["fid"] > 5 * real["fid"] and bad["swd"] > real["swd"] and bad["precision"] < real["precision"]
+    assert bad["coverage"] < real["coverage"] and bad["density"] < real["density"]
+    assert (proto["pr_k"], proto["dc_k"]) == (3, 5)
 
 
 def test_deterministic_and_reference_cache_is_used(idx_root, tmp_path):
@@ -68,7 +70,7 @@ def test_evaluate_a_run_folder(idx_root, tmp_path):
     assert json.loads((run / "evaluate.json").read_text())["fid"] == out["fid"]
     with pytest.raises(GanforgeError, match=r"holds a run's grids of samples, not single images; .* evaluate the run "
                                             r"itself: ganforge evaluate .*run$"):
-        evaluate_source(str(run / "samples"), num=4)
+        evaluate_source(str(run / "samples"), num=4, metrics="fid")
 
 
 def test_evaluate_a_folder_of_images_as_its_npy(idx_root, test_npy, tmp_path, capsys):
@@ -106,25 +108,25 @@ def test_bad_inputs(idx_root, test_npy, tmp_path, capsys):
     assert "holds 64 images, fewer than --num 65" in capsys.readouterr().err
     floats = tmp_path / "f.npy"
     np.save(floats, np.zeros((4, 1, 28, 28), np.float32))
-    assert run_cli("evaluate", floats, "--num", 4) == 2
+    assert run_cli("evaluate", floats, "--num", 6) == 2
     assert "must hold uint8 images" in capsys.readouterr().err
     # the near misses say how to save them right
     np.save(floats, np.zeros((4, 28, 28, 3), np.float32))  # channels last, and floats
-    assert run_cli("evaluate", floats, "--num", 4) == 2
+    assert run_cli("evaluate", floats, "--num", 6) == 2
     err = capsys.readouterr().err
     assert "got float32 (4, 28, 28, 3). It looks channels-last (N, H, W, C): save x.transpose(0, 3, 1, 2). " \
            "For floats in [-1, 1] (a tanh generator's output), save ((x + 1) * 127.5).round()" in err
     np.save(floats, np.zeros((4, 28, 28), np.uint8))
-    assert run_cli("evaluate", floats, "--num", 4) == 2
+    assert run_cli("evaluate", floats, "--num", 6) == 2
     assert "For grayscale without a channel axis, save x[:, None]." in capsys.readouterr().err
-    assert run_cli("evaluate", test_npy, "--features", "inceptoin", "--num", 4, "--data-root", idx_root) == 2
+    assert run_cli("evaluate", test_npy, "--features", "inceptoin", "--num", 6, "--data-root", idx_root) == 2
     assert "unknown feature extractor 'inceptoin'. Did you mean 'inception'" in capsys.readouterr().err
-    # precision/recall needs each image's 3rd nearest neighbour: refused before any image is read
-    assert run_cli("evaluate", test_npy, "--num", 3, "--metrics", "fid,pr", "--data-root", idx_root) == 2
-    assert "--num must be >= 4 with metric pr" in capsys.readouterr().err
+    # density/coverage need each image's 5th nearest neighbour: refused before any image is read
+    assert run_cli("evaluate", test_npy, "--num", 5, "--metrics", "fid,pr", "--data-root", idx_root) == 2
+    assert "--num must be >= 6 with metric pr (density and coverage need each image's 5th" in capsys.readouterr().err
     assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "r", *tiny(idx_root, "eval.every_kimg=1",
-                                                                         "eval.metrics=pr", "eval.num_samples=3")) == 2
-    assert "config key 'eval.num_samples' must be >= 4 with metric pr" in capsys.readouterr().err
+                                                                         "eval.metrics=pr", "eval.num_samples=5")) == 2
+    assert "config key 'eval.num_samples' must be >= 6 with metric pr" in capsys.readouterr().err
     assert not (tmp_path / "r" / "config.json").exists()  # refused before training, not at the first evaluation
     with pytest.warns(UserWarning, match=r"FID from 3 images of 128-dimensional 'fmnist' features: with no more images than feature dimensions"):
         assert run_cli("evaluate", test_npy, "--num", 3, "--metrics", "fid", "--data-root", idx_root) == 0

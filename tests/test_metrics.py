@@ -10,7 +10,7 @@ import torch
 from ganforge.metrics.fid import frechet_distance
 from ganforge.metrics.inception_score import inception_score
 from ganforge.metrics.kid import kernel_inception_distance, polynomial_mmd2_unbiased
-from ganforge.metrics.prdc import precision_recall
+from ganforge.metrics.prdc import density_coverage, precision_recall
 from ganforge.metrics.stats import RunningStats
 from ganforge.metrics.swd import PatchSampler, laplacian_pyramid, sliced_wasserstein, swd_from_descriptors
 
@@ -123,6 +123,37 @@ def test_precision_recall_1d_by_hand():
     fake = np.array([[0.5], [4.5], [9.0], [10.0], [11.0]])
     p, _ = precision_recall(real, fake, k=1)
     assert p == pytest.approx(2 / 5)
+
+
+def test_density_coverage_1d_by_hand():
+    real = np.array([[0.0], [1.0], [2.0], [3.0], [4.0]])  # k=1: every real ball has radius 1 (open)
+    fake = np.array([[0.5], [4.5], [9.0], [10.0], [11.0]])
+    density, coverage = density_coverage(real, fake, k=1)
+    assert density == pytest.approx((2 + 1) / 5)  # 0.5 is in the balls of 0 and 1; 4.5 in that of 4
+    assert coverage == pytest.approx(3 / 5)  # the balls of 0, 1 and 4 hold a fake
+
+
+def test_density_coverage_match_the_definition_in_batches():
+    rng = np.random.default_rng(7)
+    real, fake = rng.normal(size=(230, 6)), rng.normal(size=(170, 6)) * 1.3
+    d_rr = np.linalg.norm(real[:, None] - real[None], axis=-1)  # the whole matrices at once, in numpy
+    radii = np.sort(d_rr, axis=1)[:, 5]  # 5th neighbour; column 0 is the point itself
+    inside = np.linalg.norm(fake[:, None] - real[None], axis=-1) < radii[None]
+    want = (inside.sum() / (5 * len(fake)), inside.any(0).mean())
+    assert density_coverage(real, fake, k=5, batch=64) == pytest.approx(want, rel=1e-12)
+    assert density_coverage(real, real.copy(), k=5)[1] == 1.0
+    assert density_coverage(real, real + 100, k=5) == (0.0, 0.0)
+
+
+def test_coverage_is_not_fooled_by_outliers_as_precision_is():
+    rng = np.random.default_rng(0)
+    real = np.concatenate([rng.normal(size=(300, 8)), 50 * np.eye(8)[:6]])  # 6 far outliers with huge balls
+    away = rng.normal(size=(200, 8))
+    fake = 25 * np.abs(away) / np.linalg.norm(away, axis=1, keepdims=True)  # all far from the real cloud
+    precision, _ = precision_recall(real, fake, k=3)
+    density, coverage = density_coverage(real, fake, k=5)
+    assert precision > 0.9  # inside the outliers' balls
+    assert coverage < 0.05 and density < 0.5  # the outliers count at most 6 balls of 306, over k
 
 
 # ------------------------------------------------------------------ SWD

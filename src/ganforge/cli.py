@@ -169,10 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--truncation", type=float, default=None, metavar="T", help="truncate z to [-T, T]")
     s.set_defaults(func=_cmd_sample)
 
-    e = sub.add_parser("evaluate", help="FID, KID, IS, precision/recall and SWD of a run, checkpoint, .npy or "
-                                        "image folder (PSNR/SSIM for super-resolution runs)")
+    e = sub.add_parser("evaluate", help="FID, KID, IS, precision/recall, density/coverage and SWD of a run, "
+                                        "checkpoint, .npy or image folder (PSNR/SSIM for super-resolution runs)")
     e.add_argument("source", metavar="RUN_DIR|CHECKPOINT|SAMPLES.npy|IMAGE_FOLDER")
-    e.add_argument("--metrics", default=None, help="comma-separated: fid,kid,is,pr,swd (default: all five)")
+    e.add_argument("--metrics", default=None,
+                   help="comma-separated: fid,kid,is,pr,swd; pr also gives density and coverage (default: all five)")
     e.add_argument("--num", type=int, default=10000, help="images to evaluate (default 10,000)")
     e.add_argument("--features", default="fmnist", help="feature extractor: fmnist or inception")
     e.add_argument("--ref", choices=["train", "test"], default="train", help="reference split")

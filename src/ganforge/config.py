@@ -217,8 +217,8 @@ class EvalConfig:
     Args:
         every_kimg: evaluate each time this many thousand real images have been seen.
         num_samples: generated images per evaluation (and reference images).
-        metrics: comma-separated subset of fid, kid, is, pr, swd; the first is the
-            primary metric that picks ``checkpoints/best.pt``.
+        metrics: comma-separated subset of fid, kid, is, pr (precision, recall, density,
+            coverage), swd; the first is the primary metric that picks ``checkpoints/best.pt``.
         features: registered feature extractor (``fmnist``, ``inception``).
         ref: reference split, ``train`` or ``test``.
     """

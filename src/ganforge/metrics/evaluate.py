@@ -24,26 +24,27 @@ from .features import FeatureExtractor, build_features
 from .fid import frechet_distance
 from .inception_score import inception_score
 from .kid import kernel_inception_distance
-from .prdc import precision_recall
+from .prdc import density_coverage, precision_recall
 from .stats import RunningStats
 from .swd import PatchSampler, swd_from_descriptors
 
 METRICS = ("fid", "kid", "is", "pr", "swd")
 # For choosing best.pt: which direction is better for each reported figure.
-HIGHER_IS_BETTER = {"is", "precision", "recall", "psnr", "ssim"}
+HIGHER_IS_BETTER = {"is", "precision", "recall", "coverage", "psnr", "ssim"}  # density: nearest 1 is best
 CACHE_VERSION = 1
 # SWD patches: 128 per image and level as in Karras et al., capped at 2^15 per level so that
 # sorting the projections stays cheap on a CPU (10k images -> 3 patches each).
 SWD_PER_IMAGE, SWD_PER_LEVEL = 128, 1 << 15
-# precision/recall's k: each image's ball reaches its k-th nearest neighbour (k = 3 in the paper)
-PR_K = 3
+# each image's ball reaches its k-th nearest neighbour: k = 3 for precision/recall and 5 for
+# density/coverage, as each paper chose
+PR_K, DC_K = 3, 5
 
 
 def check_num(num: int, metrics: tuple[str, ...], what: str = "--num") -> None:
-    """Refuse too few images for ``metrics``: 2 for any, ``PR_K + 1`` for precision/recall."""
-    if "pr" in metrics and num < PR_K + 1:
-        raise GanforgeError(f"{what} must be >= {PR_K + 1} with metric pr (it needs each image's {PR_K}rd "
-                            f"nearest neighbour), got {num}.")
+    """Refuse too few images for ``metrics``: 2 for any, ``DC_K + 1`` for metric pr."""
+    if "pr" in metrics and num < DC_K + 1:
+        raise GanforgeError(f"{what} must be >= {DC_K + 1} with metric pr (density and coverage need each "
+                            f"image's {DC_K}th nearest neighbour), got {num}.")
     if num < 2:
         raise GanforgeError(f"{what} must be >= 2, got {num}.")
 
@@ -160,6 +161,7 @@ def compute_metrics(real: FeatureSet, fake: FeatureSet, metrics: tuple[str, ...]
         out["is"], out["is_std"] = inception_score(fake.logits)
     if "pr" in metrics:
         out["precision"], out["recall"] = precision_recall(real.features, fake.features, k=PR_K)
+        out["density"], out["coverage"] = density_coverage(real.features, fake.features, k=DC_K)
     if "swd" in metrics:
         out.update(swd_from_descriptors(real.swd, fake.swd, seed=seed))
     return out
@@ -203,7 +205,7 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
         "features": extractor.name, "weights_sha256": extractor.weights_sha256, "num_fake": len(fake.features),
         "num_real": len(real.features), "reference": f"{data.name}:{data.split}",
         "reference_cache_key": key, "resize": extractor.resize_rule, "seed": seed,
-        "kid": "cubic polynomial kernel, 100 subsets of min(1000, N)", "pr_k": PR_K,
+        "kid": "cubic polynomial kernel, 100 subsets of min(1000, N)", "pr_k": PR_K, "dc_k": DC_K,
         "swd": "7x7 Laplacian-pyramid patches, 512 directions, x1e3, mean over levels",
     }
     return result
