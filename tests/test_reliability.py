@@ -333,6 +333,7 @@ def test_healthy_run_has_no_warnings(idx_root, tmp_path):
     ("sample", "blocker/images", r"cannot create the folder '.*blocker/images': '.*blocker' is a file, not a folder"),
     ("sample", "a_folder.png", r"cannot write '.*a_folder.png': it is a folder"),
     ("sample", "grid.jpg", r"--out '.*grid.jpg': ganforge writes lossless PNG images"),
+    ("sample", "grid.ppm", r"--out '.*grid.ppm': ganforge writes lossless PNG images"),  # read, so not a folder
     ("data", "blocker/images.npy", r"cannot create the folder '.*blocker'"),
 ])
 def test_an_output_that_cannot_be_written_is_bad_input(run4, idx_root, tmp_path, capsys, command, out, pattern):

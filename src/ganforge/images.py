@@ -13,8 +13,10 @@ from .files import write_atomic
 
 # a grid of more than 100 x 100 images is too large to look at; .npy or a folder holds any number
 MAX_GRID_IMAGES = 10_000
-# formats ganforge reads but does not write: an --out named like one is a mistake, not a folder name
-_OTHER_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+# the formats ganforge reads: those torchvision's ImageFolder lists, so a folder it reads is read here too
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm", ".pgm"}
+# image formats ganforge does not write: an --out named like one is a mistake, not a folder name
+_OTHER_IMAGE_SUFFIXES = (IMAGE_SUFFIXES - {".png"}) | {".gif"}
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:

@@ -12,11 +12,10 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import GanforgeError
+from ..images import IMAGE_SUFFIXES
 from ..memory import check_fits
 from .download import default_cache_dir, write_cache
 
-# the formats torchvision's ImageFolder lists, so a folder it reads is read here too
-EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm", ".pgm"}
 # Pillow modes of 16-bit grayscale images (16-bit PNGs open as I;16, older Pillows gave I)
 SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I"}
 CACHE_VERSION = 3  # bump when decoding changes, so old caches are not reused (2: 16-bit scaled, 3: EXIF turned,
@@ -30,7 +29,7 @@ class DataWarning(UserWarning):
 
 def image_files(root: Path) -> list[Path]:
     """Image files under the folder ``root`` (recursive), sorted for a stable order; maybe none."""
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def list_images(root: Path, what: str = "data.root") -> list[Path]:
@@ -45,7 +44,7 @@ def list_images(root: Path, what: str = "data.root") -> list[Path]:
     files = image_files(root)
     if not files:
         raise GanforgeError(
-            f"{what} '{root}' holds no images ({', '.join(sorted(EXTENSIONS))}); point it at a folder of images."
+            f"{what} '{root}' holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); point it at a folder of images."
         )
     return files
 

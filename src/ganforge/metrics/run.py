@@ -10,9 +10,10 @@ import numpy as np
 from PIL import Image
 
 from ..config import DataConfig
-from ..data.folder import EXTENSIONS, SIXTEEN_BIT, decode_files, image_files, stack_freeing
+from ..data.folder import SIXTEEN_BIT, decode_files, image_files, stack_freeing
 from ..errors import GanforgeError
 from ..files import write_json
+from ..images import IMAGE_SUFFIXES
 from ..memory import check_fits
 from ..sampling import generate, load_generator
 from ..training import checkpoint as ckpt
@@ -59,13 +60,14 @@ def _load_image_folder(path: Path, num: int) -> np.ndarray:
     They are scored at their own size, as a .npy is, so they must all have one size; grayscale
     unless some image has colour.
     """
-    if (path.resolve().parent / "config.json").is_file() and path.resolve().name == "samples":
+    run_dir = path.resolve().parent
+    if path.resolve().name == "samples" and (run_dir / "config.json").is_file():
         raise GanforgeError(f"'{path}' holds a run's grids of samples, not single images; to score the run, "
-                            f"evaluate the run itself: ganforge evaluate {path.resolve().parent}")
+                            f"evaluate the run itself: ganforge evaluate {run_dir}")
     files = image_files(path)[:num]
     if not files:
         raise GanforgeError(f"'{path}' is neither a run folder (it has no checkpoints) nor a folder of images "
-                            f"({', '.join(sorted(EXTENSIONS))}).")
+                            f"({', '.join(sorted(IMAGE_SUFFIXES))}).")
     modes, side = set(), 0
     for f in files:  # headers only: Pillow decodes pixels when they are asked for
         try:
