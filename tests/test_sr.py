@@ -310,9 +310,16 @@ def test_tiled_upscaling_equals_whole_image():
     assert (as_png.int() - unit_to_uint8(whole).int()).abs().max() <= 1  # rounding of a 1e-5 difference at most
 
 
-def test_upscale_command_writes_4x_images(photos, tmp_path, capsys):
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def sr_run(photos, tmp_path_factory) -> Path:
+    """A 2-step MSRResNet run, for upscale."""
+    run = tmp_path_factory.mktemp("sr") / "run"
     assert run_cli("train", "msrresnet-x4", "--out", run, *sr_sets(photos, "msrresnet-x4", "train.max_steps=2")) == 0
+    return run
+
+
+def test_upscale_command_writes_4x_images(sr_run, photos, tmp_path, capsys):
+    run = sr_run
     src = sorted(photos[1].glob("*.png"))[0]
     assert run_cli("upscale", run, src, "--out", tmp_path / "one.png", "--tile", "5") == 0
     # a fresh process (torch warns once per process): no warning about a read-only decoded image (a 1x1 one was)
@@ -351,6 +358,56 @@ def test_upscale_command_writes_4x_images(photos, tmp_path, capsys):
     assert run_cli("upscale", run, photos[1], "--out", photos[1]) == 2
     assert "over the input image of the same name; choose another --out" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in photos[1].glob("*.png")} == before
+
+
+def test_upscale_writes_each_image_before_reading_the_next(sr_run, tmp_path, monkeypatch):
+    """A folder is streamed: memory holds one image, and a long job's first outputs appear at once.
+    (It decoded the whole folder first.) An unreadable file is skipped with the folder's warning."""
+    import ganforge.upscale as up
+
+    src = random_photos(tmp_path / "in", 3, size=(12, 8))
+    (src / "p01.png").write_bytes(b"not a png")
+    seen = []
+    real_decode = up.decode_image
+    monkeypatch.setattr(up, "decode_image", lambda path, *a: (
+        seen.append(sorted(p.name for p in (tmp_path / "out").glob("*.png"))), real_decode(path, *a))[1])
+    with pytest.warns(DataWarning, match=r"skipped 1 of 3 files .* p01.png \(UnidentifiedImageError"):
+        assert run_cli("upscale", sr_run, src, "--out", tmp_path / "out") == 0
+    assert seen == [[], ["p00.png"], ["p00.png"]]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p00.png", "p02.png"]
+    with Image.open(tmp_path / "out" / "p02.png") as img:
+        assert img.size == (48, 32)
+
+
+def huge_png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims ``width`` x ``height`` (the pixel data is a 1x1 image's): a size check
+    that reads headers sees the claim without anything that large on disk."""
+    import struct
+    import zlib
+
+    Image.new("RGB", (1, 1)).save(path)
+    data = bytearray(path.read_bytes())
+    data[16:24] = struct.pack(">II", width, height)  # IHDR's width and height, after the signature and chunk head
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_images_too_large_for_memory_are_refused_from_their_headers(sr_run, photos, tmp_path, monkeypatch, capsys):
+    """Real checks against this machine's memory: a 1,000,000-pixel-square image needs terabytes. Pillow's
+    own limit (a decompression-bomb guard) is lifted so the header opens, as it would for a large photo."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    src = random_photos(tmp_path / "in", 2, size=(12, 8))
+    huge_png_header(src / "p01.png", 1_000_000, 1_000_000)
+    for given in (src, src / "p01.png"):
+        assert run_cli("upscale", sr_run, given, "--out", tmp_path / "out") == 2
+        assert ("(1000000x1000000) x4 to 4000000x4000000 would need about 111,000.0 GB of memory, but"
+                in capsys.readouterr().err)
+        assert not (tmp_path / "out").exists()  # checked before the first image was written
+    cfg = load_config("msrresnet-x4", ["data.name=folder", f"data.root={src}"])
+    with pytest.raises(GanforgeError, match=r"2 images in .* at their own sizes \(3 channels\) would need about "
+                                            r"3,000.0 GB of memory, .* use fewer or smaller images in data.root"):
+        load_pairs(cfg.data, 4)
 
 
 def test_folder_sr_evaluation_needs_held_out_images(photos):

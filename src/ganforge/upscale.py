@@ -1,17 +1,21 @@
 """Super-resolution inference: ``ganforge upscale`` and the tiled forward pass that evaluation shares."""
 from __future__ import annotations
 
+import sys
 import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from .config import Config
-from .data.folder import DataWarning, decode_image, load_folder_native
+from .data.folder import DataWarning, Decoded, decode_image, image_size, list_images, warn_decoded
 from .errors import GanforgeError
 from .images import refuse_other_image_formats, save_png, unit_to_uint8
+from .memory import check_fits
 from .sampling import load_generator
 
 
@@ -61,9 +65,35 @@ def _png_names(names: list[Path]) -> list[Path]:
             else name.with_name(name.name + ".png") for name in names]
 
 
+def _check_fits(given: Path, channels: int, scale: int) -> None:
+    """Before decoding ``given``: do it, its float copy, the uint8 output and Pillow's copy of that
+    (while writing) fit in memory? Tiles bound the network's own memory (with --tile 0 it is not counted)."""
+    size = image_size(given)
+    if size:
+        w, h = size
+        check_fits(channels * w * h * (5 + 2 * scale ** 2), f"upscaling '{given}' ({w}x{h}) x{scale} to "
+                   f"{w * scale}x{h * scale}", "crop it into parts and upscale those")
+
+
+def _upscale_one(G: torch.nn.Module, image: np.ndarray, scale: int, tile: int, overlap: int, path: Path) -> None:
+    """Upscale one uint8 (C, h, w) image and write it to ``path`` as PNG."""
+    lr = torch.tensor(image)[None].to(next(G.parameters()).device).float() / 255.0  # a copy: decoded images can be read-only
+    save_png(upscale_tensor(G, lr, scale, tile, overlap, convert=unit_to_uint8)[0].numpy(), path)
+
+
+def _refuse_overwriting_inputs(paths: list[Path], inputs: list[Path]) -> None:
+    for path, given in zip(paths, inputs):  # checked before any write, so no input is replaced
+        if path.resolve() == given.resolve():
+            raise GanforgeError(f"--out would write '{path}' over the input image of the same name; "
+                                "choose another --out.")
+
+
 def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: int = 16,
             use_ema: bool = True) -> list[Path]:
     """Upscale an image file or a folder of images with a trained SR generator; write PNGs.
+
+    A folder is read, upscaled and written one image at a time, so memory holds one image and
+    its output however many there are, and the first outputs appear at once.
 
     Args:
         source: SR run folder or checkpoint.
@@ -75,33 +105,39 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
         raise GanforgeError(f"--tile and --overlap must be >= 0, got {tile} and {overlap}.")
     refuse_other_image_formats(Path(out))
     G, cfg = load_sr_generator(source, use_ema)
-    src = Path(input_path)
+    src, channels, scale = Path(input_path), cfg.data.channels, cfg.sr.scale
     if src.is_file():
-        decoded = decode_image(src, 0, cfg.data.channels)
+        path = Path(out) if Path(out).suffix.lower() == ".png" else Path(out) / src.with_suffix(".png").name
+        _refuse_overwriting_inputs([path], [src])
+        _check_fits(src, channels, scale)
+        decoded = decode_image(src, 0, channels)
         if isinstance(decoded, str):
             raise GanforgeError(f"INPUT '{src}' could not be read as an image: {decoded.rstrip('.')}.")
-        if decoded.flattened:  # a folder's images say so in load_folder_native's warning
+        if decoded.flattened:  # a folder's images say so in warn_decoded's warning
             warnings.warn(f"INPUT '{src}' has transparent pixels, which were put on a white background "
                           "(the upscaled image has no transparency).", DataWarning, stacklevel=2)
-        names, images, inputs = [Path(src.name)], [decoded.image], [src]
-        single = Path(out) if Path(out).suffix.lower() == ".png" else None
-    elif src.is_dir():
-        if Path(out).suffix.lower() == ".png":  # it would become a folder named like a file
-            raise GanforgeError(f"INPUT '{src}' is a folder, so --out must be a folder too, not '{out}'.")
-        names, images = load_folder_native(str(src), cfg.data.channels, "INPUT")
-        inputs, single = [src / name for name in names], None
-    else:
+        _upscale_one(G, decoded.image, scale, tile, overlap, path)
+        return [path]
+    if not src.is_dir():
         raise GanforgeError(f"INPUT '{src}' does not exist; give an image file or a folder of images.")
-    paths = [single or Path(out) / name for name in _png_names(names)]
-    for path, given in zip(paths, inputs):  # checked before any write, so no input is replaced
-        if path.resolve() == given.resolve():
-            raise GanforgeError(f"--out would write '{path}' over the input image of the same name; "
-                                "choose another --out.")
-    device = next(G.parameters()).device
+    if Path(out).suffix.lower() == ".png":  # it would become a folder named like a file
+        raise GanforgeError(f"INPUT '{src}' is a folder, so --out must be a folder too, not '{out}'.")
+    files = list_images(src, "INPUT")
+    paths = [Path(out) / name for name in _png_names([f.relative_to(src) for f in files])]
+    _refuse_overwriting_inputs(paths, files)
+    for given in files:  # all before the first is written, so a run does not stop halfway
+        _check_fits(given, channels, scale)
+    outcomes: list[Decoded | str] = []
     written = []
-    for path, image in zip(paths, images):
-        lr = torch.tensor(image)[None].to(device).float() / 255.0  # a copy: decoded images can be read-only
-        sr = upscale_tensor(G, lr, cfg.sr.scale, tile, overlap, convert=unit_to_uint8)[0].numpy()
-        save_png(sr, path)
-        written.append(path)
+    bar = tqdm(total=len(files), unit="image", disable=not sys.stderr.isatty(), leave=False)
+    for path, given in zip(paths, files):
+        decoded = decode_image(given, 0, channels)
+        if not isinstance(decoded, str):
+            _upscale_one(G, decoded.image, scale, tile, overlap, path)
+            written.append(path)
+            decoded = decoded._replace(image=None)  # written: keep only what the warnings need
+        outcomes.append(decoded)
+        bar.update()
+    bar.close()
+    warn_decoded(src, files, outcomes, 0, channels)
     return written

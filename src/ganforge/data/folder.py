@@ -157,6 +157,15 @@ def decode_files(folder: Path, files: list[Path], resolution: int, channels: int
     """
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # Pillow decodes without the GIL
         decoded = list(pool.map(lambda p: decode_image(p, resolution, channels), files))
+    kept = warn_decoded(folder, files, decoded, resolution, channels, channels_from)
+    return [p.relative_to(folder) for p in kept], [r.image for r in decoded if not isinstance(r, str)]
+
+
+def warn_decoded(folder: Path, files: list[Path], decoded: list[Decoded | str], resolution: int, channels: int,
+                 channels_from: str = "") -> list[Path]:
+    """One warning per kind of problem in what :func:`decode_image` returned for ``files``; the readable
+    files, or an error if there are none. (``ganforge upscale`` decodes one image at a time and calls
+    this at the end, with the images already dropped.)"""
     bad = [(p, r) for p, r in zip(files, decoded) if isinstance(r, str)]
     kept = [(p, r) for p, r in zip(files, decoded) if not isinstance(r, str)]
     small = [str(p.relative_to(folder)) for p, r in kept if r.small]
@@ -164,28 +173,38 @@ def decode_files(folder: Path, files: list[Path], resolution: int, channels: int
     flattened = [str(p.relative_to(folder)) for p, r in kept if r.flattened]
     if small:
         warnings.warn(f"{len(small)} of {len(files)} images in '{folder}' are smaller than {resolution}x{resolution} "
-                      f"and were upscaled (blurry): {_first_few(small)}. Lower data.resolution or remove them.",
-                      DataWarning, stacklevel=3)
+                      f"and were upscaled (blurry): {first_few(small)}. Lower data.resolution or remove them.",
+                      DataWarning, stacklevel=4)
     if converted:
         mode = "grayscale" if channels == 1 else "RGB"
         warnings.warn(f"{len(converted)} of {len(files)} images in '{folder}' were converted to {mode} "
-                      f"({channels_from or f'data.channels={channels}'}): {_first_few(converted)}.",
-                      DataWarning, stacklevel=3)
+                      f"({channels_from or f'data.channels={channels}'}): {first_few(converted)}.",
+                      DataWarning, stacklevel=4)
     if flattened:
         warnings.warn(f"{len(flattened)} of {len(files)} images in '{folder}' have transparent pixels, which were put "
-                      f"on a white background: {_first_few(flattened)}.", DataWarning, stacklevel=3)
+                      f"on a white background: {first_few(flattened)}.", DataWarning, stacklevel=4)
     if bad:
         why = [f"{p.relative_to(folder)} ({reason})" for p, reason in bad]
         warnings.warn(f"skipped {len(bad)} of {len(files)} files in '{folder}' that could not be read as images: "
-                      f"{_first_few(why)}", DataWarning, stacklevel=3)
+                      f"{first_few(why)}", DataWarning, stacklevel=4)
     if not kept:
         raise GanforgeError(f"none of the {len(files)} image files in '{folder}' could be read.")
-    return [p.relative_to(folder) for p, _ in kept], [r.image for _, r in kept]
+    return [p for p, _ in kept]
 
 
-def _first_few(names: list[str]) -> str:
+def first_few(names: list[str]) -> str:
     """The first three names, and how many more, for a warning that stays one line."""
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the file's header alone (Pillow decodes pixels only when they are asked
+    for); None if it cannot be read, which decoding it will say."""
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except Exception:  # Pillow raises many types for bad files
+        return None
 
 
 def load_folder_native(root: str, channels: int, what: str = "data.root") -> tuple[list[Path], list[np.ndarray]]:
@@ -197,4 +216,9 @@ def load_folder_native(root: str, channels: int, what: str = "data.root") -> tup
     if not root:
         raise GanforgeError(f"{what} is empty; set --set {what}=PATH to a folder of images.")
     folder = Path(root).expanduser()
-    return decode_files(folder, list_images(folder, what), 0, channels)
+    files = list_images(folder, what)
+    pixels = sum(w * h for w, h in filter(None, map(image_size, files)))
+    check_fits(pixels * channels, f"{len(files):,} image{'s' * (len(files) != 1)} in '{folder}' at "
+               f"their own sizes ({channels} channel{'s' * (channels != 1)})",
+               f"use fewer or smaller images in {what}")
+    return decode_files(folder, files, 0, channels)

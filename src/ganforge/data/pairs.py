@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from ..config import Config, DataConfig
 from ..errors import GanforgeError
 from .batches import InMemoryBatches
-from .folder import load_folder_native
+from .folder import first_few, load_folder_native
 
 
 def bicubic_down(hr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -64,7 +64,7 @@ def load_pairs(data: DataConfig, scale: int, lr_root: str = "", what: str = "dat
     missing = [str(n) for n in names if n.with_suffix("") not in by_name]
     if missing:
         raise GanforgeError(f"{len(missing)} HR images in {what} '{data.root}' have no LR image of the same name in "
-                            f"{lr_what} '{lr_root}': {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}.")
+                            f"{lr_what} '{lr_root}': {first_few(missing)}.")
     lr = [by_name[n.with_suffix("")] for n in names]
     for n, h, low in zip(names, hr, lr):
         if (h.shape[-2] // scale, h.shape[-1] // scale) != tuple(low.shape[-2:]):
