@@ -140,6 +140,13 @@ def test_only_rank_zero_writes_and_logs_are_averaged(idx_root, tmp_path):
     assert json.loads((run / "config.json").read_text())["train"]["batch_size"] == 64
 
 
+@pytest.mark.skipif(torch.ops.mkldnn._is_mkldnn_bf16_supported(), reason="the warning is for CPUs without bf16")
+def test_a_warning_prints_once_not_once_per_rank(idx_root, tmp_path):
+    out = torchrun("train", "mlp-gan-fmnist", "--out", tmp_path / "run",
+                   *tiny(idx_root, "train.max_steps=1", "train.precision=bf16"))
+    assert out.count("ganforge: warning: train.precision=bf16 on a CPU without native bf16") == 1, out
+
+
 def test_two_rank_run_killed_then_resumed_on_one_rank(idx_root, tmp_path):
     killed, ref = tmp_path / "killed", tmp_path / "ref"
     proc = torchrun("train", "mlp-gan-fmnist", "--out", killed,

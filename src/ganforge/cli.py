@@ -6,6 +6,7 @@ Exit codes: 0 success; 2 bad input (a one-line message, no traceback); 1 a bug;
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -236,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         hint = f"; give each override its own --set, e.g. --set {stray[0]}" if stray else ""
         parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     warnings.formatwarning = lambda msg, cat, *a, **k: f"ganforge: warning: {msg}\n"
+    if int(os.environ.get("RANK", "0")) > 0:
+        # under torchrun every rank reads the same config and data and would print each warning once per
+        # process; rank 0's copy is enough. Errors still print on every rank: one may fail alone.
+        warnings.simplefilter("ignore")
     # SIGTERM unwinds like Ctrl-C, so an atomic write in progress removes its temp file (the default
     # action would kill the process on the spot and leave it); training sets its own handler
     previous = signal.signal(signal.SIGTERM, _interrupt)
