@@ -131,6 +131,26 @@ def test_bounds_steps_epochs_seconds(idx_root, tmp_path):
     assert state["seconds"] >= 2 and state["step"] > 0
 
 
+def test_grids_and_checkpoints_every_n_epochs(idx_root, tmp_path):
+    """As the seeds' loops write them (a grid per epoch, checkpoints every few epochs), with the
+    step counts off. 256 images / batch 64 = 4 steps per epoch."""
+    run = tmp_path / "e"
+    by_epoch = ["log.sample_every_steps=0", "log.sample_every_epochs=1", "log.checkpoint_every_steps=0",
+                "log.checkpoint_every_epochs=2"]
+
+    def written(folder: str, suffix: str) -> list[str]:
+        return sorted(p.name for p in (run / folder).glob(f"step_*{suffix}"))
+
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_epochs=3", *by_epoch)) == 0
+    assert written("samples", ".png") == ["step_0000004.png", "step_0000008.png", "step_0000012.png"]
+    assert written("checkpoints", ".pt") == ["step_0000008.pt"]  # last.pt holds step 12
+    # resumed with half the batch: 8 steps per epoch now, so epochs 4 and 5 end at steps 20 and 28
+    assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume",
+                   *tiny(idx_root, "train.max_epochs=5", "train.batch_size=32", *by_epoch)) == 0
+    assert written("samples", ".png")[3:] == ["step_0000020.png", "step_0000028.png"]
+    assert written("checkpoints", ".pt") == ["step_0000008.pt", "step_0000020.pt"]
+
+
 # ------------------------------------------------------------------ resume
 
 def weights(run: Path) -> dict:

@@ -200,11 +200,18 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class LogConfig:
-    """What a run writes and how often (intervals in steps)."""
+    """What a run writes and how often.
+
+    Grids and checkpoints are written every ``*_every_steps`` steps and at the end of every
+    ``*_every_epochs``-th epoch (the seeds' loops count in epochs); 0 turns that count off, and
+    both are also written when the run ends.
+    """
 
     every_steps: int = 50
     sample_every_steps: int = 500
     checkpoint_every_steps: int = 1000
+    sample_every_epochs: int = 0
+    checkpoint_every_epochs: int = 0
     num_samples: int = 64
     tensorboard: bool = True
     progress: bool = True
@@ -603,8 +610,10 @@ def validate(cfg: Config) -> None:
         raise GanforgeError(f"config key 'train.seed' must be in [0, 2**32), got {tr.seed}.")
     if tr.device not in ("auto", "cpu") and not re.fullmatch(r"cuda(:\d+)?", tr.device):
         raise GanforgeError(f"config key 'train.device' must be auto, cpu or cuda[:N], got '{tr.device}'.")
-    for key in ("every_steps", "sample_every_steps", "checkpoint_every_steps", "num_samples"):
+    for key in ("every_steps", "num_samples"):
         _positive(getattr(cfg.log, key), f"log.{key}")
+    for key in ("sample_every_steps", "checkpoint_every_steps", "sample_every_epochs", "checkpoint_every_epochs"):
+        _positive(getattr(cfg.log, key), f"log.{key}", allow_zero=True)
     from .images import MAX_GRID_IMAGES
 
     if cfg.log.num_samples > MAX_GRID_IMAGES:  # each sample step writes them as one grid, to disk and TensorBoard

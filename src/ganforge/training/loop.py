@@ -114,14 +114,14 @@ class Trainer:
             hooks.append(HealthMonitor(cfg.health))  # first: a NaN state must never be checkpointed
         if is_main:
             hooks += [MetricsLogger(cfg.log.every_steps),
-                      SampleGrids(cfg.log.sample_every_steps, cfg.log.num_samples)]
+                      SampleGrids(cfg.log.sample_every_steps, cfg.log.num_samples, cfg.log.sample_every_epochs)]
         if cfg.eval.every_kimg > 0:
             ev = cfg.eval
             # before the checkpointer, so the checkpoint written at the same step records the new best
             hooks.append(Evaluator(ev.every_kimg, ev.num_samples, ev.metrics, ev.features, ev.ref,
                                    sr=cfg.model.task == "sr"))
         if is_main:
-            hooks.append(Checkpointer(cfg.log.checkpoint_every_steps))
+            hooks.append(Checkpointer(cfg.log.checkpoint_every_steps, cfg.log.checkpoint_every_epochs))
             if cfg.log.progress:
                 hooks.append(ProgressBar())
         return hooks

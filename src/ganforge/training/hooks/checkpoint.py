@@ -1,8 +1,8 @@
-"""Checkpoints every N steps and at the end: ``step_XXXXXXX.pt`` and ``last.pt``."""
+"""Checkpoints every N steps or epochs and at the end: ``step_XXXXXXX.pt`` and ``last.pt``."""
 from __future__ import annotations
 
 from ..checkpoint import link_atomic, save_atomic
-from .base import Hook
+from .base import Hook, Interval
 
 
 class Checkpointer(Hook):
@@ -10,11 +10,12 @@ class Checkpointer(Hook):
 
     name = "checkpoint"
 
-    def __init__(self, every: int) -> None:
-        self.every = every
+    def __init__(self, every: int, every_epochs: int = 0) -> None:
+        self.interval = Interval(every, every_epochs)
         self.last_written = -1
 
     def on_train_start(self, trainer) -> None:
+        self.interval.start(trainer)
         folder = trainer.run_dir / "checkpoints"
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob(".*.tmp"):  # left by a process killed mid-write
@@ -22,7 +23,7 @@ class Checkpointer(Hook):
         self.last_written = trainer.state.step if (folder / "last.pt").exists() else -1
 
     def on_step_end(self, trainer, logs) -> None:
-        if trainer.state.step % self.every == 0:
+        if self.interval.due(trainer):
             self.write(trainer, keep=True)
 
     def on_train_end(self, trainer) -> None:

@@ -5,11 +5,11 @@ import torch
 
 from ...data.pairs import bicubic_up
 from ...images import make_grid, save_png, to_uint8, unit_to_uint8
-from .base import Hook
+from .base import Hook, Interval
 
 
 class SampleGrids(Hook):
-    """Every ``every`` steps (and at the end) writes ``samples/step_XXXXXXX.png``.
+    """Every ``every`` steps, every ``every_epochs`` epochs and at the end, writes ``samples/step_XXXXXXX.png``.
 
     The noise is fixed for the whole run (its own seeded generator, so drawing it
     leaves the training RNG alone); the EMA generator is used when EMA is on.
@@ -19,12 +19,13 @@ class SampleGrids(Hook):
 
     name = "samples"
 
-    def __init__(self, every: int, num: int) -> None:
-        self.every = every
+    def __init__(self, every: int, num: int, every_epochs: int = 0) -> None:
+        self.interval = Interval(every, every_epochs)
         self.num = num
         self.last_written = -1
 
     def on_train_start(self, trainer) -> None:
+        self.interval.start(trainer)
         self.sr = trainer.cfg.model.task == "sr"
         if self.sr:
             self.lr, self.hr = (t.to(trainer.device) for t in trainer.batches.fixed_pairs(min(self.num, 8)))
@@ -33,7 +34,7 @@ class SampleGrids(Hook):
         self.z = torch.randn(self.num, trainer.cfg.model.z_dim, generator=g).to(trainer.device)
 
     def on_step_end(self, trainer, logs) -> None:
-        if trainer.state.step % self.every == 0:
+        if self.interval.due(trainer):
             self.write(trainer)
 
     def on_train_end(self, trainer) -> None:
