@@ -239,12 +239,16 @@ def test_out_folder_with_a_run_needs_resume_or_force(idx_root, tmp_path, capsys)
 
 
 def test_a_run_that_cannot_start_leaves_no_run_behind(idx_root, tmp_path, capsys):
-    """Bad options fail before the folder holds a run, so the corrected command needs no --force."""
+    """Bad options fail before the folder holds a run, so the corrected command needs no --force; a folder
+    the command made for the run is removed again."""
     run = tmp_path / "run"
     bad = "model.generator.options.base_channels=-3"
     assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2", bad)) == 2
     assert "cannot be built" in capsys.readouterr().err
-    assert not any((run / name).exists() for name in ("config.json", "checkpoints", "metrics.jsonl"))
+    assert not run.exists()  # the folder the failed command made is gone (it was left holding .lock)
+    run.mkdir()  # a folder the user made stays, holding only the released (empty) lock file
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2", bad)) == 2
+    assert [p.name for p in run.iterdir()] == [".lock"] and (run / ".lock").read_text() == ""
     assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2")) == 0
     assert json.loads((run / "config.json").read_text())["name"] == "dcgan-fmnist"
 

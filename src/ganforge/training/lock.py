@@ -24,6 +24,7 @@ class RunLock:
         self.file = None
 
     def __enter__(self) -> "RunLock":
+        self.created = not self.run_dir.exists()
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.file = open(self.path, "a+")
@@ -54,9 +55,16 @@ class RunLock:
             raise OSError(e.errno, e.strerror, str(self.path)) from None
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         if self.file is not None:
-            self.file.seek(0)
-            self.file.truncate()  # empty: a clean exit leaves nothing to take over
+            if exc_type is not None and self.created and [p.name for p in self.run_dir.iterdir()] == [".lock"]:
+                # the run failed before writing anything (a bad option): leave no folder behind for a typo.
+                # Unlinked while still locked, so no other process can have taken this lock file.
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
+                    self.run_dir.rmdir()  # fails, and is left, if another process has just put a file there
+            else:
+                self.file.seek(0)
+                self.file.truncate()  # empty: a clean exit leaves nothing to take over
             fcntl.flock(self.file, fcntl.LOCK_UN)
             self.file.close()
