@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import Config
-from .data.folder import DataWarning, Decoded, decode_image, image_size, list_images, warn_decoded
+from .data.folder import DataWarning, Decoded, decode_image, list_images, read_header, warn_decoded
 from .errors import GanforgeError
 from .images import refuse_other_image_formats, save_png, unit_to_uint8
 from .memory import check_fits
@@ -68,9 +68,9 @@ def _png_names(names: list[Path]) -> list[Path]:
 def _check_fits(given: Path, channels: int, scale: int) -> None:
     """Before decoding ``given``: do it, its float copy, the uint8 output and Pillow's copy of that
     (while writing) fit in memory? Tiles bound the network's own memory (with --tile 0 it is not counted)."""
-    size = image_size(given)
-    if size:
-        w, h = size
+    header = read_header(given)
+    if header:
+        w, h = header.width, header.height
         check_fits(channels * w * h * (5 + 2 * scale ** 2), f"upscaling '{given}' ({w}x{h}) x{scale} to "
                    f"{w * scale}x{h * scale}", "crop it into parts and upscale those")
 

@@ -197,12 +197,19 @@ def first_few(names: list[str]) -> str:
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
-def image_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) from the file's header alone (Pillow decodes pixels only when they are asked
-    for); None if it cannot be read, which decoding it will say."""
+class Header(NamedTuple):
+    """What an image file's header says, read without decoding its pixels."""
+    mode: str  # Pillow's mode: "L", "RGB", "RGBA", "I;16", ...
+    width: int
+    height: int
+
+
+def read_header(path: Path) -> Header | None:
+    """The file's mode and size from its header alone (Pillow decodes pixels only when they are
+    asked for), to check memory before decoding; None if it cannot be read, which decoding it will say."""
     try:
         with Image.open(path) as img:
-            return img.size
+            return Header(img.mode, *img.size)
     except Exception:  # Pillow raises many types for bad files
         return None
 
@@ -217,7 +224,7 @@ def load_folder_native(root: str, channels: int, what: str = "data.root") -> tup
         raise GanforgeError(f"{what} is empty; set --set {what}=PATH to a folder of images.")
     folder = Path(root).expanduser()
     files = list_images(folder, what)
-    pixels = sum(w * h for w, h in filter(None, map(image_size, files)))
+    pixels = sum(h.width * h.height for h in filter(None, map(read_header, files)))
     check_fits(pixels * channels, f"{len(files):,} image{'s' * (len(files) != 1)} in '{folder}' at "
                f"their own sizes ({channels} channel{'s' * (channels != 1)})",
                f"use fewer or smaller images in {what}")

@@ -7,10 +7,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..config import DataConfig
-from ..data.folder import SIXTEEN_BIT, decode_files, image_files, stack_freeing
+from ..data.folder import SIXTEEN_BIT, decode_files, image_files, read_header, stack_freeing
 from ..errors import GanforgeError
 from ..files import write_json
 from ..images import IMAGE_SUFFIXES
@@ -68,15 +67,9 @@ def _load_image_folder(path: Path, num: int) -> np.ndarray:
     if not files:
         raise GanforgeError(f"'{path}' is neither a run folder (it has no checkpoints) nor a folder of images "
                             f"({', '.join(sorted(IMAGE_SUFFIXES))}).")
-    modes, side = set(), 0
-    for f in files:  # headers only: Pillow decodes pixels when they are asked for
-        try:
-            with Image.open(f) as img:
-                modes.add(img.mode)
-                side = side or max(img.size)
-        except Exception:  # unreadable: decode_files skips it with a warning
-            pass
-    channels = 1 if modes <= {"L", "LA", "1", *SIXTEEN_BIT} else 3
+    headers = [h for h in map(read_header, files) if h]  # unreadable files: decode_files skips them, warning
+    side = max(headers[0].width, headers[0].height) if headers else 0
+    channels = 1 if {h.mode for h in headers} <= {"L", "LA", "1", *SIXTEEN_BIT} else 3
     check_fits(len(files) * channels * side * side, f"{len(files):,} images of about {channels}x{side}x{side} "
                f"in '{path}'", "lower --num")
     names, decoded = decode_files(path, files, 0, channels, "some of the images have colour")
