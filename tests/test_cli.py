@@ -21,7 +21,7 @@ def ganforge(*args):
     (["train", "dcgan-fmnist", "--set", "train.seed=-1"], "config key 'train.seed' must be in [0, 2**32), got -1."),
     (["train", "hw6-dcgan-64", "--set", "data.root=/no/such/folder", "--set", "train.max_steps=1"],
      "data.root '/no/such/folder' does not exist"),
-    (["sample", "/no/such/run", "--out", "x.npy"], "neither a run folder nor a checkpoint"),
+    (["sample", "/no/such/run", "--out", "x.npy"], "'/no/such/run' does not exist; give a run folder"),
     (["data", "folder", "--out", "x.npy"], "ganforge data folder needs --root PATH"),
     (["data", "fashion-mnist", "--out", "x.npy", "--channels", "2"], "--channels must be 1 (grayscale) or 3 (RGB), got 2"),
     (["data", "fashion-mnist", "--out", "x.npy", "--resolution", "-1"], "--resolution must be > 0"),

@@ -119,6 +119,8 @@ def test_bad_inputs(idx_root, test_npy, tmp_path, capsys):
     np.save(floats, np.zeros((4, 28, 28), np.uint8))
     assert run_cli("evaluate", floats, "--num", 6) == 2
     assert "For grayscale without a channel axis, save x[:, None]." in capsys.readouterr().err
+    assert run_cli("evaluate", tmp_path / "ff.npy", "--num", 6) == 2  # a typo: the file beside it is offered
+    assert f"samples file '{tmp_path / 'ff.npy'}' does not exist. Did you mean '{floats}'?" in capsys.readouterr().err
     assert run_cli("evaluate", test_npy, "--features", "inceptoin", "--num", 6, "--data-root", idx_root) == 2
     assert "unknown feature extractor 'inceptoin'. Did you mean 'inception'" in capsys.readouterr().err
     # density/coverage need each image's 5th nearest neighbour: refused before any image is read

@@ -345,6 +345,8 @@ def test_upscale_command_writes_4x_images(sr_run, photos, tmp_path, capsys):
     capsys.readouterr()
     assert run_cli("upscale", run, tmp_path / "missing.png", "--out", tmp_path / "x.png") == 2
     assert "does not exist" in capsys.readouterr().err
+    assert run_cli("upscale", run, tmp_path / "dott.png", "--out", tmp_path / "x.png") == 2  # a typo
+    assert f"Did you mean '{tmp_path / 'dot.png'}'?" in capsys.readouterr().err
     assert run_cli("upscale", run, src, "--out", tmp_path / "one.jpg") == 2  # not a folder named one.jpg
     assert "writes lossless PNG images; name the file .png" in capsys.readouterr().err
     assert not (tmp_path / "one.jpg").exists()

@@ -336,7 +336,10 @@ def test_a_signal_during_sample_exits_cleanly_and_leaves_no_temp_file(trained_ru
 
 def test_sample_bad_input(trained_run, tmp_path, capsys):
     assert run_cli("sample", tmp_path / "nothing", "--num", 4, "--out", tmp_path / "x.npy") == 2
-    assert "neither a run folder nor a checkpoint" in capsys.readouterr().err
+    assert "nothing' does not exist; give a run folder" in capsys.readouterr().err
+    # a typo in the run's name is offered the run beside it
+    assert run_cli("sample", str(trained_run) + "x", "--num", 4, "--out", tmp_path / "x.npy") == 2
+    assert f"Did you mean '{trained_run}'?" in capsys.readouterr().err
     assert run_cli("sample", trained_run, "--num", 0, "--out", tmp_path / "x.npy") == 2
     assert run_cli("sample", trained_run, "--num", 20_000, "--out", tmp_path / "g.png") == 2
     assert "too many for one grid image (at most 10,000)" in capsys.readouterr().err

@@ -6,6 +6,8 @@ other exception is a bug in ganforge and exits 1 with its traceback.
 from __future__ import annotations
 
 import difflib
+import os
+from pathlib import Path
 from typing import Iterable
 
 
@@ -19,6 +21,20 @@ def did_you_mean(name: str, valid: Iterable[str]) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
+def did_you_mean_path(path: Path) -> str:
+    """' Did you mean 'runs/demo'?' for the closest name beside a path that does not exist, or ''.
+
+    A typo in a run or file name is the usual reason a path is missing; only the last part is
+    matched, against the entries of the folder it names (the first 1,000, so a huge folder stays quick).
+    """
+    try:
+        names = [entry.name for _, entry in zip(range(1000), os.scandir(path.parent)) if entry.name != path.name]
+    except OSError:  # the folder itself is missing or unreadable: nothing to offer
+        return ""
+    close = difflib.get_close_matches(path.name, names, n=1)
+    return f" Did you mean '{path.parent / close[0]}'?" if close else ""
+
+
 def raised_at(e: BaseException) -> str:
     """``file:line`` where a user's code raised ``e``: the innermost frame outside torch and importlib.
 
@@ -26,7 +42,6 @@ def raised_at(e: BaseException) -> str:
     """
     if isinstance(e, SyntaxError):  # raised by the parser: no frame of the bad file is on the traceback
         return f"{e.filename}:{e.lineno}"
-    import os
     import traceback
 
     import torch

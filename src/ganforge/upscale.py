@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .config import Config
 from .data.folder import DataWarning, Decoded, decode_image, list_images, read_header, warn_decoded
-from .errors import GanforgeError
+from .errors import GanforgeError, did_you_mean_path
 from .images import refuse_other_image_formats, save_png, unit_to_uint8
 from .memory import check_fits
 from .sampling import load_generator
@@ -119,7 +119,8 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
         _upscale_one(G, decoded.image, scale, tile, overlap, path)
         return [path]
     if not src.is_dir():
-        raise GanforgeError(f"INPUT '{src}' does not exist; give an image file or a folder of images.")
+        raise GanforgeError(f"INPUT '{src}' does not exist; give an image file or a folder of images."
+                            f"{did_you_mean_path(src)}")
     if Path(out).suffix.lower() == ".png":  # it would become a folder named like a file
         raise GanforgeError(f"INPUT '{src}' is a folder, so --out must be a folder too, not '{out}'.")
     files = list_images(src, "INPUT")

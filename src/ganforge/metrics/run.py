@@ -10,7 +10,7 @@ import numpy as np
 
 from ..config import DataConfig
 from ..data.folder import SIXTEEN_BIT, decode_files, image_files, read_header, stack_freeing
-from ..errors import GanforgeError
+from ..errors import GanforgeError, did_you_mean_path
 from ..files import write_json
 from ..images import IMAGE_SUFFIXES
 from ..memory import check_fits
@@ -36,7 +36,7 @@ def _npy_hint(images: np.ndarray) -> str:
 def _load_npy(path: Path) -> np.ndarray:
     """A .npy of uint8 (N, C, H, W) as a memory map, read batch by batch, never all at once."""
     if not path.is_file():
-        raise GanforgeError(f"samples file '{path}' does not exist.")
+        raise GanforgeError(f"samples file '{path}' does not exist.{did_you_mean_path(path)}")
     try:
         images = np.load(path, mmap_mode="r")
     except ValueError as e:

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from ..errors import GanforgeError
+from ..errors import GanforgeError, did_you_mean_path
 from ..files import WriteFailed, write_atomic
 
 FORMAT = "ganforge-checkpoint"
@@ -198,6 +198,9 @@ def resolve(source: str | Path) -> tuple[dict[str, Any], Path]:
         for note in skipped:
             print(f"ganforge: warning: {note} Using {path} instead.", file=sys.stderr)
         return payload, path
+    if not p.exists():
+        raise GanforgeError(f"'{p}' does not exist; give a run folder (the --out of ganforge train) or a "
+                            f"checkpoint file.{did_you_mean_path(p)}")
     raise GanforgeError(f"'{p}' is neither a run folder nor a checkpoint file.")
 
 
