@@ -104,13 +104,17 @@ def test_a_text_file_named_pt_is_not_a_checkpoint(tmp_path, capsys):
     assert "is damaged, truncated or not a checkpoint (KeyError" in capsys.readouterr().err
 
 
-def test_resuming_a_finished_run_says_which_bound_to_raise(run4, idx_root, capsys):
+def test_resuming_a_finished_run_says_which_bound_to_raise(run4, idx_root, tmp_path, capsys):
     last = run4 / "checkpoints" / "last.pt"
     before = (last.stat().st_mtime_ns, (run4 / "metrics.jsonl").read_text())
     assert run_cli("train", "dcgan-fmnist", "--out", run4, "--resume", *tiny(idx_root, "train.max_steps=4")) == 0
     assert ("already reached train.max_steps=4 (it is at step 4); nothing to train. To train on, raise it: "
             "--set train.max_steps=...") in capsys.readouterr().err
     assert (last.stat().st_mtime_ns, (run4 / "metrics.jsonl").read_text()) == before  # nothing written
+    # said from the checkpoint alone, before any data is read (here the data is gone); epochs at the new batch size
+    gone = tiny(tmp_path / "gone", "train.max_steps=0", "train.max_epochs=1", "train.batch_size=48")
+    assert run_cli("train", "dcgan-fmnist", "--out", run4, "--resume", *gone) == 0
+    assert "already reached train.max_epochs=1 (it has trained 1 epoch); nothing to train" in capsys.readouterr().err
 
 
 def test_checkpoint_of_another_network(run4, idx_root, capsys):

@@ -197,6 +197,19 @@ class TrainConfig:
     compile: bool = False
     precision: str = "fp32"
 
+    def reached(self, step: int, seconds: float, epochs: float | None) -> str | None:
+        """The bound a run at this point has reached, as ``"train.KEY=LIMIT (where it is)"``, or None.
+
+        ``epochs`` may be None where it is not known (it is not checked then).
+        """
+        if self.max_steps and step >= self.max_steps:
+            return f"train.max_steps={self.max_steps} (it is at step {step})"
+        if self.max_seconds and seconds >= self.max_seconds:
+            return f"train.max_seconds={self.max_seconds:g} (it has trained {seconds:.1f} s)"
+        if self.max_epochs and epochs is not None and epochs >= self.max_epochs:
+            return f"train.max_epochs={self.max_epochs:g} (it has trained {epochs:.3g} epoch{'s' * (epochs != 1)})"
+        return None
+
 
 @dataclass(frozen=True)
 class LogConfig:

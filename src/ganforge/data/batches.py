@@ -10,6 +10,16 @@ from ..errors import GanforgeError
 from .folder import DataWarning
 
 
+def epochs_at(position: dict[str, int], batch_size: int) -> float:
+    """Fractional epochs at a data position (an :meth:`InMemoryBatches.state_dict`), at ``batch_size``.
+
+    Counted out of the images an epoch uses (the partial batch is dropped), so an epoch ends
+    at exactly 1.0. A resume reads it from a checkpoint before loading any data.
+    """
+    used = position["images"] // batch_size * batch_size
+    return position["epoch"] + (min(1.0, position["start"] / used) if used else 0.0)
+
+
 class InMemoryBatches:
     """Draws batches of real images from a uint8 tensor held in memory.
 
@@ -85,8 +95,7 @@ class InMemoryBatches:
     @property
     def epochs_done(self) -> float:
         """Fractional epochs consumed so far."""
-        # out of the images an epoch uses (the partial batch is dropped), so an epoch ends at exactly 1.0
-        return self.epoch + min(1.0, self.start / (self.batches_per_epoch * self.batch_size))
+        return epochs_at(self.state_dict(), self.batch_size)
 
     def state_dict(self) -> dict[str, int]:
         """Data-order position for checkpoints."""

@@ -135,15 +135,7 @@ class Trainer:
 
     def reached_bound(self) -> str | None:
         """The bound (steps, seconds, epochs) the run has reached, as ``"train.KEY=LIMIT (where it is)"``, or None."""
-        tr, st = self.cfg.train, self.state
-        if tr.max_steps and st.step >= tr.max_steps:
-            return f"train.max_steps={tr.max_steps} (it is at step {st.step})"
-        if tr.max_seconds and st.seconds >= tr.max_seconds:
-            return f"train.max_seconds={tr.max_seconds:g} (it has trained {st.seconds:.1f} s)"
-        if tr.max_epochs and self.batches.epochs_done >= tr.max_epochs:
-            done = self.batches.epochs_done
-            return f"train.max_epochs={tr.max_epochs:g} (it has trained {done:.3g} epoch{'s' * (done != 1)})"
-        return None
+        return self.cfg.train.reached(self.state.step, self.state.seconds, self.batches.epochs_done)
 
     def should_stop(self) -> bool:
         """True once any bound is reached or a signal came in."""
