@@ -362,6 +362,22 @@ def test_custom_model_example_trains(idx_root, tmp_path):
     assert np.load(tmp_path / "c.npy").shape == (8, 1, 28, 28)
 
 
+def test_custom_sr_example_trains_evaluates_and_upscales(idx_root, tmp_path):
+    """Seed 004's first example: the user's own SR network and pixel loss, registered and named in a config."""
+    run = tmp_path / "espcn"
+    assert run_cli("train", ROOT / "examples" / "custom_sr.toml", "--out", run,
+                   *tiny(idx_root, "train.max_steps=4", "eval.num_samples=8")) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["model"]["generator"]["name"] == "example-espcn" and cfg["sr"]["pixel_loss"] == "example-l1-edges"
+    assert "loss_pix" in json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert run_cli("evaluate", run, "--json", tmp_path / "e.json") == 0
+    assert {"psnr", "ssim", "psnr_bicubic"} <= set(json.loads((tmp_path / "e.json").read_text()))
+    Image.new("RGB", (7, 5), "red").save(tmp_path / "lr.png")
+    assert run_cli("upscale", run, tmp_path / "lr.png", "--out", tmp_path / "sr.png") == 0
+    with Image.open(tmp_path / "sr.png") as sr:
+        assert sr.size == (28, 20)
+
+
 def test_plugin_errors(tmp_path):
     from ganforge.config import load_config
     from ganforge.errors import GanforgeError
