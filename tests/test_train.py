@@ -370,6 +370,9 @@ def test_custom_sr_example_trains_evaluates_and_upscales(idx_root, tmp_path):
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["model"]["generator"]["name"] == "example-espcn" and cfg["sr"]["pixel_loss"] == "example-l1-edges"
     assert "loss_pix" in json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert run_cli("train", ROOT / "examples" / "custom_sr.toml", "--out", run, "--resume",
+                   *tiny(idx_root, "train.max_steps=6", "eval.num_samples=8")) == 0
+    assert ckpt.load(run / "checkpoints" / "last.pt")["state"]["step"] == 6
     assert run_cli("evaluate", run, "--json", tmp_path / "e.json") == 0
     assert {"psnr", "ssim", "psnr_bicubic"} <= set(json.loads((tmp_path / "e.json").read_text()))
     Image.new("RGB", (7, 5), "red").save(tmp_path / "lr.png")
