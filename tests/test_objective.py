@@ -1,9 +1,12 @@
 import copy
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from ganforge.config import load_config
+from ganforge.config import load_config, load_plugins
+from ganforge.errors import GanforgeError
 from ganforge.nets import build_networks
 from ganforge.objective import GANObjective
 
@@ -109,7 +112,7 @@ def test_d_frozen_during_g_step():
     obj, _ = make("objective.n_critic=1")
     obj.d_step(real(), update=True)
     d0 = snapshot(obj.D)
-    obj.g_step(8)
+    obj.g_step(real())
     assert not changed(d0, obj.D)
     assert all(p.requires_grad for p in obj.D.parameters())
     assert all(p.grad is None for p in obj.D.parameters())
@@ -121,3 +124,53 @@ def test_every_loss_trains(loss):
     for step in range(3):
         logs = obj.train_step(real(), step)
     assert all(torch.isfinite(v) for v in logs.values())
+
+
+# ------------------------------------------------------------------ a user's own algorithm
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "custom_objective.py"
+
+
+def test_a_registered_objective_is_built_by_name_with_its_options():
+    from ganforge.training.loop import build_objective
+
+    cfg = load_config("mlp-gan-fmnist", ["model.generator.options.hidden=[16]", "model.discriminator.options.hidden=[16]",
+                                         f"plugins=['{EXAMPLE}']", "objective.name=example-relativistic",
+                                         "objective.options.average=false"])
+    obj = build_objective(cfg, torch.device("cpu"))
+    assert type(obj).__name__ == "RelativisticGAN" and obj.options.average is False
+    logs = obj.train_step(real(), 0)  # reuse_fake is on in this preset: G's step uses the D step's fakes
+    assert {"loss_d", "loss_g", "d_margin"} <= logs.keys() and all(torch.isfinite(v) for v in logs.values())
+
+
+@pytest.mark.parametrize("average", [True, False])
+def test_the_example_relativistic_losses_are_the_papers(average):
+    """RaGAN / RSGAN (Jolicoeur-Martineau 2018) on fixed scores, written out from the paper's formulas."""
+    load_plugins((str(EXAMPLE),))
+    loss = sys.modules["ganforge_plugin_custom_objective"].relativistic_loss
+    r, f = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([0.0, 1.0, -3.0])
+    sig = torch.sigmoid
+    if average:
+        d = -(sig(r - f.mean()).log().mean() + (1 - sig(f - r.mean())).log().mean())
+        g = -(sig(f - r.mean()).log().mean() + (1 - sig(r - f.mean())).log().mean())
+    else:
+        d, g = -sig(r - f).log().mean(), -sig(f - r).log().mean()
+    assert torch.allclose(loss(r, f, average), d) and torch.allclose(loss(f, r, average), g)
+
+
+def test_objective_bad_names_and_options(tmp_path):
+    with pytest.raises(GanforgeError, match="unknown objective 'gna'. Did you mean 'gan'"):
+        load_config("mlp-gan-fmnist", ["objective.name=gna"])
+    with pytest.raises(GanforgeError, match=r"objective 'gan' takes no options, got \['average'\]"):
+        load_config("mlp-gan-fmnist", ["objective.options.average=false"])
+    with pytest.raises(GanforgeError, match="unknown option 'avg' for objective 'example-relativistic'. Did you mean 'average'"):
+        load_config("mlp-gan-fmnist", [f"plugins=['{EXAMPLE}']", "objective.name=example-relativistic",
+                                       "objective.options.avg=false"])
+    plugin = tmp_path / "not_an_objective.py"
+    plugin.write_text("from ganforge.registry import OBJECTIVES\n"
+                      "OBJECTIVES.register('test-plain')(lambda *args: object())\n")
+    from ganforge.training.loop import build_objective
+
+    cfg = load_config("mlp-gan-fmnist", [f"plugins=['{plugin}']", "objective.name=test-plain"])
+    with pytest.raises(GanforgeError, match="objective 'test-plain' is not a GANObjective \\(it built a 'object'\\); register a subclass"):
+        build_objective(cfg, torch.device("cpu"))

@@ -110,8 +110,13 @@ class ObjectiveConfig:
         clip_value: WGAN weight clipping of D's parameters (0 = off).
         reuse_fake: the G step reuses the fakes made for the D step (seed 001),
             which saves a G forward; needs n_critic = generator_steps = accumulate = 1.
+        name: the registered algorithm: ``gan`` (:class:`ganforge.objective.GANObjective`)
+            or a user's subclass of it, registered in ``OBJECTIVES`` from a plugin (seed
+            004's ``DCGAN(BaseGAN)``); ``options`` are checked against its options dataclass.
     """
 
+    name: str = "gan"
+    options: dict = field(default_factory=dict)
     loss: str = "vanilla"
     d_real_fake: str = "sum"
     n_critic: int = 1
@@ -561,9 +566,9 @@ def _positive(value: float, key: str, allow_zero: bool = False) -> None:
 
 def validate(cfg: Config) -> None:
     """Check ranges and names across the whole config; raise on the first problem."""
-    from . import losses, nets, pixel_losses  # noqa: F401  (registers the built-ins)
+    from . import losses, nets, objective, pixel_losses  # noqa: F401  (registers the built-ins)
     from .data import DATASET_NAMES
-    from .registry import DISCRIMINATORS, GENERATORS, LOSSES, parse_options
+    from .registry import DISCRIMINATORS, GENERATORS, LOSSES, OBJECTIVES, parse_options
 
     if cfg.data.name not in DATASET_NAMES:
         raise GanforgeError(
@@ -590,6 +595,11 @@ def validate(cfg: Config) -> None:
         if entry.options is not None:
             parse_options(entry.options, net.options, f"model.{key} '{net.name}'")
     LOSSES.get(cfg.objective.loss)
+    algorithm = OBJECTIVES.get(cfg.objective.name)
+    if algorithm.options is not None:
+        parse_options(algorithm.options, cfg.objective.options, f"objective '{cfg.objective.name}'")
+    elif cfg.objective.options:
+        raise GanforgeError(f"objective '{cfg.objective.name}' takes no options, got {sorted(cfg.objective.options)}.")
     for side in ("optim_g", "optim_d"):
         opt: OptimizerConfig = getattr(cfg, side)
         if opt.name not in ("adam", "rmsprop", "sgd"):

@@ -10,6 +10,12 @@ and makes one D micro-step. The step ratios follow MMagic's ``train_step``:
 
 Losses, gradient penalty, R1 and weight clipping are applied here and nowhere else.
 
+A new GAN algorithm is a subclass registered in ``OBJECTIVES`` and named by
+``objective.name`` (seed 004's ``DCGAN(BaseGAN)``). Most override :meth:`GANObjective.d_loss`
+and :meth:`GANObjective.g_loss`, which see D's scores and the images behind them, and keep
+the steps' precision, accumulation, regularizers and multi-process averaging; one that
+changes the steps themselves overrides :meth:`~GANObjective.d_step` or :meth:`~GANObjective.g_step`.
+
 Super-resolution (``model.task = "sr"``, seed 004's BaseEditModel) uses the same
 steps with G conditioned on the LR image instead of noise: D (when there is one,
 SRGAN) trains on HR against G(LR) with the same adversarial loss, and G's loss adds
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 import torch.nn as nn
@@ -28,7 +34,7 @@ from .config import Config, OptimizerConfig
 from .distributed import DistEnv, average_gradients, rank_rows
 from .losses import build_loss, clip_weights, gradient_penalty, r1_penalty
 from .pixel_losses import PerceptualLoss
-from .registry import PERCEPTUAL_NETS, PIXEL_LOSSES
+from .registry import OBJECTIVES, PERCEPTUAL_NETS, PIXEL_LOSSES
 
 
 def build_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
@@ -85,11 +91,14 @@ class GANObjective:
             drawn for the whole global batch from the RNG every rank shares and sliced,
             and gradients are averaged over ranks before every optimizer step, so W ranks
             compute what one process with the global batch would.
+        options: ``objective.options`` parsed into the options dataclass a subclass was
+            registered with (None for one registered without).
     """
 
     def __init__(self, G: nn.Module, D: nn.Module | None, G_ema: nn.Module | None, cfg: Config,
-                 device: torch.device, env: DistEnv = DistEnv()) -> None:
+                 device: torch.device, env: DistEnv = DistEnv(), options: Any = None) -> None:
         self.G, self.D, self.G_ema = G, D, G_ema
+        self.options = options
         self.env = env
         self.cfg = cfg
         self.ob = cfg.objective
@@ -152,9 +161,10 @@ class GANObjective:
         if isinstance(real, tuple):
             return self.sr_step(*real, step)
         acc = self.ob.accumulate
+        real = self._nhwc(real)  # once, for both steps (d_step's own conversion is then a no-op)
         logs = self.d_step(real, update=(step + 1) % acc == 0)
         if (step + 1) % (self.ob.n_critic * acc) == 0:
-            logs.update(self.g_step(real.shape[0]))
+            logs.update(self.g_step(real))
             self.update_ema(step)
         return logs
 
@@ -187,7 +197,7 @@ class GANObjective:
                 real = real.detach().requires_grad_(True)
             real_scores = self.D(real).float()
             fake_scores = self.D(fake.detach()).float()
-        loss, logs = self.loss.d_loss(real_scores, fake_scores, ob.d_real_fake)
+            loss, logs = self.d_loss(real_scores, fake_scores, real, fake.detach())
         if ob.gp_weight > 0:
             n = real.shape[0]
             alpha = self._my_rows(torch.rand(n * self.env.world_size, *([1] * (real.ndim - 1)),
@@ -209,10 +219,14 @@ class GANObjective:
         logs["d_fake"] = fake_scores.detach().mean()
         return logs
 
-    def g_step(self, batch_size: int) -> dict[str, torch.Tensor]:
-        """``generator_steps`` updates of G, each over ``accumulate`` micro-batches."""
+    def g_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``generator_steps`` updates of G, each over ``accumulate`` micro-batches of ``len(real)`` fakes.
+
+        ``real`` is the batch of the D step just taken; the default loss does not use it.
+        """
         ob = self.ob
         total = torch.zeros((), device=self.device)
+        logs: dict[str, torch.Tensor] = {}
         with frozen(self.D):
             for _ in range(ob.generator_steps):
                 for _ in range(ob.accumulate):
@@ -220,13 +234,45 @@ class GANObjective:
                         if ob.reuse_fake and self._fake is not None:
                             fake, self._fake = self._fake, None
                         else:
-                            fake = self.G(self.sample_z(batch_size))
+                            fake = self.G(self.sample_z(real.shape[0]))
                         scores = self.D(fake).float()
-                    loss = self.loss.g(scores)
+                        loss, logs = self.g_loss(scores, real, fake)
                     self.scaler_g.scale(loss / ob.accumulate).backward()
                     total += loss.detach()
                 self._step(self.opt_g, self.scaler_g, self.G)
-        return {"loss_g": total / (ob.generator_steps * ob.accumulate)}
+        # extra terms a subclass logs: those of the last micro-batch
+        return {**{k: v.detach() for k, v in logs.items()}, "loss_g": total / (ob.generator_steps * ob.accumulate)}
+
+    # ------------------------------------------------------------------ losses (what a subclass overrides)
+
+    def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor, real: torch.Tensor,
+               fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """D's loss on one micro-batch, and the terms to log.
+
+        Args:
+            real_scores, fake_scores: D's scores (B,), float32, of ``real`` and of ``fake``.
+            real: the real images (SR: the HR batch). With R1 on they require grad.
+            fake: G's images, detached from G.
+
+        The default is ``objective.loss``'s two terms combined by ``objective.d_real_fake``;
+        gradient penalty and R1 are added after, by :meth:`d_step`.
+        """
+        return self.loss.d_loss(real_scores, fake_scores, self.ob.d_real_fake)
+
+    def g_loss(self, fake_scores: torch.Tensor, real: torch.Tensor,
+               fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """G's adversarial loss on one micro-batch, and any extra terms to log.
+
+        Args:
+            fake_scores: D's scores (B,), float32, of ``fake``; gradients flow back to G.
+            real: the real batch of the last D step (SR: the HR batch), for a loss that
+                compares with it (a relativistic loss scores it with ``self.D``; D is frozen here).
+            fake: G's images, with G's graph.
+
+        The default is ``objective.loss``'s G term. In super-resolution it is the adversarial
+        term, weighted by ``sr.adversarial_weight``.
+        """
+        return self.loss.g(fake_scores), {}
 
     def sr_g_step(self, lr: torch.Tensor, hr: torch.Tensor, update: bool) -> dict[str, torch.Tensor]:
         """G's SR loss: pixel + perceptual + (with a D) the adversarial loss of ``objective.loss``."""
@@ -242,7 +288,8 @@ class GANObjective:
                     logs["loss_perceptual"] = self.perceptual(out, hr).float()
                     terms.append(sr.perceptual_weight * logs["loss_perceptual"])
                 if self.D is not None:
-                    logs["loss_g_adv"] = self.loss.g(self.D(out).float())
+                    logs["loss_g_adv"], extra = self.g_loss(self.D(out).float(), hr, out)
+                    logs.update(extra)
                     terms.append(sr.adversarial_weight * logs["loss_g_adv"])
             loss = sum(terms)
             self.scaler_g.scale(loss / self.ob.accumulate).backward()
@@ -289,3 +336,6 @@ class GANObjective:
         if self.scaler_d.is_enabled() and "scalers" in state:
             self.scaler_d.load_state_dict(state["scalers"]["d"])
             self.scaler_g.load_state_dict(state["scalers"]["g"])
+
+
+OBJECTIVES.register("gan")(GANObjective)

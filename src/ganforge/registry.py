@@ -104,5 +104,6 @@ def _hints(cls: type) -> dict[str, Any]:
 GENERATORS: Registry = Registry("generator")
 DISCRIMINATORS: Registry = Registry("discriminator")
 LOSSES: Registry = Registry("loss")
+OBJECTIVES: Registry = Registry("objective")  # GAN algorithms: GANObjective and its subclasses
 PIXEL_LOSSES: Registry = Registry("pixel loss")
 PERCEPTUAL_NETS: Registry = Registry("perceptual network")
