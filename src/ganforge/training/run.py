@@ -160,6 +160,16 @@ def _reached_at_checkpoint(cfg: Config, payload: dict) -> str | None:
     return cfg.train.reached(payload["state"]["step"], payload["state"]["seconds"], epochs)
 
 
+def _check_fit(run_dir: Path, cfg: Config, payload: dict) -> None:
+    """Refuse a checkpoint whose weights do not fit the config's networks, as a resume that trains would."""
+    for net, key in zip(build_networks(cfg), ("G", "D")):
+        try:
+            if net is not None:
+                net.load_state_dict(payload[key])
+        except RuntimeError as e:
+            raise GanforgeError(_misfit(run_dir, cfg, payload, e)) from None
+
+
 def _nothing_to_train(run_dir: Path, bound: str, env: dist.DistEnv) -> int:
     if env.is_main:
         key = bound.split("=", 1)[0]
@@ -172,9 +182,10 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
                   env: dist.DistEnv = dist.DistEnv()) -> int:
     from .loop import Trainer
 
-    # resuming a finished run with its bounds unchanged: said from the checkpoint alone, before
-    # the data is loaded (seconds for Fashion-MNIST, minutes for a large SR folder)
+    # resuming a finished run with its bounds unchanged: said from the checkpoint and the networks
+    # alone, before the data is loaded (seconds for Fashion-MNIST, minutes for a large SR folder)
     if payload is not None and (bound := _reached_at_checkpoint(cfg, payload)):
+        _check_fit(run_dir, cfg, payload)  # a --set that changed the network is still named
         return _nothing_to_train(run_dir, bound, env)
     try:
         trainer = Trainer(cfg, run_dir, payload, env)
