@@ -174,3 +174,25 @@ def test_objective_bad_names_and_options(tmp_path):
     cfg = load_config("mlp-gan-fmnist", [f"plugins=['{plugin}']", "objective.name=test-plain"])
     with pytest.raises(GanforgeError, match="objective 'test-plain' is not a GANObjective \\(it built a 'object'\\); register a subclass"):
         build_objective(cfg, torch.device("cpu"))
+
+
+def test_a_subclass_that_returns_the_wrong_thing_is_named(tmp_path):
+    """MMagic's disc_loss returns (loss, log_vars) too; a bare loss would be torch's 'iteration over a 0-d tensor'."""
+    from ganforge.training.loop import build_objective
+
+    plugin = tmp_path / "bare_loss.py"
+    plugin.write_text("from ganforge.objective import GANObjective\nfrom ganforge.registry import OBJECTIVES\n\n"
+                      "@OBJECTIVES.register('test-bare-loss')\nclass Bare(GANObjective):\n"
+                      "    def d_loss(self, real_scores, fake_scores, real, fake):\n"
+                      "        return fake_scores.mean() - real_scores.mean()\n\n"
+                      "    def g_loss(self, fake_scores, real, fake):\n"
+                      "        return -fake_scores, {}\n")
+    cfg = load_config("mlp-gan-fmnist", ["model.generator.options.hidden=[16]", "model.discriminator.options.hidden=[16]",
+                                         f"plugins=['{plugin}']", "objective.name=test-bare-loss"])
+    obj = build_objective(cfg, torch.device("cpu"))
+    with pytest.raises(GanforgeError, match=r"objective 'test-bare-loss': Bare.d_loss must return \(loss, logs\), a "
+                                            r"scalar tensor and a dict of tensors to log \({} for none\); it returned a "
+                                            r"tensor of shape \(\)."):
+        obj.train_step(real(), 0)
+    with pytest.raises(GanforgeError, match=r"Bare.g_loss must return .* it returned \(a tensor of shape \(8,\), dict\)."):
+        obj.g_step(real())  # a tuple, but the loss is one value per image, not a scalar

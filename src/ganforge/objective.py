@@ -32,6 +32,7 @@ import torch.nn as nn
 
 from .config import Config, OptimizerConfig
 from .distributed import DistEnv, average_gradients, rank_rows
+from .errors import GanforgeError
 from .losses import build_loss, clip_weights, gradient_penalty, r1_penalty
 from .pixel_losses import PerceptualLoss
 from .registry import OBJECTIVES, PERCEPTUAL_NETS, PIXEL_LOSSES
@@ -197,7 +198,7 @@ class GANObjective:
                 real = real.detach().requires_grad_(True)
             real_scores = self.D(real).float()
             fake_scores = self.D(fake.detach()).float()
-            loss, logs = self.d_loss(real_scores, fake_scores, real, fake.detach())
+            loss, logs = self._checked(self.d_loss(real_scores, fake_scores, real, fake.detach()), "d_loss")
         if ob.gp_weight > 0:
             n = real.shape[0]
             alpha = self._my_rows(torch.rand(n * self.env.world_size, *([1] * (real.ndim - 1)),
@@ -236,7 +237,7 @@ class GANObjective:
                         else:
                             fake = self.G(self.sample_z(real.shape[0]))
                         scores = self.D(fake).float()
-                        loss, logs = self.g_loss(scores, real, fake)
+                        loss, logs = self._checked(self.g_loss(scores, real, fake), "g_loss")
                     self.scaler_g.scale(loss / ob.accumulate).backward()
                     total += loss.detach()
                 self._step(self.opt_g, self.scaler_g, self.G)
@@ -274,6 +275,19 @@ class GANObjective:
         """
         return self.loss.g(fake_scores), {}
 
+    def _checked(self, result: Any, method: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``result`` if it is what d_loss and g_loss return, else an error naming the method: a
+        subclass's mistake would otherwise surface later as torch's "iteration over a 0-d tensor"."""
+        if (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.Tensor)
+                and result[0].ndim == 0 and isinstance(result[1], dict)):
+            return result
+        def what(x: Any) -> str:
+            return f"a tensor of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+
+        got = f"({', '.join(map(what, result))})" if isinstance(result, tuple) else what(result)
+        raise GanforgeError(f"objective '{self.ob.name}': {type(self).__name__}.{method} must return (loss, logs), a "
+                            f"scalar tensor and a dict of tensors to log ({{}} for none); it returned {got}.")
+
     def sr_g_step(self, lr: torch.Tensor, hr: torch.Tensor, update: bool) -> dict[str, torch.Tensor]:
         """G's SR loss: pixel + perceptual + (with a D) the adversarial loss of ``objective.loss``."""
         sr, logs = self.cfg.sr, {}
@@ -288,7 +302,7 @@ class GANObjective:
                     logs["loss_perceptual"] = self.perceptual(out, hr).float()
                     terms.append(sr.perceptual_weight * logs["loss_perceptual"])
                 if self.D is not None:
-                    logs["loss_g_adv"], extra = self.g_loss(self.D(out).float(), hr, out)
+                    logs["loss_g_adv"], extra = self._checked(self.g_loss(self.D(out).float(), hr, out), "g_loss")
                     logs.update(extra)
                     terms.append(sr.adversarial_weight * logs["loss_g_adv"])
             loss = sum(terms)
