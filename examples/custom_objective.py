@@ -8,6 +8,7 @@ accumulation, n_critic, gradient penalty, EMA, multi-process averaging):
 
     ganforge train dcgan-fmnist --out runs/ragan \\
         --set plugins='["examples/custom_objective.py"]' --set objective.name=example-relativistic
+    ganforge train srgan-x4 ... (the same two --set)   # ESRGAN's adversarial loss on SRGAN
 
 A loss registered in ``LOSSES`` is three functions of D's scores of one kind of image
 each. A relativistic loss (Jolicoeur-Martineau 2018, "The relativistic discriminator:
@@ -59,4 +60,5 @@ class RelativisticGAN(GANObjective):
 
     def g_loss(self, fake_scores, real, fake):
         real_scores = self.D(real).float()  # D is frozen during G's step: only G learns from this
-        return relativistic_loss(fake_scores, real_scores, self.options.average), {}
+        loss = relativistic_loss(fake_scores, real_scores, self.options.average)
+        return loss, {"g_margin": (fake_scores - real_scores).detach().mean()}  # G's view: below 0 while D wins

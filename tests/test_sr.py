@@ -265,6 +265,17 @@ def test_sr_presets_train_evaluate_and_resume(preset, photos, tmp_path, capsys):
     assert "psnr" in json.loads((tmp_path / "e2.json").read_text())
 
 
+def test_srgan_with_a_relativistic_objective_like_esrgan(photos, tmp_path):
+    """An objective subclass drives SR's adversarial terms too: its d_loss, and its g_loss with the HR batch."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "custom_objective.py"
+    run = tmp_path / "esrgan"
+    assert run_cli("train", "srgan-x4", "--out", run, *sr_sets(photos, "srgan-x4", "train.max_steps=2",
+                                                             f"plugins=['{example}']",
+                                                             "objective.name=example-relativistic")) == 0
+    record = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert {"d_margin", "g_margin", "loss_g_adv", "loss_pix"} <= record.keys() and math.isfinite(record["loss_g_adv"])
+
+
 def test_sr_resume_is_bitwise_identical(photos, tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"
     assert run_cli("train", "srgan-x4", "--out", full, *sr_sets(photos, "srgan-x4", "train.max_steps=6")) == 0
