@@ -38,6 +38,17 @@ def test_bad_input_exits_2_without_traceback(args, message, tmp_path):
     assert result.stderr.startswith("ganforge: error:")
 
 
+def test_a_missing_path_is_offered_the_closest_name_beside_it(tmp_path):
+    from ganforge.errors import did_you_mean_path
+
+    for name in ("demo2", "demo27", "s.npy", "s6.npy"):
+        (tmp_path / name).mkdir()
+    assert did_you_mean_path(tmp_path / "demo72") == f" Did you mean '{tmp_path / 'demo27'}'?"  # swapped letters
+    assert did_you_mean_path(tmp_path / "demo3") == f" Did you mean '{tmp_path / 'demo2'}'?"
+    assert did_you_mean_path(tmp_path / "zzzz") == ""  # nothing close
+    assert did_you_mean_path(tmp_path / "no" / "demo2") == ""  # its folder is missing too
+
+
 def test_presets_lists_every_preset(capsys):
     assert run_cli("presets") == 0
     lines = capsys.readouterr().out.splitlines()

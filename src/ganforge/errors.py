@@ -31,8 +31,12 @@ def did_you_mean_path(path: Path) -> str:
         names = [entry.name for _, entry in zip(range(1000), os.scandir(path.parent)) if entry.name != path.name]
     except OSError:  # the folder itself is missing or unreadable: nothing to offer
         return ""
-    close = difflib.get_close_matches(path.name, names, n=1)
-    return f" Did you mean '{path.parent / close[0]}'?" if close else ""
+    close = difflib.get_close_matches(path.name, names, n=5)
+    # two letters swapped (runs/demo72 for demo27) keeps every letter; difflib's ratio would
+    # rank a name with one letter fewer (demo2) above it
+    swapped = [c for c in close if sorted(c) == sorted(path.name)]
+    best = (swapped or close or [None])[0]
+    return f" Did you mean '{path.parent / best}'?" if best else ""
 
 
 def raised_at(e: BaseException) -> str:
