@@ -568,7 +568,7 @@ def validate(cfg: Config) -> None:
     """Check ranges and names across the whole config; raise on the first problem."""
     from . import losses, nets, objective, pixel_losses  # noqa: F401  (registers the built-ins)
     from .data import DATASET_NAMES
-    from .registry import DISCRIMINATORS, GENERATORS, LOSSES, OBJECTIVES, parse_options
+    from .registry import DISCRIMINATORS, GENERATORS, LOSSES, OBJECTIVES
 
     if cfg.data.name not in DATASET_NAMES:
         raise GanforgeError(
@@ -591,15 +591,9 @@ def validate(cfg: Config) -> None:
                                (DISCRIMINATORS, cfg.model.discriminator, "discriminator")):
         if key == "discriminator" and no_d:
             continue
-        entry = registry.get(net.name)
-        if entry.options is not None:
-            parse_options(entry.options, net.options, f"model.{key} '{net.name}'")
+        registry.parse(net.name, net.options, f"model.{key} '{net.name}'")
     LOSSES.get(cfg.objective.loss)
-    algorithm = OBJECTIVES.get(cfg.objective.name)
-    if algorithm.options is not None:
-        parse_options(algorithm.options, cfg.objective.options, f"objective '{cfg.objective.name}'")
-    elif cfg.objective.options:
-        raise GanforgeError(f"objective '{cfg.objective.name}' takes no options, got {sorted(cfg.objective.options)}.")
+    OBJECTIVES.parse(cfg.objective.name, cfg.objective.options)
     for side in ("optim_g", "optim_d"):
         opt: OptimizerConfig = getattr(cfg, side)
         if opt.name not in ("adam", "rmsprop", "sgd"):

@@ -59,6 +59,16 @@ class Registry(Generic[T]):
             )
         return self._entries[name]
 
+    def parse(self, name: str, options: dict[str, Any] | None, where: str = "") -> Any:
+        """``options`` for ``name`` as its options dataclass, type-checked; None for an entry registered
+        without one, which takes no options. ``where`` names it in errors (default: "generator 'x'")."""
+        entry = self.get(name)
+        if entry.options is None:
+            if options:
+                raise GanforgeError(f"{self.kind} '{name}' takes no options, got {sorted(options)}.")
+            return None
+        return parse_options(entry.options, options or {}, where or f"{self.kind} '{name}'")
+
     def build(self, name: str, options: dict[str, Any] | None = None, *args: Any, **kwargs: Any) -> T:
         """Build ``name``; ``options`` are checked against its options dataclass.
 
@@ -67,11 +77,9 @@ class Registry(Generic[T]):
         naming the builder and the options, so the CLI reports bad input instead of a traceback.
         """
         entry = self.get(name)
+        parsed = self.parse(name, options)
         if entry.options is None:
-            if options:
-                raise GanforgeError(f"{self.kind} '{name}' takes no options, got {sorted(options)}.")
             return entry.builder(*args, **kwargs)
-        parsed = parse_options(entry.options, options or {}, f"{self.kind} '{name}'")
         try:
             return entry.builder(*args, parsed, **kwargs)
         except (RuntimeError, ValueError) as e:

@@ -21,7 +21,7 @@ from ..distributed import DistEnv, any_rank, average_logs, broadcast_module, con
 from ..errors import GanforgeError
 from ..nets import build_networks
 from ..objective import GANObjective
-from ..registry import OBJECTIVES, parse_options
+from ..registry import OBJECTIVES
 from . import checkpoint as ckpt
 from .hooks import Checkpointer, Evaluator, HealthMonitor, Hook, MetricsLogger, ProgressBar, SampleGrids
 from .process import apply_process_settings
@@ -67,12 +67,10 @@ def build_objective(cfg: Config, device: torch.device, env: DistEnv = DistEnv())
     G, D = build_networks(cfg)
     G, D = place(G), place(D) if D is not None else None  # no D: SR trained on pixel losses alone
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema.enabled else None
-    ob = cfg.objective
-    algorithm = OBJECTIVES.get(ob.name)  # GANObjective, or a user's subclass
-    options = parse_options(algorithm.options, ob.options, f"objective '{ob.name}'") if algorithm.options else None
-    objective = algorithm.builder(G, D, G_ema, cfg, device, env, options)
+    name = cfg.objective.name  # GANObjective, or a user's subclass; its options come last, as a network's do
+    objective = OBJECTIVES.build(name, cfg.objective.options, G, D, G_ema, cfg, device, env)
     if not isinstance(objective, GANObjective):
-        raise GanforgeError(f"objective '{ob.name}' is not a GANObjective (it built a '{type(objective).__name__}'); "
+        raise GanforgeError(f"objective '{name}' is not a GANObjective (it built a '{type(objective).__name__}'); "
                             "register a subclass of ganforge.objective.GANObjective.")
     return objective
 
