@@ -393,6 +393,26 @@ def test_custom_objective_example_trains_and_resumes(idx_root, tmp_path):
     assert run_cli("sample", run, "--num", 4, "--out", tmp_path / "s.npy") == 0
 
 
+def test_an_objective_that_fails_at_its_first_step_leaves_no_run_behind(idx_root, tmp_path, capsys):
+    """A plugin's bad return is found at step 1, after config.json was written; the fixed plugin then trains
+    in the same --out without --force, as a bad option's rerun does."""
+    def train_with(name: str, returns: str) -> int:  # a new file and name per version: this process caches imports
+        plugin = tmp_path / f"{name}.py"
+        plugin.write_text("from ganforge.objective import GANObjective\nfrom ganforge.registry import OBJECTIVES\n\n"
+                          f"@OBJECTIVES.register('test-{name}')\nclass Mine(GANObjective):\n"
+                          "    def d_loss(self, real_scores, fake_scores, real, fake):\n"
+                          f"        return {returns}\n")
+        return run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2",
+                                                                     f"plugins=['{plugin}']", f"objective.name=test-{name}"))
+
+    run = tmp_path / "run"
+    assert train_with("bare", "fake_scores.mean() - real_scores.mean()") == 2
+    assert "Mine.d_loss must return (loss, logs)" in capsys.readouterr().err
+    assert not run.exists()
+    assert train_with("fixed", "fake_scores.mean() - real_scores.mean(), {}") == 0
+    assert ckpt.load(run / "checkpoints" / "last.pt")["state"]["step"] == 2
+
+
 def test_plugin_errors(tmp_path):
     from ganforge.config import load_config
     from ganforge.errors import GanforgeError

@@ -36,6 +36,15 @@ def config_for_resume(payload: dict, preset_or_file: str, overrides: list[str]) 
     return cfg
 
 
+def remove_run_files(run_dir: Path) -> None:
+    """Delete what a run wrote to its folder (``RUN_FILES``), leaving anything else the user keeps there."""
+    for path in (run_dir / name for name in RUN_FILES):
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
 def prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
     """Refuse to mix two runs in one folder unless --resume or --force (the folder exists and is locked)."""
     existing = [name for name in RUN_FILES if (run_dir / name).exists()]
@@ -45,9 +54,7 @@ def prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
                 f"--out '{run_dir}' already holds a run ({', '.join(existing)}). "
                 "Add --resume to continue it, --force to replace it, or choose another --out."
             )
-        for name in existing:
-            path = run_dir / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        remove_run_files(run_dir)
     try:
         tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-").close()
     except OSError as e:
@@ -203,7 +210,14 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
         if not (tr.max_steps or tr.max_seconds or tr.max_epochs):  # allowed, but say so: it will not stop by itself
             print("ganforge: train.max_steps, max_seconds and max_epochs are all 0, so this run has no end; "
                   "Ctrl-C or SIGTERM saves a checkpoint and stops it.", file=sys.stderr)
-    state = trainer.fit()
+    try:
+        state = trainer.fit()
+    except GanforgeError:
+        # a new run that failed before its first step (a plugin objective's bad return, say) trained
+        # nothing: leave the folder as it found it, so fixing the code and running again needs no --force
+        if payload is None and trainer.state.step == 0 and env.is_main:
+            remove_run_files(run_dir)
+        raise
     where = run_dir / "checkpoints" / "last.pt"
     if not env.is_main:  # rank 0 speaks for the job
         return 1 if trainer.abort is not None else (128 + trainer.stop_signal if trainer.stop_signal else 0)
