@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,18 @@ def idx_root(tmp_path_factory) -> Path:
     write_idx(root / "train-images-idx3-ubyte.gz", fake_garments(256))
     write_idx(root / "t10k-images-idx3-ubyte.gz", fake_garments(64, seed=1))
     return root
+
+
+def write_cifar_folder(root: Path, per_batch: int, test: int) -> Path:
+    """CIFAR-10's python layout under ``root``: five train batches of ``per_batch`` random images and a
+    test batch, pickled as the official files are (dicts of bytes keys)."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for i, n in enumerate([per_batch] * 5 + [test], start=1):
+        rng = np.random.default_rng(i)
+        batch = {b"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8), b"labels": [0] * n}
+        (folder / (f"data_batch_{i}" if i <= 5 else "test_batch")).write_bytes(pickle.dumps(batch))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from ganforge.data.folder import decode_image, load_folder
 from ganforge.errors import GanforgeError
 from ganforge.metrics.evaluate import array_batches, evaluate_images
 
-from conftest import fake_garments, run_cli, write_idx
+from conftest import fake_garments, run_cli, write_cifar_folder, write_idx
 
 
 @pytest.fixture
@@ -168,17 +168,8 @@ def test_debian_fashion_mnist_when_installed():
 
 # ------------------------------------------------------------------ CIFAR-10
 
-def _cifar_batch(n: int, seed: int) -> bytes:
-    rng = np.random.default_rng(seed)
-    return pickle.dumps({b"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8), b"labels": [0] * n})
-
-
 def test_cifar_from_folder_and_archive(tmp_path, http_server):
-    folder = tmp_path / "cifar-10-batches-py"
-    folder.mkdir()
-    for i in range(1, 6):
-        (folder / f"data_batch_{i}").write_bytes(_cifar_batch(4, i))
-    (folder / "test_batch").write_bytes(_cifar_batch(3, 9))
+    folder = write_cifar_folder(tmp_path, per_batch=4, test=3)
     x = load_images(DataConfig(name="cifar10", root=str(tmp_path), resolution=32, channels=3))
     assert x.shape == (20, 3, 32, 32)
     # the same data as a tar.gz served over HTTP

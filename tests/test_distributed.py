@@ -114,10 +114,12 @@ def assert_close(a, b, atol=ATOL):
     assert worst <= atol, f"largest weight difference {worst:.3g} > {atol:g}"
 
 
-def test_two_ranks_equal_one_rank_with_the_global_batch(idx_root, tmp_path):
+@pytest.mark.parametrize("sets", [(), ("model.discriminator.spectral_norm=true",)], ids=["default", "spectral-norm"])
+def test_two_ranks_equal_one_rank_with_the_global_batch(idx_root, tmp_path, sets):
+    """Spectral norm's power iteration runs on each rank from the same weights, so its vectors agree too."""
     two, one = tmp_path / "two", tmp_path / "one"
-    out = torchrun("train", "mlp-gan-fmnist", "--out", two, *tiny(idx_root, "train.max_steps=8", *EXACT))
-    assert run_cli("train", "mlp-gan-fmnist", "--out", one, *tiny(idx_root, "train.max_steps=8", *EXACT)) == 0
+    out = torchrun("train", "mlp-gan-fmnist", "--out", two, *tiny(idx_root, "train.max_steps=8", *EXACT, *sets))
+    assert run_cli("train", "mlp-gan-fmnist", "--out", one, *tiny(idx_root, "train.max_steps=8", *EXACT, *sets)) == 0
     p2, w2 = nets(two)
     p1, w1 = nets(one)
     assert p2["state"] == {**p1["state"], "seconds": p2["state"]["seconds"]}  # same steps and images seen

@@ -4,6 +4,7 @@ import torch.nn as nn
 
 from ganforge.config import load_config
 from ganforge.errors import GanforgeError
+from ganforge import nets as nets_module
 from ganforge.nets import build_networks
 from ganforge.nets.layers import ImageOutputConv2d, MapsLinear
 from ganforge.registry import DISCRIMINATORS, GENERATORS
@@ -12,6 +13,7 @@ from ganforge.registry import DISCRIMINATORS, GENERATORS
 @pytest.mark.parametrize("preset, shape", [
     ("mlp-gan-fmnist", (1, 28, 28)), ("mmengine-gan-fmnist", (1, 28, 28)), ("dcgan-fmnist", (1, 28, 28)),
     ("hw6-dcgan-64", (3, 64, 64)), ("hw6-wgan-gp-64", (3, 64, 64)), ("mmagic-dcgan-64", (3, 64, 64)),
+    ("sngan-cifar10", (3, 32, 32)),
 ])
 def test_preset_networks_shapes(preset, shape):
     cfg = load_config(preset)
@@ -63,6 +65,24 @@ def test_mmagic_dcgan_widths():
     assert [m.out_channels for m in _convs(D, nn.Conv2d)] == [128, 256, 512, 1024, 1]
 
 
+def test_sngan_standard_cnn_follows_the_authors_code():
+    """Miyato et al.'s CIFAR-10 standard CNN with chainer-gan-lib's widths; 48x48 (STL-10) starts at 6x6."""
+    torch.manual_seed(0)
+    G, D = build_networks(load_config("sngan-cifar10"))
+    assert G.fc.out_features == 512 * 4 * 4
+    assert [m.out_channels for m in _convs(G, nn.ConvTranspose2d)] == [256, 128, 64]
+    assert [(m.kernel_size, m.stride, m.padding) for m in _convs(G, nn.ConvTranspose2d)] == [((4, 4), (2, 2), (1, 1))] * 3
+    convs = _convs(D, nn.Conv2d)
+    assert [m.out_channels for m in convs] == [64, 128, 128, 256, 256, 512, 512]
+    assert [m.kernel_size[0] for m in convs] == [3, 4, 3, 4, 3, 4, 3] and [m.stride[0] for m in convs] == [1, 2, 1, 2, 1, 2, 1]
+    assert not _convs(D, nn.modules.batchnorm._BatchNorm) and D.fc.in_features == 512 * 4 * 4
+    assert {m.negative_slope for m in D.modules() if isinstance(m, nn.LeakyReLU)} == {0.1}
+    w = torch.cat([m.parametrizations.weight.original.flatten() for m in convs])  # spectral norm is on in the preset
+    assert abs(w.std() - 0.02) < 1e-3
+    G48, D48 = build_networks(load_config("sngan-cifar10", ["data.resolution=48"]))
+    assert G48(torch.randn(2, 128)).shape == (2, 3, 48, 48) and G48.start == (512, 6)
+
+
 def test_mmengine_mlp_batchnorm_eps():
     G, _ = build_networks(load_config("mmengine-gan-fmnist"))
     bns = [m for m in G.modules() if isinstance(m, nn.BatchNorm1d)]
@@ -73,6 +93,7 @@ def test_mmengine_mlp_batchnorm_eps():
     ("hw6-dcgan-64", 32, "'hw6-dcgan' cannot produce 32x32 images; it supports 64x64 only"),
     ("mmagic-dcgan-64", 48, "'mmagic-dcgan' cannot produce 48x48"),
     ("dcgan-fmnist", 27, "'dcgan' cannot produce 27x27"),
+    ("sngan-cifar10", 28, "'sngan-cnn' cannot produce 28x28 images; it supports multiples of 8"),
 ])
 def test_resolution_the_network_cannot_make(preset, res, pattern):
     with pytest.raises(GanforgeError, match=pattern):
@@ -150,3 +171,26 @@ def test_linear_on_channels_last_maps_keeps_nchw_weights_and_nhwc_gradient():
     out.sum().backward()
     assert h_cl.grad.is_contiguous(memory_format=torch.channels_last) and not h_cl.grad.is_contiguous()
     torch.testing.assert_close(h_cl.grad, fc.weight.sum(0).view(6, 5, 5).expand(3, 6, 5, 5))
+
+
+@pytest.mark.parametrize("preset", ["dcgan-fmnist", "mlp-gan-fmnist"])
+def test_spectral_norm_wraps_every_layer_and_brings_sigma_to_one(preset):
+    from torch.nn.utils import parametrize
+
+    cfg = load_config(preset, ["model.discriminator.spectral_norm=true", "model.generator.spectral_norm=true"])
+    torch.manual_seed(0)
+    G, D = build_networks(cfg)
+    for net in (G, D):
+        layers = [m for m in net.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
+        assert layers and all(parametrize.is_parametrized(m, "weight") for m in layers)
+    for _ in range(30):  # each training-mode forward runs one power iteration
+        D(torch.randn(8, 1, 28, 28))
+    for m in (m for m in D.modules() if parametrize.is_parametrized(m, "weight")):
+        w = m.weight.detach()
+        w = (w.transpose(0, 1) if isinstance(m, nn.ConvTranspose2d) else w).flatten(1)
+        assert torch.linalg.matrix_norm(w, ord=2) == pytest.approx(1.0, abs=0.02)
+    with pytest.raises(GanforgeError, match="has no convolution or linear layer for spectral_norm to wrap"):
+        nets_module.add_spectral_norm(nn.Sequential(nn.Tanh()), "discriminator 'x'")
+    with pytest.raises(GanforgeError, match="model.discriminator.spectral_norm is true, but model.discriminator.name "
+                                            "is 'none'"):
+        load_config("srcnn-x4", ["model.discriminator.spectral_norm=true"])

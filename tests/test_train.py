@@ -17,11 +17,12 @@ from ganforge.config import preset_names
 from ganforge.sampling import _png_name, generate, load_generator
 from ganforge.training import checkpoint as ckpt
 
-from conftest import run_cli, run_subprocess, tiny
+from conftest import run_cli, run_subprocess, tiny, write_cifar_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 FMNIST_PRESETS = ["mlp-gan-fmnist", "mmengine-gan-fmnist", "dcgan-fmnist"]
 FOLDER_PRESETS = ["hw6-dcgan-64", "hw6-wgan-64", "hw6-wgan-gp-64", "mmagic-dcgan-64"]
+CIFAR_PRESETS = ["sngan-cifar10"]
 
 
 def folder_sets(image_folder, *extra):
@@ -63,10 +64,23 @@ def test_folder_presets_train(preset, image_folder, tmp_path):
     check_run_folder(run, 5, (64, 64))
 
 
+@pytest.mark.parametrize("preset", CIFAR_PRESETS)
+def test_cifar_presets_train(preset, tmp_path):
+    """On CIFAR-10's own file layout (random pixels): the preset's full-size networks, a few steps."""
+    write_cifar_folder(tmp_path / "cifar", per_batch=8, test=4)
+    run = tmp_path / "run"
+    sets = [f"data.root={tmp_path / 'cifar'}", "train.batch_size=8", "train.max_steps=4", "log.progress=false",
+            "log.every_steps=2", "log.sample_every_steps=4", "log.checkpoint_every_steps=4", "log.num_samples=4"]
+    assert run_cli("train", preset, "--out", run, *(a for s in sets for a in ("--set", s))) == 0
+    check_run_folder(run, 4, (32, 32))
+    assert run_cli("sample", run, "--num", 3, "--out", tmp_path / "s.npy") == 0
+    assert np.load(tmp_path / "s.npy").shape == (3, 3, 32, 32)
+
+
 def test_all_presets_are_covered():
     from test_sr import SR_PRESETS  # trained by test_sr.py
 
-    assert set(FMNIST_PRESETS + FOLDER_PRESETS + SR_PRESETS) == set(preset_names())
+    assert set(FMNIST_PRESETS + FOLDER_PRESETS + CIFAR_PRESETS + SR_PRESETS) == set(preset_names())
 
 
 def test_tensorboard_has_scalars_and_image_grids(idx_root, tmp_path):
@@ -173,15 +187,26 @@ def assert_same(a, b, path="") -> None:
         assert a == b, f"{path}: {a} != {b}"
 
 
-def test_resume_is_bitwise_identical(idx_root, tmp_path):
+SPECTRAL_NORM_GP = ("model.discriminator.spectral_norm=true", "objective.gp_weight=1")
+
+
+@pytest.mark.parametrize("sets", [(), SPECTRAL_NORM_GP], ids=["default", "spectral-norm-gp"])
+def test_resume_is_bitwise_identical(idx_root, tmp_path, sets, capsys):
+    """Spectral norm's power-iteration vectors are state too; the penalty differentiates through sigma."""
     full, part = tmp_path / "full", tmp_path / "part"
-    assert run_cli("train", "dcgan-fmnist", "--out", full, *tiny(idx_root, "train.max_steps=10")) == 0
-    assert run_cli("train", "dcgan-fmnist", "--out", part, *tiny(idx_root, "train.max_steps=5")) == 0
-    assert run_cli("train", "dcgan-fmnist", "--out", part, "--resume", *tiny(idx_root, "train.max_steps=10")) == 0
+    assert run_cli("train", "dcgan-fmnist", "--out", full, *tiny(idx_root, "train.max_steps=10", *sets)) == 0
+    assert run_cli("train", "dcgan-fmnist", "--out", part, *tiny(idx_root, "train.max_steps=5", *sets)) == 0
+    assert run_cli("train", "dcgan-fmnist", "--out", part, "--resume", *tiny(idx_root, "train.max_steps=10", *sets)) == 0
     assert_same(weights(full), weights(part))
     # the resumed run's log has each step once
     steps = [json.loads(line)["step"] for line in (part / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps))
+    if sets:
+        assert any("_u" in key for key in weights(part)["D"])
+        off = tiny(idx_root, "train.max_steps=12", "model.discriminator.spectral_norm=false")
+        assert run_cli("train", "dcgan-fmnist", "--out", part, "--resume", *off) == 2
+        assert "because --set changed model.discriminator.spectral_norm (True in the run, now False)" \
+            in capsys.readouterr().err
 
 
 def _wait_for(path: Path, proc, timeout=120):

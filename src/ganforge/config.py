@@ -61,10 +61,16 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class NetConfig:
-    """A registered network and its options (checked against its options dataclass)."""
+    """A registered network and its options (checked against its options dataclass).
+
+    ``spectral_norm`` wraps every convolution and linear layer of the built network in
+    torch's spectral normalization (Miyato et al., 2018; SNGAN, SAGAN, BigGAN), whatever
+    network is named, a user's included: mostly for D, where it bounds the Lipschitz constant.
+    """
 
     name: str = "dcgan"
     options: dict = field(default_factory=dict)
+    spectral_norm: bool = False
 
 
 @dataclass(frozen=True)
@@ -590,6 +596,9 @@ def validate(cfg: Config) -> None:
     for registry, net, key in ((GENERATORS, cfg.model.generator, "generator"),
                                (DISCRIMINATORS, cfg.model.discriminator, "discriminator")):
         if key == "discriminator" and no_d:
+            if net.spectral_norm:
+                raise GanforgeError("model.discriminator.spectral_norm is true, but model.discriminator.name is "
+                                    "'none' (no discriminator); drop the spectral_norm setting or name a discriminator.")
             continue
         registry.parse(net.name, net.options, f"model.{key} '{net.name}'")
     LOSSES.get(cfg.objective.loss)

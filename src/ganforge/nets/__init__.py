@@ -6,10 +6,10 @@ import warnings
 import torch
 import torch.nn as nn
 
-from ..config import Config
+from ..config import Config, NetConfig
 from ..errors import GanforgeError, raised_at
 from ..registry import DISCRIMINATORS, GENERATORS, Registry
-from . import dcgan, mlp, sr  # noqa: F401  (registration)
+from . import dcgan, mlp, sngan, sr  # noqa: F401  (registration)
 
 
 NO_DISCRIMINATOR = "none"  # an SR model trained on pixel/perceptual losses alone
@@ -27,30 +27,49 @@ def _shape(cfg: Config) -> dict[str, int]:
     return dict(z_dim=cfg.model.z_dim, channels=cfg.data.channels, resolution=cfg.data.resolution)
 
 
-def _build(registry: Registry, name: str, options: dict, cfg: Config) -> nn.Module:
+def _build(registry: Registry, net: NetConfig, cfg: Config) -> nn.Module:
     """Build one network and refuse one with an empty weight: torch builds a width of 0 with only a
     warning and fails later, deep in a forward pass."""
     with warnings.catch_warnings():  # torch warns about an empty weight; the error below names it instead
         warnings.filterwarnings("ignore", "Initializing zero-element tensors")
-        net = registry.build(name, options, **_shape(cfg))
-    for pname, p in net.named_parameters():
+        module = registry.build(net.name, net.options, **_shape(cfg))
+    for pname, p in module.named_parameters():
         if p.numel() == 0:
-            raise GanforgeError(f"{registry.kind} '{name}' with options {options or {}} has an empty weight "
+            raise GanforgeError(f"{registry.kind} '{net.name}' with options {net.options or {}} has an empty weight "
                                 f"'{pname}' of shape {tuple(p.shape)}: a width or size is 0. "
                                 "Check those option values (widths and sizes must be positive).")
-    return net
+    if net.spectral_norm:
+        add_spectral_norm(module, f"{registry.kind} '{net.name}'")
+    return module
+
+
+def add_spectral_norm(module: nn.Module, what: str = "the network") -> nn.Module:
+    """Spectral normalization (torch's parametrization) on every convolution and linear layer of ``module``.
+
+    torch's ``spectral_norm`` picks the output dimension itself (dim 1 for a transposed convolution)
+    and keeps its power-iteration vectors as buffers, so checkpoints and DDP carry them.
+    """
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    layers = [m for m in module.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
+    if not layers:
+        raise GanforgeError(f"{what} has no convolution or linear layer for spectral_norm to wrap; "
+                            "set spectral_norm = false for it.")
+    for layer in layers:
+        spectral_norm(layer)
+    return module
 
 
 def build_generator(cfg: Config) -> nn.Module:
     """Build G alone (for sampling)."""
-    return _build(GENERATORS, cfg.model.generator.name, cfg.model.generator.options, cfg)
+    return _build(GENERATORS, cfg.model.generator, cfg)
 
 
 def build_networks(cfg: Config) -> tuple[nn.Module, nn.Module | None]:
     """Build G and D (None for an SR model without one) and check G makes images of the data's shape."""
     G = build_generator(cfg)
     d_name = cfg.model.discriminator.name
-    D = None if d_name == NO_DISCRIMINATOR else _build(DISCRIMINATORS, d_name, cfg.model.discriminator.options, cfg)
+    D = None if d_name == NO_DISCRIMINATOR else _build(DISCRIMINATORS, cfg.model.discriminator, cfg)
     c = cfg.data.channels
     if cfg.model.task == "sr":
         side = hr_size(cfg)

@@ -23,7 +23,8 @@ def _norm2d(kind: str, channels: int) -> nn.Module:
     raise GanforgeError(f"discriminator option 'norm' must be batch, instance or none, got '{kind}'.")
 
 
-def _need(resolution: int, allowed: str, ok: bool, net: str) -> None:
+def need_resolution(resolution: int, allowed: str, ok: bool, net: str) -> None:
+    """Refuse a data.resolution that network ``net`` cannot make (``ok`` False), naming what it supports."""
     if not ok:
         raise GanforgeError(
             f"network '{net}' cannot produce {resolution}x{resolution} images; it supports {allowed}. "
@@ -56,7 +57,7 @@ class HW6Generator(nn.Module):
 
     def __init__(self, opts: HW6Options, *, z_dim: int, channels: int, resolution: int) -> None:
         super().__init__()
-        _need(resolution, "64x64 only", resolution == 64, "hw6-dcgan")
+        need_resolution(resolution, "64x64 only", resolution == 64, "hw6-dcgan")
         f = opts.feature_dim
         self.l1 = nn.Sequential(nn.Linear(z_dim, f * 8 * 4 * 4, bias=False), nn.BatchNorm1d(f * 8 * 4 * 4), nn.ReLU())
         self.l2 = nn.Sequential(*(self._up(f * 2 ** (3 - i), f * 2 ** (2 - i)) for i in range(3)))
@@ -83,7 +84,7 @@ class HW6Discriminator(nn.Module):
 
     def __init__(self, opts: HW6DiscriminatorOptions, *, z_dim: int, channels: int, resolution: int) -> None:
         super().__init__()
-        _need(resolution, "64x64 only", resolution == 64, "hw6-dcgan")
+        need_resolution(resolution, "64x64 only", resolution == 64, "hw6-dcgan")
         f = opts.feature_dim
         blocks = [nn.Sequential(nn.Conv2d(f * 2 ** i, f * 2 ** (i + 1), 4, 2, 1), _norm2d(opts.norm, f * 2 ** (i + 1)),
                                 nn.LeakyReLU(0.2)) for i in range(3)]
@@ -123,7 +124,7 @@ class MMagicDiscriminatorOptions:
 
 def _log2_steps(resolution: int, scale: int, net: str) -> int:
     steps = math.log2(resolution / scale) if resolution >= scale else -1
-    _need(resolution, f"{scale} x a power of two (>= {scale * 2})", steps >= 1 and steps == int(steps), net)
+    need_resolution(resolution, f"{scale} x a power of two (>= {scale * 2})", steps >= 1 and steps == int(steps), net)
     return int(steps)
 
 
@@ -201,7 +202,7 @@ def _small_dcgan_levels(resolution: int) -> tuple[int, int]:
     side, steps = resolution, 0
     while side > 7 and side % 2 == 0:
         side, steps = side // 2, steps + 1
-    _need(resolution, "s x 2^k with 4 <= s <= 7 and k >= 1 (e.g. 28, 32, 48, 64)", 4 <= side <= 7 and steps >= 1,
+    need_resolution(resolution, "s x 2^k with 4 <= s <= 7 and k >= 1 (e.g. 28, 32, 48, 64)", 4 <= side <= 7 and steps >= 1,
           "dcgan")
     return side, steps
 
