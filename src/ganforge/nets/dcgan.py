@@ -10,7 +10,7 @@ import torch.nn as nn
 from ..errors import GanforgeError
 from ..registry import DISCRIMINATORS, GENERATORS
 from .init import dcgan_init
-from .layers import ImageOutputConv2d, MapsLinear, leaky_relu
+from .layers import ConvsThenLinear, ImageOutputConv2d, leaky_relu
 
 
 def _norm2d(kind: str, channels: int) -> nn.Module:
@@ -230,11 +230,10 @@ class DCGANGenerator(nn.Module):
         return self.out(self.ups(self.fc(z).view(z.shape[0], c, s, s)))
 
 
-class DCGANDiscriminator(nn.Module):
+class DCGANDiscriminator(ConvsThenLinear):
     """k x [Conv(k4 s2 p1)+norm+LReLU(.2)] -> Linear -> logit (B,)."""
 
     def __init__(self, opts: DCGANDiscriminatorOptions, *, z_dim: int, channels: int, resolution: int) -> None:
-        super().__init__()
         side, steps = _small_dcgan_levels(resolution)
         layers: list[nn.Module] = []
         cin, cout = channels, opts.base_channels * 2
@@ -244,12 +243,8 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(_norm2d(opts.norm, cout))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             cin, cout = cout, cout * 2
-        self.convs = nn.Sequential(*layers)
-        self.fc = MapsLinear(cin * side * side, 1)
+        super().__init__(nn.Sequential(*layers), cin * side * side)
         dcgan_init(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.convs(x)).view(-1)
 
 
 GENERATORS.register("hw6-dcgan", HW6Options)(HW6Generator)

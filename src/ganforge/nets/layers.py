@@ -49,6 +49,23 @@ class MapsLinear(nn.Linear):
         return F.linear(h.permute(0, 2, 3, 1).reshape(b, -1), w, self.bias)
 
 
+class ConvsThenLinear(nn.Module):
+    """A discriminator of convolutions then one linear layer: ``fc(convs(x))``, one score per image (B,).
+
+    Args:
+        convs: the layers from images to (C, s, s) feature maps.
+        features: C * s * s, the linear layer's input size.
+    """
+
+    def __init__(self, convs: nn.Sequential, features: int) -> None:
+        super().__init__()
+        self.convs = convs
+        self.fc = MapsLinear(features, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.convs(x)).view(-1)
+
+
 def leaky_relu(slope: float) -> nn.LeakyReLU:
     """``nn.LeakyReLU(slope)``, in place where torch allows it: its in-place backward refuses a negative slope."""
     return nn.LeakyReLU(slope, inplace=slope >= 0)

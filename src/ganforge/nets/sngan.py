@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from ..registry import DISCRIMINATORS, GENERATORS
 from .dcgan import need_resolution
-from .layers import ImageOutputConv2d, MapsLinear, leaky_relu
+from .layers import ConvsThenLinear, ImageOutputConv2d, leaky_relu
 
 UPSAMPLINGS = 3  # G starts at resolution / 8 (4x4 for CIFAR-10, 6x6 for STL-10's 48x48)
 
@@ -73,11 +73,10 @@ class SNGANGenerator(nn.Module):
         return self.net(self.fc(z).view(z.shape[0], c, s, s))
 
 
-class SNGANDiscriminator(nn.Module):
+class SNGANDiscriminator(ConvsThenLinear):
     """Conv3x3 s1, then 3 x [Conv4x4 s2, Conv3x3 s1], each + LeakyReLU(0.1), then Linear -> logit (B,); no norm layers."""
 
     def __init__(self, opts: SNGANDiscriminatorOptions, *, z_dim: int, channels: int, resolution: int) -> None:
-        super().__init__()
         side, b = _bottom(resolution, "sngan-cnn"), opts.base_channels
         layers: list[nn.Module] = [nn.Conv2d(channels, b, 3, 1, 1), leaky_relu(opts.slope)]
         c = b
@@ -85,12 +84,8 @@ class SNGANDiscriminator(nn.Module):
             layers += [nn.Conv2d(c, 2 * c, 4, 2, 1), leaky_relu(opts.slope),
                        nn.Conv2d(2 * c, 2 * c, 3, 1, 1), leaky_relu(opts.slope)]
             c *= 2
-        self.convs = nn.Sequential(*layers)
-        self.fc = MapsLinear(c * side * side, 1)
+        super().__init__(nn.Sequential(*layers), c * side * side)
         _init(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.convs(x)).view(-1)
 
 
 GENERATORS.register("sngan-cnn", SNGANGeneratorOptions)(SNGANGenerator)
