@@ -47,7 +47,7 @@ def add_spectral_norm(module: nn.Module, what: str = "the network") -> nn.Module
     """Spectral normalization (torch's parametrization) on every convolution and linear layer of ``module``.
 
     torch's ``spectral_norm`` picks the output dimension itself (dim 1 for a transposed convolution)
-    and keeps its power-iteration vectors as buffers, so checkpoints and DDP carry them.
+    and keeps its power-iteration vectors as buffers, so checkpoints and the broadcast to torchrun ranks carry them.
     """
     from torch.nn.utils.parametrizations import spectral_norm
 

@@ -202,8 +202,8 @@ def _small_dcgan_levels(resolution: int) -> tuple[int, int]:
     side, steps = resolution, 0
     while side > 7 and side % 2 == 0:
         side, steps = side // 2, steps + 1
-    need_resolution(resolution, "s x 2^k with 4 <= s <= 7 and k >= 1 (e.g. 28, 32, 48, 64)", 4 <= side <= 7 and steps >= 1,
-          "dcgan")
+    need_resolution(resolution, "s x 2^k with 4 <= s <= 7 and k >= 1 (e.g. 28, 32, 48, 64)",
+                    4 <= side <= 7 and steps >= 1, "dcgan")
     return side, steps
 
 
