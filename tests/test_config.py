@@ -49,6 +49,13 @@ def test_unknown_key_suggests_closest():
     with pytest.raises(GanforgeError) as e:  # nothing close: no far-fetched guess, just the valid keys
         load_config("dcgan-fmnist", ["train.nope=5"])
     assert "Did you mean" not in str(e.value) and "Valid keys in train: batch_size" in str(e.value)
+    # a key in the wrong section names the section it belongs to
+    with pytest.raises(GanforgeError, match=r"unknown config key 'train.gp_weight'. It is a key of another section: "
+                                            r"objective.gp_weight. Valid keys in train"):
+        load_config("dcgan-fmnist", ["train.gp_weight=10"])
+    with pytest.raises(GanforgeError, match=r"another section: model.generator.spectral_norm or "
+                                            r"model.discriminator.spectral_norm\."):
+        load_config("dcgan-fmnist", ["model.spectral_norm=true"])
 
 
 def test_wrong_type_names_key_and_type():

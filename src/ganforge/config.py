@@ -373,6 +373,27 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     raise AssertionError(f"unsupported config annotation {tp!r} at {where}")
 
 
+def _key_paths(cls: type, prefix: str = "") -> list[str]:
+    """Every key of the config dataclass ``cls`` as a dotted path (``objective.gp_weight``), sections included."""
+    hints = typing.get_type_hints(cls)
+    paths = []
+    for f in dataclasses.fields(cls):
+        paths.append(prefix + f.name)
+        if dataclasses.is_dataclass(hints[f.name]):
+            paths += _key_paths(hints[f.name], f"{prefix}{f.name}.")
+    return paths
+
+
+def _in_another_section(key: str, path: str) -> str:
+    """' It is a key of another section: objective.gp_weight.' for a key put in the wrong section, or ''."""
+    homes = [p for p in _key_paths(Config) if p.rsplit(".", 1)[-1] == key and p != path]
+    if not homes:
+        return ""
+    homes = [p if "." in p else f"{p} (top level)" for p in homes]
+    shown = " or ".join(homes) if len(homes) <= 3 else f"{', '.join(homes[:3])} and {len(homes) - 3} more"
+    return f" It is a key of another section: {shown}."
+
+
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
@@ -380,8 +401,9 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     for key, value in values.items():
         path = f"{where}.{key}" if where else key
         if key not in fields:
+            hint = did_you_mean(key, fields) or _in_another_section(key, path)
             raise GanforgeError(
-                f"unknown config key '{path}'.{did_you_mean(key, fields)} "
+                f"unknown config key '{path}'.{hint} "
                 f"Valid keys{' in ' + where if where else ''}: {', '.join(fields)}."
             )
         if dataclasses.is_dataclass(hints[key]):
