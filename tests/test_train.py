@@ -25,8 +25,9 @@ FOLDER_PRESETS = ["hw6-dcgan-64", "hw6-wgan-64", "hw6-wgan-gp-64", "mmagic-dcgan
 CIFAR_PRESETS = ["sngan-cifar10"]
 
 
-def folder_sets(image_folder, *extra):
-    sets = [f"data.root={image_folder}", "train.batch_size=8", "log.progress=false", "log.every_steps=2",
+def folder_sets(root, *extra):
+    """--set overrides for a short run on the data under ``root`` (an image folder, or CIFAR-10's files)."""
+    sets = [f"data.root={root}", "train.batch_size=8", "log.progress=false", "log.every_steps=2",
             "log.sample_every_steps=5", "log.checkpoint_every_steps=5", "log.num_samples=4", "train.max_epochs=0",
             *extra]
     return [a for s in sets for a in ("--set", s)]
@@ -69,9 +70,7 @@ def test_cifar_presets_train(preset, tmp_path):
     """On CIFAR-10's own file layout (random pixels): the preset's full-size networks, a few steps."""
     write_cifar_folder(tmp_path / "cifar", per_batch=8, test=4)
     run = tmp_path / "run"
-    sets = [f"data.root={tmp_path / 'cifar'}", "train.batch_size=8", "train.max_steps=4", "log.progress=false",
-            "log.every_steps=2", "log.sample_every_steps=4", "log.checkpoint_every_steps=4", "log.num_samples=4"]
-    assert run_cli("train", preset, "--out", run, *(a for s in sets for a in ("--set", s))) == 0
+    assert run_cli("train", preset, "--out", run, *folder_sets(tmp_path / "cifar", "train.max_steps=4")) == 0
     check_run_folder(run, 4, (32, 32))
     assert run_cli("sample", run, "--num", 3, "--out", tmp_path / "s.npy") == 0
     assert np.load(tmp_path / "s.npy").shape == (3, 3, 32, 32)

@@ -384,9 +384,9 @@ def _key_paths(cls: type, prefix: str = "") -> list[str]:
     return paths
 
 
-def _in_another_section(key: str, path: str) -> str:
+def _in_another_section(key: str) -> str:
     """' It is a key of another section: objective.gp_weight.' for a key put in the wrong section, or ''."""
-    homes = [p for p in _key_paths(Config) if p.rsplit(".", 1)[-1] == key and p != path]
+    homes = [p for p in _key_paths(Config) if p.rsplit(".", 1)[-1] == key]
     if not homes:
         return ""
     homes = [p if "." in p else f"{p} (top level)" for p in homes]
@@ -401,7 +401,7 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     for key, value in values.items():
         path = f"{where}.{key}" if where else key
         if key not in fields:
-            hint = did_you_mean(key, fields) or _in_another_section(key, path)
+            hint = did_you_mean(key, fields) or _in_another_section(key)
             raise GanforgeError(
                 f"unknown config key '{path}'.{hint} "
                 f"Valid keys{' in ' + where if where else ''}: {', '.join(fields)}."

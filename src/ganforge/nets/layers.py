@@ -1,9 +1,11 @@
-"""Layers that compute a standard layer's exact function in a faster way on CPUs (same parameters, same state dict).
+"""Layers the networks share.
 
-Found with torch.profiler on dcgan-fmnist's step (docs/performance.md): oneDNN has no fast
+Two compute a standard layer's exact function in a faster way on CPUs (same parameters, same
+state dict), found with torch.profiler on dcgan-fmnist's step (docs/performance.md): oneDNN has no fast
 kernel for a convolution with one output channel, and a Linear over channels_last feature maps
 flattened in NCHW order sends an NCHW gradient into a channels_last LeakyReLU backward, which
-then runs on mixed strides.
+then runs on mixed strides. ``ConvsThenLinear`` is the body of the discriminators that end
+in one such Linear.
 """
 from __future__ import annotations
 
