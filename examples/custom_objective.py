@@ -59,6 +59,7 @@ class RelativisticGAN(GANObjective):
         return loss, {"d_margin": (real_scores - fake_scores).detach().mean()}
 
     def g_loss(self, fake_scores, real, fake):
-        real_scores = self.D(real).float()  # D is frozen during G's step: only G learns from this
+        # D is frozen during G's step: only G learns from this; real_labels is None unless class-conditional
+        real_scores = self.discriminate(real, self.real_labels).float()
         loss = relativistic_loss(fake_scores, real_scores, self.options.average)
         return loss, {"g_margin": (fake_scores - real_scores).detach().mean()}  # G's view: below 0 while D wins

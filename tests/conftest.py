@@ -39,10 +39,13 @@ def fake_garments(n: int, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def idx_root(tmp_path_factory) -> Path:
-    """A Fashion-MNIST-shaped folder with 256 train and 64 test images."""
+    """A Fashion-MNIST-shaped folder with 256 train and 64 test images, and their labels (random classes 0-9)."""
     root = tmp_path_factory.mktemp("fmnist")
     write_idx(root / "train-images-idx3-ubyte.gz", fake_garments(256))
     write_idx(root / "t10k-images-idx3-ubyte.gz", fake_garments(64, seed=1))
+    rng = np.random.default_rng(2)
+    write_idx(root / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, 256))
+    write_idx(root / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 64))
     return root
 
 
@@ -53,7 +56,7 @@ def write_cifar_folder(root: Path, per_batch: int, test: int) -> Path:
     folder.mkdir(parents=True)
     for i, n in enumerate([per_batch] * 5 + [test], start=1):
         rng = np.random.default_rng(i)
-        batch = {b"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8), b"labels": [0] * n}
+        batch = {b"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8), b"labels": [j % 10 for j in range(n)]}
         (folder / (f"data_batch_{i}" if i <= 5 else "test_batch")).write_bytes(pickle.dumps(batch))
     return folder
 

@@ -13,10 +13,11 @@ import torch
 from PIL import Image
 
 from ganforge.config import DataConfig
-from ganforge.data import DataWarning, InMemoryBatches, load_images
+from ganforge.data import DataWarning, InMemoryBatches, load_images, load_labeled
+from ganforge.data.batches import LabeledBatch
 from ganforge.data import cifar, idx
 from ganforge.data.download import download, md5_of
-from ganforge.data.folder import decode_image, load_folder
+from ganforge.data.folder import decode_image, load_folder, load_folder_classes
 from ganforge.errors import GanforgeError
 from ganforge.metrics.evaluate import array_batches, evaluate_images
 
@@ -323,6 +324,85 @@ def test_folder_errors_name_the_path(tmp_path):
         load_folder(str(tmp_path / "faces.zip"), 64, 3)
     with pytest.raises(GanforgeError, match=r"'.*readme.txt' is not a folder\.$"):
         load_folder(str(tmp_path / "empty" / "readme.txt"), 64, 3)
+
+
+# ------------------------------------------------------------------ class labels
+
+def test_idx_labels_come_with_their_images(idx_root, tmp_path):
+    images, labels, classes = load_labeled(DataConfig(root=str(idx_root)))
+    assert images.shape == (256, 1, 28, 28) and labels.dtype == torch.int64 and labels.shape == (256,)
+    assert classes[7] == "Sneaker" and labels.max() < 10
+    assert torch.equal(images, load_images(DataConfig(root=str(idx_root))))
+    # a label file of another length: the files do not belong together
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "train-images-idx3-ubyte.gz").write_bytes((idx_root / "train-images-idx3-ubyte.gz").read_bytes())
+    write_idx(odd / "train-labels-idx1-ubyte.gz", np.zeros(255, np.uint8))
+    with pytest.raises(GanforgeError, match="256 images but 255 labels"):
+        load_labeled(DataConfig(root=str(odd)))
+    write_idx(odd / "train-labels-idx1-ubyte.gz", np.full(256, 10, np.uint8))
+    with pytest.raises(GanforgeError, match="not class labels 0-9"):
+        load_labeled(DataConfig(root=str(odd)))
+
+
+def test_idx_labels_download_with_their_checksum(http_server, tmp_path, monkeypatch):
+    www, url = http_server
+    write_idx(www / "train-images-idx3-ubyte.gz", fake_garments(40))
+    write_idx(www / "train-labels-idx1-ubyte.gz", np.arange(40) % 10)
+    spec = dict(idx.IDX_SETS["mnist"], debian=str(tmp_path / "no-debian"),
+                files={"train": ("train-images-idx3-ubyte.gz", md5_of(www / "train-images-idx3-ubyte.gz"))},
+                labels={"train": ("train-labels-idx1-ubyte.gz", md5_of(www / "train-labels-idx1-ubyte.gz"))})
+    monkeypatch.setitem(idx.IDX_SETS, "mnist", spec)
+    _, labels, classes = load_labeled(DataConfig(name="mnist", mirror=url, cache_dir=str(tmp_path / "dl")))
+    assert labels.tolist() == [i % 10 for i in range(40)] and classes[3] == "3"
+    spec["labels"] = {"train": ("train-labels-idx1-ubyte.gz", "0" * 32)}  # a tampered label file is refused
+    with pytest.raises(GanforgeError, match="checksum"):
+        load_labeled(DataConfig(name="mnist", mirror=url, cache_dir=str(tmp_path / "dl2")))
+
+
+def test_cifar_labels(tmp_path):
+    write_cifar_folder(tmp_path, per_batch=4, test=3)
+    images, labels, classes = load_labeled(DataConfig(name="cifar10", root=str(tmp_path), resolution=32, channels=3))
+    assert len(images) == len(labels) == 20 and labels.tolist() == [i % 10 for i in range(4)] * 5
+    assert classes[1] == "automobile"
+
+
+def test_folder_classes_are_its_subfolders_and_survive_the_cache(image_folder, tmp_path):
+    images, labels, classes = load_folder_classes(str(image_folder), 32, 3, str(tmp_path / "c"))
+    assert classes == ("a", "b")
+    # the fixture puts odd-numbered images in a/, even in b/; the files are read in sorted order
+    names = sorted(image_folder.rglob("*.*"))
+    assert labels.tolist() == [0 if p.parent.name == "a" else 1 for p in names]
+    np.save(next((tmp_path / "c" / "folders").glob("*.labels.npy")), 1 - labels)  # the second load reads the cache
+    assert load_folder_classes(str(image_folder), 32, 3, str(tmp_path / "c"))[1].tolist() == (1 - labels).tolist()
+    assert np.array_equal(load_folder(str(image_folder), 32, 3, str(tmp_path / "c")), images)
+
+
+def test_folder_classes_skip_unreadable_files_and_refuse_loose_images(image_folder, tmp_path):
+    folder = tmp_path / "pets"
+    for cls, count in (("cat", 3), ("dog", 2)):
+        (folder / cls).mkdir(parents=True)
+        for p in sorted(image_folder.rglob("*.png"))[:count]:
+            (folder / cls / p.name).write_bytes(p.read_bytes())
+    (folder / "cat" / "broken.png").write_text("not an image")
+    with pytest.warns(DataWarning, match="skipped 1 of 6"):
+        _, labels, classes = load_folder_classes(str(folder), 32, 3, str(tmp_path / "c"))
+    assert classes == ("cat", "dog") and labels.tolist() == [0, 0, 0, 1, 1]
+    (folder / "loose.png").write_bytes((folder / "dog" / next(iter(p.name for p in (folder / "dog").iterdir()))).read_bytes())
+    with pytest.raises(GanforgeError, match=r"holds 1 images directly in it \(loose.png, ...\).*data.root/CLASS/image.png"):
+        load_folder_classes(str(folder), 32, 3, str(tmp_path / "c"))
+
+
+def test_labeled_batches_keep_images_and_classes_together():
+    images = torch.arange(12, dtype=torch.uint8).view(12, 1, 1, 1)
+    labels = torch.arange(12) * 10
+    for world in (1, 2):
+        parts = [InMemoryBatches(images, 4, seed=3, rank=r, world_size=world, labels=labels) for r in range(world)]
+        for _ in range(5):
+            for b in (part.next() for part in parts):
+                assert isinstance(b, LabeledBatch)
+                pixel = ((b.images[:, 0, 0, 0] + 1) * 255 / 2).round().long()
+                assert torch.equal(b.labels, pixel * 10)
 
 
 # ------------------------------------------------------------------ batches

@@ -114,9 +114,11 @@ def assert_close(a, b, atol=ATOL):
     assert worst <= atol, f"largest weight difference {worst:.3g} > {atol:g}"
 
 
-@pytest.mark.parametrize("sets", [(), ("model.discriminator.spectral_norm=true",)], ids=["default", "spectral-norm"])
+@pytest.mark.parametrize("sets", [(), ("model.discriminator.spectral_norm=true",), ("model.num_classes=10",)],
+                         ids=["default", "spectral-norm", "class-conditional"])
 def test_two_ranks_equal_one_rank_with_the_global_batch(idx_root, tmp_path, sets):
-    """Spectral norm's power iteration runs on each rank from the same weights, so its vectors agree too."""
+    """Spectral norm's power iteration runs on each rank from the same weights, so its vectors agree too.
+    A class-conditional run slices the real labels with their images, and the fakes' classes as its noise."""
     two, one = tmp_path / "two", tmp_path / "one"
     out = torchrun("train", "mlp-gan-fmnist", "--out", two, *tiny(idx_root, "train.max_steps=8", *EXACT, *sets))
     assert run_cli("train", "mlp-gan-fmnist", "--out", one, *tiny(idx_root, "train.max_steps=8", *EXACT, *sets)) == 0

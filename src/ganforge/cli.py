@@ -48,7 +48,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from .sampling import sample
 
     out = sample(args.source, args.num, args.out, seed=args.seed, use_ema=not args.no_ema,
-                 truncation=args.truncation)
+                 truncation=args.truncation, class_=args.class_)
     print(f"ganforge: wrote {args.num} samples to {out}")
     return 0
 
@@ -168,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--no-ema", action="store_true", help="use G instead of the EMA generator")
     s.add_argument("--truncation", type=float, default=None, metavar="T", help="truncate z to [-T, T]")
+    s.add_argument("--class", dest="class_", default=None, metavar="K",
+                   help="a class-conditional run: only class K (an index or a name); default: every class in turn")
     s.set_defaults(func=_cmd_sample)
 
     e = sub.add_parser("evaluate", help="FID, KID, IS, precision/recall, density/coverage and SWD of a run, "

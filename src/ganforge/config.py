@@ -80,10 +80,15 @@ class ModelConfig:
     ``task`` is ``gan`` (G maps noise to images) or ``sr`` (G maps a low-resolution
     image to a high-resolution one; see :class:`SRConfig`). An SR model may have no
     discriminator: ``discriminator.name = "none"`` trains G on the pixel losses alone.
+
+    ``num_classes > 0`` makes a class-conditional GAN: G draws images of a given class and D
+    judges an image together with its class (:mod:`ganforge.nets.conditional`). It must equal the
+    dataset's number of classes (10 for Fashion-MNIST, MNIST and CIFAR-10; an image folder's subfolders).
     """
 
     task: str = "gan"
     z_dim: int = 128
+    num_classes: int = 0
     generator: NetConfig = field(default_factory=NetConfig)
     discriminator: NetConfig = field(default_factory=NetConfig)
 
@@ -609,8 +614,12 @@ def validate(cfg: Config) -> None:
         raise GanforgeError(f"config key 'data.channels' must be 1 or 3, got {cfg.data.channels}.")
     _positive(cfg.data.resolution, "data.resolution")
     _positive(cfg.model.z_dim, "model.z_dim")
+    _positive(cfg.model.num_classes, "model.num_classes", allow_zero=True)
     if cfg.model.task not in ("gan", "sr"):
         raise GanforgeError(f"config key 'model.task' must be 'gan' or 'sr' (super-resolution), got '{cfg.model.task}'.")
+    if cfg.model.task == "sr" and cfg.model.num_classes:
+        raise GanforgeError("model.num_classes is for class-conditional GANs; a super-resolution model "
+                            "(model.task = 'sr') is conditioned on its LR image. Set model.num_classes=0.")
     no_d = cfg.model.discriminator.name == nets.NO_DISCRIMINATOR
     if no_d and cfg.model.task == "gan":
         raise GanforgeError("a GAN needs a discriminator: model.discriminator.name 'none' is for super-resolution "

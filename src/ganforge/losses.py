@@ -61,9 +61,11 @@ def build_loss(name: str) -> AdversarialLoss:
     return LOSSES.build(name)
 
 
-def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+def gradient_penalty(D: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                      alpha: torch.Tensor | None = None) -> torch.Tensor:
     """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)||_2 - 1)^2], x_hat on real-fake lines.
+
+    ``D`` is the discriminator, or any function of images to scores (a class-conditional D with its labels).
 
     ``alpha`` (B, 1, ..., 1), the position on each line, is drawn uniformly when not given.
     """

@@ -16,6 +16,10 @@ and :meth:`GANObjective.g_loss`, which see D's scores and the images behind them
 the steps' precision, accumulation, regularizers and multi-process averaging; one that
 changes the steps themselves overrides :meth:`~GANObjective.d_step` or :meth:`~GANObjective.g_step`.
 
+A class-conditional GAN (``model.num_classes > 0``) calls ``G(z, y)`` and ``D(x, y)``: real images
+come with their classes, and fakes are drawn for classes sampled uniformly, from the same RNG as
+the noise.
+
 Super-resolution (``model.task = "sr"``, seed 004's BaseEditModel) uses the same
 steps with G conditioned on the LR image instead of noise: D (when there is one,
 SRGAN) trains on HR against G(LR) with the same adversarial loss, and G's loss adds
@@ -31,6 +35,7 @@ import torch
 import torch.nn as nn
 
 from .config import Config, OptimizerConfig
+from .data.batches import LabeledBatch
 from .distributed import DistEnv, average_gradients, rank_rows
 from .errors import GanforgeError
 from .losses import build_loss, clip_weights, gradient_penalty, r1_penalty
@@ -122,7 +127,11 @@ class GANObjective:
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
         self.scaler_d = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
         self.scaler_g = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-        self._fake: torch.Tensor | None = None  # kept for the G step when reuse_fake is on
+        self._fake: tuple[torch.Tensor, torch.Tensor | None] | None = None  # the G step's, when reuse_fake is on
+        self.num_classes = cfg.model.num_classes
+        # a class-conditional run's classes of the current real batch (None otherwise), for a d_loss or
+        # g_loss that scores the real images itself (see discriminate)
+        self.real_labels: torch.Tensor | None = None
 
     def autocast(self):
         """The forward-pass precision of ``train.precision`` (a no-op for fp32)."""
@@ -144,6 +153,21 @@ class GANObjective:
         """Latent noise (n, z_dim) for this rank, from the global RNG (saved in checkpoints)."""
         return self._my_rows(torch.randn(n * self.env.world_size, self.cfg.model.z_dim, device=self.device))
 
+    def sample_labels(self, n: int) -> torch.Tensor | None:
+        """Classes for n fakes on this rank, uniform, from the global RNG; None when the GAN is unconditional."""
+        if not self.num_classes:
+            return None
+        return self._my_rows(torch.randint(self.num_classes, (n * self.env.world_size,), device=self.device))
+
+    def generate(self, g_input: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """``G(z)``, or ``G(z, labels)`` in a class-conditional run."""
+        return self.G(g_input) if labels is None else self.G(g_input, labels)
+
+    def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """D's scores (B,): ``D(x)``, or ``D(x, labels)`` in a class-conditional run (there, the real
+        images' classes are :attr:`real_labels`)."""
+        return self.D(images) if labels is None else self.D(images, labels)
+
     # ------------------------------------------------------------------ steps
 
     def _nhwc(self, x: torch.Tensor) -> torch.Tensor:
@@ -153,7 +177,8 @@ class GANObjective:
         """One micro-step of D on ``real`` (B, C, H, W); G's turn when the ratios say so.
 
         Args:
-            real: real images in [-1, 1]; for SR the pair (LR, HR) in [0, 1].
+            real: real images in [-1, 1]; with their classes in a class-conditional run (a
+                :class:`~ganforge.data.batches.LabeledBatch`); for SR the pair (LR, HR) in [0, 1].
             step: batches consumed before this one (0-based), as in MMagic's ``iter``.
 
         Returns:
@@ -161,6 +186,8 @@ class GANObjective:
         """
         if isinstance(real, tuple):
             return self.sr_step(*real, step)
+        if isinstance(real, LabeledBatch):
+            real, self.real_labels = real.images, real.labels
         acc = self.ob.accumulate
         real = self._nhwc(real)  # once, for both steps (d_step's own conversion is then a no-op)
         logs = self.d_step(real, update=(step + 1) % acc == 0)
@@ -182,28 +209,32 @@ class GANObjective:
     def d_step(self, real: torch.Tensor, update: bool, cond: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Accumulate D's gradient on one batch; step D's optimizer when ``update``.
 
-        The fakes are G(noise), or G(``cond``) for a conditional generator (SR: the LR batch).
+        The fakes are G(noise), or G(``cond``) for a conditional generator (SR: the LR batch); in a
+        class-conditional run, of sampled classes, while the reals are scored with :attr:`real_labels`.
         """
         ob = self.ob
         g_input = self.sample_z(real.shape[0]) if cond is None else cond
+        real_labels = self.real_labels if cond is None else None
+        fake_labels = self.sample_labels(real.shape[0]) if cond is None else None
         real = self._nhwc(real)
         with self.autocast():
             if ob.reuse_fake:
-                fake = self.G(g_input)  # keeps G's graph: the G step will backprop through it
-                self._fake = fake
+                fake = self.generate(g_input, fake_labels)  # keeps G's graph: the G step will backprop through it
+                self._fake = fake, fake_labels
             else:
                 with torch.no_grad():
-                    fake = self.G(g_input)
+                    fake = self.generate(g_input, fake_labels)
             if ob.r1_gamma > 0:
                 real = real.detach().requires_grad_(True)
-            real_scores = self.D(real).float()
-            fake_scores = self.D(fake.detach()).float()
+            real_scores = self.discriminate(real, real_labels).float()
+            fake_scores = self.discriminate(fake.detach(), fake_labels).float()
             loss, logs = self._checked(self.d_loss(real_scores, fake_scores, real, fake.detach()), "d_loss")
         if ob.gp_weight > 0:
             n = real.shape[0]
             alpha = self._my_rows(torch.rand(n * self.env.world_size, *([1] * (real.ndim - 1)),
                                              device=real.device, dtype=real.dtype))
-            gp = gradient_penalty(self.D, real.detach(), fake.detach(), alpha)
+            # a class-conditional D judges the points between real and fake as of the real images' classes
+            gp = gradient_penalty(lambda x: self.discriminate(x, real_labels), real.detach(), fake.detach(), alpha)
             loss = loss + ob.gp_weight * gp
             logs["gp"] = gp.detach()
         if ob.r1_gamma > 0:
@@ -233,10 +264,11 @@ class GANObjective:
                 for _ in range(ob.accumulate):
                     with self.autocast():
                         if ob.reuse_fake and self._fake is not None:
-                            fake, self._fake = self._fake, None
+                            (fake, labels), self._fake = self._fake, None
                         else:
-                            fake = self.G(self.sample_z(real.shape[0]))
-                        scores = self.D(fake).float()
+                            z, labels = self.sample_z(real.shape[0]), self.sample_labels(real.shape[0])
+                            fake = self.generate(z, labels)
+                        scores = self.discriminate(fake, labels).float()
                         loss, logs = self._checked(self.g_loss(scores, real, fake), "g_loss")
                     self.scaler_g.scale(loss / ob.accumulate).backward()
                     total += loss.detach()
@@ -267,7 +299,8 @@ class GANObjective:
         Args:
             fake_scores: D's scores (B,), float32, of ``fake``; gradients flow back to G.
             real: the real batch of the last D step (SR: the HR batch), for a loss that
-                compares with it (a relativistic loss scores it with ``self.D``; D is frozen here).
+                compares with it (a relativistic loss scores it with
+                ``self.discriminate(real, self.real_labels)``; D is frozen here).
             fake: G's images, with G's graph.
 
         The default is ``objective.loss``'s G term. In super-resolution it is the adversarial

@@ -20,7 +20,10 @@ from .training import checkpoint as ckpt
 
 
 def load_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.nn.Module, Config]:
-    """G (or G_ema) from a run folder or checkpoint file, in eval mode, and its config."""
+    """G (or G_ema) from a run folder or checkpoint file, in eval mode, and its config.
+
+    A class-conditional run's G has ``class_names``: the names of its classes, as the checkpoint saved them.
+    """
     payload, path = ckpt.resolve(source)
     cfg = config_from_dict(json.loads(payload["config"]))
     load_plugins(cfg.plugins)
@@ -32,12 +35,23 @@ def load_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.nn.M
         raise GanforgeError(f"checkpoint '{path}' does not fit generator '{cfg.model.generator.name}' "
                             f"({ckpt.misfit_detail(e)}); its code changed since the checkpoint was written "
                             "(a plugin?). Restore that code to sample this run.") from None
+    G.class_names = tuple(payload.get("classes", ()))
     return G.eval().requires_grad_(False), cfg
+
+
+def class_labels(start: int, stop: int, num_classes: int, label: int | None = None) -> torch.Tensor:
+    """The classes of images [start, stop) of a class-conditional sample: ``label`` for all, or else
+    image i of class i mod num_classes, so every class gets an equal share and a grid of
+    ``num_classes`` columns shows one class per column."""
+    if label is not None:
+        return torch.full((stop - start,), label, dtype=torch.long)
+    return torch.arange(start, stop) % num_classes
 
 
 @torch.no_grad()
 def generate(G: torch.nn.Module, z_dim: int, num: int, seed: int = 0, truncation: float | None = None,
-             batch_size: int = 500, shard: tuple[int, int] | None = None):
+             batch_size: int = 500, shard: tuple[int, int] | None = None, num_classes: int = 0,
+             label: int | None = None):
     """Yield uint8 batches (B, C, H, W) of ``num`` images from seeded noise.
 
     Args:
@@ -45,6 +59,8 @@ def generate(G: torch.nn.Module, z_dim: int, num: int, seed: int = 0, truncation
         shard: only images [start, stop) of the ``num`` (one rank's part of a sharded
             evaluation); the noise of the others is drawn and skipped, so image i is the
             same for any sharding.
+        num_classes: a class-conditional G's classes (0: unconditional); see :func:`class_labels`.
+        label: draw every image of this class.
     """
     lo, hi = shard if shard is not None else (0, num)
     g = torch.Generator().manual_seed(seed)
@@ -56,8 +72,14 @@ def generate(G: torch.nn.Module, z_dim: int, num: int, seed: int = 0, truncation
             torch.nn.init.trunc_normal_(z, 0.0, 1.0, -truncation, truncation, generator=g)
         else:
             z.normal_(generator=g)
-        z = z[max(lo - start, 0):hi - start]
-        if len(z):
+        first = max(lo - start, 0)
+        z = z[first:hi - start]
+        if not len(z):
+            continue
+        if num_classes:
+            y = class_labels(start + first, start + first + len(z), num_classes, label)
+            yield to_uint8(G(z.to(device), y.to(device)))
+        else:
             yield to_uint8(G(z.to(device)))
 
 
@@ -66,8 +88,11 @@ MIN_PNG_BYTES = 4096
 
 
 def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
-           truncation: float | None = None) -> Path:
+           truncation: float | None = None, class_: str | None = None) -> Path:
     """Write ``num`` samples to ``out``: ``.npy`` (uint8 N,C,H,W), ``.png`` grid, or a folder of PNGs.
+
+    A class-conditional run draws every class in turn (a grid shows one class per column), or
+    only ``class_``, a class's index or name.
 
     The .npy file and the folder are written batch by batch, so memory does not grow with
     ``num``; the free disk space is checked before the first image is made.
@@ -89,14 +114,17 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
     if cfg.model.task == "sr":
         raise GanforgeError(f"'{source}' is a super-resolution run: its generator needs an image, not noise. "
                             "Use: ganforge upscale RUN INPUT --out OUTPUT.")
+    k = cfg.model.num_classes
+    label = pick_class(class_, k, G.class_names, source) if class_ is not None else None
     image_bytes = cfg.data.channels * cfg.data.resolution ** 2
     if out_path.suffix != ".png":
         _check_free_space(out_path, num * (image_bytes if out_path.suffix == ".npy" else max(image_bytes, MIN_PNG_BYTES)))
-    batches = generate(G, cfg.model.z_dim, num, seed, truncation)
+    batches = generate(G, cfg.model.z_dim, num, seed, truncation, num_classes=k, label=label)
     if out_path.suffix == ".npy":
         write_atomic(out_path, lambda f: _write_npy(f, batches, num))
     elif out_path.suffix == ".png":
-        save_png(make_grid(np.concatenate([b.numpy() for b in batches])), out_path)
+        columns = k if k and label is None and k <= num else None  # one class per column
+        save_png(make_grid(np.concatenate([b.numpy() for b in batches]), nrow=columns), out_path)
     else:
         make_dir(out_path)
         i = 0
@@ -105,6 +133,21 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
                 save_png(img, out_path / _png_name(i, num))
                 i += 1
     return out_path
+
+
+def pick_class(name: str, num_classes: int, class_names: tuple[str, ...], source: str) -> int:
+    """The index of ``--class name``: a class's index or its name (case-insensitive)."""
+    if not num_classes:
+        raise GanforgeError(f"--class needs a class-conditional run, but '{source}' was trained without classes "
+                            "(model.num_classes = 0).")
+    if name.isdigit() and int(name) < num_classes:
+        return int(name)
+    folded = [c.casefold() for c in class_names]
+    if name.casefold() in folded:
+        return folded.index(name.casefold())
+    named = f": {', '.join(f'{i} {c}' for i, c in enumerate(class_names))}" if class_names else ""
+    raise GanforgeError(f"--class '{name}' is not a class of '{source}'; give an index from 0 to {num_classes - 1} "
+                        f"or a name{named}.")
 
 
 def _png_name(i: int, num: int) -> str:

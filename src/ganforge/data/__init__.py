@@ -9,14 +9,15 @@ from ..config import DataConfig
 from ..errors import GanforgeError
 from ..memory import check_fits
 from .batches import InMemoryBatches
+from .cifar import CLASSES as CIFAR10_CLASSES
 from .cifar import load_cifar10
-from .folder import DataWarning, load_folder
-from .idx import load_idx_images
+from .folder import DataWarning, load_folder, load_folder_classes
+from .idx import IDX_SETS, load_idx_images, load_idx_labels
 
 DATASET_NAMES = ("fashion-mnist", "mnist", "cifar10", "folder")
 CHUNK_BYTES = 1 << 28  # float32 images resized at a time (256 MB)
 
-__all__ = ["DATASET_NAMES", "DataWarning", "InMemoryBatches", "load_images"]
+__all__ = ["DATASET_NAMES", "DataWarning", "InMemoryBatches", "load_images", "load_labeled"]
 
 
 def _fit(images: np.ndarray, cfg: DataConfig, resolution_key: str) -> np.ndarray:
@@ -53,14 +54,37 @@ def load_images(cfg: DataConfig, first: int | None = None, resolution_key: str =
     ``first`` keeps only the first N images, before they are resized; ``resolution_key`` is
     the setting that errors name (``ganforge data`` calls it --resolution).
     """
+    images = _load(cfg, with_labels=False)[0]
+    return torch.from_numpy(np.ascontiguousarray(_fit(images[:first], cfg, resolution_key)))
+
+
+def load_labeled(cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
+    """The dataset of :func:`load_images`, each image's class as int64 (N,), and the class names:
+    the datasets' own ten classes, or an image folder's subfolders (see :func:`load_folder_classes`)."""
+    images, labels, classes = _load(cfg, with_labels=True)
+    return torch.from_numpy(np.ascontiguousarray(_fit(images, cfg, "data.resolution"))), torch.from_numpy(labels), classes
+
+
+def _load(cfg: DataConfig, with_labels: bool) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
+    labels, classes = None, ()
     if cfg.name in ("mnist", "fashion-mnist"):
-        images = load_idx_images(cfg.name, cfg.split, cfg.root, cfg.download, cfg.mirror, cfg.cache_dir)
+        where = (cfg.split, cfg.root, cfg.download, cfg.mirror, cfg.cache_dir)
+        images = load_idx_images(cfg.name, *where)
+        if with_labels:
+            labels, classes = load_idx_labels(cfg.name, *where), IDX_SETS[cfg.name]["classes"]
+            if len(labels) != len(images):
+                raise GanforgeError(f"{cfg.name} {cfg.split}: {len(images):,} images but {len(labels):,} labels; "
+                                    "the IDX files do not belong together (re-download or fix data.root).")
     elif cfg.name == "cifar10":
-        images = load_cifar10(cfg.split, cfg.root, cfg.download, cfg.mirror, cfg.cache_dir)
+        images, labels = load_cifar10(cfg.split, cfg.root, cfg.download, cfg.mirror, cfg.cache_dir)
+        classes = CIFAR10_CLASSES
     elif cfg.name == "folder":
         if cfg.split == "test":  # load_folder would return the training images under the name 'folder:test'
             raise GanforgeError(FOLDER_HAS_NO_TEST_SPLIT)
-        images = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.cache_dir)
+        if with_labels:
+            images, labels, classes = load_folder_classes(cfg.root, cfg.resolution, cfg.channels, cfg.cache_dir)
+        else:
+            images = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.cache_dir)
     else:
         raise GanforgeError(f"unknown dataset '{cfg.name}'; valid: {', '.join(DATASET_NAMES)}.")
-    return torch.from_numpy(np.ascontiguousarray(_fit(images[:first], cfg, resolution_key)))
+    return images, labels, classes

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import torch
 
@@ -18,6 +19,14 @@ def epochs_at(position: dict[str, int], batch_size: int) -> float:
     """
     used = position["images"] // batch_size * batch_size
     return position["epoch"] + (min(1.0, position["start"] / used) if used else 0.0)
+
+
+@dataclass(frozen=True)
+class LabeledBatch:
+    """This rank's part of a batch of real images with their classes (a class-conditional GAN's input)."""
+
+    images: torch.Tensor  # (B / W, C, H, W) in [-1, 1]
+    labels: torch.Tensor  # (B / W,) int64 class indices
 
 
 class InMemoryBatches:
@@ -40,10 +49,12 @@ class InMemoryBatches:
         batch_size: images per global batch.
         seed: shuffle seed.
         rank, world_size: this process's slice of each batch.
+        labels: each image's class (int64 (N,)) for a class-conditional GAN: :meth:`next` then
+            returns a :class:`LabeledBatch`.
     """
 
     def __init__(self, images: torch.Tensor | list[torch.Tensor], batch_size: int, seed: int, rank: int = 0,
-                 world_size: int = 1) -> None:
+                 world_size: int = 1, labels: torch.Tensor | None = None) -> None:
         if isinstance(images, torch.Tensor) and (images.dtype != torch.uint8 or images.ndim != 4):
             raise GanforgeError(f"training images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}.")
         if len(images) < batch_size:
@@ -55,6 +66,8 @@ class InMemoryBatches:
             raise GanforgeError(f"train.batch_size={batch_size} is the global batch and must split evenly over "
                                 f"{world_size} processes; use a multiple of {world_size}.")
         self.images = images
+        self.labels = labels
+        self.class_names: tuple[str, ...] = ()  # the names of the labels' classes, where the data has them
         self.rank, self.world_size = rank, world_size
         self.batch_size = batch_size
         self.seed = seed
@@ -85,12 +98,16 @@ class InMemoryBatches:
         """This rank's slice of something made for the whole global batch."""
         return rank_rows(full, self.rank, self.world_size)
 
-    def next(self, device: torch.device | str = "cpu") -> torch.Tensor:
-        """This rank's part of the next batch as float in [-1, 1], shape (B / W, C, H, W)."""
+    def next(self, device: torch.device | str = "cpu") -> torch.Tensor | LabeledBatch:
+        """This rank's part of the next batch as float in [-1, 1], shape (B / W, C, H, W); with
+        ``labels``, a :class:`LabeledBatch` of those images and their classes."""
         idx = self.my_rows(self.next_indices())
         batch = self.images[idx].to(device, non_blocking=True)
         # uint8 -> [-1, 1] in one fused pass, matching ToTensor + Normalize(0.5, 0.5)
-        return batch.float().mul_(2.0 / 255.0).sub_(1.0)
+        images = batch.float().mul_(2.0 / 255.0).sub_(1.0)
+        if self.labels is None:
+            return images
+        return LabeledBatch(images, self.labels[idx].to(device, non_blocking=True))
 
     @property
     def epochs_done(self) -> float:

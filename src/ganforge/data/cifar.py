@@ -14,6 +14,7 @@ from .download import default_cache_dir, download
 URLS = ["https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"]
 ARCHIVE, ARCHIVE_MD5 = "cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"
 BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 class _ArraysOnly(pickle.Unpickler):
@@ -31,19 +32,23 @@ class _ArraysOnly(pickle.Unpickler):
         raise pickle.UnpicklingError(f"CIFAR batch refers to {module}.{name}, which a data file never needs")
 
 
-def read_batch(raw: bytes, where: str) -> np.ndarray:
-    """One pickled batch -> uint8 (N, 3, 32, 32)."""
+def read_batch(raw: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """One pickled batch -> images uint8 (N, 3, 32, 32) and labels int64 (N,)."""
     try:
         batch = _ArraysOnly(io.BytesIO(raw), encoding="bytes").load()
-        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+        if labels.shape != (len(data),) or (len(labels) and not 0 <= labels.min() <= labels.max() < len(CLASSES)):
+            raise ValueError(f"{len(data)} images but labels of shape {labels.shape}, or labels outside 0-9")
     except Exception as e:  # any corruption: report the file, not a pickle internals trace
         raise GanforgeError(f"'{where}' is not a CIFAR-10 python batch: {e}") from None
-    return data.reshape(-1, 3, 32, 32)
+    return data, labels
 
 
 def load_cifar10(split: str, root: str = "", download_ok: bool = True, mirror: str = "",
-                 cache_dir: str = "") -> np.ndarray:
-    """CIFAR-10 images as uint8 (N, 3, 32, 32) from a folder or the (downloaded) archive."""
+                 cache_dir: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10 images as uint8 (N, 3, 32, 32) and their labels, int64 (N,), from a folder or the
+    (downloaded) archive."""
     if root:
         folder = Path(root).expanduser()
         if not folder.is_dir():
@@ -54,7 +59,7 @@ def load_cifar10(split: str, root: str = "", download_ok: bool = True, mirror: s
             missing = [b for b in BATCHES[split] if not (folder / b).is_file()]
             if missing:
                 raise GanforgeError(f"data.root '{folder}' lacks CIFAR-10 batches {missing}.")
-            return np.concatenate([read_batch((folder / b).read_bytes(), str(folder / b)) for b in BATCHES[split]])
+            return _joined([read_batch((folder / b).read_bytes(), str(folder / b)) for b in BATCHES[split]])
         archive = folder / ARCHIVE
     else:
         cache = default_cache_dir(cache_dir) / "cifar10"
@@ -72,4 +77,8 @@ def load_cifar10(split: str, root: str = "", download_ok: bool = True, mirror: s
             if b not in members:
                 raise GanforgeError(f"archive '{archive}' has no batch '{b}'.")
             arrays.append(read_batch(tar.extractfile(members[b]).read(), f"{archive}:{b}"))
-    return np.concatenate(arrays)
+    return _joined(arrays)
+
+
+def _joined(batches: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])

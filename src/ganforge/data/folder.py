@@ -120,23 +120,59 @@ def load_folder(root: str, resolution: int, channels: int, cache_dir: str = "") 
     and names the first few. The decoded array is cached, so later runs on the
     same folder start at once.
     """
+    return _load_folder(root, resolution, channels, cache_dir, False)[0]
+
+
+def load_folder_classes(root: str, resolution: int, channels: int,
+                        cache_dir: str = "") -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """The images of :func:`load_folder`, each image's class (int64 (N,)) and the class names.
+
+    The classes are ``root``'s subfolders, sorted by name, as torchvision's ImageFolder reads them:
+    ``root/cat/**/x.png`` is class ``cat``. An image directly in ``root`` has no class: an error.
+    """
+    return _load_folder(root, resolution, channels, cache_dir, True)
+
+
+def folder_class_names(folder: Path, files: list[Path]) -> tuple[str, ...]:
+    """The class of each of ``files`` is its first folder under ``folder``; their sorted names."""
+    loose = [p for p in files if len(p.relative_to(folder).parts) == 1]
+    if loose:
+        raise GanforgeError(f"data.root '{folder}' holds {len(loose)} images directly in it ({loose[0].name}, ...), "
+                            "but a class-conditional run (model.num_classes > 0) reads each image's class from its "
+                            "subfolder (data.root/CLASS/image.png, as torchvision's ImageFolder does). Move them "
+                            "into class folders, or set model.num_classes=0.")
+    return tuple(sorted({p.relative_to(folder).parts[0] for p in files}))
+
+
+def _load_folder(root: str, resolution: int, channels: int, cache_dir: str,
+                 with_classes: bool) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
     folder = Path(root).expanduser()
     if not root:
         raise GanforgeError("data.name is 'folder' but data.root is empty; set --set data.root=PATH.")
     files = list_images(folder)
+    classes = folder_class_names(folder, files) if with_classes else ()
     key = _content_key(folder, files, resolution, channels)
     cache = default_cache_dir(cache_dir) / "folders" / f"{key}.npy"
-    if cache.is_file():
+    # the class of each cached image: the images skipped as unreadable are not in the cache
+    label_cache = cache.with_suffix(".labels.npy")
+    if cache.is_file() and (label_cache.is_file() or not with_classes):
         try:
-            return np.load(cache, allow_pickle=False)
+            labels = np.load(label_cache, allow_pickle=False) if with_classes else None
+            return np.load(cache, allow_pickle=False), labels, classes
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt below
     check_fits(len(files) * channels * resolution ** 2,
                f"{len(files):,} image{'s' * (len(files) != 1)} of {channels}x{resolution}x{resolution} in '{folder}'",
                "lower data.resolution or use fewer images")
-    images = stack_freeing(decode_files(folder, files, resolution, channels)[1])
+    kept, decoded = decode_files(folder, files, resolution, channels)
+    images = stack_freeing(decoded)
+    labels = None
+    if classes:  # kept paths are relative to the folder: their first part is the class
+        index = {name: i for i, name in enumerate(classes)}
+        labels = np.array([index[p.parts[0]] for p in kept], dtype=np.int64)
+        write_cache(label_cache, lambda f: np.save(f, labels))
     write_cache(cache, lambda f: np.save(f, images))
-    return images
+    return images, labels, classes
 
 
 def stack_freeing(images: list[np.ndarray]) -> np.ndarray:

@@ -21,6 +21,11 @@ IDX_SETS = {
             "train": ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
             "test": ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
         },
+        "labels": {
+            "train": ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+            "test": ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+        },
+        "classes": tuple(str(d) for d in range(10)),
     },
     "fashion-mnist": {
         "mirrors": [
@@ -32,6 +37,12 @@ IDX_SETS = {
             "train": ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
             "test": ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
         },
+        "labels": {
+            "train": ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+            "test": ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+        },
+        "classes": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                    "Ankle boot"),
     },
 }
 
@@ -69,15 +80,11 @@ def _find_local(folder: Path, filename: str) -> Path | None:
     return None
 
 
-def load_idx_images(name: str, split: str, root: str = "", download_ok: bool = True,
-                    mirror: str = "", cache_dir: str = "") -> np.ndarray:
-    """Images of MNIST or Fashion-MNIST as uint8 (N, 1, 28, 28).
-
-    Looks in ``root`` when given; otherwise in Debian's dataset folder, then the
-    download cache, and downloads into the cache when allowed.
-    """
+def _idx_file(name: str, filename: str, md5: str, root: str, download_ok: bool, mirror: str,
+              cache_dir: str) -> Path:
+    """One IDX file of ``name``: from ``root`` when given; otherwise from Debian's dataset folder, then
+    the download cache, downloading into the cache when allowed."""
     spec = IDX_SETS[name]
-    filename, md5 = spec["files"][split]
     if root:
         folder = Path(root).expanduser()
         if not folder.is_dir():
@@ -85,18 +92,39 @@ def load_idx_images(name: str, split: str, root: str = "", download_ok: bool = T
         path = _find_local(folder, filename)
         if path is None:
             raise GanforgeError(f"data.root '{folder}' has no {filename}; it needs the {name} IDX files.")
-    else:
-        cache = default_cache_dir(cache_dir) / name
-        path = _find_local(Path(spec["debian"]), filename) or _find_local(cache, filename)
-        if path is None:
-            if not download_ok:
-                raise GanforgeError(
-                    f"{name} is not on this machine (looked in {spec['debian']} and {cache}) and "
-                    "data.download is false. Set data.root, or allow the download."
-                )
-            mirrors = [mirror.rstrip("/") + "/"] if mirror else spec["mirrors"]
-            path = download([m + filename for m in mirrors], cache / filename, md5)
+        return path
+    cache = default_cache_dir(cache_dir) / name
+    path = _find_local(Path(spec["debian"]), filename) or _find_local(cache, filename)
+    if path is None:
+        if not download_ok:
+            raise GanforgeError(
+                f"{name} is not on this machine (looked in {spec['debian']} and {cache}) and "
+                "data.download is false. Set data.root, or allow the download."
+            )
+        mirrors = [mirror.rstrip("/") + "/"] if mirror else spec["mirrors"]
+        path = download([m + filename for m in mirrors], cache / filename, md5)
+    return path
+
+
+def load_idx_images(name: str, split: str, root: str = "", download_ok: bool = True,
+                    mirror: str = "", cache_dir: str = "") -> np.ndarray:
+    """Images of MNIST or Fashion-MNIST as uint8 (N, 1, 28, 28).
+
+    Looks in ``root`` when given; otherwise in Debian's dataset folder, then the
+    download cache, and downloads into the cache when allowed.
+    """
+    path = _idx_file(name, *IDX_SETS[name]["files"][split], root, download_ok, mirror, cache_dir)
     images = read_idx(path)
     if images.ndim != 3 or images.dtype != np.uint8:
         raise GanforgeError(f"'{path}' holds {images.dtype} of shape {images.shape}, not uint8 images (N, H, W).")
     return images[:, None]
+
+
+def load_idx_labels(name: str, split: str, root: str = "", download_ok: bool = True,
+                    mirror: str = "", cache_dir: str = "") -> np.ndarray:
+    """Class labels of MNIST or Fashion-MNIST, int64 (N,) in [0, 10), found as :func:`load_idx_images` finds images."""
+    path = _idx_file(name, *IDX_SETS[name]["labels"][split], root, download_ok, mirror, cache_dir)
+    labels = read_idx(path)
+    if labels.ndim != 1 or labels.dtype != np.uint8 or (len(labels) and labels.max() >= 10):
+        raise GanforgeError(f"'{path}' holds {labels.dtype} of shape {labels.shape}, not class labels 0-9 (N,).")
+    return labels.astype(np.int64)

@@ -128,7 +128,8 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
         else:
             data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
                                        **({"root": data_root} if data_root else {}))
-            result = evaluate_images(generate(G, cfg.model.z_dim, num, seed=seed), num, data, names, features, seed)
+            fakes = generate(G, cfg.model.z_dim, num, seed=seed, num_classes=cfg.model.num_classes)
+            result = evaluate_images(fakes, num, data, names, features, seed)
     print(format_table(result))
     out = json_out or default_json
     write_json(result, out)

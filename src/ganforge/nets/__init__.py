@@ -10,6 +10,7 @@ from ..config import Config, NetConfig
 from ..errors import GanforgeError, raised_at
 from ..registry import DISCRIMINATORS, GENERATORS, Registry
 from . import dcgan, mlp, sngan, sr  # noqa: F401  (registration)
+from .conditional import ClassEmbeddingGenerator, embedding_size, projection, takes_labels
 
 
 NO_DISCRIMINATOR = "none"  # an SR model trained on pixel/perceptual losses alone
@@ -29,10 +30,23 @@ def _shape(cfg: Config) -> dict[str, int]:
 
 def _build(registry: Registry, net: NetConfig, cfg: Config) -> nn.Module:
     """Build one network and refuse one with an empty weight: torch builds a width of 0 with only a
-    warning and fails later, deep in a forward pass."""
+    warning and fails later, deep in a forward pass.
+
+    In a class-conditional run (``model.num_classes > 0``) a network that takes the labels itself is
+    built with ``num_classes``; any other G is built for its noise plus a class embedding and wrapped
+    (:mod:`.conditional`); D is wrapped by :func:`build_networks`, which has images to probe it with.
+    """
+    shape, k = _shape(cfg), cfg.model.num_classes
+    wrap_g = k > 0 and registry is GENERATORS and not takes_labels(registry.get(net.name).builder)
+    if k > 0 and takes_labels(registry.get(net.name).builder):
+        shape["num_classes"] = k
+    elif wrap_g:
+        shape["z_dim"] += embedding_size(k)
     with warnings.catch_warnings():  # torch warns about an empty weight; the error below names it instead
         warnings.filterwarnings("ignore", "Initializing zero-element tensors")
-        module = registry.build(net.name, net.options, **_shape(cfg))
+        module = registry.build(net.name, net.options, **shape)
+        if wrap_g:
+            module = ClassEmbeddingGenerator(module, k)
     for pname, p in module.named_parameters():
         if p.numel() == 0:
             raise GanforgeError(f"{registry.kind} '{net.name}' with options {net.options or {}} has an empty weight "
@@ -70,7 +84,7 @@ def build_networks(cfg: Config) -> tuple[nn.Module, nn.Module | None]:
     G = build_generator(cfg)
     d_name = cfg.model.discriminator.name
     D = None if d_name == NO_DISCRIMINATOR else _build(DISCRIMINATORS, cfg.model.discriminator, cfg)
-    c = cfg.data.channels
+    c, k = cfg.data.channels, cfg.model.num_classes
     if cfg.model.task == "sr":
         side = hr_size(cfg)
         probe, want = torch.zeros(2, c, side // cfg.sr.scale, side // cfg.sr.scale), (c, side, side)
@@ -78,6 +92,8 @@ def build_networks(cfg: Config) -> tuple[nn.Module, nn.Module | None]:
     else:
         probe, want = torch.zeros(2, cfg.model.z_dim), (c, cfg.data.resolution, cfg.data.resolution)
         what = "the data (data.channels, data.resolution)"
+    labels = (torch.arange(2) % k,) if k > 0 else ()  # a class-conditional run calls G(z, y) and D(x, y)
+    g_what, d_what = f"generator '{cfg.model.generator.name}'", f"discriminator '{d_name}'"
     nets = [m for m in (G, D) if m is not None]
     for m in nets:
         m.eval()  # eval: the probe must not touch BatchNorm running stats
@@ -85,32 +101,33 @@ def build_networks(cfg: Config) -> tuple[nn.Module, nn.Module | None]:
         # with gradients (even if a caller turned them off): a network that detaches its output
         # would otherwise train nothing, silently
         with torch.enable_grad():
-            out = _probe(G, probe, f"generator '{cfg.model.generator.name}'")
+            out = probe_output(G, probe, g_what, *labels)
             if tuple(out.shape[1:]) != want:
-                raise GanforgeError(f"generator '{cfg.model.generator.name}' makes images of shape "
-                                    f"{tuple(out.shape[1:])}, but {what} is {want}; change one of them.")
-            score = _probe(D, out.detach(), f"discriminator '{d_name}'") if D is not None else torch.zeros(2)
+                raise GanforgeError(f"{g_what} makes images of shape {tuple(out.shape[1:])}, but {what} is {want}; "
+                                    "change one of them.")
+            if D is not None and k > 0 and not takes_labels(DISCRIMINATORS.get(d_name).builder):
+                D = projection(D, k, out.detach(), d_what)
+            score = probe_output(D, out.detach(), d_what, *labels) if D is not None else torch.zeros(2)
         if tuple(score.shape) != (2,):
-            raise GanforgeError(
-                f"discriminator '{d_name}' must return one score per image (B,), got shape {tuple(score.shape)}."
-            )
+            raise GanforgeError(f"{d_what} must return one score per image (B,), got shape {tuple(score.shape)}.")
     finally:
-        for m in nets:
+        for m in [m for m in (G, D) if m is not None]:
             m.train()
     return G, D
 
 
-def _probe(net: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
-    """``net(x)`` on a batch of 2, as a bad-input check: an exception inside the network, an output
+def probe_output(net, x: torch.Tensor, what: str, *more: torch.Tensor) -> torch.Tensor:
+    """``net(x, *more)`` on a batch of 2, as a bad-input check: an exception inside the network, an output
     that is not a tensor, or one that no weight reaches, becomes a one-line error naming the network."""
     try:
-        y = net(x)
+        y = net(x, *more)
     except Exception as e:  # the user's forward: say where it failed, without a traceback
         raise GanforgeError(f"{what} failed on a probe batch of shape {tuple(x.shape)}: {type(e).__name__}: "
                             f"{e} ({raised_at(e)})") from None
     if not isinstance(y, torch.Tensor):
         raise GanforgeError(f"{what} must return a tensor, got {type(y).__name__}.")
-    if any(p.requires_grad for p in net.parameters()) and not y.requires_grad:
+    params = net.parameters() if isinstance(net, nn.Module) else getattr(net, "__self__", nn.Module()).parameters()
+    if any(p.requires_grad for p in params) and not y.requires_grad:
         raise GanforgeError(f"{what} returns a tensor that none of its weights reach (detached, or made under "
                             "torch.no_grad), so training could not change it.")
     return y

@@ -95,6 +95,14 @@ class HW6Discriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.l1(x).view(-1)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The (8f, 4, 4) maps the last conv scores (a class-conditional D projects its classes onto them)."""
+        return self.l1[:-1](x)
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """One score per image (B,) from :meth:`features`."""
+        return self.l1[-1](h).view(-1)
+
 
 # ------------------------------------------------------------------ MMagic (seed 004)
 
@@ -173,6 +181,14 @@ class MMagicDCGANDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).view(-1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The maps the output conv scores (a class-conditional D projects its classes onto them)."""
+        return self.net[:-1](x)
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """One score per image (B,) from :meth:`features`."""
+        return self.net[-1](h).view(-1)
 
 
 # ------------------------------------------------------------------ ganforge default (28/32 px)

@@ -65,7 +65,15 @@ class ConvsThenLinear(nn.Module):
         self.fc = MapsLinear(features, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.convs(x)).view(-1)
+        return self.head(self.features(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature maps the linear layer scores (a class-conditional D projects its classes onto them)."""
+        return self.convs(x)
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """One score per image (B,) from :meth:`features`."""
+        return self.fc(h).view(-1)
 
 
 def leaky_relu(slope: float) -> nn.LeakyReLU:

@@ -75,7 +75,15 @@ class MLPDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(1)).view(-1)
+        return self.net(x.flatten(1)).view(-1)  # not head(features(x)): slicing the Sequential costs time every step
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations (B, F), which a class-conditional D projects its classes onto."""
+        return self.net[:-1](x.flatten(1))
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """One score per image (B,) from :meth:`features`."""
+        return self.net[-1](h).view(-1)
 
 
 GENERATORS.register("mlp", MLPGeneratorOptions)(MLPGenerator)

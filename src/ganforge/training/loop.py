@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..config import Config
-from ..data import InMemoryBatches, load_images
+from ..data import InMemoryBatches, load_images, load_labeled
 from ..data.pairs import SRBatches, load_pairs
 from ..distributed import DistEnv, any_rank, average_logs, broadcast_module, convert_sync_bn
 from ..errors import GanforgeError
@@ -76,13 +76,24 @@ def build_objective(cfg: Config, device: torch.device, env: DistEnv = DistEnv())
 
 
 def make_batches(cfg: Config, env: DistEnv = DistEnv()) -> InMemoryBatches:
-    """Real images for a GAN, or (LR, HR) pairs for super-resolution."""
+    """Real images for a GAN (with their classes for a class-conditional one), or (LR, HR) pairs
+    for super-resolution. A class-conditional run's batches have ``class_names``."""
     tr = cfg.train
     if cfg.model.task == "sr":
         hr, lr = load_pairs(cfg.data, cfg.sr.scale, cfg.sr.lr_root)
         return SRBatches(hr, lr, cfg.sr.scale, cfg.sr.patch_size, cfg.sr.augment, tr.batch_size, tr.seed,
                          env.rank, env.world_size)
-    return InMemoryBatches(load_images(cfg.data), tr.batch_size, tr.seed, env.rank, env.world_size)
+    if not cfg.model.num_classes:
+        return InMemoryBatches(load_images(cfg.data), tr.batch_size, tr.seed, env.rank, env.world_size)
+    images, labels, classes = load_labeled(cfg.data)
+    if len(classes) != cfg.model.num_classes:
+        where = f"data.root '{cfg.data.root}'" if cfg.data.name == "folder" else cfg.data.name
+        raise GanforgeError(f"model.num_classes is {cfg.model.num_classes}, but {where} has {len(classes)} classes "
+                            f"({', '.join(classes[:5])}{', ...' if len(classes) > 5 else ''}); "
+                            f"set model.num_classes={len(classes)}.")
+    batches = InMemoryBatches(images, tr.batch_size, tr.seed, env.rank, env.world_size, labels)
+    batches.class_names = classes
+    return batches
 
 
 class Trainer:
@@ -216,7 +227,8 @@ class Trainer:
         rng = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {"format": ckpt.FORMAT, "version": ckpt.VERSION, "config": json.dumps(self.cfg.to_dict()),
+        classes = {"classes": list(self.batches.class_names)} if self.cfg.model.num_classes else {}
+        return {"format": ckpt.FORMAT, "version": ckpt.VERSION, "config": json.dumps(self.cfg.to_dict()), **classes,
                 "state": asdict(self.state), "data": self.batches.state_dict(), "rng": rng,
                 "hooks": {h.name: h.state_dict() for h in self.hooks},
                 **self.objective.state_dict()}

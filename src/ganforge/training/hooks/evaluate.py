@@ -54,7 +54,8 @@ class Evaluator(Hook):
             return self._record(trainer, result) if env.is_main else {}
         shard = env.shard(self.num)
         extractor = build_features(self.features)
-        batches = generate(G, cfg.model.z_dim, self.num, seed=cfg.train.seed + 104729, shard=shard)
+        batches = generate(G, cfg.model.z_dim, self.num, seed=cfg.train.seed + 104729, shard=shard,
+                           num_classes=cfg.model.num_classes)
         part = extract_fakes(extractor, batches, self.num, self.metrics, cfg.train.seed, first=shard[0])
         G.train(was_training)
         parts = gather_to_main(part, env)

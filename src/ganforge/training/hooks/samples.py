@@ -5,6 +5,7 @@ import torch
 
 from ...data.pairs import bicubic_up
 from ...images import make_grid, save_png, to_uint8, unit_to_uint8
+from ...sampling import class_labels
 from .base import Hook, Interval
 
 
@@ -13,6 +14,7 @@ class SampleGrids(Hook):
 
     The noise is fixed for the whole run (its own seeded generator, so drawing it
     leaves the training RNG alone); the EMA generator is used when EMA is on.
+    A class-conditional run's grid has one column per class (``num`` rounded down to whole rows).
     For super-resolution the grid has three rows over the centre patches of the first
     training images: bicubic upscaling, G's output, and the HR original.
     """
@@ -32,6 +34,10 @@ class SampleGrids(Hook):
             return
         g = torch.Generator().manual_seed(trainer.cfg.train.seed + 7919)
         self.z = torch.randn(self.num, trainer.cfg.model.z_dim, generator=g).to(trainer.device)
+        k = self.columns = trainer.cfg.model.num_classes
+        if k:
+            self.z = self.z[:max(self.num // k, 1) * k]
+            self.labels = class_labels(0, len(self.z), k).to(trainer.device)
 
     def on_step_end(self, trainer, logs) -> None:
         if self.interval.due(trainer):
@@ -52,7 +58,8 @@ class SampleGrids(Hook):
             rows = [bicubic_up(self.lr, scale), G(self.lr), self.hr]
             grid = make_grid(torch.cat([unit_to_uint8(r) for r in rows]).numpy(), nrow=len(self.lr))
         else:
-            grid = make_grid(to_uint8(G(self.z)))
+            fakes = G(self.z, self.labels) if self.columns else G(self.z)
+            grid = make_grid(to_uint8(fakes), nrow=self.columns or None)
         G.train(was_training)
         step = trainer.state.step
         save_png(grid, trainer.run_dir / "samples" / f"step_{step:07d}.png")

@@ -1,0 +1,92 @@
+"""Class-conditional networks: any registered G and D made to take each image's class.
+
+A class-conditional GAN (``model.num_classes > 0``) calls ``G(z, y)`` and ``D(x, y)``, ``y`` the
+int64 classes (B,). A network registered with the class attribute ``class_conditional = True``
+takes the labels itself: it is built with a ``num_classes`` keyword and called with ``y``.
+Every other network is wrapped here, so the built-in ones and most of a user's work unchanged:
+
+* G gets a learned class embedding concatenated to its noise (the cGAN of Mirza & Osindero, 2014,
+  as the PyTorch tutorials write it): it is built with ``z_dim`` + the embedding's size.
+* D gets a projection (Miyato & Koyama, 2018, the discriminator of SNGAN-proj and BigGAN):
+  ``score = head(h) + <embed(y), h>`` with ``h = features(x)``, the input of D's last layer. D must
+  say where that is, with a ``features(x)`` and a ``head(h)`` method; the built-in ones do.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..errors import GanforgeError
+
+MAX_EMBEDDING = 128  # G's class embedding: one number per class, up to BigGAN's 128 shared dimensions
+
+
+def takes_labels(builder: object) -> bool:
+    """Whether a registered network takes the class labels itself (``class_conditional = True``)."""
+    return bool(getattr(builder, "class_conditional", False))
+
+
+def embedding_size(num_classes: int) -> int:
+    """The size of the class embedding a wrapped G gets beside its noise."""
+    return min(num_classes, MAX_EMBEDDING)
+
+
+class ClassEmbeddingGenerator(nn.Module):
+    """``G(cat(z, embed(y)))``: an unconditional generator, built for ``z_dim + embedding_size`` inputs,
+    conditioned on the class through a learned embedding.
+
+    Args:
+        net: the generator, taking (B, z_dim + embedding_size(num_classes)).
+        num_classes: the number of classes.
+    """
+
+    def __init__(self, net: nn.Module, num_classes: int) -> None:
+        super().__init__()
+        self.net = net
+        self.embed = nn.Embedding(num_classes, embedding_size(num_classes))
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([z, self.embed(y).to(z.dtype)], 1))
+
+
+class ProjectionDiscriminator(nn.Module):
+    """``head(h) + <embed(y), h>`` with ``h = net.features(x)``: Miyato & Koyama's projection discriminator.
+
+    Args:
+        net: the discriminator, with ``features(x)`` (B, ...) and ``head(h)`` -> (B,).
+        num_classes: the number of classes.
+        feature_shape: the shape of one image's ``features(x)``, found by a probe.
+    """
+
+    def __init__(self, net: nn.Module, num_classes: int, feature_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.net = net
+        self.feature_shape = feature_shape
+        self.embed = nn.Embedding(num_classes, int(torch.Size(feature_shape).numel()))
+        nn.init.xavier_uniform_(self.embed.weight)  # as SNGAN-proj: its N(0, 1) default would swamp head(h) at first
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = self.net.features(x)
+        # the embedding viewed as h is (C, H, W maps in any memory format): a product and a sum, no copy of h
+        e = self.embed(y).view(-1, *self.feature_shape).to(h.dtype)
+        return self.net.head(h) + (e * h).flatten(1).sum(1)
+
+
+def projection(net: nn.Module, num_classes: int, probe: torch.Tensor, what: str) -> ProjectionDiscriminator:
+    """``net`` wrapped as a :class:`ProjectionDiscriminator`; ``probe`` (a batch of images) finds its feature shape."""
+    if not (callable(getattr(net, "features", None)) and callable(getattr(net, "head", None))):
+        raise GanforgeError(
+            f"{what} cannot be class-conditional (model.num_classes > 0): ganforge adds a projection to D's last "
+            "layer, so D needs a features(x) method (the input of its last layer) and a head(h) method (that layer, "
+            "returning one score per image). Add those two methods, or take the labels yourself: set the class "
+            "attribute class_conditional = True, accept num_classes in __init__ and call forward(x, y)."
+        )
+    from . import probe_output  # the package imports this module
+
+    was_training = net.training
+    net.eval()  # the probe must not touch BatchNorm running stats
+    try:
+        shape = tuple(probe_output(net.features, probe, f"{what}'s features()").shape[1:])
+    finally:
+        net.train(was_training)
+    return ProjectionDiscriminator(net, num_classes, shape)

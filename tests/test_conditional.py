@@ -1,0 +1,134 @@
+"""Class-conditional GANs (model.num_classes): labels reach G and D, and G learns to draw the class asked for."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganforge.config import load_config
+from ganforge.nets import build_networks
+from ganforge.nets.conditional import ClassEmbeddingGenerator, ProjectionDiscriminator
+from ganforge.sampling import load_generator
+
+from conftest import run_cli, tiny
+
+
+@pytest.fixture(scope="module")
+def bright_and_dark(tmp_path_factory) -> Path:
+    """Two classes of 28x28 images a GAN tells apart at once: bright/ (mean 190-255) and dark/ (0-60)."""
+    root = tmp_path_factory.mktemp("two-classes")
+    rng = np.random.default_rng(0)
+    for cls, lo, hi in (("bright", 190, 256), ("dark", 0, 60)):
+        (root / cls).mkdir()
+        for i in range(96):
+            img = (rng.integers(lo, hi) + rng.integers(-10, 10, (28, 28))).clip(0, 255).astype(np.uint8)
+            Image.fromarray(img).save(root / cls / f"{i}.png")
+    return root
+
+
+def folder_sets(root: Path, *extra: str) -> list[str]:
+    sets = [f"data.root={root}", "data.name=folder", "model.num_classes=2", "log.progress=false",
+            "log.sample_every_steps=0", "log.checkpoint_every_steps=0", *extra]
+    return [a for s in sets for a in ("--set", s)]
+
+
+def test_a_class_conditional_gan_draws_the_class_asked_for(bright_and_dark, tmp_path, capsys):
+    """Fails if labels do not reach G, are paired with the wrong images, or G ignores them: then both
+    classes' samples would be the same mix of bright and dark."""
+    run = tmp_path / "run"
+    assert run_cli("train", "dcgan-fmnist", "--out", run,
+                   *folder_sets(bright_and_dark, "train.max_steps=200", "ema.enabled=false")) == 0
+    means = {}
+    for cls in ("bright", "dark"):
+        assert run_cli("sample", run, "--num", 64, "--out", tmp_path / f"{cls}.npy", "--class", cls) == 0
+        means[cls] = np.load(tmp_path / f"{cls}.npy").astype(float).mean(axis=(1, 2, 3))
+    assert means["bright"].min() > 140 and means["dark"].max() < 110, means
+    # by index too, and the default draws the classes in turn: one column per class in a grid
+    assert run_cli("sample", run, "--num", 64, "--out", tmp_path / "1.npy", "--class", "1") == 0
+    assert np.array_equal(np.load(tmp_path / "1.npy"), np.load(tmp_path / "dark.npy"))
+    assert run_cli("sample", run, "--num", 8, "--out", tmp_path / "all.npy") == 0
+    turns = np.load(tmp_path / "all.npy").astype(float).mean(axis=(1, 2, 3))
+    assert (turns[0::2] > 140).all() and (turns[1::2] < 110).all(), turns
+    # a class that is not there names those that are
+    capsys.readouterr()
+    assert run_cli("sample", run, "--num", 4, "--out", tmp_path / "x.npy", "--class", "grey") == 2
+    assert "--class 'grey' is not a class of" in capsys.readouterr().err
+    assert load_generator(run)[0].class_names == ("bright", "dark")
+
+
+def test_the_sample_grid_has_one_column_per_class(bright_and_dark, tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", "dcgan-fmnist", "--out", run,
+                   *folder_sets(bright_and_dark, "train.max_steps=2", "log.num_samples=9")) == 0
+    grid = np.asarray(Image.open(next((run / "samples").glob("*.png"))))
+    assert grid.shape[:2] == (2 + 4 * 30, 2 + 2 * 30)  # 9 rounded down to 4 rows of the 2 classes, 28 px + 2 padding
+
+
+def test_class_errors_are_bad_input(idx_root, bright_and_dark, tmp_path, capsys):
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "a",
+                   *tiny(idx_root, "model.num_classes=3", "train.max_steps=1")) == 2
+    assert "model.num_classes is 3, but fashion-mnist has 10 classes (T-shirt/top, Trouser" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()  # no run folder left for a run that never started
+    plain = tmp_path / "plain"
+    assert run_cli("train", "dcgan-fmnist", "--out", plain, *tiny(idx_root, "train.max_steps=1")) == 0
+    capsys.readouterr()
+    assert run_cli("sample", plain, "--num", 4, "--out", tmp_path / "x.npy", "--class", "0") == 2
+    assert "--class needs a class-conditional run" in capsys.readouterr().err
+    assert run_cli("train", "srcnn-x4", "--out", tmp_path / "sr", "--set", "model.num_classes=10") == 2
+    assert "model.num_classes is for class-conditional GANs" in capsys.readouterr().err
+
+
+def test_every_built_in_network_can_be_class_conditional():
+    """G gets the class embedding beside its noise; D a projection onto the input of its last layer."""
+    for preset in ("dcgan-fmnist", "mlp-gan-fmnist", "mmengine-gan-fmnist", "hw6-dcgan-64", "mmagic-dcgan-64",
+                   "sngan-cifar10"):
+        sets = ["model.num_classes=4"] + (["model.generator.options.base_channels=64",
+                                           "model.discriminator.options.base_channels=16"] if "mmagic" in preset else [])
+        G, D = build_networks(load_config(preset, sets))
+        assert isinstance(G, ClassEmbeddingGenerator) and isinstance(D, ProjectionDiscriminator), preset
+        z = torch.randn(3, load_config(preset).model.z_dim)
+        G.eval()
+        x = G(z, torch.tensor([0, 1, 2]))
+        assert not torch.equal(G(z, torch.tensor([3, 3, 3])), x), preset  # the class changes the image
+        scores = D(x, torch.tensor([0, 1, 2]))
+        assert scores.shape == (3,) and not torch.equal(D(x, torch.tensor([3, 3, 3])), scores), preset
+
+
+PLUGIN = '''
+import torch, torch.nn as nn
+from ganforge.registry import DISCRIMINATORS, GENERATORS
+
+@GENERATORS.register("labels-g")
+class LabelsG(nn.Module):
+    class_conditional = True  # takes the labels itself: built with num_classes, called G(z, y)
+    def __init__(self, *, z_dim, channels, resolution, num_classes):
+        super().__init__()
+        self.shape = (channels, resolution, resolution)
+        self.embed = nn.Embedding(num_classes, z_dim)
+        self.fc = nn.Linear(z_dim, channels * resolution * resolution)
+    def forward(self, z, y):
+        return torch.tanh(self.fc(z * self.embed(y))).view(-1, *self.shape)
+
+@DISCRIMINATORS.register("scores-only-d")
+class ScoresOnlyD(nn.Module):  # no features()/head(): ganforge cannot add a projection
+    def __init__(self, *, z_dim, channels, resolution):
+        super().__init__()
+        self.fc = nn.Linear(channels * resolution * resolution, 1)
+    def forward(self, x):
+        return self.fc(x.flatten(1)).view(-1)
+'''
+
+
+def test_a_plugin_network_may_take_the_labels_itself(idx_root, tmp_path, capsys):
+    plugin = tmp_path / "labels_nets.py"
+    plugin.write_text(PLUGIN)
+    sets = tiny(idx_root, f"plugins=['{plugin}']", "model.generator.name=labels-g", "model.generator.options={}",
+                "model.num_classes=10", "train.max_steps=3")
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "a", *sets) == 0
+    assert run_cli("sample", tmp_path / "a", "--num", 4, "--out", tmp_path / "s.npy", "--class", "Sneaker") == 0
+    capsys.readouterr()
+    sets += ["--set", "model.discriminator.name=scores-only-d", "--set", "model.discriminator.options={}"]
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "b", *sets) == 2
+    err = capsys.readouterr().err
+    assert "discriminator 'scores-only-d' cannot be class-conditional" in err and "features(x)" in err
