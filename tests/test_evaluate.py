@@ -2,6 +2,7 @@
 import json
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import torch
 from PIL import Image
 
 from ganforge.config import DataConfig
-from ganforge.data import DataWarning, load_images
+from ganforge.data import DataWarning, load_images, load_labeled
 from ganforge.errors import GanforgeError
 from ganforge.metrics import fmnist_net
 from ganforge.metrics.evaluate import array_batches, evaluate_images, parse_metrics
@@ -166,18 +167,33 @@ def test_weights_hash_is_checked(tmp_path):
         fmnist_net.load_fmnist_net(bad)
 
 
-def test_shipped_net_classifies_test_set(idx_root):
-    test = load_images(DataConfig(name="fashion-mnist", split="test", download=False)) \
-        if __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").exists() else None
-    if test is None:
+def fashion_mnist_test() -> tuple[torch.Tensor, torch.Tensor]:
+    """Debian's Fashion-MNIST test images and labels (the README's setup installs them)."""
+    if not Path("/usr/share/datasets/fashion-mnist").exists():
         pytest.skip("needs Debian's Fashion-MNIST")
-    from ganforge.data.idx import read_idx
-    labels = torch.from_numpy(read_idx(__import__("pathlib").Path(
-        "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")).astype(np.int64))
+    images, labels, _ = load_labeled(DataConfig(name="fashion-mnist", split="test", download=False))
+    return images, labels
+
+
+def test_shipped_net_classifies_test_set():
+    test, labels = fashion_mnist_test()
     net = fmnist_net.load_fmnist_net()
     with torch.no_grad():
         pred = torch.cat([net(fmnist_net.preprocess(b))[1].argmax(1) for b in test.split(1000)])
     assert (pred == labels).float().mean() >= 0.93
+
+
+def test_class_accuracy_of_class_conditional_samples():
+    """Image i of a class-conditional sample is of class i mod 10: real test images in that order score
+    about the classifier's accuracy; the same images one class off score about nothing."""
+    images, labels = fashion_mnist_test()
+    order = [torch.nonzero(labels == c).flatten() for c in range(10)]
+    in_turn = images[torch.stack(order[:10])[:, :50].T.flatten()]  # 500 images: class 0, 1, ..., 9, 0, 1, ...
+    def accuracy(x, k=10):
+        return evaluate_images(array_batches(x), len(x), DataConfig(split="test"), ("fid",), num_classes=k)
+    assert accuracy(in_turn)["class_accuracy"] > 0.85
+    assert accuracy(in_turn.roll(1, 0))["class_accuracy"] < 0.2
+    assert "class_accuracy" not in accuracy(in_turn, 0)
 
 
 def test_eval_during_training_logs_and_keeps_best(idx_root, tmp_path):

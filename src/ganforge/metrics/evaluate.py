@@ -168,11 +168,12 @@ def compute_metrics(real: FeatureSet, fake: FeatureSet, metrics: tuple[str, ...]
 
 
 def evaluate_images(fake_batches: Iterable[torch.Tensor], num: int, data: DataConfig, metrics: tuple[str, ...],
-                    features: str = "fmnist", seed: int = 0) -> dict:
-    """Evaluate a stream of ``num`` uint8 images against ``data``; returns figures plus the protocol."""
+                    features: str = "fmnist", seed: int = 0, num_classes: int = 0) -> dict:
+    """Evaluate a stream of ``num`` uint8 images against ``data``; returns figures plus the protocol.
+    ``num_classes``: the images come from a class-conditional G, image i of class i mod num_classes."""
     extractor = build_features(features)
     fake = extract_fakes(extractor, fake_batches, num, metrics, seed)
-    return compare_with_reference(extractor, fake, data, metrics, seed)
+    return compare_with_reference(extractor, fake, data, metrics, seed, num_classes)
 
 
 def extract_fakes(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], num: int,
@@ -186,8 +187,14 @@ def extract_fakes(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], 
 
 
 def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: DataConfig,
-                           metrics: tuple[str, ...], seed: int = 0) -> dict:
-    """Figures and protocol for generated features ``fake`` against the reference split of ``data``."""
+                           metrics: tuple[str, ...], seed: int = 0, num_classes: int = 0) -> dict:
+    """Figures and protocol for generated features ``fake`` against the reference split of ``data``.
+
+    Where the extractor is a classifier of the data's own classes (the ``fmnist`` features on
+    Fashion-MNIST) and the images come from a class-conditional G (``num_classes``, image i of
+    class i mod num_classes), ``class_accuracy`` is the share the classifier assigns to the class
+    they were drawn for.
+    """
     want_swd = "swd" in metrics
     num = len(fake.features)
     check_num(num, metrics, "the number of images")
@@ -201,6 +208,9 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
                       "about quality. Use --features inception (eval.features during training) for other data.")
     real, key = reference_features(extractor, data, num, seed, want_swd)
     result = compute_metrics(real, fake, metrics, seed)
+    if num_classes == 10 and extractor.name == "fmnist" and data.name == "fashion-mnist":
+        drawn = np.arange(num) % num_classes
+        result["class_accuracy"] = float((fake.logits.argmax(1) == drawn).mean())
     result["protocol"] = {
         "features": extractor.name, "weights_sha256": extractor.weights_sha256, "num_fake": len(fake.features),
         "num_real": len(real.features), "reference": f"{data.name}:{data.split}",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -116,7 +117,7 @@ def build_networks(cfg: Config) -> tuple[nn.Module, nn.Module | None]:
     return G, D
 
 
-def probe_output(net, x: torch.Tensor, what: str, *more: torch.Tensor) -> torch.Tensor:
+def probe_output(net: Callable[..., torch.Tensor], x: torch.Tensor, what: str, *more: torch.Tensor) -> torch.Tensor:
     """``net(x, *more)`` on a batch of 2, as a bad-input check: an exception inside the network, an output
     that is not a tensor, or one that no weight reaches, becomes a one-line error naming the network."""
     try:
@@ -126,8 +127,8 @@ def probe_output(net, x: torch.Tensor, what: str, *more: torch.Tensor) -> torch.
                             f"{e} ({raised_at(e)})") from None
     if not isinstance(y, torch.Tensor):
         raise GanforgeError(f"{what} must return a tensor, got {type(y).__name__}.")
-    params = net.parameters() if isinstance(net, nn.Module) else getattr(net, "__self__", nn.Module()).parameters()
-    if any(p.requires_grad for p in params) and not y.requires_grad:
+    owner = net if isinstance(net, nn.Module) else net.__self__  # a network, or a method of one (D.features)
+    if any(p.requires_grad for p in owner.parameters()) and not y.requires_grad:
         raise GanforgeError(f"{what} returns a tensor that none of its weights reach (detached, or made under "
                             "torch.no_grad), so training could not change it.")
     return y

@@ -62,7 +62,8 @@ class Evaluator(Hook):
         result = None
         if env.is_main:
             data = dataclasses.replace(cfg.data, split=self.ref)
-            result = compare_with_reference(extractor, FeatureSet.concat(parts), data, self.metrics, cfg.train.seed)
+            result = compare_with_reference(extractor, FeatureSet.concat(parts), data, self.metrics, cfg.train.seed,
+                                            cfg.model.num_classes)
         if not env.is_main:
             return {}
         return self._record(trainer, result)
