@@ -436,6 +436,9 @@ def test_an_objective_that_fails_at_its_first_step_leaves_no_run_behind(idx_root
     assert train_with("bare", "fake_scores.mean() - real_scores.mean()") == 2
     assert "Mine.d_loss must return (loss, logs)" in capsys.readouterr().err
     assert not run.exists()
+    with pytest.raises(ZeroDivisionError):  # a bug in the plugin: its traceback, and still no run left
+        train_with("buggy", "1 / 0")
+    assert not run.exists()
     assert train_with("fixed", "fake_scores.mean() - real_scores.mean(), {}") == 0
     assert ckpt.load(run / "checkpoints" / "last.pt")["state"]["step"] == 2
 

@@ -212,9 +212,10 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
                   "Ctrl-C or SIGTERM saves a checkpoint and stops it.", file=sys.stderr)
     try:
         state = trainer.fit()
-    except GanforgeError:
-        # a new run that failed before its first step (a plugin objective's bad return, say) trained
-        # nothing: leave the folder as it found it, so fixing the code and running again needs no --force
+    except Exception:
+        # a new run that failed before its first step (a plugin objective's bad return, or any exception
+        # in a plugin's code) trained nothing: leave the folder as it found it, so fixing the code and
+        # running again needs no --force
         if payload is None and trainer.state.step == 0 and env.is_main:
             remove_run_files(run_dir)
         raise
