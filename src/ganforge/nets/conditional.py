@@ -3,7 +3,7 @@
 A class-conditional GAN (``model.num_classes > 0``) calls ``G(z, y)`` and ``D(x, y)``, ``y`` the
 int64 classes (B,). A network registered with the class attribute ``class_conditional = True``
 takes the labels itself: it is built with a ``num_classes`` keyword and called with ``y``.
-Every other network is wrapped here, so the built-in ones and most of a user's work unchanged:
+Every other network is wrapped here, so the built-in networks and most of a user's work unchanged:
 
 * G gets a learned class embedding concatenated to its noise (the cGAN of Mirza & Osindero, 2014,
   as the PyTorch tutorials write it): it is built with ``z_dim`` + the embedding's size.
@@ -18,7 +18,7 @@ import torch.nn as nn
 
 from ..errors import GanforgeError
 
-MAX_EMBEDDING = 128  # G's class embedding: one number per class, up to BigGAN's 128 shared dimensions
+MAX_EMBEDDING = 128  # G's class embedding has one dimension per class, at most BigGAN's 128
 
 
 def takes_labels(builder: object) -> bool:
