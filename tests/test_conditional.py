@@ -9,7 +9,8 @@ from PIL import Image
 from ganforge.config import load_config
 from ganforge.nets import build_networks
 from ganforge.nets.conditional import ClassEmbeddingGenerator, ProjectionDiscriminator
-from ganforge.sampling import load_generator
+from ganforge.errors import GanforgeError
+from ganforge.sampling import load_generator, pick_class
 
 from conftest import run_cli, tiny
 
@@ -55,6 +56,14 @@ def test_a_class_conditional_gan_draws_the_class_asked_for(bright_and_dark, tmp_
     assert run_cli("sample", run, "--num", 4, "--out", tmp_path / "x.npy", "--class", "grey") == 2
     assert "--class 'grey' is not a class of" in capsys.readouterr().err
     assert load_generator(run)[0].class_names == ("bright", "dark")
+
+
+def test_a_class_is_picked_by_name_before_index():
+    numbered = tuple(sorted(str(i) for i in range(1, 11)))  # folders 1..10 sort as 1, 10, 2, ..., 9
+    assert [pick_class(n, 10, numbered, "R") for n in ("1", "10", "2")] == [0, 1, 2]
+    assert pick_class("sneaker", 10, ("Bag", "Sneaker"), "R") == 1 and pick_class("0", 2, ("a", "b"), "R") == 0
+    with pytest.raises(GanforgeError, match="give an index from 0 to 1 or a name: 0 a, 1 b"):
+        pick_class("2", 2, ("a", "b"), "R")
 
 
 def test_the_sample_grid_has_one_column_per_class(bright_and_dark, tmp_path):

@@ -136,15 +136,16 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
 
 
 def pick_class(name: str, num_classes: int, class_names: tuple[str, ...], source: str) -> int:
-    """The index of ``--class name``: a class's index or its name (case-insensitive)."""
+    """The index of ``--class name``: a class's name (case-insensitive), else its index. The name comes
+    first: a folder of classes named 1 to 10 sorts as 1, 10, 2, ..., so class '2' is index 2 but '10' is 1."""
     if not num_classes:
         raise GanforgeError(f"--class needs a class-conditional run, but '{source}' was trained without classes "
                             "(model.num_classes = 0).")
-    if name.isdigit() and int(name) < num_classes:
-        return int(name)
     folded = [c.casefold() for c in class_names]
     if name.casefold() in folded:
         return folded.index(name.casefold())
+    if name.isdigit() and int(name) < num_classes:
+        return int(name)
     named = f": {', '.join(f'{i} {c}' for i, c in enumerate(class_names))}" if class_names else ""
     raise GanforgeError(f"--class '{name}' is not a class of '{source}'; give an index from 0 to {num_classes - 1} "
                         f"or a name{named}.")
