@@ -114,11 +114,13 @@ def assert_close(a, b, atol=ATOL):
     assert worst <= atol, f"largest weight difference {worst:.3g} > {atol:g}"
 
 
-@pytest.mark.parametrize("sets", [(), ("model.discriminator.spectral_norm=true",), ("model.num_classes=10",)],
-                         ids=["default", "spectral-norm", "class-conditional"])
+@pytest.mark.parametrize("sets", [(), ("model.discriminator.spectral_norm=true",), ("model.num_classes=10",),
+                                  ("objective.diffaugment=color,translation,cutout",)],
+                         ids=["default", "spectral-norm", "class-conditional", "diffaugment"])
 def test_two_ranks_equal_one_rank_with_the_global_batch(idx_root, tmp_path, sets):
     """Spectral norm's power iteration runs on each rank from the same weights, so its vectors agree too.
-    A class-conditional run slices the real labels with their images, and the fakes' classes as its noise."""
+    A class-conditional run slices the real labels with their images, and the fakes' classes as its noise;
+    DiffAugment's transforms are drawn for the global batch and sliced the same way."""
     two, one = tmp_path / "two", tmp_path / "one"
     out = torchrun("train", "mlp-gan-fmnist", "--out", two, *tiny(idx_root, "train.max_steps=8", *EXACT, *sets))
     assert run_cli("train", "mlp-gan-fmnist", "--out", one, *tiny(idx_root, "train.max_steps=8", *EXACT, *sets)) == 0

@@ -188,13 +188,15 @@ def assert_same(a, b, path="") -> None:
 
 SPECTRAL_NORM_GP = ("model.discriminator.spectral_norm=true", "objective.gp_weight=1")
 CLASS_CONDITIONAL_GP = ("model.num_classes=10", "objective.gp_weight=1")
+DIFFAUGMENT_R1 = ("objective.diffaugment=color,translation,cutout", "objective.r1_gamma=1")
 
 
-@pytest.mark.parametrize("sets", [(), SPECTRAL_NORM_GP, CLASS_CONDITIONAL_GP],
-                         ids=["default", "spectral-norm-gp", "class-conditional-gp"])
+@pytest.mark.parametrize("sets", [(), SPECTRAL_NORM_GP, CLASS_CONDITIONAL_GP, DIFFAUGMENT_R1],
+                         ids=["default", "spectral-norm-gp", "class-conditional-gp", "diffaugment-r1"])
 def test_resume_is_bitwise_identical(idx_root, tmp_path, sets, capsys):
     """Spectral norm's power-iteration vectors are state too; the penalty differentiates through sigma.
-    A class-conditional run draws its fakes' classes from the RNG the checkpoint restores."""
+    A class-conditional run draws its fakes' classes, and DiffAugment its transforms, from the RNG the
+    checkpoint restores (R1 differentiates through the transforms)."""
     full, part = tmp_path / "full", tmp_path / "part"
     assert run_cli("train", "dcgan-fmnist", "--out", full, *tiny(idx_root, "train.max_steps=10", *sets)) == 0
     assert run_cli("train", "dcgan-fmnist", "--out", part, *tiny(idx_root, "train.max_steps=5", *sets)) == 0

@@ -121,6 +121,9 @@ class ObjectiveConfig:
         clip_value: WGAN weight clipping of D's parameters (0 = off).
         reuse_fake: the G step reuses the fakes made for the D step (seed 001),
             which saves a G forward; needs n_critic = generator_steps = accumulate = 1.
+        diffaugment: DiffAugment (Zhao et al. 2020): the transforms every image D sees goes
+            through, comma-separated: ``color``, ``translation``, ``cutout`` (the paper's
+            "color,translation,cutout" for small datasets); "" for none. See :mod:`ganforge.augment`.
         name: the registered algorithm: ``gan`` (:class:`ganforge.objective.GANObjective`)
             or a user's subclass of it, registered in ``OBJECTIVES`` from a plugin (seed
             004's ``DCGAN(BaseGAN)``); ``options`` are checked against its options dataclass.
@@ -137,6 +140,7 @@ class ObjectiveConfig:
     r1_gamma: float = 0.0
     clip_value: float = 0.0
     reuse_fake: bool = False
+    diffaugment: str = ""
 
 
 @dataclass(frozen=True)
@@ -651,6 +655,11 @@ def validate(cfg: Config) -> None:
         _positive(getattr(ob, key), f"objective.{key}")
     for key in ("gp_weight", "r1_gamma", "clip_value"):
         _positive(getattr(ob, key), f"objective.{key}", allow_zero=True)
+    from .augment import parse_policy
+
+    if parse_policy(ob.diffaugment) and cfg.model.task == "sr":
+        raise GanforgeError("objective.diffaugment is for GANs that draw from noise; a super-resolution D judges "
+                            "G's output against its own HR image. Set objective.diffaugment=\"\".")
     if ob.reuse_fake and (ob.n_critic, ob.generator_steps, ob.accumulate) != (1, 1, 1):
         raise GanforgeError(
             "config key 'objective.reuse_fake' needs n_critic = generator_steps = accumulate = 1 "

@@ -8,7 +8,7 @@ and makes one D micro-step. The step ratios follow MMagic's ``train_step``:
   over ``accumulate`` micro-batches of noise;
 * the EMA generator follows G after each G update, from ``ema.start_step`` on.
 
-Losses, gradient penalty, R1 and weight clipping are applied here and nowhere else.
+Losses, gradient penalty, R1, weight clipping and DiffAugment are applied here and nowhere else.
 
 A new GAN algorithm is a subclass registered in ``OBJECTIVES`` and named by
 ``objective.name`` (seed 004's ``DCGAN(BaseGAN)``). Most override :meth:`GANObjective.d_loss`
@@ -34,6 +34,7 @@ from typing import Any, Iterator
 import torch
 import torch.nn as nn
 
+from .augment import diff_augment, parse_policy
 from .config import Config, OptimizerConfig
 from .data.batches import LabeledBatch
 from .distributed import DistEnv, average_gradients, rank_rows
@@ -132,6 +133,7 @@ class GANObjective:
         # a class-conditional run's classes of the current real batch (None otherwise), for a d_loss or
         # g_loss that scores the real images itself (see discriminate)
         self.real_labels: torch.Tensor | None = None
+        self.augment = parse_policy(cfg.objective.diffaugment)
 
     def autocast(self):
         """The forward-pass precision of ``train.precision`` (a no-op for fp32)."""
@@ -165,7 +167,10 @@ class GANObjective:
 
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """D's scores (B,): ``D(x)``, or ``D(x, labels)`` in a class-conditional run (there, the real
-        images' classes are :attr:`real_labels`)."""
+        images' classes are :attr:`real_labels`). With ``objective.diffaugment``, D sees ``x``
+        through freshly drawn transforms (:mod:`ganforge.augment`), differentiably."""
+        if self.augment:
+            images = self._nhwc(diff_augment(images, self.augment, self._my_rows, self.env.world_size))
         return self.D(images) if labels is None else self.D(images, labels)
 
     # ------------------------------------------------------------------ steps
