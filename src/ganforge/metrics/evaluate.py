@@ -20,6 +20,7 @@ from ..config import DataConfig
 from ..data import load_images
 from ..data.download import default_cache_dir, write_cache
 from ..errors import GanforgeError, did_you_mean
+from ..sampling import class_labels
 from .features import FeatureExtractor, build_features
 from .fid import frechet_distance
 from .inception_score import inception_score
@@ -209,7 +210,7 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
     real, key = reference_features(extractor, data, num, seed, want_swd)
     result = compute_metrics(real, fake, metrics, seed)
     if num_classes == 10 and extractor.name == "fmnist" and data.name == "fashion-mnist":
-        drawn = np.arange(num) % num_classes
+        drawn = class_labels(0, num, num_classes).numpy()  # the classes generate() drew them for
         result["class_accuracy"] = float((fake.logits.argmax(1) == drawn).mean())
     result["protocol"] = {
         "features": extractor.name, "weights_sha256": extractor.weights_sha256, "num_fake": len(fake.features),

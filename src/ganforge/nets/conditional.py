@@ -67,9 +67,10 @@ class ProjectionDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h = self.net.features(x)
-        # the embedding viewed as h is (C, H, W maps in any memory format): a product and a sum, no copy of h
+        # the embedding viewed as h is (C, H, W maps in any memory format): a product and a sum over
+        # every feature dimension, so channels_last maps are not copied into NCHW order to flatten them
         e = self.embed(y).view(-1, *self.feature_shape).to(h.dtype)
-        return self.net.head(h) + (e * h).flatten(1).sum(1)
+        return self.net.head(h) + (e * h).sum(dim=tuple(range(1, h.ndim)))
 
 
 def projection(net: nn.Module, num_classes: int, probe: torch.Tensor, what: str) -> ProjectionDiscriminator:
