@@ -10,7 +10,9 @@ from ganforge.config import load_config
 from ganforge.nets import build_networks
 from ganforge.nets.conditional import ClassEmbeddingGenerator, ProjectionDiscriminator
 from ganforge.errors import GanforgeError
-from ganforge.sampling import load_generator, pick_class
+from ganforge.data import DataWarning
+from ganforge.data.folder import load_folder_classes
+from ganforge.sampling import class_folders, load_generator, pick_class
 
 from conftest import run_cli, tiny
 
@@ -34,7 +36,7 @@ def folder_sets(root: Path, *extra: str) -> list[str]:
     return [a for s in sets for a in ("--set", s)]
 
 
-def test_a_class_conditional_gan_draws_the_class_asked_for(bright_and_dark, tmp_path, capsys):
+def test_a_class_conditional_gan_draws_the_class_asked_for(idx_root, bright_and_dark, tmp_path, capsys):
     """Fails if labels do not reach G, are paired with the wrong images, or G ignores them: then both
     classes' samples would be the same mix of bright and dark."""
     run = tmp_path / "run"
@@ -56,6 +58,29 @@ def test_a_class_conditional_gan_draws_the_class_asked_for(bright_and_dark, tmp_
     assert run_cli("sample", run, "--num", 4, "--out", tmp_path / "x.npy", "--class", "grey") == 2
     assert "--class 'grey' is not a class of" in capsys.readouterr().err
     assert load_generator(run)[0].class_names == ("bright", "dark")
+    # a folder of samples has a subfolder per class, which a folder dataset reads the labels from
+    out = tmp_path / "labelled"
+    assert run_cli("sample", run, "--num", 10, "--out", out) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        *(f"bright/{i:06d}.png" for i in range(0, 10, 2)), *(f"dark/{i:06d}.png" for i in range(1, 10, 2))]
+    images, labels, classes = load_folder_classes(str(out), 28, 1, str(tmp_path / "cache"))
+    assert classes == ("bright", "dark") and labels.tolist() == [0] * 5 + [1] * 5
+    assert images[:5].mean() > 140 and images[5:].mean() < 110
+    # --class writes into its own folder and leaves the other classes' alone, so a set is built class by class
+    assert run_cli("sample", run, "--num", 10, "--out", out, "--class", "dark") == 0
+    assert len(list((out / "bright").glob("*.png"))) == 5 and len(list((out / "dark").glob("*.png"))) == 10
+    assert run_cli("sample", run, "--num", 6, "--out", out, "--class", "dark") == 2  # 000006-9 would be left
+    assert "already holds 4 images that 6 samples would not replace (dark/000006.png, ...)" in capsys.readouterr().err
+    with pytest.warns(DataWarning, match=r"holds 15 images in 2 subfolders; the first --num 5 in sorted path order "
+                                         r"come from 1 of them .* Pass --num 15 to score all of them"):
+        assert run_cli("evaluate", out, "--num", 5, "--metrics", "kid", "--data-root", idx_root) == 0
+
+
+def test_class_folders_are_safe_names_in_class_order():
+    assert class_folders(("T-shirt/top", "Trouser"), 2) == ["T-shirt_top", "Trouser"]
+    assert class_folders(("a/b", "a_b", "c"), 3) == ["0", "1", "2"]  # names that collide once made safe
+    assert class_folders((), 12) == [f"{i:02d}" for i in range(12)]  # zero-padded: they sort in class order
+    assert class_folders(("..", "x"), 2) == ["0", "1"]
 
 
 def test_a_class_is_picked_by_name_before_index():

@@ -75,7 +75,7 @@ def test_evaluate_a_run_folder(idx_root, tmp_path):
 
 
 def test_evaluate_a_folder_of_images_as_its_npy(idx_root, test_npy, tmp_path, capsys):
-    folder = tmp_path / "pngs"  # what `sample --out FOLDER` writes: numbered grayscale PNGs
+    folder = tmp_path / "real_test"  # what `sample --out FOLDER` writes: numbered grayscale PNGs; named as the .npy
     folder.mkdir()
     images = np.load(test_npy)
     for i, image in enumerate(images[:40]):
@@ -83,7 +83,9 @@ def test_evaluate_a_folder_of_images_as_its_npy(idx_root, test_npy, tmp_path, ca
     common = ["--num", 40, "--metrics", "fid,kid", "--data-root", idx_root]
     assert run_cli("evaluate", test_npy, *common) == 0
     assert run_cli("evaluate", folder, *common) == 0
-    from_npy, from_folder = (json.loads((tmp_path / f"{n}.eval.json").read_text()) for n in ("real_test", "pngs"))
+    # each keeps its own JSON: the folder's inside it, the .npy's beside it
+    from_npy, from_folder = (json.loads(p.read_text()) for p in (tmp_path / "real_test.eval.json",
+                                                                 folder / "evaluate.json"))
     assert from_folder == from_npy  # the same images, the same figures (PNG is lossless)
     assert from_folder["protocol"]["num_fake"] == 40
     capsys.readouterr()

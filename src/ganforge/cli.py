@@ -164,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="generate images from a run or checkpoint")
     s.add_argument("source", metavar="RUN_DIR|CHECKPOINT")
     s.add_argument("--num", type=int, default=64)
-    s.add_argument("--out", required=True, help=".npy (uint8 N,C,H,W), .png (grid) or a folder")
+    s.add_argument("--out", required=True, help=".npy (uint8 N,C,H,W), .png (grid) or a folder "
+                   "(a class-conditional run's has one subfolder per class)")
     s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--no-ema", action="store_true", help="use G instead of the EMA generator")
     s.add_argument("--truncation", type=float, default=None, metavar="T", help="truncate z to [-T, T]")

@@ -5,7 +5,7 @@ import itertools
 import json
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -92,7 +92,8 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
     """Write ``num`` samples to ``out``: ``.npy`` (uint8 N,C,H,W), ``.png`` grid, or a folder of PNGs.
 
     A class-conditional run draws every class in turn (a grid shows one class per column), or
-    only ``class_``, a class's index or name.
+    only ``class_``, a class's index or name. Its folder has one subfolder per class (the layout
+    ``data.name = "folder"`` reads classes from), so the samples keep their labels.
 
     The .npy file and the folder are written batch by batch, so memory does not grow with
     ``num``; the free disk space is checked before the first image is made.
@@ -108,8 +109,6 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
     refuse_other_image_formats(out_path)
     if out_path.suffix in (".npy", ".png"):
         check_output_file(out_path)
-    else:
-        _refuse_stale_images(out_path, num)
     G, cfg = load_generator(source, use_ema)
     if cfg.model.task == "sr":
         raise GanforgeError(f"'{source}' is a super-resolution run: its generator needs an image, not noise. "
@@ -119,6 +118,13 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
     image_bytes = cfg.data.channels * cfg.data.resolution ** 2
     if out_path.suffix != ".png":
         _check_free_space(out_path, num * (image_bytes if out_path.suffix == ".npy" else max(image_bytes, MIN_PNG_BYTES)))
+    if out_path.suffix not in (".npy", ".png"):
+        folders = class_folders(G.class_names, k) if k else []
+
+        def path_of(i: int) -> Path:
+            """Where image i goes: its class's subfolder in a class-conditional run."""
+            return out_path / (folders[i % k if label is None else label] if k else "") / _png_name(i, num)
+        _refuse_stale_images(out_path, num, path_of, {folders[label]} if label is not None else None)
     batches = generate(G, cfg.model.z_dim, num, seed, truncation, num_classes=k, label=label)
     if out_path.suffix == ".npy":
         write_atomic(out_path, lambda f: _write_npy(f, batches, num))
@@ -126,13 +132,21 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
         columns = k if k and label is None and k <= num else None  # one class per column
         save_png(make_grid(np.concatenate([b.numpy() for b in batches]), nrow=columns), out_path)
     else:
-        make_dir(out_path)
-        i = 0
-        for b in batches:
-            for img in b.numpy():
-                save_png(img, out_path / _png_name(i, num))
-                i += 1
+        for i, img in enumerate(img for b in batches for img in b.numpy()):
+            make_dir(path_of(i).parent)
+            save_png(img, path_of(i))
     return out_path
+
+
+def class_folders(class_names: tuple[str, ...], num_classes: int) -> list[str]:
+    """A folder name per class: the class's name with path separators replaced (Fashion-MNIST's
+    'T-shirt/top' becomes 'T-shirt_top'); the index where names are missing or collide after that."""
+    names = [n.replace("/", "_").replace("\\", "_").strip() for n in class_names]
+    if len(names) != num_classes or len(set(n.casefold() for n in names)) != num_classes \
+            or any(n in ("", ".", "..") for n in names):
+        width = len(str(num_classes - 1))  # zero-padded, so the folders sort in class order
+        return [f"{i:0{width}d}" for i in range(num_classes)]
+    return names
 
 
 def pick_class(name: str, num_classes: int, class_names: tuple[str, ...], source: str) -> int:
@@ -156,13 +170,22 @@ def _png_name(i: int, num: int) -> str:
     return f"{i:0{max(6, len(str(num - 1)))}d}.png"
 
 
-def _refuse_stale_images(folder: Path, num: int) -> None:
-    """Refuse a folder holding images that ``num`` samples would not replace: the folder would mix
-    old samples with new ones, and ``evaluate FOLDER`` would score them together."""
+def _refuse_stale_images(folder: Path, num: int, path_of: Callable[[int], Path], only: set[str] | None) -> None:
+    """Refuse a folder holding images that the ``num`` new ones (image i goes to ``path_of(i)``) would
+    not replace: the folder would mix old samples with new ones, and ``evaluate FOLDER`` would score
+    them together.
+
+    ``only``: the class subfolders being written (``--class``); the other classes' folders are left
+    as they are, so a labelled set can be written one class at a time.
+    """
     if not folder.is_dir():
         return
-    stale = [p for p in image_files(folder) if not (  # a name sample writes now is replaced, so it is fine
-        p.parent == folder and p.stem.isdigit() and int(p.stem) < num and p.name == _png_name(int(p.stem), num))]
+
+    def replaced(p: Path) -> bool:
+        return p.stem.isdigit() and int(p.stem) < num and path_of(int(p.stem)) == p
+
+    stale = [p for p in image_files(folder) if not replaced(p)
+             and (only is None or p.parent == folder or p.relative_to(folder).parts[0] in only)]
     if stale:
         raise GanforgeError(f"--out '{folder}' already holds {len(stale)} images that {num} samples would not "
                             f"replace ({stale[0].relative_to(folder)}, ...), so old and new samples would mix. "

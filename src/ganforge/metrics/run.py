@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DataConfig
-from ..data.folder import SIXTEEN_BIT, decode_files, image_files, read_header, stack_freeing
+from ..data.folder import SIXTEEN_BIT, DataWarning, decode_files, image_files, read_header, stack_freeing
 from ..errors import GanforgeError, did_you_mean_path
 from ..files import write_json
 from ..images import IMAGE_SUFFIXES
@@ -63,7 +63,15 @@ def _load_image_folder(path: Path, num: int) -> np.ndarray:
     if path.resolve().name == "samples" and (run_dir / "config.json").is_file():
         raise GanforgeError(f"'{path}' holds a run's grids of samples, not single images; to score the run, "
                             f"evaluate the run itself: ganforge evaluate {run_dir}")
-    files = image_files(path)[:num]
+    every = image_files(path)
+    files = every[:num]
+    subfolders = sorted({f.parent.relative_to(path) for f in every})
+    if len(every) > num and len(subfolders) > 1:  # e.g. a class-conditional run's samples, one folder per class
+        taken = len({f.parent for f in files})
+        warnings.warn(f"'{path}' holds {len(every):,} images in {len(subfolders)} subfolders; the first --num {num:,} "
+                      f"in sorted path order come from {taken} of them and not in their shares of the folder, so they "
+                      f"may not represent it. Pass --num {len(every)} to score all of them.",
+                      DataWarning, stacklevel=2)
     if not files:
         raise GanforgeError(f"'{path}' is neither a run folder (it has no checkpoints) nor a folder of images "
                             f"({', '.join(sorted(IMAGE_SUFFIXES))}).")
@@ -95,7 +103,7 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
         num: images to evaluate (a .npy or folder with fewer is an error).
         features: registered feature extractor.
         ref: reference split of the dataset.
-        json_out: JSON path (default: RUN_DIR/evaluate.json or SAMPLES.eval.json).
+        json_out: JSON path (default: RUN_DIR/evaluate.json, FOLDER/evaluate.json or SAMPLES.eval.json).
         dataset, data_root: the reference dataset (a run's own dataset by default).
         val: super-resolution runs: the HR validation folder (default: the run's ``sr.val_root``,
             else its dataset's test split). SR runs report PSNR/SSIM, not the GAN metrics.
@@ -114,7 +122,9 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
         data = DataConfig(name=dataset or "fashion-mnist", root=data_root, split=ref,
                           resolution=images.shape[2], channels=images.shape[1])
         result = evaluate_images(array_batches(images[:num]), num, data, names, features, seed)
-        default_json = path.resolve().with_name(path.resolve().name.removesuffix(".npy") + ".eval.json")
+        # inside the folder, as for a run folder: beside it, 'S/' and 'S.npy' would both write S.eval.json
+        default_json = (path / "evaluate.json" if path.is_dir()
+                        else path.resolve().with_name(path.resolve().name.removesuffix(".npy") + ".eval.json"))
     else:
         G, cfg = load_generator(path, use_ema)
         # RUN/evaluate.json, whether given the run, its checkpoints folder or one checkpoint in it
