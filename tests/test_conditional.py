@@ -8,7 +8,7 @@ from PIL import Image
 
 from ganforge.config import load_config
 from ganforge.nets import build_networks
-from ganforge.nets.conditional import ClassEmbeddingGenerator, ProjectionDiscriminator
+from ganforge.nets.conditional import ClassEmbeddingGenerator, ConditionalBatchNormGenerator, ProjectionDiscriminator
 from ganforge.errors import GanforgeError
 from ganforge.data import DataWarning
 from ganforge.data.folder import load_folder_classes
@@ -83,6 +83,20 @@ def test_class_folders_are_safe_names_in_class_order():
     assert class_folders(("..", "x"), 2) == ["0", "1"]
 
 
+def test_conditional_batchnorm_learns_the_class(bright_and_dark, tmp_path):
+    """G takes the class through per-class gains and biases on its BatchNorms alone (z as it is): it
+    must still draw bright for bright and dark for dark; an EMA copy keeps its own gains."""
+    run = tmp_path / "run"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *folder_sets(
+        bright_and_dark, "train.max_steps=200", "model.class_conditioning=batchnorm")) == 0
+    for use_ema in (False, True):
+        G, cfg = load_generator(run, use_ema)
+        assert isinstance(G, ConditionalBatchNormGenerator)
+        z = torch.randn(64, cfg.model.z_dim)  # z alone: no embedding beside it
+        bright, dark = (G(z, torch.full((64,), c)).mean(dim=(1, 2, 3)) for c in (0, 1))
+        assert bright.min() > 0.1 and dark.max() < -0.1, (use_ema, bright, dark)  # tanh output: 140 and 115 of 255
+
+
 def test_a_class_is_picked_by_name_before_index():
     numbered = tuple(sorted(str(i) for i in range(1, 11)))  # folders 1..10 sort as 1, 10, 2, ..., 9
     assert [pick_class(n, 10, numbered, "R") for n in ("1", "10", "2")] == [0, 1, 2]
@@ -111,6 +125,10 @@ def test_class_errors_are_bad_input(idx_root, bright_and_dark, tmp_path, capsys)
     assert "--class needs a class-conditional run" in capsys.readouterr().err
     assert run_cli("train", "srcnn-x4", "--out", tmp_path / "sr", "--set", "model.num_classes=10") == 2
     assert "model.num_classes is for class-conditional GANs" in capsys.readouterr().err
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "c", "--set", "model.class_conditioning=concat") == 2
+    assert "'model.class_conditioning' must be 'embedding' (beside z) or 'batchnorm'" in capsys.readouterr().err
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "c", "--set", "model.class_conditioning=batchnorm") == 2
+    assert "is for class-conditional GANs, but model.num_classes is 0" in capsys.readouterr().err
 
 
 def test_every_built_in_network_can_be_class_conditional():
@@ -127,6 +145,17 @@ def test_every_built_in_network_can_be_class_conditional():
         assert not torch.equal(G(z, torch.tensor([3, 3, 3])), x), preset  # the class changes the image
         scores = D(x, torch.tensor([0, 1, 2]))
         assert scores.shape == (3,) and not torch.equal(D(x, torch.tensor([3, 3, 3])), scores), preset
+        if preset == "mlp-gan-fmnist":  # no BatchNorm in its G: conditional BatchNorm has nothing to work on
+            with pytest.raises(GanforgeError, match="generator 'mlp' has no BatchNorm layer, so "
+                                                    "model.class_conditioning = 'batchnorm' has nothing to condition"):
+                build_networks(load_config(preset, [*sets, "model.class_conditioning=batchnorm"]))
+            continue
+        G = build_networks(load_config(preset, [*sets, "model.class_conditioning=batchnorm"]))[0].eval()
+        assert torch.equal(G(z, torch.tensor([0, 1, 2])), G(z, torch.tensor([3, 3, 3]))), preset  # zero gains
+        with torch.no_grad():
+            for a in G.affine:
+                a.gain.weight.normal_()
+        assert not torch.equal(G(z, torch.tensor([0, 1, 2])), G(z, torch.tensor([3, 3, 3]))), preset
 
 
 PLUGIN = '''

@@ -13,7 +13,8 @@ from ganforge.config import DataConfig
 from ganforge.data import DataWarning, load_images, load_labeled
 from ganforge.errors import GanforgeError
 from ganforge.metrics import fmnist_net
-from ganforge.metrics.evaluate import array_batches, evaluate_images, parse_metrics
+from ganforge.data.idx import IDX_SETS
+from ganforge.metrics.evaluate import array_batches, evaluate_images, format_table, parse_metrics
 from ganforge.metrics.run import evaluate_source
 from ganforge.training import checkpoint as ckpt
 
@@ -185,17 +186,36 @@ def test_shipped_net_classifies_test_set():
     assert (pred == labels).float().mean() >= 0.93
 
 
-def test_class_accuracy_of_class_conditional_samples():
+def test_per_class_figures_of_class_conditional_samples():
     """Image i of a class-conditional sample is of class i mod 10: real test images in that order score
-    about the classifier's accuracy; the same images one class off score about nothing."""
+    about the classifier's accuracy and a low intra-class FID; the same images one class off score
+    about no accuracy and a far higher intra-class FID, at the same FID."""
     images, labels = fashion_mnist_test()
     order = [torch.nonzero(labels == c).flatten() for c in range(10)]
-    in_turn = images[torch.stack(order[:10])[:, :50].T.flatten()]  # 500 images: class 0, 1, ..., 9, 0, 1, ...
-    def accuracy(x, k=10):
-        return evaluate_images(array_batches(x), len(x), DataConfig(split="test"), ("fid",), num_classes=k)
-    assert accuracy(in_turn)["class_accuracy"] > 0.85
-    assert accuracy(in_turn.roll(1, 0))["class_accuracy"] < 0.2
-    assert "class_accuracy" not in accuracy(in_turn, 0)
+    in_turn = images[torch.stack(order)[:, :300].T.flatten()]  # 3,000 images: class 0, 1, ..., 9, 0, 1, ...
+    classes = IDX_SETS["fashion-mnist"]["classes"]
+
+    def figures(x, classes=classes, features="fmnist"):
+        return evaluate_images(array_batches(x), len(x), DataConfig(split="test"), ("fid",), features, classes=classes)
+    right, off = figures(in_turn), figures(in_turn.roll(1, 0))
+    assert right["class_accuracy"] > 0.85 and off["class_accuracy"] < 0.2
+    assert right["fid"] == pytest.approx(off["fid"])  # the same images, so the same FID
+    assert right["intra_fid"] * 5 < off["intra_fid"], (right["intra_fid"], off["intra_fid"])
+    assert list(right["intra_fid_per_class"]) == list(classes)
+    assert right["intra_fid"] == pytest.approx(np.mean(list(right["intra_fid_per_class"].values())))
+    assert "class_accuracy" not in figures(in_turn, ()) and "intra_fid" not in figures(in_turn, ())
+    with pytest.warns(UserWarning, match=r"the samples' classes \(0, 1, 2, ...\) are not those of the reference "
+                                         r"fashion-mnist \(T-shirt/top, Trouser, Pullover, ...\)"):
+        assert "intra_fid" not in figures(in_turn, tuple("0123456789"))
+    with pytest.warns(UserWarning, match=r"intra-class FID from as few as \d+ images of a class, of 128-dimensional "
+                                         r"'fmnist' features: it is biased far upward at so few. Use --num well "
+                                         r"above 1,280 \(128 per class\)"):
+        figures(in_turn[:500])  # 50 of each class
+    with pytest.warns(UserWarning, match=r"no intra-class FID: it needs at least 2 images of every class, and one "
+                                         r"class has [01]\."):
+        assert "intra_fid" not in figures(in_turn[:15])
+    table = format_table(right)
+    assert "intra_fid" in table and "\n  Ankle boot" in table  # the classes indented under their mean
 
 
 def test_eval_during_training_logs_and_keeps_best(idx_root, tmp_path):

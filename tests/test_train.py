@@ -187,7 +187,7 @@ def assert_same(a, b, path="") -> None:
 
 
 SPECTRAL_NORM_GP = ("model.discriminator.spectral_norm=true", "objective.gp_weight=1")
-CLASS_CONDITIONAL_GP = ("model.num_classes=10", "objective.gp_weight=1")
+CLASS_CONDITIONAL_GP = ("model.num_classes=10", "model.class_conditioning=batchnorm", "objective.gp_weight=1")
 DIFFAUGMENT_R1 = ("objective.diffaugment=color,translation,cutout", "objective.r1_gamma=1")
 
 

@@ -84,11 +84,14 @@ class ModelConfig:
     ``num_classes > 0`` makes a class-conditional GAN: G draws images of a given class and D
     judges an image together with its class (:mod:`ganforge.nets.conditional`). It must equal the
     dataset's number of classes (10 for Fashion-MNIST, MNIST and CIFAR-10; an image folder's subfolders).
+    ``class_conditioning`` is how G takes the class: ``embedding`` (a learned embedding beside z)
+    or ``batchnorm`` (a per-class gain and bias on each of G's BatchNorms).
     """
 
     task: str = "gan"
     z_dim: int = 128
     num_classes: int = 0
+    class_conditioning: str = "embedding"
     generator: NetConfig = field(default_factory=NetConfig)
     discriminator: NetConfig = field(default_factory=NetConfig)
 
@@ -621,6 +624,12 @@ def validate(cfg: Config) -> None:
     _positive(cfg.model.num_classes, "model.num_classes", allow_zero=True)
     if cfg.model.task not in ("gan", "sr"):
         raise GanforgeError(f"config key 'model.task' must be 'gan' or 'sr' (super-resolution), got '{cfg.model.task}'.")
+    if cfg.model.class_conditioning not in ("embedding", "batchnorm"):
+        raise GanforgeError(f"config key 'model.class_conditioning' must be 'embedding' (beside z) or 'batchnorm' "
+                            f"(conditional BatchNorm), got '{cfg.model.class_conditioning}'.")
+    if cfg.model.class_conditioning != "embedding" and not cfg.model.num_classes:
+        raise GanforgeError(f"model.class_conditioning = '{cfg.model.class_conditioning}' is for class-conditional "
+                            "GANs, but model.num_classes is 0; set model.num_classes to the data's number of classes.")
     if cfg.model.task == "sr" and cfg.model.num_classes:
         raise GanforgeError("model.num_classes is for class-conditional GANs; a super-resolution model "
                             "(model.task = 'sr') is conditioned on its LR image. Set model.num_classes=0.")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
-from ..data import load_images
+from ..data import load_images, load_labeled
 from ..data.download import default_cache_dir, write_cache
 from ..errors import GanforgeError, did_you_mean
 from ..sampling import class_labels
@@ -74,7 +74,8 @@ class FeatureSet:
     logits: np.ndarray
     stats: RunningStats
     swd: list[torch.Tensor] = field(default_factory=list)
-
+    labels: np.ndarray | None = None  # each image's class, where known (a reference split)
+    classes: tuple[str, ...] = ()  # the names of those classes
 
     @staticmethod
     def concat(parts: list["FeatureSet"]) -> "FeatureSet":
@@ -120,19 +121,22 @@ def array_batches(images: np.ndarray | torch.Tensor, batch_size: int = 500) -> I
         yield chunk if isinstance(chunk, torch.Tensor) else torch.from_numpy(np.array(chunk))  # writable copy
 
 
-def reference_images(data: DataConfig, num: int, seed: int) -> torch.Tensor:
-    """A seeded subset of ``num`` images of the reference split (all of it when smaller)."""
-    images = load_images(data)
+def reference_images(data: DataConfig, num: int, seed: int,
+                     with_labels: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, tuple[str, ...]]:
+    """A seeded subset of ``num`` images of the reference split (all of it when smaller); with
+    ``with_labels``, also their classes and the data's class names (else None and ())."""
+    images, labels, classes = load_labeled(data) if with_labels else (load_images(data), None, ())
     if num < len(images):
         idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:num].sort().values
-        images = images[idx]
-    return images
+        images, labels = images[idx], labels[idx] if labels is not None else None
+    return images, labels, classes
 
 
 def reference_features(extractor: FeatureExtractor, data: DataConfig, num: int, seed: int,
-                       want_swd: bool) -> tuple[FeatureSet, str]:
-    """Features of the reference images, cached; returns them and the cache key."""
-    images = reference_images(data, num, seed)
+                       want_swd: bool, with_labels: bool = False) -> tuple[FeatureSet, str]:
+    """Features of the reference images, cached; returns them and the cache key. With
+    ``with_labels``, the set has the images' classes and the data's class names."""
+    images, labels, classes = reference_images(data, num, seed, with_labels)
     h = hashlib.sha256(f"v{CACHE_VERSION} {extractor.name} {extractor.weights_sha256}".encode())
     h.update(images.numpy().tobytes())
     key = h.hexdigest()[:32]
@@ -148,6 +152,8 @@ def reference_features(extractor: FeatureExtractor, data: DataConfig, num: int, 
     if want_swd:  # no network involved: cheap to recompute, so not cached
         sampler = swd_sampler(len(images), seed)
         fs.swd = [torch.cat(level) for level in zip(*(sampler(b) for b in array_batches(images)))]
+    if labels is not None:  # read with the images, so not cached either
+        fs.labels, fs.classes = labels.numpy(), classes
     return fs, key
 
 
@@ -169,12 +175,13 @@ def compute_metrics(real: FeatureSet, fake: FeatureSet, metrics: tuple[str, ...]
 
 
 def evaluate_images(fake_batches: Iterable[torch.Tensor], num: int, data: DataConfig, metrics: tuple[str, ...],
-                    features: str = "fmnist", seed: int = 0, num_classes: int = 0) -> dict:
+                    features: str = "fmnist", seed: int = 0, classes: tuple[str, ...] = ()) -> dict:
     """Evaluate a stream of ``num`` uint8 images against ``data``; returns figures plus the protocol.
-    ``num_classes``: the images come from a class-conditional G, image i of class i mod num_classes."""
+    ``classes``: the images come from a class-conditional G with these classes, image i of class
+    i mod len(classes) (see :func:`compare_with_reference`)."""
     extractor = build_features(features)
     fake = extract_fakes(extractor, fake_batches, num, metrics, seed)
-    return compare_with_reference(extractor, fake, data, metrics, seed, num_classes)
+    return compare_with_reference(extractor, fake, data, metrics, seed, classes)
 
 
 def extract_fakes(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], num: int,
@@ -188,13 +195,15 @@ def extract_fakes(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], 
 
 
 def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: DataConfig,
-                           metrics: tuple[str, ...], seed: int = 0, num_classes: int = 0) -> dict:
+                           metrics: tuple[str, ...], seed: int = 0, classes: tuple[str, ...] = ()) -> dict:
     """Figures and protocol for generated features ``fake`` against the reference split of ``data``.
 
-    Where the extractor is a classifier of the data's own classes (the ``fmnist`` features on
-    Fashion-MNIST) and the images come from a class-conditional G (``num_classes``, image i of
-    class i mod num_classes), ``class_accuracy`` is the share the classifier assigns to the class
-    they were drawn for.
+    ``classes``: the images come from a class-conditional G with these classes, image i of class
+    i mod len(classes). Where the reference has the same classes, FID comes with ``intra_fid``,
+    the mean over classes of the FID between one class's samples and its reference images
+    (Miyato & Koyama 2018), and ``intra_fid_per_class``. Where the extractor is a classifier of
+    those classes (the ``fmnist`` features on Fashion-MNIST), ``class_accuracy`` is the share the
+    classifier assigns to the class the images were drawn for.
     """
     want_swd = "swd" in metrics
     num = len(fake.features)
@@ -207,11 +216,18 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
         warnings.warn(f"the 'fmnist' features come from a classifier of Fashion-MNIST garments, so '{data.name}' "
                       "images are outside their domain: the figures can rank runs on the same data but say little "
                       "about quality. Use --features inception (eval.features during training) for other data.")
-    real, key = reference_features(extractor, data, num, seed, want_swd)
+    real, key = reference_features(extractor, data, num, seed, want_swd, with_labels=bool(classes))
     result = compute_metrics(real, fake, metrics, seed)
-    if num_classes == 10 and extractor.name == "fmnist" and data.name == "fashion-mnist":
-        drawn = class_labels(0, num, num_classes).numpy()  # the classes generate() drew them for
-        result["class_accuracy"] = float((fake.logits.argmax(1) == drawn).mean())
+    if classes and real.classes != classes:
+        warnings.warn(f"the samples' classes ({', '.join(classes[:3])}, ...) are not those of the reference "
+                      f"{data.name} ({', '.join(real.classes[:3]) or 'no classes'}, ...), so there are no per-class "
+                      "figures (intra_fid, class_accuracy).")
+    elif classes:
+        drawn = class_labels(0, num, len(classes)).numpy()  # the classes generate() drew them for
+        if "fid" in metrics:
+            result.update(intra_fid(real, fake, drawn, extractor))
+        if extractor.name == "fmnist" and data.name == "fashion-mnist":
+            result["class_accuracy"] = float((fake.logits.argmax(1) == drawn).mean())
     result["protocol"] = {
         "features": extractor.name, "weights_sha256": extractor.weights_sha256, "num_fake": len(fake.features),
         "num_real": len(real.features), "reference": f"{data.name}:{data.split}",
@@ -222,11 +238,39 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
     return result
 
 
+def intra_fid(real: FeatureSet, fake: FeatureSet, drawn: np.ndarray, extractor: FeatureExtractor) -> dict:
+    """``intra_fid``, the mean over classes of each class's FID (its samples, as ``drawn``, against
+    the reference images of that class), and ``intra_fid_per_class`` by class name."""
+    per_class = {}
+    fewest = min(min((real.labels == c).sum(), (drawn == c).sum()) for c in range(len(real.classes)))
+    if fewest < 2:  # a warning, not an error: evaluation during training must not stop the run
+        warnings.warn(f"no intra-class FID: it needs at least 2 images of every class, and one class has {fewest}. "
+                      "Raise --num (eval.num_samples during training).")
+        return {}
+    if fewest <= extractor.dim:
+        warnings.warn(f"intra-class FID from as few as {fewest} images of a class, of {extractor.dim}-dimensional "
+                      f"'{extractor.name}' features: it is biased far upward at so few. Use --num well above "
+                      f"{extractor.dim * len(real.classes):,} ({extractor.dim} per class), and compare it only at the same --num.")
+    for c, name in enumerate(real.classes):
+        r, f = real.features[real.labels == c].astype(np.float64), fake.features[drawn == c].astype(np.float64)
+        per_class[name] = frechet_distance(r.mean(0), np.cov(r, rowvar=False), f.mean(0), np.cov(f, rowvar=False))
+    return {"intra_fid": float(np.mean(list(per_class.values()))), "intra_fid_per_class": per_class}
+
+
+def single_figures(result: dict) -> dict[str, float]:
+    """The single figures of a result: not its protocol, nor per-class breakdowns."""
+    return {k: v for k, v in result.items() if isinstance(v, (int, float))}
+
+
 def format_table(result: dict) -> str:
-    """The figures as an aligned two-column table."""
-    rows = [(k, v) for k, v in result.items() if k != "protocol"]
+    """The figures as an aligned two-column table; per-class figures indented under their mean."""
     proto = result["protocol"]
-    lines = [f"{k:18s} {v:12.4f}" for k, v in rows]
+    lines = []
+    for k, v in result.items():
+        if isinstance(v, (int, float)):
+            lines.append(f"{k:18s} {v:12.4f}")
+        elif k.endswith("_per_class"):
+            lines.extend(f"  {name[:16]:16s} {x:12.4f}" for name, x in v.items())
     if "num_fake" not in proto:  # super-resolution
         lines.append(f"({proto['images']} images of {proto['validation']}, x{proto['scale']}, "
                      f"border {proto['crop_border']} px cropped)")

@@ -139,7 +139,7 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
             data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
                                        **({"root": data_root} if data_root else {}))
             fakes = generate(G, cfg.model.z_dim, num, seed=seed, num_classes=cfg.model.num_classes)
-            result = evaluate_images(fakes, num, data, names, features, seed, cfg.model.num_classes)
+            result = evaluate_images(fakes, num, data, names, features, seed, G.class_names)
     print(format_table(result))
     out = json_out or default_json
     write_json(result, out)

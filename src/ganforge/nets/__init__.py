@@ -11,7 +11,8 @@ from ..config import Config, NetConfig
 from ..errors import GanforgeError, raised_at
 from ..registry import DISCRIMINATORS, GENERATORS, Registry
 from . import dcgan, mlp, sngan, sr  # noqa: F401  (registration)
-from .conditional import ClassEmbeddingGenerator, embedding_size, projection, takes_labels
+from .conditional import (ClassEmbeddingGenerator, ConditionalBatchNormGenerator, embedding_size, projection,
+                          takes_labels)
 
 
 NO_DISCRIMINATOR = "none"  # an SR model trained on pixel/perceptual losses alone
@@ -39,15 +40,17 @@ def _build(registry: Registry, net: NetConfig, cfg: Config) -> nn.Module:
     """
     shape, k = _shape(cfg), cfg.model.num_classes
     wrap_g = k > 0 and registry is GENERATORS and not takes_labels(registry.get(net.name).builder)
+    by_norm = cfg.model.class_conditioning == "batchnorm"
     if k > 0 and takes_labels(registry.get(net.name).builder):
         shape["num_classes"] = k
-    elif wrap_g:
+    elif wrap_g and not by_norm:
         shape["z_dim"] += embedding_size(k)
     with warnings.catch_warnings():  # torch warns about an empty weight; the error below names it instead
         warnings.filterwarnings("ignore", "Initializing zero-element tensors")
         module = registry.build(net.name, net.options, **shape)
         if wrap_g:
-            module = ClassEmbeddingGenerator(module, k)
+            module = (ConditionalBatchNormGenerator(module, k, f"generator '{net.name}'") if by_norm
+                      else ClassEmbeddingGenerator(module, k))
     for pname, p in module.named_parameters():
         if p.numel() == 0:
             raise GanforgeError(f"{registry.kind} '{net.name}' with options {net.options or {}} has an empty weight "

@@ -7,6 +7,9 @@ Every other network is wrapped here, so the built-in networks and most of a user
 
 * G gets a learned class embedding concatenated to its noise (the cGAN of Mirza & Osindero, 2014,
   as the PyTorch tutorials write it): it is built with ``z_dim`` + the embedding's size.
+* or, with ``model.class_conditioning = "batchnorm"``, conditional BatchNorm (de Vries et al. 2017,
+  the G of SNGAN-proj and BigGAN): every BatchNorm of G gets a per-class gain and bias, and z stays
+  as it is.
 * D gets a projection (Miyato & Koyama, 2018, the discriminator of SNGAN-proj and BigGAN):
   ``score = head(h) + <embed(y), h>`` with ``h = features(x)``, the input of D's last layer. D must
   say where that is, with a ``features(x)`` and a ``head(h)`` method; the built-in ones do.
@@ -47,6 +50,63 @@ class ClassEmbeddingGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([z, self.embed(y).to(z.dtype)], 1))
+
+
+class ClassAffine(nn.Module):
+    """A per-class gain and bias for one BatchNorm's output, as its forward hook: ``out * (1 + gain[y]) +
+    bias[y]``. Both start at zero, so the net starts as the unconditional one; with BatchNorm's own
+    affine this is any per-class scale and shift of the normalized maps.
+
+    A module rather than a closure, so ``copy.deepcopy`` (the EMA generator) hooks the copy's
+    BatchNorms to the copy's gains.
+    """
+
+    def __init__(self, num_classes: int, channels: int) -> None:
+        super().__init__()
+        self.gain = nn.Embedding(num_classes, channels)
+        self.bias = nn.Embedding(num_classes, channels)
+        nn.init.zeros_(self.gain.weight)
+        nn.init.zeros_(self.bias.weight)
+        self.y: torch.Tensor | None = None  # this batch's classes, set by the generator around its forward
+
+    def forward(self, module: nn.Module, inputs: tuple, out: torch.Tensor) -> torch.Tensor:
+        if self.y is None:
+            raise RuntimeError("a class-conditional BatchNorm ran outside its generator's forward(z, y)")
+        shape = (-1, out.shape[1]) + (1,) * (out.ndim - 2)  # (B, C, 1, 1) for maps, (B, C) for vectors
+        return out * (1 + self.gain(self.y).view(shape).to(out.dtype)) + self.bias(self.y).view(shape).to(out.dtype)
+
+
+class ConditionalBatchNormGenerator(nn.Module):
+    """An unconditional generator with every BatchNorm made class-conditional (:class:`ClassAffine`).
+
+    The generator's own modules and state-dict keys stay as they are (under ``net.``); the gains and
+    biases are ``affine.N``, in the order of G's BatchNorms.
+
+    Args:
+        net: the generator, taking (B, z_dim), with at least one BatchNorm layer.
+        num_classes: the number of classes.
+        what: how errors name the generator.
+    """
+
+    def __init__(self, net: nn.Module, num_classes: int, what: str = "the generator") -> None:
+        super().__init__()
+        norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            raise GanforgeError(f"{what} has no BatchNorm layer, so model.class_conditioning = 'batchnorm' has "
+                                "nothing to condition; use 'embedding' (the class embedding beside z).")
+        self.net = net
+        self.affine = nn.ModuleList(ClassAffine(num_classes, m.num_features) for m in norms)
+        for norm, affine in zip(norms, self.affine):
+            norm.register_forward_hook(affine)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        for a in self.affine:
+            a.y = y
+        try:
+            return self.net(z)
+        finally:
+            for a in self.affine:
+                a.y = None  # no stale classes held between calls
 
 
 class ProjectionDiscriminator(nn.Module):

@@ -6,7 +6,7 @@ import json
 
 from ...distributed import gather_to_main
 from ...metrics.evaluate import (HIGHER_IS_BETTER, FeatureSet, compare_with_reference, extract_fakes,
-                                 parse_metrics)
+                                 parse_metrics, single_figures)
 from ...metrics.features import build_features
 from ...metrics.sr_eval import evaluate_sr, parse_sr_metrics
 from ...sampling import generate
@@ -63,14 +63,14 @@ class Evaluator(Hook):
         if env.is_main:
             data = dataclasses.replace(cfg.data, split=self.ref)
             result = compare_with_reference(extractor, FeatureSet.concat(parts), data, self.metrics, cfg.train.seed,
-                                            cfg.model.num_classes)
+                                            trainer.batches.class_names)
         if not env.is_main:
             return {}
         return self._record(trainer, result)
 
     def _record(self, trainer, result: dict) -> dict:
         """Write the figures (metrics.jsonl, TensorBoard) and keep best.pt."""
-        figures = {f"eval/{k}": v for k, v in result.items() if k != "protocol"}
+        figures = {f"eval/{k}": v for k, v in single_figures(result).items()}
         st = trainer.state
         with open(trainer.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": st.step, "images_seen": st.images_seen, "seconds": round(st.seconds, 3),
