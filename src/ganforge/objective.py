@@ -40,6 +40,7 @@ from .data.batches import LabeledBatch
 from .distributed import DistEnv, average_gradients, rank_rows
 from .errors import GanforgeError
 from .losses import build_loss, clip_weights, gradient_penalty, r1_penalty
+from .nets.conditional import with_labels
 from .pixel_losses import PerceptualLoss
 from .registry import OBJECTIVES, PERCEPTUAL_NETS, PIXEL_LOSSES
 
@@ -163,7 +164,7 @@ class GANObjective:
 
     def generate(self, g_input: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """``G(z)``, or ``G(z, labels)`` in a class-conditional run."""
-        return self.G(g_input) if labels is None else self.G(g_input, labels)
+        return with_labels(self.G, g_input, labels)
 
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """D's scores (B,): ``D(x)``, or ``D(x, labels)`` in a class-conditional run (there, the real
@@ -171,7 +172,7 @@ class GANObjective:
         through freshly drawn transforms (:mod:`ganforge.augment`), differentiably."""
         if self.augment:
             images = self._nhwc(diff_augment(images, self.augment, self._my_rows, self.env.world_size))
-        return self.D(images) if labels is None else self.D(images, labels)
+        return with_labels(self.D, images, labels)
 
     # ------------------------------------------------------------------ steps
 

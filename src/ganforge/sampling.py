@@ -16,6 +16,7 @@ from .errors import GanforgeError
 from .files import check_output_file, make_dir, write_atomic
 from .images import MAX_GRID_IMAGES, make_grid, refuse_other_image_formats, save_png, to_uint8
 from .nets import build_generator
+from .nets.conditional import with_labels
 from .training import checkpoint as ckpt
 
 
@@ -76,11 +77,8 @@ def generate(G: torch.nn.Module, z_dim: int, num: int, seed: int = 0, truncation
         z = z[first:hi - start]
         if not len(z):
             continue
-        if num_classes:
-            y = class_labels(start + first, start + first + len(z), num_classes, label)
-            yield to_uint8(G(z.to(device), y.to(device)))
-        else:
-            yield to_uint8(G(z.to(device)))
+        y = class_labels(start + first, start + first + len(z), num_classes, label).to(device) if num_classes else None
+        yield to_uint8(with_labels(G, z.to(device), y))
 
 
 # the disk a small PNG takes at least: one filesystem block
@@ -132,8 +130,9 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
         columns = k if k and label is None and k <= num else None  # one class per column
         save_png(make_grid(np.concatenate([b.numpy() for b in batches]), nrow=columns), out_path)
     else:
-        for i, img in enumerate(img for b in batches for img in b.numpy()):
+        for i in range(min(num, k or 1)):  # the first k images' folders are every folder the images go to
             make_dir(path_of(i).parent)
+        for i, img in enumerate(img for b in batches for img in b.numpy()):
             save_png(img, path_of(i))
     return out_path
 

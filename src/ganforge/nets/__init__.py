@@ -39,9 +39,10 @@ def _build(registry: Registry, net: NetConfig, cfg: Config) -> nn.Module:
     (:mod:`.conditional`); D is wrapped by :func:`build_networks`, which has images to probe it with.
     """
     shape, k = _shape(cfg), cfg.model.num_classes
-    wrap_g = k > 0 and registry is GENERATORS and not takes_labels(registry.get(net.name).builder)
+    own_labels = k > 0 and takes_labels(registry.get(net.name).builder)
+    wrap_g = k > 0 and registry is GENERATORS and not own_labels
     by_norm = cfg.model.class_conditioning == "batchnorm"
-    if k > 0 and takes_labels(registry.get(net.name).builder):
+    if own_labels:
         shape["num_classes"] = k
     elif wrap_g and not by_norm:
         shape["z_dim"] += embedding_size(k)

@@ -16,6 +16,8 @@ Every other network is wrapped here, so the built-in networks and most of a user
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn as nn
 
@@ -27,6 +29,11 @@ MAX_EMBEDDING = 128  # G's class embedding has one dimension per class, at most 
 def takes_labels(builder: object) -> bool:
     """Whether a registered network takes the class labels itself (``class_conditional = True``)."""
     return bool(getattr(builder, "class_conditional", False))
+
+
+def with_labels(net: Callable[..., torch.Tensor], x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """``net(x)``, or ``net(x, labels)`` in a class-conditional run (``labels`` not None)."""
+    return net(x) if labels is None else net(x, labels)
 
 
 def embedding_size(num_classes: int) -> int:

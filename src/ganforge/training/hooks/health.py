@@ -8,6 +8,7 @@ import torch
 
 from ...config import HealthConfig
 from ...distributed import broadcast_object
+from ...nets.conditional import with_labels
 from ...sampling import class_labels
 from .. import checkpoint as ckpt
 from .base import Hook
@@ -47,7 +48,7 @@ class HealthMonitor(Hook):
         g = torch.Generator().manual_seed(trainer.cfg.train.seed + 15485863)
         self.z = torch.randn(64, trainer.cfg.model.z_dim, generator=g).to(trainer.device)
         k = trainer.cfg.model.num_classes  # a class-conditional G draws every class in turn, as the reals mix them
-        self.labels = (class_labels(0, 64, k).to(trainer.device),) if k else ()
+        self.labels = class_labels(0, 64, k).to(trainer.device) if k else None
 
     def on_step_end(self, trainer, logs) -> None:
         step = trainer.state.step
@@ -104,7 +105,7 @@ class HealthMonitor(Hook):
         G = trainer.objective.G
         was_training = G.training
         G.eval()
-        fake = G(self.z, *self.labels).float().cpu()
+        fake = with_labels(G, self.z, self.labels).float().cpu()
         G.train(was_training)
         diversity = float(torch.pdist(fake.flatten(1) + 1).mean()) / max(self.real_diversity, 1e-8)
         if math.isfinite(diversity) and diversity < self.cfg.min_diversity:

@@ -5,6 +5,7 @@ import torch
 
 from ...data.pairs import bicubic_up
 from ...images import make_grid, save_png, to_uint8, unit_to_uint8
+from ...nets.conditional import with_labels
 from ...sampling import class_labels
 from .base import Hook, Interval
 
@@ -35,6 +36,7 @@ class SampleGrids(Hook):
         g = torch.Generator().manual_seed(trainer.cfg.train.seed + 7919)
         self.z = torch.randn(self.num, trainer.cfg.model.z_dim, generator=g).to(trainer.device)
         k = self.columns = trainer.cfg.model.num_classes
+        self.labels = None
         if k:
             self.z = self.z[:max(self.num // k, 1) * k]
             self.labels = class_labels(0, len(self.z), k).to(trainer.device)
@@ -58,8 +60,7 @@ class SampleGrids(Hook):
             rows = [bicubic_up(self.lr, scale), G(self.lr), self.hr]
             grid = make_grid(torch.cat([unit_to_uint8(r) for r in rows]).numpy(), nrow=len(self.lr))
         else:
-            fakes = G(self.z, self.labels) if self.columns else G(self.z)
-            grid = make_grid(to_uint8(fakes), nrow=self.columns or None)
+            grid = make_grid(to_uint8(with_labels(G, self.z, self.labels)), nrow=self.columns or None)
         G.train(was_training)
         step = trainer.state.step
         save_png(grid, trainer.run_dir / "samples" / f"step_{step:07d}.png")
