@@ -1,4 +1,5 @@
 """Class-conditional GANs (model.num_classes): labels reach G and D, and G learns to draw the class asked for."""
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,8 @@ from ganforge.config import load_config
 from ganforge.nets import build_networks
 from ganforge.nets.conditional import ClassEmbeddingGenerator, ConditionalBatchNormGenerator, ProjectionDiscriminator
 from ganforge.errors import GanforgeError
-from ganforge.data import DataWarning
 from ganforge.data.folder import load_folder_classes
+from ganforge.metrics.run import _load_image_folder
 from ganforge.sampling import class_folders, load_generator, pick_class
 
 from conftest import run_cli, tiny
@@ -71,9 +72,11 @@ def test_a_class_conditional_gan_draws_the_class_asked_for(idx_root, bright_and_
     assert len(list((out / "bright").glob("*.png"))) == 5 and len(list((out / "dark").glob("*.png"))) == 10
     assert run_cli("sample", run, "--num", 6, "--out", out, "--class", "dark") == 2  # 000006-9 would be left
     assert "already holds 4 images that 6 samples would not replace (dark/000006.png, ...)" in capsys.readouterr().err
-    with pytest.warns(DataWarning, match=r"holds 15 images in 2 subfolders; the first --num 5 in sorted path order "
-                                         r"come from 1 of them .* Pass --num 15 to score all of them"):
-        assert run_cli("evaluate", out, "--num", 5, "--metrics", "kid", "--data-root", idx_root) == 0
+    # evaluating fewer than the folder holds scores a seeded subset, not the first (bright) ones in path order
+    assert run_cli("evaluate", out, "--num", 5, "--metrics", "kid", "--data-root", idx_root) == 0
+    assert json.loads((out / "evaluate.json").read_text())["protocol"]["fake_subset_of"] == 15
+    brightness = _load_image_folder(out, 5, 0)[0].mean(axis=(1, 2, 3))
+    assert (brightness > 140).any() and (brightness < 110).any(), brightness  # both classes' folders
 
 
 def test_class_folders_are_safe_names_in_class_order():

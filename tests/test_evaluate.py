@@ -88,7 +88,17 @@ def test_evaluate_a_folder_of_images_as_its_npy(idx_root, test_npy, tmp_path, ca
     from_npy, from_folder = (json.loads(p.read_text()) for p in (tmp_path / "real_test.eval.json",
                                                                  folder / "evaluate.json"))
     assert from_folder == from_npy  # the same images, the same figures (PNG is lossless)
-    assert from_folder["protocol"]["num_fake"] == 40
+    assert from_folder["protocol"]["num_fake"] == 40 and "fake_subset_of" not in from_folder["protocol"]
+    # of a larger folder, a seeded subset (the first 20 in path order would be a skewed share of a sorted folder)
+    picked = torch.randperm(40, generator=torch.Generator().manual_seed(3))[:20].sort().values.numpy()
+    np.save(tmp_path / "subset.npy", images[picked])
+    for source in (tmp_path / "subset.npy", folder):
+        assert run_cli("evaluate", source, *common[2:], "--num", 20, "--seed", 3, "--json", tmp_path / "s.json") == 0
+        scored = json.loads((tmp_path / "s.json").read_text())
+        if source == folder:
+            assert scored["protocol"].pop("fake_subset_of") == 40
+            assert scored == from_subset  # exactly the images the seed picks
+        from_subset = scored
     capsys.readouterr()
     assert run_cli("evaluate", folder, "--num", 41, "--data-root", idx_root) == 2
     assert "holds 40 images, fewer than --num 41" in capsys.readouterr().err
@@ -222,7 +232,9 @@ def test_eval_during_training_logs_and_keeps_best(idx_root, tmp_path):
     sets = ["train.max_steps=8", "train.batch_size=32", "eval.every_kimg=0.064", "eval.num_samples=32",
             "eval.metrics=fid,kid"]
     with_eval, without = tmp_path / "e", tmp_path / "n"
-    assert run_cli("train", "dcgan-fmnist", "--out", with_eval, *tiny(idx_root, *sets)) == 0
+    with pytest.warns(UserWarning, match=r"Use eval.num_samples well above 128, and compare FIDs only at the same "
+                                         r"eval.num_samples"):  # the knob of a training run, not evaluate's --num
+        assert run_cli("train", "dcgan-fmnist", "--out", with_eval, *tiny(idx_root, *sets)) == 0
     assert run_cli("train", "dcgan-fmnist", "--out", without, *tiny(idx_root, *sets[:2])) == 0
     records = [json.loads(line) for line in (with_eval / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if "eval/fid" in r]

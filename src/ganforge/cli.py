@@ -182,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--features", default="fmnist", help="feature extractor: fmnist or inception")
     e.add_argument("--ref", choices=["train", "test"], default="train", help="reference split")
     e.add_argument("--json", metavar="OUT", help="JSON output (default: beside the source)")
-    e.add_argument("--seed", type=_seed, default=0)
+    e.add_argument("--seed", type=_seed, default=0,
+                   help="draws the noise of a run's samples and the subsets of a reference split or image folder "
+                        "larger than --num (default 0)")
     e.add_argument("--dataset", help="reference dataset for a .npy (default fashion-mnist)")
     e.add_argument("--data-root", default="", help="folder with the reference dataset's files")
     e.add_argument("--no-ema", action="store_true", help="evaluate G instead of the EMA generator")

@@ -195,8 +195,12 @@ def extract_fakes(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], 
 
 
 def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: DataConfig,
-                           metrics: tuple[str, ...], seed: int = 0, classes: tuple[str, ...] = ()) -> dict:
+                           metrics: tuple[str, ...], seed: int = 0, classes: tuple[str, ...] = (),
+                           num_name: str = "--num") -> dict:
     """Figures and protocol for generated features ``fake`` against the reference split of ``data``.
+
+    ``num_name``: what sets the number of images where the caller is (the CLI's ``--num``, the
+    config key ``eval.num_samples`` during training), so a warning names the knob to turn.
 
     ``classes``: the images come from a class-conditional G with these classes, image i of class
     i mod len(classes). Where the reference has the same classes, FID comes with ``intra_fid``,
@@ -211,7 +215,7 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
     if "fid" in metrics and num <= extractor.dim:
         warnings.warn(f"FID from {num} images of {extractor.dim}-dimensional '{extractor.name}' features: with no "
                       "more images than feature dimensions the covariance estimates are poor and FID is biased far "
-                      f"upward. Use --num well above {extractor.dim}, and compare FIDs only at the same --num.")
+                      f"upward. Use {num_name} well above {extractor.dim}, and compare FIDs only at the same {num_name}.")
     if extractor.name == "fmnist" and data.name != "fashion-mnist":
         warnings.warn(f"the 'fmnist' features come from a classifier of Fashion-MNIST garments, so '{data.name}' "
                       "images are outside their domain: the figures can rank runs on the same data but say little "
@@ -225,7 +229,7 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
     elif classes:
         drawn = class_labels(0, num, len(classes)).numpy()  # the classes generate() drew them for
         if "fid" in metrics:
-            result.update(intra_fid(real, fake, drawn, extractor))
+            result.update(intra_fid(real, fake, drawn, extractor, num_name))
         if extractor.name == "fmnist" and data.name == "fashion-mnist":
             result["class_accuracy"] = float((fake.logits.argmax(1) == drawn).mean())
     result["protocol"] = {
@@ -238,19 +242,20 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
     return result
 
 
-def intra_fid(real: FeatureSet, fake: FeatureSet, drawn: np.ndarray, extractor: FeatureExtractor) -> dict:
+def intra_fid(real: FeatureSet, fake: FeatureSet, drawn: np.ndarray, extractor: FeatureExtractor,
+              num_name: str = "--num") -> dict:
     """``intra_fid``, the mean over classes of each class's FID (its samples, as ``drawn``, against
     the reference images of that class), and ``intra_fid_per_class`` by class name."""
     per_class = {}
     fewest = min(min((real.labels == c).sum(), (drawn == c).sum()) for c in range(len(real.classes)))
     if fewest < 2:  # a warning, not an error: evaluation during training must not stop the run
         warnings.warn(f"no intra-class FID: it needs at least 2 images of every class, and one class has {fewest}. "
-                      "Raise --num (eval.num_samples during training).")
+                      f"Raise {num_name}.")
         return {}
     if fewest <= extractor.dim:
         warnings.warn(f"intra-class FID from as few as {fewest} images of a class, of {extractor.dim}-dimensional "
-                      f"'{extractor.name}' features: it is biased far upward at so few. Use --num well above "
-                      f"{extractor.dim * len(real.classes):,} ({extractor.dim} per class), and compare it only at the same --num.")
+                      f"'{extractor.name}' features: it is biased far upward at so few. Use {num_name} well above "
+                      f"{extractor.dim * len(real.classes):,} ({extractor.dim} per class), and compare it only at the same {num_name}.")
     for c, name in enumerate(real.classes):
         r, f = real.features[real.labels == c].astype(np.float64), fake.features[drawn == c].astype(np.float64)
         per_class[name] = frechet_distance(r.mean(0), np.cov(r, rowvar=False), f.mean(0), np.cov(f, rowvar=False))

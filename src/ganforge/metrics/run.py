@@ -7,9 +7,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..config import DataConfig
-from ..data.folder import SIXTEEN_BIT, DataWarning, decode_files, image_files, read_header, stack_freeing
+from ..data.folder import SIXTEEN_BIT, decode_files, image_files, read_header, stack_freeing
 from ..errors import GanforgeError, did_you_mean_path
 from ..files import write_json
 from ..images import IMAGE_SUFFIXES
@@ -52,10 +53,12 @@ def _is_image_folder(path: Path) -> bool:
     return path.is_dir() and ckpt.checkpoints_folder(path) is None and not (path / "config.json").exists()
 
 
-def _load_image_folder(path: Path, num: int) -> np.ndarray:
-    """The first ``num`` images of a folder as uint8 (N, C, H, W), sorted by path (the order in
-    which ``sample --out FOLDER`` numbers them).
+def _load_image_folder(path: Path, num: int, seed: int) -> tuple[np.ndarray, int]:
+    """``num`` images of a folder as uint8 (N, C, H, W), and how many images the folder holds.
 
+    A folder with more than ``num`` gives a seeded subset, as the reference split does: the first
+    ``num`` in path order could all be one subfolder's (a class-conditional run's samples sit in
+    one folder per class), and would not represent the folder. The subset is read in path order.
     They are scored at their own size, as a .npy is, so they must all have one size; grayscale
     unless some image has colour.
     """
@@ -64,14 +67,10 @@ def _load_image_folder(path: Path, num: int) -> np.ndarray:
         raise GanforgeError(f"'{path}' holds a run's grids of samples, not single images; to score the run, "
                             f"evaluate the run itself: ganforge evaluate {run_dir}")
     every = image_files(path)
-    files = every[:num]
-    subfolders = sorted({f.parent.relative_to(path) for f in every})
-    if len(every) > num and len(subfolders) > 1:  # e.g. a class-conditional run's samples, one folder per class
-        taken = len({f.parent for f in files})
-        warnings.warn(f"'{path}' holds {len(every):,} images in {len(subfolders)} subfolders; the first --num {num:,} "
-                      f"in sorted path order come from {taken} of them and not in their shares of the folder, so they "
-                      f"may not represent it. Pass --num {len(every)} to score all of them.",
-                      DataWarning, stacklevel=2)
+    files = every
+    if num < len(every):
+        picked = torch.randperm(len(every), generator=torch.Generator().manual_seed(seed))[:num].sort().values
+        files = [every[i] for i in picked.tolist()]
     if not files:
         raise GanforgeError(f"'{path}' is neither a run folder (it has no checkpoints) nor a folder of images "
                             f"({', '.join(sorted(IMAGE_SUFFIXES))}).")
@@ -88,7 +87,7 @@ def _load_image_folder(path: Path, num: int) -> np.ndarray:
         (a, first), (b, other) = list(sizes.items())[:2]
         raise GanforgeError(f"the images in '{path}' differ in size ({first}: {a[1]}x{a[0]}, {other}: {b[1]}x{b[0]}); "
                             "metrics compare images of one size, so resize them to one.")
-    return stack_freeing(decoded)
+    return stack_freeing(decoded), len(every)
 
 
 def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, features: str = "fmnist",
@@ -98,7 +97,8 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
 
     Args:
         source: run folder, checkpoint file, .npy of uint8 images (N, C, H, W), or a folder of
-            images of one size (e.g. ``ganforge sample --out FOLDER``), read in sorted order.
+            images of one size (e.g. ``ganforge sample --out FOLDER``); of a larger folder, a
+            subset drawn with ``seed``; of a larger .npy, its first ``num``.
         metrics: comma-separated metric names (None: all of them; SR runs are scored by PSNR/SSIM).
         num: images to evaluate (a .npy or folder with fewer is an error).
         features: registered feature extractor.
@@ -112,7 +112,10 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
     check_num(num, names)
     path = Path(source)
     if path.suffix == ".npy" or _is_image_folder(path):
-        images = _load_npy(path) if path.suffix == ".npy" else _load_image_folder(path, num)
+        if path.suffix == ".npy":
+            images, total = _load_npy(path), 0
+        else:
+            images, total = _load_image_folder(path, num, seed)
         if len(images) < num:
             raise GanforgeError(f"'{path}' holds {len(images)} images, fewer than --num {num}; lower --num.")
         if dataset is None and images.shape[1] == 3:  # likely samples of colour data, scored against grayscale garments
@@ -122,6 +125,8 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
         data = DataConfig(name=dataset or "fashion-mnist", root=data_root, split=ref,
                           resolution=images.shape[2], channels=images.shape[1])
         result = evaluate_images(array_batches(images[:num]), num, data, names, features, seed)
+        if total > num:  # which images were scored: a seeded subset of the folder's
+            result["protocol"]["fake_subset_of"] = total
         # inside the folder, as for a run folder: beside it, 'S/' and 'S.npy' would both write S.eval.json
         default_json = (path / "evaluate.json" if path.is_dir()
                         else path.resolve().with_name(path.resolve().name.removesuffix(".npy") + ".eval.json"))

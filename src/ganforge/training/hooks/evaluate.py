@@ -63,7 +63,7 @@ class Evaluator(Hook):
         if env.is_main:
             data = dataclasses.replace(cfg.data, split=self.ref)
             result = compare_with_reference(extractor, FeatureSet.concat(parts), data, self.metrics, cfg.train.seed,
-                                            trainer.batches.class_names)
+                                            trainer.batches.class_names, num_name="eval.num_samples")
         if not env.is_main:
             return {}
         return self._record(trainer, result)
