@@ -12,7 +12,7 @@ from ganforge.nets import build_networks
 from ganforge.nets.conditional import ClassEmbeddingGenerator, ConditionalBatchNormGenerator, ProjectionDiscriminator
 from ganforge.errors import GanforgeError
 from ganforge.data.folder import load_folder_classes
-from ganforge.metrics.run import _load_image_folder
+from ganforge.metrics.run import load_image_folder
 from ganforge.sampling import class_folders, load_generator, pick_class
 
 from conftest import run_cli, tiny
@@ -75,7 +75,7 @@ def test_a_class_conditional_gan_draws_the_class_asked_for(idx_root, bright_and_
     # evaluating fewer than the folder holds scores a seeded subset, not the first (bright) ones in path order
     assert run_cli("evaluate", out, "--num", 5, "--metrics", "kid", "--data-root", idx_root) == 0
     assert json.loads((out / "evaluate.json").read_text())["protocol"]["fake_subset_of"] == 15
-    brightness = _load_image_folder(out, 5, 0)[0].mean(axis=(1, 2, 3))
+    brightness = load_image_folder(out, 5, 0).images.mean(axis=(1, 2, 3))
     assert (brightness > 140).any() and (brightness < 110).any(), brightness  # both classes' folders
 
 

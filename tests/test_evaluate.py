@@ -16,6 +16,7 @@ from ganforge.metrics import fmnist_net
 from ganforge.data.idx import IDX_SETS
 from ganforge.metrics.evaluate import array_batches, evaluate_images, format_table, parse_metrics
 from ganforge.metrics.run import evaluate_source
+from ganforge.sampling import class_folders
 from ganforge.training import checkpoint as ckpt
 
 from conftest import run_cli, tiny
@@ -226,6 +227,28 @@ def test_per_class_figures_of_class_conditional_samples():
         assert "intra_fid" not in figures(in_turn[:15])
     table = format_table(right)
     assert "intra_fid" in table and "\n  Ankle boot" in table  # the classes indented under their mean
+
+
+def test_per_class_figures_of_a_folder_of_class_subfolders(tmp_path):
+    """A folder with a subfolder per class, named as `sample --out FOLDER` names them ('T-shirt/top' as
+    'T-shirt_top'), is scored per class by its folders: the same figures as the same images drawn in turn."""
+    images, labels = fashion_mnist_test()
+    order = [torch.nonzero(labels == c).flatten()[:150] for c in range(10)]
+    in_turn = images[torch.stack(order).T.flatten()]  # class 0, 1, ..., 9, 0, 1, ...
+    classes = IDX_SETS["fashion-mnist"]["classes"]
+    folder = tmp_path / "labelled"
+    for name, idx in zip(class_folders(classes, 10), order):
+        (folder / name).mkdir(parents=True)
+        for i in idx.tolist():  # the images in class-folder order on disk, not in turn
+            Image.fromarray(images[i, 0].numpy()).save(folder / name / f"{i:05d}.png")
+    data = DataConfig(split="test")
+    in_turn_figures = evaluate_images(array_batches(in_turn), len(in_turn), data, ("fid",), classes=classes)
+    from_folder = evaluate_source(str(folder), "fid", len(in_turn), ref="test")
+    for key in ("fid", "intra_fid", "class_accuracy"):
+        assert from_folder[key] == pytest.approx(in_turn_figures[key], rel=1e-6), key
+    assert from_folder["class_accuracy"] > 0.85
+    (folder / "Bag").rename(folder / "Satchel")  # a subfolder that is no class of the reference: no per-class figures
+    assert "intra_fid" not in evaluate_source(str(folder), "fid", len(in_turn), ref="test")
 
 
 def test_eval_during_training_logs_and_keeps_best(idx_root, tmp_path):

@@ -20,7 +20,7 @@ from ..config import DataConfig
 from ..data import load_images, load_labeled
 from ..data.download import default_cache_dir, write_cache
 from ..errors import GanforgeError, did_you_mean
-from ..sampling import class_labels
+from ..sampling import class_folders, class_labels
 from .features import FeatureExtractor, build_features
 from .fid import frechet_distance
 from .inception_score import inception_score
@@ -175,13 +175,13 @@ def compute_metrics(real: FeatureSet, fake: FeatureSet, metrics: tuple[str, ...]
 
 
 def evaluate_images(fake_batches: Iterable[torch.Tensor], num: int, data: DataConfig, metrics: tuple[str, ...],
-                    features: str = "fmnist", seed: int = 0, classes: tuple[str, ...] = ()) -> dict:
+                    features: str = "fmnist", seed: int = 0, classes: tuple[str, ...] = (),
+                    labels: np.ndarray | None = None) -> dict:
     """Evaluate a stream of ``num`` uint8 images against ``data``; returns figures plus the protocol.
-    ``classes``: the images come from a class-conditional G with these classes, image i of class
-    i mod len(classes) (see :func:`compare_with_reference`)."""
+    ``classes`` and ``labels``: the images' classes, as for :func:`compare_with_reference`."""
     extractor = build_features(features)
     fake = extract_fakes(extractor, fake_batches, num, metrics, seed)
-    return compare_with_reference(extractor, fake, data, metrics, seed, classes)
+    return compare_with_reference(extractor, fake, data, metrics, seed, classes, labels=labels)
 
 
 def extract_fakes(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], num: int,
@@ -196,18 +196,19 @@ def extract_fakes(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], 
 
 def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: DataConfig,
                            metrics: tuple[str, ...], seed: int = 0, classes: tuple[str, ...] = (),
-                           num_name: str = "--num") -> dict:
+                           num_name: str = "--num", labels: np.ndarray | None = None) -> dict:
     """Figures and protocol for generated features ``fake`` against the reference split of ``data``.
+
+    ``classes``: the images come from a class-conditional G with these classes, image i of class
+    i mod len(classes); or, with ``labels``, image i is of class ``classes[labels[i]]`` (a folder's
+    subfolders, named as ``ganforge sample --out FOLDER`` names them). Where the reference has the
+    same classes, FID comes with ``intra_fid``, the mean over classes of the FID between one
+    class's samples and its reference images (Miyato & Koyama 2018), and ``intra_fid_per_class``.
+    Where the extractor is a classifier of those classes (the ``fmnist`` features on
+    Fashion-MNIST), ``class_accuracy`` is the share the classifier assigns to each image's class.
 
     ``num_name``: what sets the number of images where the caller is (the CLI's ``--num``, the
     config key ``eval.num_samples`` during training), so a warning names the knob to turn.
-
-    ``classes``: the images come from a class-conditional G with these classes, image i of class
-    i mod len(classes). Where the reference has the same classes, FID comes with ``intra_fid``,
-    the mean over classes of the FID between one class's samples and its reference images
-    (Miyato & Koyama 2018), and ``intra_fid_per_class``. Where the extractor is a classifier of
-    those classes (the ``fmnist`` features on Fashion-MNIST), ``class_accuracy`` is the share the
-    classifier assigns to the class the images were drawn for.
     """
     want_swd = "swd" in metrics
     num = len(fake.features)
@@ -222,12 +223,12 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
                       "about quality. Use --features inception (eval.features during training) for other data.")
     real, key = reference_features(extractor, data, num, seed, want_swd, with_labels=bool(classes))
     result = compute_metrics(real, fake, metrics, seed)
-    if classes and real.classes != classes:
+    drawn = reference_classes_of(real.classes, classes, labels, num) if classes else None
+    if classes and drawn is None and labels is None:  # a folder's subfolders may be anything: no warning for them
         warnings.warn(f"the samples' classes ({', '.join(classes[:3])}, ...) are not those of the reference "
                       f"{data.name} ({', '.join(real.classes[:3]) or 'no classes'}, ...), so there are no per-class "
                       "figures (intra_fid, class_accuracy).")
-    elif classes:
-        drawn = class_labels(0, num, len(classes)).numpy()  # the classes generate() drew them for
+    elif drawn is not None:
         if "fid" in metrics:
             result.update(intra_fid(real, fake, drawn, extractor, num_name))
         if extractor.name == "fmnist" and data.name == "fashion-mnist":
@@ -240,6 +241,20 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
         "swd": "7x7 Laplacian-pyramid patches, 512 directions, x1e3, mean over levels",
     }
     return result
+
+
+def reference_classes_of(reference: tuple[str, ...], classes: tuple[str, ...], labels: np.ndarray | None,
+                         num: int) -> np.ndarray | None:
+    """Each of ``num`` images' class as an index into the ``reference``'s classes; None where the
+    images' ``classes`` are not the reference's. Without ``labels``, image i is of class i mod
+    len(classes) (what :func:`ganforge.sampling.generate` draws); with them, of ``classes[labels[i]]``,
+    folder names that match the reference's classes as ``sample --out FOLDER`` names them."""
+    if labels is None:
+        return class_labels(0, num, len(classes)).numpy() if classes == reference else None
+    index = {name: i for i, name in enumerate(class_folders(reference, len(reference)))} if reference else {}
+    if set(classes) != set(index):
+        return None
+    return np.array([index[name] for name in classes])[labels]
 
 
 def intra_fid(real: FeatureSet, fake: FeatureSet, drawn: np.ndarray, extractor: FeatureExtractor,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import sys
 import warnings
 from pathlib import Path
@@ -53,8 +54,20 @@ def _is_image_folder(path: Path) -> bool:
     return path.is_dir() and ckpt.checkpoints_folder(path) is None and not (path / "config.json").exists()
 
 
-def _load_image_folder(path: Path, num: int, seed: int) -> tuple[np.ndarray, int]:
-    """``num`` images of a folder as uint8 (N, C, H, W), and how many images the folder holds.
+@dataclass
+class FolderImages:
+    """What :func:`load_image_folder` read: ``images`` uint8 (N, C, H, W), ``total`` images in the
+    folder, and where every image sits in a subfolder of it, the subfolders' sorted names
+    (``classes``) and each image's index into them (``labels``); else () and None."""
+
+    images: np.ndarray
+    total: int
+    classes: tuple[str, ...] = ()
+    labels: np.ndarray | None = None
+
+
+def load_image_folder(path: Path, num: int, seed: int) -> FolderImages:
+    """``num`` images of a folder, and the subfolders they sit in (the classes of a labelled set).
 
     A folder with more than ``num`` gives a seeded subset, as the reference split does: the first
     ``num`` in path order could all be one subfolder's (a class-conditional run's samples sit in
@@ -87,7 +100,12 @@ def _load_image_folder(path: Path, num: int, seed: int) -> tuple[np.ndarray, int
         (a, first), (b, other) = list(sizes.items())[:2]
         raise GanforgeError(f"the images in '{path}' differ in size ({first}: {a[1]}x{a[0]}, {other}: {b[1]}x{b[0]}); "
                             "metrics compare images of one size, so resize them to one.")
-    return stack_freeing(decoded), len(every)
+    out = FolderImages(stack_freeing(decoded), len(every))
+    if len(subfolders := {f.relative_to(path).parts[0] for f in every}) > 1 \
+            and all(len(f.relative_to(path).parts) > 1 for f in every):  # a class per subfolder, as data.name=folder reads them
+        out.classes = tuple(sorted(subfolders))
+        out.labels = np.array([out.classes.index(name.parts[0]) for name in names])
+    return out
 
 
 def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, features: str = "fmnist",
@@ -112,10 +130,8 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
     check_num(num, names)
     path = Path(source)
     if path.suffix == ".npy" or _is_image_folder(path):
-        if path.suffix == ".npy":
-            images, total = _load_npy(path), 0
-        else:
-            images, total = _load_image_folder(path, num, seed)
+        folder = FolderImages(_load_npy(path), 0) if path.suffix == ".npy" else load_image_folder(path, num, seed)
+        images = folder.images
         if len(images) < num:
             raise GanforgeError(f"'{path}' holds {len(images)} images, fewer than --num {num}; lower --num.")
         if dataset is None and images.shape[1] == 3:  # likely samples of colour data, scored against grayscale garments
@@ -124,9 +140,10 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
                           "--data-root PATH.")
         data = DataConfig(name=dataset or "fashion-mnist", root=data_root, split=ref,
                           resolution=images.shape[2], channels=images.shape[1])
-        result = evaluate_images(array_batches(images[:num]), num, data, names, features, seed)
-        if total > num:  # which images were scored: a seeded subset of the folder's
-            result["protocol"]["fake_subset_of"] = total
+        result = evaluate_images(array_batches(images[:num]), num, data, names, features, seed,
+                                 folder.classes, folder.labels)
+        if folder.total > num:  # which images were scored: a seeded subset of the folder's
+            result["protocol"]["fake_subset_of"] = folder.total
         # inside the folder, as for a run folder: beside it, 'S/' and 'S.npy' would both write S.eval.json
         default_json = (path / "evaluate.json" if path.is_dir()
                         else path.resolve().with_name(path.resolve().name.removesuffix(".npy") + ".eval.json"))
