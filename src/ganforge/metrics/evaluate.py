@@ -247,8 +247,8 @@ def reference_classes_of(reference: tuple[str, ...], classes: tuple[str, ...], l
                          num: int) -> np.ndarray | None:
     """Each of ``num`` images' class as an index into the ``reference``'s classes; None where the
     images' ``classes`` are not the reference's. Without ``labels``, image i is of class i mod
-    len(classes) (what :func:`ganforge.sampling.generate` draws); with them, of ``classes[labels[i]]``,
-    folder names that match the reference's classes as ``sample --out FOLDER`` names them."""
+    len(classes) (what :func:`ganforge.sampling.generate` draws); with them, of ``classes[labels[i]]``:
+    folder names, matched to the reference's classes as ``sample --out FOLDER`` names its folders."""
     if labels is None:
         return class_labels(0, num, len(classes)).numpy() if classes == reference else None
     index = {name: i for i, name in enumerate(class_folders(reference, len(reference)))} if reference else {}

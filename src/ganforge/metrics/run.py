@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -130,8 +130,8 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
     check_num(num, names)
     path = Path(source)
     if path.suffix == ".npy" or _is_image_folder(path):
-        folder = FolderImages(_load_npy(path), 0) if path.suffix == ".npy" else load_image_folder(path, num, seed)
-        images = folder.images
+        loaded = FolderImages(_load_npy(path), 0) if path.suffix == ".npy" else load_image_folder(path, num, seed)
+        images = loaded.images
         if len(images) < num:
             raise GanforgeError(f"'{path}' holds {len(images)} images, fewer than --num {num}; lower --num.")
         if dataset is None and images.shape[1] == 3:  # likely samples of colour data, scored against grayscale garments
@@ -141,9 +141,9 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
         data = DataConfig(name=dataset or "fashion-mnist", root=data_root, split=ref,
                           resolution=images.shape[2], channels=images.shape[1])
         result = evaluate_images(array_batches(images[:num]), num, data, names, features, seed,
-                                 folder.classes, folder.labels)
-        if folder.total > num:  # which images were scored: a seeded subset of the folder's
-            result["protocol"]["fake_subset_of"] = folder.total
+                                 loaded.classes, loaded.labels)
+        if loaded.total > num:  # which images were scored: a seeded subset of the folder's
+            result["protocol"]["fake_subset_of"] = loaded.total
         # inside the folder, as for a run folder: beside it, 'S/' and 'S.npy' would both write S.eval.json
         default_json = (path / "evaluate.json" if path.is_dir()
                         else path.resolve().with_name(path.resolve().name.removesuffix(".npy") + ".eval.json"))
