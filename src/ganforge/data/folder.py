@@ -133,15 +133,30 @@ def load_folder_classes(root: str, resolution: int, channels: int,
     return _load_folder(root, resolution, channels, cache_dir, True)
 
 
+def subfolder_classes(folder: Path, files: list[Path]) -> tuple[str, ...] | None:
+    """The class of each of ``files`` is its first folder under ``folder``: their sorted names, or
+    None where an image sits directly in ``folder`` (it has no class)."""
+    if any(len(p.relative_to(folder).parts) == 1 for p in files):
+        return None
+    return tuple(sorted({p.relative_to(folder).parts[0] for p in files}))
+
+
+def subfolder_labels(relative: list[Path], classes: tuple[str, ...]) -> np.ndarray:
+    """The class of each of ``relative`` (paths under the folder): its first folder's index in ``classes``, int64 (N,)."""
+    index = {name: i for i, name in enumerate(classes)}
+    return np.array([index[p.parts[0]] for p in relative], dtype=np.int64)
+
+
 def folder_class_names(folder: Path, files: list[Path]) -> tuple[str, ...]:
-    """The class of each of ``files`` is its first folder under ``folder``; their sorted names."""
-    loose = [p for p in files if len(p.relative_to(folder).parts) == 1]
-    if loose:
+    """:func:`subfolder_classes` of a class-conditional run's data.root, where every image needs a class."""
+    classes = subfolder_classes(folder, files)
+    if classes is None:
+        loose = [p for p in files if len(p.relative_to(folder).parts) == 1]
         raise GanforgeError(f"data.root '{folder}' holds {len(loose)} images directly in it ({loose[0].name}, ...), "
                             "but a class-conditional run (model.num_classes > 0) reads each image's class from its "
                             "subfolder (data.root/CLASS/image.png, as torchvision's ImageFolder does). Move them "
                             "into class folders, or set model.num_classes=0.")
-    return tuple(sorted({p.relative_to(folder).parts[0] for p in files}))
+    return classes
 
 
 def _load_folder(root: str, resolution: int, channels: int, cache_dir: str,
@@ -168,8 +183,7 @@ def _load_folder(root: str, resolution: int, channels: int, cache_dir: str,
     images = stack_freeing(decoded)
     labels = None
     if classes:  # kept paths are relative to the folder: their first part is the class
-        index = {name: i for i, name in enumerate(classes)}
-        labels = np.array([index[p.parts[0]] for p in kept], dtype=np.int64)
+        labels = subfolder_labels(kept, classes)
         write_cache(label_cache, lambda f: np.save(f, labels))
     write_cache(cache, lambda f: np.save(f, images))
     return images, labels, classes

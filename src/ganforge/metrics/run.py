@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
-from ..data.folder import SIXTEEN_BIT, decode_files, image_files, read_header, stack_freeing
+from ..data.folder import (SIXTEEN_BIT, decode_files, image_files, read_header, stack_freeing,
+                           subfolder_classes, subfolder_labels)
 from ..errors import GanforgeError, did_you_mean_path
 from ..files import write_json
 from ..images import IMAGE_SUFFIXES
@@ -101,10 +102,9 @@ def load_image_folder(path: Path, num: int, seed: int) -> FolderImages:
         raise GanforgeError(f"the images in '{path}' differ in size ({first}: {a[1]}x{a[0]}, {other}: {b[1]}x{b[0]}); "
                             "metrics compare images of one size, so resize them to one.")
     out = FolderImages(stack_freeing(decoded), len(every))
-    if len(subfolders := {f.relative_to(path).parts[0] for f in every}) > 1 \
-            and all(len(f.relative_to(path).parts) > 1 for f in every):  # a class per subfolder, as data.name=folder reads them
-        out.classes = tuple(sorted(subfolders))
-        out.labels = np.array([out.classes.index(name.parts[0]) for name in names])
+    classes = subfolder_classes(path, every)  # of the whole folder, as data.name=folder reads them
+    if classes is not None and len(classes) > 1:
+        out.classes, out.labels = classes, subfolder_labels(names, classes)
     return out
 
 
