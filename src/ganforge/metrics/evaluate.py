@@ -121,13 +121,19 @@ def array_batches(images: np.ndarray | torch.Tensor, batch_size: int = 500) -> I
         yield chunk if isinstance(chunk, torch.Tensor) else torch.from_numpy(np.array(chunk))  # writable copy
 
 
+def seeded_subset(total: int, num: int, seed: int) -> torch.Tensor:
+    """The indices of ``num`` of ``total`` items drawn with ``seed``, ascending (the items' own order).
+    The one draw for a reference split and an image folder alike, so both mean the same by ``--seed``."""
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:num].sort().values
+
+
 def reference_images(data: DataConfig, num: int, seed: int,
                      with_labels: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, tuple[str, ...]]:
     """A seeded subset of ``num`` images of the reference split (all of it when smaller); with
     ``with_labels``, also their classes and the data's class names (else None and ())."""
     images, labels, classes = load_labeled(data) if with_labels else (load_images(data), None, ())
     if num < len(images):
-        idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:num].sort().values
+        idx = seeded_subset(len(images), num, seed)
         images, labels = images[idx], labels[idx] if labels is not None else None
     return images, labels, classes
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..config import DataConfig
 from ..data.folder import (SIXTEEN_BIT, decode_files, image_files, read_header, stack_freeing,
@@ -19,7 +18,8 @@ from ..images import IMAGE_SUFFIXES
 from ..memory import check_fits
 from ..sampling import generate, load_generator
 from ..training import checkpoint as ckpt
-from .evaluate import METRICS, array_batches, check_num, evaluate_images, format_table, parse_metrics
+from .evaluate import (METRICS, array_batches, check_num, evaluate_images, format_table, parse_metrics,
+                       seeded_subset)
 
 
 def _npy_hint(images: np.ndarray) -> str:
@@ -83,8 +83,7 @@ def load_image_folder(path: Path, num: int, seed: int) -> FolderImages:
     every = image_files(path)
     files = every
     if num < len(every):
-        picked = torch.randperm(len(every), generator=torch.Generator().manual_seed(seed))[:num].sort().values
-        files = [every[i] for i in picked.tolist()]
+        files = [every[i] for i in seeded_subset(len(every), num, seed).tolist()]
     if not files:
         raise GanforgeError(f"'{path}' is neither a run folder (it has no checkpoints) nor a folder of images "
                             f"({', '.join(sorted(IMAGE_SUFFIXES))}).")
