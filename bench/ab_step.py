@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import statistics
 
-import torch
-
 from ganforge.bench.train import GanforgeLoop, time_rounds
 from ganforge.config import load_config
 from ganforge.data import load_images
 from ganforge.files import write_json
+from ganforge.training.loop import pick_device
 from ganforge.training.process import apply_process_settings
 
 
@@ -34,7 +33,8 @@ def main() -> None:
     cfgs = {name: load_config(args.preset, kv) for name, kv in sets.items()}
     apply_process_settings(cfgs["a"].train)  # threads and malloc are per process: A's apply to both
     images = load_images(cfgs["a"].data)
-    loops = {name: GanforgeLoop(cfg, images, torch.device("cpu")) for name, cfg in cfgs.items()}
+    device = pick_device(cfgs["a"].train.device)  # the GPU where there is one, as training picks
+    loops = {name: GanforgeLoop(cfg, images, device) for name, cfg in cfgs.items()}
     for loop in loops.values():
         loop.run(10)  # warm-up
     seconds = time_rounds(loops, args.steps, args.rounds, reverse_odd_rounds=True)

@@ -18,9 +18,17 @@ from ganforge.nets.mlp import MLPGenerator, MLPGeneratorOptions
 from ganforge.sampling import generate
 from ganforge.training import checkpoint as ckpt
 
-from conftest import run_cli, tiny
+import conftest
+from conftest import run_cli
 
 pytestmark = pytest.mark.slow
+
+
+def tiny(idx_root, *extra):
+    """conftest's short run, on the CPU: these tests are about gloo processes (a GPU machine too
+    runs them on its CPU, and compares them with one-process runs there)."""
+    return conftest.tiny(idx_root, "train.device=cpu", *extra)
+
 
 # mlp-gan-fmnist has no BatchNorm, so 2 x 16 must equal 1 x 32 up to float summation order.
 # The gradient penalty, R1 and EMA are switched on to check that they stay correct across ranks.
@@ -245,7 +253,7 @@ def test_sync_bn_on_cpu_is_a_clear_error():
 def test_bench_train_writes_the_documented_keys(idx_root, tmp_path):
     out = tmp_path / "b.json"
     assert run_cli("bench", "train", "dcgan-fmnist", "--steps", 2, "--json", out,
-                   "--set", f"data.root={idx_root}") == 0
+                   "--set", f"data.root={idx_root}", "--set", "train.device=cpu") == 0
     r = json.loads(out.read_text())
     for key in ("preset", "batch_size", "images_per_second", "flops_per_image", "achieved_gflops",
                 "matmul_peak_gflops", "mfu", "layers_alone_gflops", "layers_alone_mfu", "data_wait_fraction",

@@ -203,8 +203,12 @@ class TrainConfig:
     default), ``keep_freed_memory`` (glibc malloc keeps the memory a step frees instead of
     faulting it in again next step; ``training.process``), ``channels_last`` memory format,
     ``compile`` (torch.compile G and D), and ``precision``: fp32, bf16 autocast, fp16 autocast
-    with a GradScaler (CUDA only), or ``auto``: bf16 where the device computes it natively,
-    else fp32.
+    with a GradScaler (CUDA only), or ``auto``: bf16 on a CPU that computes it natively, else
+    fp32 (GPUs included: faster there for these networks, ``objective.resolve_precision``).
+    ``deterministic`` makes torch use deterministic kernels (cuDNN's default convolutions on a
+    GPU may sum in another order on every run, so a resumed GPU run then differs from an
+    uninterrupted one; the CPU's kernels are deterministic already). An op with no deterministic
+    kernel warns and runs as it is.
     """
 
     batch_size: int = 64
@@ -219,6 +223,7 @@ class TrainConfig:
     channels_last: bool = True
     compile: bool = False
     precision: str = "fp32"
+    deterministic: bool = False
 
     def reached(self, step: int, seconds: float, epochs: float | None) -> str | None:
         """The bound a run at this point has reached, as ``"train.KEY=LIMIT (where it is)"``, or None.

@@ -47,6 +47,10 @@ def pick_device(name: str, env: DistEnv = DistEnv()) -> torch.device:
             raise GanforgeError(f"train.device is '{name}', but torch sees {count} CUDA GPU(s) here. "
                                 "Use --set train.device=auto (a GPU if there is one, else the CPU) or cpu.")
     if name == "cuda" and env.enabled:
+        if env.local_rank >= torch.cuda.device_count():  # torch's own error would come later, from deep inside CUDA
+            raise GanforgeError(f"torchrun started local rank {env.local_rank} on this machine, but torch sees "
+                                f"{torch.cuda.device_count()} CUDA GPU(s) here: one process per GPU. Use "
+                                f"--nproc_per_node={torch.cuda.device_count()}, or --set train.device=cpu.")
         return torch.device("cuda", env.local_rank)
     return torch.device(name)
 
@@ -75,24 +79,28 @@ def build_objective(cfg: Config, device: torch.device, env: DistEnv = DistEnv())
     return objective
 
 
-def make_batches(cfg: Config, env: DistEnv = DistEnv()) -> InMemoryBatches:
+def make_batches(cfg: Config, env: DistEnv = DistEnv(), device: torch.device | None = None) -> InMemoryBatches:
     """Real images for a GAN (with their classes for a class-conditional one), or (LR, HR) pairs
-    for super-resolution. A class-conditional run's batches have ``class_names``."""
+    for super-resolution. A class-conditional run's batches have ``class_names``. A GAN's images
+    are held on ``device`` when it is a GPU with room for them (:meth:`InMemoryBatches.hold_on`)."""
     tr = cfg.train
     if cfg.model.task == "sr":
         hr, lr = load_pairs(cfg.data, cfg.sr.scale, cfg.sr.lr_root)
         return SRBatches(hr, lr, cfg.sr.scale, cfg.sr.patch_size, cfg.sr.augment, tr.batch_size, tr.seed,
                          env.rank, env.world_size)
     if not cfg.model.num_classes:
-        return InMemoryBatches(load_images(cfg.data), tr.batch_size, tr.seed, env.rank, env.world_size)
-    images, labels, classes = load_labeled(cfg.data)
-    if len(classes) != cfg.model.num_classes:
-        where = f"data.root '{cfg.data.root}'" if cfg.data.name == "folder" else cfg.data.name
-        raise GanforgeError(f"model.num_classes is {cfg.model.num_classes}, but {where} has {len(classes)} classes "
-                            f"({', '.join(classes[:5])}{', ...' if len(classes) > 5 else ''}); "
-                            f"set model.num_classes={len(classes)}.")
-    batches = InMemoryBatches(images, tr.batch_size, tr.seed, env.rank, env.world_size, labels)
-    batches.class_names = classes
+        batches = InMemoryBatches(load_images(cfg.data), tr.batch_size, tr.seed, env.rank, env.world_size)
+    else:
+        images, labels, classes = load_labeled(cfg.data)
+        if len(classes) != cfg.model.num_classes:
+            where = f"data.root '{cfg.data.root}'" if cfg.data.name == "folder" else cfg.data.name
+            raise GanforgeError(f"model.num_classes is {cfg.model.num_classes}, but {where} has {len(classes)} "
+                                f"classes ({', '.join(classes[:5])}{', ...' if len(classes) > 5 else ''}); "
+                                f"set model.num_classes={len(classes)}.")
+        batches = InMemoryBatches(images, tr.batch_size, tr.seed, env.rank, env.world_size, labels)
+        batches.class_names = classes
+    if device is not None:
+        batches.hold_on(device)
     return batches
 
 
@@ -111,7 +119,7 @@ class Trainer:
         self.cfg, self.run_dir, self.env = cfg, run_dir, env
         apply_process_settings(cfg.train)
         self.device = pick_device(cfg.train.device, env)
-        self.batches = make_batches(cfg, env)
+        self.batches = make_batches(cfg, env, self.device)
         self.objective = build_objective(cfg, self.device, env)
         self.state = TrainState()
         self.tb = None

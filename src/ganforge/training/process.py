@@ -24,7 +24,7 @@ def usable_cpus() -> int:
 
 
 def apply_process_settings(train: TrainConfig) -> None:
-    """Apply ``train.threads`` and ``train.keep_freed_memory`` to this process.
+    """Apply ``train.threads``, ``train.keep_freed_memory`` and ``train.deterministic`` to this process.
 
     ``train.threads`` above the CPUs the process may use is lowered to them, with a warning:
     OpenMP threads beyond the cores wait on each other at every parallel region (20 steps of
@@ -40,6 +40,12 @@ def apply_process_settings(train: TrainConfig) -> None:
         torch.set_num_threads(threads)
     if train.keep_freed_memory:
         keep_freed_memory()
+    if train.deterministic:
+        # cuBLAS needs a fixed workspace for reproducible GEMMs; it reads this when it makes its handle
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    # set either way: the setting is process-wide, and one process (a test, a notebook) may train twice.
+    # warn_only: an op with no deterministic kernel (a user's network may have one) warns, not stops the run
+    torch.use_deterministic_algorithms(train.deterministic, warn_only=True)
 
 
 def keep_freed_memory() -> bool:

@@ -43,7 +43,7 @@ class HealthMonitor(Hook):
         self.check_diversity = trainer.cfg.model.task == "gan"  # SR output is tied to its input, not to noise
         if not self.check_diversity:
             return
-        real = trainer.batches.images[:64].float()
+        real = trainer.batches.first(64).float()
         self.real_diversity = float(torch.pdist(real.flatten(1) / 127.5).mean())
         g = torch.Generator().manual_seed(trainer.cfg.train.seed + 15485863)
         self.z = torch.randn(64, trainer.cfg.model.z_dim, generator=g).to(trainer.device)

@@ -34,7 +34,7 @@ class MetricsLogger(Hook):
             write_atomic(self.path, lambda f: f.write(text.encode()))  # a kill now must not lose the history
         self._t, self._images = time.perf_counter(), trainer.state.images_seen
         if trainer.tb is not None:
-            real = trainer.batches.images[: trainer.cfg.log.num_samples]  # uint8 already
+            real = trainer.batches.first(trainer.cfg.log.num_samples)  # uint8 already
             trainer.tb.add_image("real", make_grid(real), trainer.state.step, dataformats="CHW")
 
     def on_step_end(self, trainer, logs) -> None:

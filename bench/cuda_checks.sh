@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The CUDA checks of docs/performance.md ("On a GPU"), as one script for a lent GPU machine:
+#   1. tests/test_cuda.py: every train.precision, channels_last and compile train and resume on the GPU,
+#      a GPU run samples on the CPU, torchrun with NCCL;
+#   2. bench/ab_step.py: the options whose GPU defaults these figures chose, side by side in one process;
+#   3. ganforge bench train for dcgan-fmnist and hw6-dcgan-64: utilisation and data wait;
+#   4. the whole test suite with the GPU visible (train.device=auto picks it), in parallel.
+# Usage: bash bench/cuda_checks.sh OUT_DIR FASHION_MNIST_DIR [STEPS]
+# Each part has its own time limit, so a slow part cannot starve the ones after it.
+set -u
+out=${1:?OUT_DIR}; fm=${2:?FASHION_MNIST_DIR}; steps=${3:-200}
+device=${GANFORGE_CHECK_DEVICE:-cuda}  # cpu: a dry run of this script on a machine without a GPU
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+
+{ nvidia-smi -L; python3 -c 'import sys, torch; print(sys.version.split()[0], torch.__version__, torch.cuda.is_available())'; nproc; } \
+  >"$out/machine.txt" 2>&1
+
+timeout -s INT -k 15 150 python3 -m pytest -q -rA -s -p no:cacheprovider tests/test_cuda.py >"$out/test_cuda.log" 2>&1
+echo "test_cuda rc=$?" >>"$out/machine.txt"
+
+bench() {  # NAME PRESET STEPS --set ...: ganforge bench train, one JSON line in bench.jsonl
+  local name=$1 preset=$2 n=$3; shift 3
+  if timeout 90 python3 -m ganforge bench train "$preset" --steps "$n" --json "$out/b.json" \
+       --set train.device="$device" "$@" >>"$out/bench.log" 2>&1; then
+    python3 -c 'import json, sys; r = json.load(open(sys.argv[2])); r["name"] = sys.argv[1]; print(json.dumps(r))' \
+      "$name" "$out/b.json" >>"$out/bench.jsonl"
+  else
+    echo "{\"name\": \"$name\", \"failed\": true}" >>"$out/bench.jsonl"
+  fi
+}
+ab() {  # PRESET A B STEPS: bench/ab_step.py, A and B taking turns in one process, one JSON line in ab.jsonl
+  if timeout 60 python3 bench/ab_step.py "$1" --a "$2,train.device=$device" --b "$3,train.device=$device" \
+       --steps "$4" --rounds 6 --json "$out/ab.json" >>"$out/ab.log" 2>&1; then
+    cat "$out/ab.json" >>"$out/ab.jsonl" && echo >>"$out/ab.jsonl"
+  else
+    echo "{\"preset\": \"$1\", \"a\": \"$2\", \"b\": \"$3\", \"failed\": true}" >>"$out/ab.jsonl"
+  fi
+}
+fm_data="data.root=$fm"
+# 64x64 RGB from the same files (the 10,000 test images: resizing all 60,000 would take longer than the bench)
+big_data="data.name=fashion-mnist,data.split=test,data.root=$fm,data.resolution=64"
+# the options whose defaults these measurements choose: precision, channels_last; and what determinism costs
+ab dcgan-fmnist "$fm_data" "$fm_data,train.precision=fp32" "$steps"
+ab dcgan-fmnist "$fm_data" "$fm_data,train.channels_last=false" "$steps"
+ab dcgan-fmnist "$fm_data" "$fm_data,train.deterministic=true" "$steps"
+ab dcgan-fmnist "$fm_data,train.batch_size=512" "$fm_data,train.batch_size=512,train.precision=fp32" "$((steps / 2))"
+ab hw6-dcgan-64 "$big_data" "$big_data,train.precision=bf16" "$((steps / 2))"
+ab hw6-dcgan-64 "$big_data" "$big_data,train.deterministic=true" "$((steps / 2))"
+bench dcgan-fmnist dcgan-fmnist "$steps" --set "$fm_data"
+bench hw6-dcgan-64 hw6-dcgan-64 "$((steps / 4))" $(for kv in ${big_data//,/ }; do echo --set "$kv"; done)
+rm -f "$out/b.json" "$out/ab.json"
+
+# the rest of the suite with the GPU visible: 12 workers (pytest-xdist), skipped with SUITE_SECONDS=0
+if [ "${SUITE_SECONDS:-150}" != 0 ]; then
+  # SIGINT at the limit: pytest then still lists the failures so far
+  timeout -s INT -k 15 "${SUITE_SECONDS:-150}" python3 -m pytest -v -rf -n 12 -p no:cacheprovider --ignore tests/test_cuda.py \
+    >"$out/suite.log" 2>&1
+  echo "suite rc=$?" >>"$out/machine.txt"
+fi
