@@ -47,10 +47,10 @@ def pick_device(name: str, env: DistEnv = DistEnv()) -> torch.device:
             raise GanforgeError(f"train.device is '{name}', but torch sees {count} CUDA GPU(s) here. "
                                 "Use --set train.device=auto (a GPU if there is one, else the CPU) or cpu.")
     if name == "cuda" and env.enabled:
-        if env.local_rank >= torch.cuda.device_count():  # torch's own error would come later, from deep inside CUDA
+        if env.local_rank >= count:  # torch's own error would come later, from deep inside CUDA
             raise GanforgeError(f"torchrun started local rank {env.local_rank} on this machine, but torch sees "
-                                f"{torch.cuda.device_count()} CUDA GPU(s) here: one process per GPU. Use "
-                                f"--nproc_per_node={torch.cuda.device_count()}, or --set train.device=cpu.")
+                                f"{count} CUDA GPU(s) here: one process per GPU. Use "
+                                f"--nproc_per_node={count}, or --set train.device=cpu.")
         return torch.device("cuda", env.local_rank)
     return torch.device(name)
 
