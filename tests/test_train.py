@@ -224,9 +224,11 @@ def _wait_for(path: Path, proc, timeout=120):
 
 
 def test_sigkill_then_resume_matches_uninterrupted(idx_root, tmp_path):
+    """train.deterministic: on a GPU, cuDNN's default kernels may sum in another order in each run."""
+    every = ("log.checkpoint_every_steps=5", "train.deterministic=true")
     run = tmp_path / "killed"
     proc = run_subprocess("train", "dcgan-fmnist", "--out", run,
-                          *tiny(idx_root, "train.max_steps=100000", "log.checkpoint_every_steps=5"))
+                          *tiny(idx_root, "train.max_steps=100000", *every))
     _wait_for(run / "checkpoints" / "step_0000005.pt", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -234,10 +236,10 @@ def test_sigkill_then_resume_matches_uninterrupted(idx_root, tmp_path):
     assert resumed_at >= 5 and resumed_at % 5 == 0
     target = resumed_at + 5
     assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume",
-                   *tiny(idx_root, f"train.max_steps={target}", "log.checkpoint_every_steps=5")) == 0
+                   *tiny(idx_root, f"train.max_steps={target}", *every)) == 0
     ref = tmp_path / "ref"
     assert run_cli("train", "dcgan-fmnist", "--out", ref,
-                   *tiny(idx_root, f"train.max_steps={target}", "log.checkpoint_every_steps=5")) == 0
+                   *tiny(idx_root, f"train.max_steps={target}", *every)) == 0
     assert_same(weights(ref), weights(run))
 
 
