@@ -244,6 +244,20 @@ def test_bench_scripts_run_and_write_json(script, args, idx_root, tmp_path):
         assert all(row["forward_ms"] > 0 for row in r["layers"])
 
 
+def test_ab_step_writes_both_sides_and_their_ratio(idx_root, tmp_path):
+    """bench/ab_step.py, which performance.md's side-by-side tables quote (on a CPU the host-memory
+    flag changes nothing but the label: the images are in host memory either way)."""
+    out, root = tmp_path / "ab.json", Path(__file__).resolve().parents[1]
+    data = f"data.root={idx_root},train.batch_size=8"
+    subprocess.run([sys.executable, str(root / "bench" / "ab_step.py"), "dcgan-fmnist", "--a", data,
+                    "--b", f"{data},train.channels_last=false", "--b-batches-in-host-memory", "--steps", "2",
+                    "--rounds", "2", "--json", str(out)], check=True, capture_output=True)
+    r = json.loads(out.read_text())
+    assert r["b"][-2:] == ["train.channels_last=false", "(batches in host memory)"]
+    assert all(len(v) == 2 and min(v) > 0 for v in r["images_per_second"].values())
+    assert r["ratio_b_over_a"] == pytest.approx(r["median_b"] / r["median_a"], rel=1e-2)
+
+
 def test_more_threads_than_cpus_are_lowered_with_a_warning(capsys):
     before = torch.get_num_threads()
     try:

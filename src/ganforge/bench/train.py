@@ -28,13 +28,15 @@ class GanforgeLoop:
     """ganforge's training step without hooks: in-memory batches and ``GANObjective.train_step``."""
 
     def __init__(self, cfg: Config, images: torch.Tensor | None, device: torch.device,
-                 env: dist.DistEnv = dist.DistEnv()) -> None:
+                 env: dist.DistEnv = dist.DistEnv(), hold_on_gpu: bool = True) -> None:
         """``images``: the training images already loaded (shared with a reference loop), or None
-        to load the config's data as training does (real images, or SR pairs)."""
+        to load the config's data as training does (real images, or SR pairs). ``hold_on_gpu=False``
+        keeps given images in host memory, as training did before ``InMemoryBatches.hold_on``."""
         self.device = device
         if images is not None:
             self.batches = InMemoryBatches(images, cfg.train.batch_size, cfg.train.seed, env.rank, env.world_size)
-            self.batches.hold_on(device)
+            if hold_on_gpu:
+                self.batches.hold_on(device)
         else:
             self.batches = make_batches(cfg, env, device)
         self.objective = build_objective(cfg, device, env)

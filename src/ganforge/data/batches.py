@@ -86,9 +86,10 @@ class InMemoryBatches:
         Why: a batch gathered on the CPU reaches the GPU through a copy from pageable memory,
         which waits for the GPU's queue to drain, so the host stops queueing work every step.
         On the GPU, the gather and the conversion to float are queued like the step's own
-        kernels (data wait 1.5-1.9 % of the step on an H200; the gain was not measured side by
-        side, docs/performance.md "On a GPU"). Fashion-MNIST is 47 MB; a dataset larger than a
-        quarter of the GPU's free memory stays on the CPU.
+        kernels (data wait 1.5-1.9 % of the step on an H200). The gain is small there: batches
+        from host memory were 0.98-0.99x as fast, side by side (docs/performance.md "On a GPU").
+        Fashion-MNIST is 47 MB; a dataset larger than a quarter of the GPU's free memory stays
+        on the CPU.
         """
         if device.type != "cuda" or not isinstance(self.images, torch.Tensor) or self.images.is_cuda:
             return
