@@ -54,7 +54,8 @@ rm -f "$out/b.json" "$out/ab.json"
 
 # the rest of the suite with the GPU visible: 12 workers (pytest-xdist), skipped with SUITE_SECONDS=0
 if [ "${SUITE_SECONDS:-150}" != 0 ]; then
-  # SIGINT at the limit: pytest then still lists the failures so far
+  # -v: each result is in the log as it happens; under xdist a SIGINT at the limit may not stop
+  # pytest before the kill 15 s later, and -rf's summary at the end is then lost
   timeout -s INT -k 15 "${SUITE_SECONDS:-150}" python3 -m pytest -v -rf -n 12 -p no:cacheprovider --ignore tests/test_cuda.py \
     >"$out/suite.log" 2>&1
   echo "suite rc=$?" >>"$out/machine.txt"

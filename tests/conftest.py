@@ -95,6 +95,12 @@ def run_subprocess(*args: str, **kwargs) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
+# For a test that compares two runs bitwise: on a GPU, cuDNN's default kernels may sum in another order
+# in each process (the CPU's do not), so both runs ask for torch's deterministic kernels. Other tests
+# train with the default, as users do.
+BITWISE = "train.deterministic=true"
+
+
 def tiny(idx_root: Path, *extra: str) -> list[str]:
     """--set overrides for a fast run of an fmnist preset on the tiny IDX folder."""
     sets = [f"data.root={idx_root}", "log.progress=false", "log.every_steps=2",

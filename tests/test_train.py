@@ -17,7 +17,7 @@ from ganforge.config import preset_names
 from ganforge.sampling import _png_name, generate, load_generator
 from ganforge.training import checkpoint as ckpt
 
-from conftest import run_cli, run_subprocess, tiny, write_cifar_folder
+from conftest import BITWISE, run_cli, run_subprocess, tiny, write_cifar_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 FMNIST_PRESETS = ["mlp-gan-fmnist", "mmengine-gan-fmnist", "dcgan-fmnist"]
@@ -196,10 +196,9 @@ DIFFAUGMENT_R1 = ("objective.diffaugment=color,translation,cutout", "objective.r
 def test_resume_is_bitwise_identical(idx_root, tmp_path, sets, capsys):
     """Spectral norm's power-iteration vectors are state too; the penalty differentiates through sigma.
     A class-conditional run draws its fakes' classes, and DiffAugment its transforms, from the RNG the
-    checkpoint restores (R1 differentiates through the transforms). train.deterministic: on a GPU,
-    cuDNN's default kernels may sum in another order each run (the CPU's do not)."""
+    checkpoint restores (R1 differentiates through the transforms)."""
     full, part = tmp_path / "full", tmp_path / "part"
-    same = (*sets, "train.deterministic=true")
+    same = (*sets, BITWISE)
     assert run_cli("train", "dcgan-fmnist", "--out", full, *tiny(idx_root, "train.max_steps=10", *same)) == 0
     assert run_cli("train", "dcgan-fmnist", "--out", part, *tiny(idx_root, "train.max_steps=5", *same)) == 0
     assert run_cli("train", "dcgan-fmnist", "--out", part, "--resume", *tiny(idx_root, "train.max_steps=10", *same)) == 0
@@ -224,8 +223,7 @@ def _wait_for(path: Path, proc, timeout=120):
 
 
 def test_sigkill_then_resume_matches_uninterrupted(idx_root, tmp_path):
-    """train.deterministic: on a GPU, cuDNN's default kernels may sum in another order in each run."""
-    every = ("log.checkpoint_every_steps=5", "train.deterministic=true")
+    every = ("log.checkpoint_every_steps=5", BITWISE)
     run = tmp_path / "killed"
     proc = run_subprocess("train", "dcgan-fmnist", "--out", run,
                           *tiny(idx_root, "train.max_steps=100000", *every))
