@@ -22,8 +22,11 @@ pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a 
 
 
 @pytest.mark.parametrize("sets", [("train.precision=fp32",), ("train.precision=bf16",), ("train.precision=fp16",),
-                                  ("train.channels_last=false",), ("train.compile=true",)],
-                         ids=["fp32", "bf16", "fp16", "channels-first", "compile"])
+                                  ("train.channels_last=false",), ("train.compile=true",),
+                                  # CUDA graphs; without EMA the sample grids come from the compiled G itself
+                                  ("train.compile=true", "train.compile_mode=reduce-overhead"),
+                                  ("train.compile=true", "train.compile_mode=reduce-overhead", "ema.enabled=false")],
+                         ids=["fp32", "bf16", "fp16", "channels-first", "compile", "cuda-graphs", "cuda-graphs-no-ema"])
 def test_trains_and_resumes_bitwise_on_the_gpu(idx_root, tmp_path, sets):
     """10 steps in one go against 5 + a resume to 10, with train.deterministic: without it, cuDNN's
     fp32 kernels summed in another order in the two processes (largest difference 0.05 on an H200)."""

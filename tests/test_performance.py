@@ -106,12 +106,17 @@ def test_bf16_and_channels_last_train(idx_root, tmp_path):
     assert all(torch.isfinite(torch.tensor(r["loss_d"])) for r in records if "loss_d" in r)
 
 
-def test_fp16_on_cpu_and_unknown_precision_are_errors(idx_root, tmp_path, capsys):
+def test_fp16_on_cpu_and_unknown_precision_or_compile_mode_are_errors(idx_root, tmp_path, capsys):
     assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "a",
                    *tiny(idx_root, "train.precision=fp16", "train.device=cpu")) == 2
     assert "train.precision=fp16 needs a CUDA device" in capsys.readouterr().err
     assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "b", *tiny(idx_root, "train.precision=fp8")) == 2
     assert "must be fp32, bf16, fp16 or auto" in capsys.readouterr().err
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "c",
+                   *tiny(idx_root, "train.compile=true", "train.compile_mode=reduce_overhead")) == 2
+    assert "'train.compile_mode' must be one of default, reduce-overhead," in capsys.readouterr().err
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "d", *tiny(idx_root, "train.compile_mode=max-autotune")) == 2
+    assert "but train.compile is false; set train.compile=true" in capsys.readouterr().err
 
 
 @pytest.mark.slow

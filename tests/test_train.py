@@ -167,8 +167,10 @@ def test_grids_and_checkpoints_every_n_epochs(idx_root, tmp_path):
 # ------------------------------------------------------------------ resume
 
 def weights(run: Path) -> dict:
+    """A run's trained state from last.pt; G_ema only in a run with EMA on."""
     payload = ckpt.load(run / "checkpoints" / "last.pt")
-    return {k: payload[k] for k in ("G", "D", "G_ema", "opt_g", "opt_d", "state", "data")}
+    keys = ("G", "D", "opt_g", "opt_d", "state", "data") + (("G_ema",) if "G_ema" in payload else ())
+    return {k: payload[k] for k in keys}
 
 
 def assert_same(a, b, path="") -> None:

@@ -31,6 +31,8 @@ PRESET_DIR = Path(__file__).parent / "presets"
 # seeds are offset and multiplied into per-epoch and per-hook seeds (seed * 1_000_003 + epoch), which must stay
 # inside torch.manual_seed's 64 bits; numpy's SeedSequence refuses negative ones
 SEED_LIMIT = 2**32
+# torch.compile's modes (train.compile_mode); the two with CUDA graphs need objective.GANObjective to mark each step
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass(frozen=True)
@@ -202,9 +204,12 @@ class TrainConfig:
     Speed options (docs/performance.md has their measurements): ``threads`` (0: torch's
     default), ``keep_freed_memory`` (glibc malloc keeps the memory a step frees instead of
     faulting it in again next step; ``training.process``), ``channels_last`` memory format,
-    ``compile`` (torch.compile G and D), and ``precision``: fp32, bf16 autocast, fp16 autocast
-    with a GradScaler (CUDA only), or ``auto``: bf16 on a CPU that computes it natively, else
-    fp32 (GPUs included: faster there for these networks, ``objective.resolve_precision``).
+    ``compile`` (torch.compile G and D) with ``compile_mode``, torch.compile's ``mode``
+    (``reduce-overhead`` adds CUDA graphs on a GPU: each step's kernels are launched as one
+    graph, which pays for small networks whose GPU steps wait on launches), and ``precision``:
+    fp32, bf16 autocast, fp16 autocast with a GradScaler (CUDA only), or ``auto``: bf16 on a
+    CPU that computes it natively, else fp32 (GPUs included: faster there for these networks,
+    ``objective.resolve_precision``).
     ``deterministic`` makes torch use deterministic kernels (cuDNN's default convolutions on a
     GPU may sum in another order on every run, so a resumed GPU run then differs from an
     uninterrupted one; the CPU's kernels are deterministic already). An op with no deterministic
@@ -222,6 +227,7 @@ class TrainConfig:
     sync_bn: bool = False
     channels_last: bool = True
     compile: bool = False
+    compile_mode: str = "default"
     precision: str = "fp32"
     deterministic: bool = False
 
@@ -699,6 +705,12 @@ def validate(cfg: Config) -> None:
     if cfg.log.num_samples > MAX_GRID_IMAGES:  # each sample step writes them as one grid, to disk and TensorBoard
         raise GanforgeError(f"config key 'log.num_samples' is {cfg.log.num_samples:,}, more than one grid image "
                             f"shows (at most {MAX_GRID_IMAGES:,}); for more images, use ganforge sample --out DIR.")
+    if tr.compile_mode not in COMPILE_MODES:
+        raise GanforgeError(f"config key 'train.compile_mode' must be one of {', '.join(COMPILE_MODES)} "
+                            f"(torch.compile's modes), got '{tr.compile_mode}'.")
+    if tr.compile_mode != "default" and not tr.compile:  # a mode alone would compile nothing, without a word
+        raise GanforgeError(f"config key 'train.compile_mode' is '{tr.compile_mode}', but train.compile is false; "
+                            "set train.compile=true to compile in that mode, or leave compile_mode at default.")
     if tr.precision not in ("fp32", "bf16", "fp16", "auto"):
         raise GanforgeError(f"config key 'train.precision' must be fp32, bf16, fp16 or auto, got '{tr.precision}'.")
     import torch

@@ -121,7 +121,7 @@ class GANObjective:
             if cfg.train.channels_last:  # NHWC weights and activations: faster convolutions on some CPUs and GPUs
                 m.to(memory_format=torch.channels_last)
             if cfg.train.compile:  # in place, so state_dict keys and checkpoints do not change
-                m.compile()
+                m.compile(mode=cfg.train.compile_mode)
         self.opt_g = build_optimizer(G.parameters(), cfg.optim_g)
         self.opt_d = build_optimizer(D.parameters(), cfg.optim_d) if D is not None else None
         sr = cfg.sr
@@ -194,6 +194,11 @@ class GANObjective:
         Returns:
             Detached scalars for logging (loss_d, loss_g when G trained, D's mean scores).
         """
+        if self.cfg.train.compile:
+            # CUDA graphs (compile_mode reduce-overhead or max-autotune on a GPU) replay into the same
+            # output memory: this tells torch the last step's outputs are done with, so the step's
+            # several G and D calls each keep their own (a no-op without CUDA graphs)
+            torch.compiler.cudagraph_mark_step_begin()
         if isinstance(real, tuple):
             return self.sr_step(*real, step)
         if isinstance(real, LabeledBatch):

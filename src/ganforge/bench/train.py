@@ -135,7 +135,7 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
     out = {"preset": cfg.name, "overrides": list(overrides or []),
            "batch_size": cfg.train.batch_size, "world_size": env.world_size,
            "precision": loop.objective.precision, "channels_last": cfg.train.channels_last,
-           "compile": cfg.train.compile,
+           "compile": cfg.train.compile and cfg.train.compile_mode,  # false, or torch.compile's mode
            "threads": torch.get_num_threads(), "device": str(device), "steps": steps,
            "images_per_second": round(images_per_second, 1), "flops_per_image": int(flops_per_image),
            "achieved_gflops": round(achieved, 2), "matmul_peak_gflops": round(peak, 2),
