@@ -3,10 +3,13 @@
 #   1. tests/test_cuda.py: every train.precision, channels_last and compile train and resume on the GPU,
 #      a GPU run samples on the CPU, torchrun with NCCL;
 #   2. bench/ab_step.py: the options whose GPU defaults these figures chose, side by side in one process;
-#   3. ganforge bench train for dcgan-fmnist and hw6-dcgan-64: utilisation and data wait;
+#   3. ganforge bench train for dcgan-fmnist and hw6-dcgan-64: utilisation and data wait; two whole
+#      dcgan-fmnist runs, eager and with CUDA graphs, compile time included;
 #   4. the whole test suite with the GPU visible (train.device=auto picks it), in parallel.
 # Usage: bash bench/cuda_checks.sh OUT_DIR FASHION_MNIST_DIR [STEPS]
 # Each part has its own time limit, so a slow part cannot starve the ones after it.
+# All parts may take longer than one 10-minute call of a lent machine: WHOLE_RUNS=0 and SUITE_SECONDS=0
+# skip the two longest.
 set -u
 out=${1:?OUT_DIR}; fm=${2:?FASHION_MNIST_DIR}; steps=${3:-200}
 device=${GANFORGE_CHECK_DEVICE:-cuda}  # cpu: a dry run of this script on a machine without a GPU
@@ -54,6 +57,26 @@ ab dcgan-fmnist "$fm_data" "$fm_data,$cuda_graphs" "$steps"
 ab hw6-dcgan-64 "$big_data" "$big_data,$cuda_graphs" "$((steps / 2))"
 bench dcgan-fmnist dcgan-fmnist "$steps" --set "$fm_data"
 bench hw6-dcgan-64 hw6-dcgan-64 "$((steps / 4))" $(for kv in ${big_data//,/ }; do echo --set "$kv"; done)
+# whole runs, compile time included (ab leaves it out): eager, then CUDA graphs, one line each in runs.jsonl
+# with the wall time of the first 50 steps, the median logged img/s, the run's seconds and its last FID
+whole() {  # NAME --set ...
+  local name=$1; shift
+  timeout 150 python3 -m ganforge train dcgan-fmnist --out "$out/run-$name" --force --set "$fm_data" \
+    --set train.device="$device" --set train.max_seconds=0 --set train.max_steps="$((steps * 60))" \
+    --set log.progress=false --set eval.every_kimg=256 --set eval.num_samples=5000 "$@" >>"$out/runs.log" 2>&1
+  python3 -c 'import json, statistics, sys
+rows = [json.loads(line) for line in open(sys.argv[2])]
+rates = [r["images_per_second"] for r in rows if "images_per_second" in r]
+fid = [r["eval/fid"] for r in rows if "eval/fid" in r]
+print(json.dumps({"name": sys.argv[1], "first_50_steps_s": rows[0]["seconds"], "median_images_per_second": statistics.median(rates),
+                  "steps": rows[-1]["step"], "seconds": rows[-1]["seconds"], "fid": fid[-1] if fid else None}))' \
+    "$name" "$out/run-$name/metrics.jsonl" >>"$out/runs.jsonl" 2>>"$out/runs.log"
+  rm -rf "$out/run-$name"  # only the summary comes back: a run folder holds many files
+}
+if [ "${WHOLE_RUNS:-1}" != 0 ]; then  # about 4 minutes on an H200; WHOLE_RUNS=0 skips them
+  whole eager
+  whole cuda-graphs --set train.compile=true --set train.compile_mode=reduce-overhead
+fi
 rm -f "$out/b.json" "$out/ab.json"
 
 # the rest of the suite with the GPU visible: 12 workers (pytest-xdist), skipped with SUITE_SECONDS=0
