@@ -40,6 +40,9 @@ ab() {  # PRESET A B STEPS [FLAG]: bench/ab_step.py, A and B taking turns in one
     echo "{\"preset\": \"$1\", \"a\": \"$2\", \"b\": \"$3\", \"failed\": true}" >>"$out/ab.jsonl"
   fi
 }
+as_sets() {  # a=1,b=2 -> --set a=1 --set b=2 (the CLI takes one override per --set; ab_step.py takes the list)
+  local kv; for kv in ${1//,/ }; do echo --set "$kv"; done
+}
 fm_data="data.root=$fm"
 # 64x64 RGB from the same files (the 10,000 test images: resizing all 60,000 would take longer than the bench)
 big_data="data.name=fashion-mnist,data.split=test,data.root=$fm,data.resolution=64"
@@ -51,19 +54,19 @@ ab dcgan-fmnist "$fm_data" "$fm_data" "$steps" --b-batches-in-host-memory  # wha
 ab dcgan-fmnist "$fm_data,train.batch_size=512" "$fm_data,train.batch_size=512,train.precision=fp32" "$((steps / 2))"
 ab hw6-dcgan-64 "$big_data" "$big_data,train.precision=bf16" "$((steps / 2))"
 ab hw6-dcgan-64 "$big_data" "$big_data,train.deterministic=true" "$((steps / 2))"
-# CUDA graphs, an option (not a default) measured on dcgan-fmnist alone so far
+# CUDA graphs, an option (not a default)
 cuda_graphs="train.compile=true,train.compile_mode=reduce-overhead"
 ab dcgan-fmnist "$fm_data" "$fm_data,$cuda_graphs" "$steps"
 ab hw6-dcgan-64 "$big_data" "$big_data,$cuda_graphs" "$((steps / 2))"
 bench dcgan-fmnist dcgan-fmnist "$steps" --set "$fm_data"
-bench hw6-dcgan-64 hw6-dcgan-64 "$((steps / 4))" $(for kv in ${big_data//,/ }; do echo --set "$kv"; done)
+bench hw6-dcgan-64 hw6-dcgan-64 "$((steps / 4))" $(as_sets "$big_data")
 # whole runs, compile time included (ab leaves it out): eager, then CUDA graphs, one line each in runs.jsonl
 # with the wall time of the first 50 steps, the median logged img/s, the run's seconds and its last FID
-whole() {  # NAME --set ...
-  local name=$1; shift
+whole() {  # NAME [OVERRIDES]: a comma-separated list, as ab takes
+  local name=$1
   timeout 150 python3 -m ganforge train dcgan-fmnist --out "$out/run-$name" --force --set "$fm_data" \
     --set train.device="$device" --set train.max_seconds=0 --set train.max_steps="$((steps * 60))" \
-    --set log.progress=false --set eval.every_kimg=256 --set eval.num_samples=5000 "$@" >>"$out/runs.log" 2>&1
+    --set log.progress=false --set eval.every_kimg=256 --set eval.num_samples=5000 $(as_sets "${2:-}") >>"$out/runs.log" 2>&1
   python3 -c 'import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[2])]
 rates = [r["images_per_second"] for r in rows if "images_per_second" in r]
@@ -75,7 +78,7 @@ print(json.dumps({"name": sys.argv[1], "first_50_steps_s": rows[0]["seconds"], "
 }
 if [ "${WHOLE_RUNS:-1}" != 0 ]; then  # about 4 minutes on an H200; WHOLE_RUNS=0 skips them
   whole eager
-  whole cuda-graphs --set train.compile=true --set train.compile_mode=reduce-overhead
+  whole cuda-graphs "$cuda_graphs"
 fi
 rm -f "$out/b.json" "$out/ab.json"
 
