@@ -3,6 +3,7 @@
 #   1. tests/test_cuda.py: every train.precision, channels_last and compile train and resume on the GPU,
 #      a GPU run samples on the CPU, torchrun with NCCL;
 #   2. bench/ab_step.py: the options whose GPU defaults these figures chose, side by side in one process;
+#      bench/ab_tf32.py: what TF32 convolutions and matrix multiplies change;
 #   3. ganforge bench train for dcgan-fmnist and hw6-dcgan-64: utilisation and data wait; two whole
 #      dcgan-fmnist runs, eager and with CUDA graphs, compile time included;
 #   4. the whole test suite with the GPU visible (train.device=auto picks it), in parallel.
@@ -58,6 +59,13 @@ ab hw6-dcgan-64 "$big_data" "$big_data,train.deterministic=true" "$((steps / 2))
 cuda_graphs="train.compile=true,train.compile_mode=reduce-overhead"
 ab dcgan-fmnist "$fm_data" "$fm_data,$cuda_graphs" "$steps"
 ab hw6-dcgan-64 "$big_data" "$big_data,$cuda_graphs" "$((steps / 2))"
+tf32() {  # PRESET DATA: bench/ab_tf32.py (no TF32, torch's defaults, TF32 matrix multiplies too), one JSON line in tf32.jsonl
+  timeout 70 python3 bench/ab_tf32.py "$1" $(as_sets "$2") --set train.device="$device" --steps "$((steps / 2))" \
+    --json "$out/tf32.json" >>"$out/tf32.log" 2>&1 && python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))))' \
+    "$out/tf32.json" >>"$out/tf32.jsonl"
+}
+tf32 dcgan-fmnist "$fm_data"
+tf32 hw6-dcgan-64 "$big_data"
 bench dcgan-fmnist dcgan-fmnist "$steps" --set "$fm_data"
 bench hw6-dcgan-64 hw6-dcgan-64 "$((steps / 4))" $(as_sets "$big_data")
 # whole runs, compile time included (ab leaves it out): eager, then CUDA graphs, one line each in runs.jsonl

@@ -233,6 +233,7 @@ def test_pass_timing_times_each_gradient_the_call_asked_for_on_a_copy():
 @pytest.mark.parametrize("script, args", [
     ("step_overhead.py", ["--steps", "2", "--rounds", "1"]),
     ("layer_passes.py", ["--repeats", "1"]),
+    ("ab_tf32.py", ["--steps", "2", "--rounds", "2"]),
 ])
 def test_bench_scripts_run_and_write_json(script, args, idx_root, tmp_path):
     """The diagnostic scripts performance.md quotes still run against the current package."""
@@ -244,6 +245,9 @@ def test_bench_scripts_run_and_write_json(script, args, idx_root, tmp_path):
     if script == "step_overhead.py":
         assert set(r["ms_per_step"]) == {"base", "no_batchnorm", "no_batchnorm_or_activations", "no_optimizer"}
         assert all(ms > 0 for ms in r["ms_per_step"].values())
+    elif script == "ab_tf32.py":  # on a CPU the flags change nothing, but every setting takes its turns
+        assert set(r["median_images_per_second"]) == {"ieee", "torch", "tf32"} and r["ratio_over_ieee"]["ieee"] == 1
+        assert all(v > 0 for v in r["median_images_per_second"].values())
     else:  # every conv and linear call of G and D, with its passes timed
         assert {row["layer"].split(".")[0] for row in r["layers"]} == {"G", "D"}
         assert all(row["forward_ms"] > 0 for row in r["layers"])
