@@ -33,10 +33,13 @@ bench() {  # NAME PRESET STEPS --set ...: ganforge bench train, one JSON line in
     echo "{\"name\": \"$name\", \"failed\": true}" >>"$out/bench.jsonl"
   fi
 }
+one_line() {  # FILE: a JSON file as one line of a .jsonl log
+  python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$1"
+}
 ab() {  # PRESET A B STEPS [FLAG]: bench/ab_step.py, A and B taking turns in one process, one JSON line in ab.jsonl
   if timeout 60 python3 bench/ab_step.py "$1" --a "$2,train.device=$device" --b "$3,train.device=$device" \
        --steps "$4" --rounds 6 ${5:-} --json "$out/ab.json" >>"$out/ab.log" 2>&1; then
-    python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$out/ab.json" >>"$out/ab.jsonl"
+    one_line "$out/ab.json" >>"$out/ab.jsonl"
   else
     echo "{\"preset\": \"$1\", \"a\": \"$2\", \"b\": \"$3\", \"failed\": true}" >>"$out/ab.jsonl"
   fi
@@ -61,8 +64,7 @@ ab dcgan-fmnist "$fm_data" "$fm_data,$cuda_graphs" "$steps"
 ab hw6-dcgan-64 "$big_data" "$big_data,$cuda_graphs" "$((steps / 2))"
 tf32() {  # PRESET DATA: bench/ab_tf32.py (no TF32, torch's defaults, TF32 matrix multiplies too), one JSON line in tf32.jsonl
   timeout 70 python3 bench/ab_tf32.py "$1" $(as_sets "$2") --set train.device="$device" --steps "$((steps / 2))" \
-    --json "$out/tf32.json" >>"$out/tf32.log" 2>&1 && python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))))' \
-    "$out/tf32.json" >>"$out/tf32.jsonl"
+    --json "$out/tf32.json" >>"$out/tf32.log" 2>&1 && one_line "$out/tf32.json" >>"$out/tf32.jsonl"
 }
 tf32 dcgan-fmnist "$fm_data"
 tf32 hw6-dcgan-64 "$big_data"
