@@ -14,9 +14,9 @@ import torch
 from ganforge.data import InMemoryBatches
 from ganforge.training import checkpoint as ckpt
 
-from conftest import BITWISE, run_cli, tiny
+from conftest import run_cli, tiny
 from test_distributed import torchrun
-from test_train import assert_same, check_run_folder, weights
+from test_train import assert_same, check_run_folder, trained_whole_and_resumed, weights
 
 pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"), pytest.mark.slow]
 
@@ -28,13 +28,11 @@ pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a 
                                   ("train.compile=true", "train.compile_mode=reduce-overhead", "ema.enabled=false")],
                          ids=["fp32", "bf16", "fp16", "channels-first", "compile", "cuda-graphs", "cuda-graphs-no-ema"])
 def test_trains_and_resumes_bitwise_on_the_gpu(idx_root, tmp_path, sets):
-    """10 steps in one go against 5 + a resume to 10, with train.deterministic: without it, cuDNN's
-    fp32 kernels summed in another order in the two processes (largest difference 0.05 on an H200)."""
-    sets = ("train.device=cuda", "train.batch_size=32", BITWISE, *sets)
-    full, part = tmp_path / "full", tmp_path / "part"
-    assert run_cli("train", "dcgan-fmnist", "--out", full, *tiny(idx_root, "train.max_steps=10", *sets)) == 0
-    assert run_cli("train", "dcgan-fmnist", "--out", part, *tiny(idx_root, "train.max_steps=5", *sets)) == 0
-    assert run_cli("train", "dcgan-fmnist", "--out", part, "--resume", *tiny(idx_root, "train.max_steps=10", *sets)) == 0
+    """10 steps in one go against 5 + a resume to 10, with train.deterministic (the helper sets it):
+    without it, cuDNN's fp32 kernels summed in another order in the two processes (largest
+    difference 0.05 on an H200)."""
+    sets = ("train.device=cuda", "train.batch_size=32", *sets)
+    full, part = trained_whole_and_resumed(idx_root, tmp_path, sets)
     check_run_folder(full, 10, (28, 28))
     assert_same(weights(full), weights(part))
     if "train.precision=fp16" in sets:  # the GradScalers' state is part of the checkpoint

@@ -188,6 +188,17 @@ def assert_same(a, b, path="") -> None:
         assert a == b, f"{path}: {a} != {b}"
 
 
+def trained_whole_and_resumed(idx_root: Path, tmp_path: Path, sets) -> tuple[Path, Path]:
+    """Two dcgan-fmnist runs with ``sets`` and train.deterministic: 10 steps in one go, and 5 then a
+    resume to 10. Returns their run folders (whole, resumed), for a bitwise comparison."""
+    full, part = tmp_path / "full", tmp_path / "part"
+    same = (*sets, BITWISE)
+    assert run_cli("train", "dcgan-fmnist", "--out", full, *tiny(idx_root, "train.max_steps=10", *same)) == 0
+    assert run_cli("train", "dcgan-fmnist", "--out", part, *tiny(idx_root, "train.max_steps=5", *same)) == 0
+    assert run_cli("train", "dcgan-fmnist", "--out", part, "--resume", *tiny(idx_root, "train.max_steps=10", *same)) == 0
+    return full, part
+
+
 SPECTRAL_NORM_GP = ("model.discriminator.spectral_norm=true", "objective.gp_weight=1")
 CLASS_CONDITIONAL_GP = ("model.num_classes=10", "model.class_conditioning=batchnorm", "objective.gp_weight=1")
 DIFFAUGMENT_R1 = ("objective.diffaugment=color,translation,cutout", "objective.r1_gamma=1")
@@ -199,11 +210,7 @@ def test_resume_is_bitwise_identical(idx_root, tmp_path, sets, capsys):
     """Spectral norm's power-iteration vectors are state too; the penalty differentiates through sigma.
     A class-conditional run draws its fakes' classes, and DiffAugment its transforms, from the RNG the
     checkpoint restores (R1 differentiates through the transforms)."""
-    full, part = tmp_path / "full", tmp_path / "part"
-    same = (*sets, BITWISE)
-    assert run_cli("train", "dcgan-fmnist", "--out", full, *tiny(idx_root, "train.max_steps=10", *same)) == 0
-    assert run_cli("train", "dcgan-fmnist", "--out", part, *tiny(idx_root, "train.max_steps=5", *same)) == 0
-    assert run_cli("train", "dcgan-fmnist", "--out", part, "--resume", *tiny(idx_root, "train.max_steps=10", *same)) == 0
+    full, part = trained_whole_and_resumed(idx_root, tmp_path, sets)
     assert_same(weights(full), weights(part))
     # the resumed run's log has each step once
     steps = [json.loads(line)["step"] for line in (part / "metrics.jsonl").read_text().splitlines()]
