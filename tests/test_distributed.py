@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from ganforge.config import load_config
 from ganforge.distributed import DistEnv
 from ganforge.metrics.evaluate import FeatureSet, extract
 from ganforge.metrics.features import build_features
@@ -153,8 +154,9 @@ def test_only_rank_zero_writes_and_logs_are_averaged(idx_root, tmp_path):
         "config.json", "metrics.jsonl", "samples/step_0000004.png", "samples/step_0000008.png"]
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4, 6, 8]  # one writer: every step once
-    assert records[-1]["images_seen"] == 8 * 64  # the global batch
-    assert json.loads((run / "config.json").read_text())["train"]["batch_size"] == 64
+    batch = load_config("dcgan-fmnist").train.batch_size  # the global batch, split over the two ranks
+    assert records[-1]["images_seen"] == 8 * batch
+    assert json.loads((run / "config.json").read_text())["train"]["batch_size"] == batch
 
 
 @pytest.mark.skipif(torch.ops.mkldnn._is_mkldnn_bf16_supported(), reason="the warning is for CPUs without bf16")
@@ -200,7 +202,7 @@ def test_one_rank_run_resumes_on_two_ranks(idx_root, tmp_path):
 def test_sharded_evaluation_during_training(idx_root, tmp_path):
     run = tmp_path / "run"
     torchrun("train", "dcgan-fmnist", "--out", run,
-             *tiny(idx_root, "train.max_steps=8", "eval.every_kimg=0.256", "eval.num_samples=64",
+             *tiny(idx_root, "train.max_steps=8", "train.batch_size=64", "eval.every_kimg=0.256", "eval.num_samples=64",
                    "eval.metrics=fid,swd"))
     evals = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "eval/fid" in r]
     assert [r["step"] for r in evals] == [4, 8] and all(np.isfinite(r["eval/fid"]) for r in evals)

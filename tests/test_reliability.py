@@ -19,10 +19,10 @@ from conftest import run_cli, run_subprocess, tiny
 
 @pytest.fixture
 def run4(idx_root, tmp_path):
-    """A run with checkpoints at steps 2 and 4 (last.pt = step 4)."""
+    """A run with checkpoints at steps 2 and 4 (last.pt = step 4), one epoch of the 256 images at batch 64."""
     run = tmp_path / "run"
     assert run_cli("train", "dcgan-fmnist", "--out", run,
-                   *tiny(idx_root, "train.max_steps=4", "log.checkpoint_every_steps=2")) == 0
+                   *tiny(idx_root, "train.max_steps=4", "log.checkpoint_every_steps=2", "train.batch_size=64")) == 0
     return run
 
 

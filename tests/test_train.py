@@ -134,7 +134,7 @@ def test_progress_on_a_terminal_is_a_bar(idx_root, tmp_path):
 
 def test_bounds_steps_epochs_seconds(idx_root, tmp_path):
     run_cli("train", "dcgan-fmnist", "--out", tmp_path / "e", *tiny(idx_root, "train.max_epochs=1.5",
-                                                                      "train.max_seconds=0"))
+                                                                      "train.max_seconds=0", "train.batch_size=64"))
     # 256 images / batch 64 = 4 batches per epoch -> 1.5 epochs = 6 steps
     assert ckpt.load(tmp_path / "e" / "checkpoints" / "last.pt")["state"]["step"] == 6
     t = time.time()
@@ -154,7 +154,7 @@ def test_grids_and_checkpoints_every_n_epochs(idx_root, tmp_path):
     def written(folder: str, suffix: str) -> list[str]:
         return sorted(p.name for p in (run / folder).glob(f"step_*{suffix}"))
 
-    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_epochs=3", *by_epoch)) == 0
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_epochs=3", "train.batch_size=64", *by_epoch)) == 0
     assert written("samples", ".png") == ["step_0000004.png", "step_0000008.png", "step_0000012.png"]
     assert written("checkpoints", ".pt") == ["step_0000008.pt"]  # last.pt holds step 12
     # resumed with half the batch: 8 steps per epoch now, so epochs 4 and 5 end at steps 20 and 28
