@@ -154,7 +154,8 @@ def test_grids_and_checkpoints_every_n_epochs(idx_root, tmp_path):
     def written(folder: str, suffix: str) -> list[str]:
         return sorted(p.name for p in (run / folder).glob(f"step_*{suffix}"))
 
-    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_epochs=3", "train.batch_size=64", *by_epoch)) == 0
+    assert run_cli("train", "dcgan-fmnist", "--out", run,
+                   *tiny(idx_root, "train.max_epochs=3", "train.batch_size=64", *by_epoch)) == 0
     assert written("samples", ".png") == ["step_0000004.png", "step_0000008.png", "step_0000012.png"]
     assert written("checkpoints", ".pt") == ["step_0000008.pt"]  # last.pt holds step 12
     # resumed with half the batch: 8 steps per epoch now, so epochs 4 and 5 end at steps 20 and 28
