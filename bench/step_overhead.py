@@ -12,12 +12,11 @@ this on a CPU step (it overstates BatchNorm and ReLU; docs/performance.md).
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 import torch.nn as nn
 
-from ganforge.bench.train import GanforgeLoop
+from ganforge.bench.train import GanforgeLoop, time_rounds
 from ganforge.config import load_config
 from ganforge.data import load_images
 from ganforge.files import write_json
@@ -61,12 +60,8 @@ def main() -> None:
     loops = {v: make_loop(cfg, images, v) for v in variants}
     for loop in loops.values():
         loop.run(20)  # warm-up
-    ms: dict[str, list[float]] = {v: [] for v in variants}
-    for _ in range(args.rounds):
-        for v, loop in loops.items():
-            t = time.perf_counter()
-            loop.run(args.steps)
-            ms[v].append((time.perf_counter() - t) / args.steps * 1e3)
+    seconds = time_rounds(loops, args.steps, args.rounds)  # the variants take turns, in the same order each round
+    ms = {v: [s / args.steps * 1e3 for s in v_seconds] for v, v_seconds in seconds.items()}
     median = {v: sorted(t)[len(t) // 2] for v, t in ms.items()}
     for v in variants:
         print(f"{v:28s} {median[v]:6.2f} ms/step  ({median['base'] - median[v]:+.2f} ms against base)")
