@@ -58,7 +58,8 @@ def main() -> None:
         flagged.run(10)  # warm-up: cuDNN picks its algorithms per setting
     seconds = time_rounds(loops, args.steps, args.rounds, reverse_odd_rounds=True)
     med = {name: statistics.median(args.steps * cfg.train.batch_size / s for s in v) for name, v in seconds.items()}
-    result = {"preset": args.preset, "overrides": args.set, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    result = {"preset": args.preset, "overrides": args.set, "device": name,
               "median_images_per_second": {k: round(v, 1) for k, v in med.items()},
               "ratio_over_ieee": {k: round(v / med["ieee"], 3) for k, v in med.items()}}
     print(result)
