@@ -1,6 +1,7 @@
 """Speed options and the benchmark plumbing (figures themselves come from `ganforge bench`, never from tests)."""
 import json
 import platform
+import statistics
 import subprocess
 import sys
 import warnings
@@ -265,6 +266,24 @@ def test_ab_step_writes_both_sides_and_their_ratio(idx_root, tmp_path):
     assert r["b"][-2:] == ["train.channels_last=false", "(batches in host memory)"]
     assert all(len(v) == 2 and min(v) > 0 for v in r["images_per_second"].values())
     assert r["ratio_b_over_a"] == pytest.approx(r["median_b"] / r["median_a"], rel=1e-2)
+
+
+def test_compare_by_host_state_groups_rounds_by_the_probe(idx_root, tmp_path):
+    """bench/compare_by_host_state.py, which performance.md quotes for mmengine-gan-fmnist's ratio on a
+    quiet and a contended host: every round has its probe, and the groups are medians of their rounds."""
+    out, root = tmp_path / "hs.json", Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, str(root / "bench" / "compare_by_host_state.py"), "mlp-gan-fmnist",
+                    "--set", f"data.root={idx_root}", "--set", "train.batch_size=8", "--steps", "2",
+                    "--rounds", "4", "--json", str(out)], check=True, capture_output=True)
+    r = json.loads(out.read_text())
+    rows = r["per_round"]
+    assert len(rows) == 4 and all(row["probe_ms"] > 0 for row in rows)
+    assert min(row["probe_over_fastest"] for row in rows) == 1.0  # the fastest probe's round is always quiet
+    assert r["all"] == {"rounds": 4, "median_speedup": pytest.approx(statistics.median(row["speedup"] for row in rows),
+                                                                      abs=1e-3)}
+    quiet = [row["speedup"] for row in rows if row["probe_over_fastest"] <= 1.10]
+    assert r["quiet"] == {"rounds": len(quiet), "median_speedup": pytest.approx(statistics.median(quiet), abs=1e-3)}
+    assert r["quiet"]["rounds"] + r["contended"]["rounds"] <= 4
 
 
 def test_more_threads_than_cpus_are_lowered_with_a_warning(capsys):

@@ -12,7 +12,7 @@ import json
 
 import torch
 
-from ..config import load_config
+from ..config import Config, load_config
 from ..data import load_images
 from ..errors import GanforgeError
 from ..files import write_json
@@ -21,6 +21,26 @@ from ..training.process import apply_process_settings
 from .reference import REFERENCES
 from .measure import machine
 from .train import GanforgeLoop, time_rounds
+
+
+def build_loops(preset: str, overrides: list[str] | None = None, warmup: int = 10) -> tuple[Config, dict]:
+    """The preset's config and its two loops, ``{"ganforge": ..., "reference": ...}``, warmed up.
+
+    Both train the same networks from the same init on the same images, on the CPU, with the
+    process settings (threads, malloc) of the preset applied to both.
+    """
+    cfg = load_config(preset, list(overrides or []))
+    if cfg.name not in REFERENCES:
+        raise GanforgeError(f"no reference loop for preset '{cfg.name}'; bench compare knows "
+                            f"{', '.join(REFERENCES)}.")
+    apply_process_settings(cfg.train)
+    images = load_images(cfg.data)
+    ours = GanforgeLoop(cfg, images, torch.device("cpu"))
+    torch.manual_seed(cfg.train.seed)
+    reference = REFERENCES[cfg.name](cfg, *build_networks(cfg), images)
+    ours.run(warmup)
+    reference.run(warmup)
+    return cfg, {"ganforge": ours, "reference": reference}
 
 
 def bench_compare(preset: str, steps: int = 50, rounds: int = 4, warmup: int = 10,
@@ -34,18 +54,9 @@ def bench_compare(preset: str, steps: int = 50, rounds: int = 4, warmup: int = 1
     reference_images_per_second, speedup (their ratio), the per-round figures, and machine
     (``bench.measure.machine``).
     """
-    cfg = load_config(preset, list(overrides or []))
-    if cfg.name not in REFERENCES:
-        raise GanforgeError(f"no reference loop for preset '{cfg.name}'; bench compare knows "
-                            f"{', '.join(REFERENCES)}.")
-    apply_process_settings(cfg.train)
-    images = load_images(cfg.data)
-    ours = GanforgeLoop(cfg, images, torch.device("cpu"))
-    torch.manual_seed(cfg.train.seed)
-    reference = REFERENCES[cfg.name](cfg, *build_networks(cfg), images)
-    ours.run(warmup)
-    reference.run(warmup)
-    seconds = time_rounds({"ganforge": ours, "reference": reference}, steps, rounds, reverse_odd_rounds=True)
+    cfg, loops = build_loops(preset, overrides, warmup)
+    ours = loops["ganforge"]
+    seconds = time_rounds(loops, steps, rounds, reverse_odd_rounds=True)
     per_round = {k: [round(steps * cfg.train.batch_size / s, 1) for s in v] for k, v in seconds.items()}
     ips = {k: rounds * steps * cfg.train.batch_size / sum(v) for k, v in seconds.items()}
     out = {"preset": cfg.name, "overrides": list(overrides or []), "precision": ours.objective.precision,
