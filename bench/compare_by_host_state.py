@@ -1,16 +1,14 @@
 #!/usr/bin/env python
 """`ganforge bench compare`, with each round tagged by how fast the shared host was at the time.
 
-    python bench/compare_by_host_state.py PRESET [--steps 100] [--rounds 30] [--set key=value] [--json OUT]
+    python bench/compare_by_host_state.py PRESET [--steps 100] [--rounds 30] [--set key=value]
+        [--quiet-probe-ms MS] [--json OUT]
 
-Before each turn a fixed probe runs: 100 forwards of a 64-row MLP with fixed random
-weights (100-128-256-512-1024-784, about 6 MB of fp32 weights: more than the L2 caches
-hold, less than the L3). It does the same work every time, so its time says how much of the
-machine the process had just then: on a guest that shares its L3 and memory with other tenants,
-the probe slows when they are busy. Rounds are then grouped by the probe: "quiet" within 10 %
-of the fastest probe of the run, "contended" at least 25 % slower than it. The ratio of each
-group is the median of its rounds' ratios (ganforge's images/second over the reference's, in
-the same round). The turns alternate ABBA as in `ganforge bench compare`.
+Before each turn the fixed probe of bench/host_probe.py runs (the same work every time; its
+time says how busy the shared host was just then), and rounds are grouped by it into "quiet"
+and "contended". The ratio of each group is the median of its rounds' ratios (ganforge's
+images/second over the reference's, in the same round). The turns alternate ABBA as in
+`ganforge bench compare`.
 """
 from __future__ import annotations
 
@@ -18,37 +16,9 @@ import argparse
 import statistics
 import time
 
-import torch
-
 from ganforge.bench.compare import build_loops
-from ganforge.files import write_json
 
-QUIET, CONTENDED = 1.10, 1.25  # probe time over the run's fastest probe
-
-
-def make_probe():
-    """A function that times the fixed MLP forwards and returns milliseconds per forward."""
-    gen = torch.Generator().manual_seed(0)
-    dims = [100, 128, 256, 512, 1024, 784]
-    weights = [torch.randn(o, i, generator=gen) * 0.05 for i, o in zip(dims, dims[1:])]
-    x = torch.randn(64, dims[0], generator=gen)
-
-    def probe(n: int = 100) -> float:
-        t = time.perf_counter()
-        for _ in range(n):
-            h = x
-            for w in weights:
-                h = torch.tanh(h @ w.T)
-        return (time.perf_counter() - t) / n * 1e3
-
-    probe(20)  # warm-up
-    return probe
-
-
-def group_ratio(rows: list[dict], keep) -> dict:
-    """Rounds whose probe ratio passes ``keep``: how many, and the median of their speedups."""
-    picked = [r["speedup"] for r in rows if keep(r["probe_over_fastest"])]
-    return {"rounds": len(picked), "median_speedup": round(statistics.median(picked), 3) if picked else None}
+from host_probe import group_by_probe, make_probe, report
 
 
 def main() -> None:
@@ -57,6 +27,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=100, help="steps per turn")
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--set", action="append", default=[], help="override for ganforge's side, as in bench compare")
+    p.add_argument("--quiet-probe-ms", type=float, default=None,
+                   help="the probe's time on a quiet host (default: the run's fastest probe)")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     cfg, loops = build_loops(args.preset, args.set)
@@ -75,20 +47,9 @@ def main() -> None:
                      "reference_images_per_second": round(ips["reference"], 1),
                      "speedup": round(ips["ganforge"] / ips["reference"], 3)})
         print(rows[-1], flush=True)
-    fastest = min(r["probe_ms"] for r in rows)
-    for row in rows:
-        row["probe_over_fastest"] = round(row["probe_ms"] / fastest, 3)
     out = {"preset": cfg.name, "overrides": args.set, "steps": args.steps, "rounds": args.rounds,
-           "fastest_probe_ms": fastest,
-           "quiet": group_ratio(rows, lambda q: q <= QUIET),
-           "contended": group_ratio(rows, lambda q: q >= CONTENDED),
-           "all": group_ratio(rows, lambda q: True),
-           "per_round": rows}
-    print(f"{cfg.name}: median speedup {out['all']['median_speedup']} over {args.rounds} rounds; "
-          f"quiet host {out['quiet']['median_speedup']} ({out['quiet']['rounds']} rounds), "
-          f"contended {out['contended']['median_speedup']} ({out['contended']['rounds']} rounds)")
-    if args.json:
-        write_json(out, args.json)
+           **group_by_probe(rows, "speedup", args.quiet_probe_ms), "per_round": rows}
+    report(out, "speedup", "speedup", args.json)
 
 
 if __name__ == "__main__":

@@ -271,19 +271,45 @@ def test_ab_step_writes_both_sides_and_their_ratio(idx_root, tmp_path):
 def test_compare_by_host_state_groups_rounds_by_the_probe(idx_root, tmp_path):
     """bench/compare_by_host_state.py, which performance.md quotes for mmengine-gan-fmnist's ratio on a
     quiet and a contended host: every round has its probe, and the groups are medians of their rounds."""
-    out, root = tmp_path / "hs.json", Path(__file__).resolve().parents[1]
-    subprocess.run([sys.executable, str(root / "bench" / "compare_by_host_state.py"), "mlp-gan-fmnist",
-                    "--set", f"data.root={idx_root}", "--set", "train.batch_size=8", "--steps", "2",
-                    "--rounds", "4", "--json", str(out)], check=True, capture_output=True)
-    r = json.loads(out.read_text())
+    def run(*args):
+        out, root = tmp_path / "hs.json", Path(__file__).resolve().parents[1]
+        subprocess.run([sys.executable, str(root / "bench" / "compare_by_host_state.py"), "mlp-gan-fmnist",
+                        "--set", f"data.root={idx_root}", "--set", "train.batch_size=8", "--steps", "2",
+                        "--json", str(out), *args], check=True, capture_output=True)
+        return json.loads(out.read_text())
+
+    r = run("--rounds", "4")
     rows = r["per_round"]
     assert len(rows) == 4 and all(row["probe_ms"] > 0 for row in rows)
-    assert min(row["probe_over_fastest"] for row in rows) == 1.0  # the fastest probe's round is always quiet
+    assert min(row["probe_over_quiet"] for row in rows) == 1.0  # by default the fastest probe's round is quiet
     assert r["all"] == {"rounds": 4, "median_speedup": pytest.approx(statistics.median(row["speedup"] for row in rows),
                                                                       abs=1e-3)}
-    quiet = [row["speedup"] for row in rows if row["probe_over_fastest"] <= 1.10]
+    quiet = [row["speedup"] for row in rows if row["probe_over_quiet"] <= 1.10]
     assert r["quiet"] == {"rounds": len(quiet), "median_speedup": pytest.approx(statistics.median(quiet), abs=1e-3)}
     assert r["quiet"]["rounds"] + r["contended"]["rounds"] <= 4
+    r = run("--rounds", "2", "--quiet-probe-ms", "1e-6")  # a quiet host far faster than this one: all contended
+    assert r["quiet_probe_ms"] == 1e-6 and r["quiet"] == {"rounds": 0, "median_speedup": None}
+    assert r["contended"]["rounds"] == 2
+
+
+def test_mfu_by_host_state_computes_each_rounds_mfu(image_folder, tmp_path):
+    """bench/mfu_by_host_state.py, which performance.md quotes for dcgan-fmnist's MFU on a quiet and a
+    contended host: each round's MFU is its speed times the counted FLOPs over the peak."""
+    out, root = tmp_path / "mfu.json", Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, str(root / "bench" / "mfu_by_host_state.py"), "hw6-wgan-64",
+                    "--set", f"data.root={image_folder}", "--set", "train.batch_size=4", "--steps", "1",
+                    "--rounds", "3", "--json", str(out)],
+                   check=True, capture_output=True)
+    r = json.loads(out.read_text())
+    assert r["steps"] == 5  # rounded up to a whole cycle: WGAN's n_critic D steps, then the G step
+    assert r["precision"] == "fp32"
+    assert run_cli("bench", "train", "hw6-wgan-64", "--steps", 5, "--set", f"data.root={image_folder}",
+                   "--set", "train.batch_size=4", "--json", tmp_path / "t.json") == 0
+    assert r["flops_per_image"] == json.loads((tmp_path / "t.json").read_text())["flops_per_image"]  # counted alike
+    for row in r["per_round"]:
+        mfu = r["flops_per_image"] * row["images_per_second"] / 1e9 / r["matmul_peak_gflops"]
+        assert row["mfu"] == pytest.approx(mfu, rel=1e-3, abs=1e-4)
+    assert r["all"]["rounds"] == 3 and r["quiet"]["rounds"] >= 1
 
 
 def test_more_threads_than_cpus_are_lowered_with_a_warning(capsys):

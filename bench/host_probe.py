@@ -1,0 +1,70 @@
+"""How fast the shared host is right now: a fixed probe, and rounds grouped by it.
+
+The probe is 100 forwards of a 64-row MLP with fixed random weights (100-128-256-512-1024-784,
+about 6 MB of fp32 weights: more than the L2 caches hold, less than the L3). It does the same
+work every time, so its time says how much of the machine the process had just then: on a
+guest that shares its L3 and memory with other tenants, the probe slows when they are busy.
+A round is "quiet" when its probe is within 10 % of the quiet host's probe time, "contended"
+when it is at least 25 % slower. That time is the run's fastest probe unless the caller gives
+it (a run that was contended throughout has no quiet round to measure it by).
+
+Used by bench/compare_by_host_state.py and bench/mfu_by_host_state.py.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+from ganforge.files import write_json
+
+QUIET, CONTENDED = 1.10, 1.25  # probe time over the quiet host's probe time
+
+
+def make_probe() -> Callable[[], float]:
+    """A function that runs the fixed MLP forwards and returns milliseconds per forward."""
+    gen = torch.Generator().manual_seed(0)
+    dims = [100, 128, 256, 512, 1024, 784]
+    weights = [torch.randn(o, i, generator=gen) * 0.05 for i, o in zip(dims, dims[1:])]
+    x = torch.randn(64, dims[0], generator=gen)
+
+    def probe(n: int = 100) -> float:
+        t = time.perf_counter()
+        for _ in range(n):
+            h = x
+            for w in weights:
+                h = torch.tanh(h @ w.T)
+        return (time.perf_counter() - t) / n * 1e3
+
+    probe(20)  # warm-up
+    return probe
+
+
+def group_by_probe(rows: list[dict], value: str, quiet_probe_ms: float | None = None) -> dict:
+    """Add ``probe_over_quiet`` to each row (each has ``probe_ms``) and summarise ``value`` per group.
+
+    Returns quiet_probe_ms, fastest_probe_ms, and for "quiet", "contended" and "all": how many
+    rows, and the median of their ``value`` (None for an empty group).
+    """
+    fastest = min(r["probe_ms"] for r in rows)
+    quiet_ms = quiet_probe_ms or fastest
+    for row in rows:
+        row["probe_over_quiet"] = round(row["probe_ms"] / quiet_ms, 3)
+    groups = {"quiet": lambda q: q <= QUIET, "contended": lambda q: q >= CONTENDED, "all": lambda q: True}
+    out: dict = {"quiet_probe_ms": quiet_ms, "fastest_probe_ms": fastest}
+    for name, keep in groups.items():
+        picked = [r[value] for r in rows if keep(r["probe_over_quiet"])]
+        out[name] = {"rounds": len(picked), f"median_{value}": round(statistics.median(picked), 3) if picked else None}
+    return out
+
+
+def report(out: dict, value: str, label: str, json_out: str | None) -> None:
+    """Print one line with the groups' medians of ``value`` (``label`` names it) and write ``out`` as JSON."""
+    groups = {name: out[name] for name in ("all", "quiet", "contended")}
+    print(f"{out['preset']}: median {label} {groups['all'][f'median_{value}']} over {groups['all']['rounds']} rounds; "
+          + ", ".join(f"{'quiet host' if name == 'quiet' else name} {g[f'median_{value}']} ({g['rounds']} rounds)"
+                      for name, g in groups.items() if name != "all"))
+    if json_out:
+        write_json(out, json_out)
