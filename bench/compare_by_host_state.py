@@ -18,7 +18,7 @@ import time
 
 from ganforge.bench.compare import build_loops
 
-from host_probe import group_by_probe, make_probe, report
+from host_probe import group_by_probe, make_probe, probe_ms_arg, report
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=100, help="steps per turn")
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--set", action="append", default=[], help="override for ganforge's side, as in bench compare")
-    p.add_argument("--quiet-probe-ms", type=float, default=None,
+    p.add_argument("--quiet-probe-ms", type=probe_ms_arg, default=None,
                    help="the probe's time on a quiet host (default: the run's fastest probe)")
     p.add_argument("--json", default=None)
     args = p.parse_args()

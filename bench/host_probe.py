@@ -12,6 +12,7 @@ Used by bench/compare_by_host_state.py and bench/mfu_by_host_state.py.
 """
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from typing import Callable
@@ -21,6 +22,18 @@ import torch
 from ganforge.files import write_json
 
 QUIET, CONTENDED = 1.10, 1.25  # probe time over the quiet host's probe time
+
+
+def probe_ms_arg(text: str) -> float:
+    """argparse type of ``--quiet-probe-ms``: a time in milliseconds, above zero."""
+    try:
+        ms = float(text)
+    except ValueError:
+        ms = float("nan")
+    if not ms > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time: give the probe's milliseconds on a quiet host, "
+                                         "e.g. 1.51")
+    return ms
 
 
 def make_probe() -> Callable[[], float]:

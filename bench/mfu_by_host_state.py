@@ -23,7 +23,7 @@ from ganforge.bench.train import GanforgeLoop
 from ganforge.config import load_config
 from ganforge.training.process import apply_process_settings
 
-from host_probe import group_by_probe, make_probe, report
+from host_probe import group_by_probe, make_probe, probe_ms_arg, report
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=15, help="steps per round (rounded up to whole D/G cycles)")
     p.add_argument("--rounds", type=int, default=50)
     p.add_argument("--set", action="append", default=[])
-    p.add_argument("--quiet-probe-ms", type=float, default=None,
+    p.add_argument("--quiet-probe-ms", type=probe_ms_arg, default=None,
                    help="the probe's time on a quiet host (default: the run's fastest probe)")
     p.add_argument("--json", default=None)
     args = p.parse_args()
