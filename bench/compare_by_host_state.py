@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 from ganforge.bench.compare import build_loops
+from ganforge.bench.train import time_rounds
 
 from host_probe import group_by_probe, make_probe, probe_ms_arg, report
 
@@ -33,20 +33,16 @@ def main() -> None:
     args = p.parse_args()
     cfg, loops = build_loops(args.preset, args.set)
     probe = make_probe()
+    probes: dict[str, list[float]] = {name: [] for name in loops}
+    seconds = time_rounds(loops, args.steps, args.rounds, reverse_odd_rounds=True,
+                          before_turn=lambda name: probes[name].append(probe()))
     rows = []
     for r in range(args.rounds):
-        order = list(loops.items())
-        ips, probes = {}, []
-        for name, loop in order[::-1] if r % 2 else order:
-            probes.append(probe())
-            t = time.perf_counter()
-            loop.run(args.steps)
-            ips[name] = args.steps * cfg.train.batch_size / (time.perf_counter() - t)
-        rows.append({"probe_ms": round(statistics.mean(probes), 3),
+        ips = {name: args.steps * cfg.train.batch_size / s[r] for name, s in seconds.items()}
+        rows.append({"probe_ms": round(statistics.mean(v[r] for v in probes.values()), 3),
                      "ganforge_images_per_second": round(ips["ganforge"], 1),
                      "reference_images_per_second": round(ips["reference"], 1),
                      "speedup": round(ips["ganforge"] / ips["reference"], 3)})
-        print(rows[-1], flush=True)
     out = {"preset": cfg.name, "overrides": args.set, "steps": args.steps, "rounds": args.rounds,
            **group_by_probe(rows, "speedup", args.quiet_probe_ms), "per_round": rows}
     report(out, "speedup", "speedup", args.json)

@@ -14,12 +14,11 @@ its rounds' MFU.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 from ganforge.bench.measure import count_flops, matmul_peak_gflops
-from ganforge.bench.train import GanforgeLoop
+from ganforge.bench.train import GanforgeLoop, time_rounds
 from ganforge.config import load_config
 from ganforge.training.process import apply_process_settings
 
@@ -48,15 +47,13 @@ def main() -> None:
     peak = matmul_peak_gflops(cpu, dtype=loop.objective.amp_dtype or torch.float32)
     steps = -(-args.steps // cycle) * cycle
     probe = make_probe()
+    probes: list[float] = []
+    seconds = time_rounds({"step": loop}, steps, args.rounds, before_turn=lambda _: probes.append(probe()))["step"]
     rows = []
-    for _ in range(args.rounds):
-        probe_ms = probe()
-        t = time.perf_counter()
-        loop.run(steps)
-        ips = steps * cfg.train.batch_size / (time.perf_counter() - t)
+    for probe_ms, s in zip(probes, seconds):
+        ips = steps * cfg.train.batch_size / s
         rows.append({"probe_ms": round(probe_ms, 3), "images_per_second": round(ips, 1),
                      "mfu": round(flops_per_image * ips / 1e9 / peak, 4)})
-        print(rows[-1], flush=True)
     out = {"preset": cfg.name, "overrides": args.set, "precision": loop.objective.precision, "steps": steps,
            "rounds": args.rounds, "flops_per_image": int(flops_per_image), "matmul_peak_gflops": round(peak, 2),
            **group_by_probe(rows, "mfu", args.quiet_probe_ms), "per_round": rows}

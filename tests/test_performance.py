@@ -63,6 +63,10 @@ def test_time_rounds_takes_turns_in_abba_order():
     seconds = time_rounds({"a": Loop("a"), "b": Loop("b")}, steps=3, rounds=4, reverse_odd_rounds=True)
     assert [name for name, _ in calls] == list("abbaabba") and {n for _, n in calls} == {3}
     assert {k: len(v) for k, v in seconds.items()} == {"a": 4, "b": 4}
+    calls.clear()  # before_turn runs before each turn, with the name of the loop about to run
+    time_rounds({"a": Loop("a"), "b": Loop("b")}, steps=1, rounds=2,
+                before_turn=lambda name: calls.append(("probe", name)))
+    assert calls == [("probe", "a"), ("a", 1), ("probe", "b"), ("b", 1)] * 2
 
 
 # ten dcgan-fmnist steps after a warm-up, in a fresh process (malloc settings are per process);

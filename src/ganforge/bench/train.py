@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import resource
 import time
+from typing import Callable
 
 import torch
 import torch.distributed as tdist
@@ -62,17 +63,20 @@ class GanforgeLoop:
         return wait
 
 
-def time_rounds(loops: dict[str, "GanforgeLoop"], steps: int, rounds: int,
-                reverse_odd_rounds: bool = False) -> dict[str, list[float]]:
+def time_rounds(loops: dict[str, "GanforgeLoop"], steps: int, rounds: int, reverse_odd_rounds: bool = False,
+                before_turn: Callable[[str], object] | None = None) -> dict[str, list[float]]:
     """Seconds each loop (anything with ``run(n)``) takes for ``steps`` steps, ``rounds`` times, taking turns.
 
     Turns alternate so drift of the shared machine hits every loop alike; with
     ``reverse_odd_rounds`` every other round runs them in reverse order (A B, B A, ...).
+    ``before_turn(name)`` runs before each turn, outside its timing (bench/host_probe.py's probe).
     """
     seconds: dict[str, list[float]] = {name: [] for name in loops}
     for r in range(rounds):
         order = list(loops.items())
         for name, loop in order[::-1] if reverse_odd_rounds and r % 2 else order:
+            if before_turn is not None:
+                before_turn(name)
             t = time.perf_counter()
             loop.run(steps)
             seconds[name].append(time.perf_counter() - t)
