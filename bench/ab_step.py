@@ -16,6 +16,7 @@ import statistics
 from ganforge.bench.train import GanforgeLoop, time_rounds
 from ganforge.config import load_config
 from ganforge.data import load_images
+from ganforge.errors import run_script
 from ganforge.files import write_json
 from ganforge.training.loop import pick_device
 from ganforge.training.process import apply_process_settings
@@ -54,4 +55,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

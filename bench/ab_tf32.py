@@ -19,6 +19,7 @@ import torch
 from ganforge.bench.train import GanforgeLoop, time_rounds
 from ganforge.config import load_config
 from ganforge.data import load_images
+from ganforge.errors import run_script
 from ganforge.files import write_json
 from ganforge.training.loop import pick_device
 from ganforge.training.process import apply_process_settings
@@ -68,4 +69,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -17,6 +17,7 @@ import statistics
 
 from ganforge.bench.compare import build_loops
 from ganforge.bench.train import time_rounds
+from ganforge.errors import run_script
 
 from host_probe import group_by_probe, make_probe, probe_ms_arg, report
 
@@ -49,4 +50,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -19,6 +19,7 @@ from ganforge.bench.measure import matmul_peak_gflops
 from ganforge.bench.train import GanforgeLoop
 from ganforge.config import load_config
 from ganforge.data import load_images
+from ganforge.errors import run_script
 from ganforge.files import write_json
 from ganforge.training.process import apply_process_settings
 
@@ -55,4 +56,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -20,6 +20,7 @@ import torch
 from ganforge.bench.measure import count_flops, matmul_peak_gflops
 from ganforge.bench.train import GanforgeLoop, time_rounds
 from ganforge.config import load_config
+from ganforge.errors import run_script
 from ganforge.training.process import apply_process_settings
 
 from host_probe import group_by_probe, make_probe, probe_ms_arg, report
@@ -61,4 +62,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -17,6 +17,7 @@ from ganforge.bench.reference import REFERENCES
 from ganforge.bench.train import GanforgeLoop
 from ganforge.config import load_config
 from ganforge.data import load_images
+from ganforge.errors import run_script
 from ganforge.nets import build_networks
 
 
@@ -41,4 +42,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -22,7 +22,9 @@ PRESETS = ("dcgan-fmnist", "mlp-gan-fmnist", "mmengine-gan-fmnist")
 
 
 def ganforge(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "ganforge", *args], check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "-m", "ganforge", *args], stdout=subprocess.DEVNULL)
+    if done.returncode:  # the CLI has printed why (a bad preset or --set exits 2); no traceback of ours on top
+        sys.exit(done.returncode)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ import torch.nn as nn
 from ganforge.bench.train import GanforgeLoop, time_rounds
 from ganforge.config import load_config
 from ganforge.data import load_images
+from ganforge.errors import run_script
 from ganforge.files import write_json
 from ganforge.training.process import apply_process_settings
 
@@ -71,4 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

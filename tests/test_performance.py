@@ -326,3 +326,26 @@ def test_more_threads_than_cpus_are_lowered_with_a_warning(capsys):
         assert torch.get_num_threads() == 1 and not capsys.readouterr().err
     finally:
         torch.set_num_threads(before)
+
+
+def test_bench_scripts_report_bad_input_in_one_line_and_exit_2(tmp_path, capsys):
+    """The bench scripts answer a bad preset as the CLI does: one line naming it, exit 2, no traceback."""
+    from ganforge.errors import GanforgeError, run_script
+
+    def bad() -> None:
+        raise GanforgeError("unknown preset 'nope'.")
+
+    with pytest.raises(SystemExit) as e:
+        run_script(bad)
+    assert e.value.code == 2 and capsys.readouterr().err.endswith(": error: unknown preset 'nope'.\n")
+    with pytest.raises(ZeroDivisionError):  # a bug is not the user's input: it keeps its traceback
+        run_script(lambda: 1 / 0)
+
+    root = Path(__file__).resolve().parents[1]
+    scripts = sorted(p.name for p in (root / "bench").glob("*.py") if 'if __name__ == "__main__":' in p.read_text())
+    # every script with an entry point goes through run_script, except quality_vs_time.py, which runs the CLI
+    assert [s for s in scripts if "run_script(main)" not in (root / "bench" / s).read_text()] == ["quality_vs_time.py"]
+    for argv in (["ab_step.py", "nope"], ["quality_vs_time.py", "--presets", "nope", "--json", str(tmp_path / "q.json")]):
+        done = subprocess.run([sys.executable, str(root / "bench" / argv[0]), *argv[1:]], capture_output=True, text=True)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and "unknown preset 'nope'" in done.stderr

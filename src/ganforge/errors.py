@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, NoReturn
 
 
 class GanforgeError(Exception):
@@ -56,3 +57,18 @@ def raised_at(e: BaseException) -> str:
     user = [f for f in frames if not f.filename.startswith((torch_dir, "<frozen"))]
     frame = (user or frames)[-1]
     return f"{frame.filename}:{frame.lineno}"
+
+
+def run_script(main: Callable[[], object]) -> NoReturn:
+    """Run a script's ``main()`` as the CLI runs a command, then exit.
+
+    For the scripts under bench/: a :class:`GanforgeError` (an unknown preset, a bad ``--set``)
+    prints ``SCRIPT: error: MESSAGE`` on one line and exits 2, like the CLI and argparse do;
+    anything else is a bug and keeps its traceback.
+    """
+    try:
+        main()
+    except GanforgeError as e:
+        print(f"{os.path.basename(sys.argv[0])}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(0)
