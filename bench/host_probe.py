@@ -1,14 +1,16 @@
 """How fast the shared host is right now: a fixed probe, and rounds grouped by it.
 
 The probe is 100 forwards of a 64-row MLP with fixed random weights (100-128-256-512-1024-784,
-about 6 MB of fp32 weights: more than the L2 caches hold, less than the L3). It does the same
-work every time, so its time says how much of the machine the process had just then: on a
-guest that shares its L3 and memory with other tenants, the probe slows when they are busy.
+about 6 MB of fp32 weights: more than the L2 caches hold, less than the L3), on the process's
+threads. It does the same work every time, so its time says how much of the machine the process
+had just then. On this project's shared hosts it slows when the guest's two CPUs are placed
+apart (bench/host_state.py; docs/performance.md, "What a slow spell is"): work split finely
+between threads slows then, and one-thread work does not.
 A round is "quiet" when its probe is within 10 % of the quiet host's probe time, "contended"
 when it is at least 25 % slower. That time is the run's fastest probe unless the caller gives
 it (a run that was contended throughout has no quiet round to measure it by).
 
-Used by bench/compare_by_host_state.py and bench/mfu_by_host_state.py.
+Used by bench/compare_by_host_state.py, bench/mfu_by_host_state.py and bench/host_state.py.
 """
 from __future__ import annotations
 

@@ -316,6 +316,26 @@ def test_mfu_by_host_state_computes_each_rounds_mfu(image_folder, tmp_path):
     assert r["all"]["rounds"] == 3 and r["quiet"]["rounds"] >= 1
 
 
+def test_host_state_samples_every_measure_and_groups_them_by_the_probe(idx_root, tmp_path):
+    """bench/host_state.py, which performance.md quotes for what slows in a slow spell: every sample
+    has every measure, and each group's medians are those of its samples."""
+    out, root = tmp_path / "hs.json", Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, str(root / "bench" / "host_state.py"), "--seconds", "2",
+                    "--preset", "mlp-gan-fmnist", "--set", f"data.root={idx_root}", "--set", "train.batch_size=8",
+                    "--steps", "2", "--json", str(out)], check=True, capture_output=True)
+    r = json.loads(out.read_text())
+    rows = r["per_sample"]
+    per_cpu = {f"probe_cpu{c}_ms" for c in r["cpus"]}
+    assert rows and all(set(row) == {"probe_ms", "probe_over_quiet", "copy_ms", "matmul_gflops",
+                                     "step_2t_images_per_second", "step_1t_images_per_second", *per_cpu}
+                        for row in rows)
+    assert all(v > 0 for row in rows for v in row.values())
+    quiet = [row for row in rows if row["probe_over_quiet"] <= 1.10]
+    assert r["quiet"]["rounds"] == len(quiet) >= 1  # the fastest probe's sample is quiet by default
+    assert r["quiet"]["median_copy_ms"] == pytest.approx(statistics.median(row["copy_ms"] for row in quiet), abs=1e-3)
+    assert r["all"]["median_step_1t_images_per_second"] == pytest.approx(
+        statistics.median(row["step_1t_images_per_second"] for row in rows), abs=0.1)
+
 def test_more_threads_than_cpus_are_lowered_with_a_warning(capsys):
     before = torch.get_num_threads()
     try:
