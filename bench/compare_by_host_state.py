@@ -16,10 +16,11 @@ import argparse
 import statistics
 
 from ganforge.bench.compare import build_loops
+from ganforge.bench.measure import mlp_probe
 from ganforge.bench.train import time_rounds
 from ganforge.errors import run_script
 
-from host_probe import group_by_probe, make_probe, probe_ms_arg, report
+from host_probe import group_by_probe, probe_ms_arg, report
 
 
 def main() -> None:
@@ -33,7 +34,7 @@ def main() -> None:
     p.add_argument("--json", default=None)
     args = p.parse_args()
     cfg, loops = build_loops(args.preset, args.set)
-    probe = make_probe()
+    probe = mlp_probe()
     probes: dict[str, list[float]] = {name: [] for name in loops}
     seconds = time_rounds(loops, args.steps, args.rounds, reverse_odd_rounds=True,
                           before_turn=lambda name: probes[name].append(probe()))

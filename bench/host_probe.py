@@ -1,8 +1,8 @@
-"""How fast the shared host is right now: a fixed probe, and rounds grouped by it.
+"""Benchmark rounds grouped by how fast the shared host was at the time, by a fixed probe.
 
-The probe is 100 forwards of a 64-row MLP with fixed random weights (100-128-256-512-1024-784,
-about 6 MB of fp32 weights: more than the L2 caches hold, less than the L3), on the process's
-threads. It does the same work every time, so its time says how much of the machine the process
+The probe, ``ganforge.bench.measure.mlp_probe``, is 100 forwards of a 64-row MLP with fixed
+random weights (100-128-256-512-1024-784, about 6 MB of fp32 weights: more than the L2 caches
+hold, less than the L3), on the process's threads. It does the same work every time, so its time says how much of the machine the process
 had just then. On this project's shared hosts it slows when the guest's two CPUs are placed
 apart (bench/host_state.py; docs/performance.md, "What a slow spell is"): work split finely
 between threads slows then, and one-thread work does not.
@@ -16,10 +16,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
-from typing import Callable
-
-import torch
 
 from ganforge.files import write_json
 
@@ -36,25 +32,6 @@ def probe_ms_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a time: give the probe's milliseconds on a quiet host, "
                                          "e.g. 1.51")
     return ms
-
-
-def make_probe() -> Callable[[], float]:
-    """A function that runs the fixed MLP forwards and returns milliseconds per forward."""
-    gen = torch.Generator().manual_seed(0)
-    dims = [100, 128, 256, 512, 1024, 784]
-    weights = [torch.randn(o, i, generator=gen) * 0.05 for i, o in zip(dims, dims[1:])]
-    x = torch.randn(64, dims[0], generator=gen)
-
-    def probe(n: int = 100) -> float:
-        t = time.perf_counter()
-        for _ in range(n):
-            h = x
-            for w in weights:
-                h = torch.tanh(h @ w.T)
-        return (time.perf_counter() - t) / n * 1e3
-
-    probe(20)  # warm-up
-    return probe
 
 
 def group_by_probe(rows: list[dict], value: str, quiet_probe_ms: float | None = None) -> dict:

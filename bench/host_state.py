@@ -26,11 +26,11 @@ import time
 
 import torch
 
-from ganforge.bench.measure import matmul_peak_gflops
+from ganforge.bench.measure import matmul_peak_gflops, mlp_probe
 from ganforge.errors import run_script
 from ganforge.files import write_json
 
-from host_probe import group_by_probe, make_probe, probe_ms_arg
+from host_probe import group_by_probe, probe_ms_arg
 
 
 def copy_ms(src: torch.Tensor, dst: torch.Tensor, repeats: int = 5) -> float:
@@ -64,7 +64,7 @@ def main() -> None:
         loop.run(max(10, loop.cycle))  # warm-up
         steps = -(-args.steps // loop.cycle) * loop.cycle
     threads = max(2, torch.get_num_threads())
-    probe = make_probe()
+    probe = mlp_probe()
     big, out_big = torch.randn(16 * 2 ** 20), torch.empty(16 * 2 ** 20)
     rows: list[dict] = []
     end = time.monotonic() + args.seconds

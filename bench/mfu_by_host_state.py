@@ -17,13 +17,13 @@ import argparse
 
 import torch
 
-from ganforge.bench.measure import count_flops, matmul_peak_gflops
+from ganforge.bench.measure import count_flops, matmul_peak_gflops, mlp_probe
 from ganforge.bench.train import GanforgeLoop, time_rounds
 from ganforge.config import load_config
 from ganforge.errors import run_script
 from ganforge.training.process import apply_process_settings
 
-from host_probe import group_by_probe, make_probe, probe_ms_arg, report
+from host_probe import group_by_probe, probe_ms_arg, report
 
 
 def main() -> None:
@@ -47,7 +47,7 @@ def main() -> None:
     flops_per_image = counter.get_total_flops() / (cycle * cfg.train.batch_size)
     peak = matmul_peak_gflops(cpu, dtype=loop.objective.amp_dtype or torch.float32)
     steps = -(-args.steps // cycle) * cycle
-    probe = make_probe()
+    probe = mlp_probe()
     probes: list[float] = []
     seconds = time_rounds({"step": loop}, steps, args.rounds, before_turn=lambda _: probes.append(probe()))["step"]
     rows = []

@@ -46,8 +46,20 @@ def test_bench_compare_writes_ratio(idx_root, tmp_path):
     r = json.loads(out.read_text())
     assert r["speedup"] == pytest.approx(r["ganforge_images_per_second"] / r["reference_images_per_second"], rel=1e-2)
     assert r["overrides"] == [f"data.root={idx_root}"] and r["precision"] == "fp32"  # what ganforge's side ran
+    assert set(r["host_threads"]) == {"before", "after"} and r["host_threads"]["after"]["thread_speedup"] > 0
     assert r["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()  # which host it was
     assert run_cli("bench", "compare", "dcgan-fmnist", "--set", f"data.root={idx_root}") == 2  # no reference loop
+
+
+def test_thread_speedup_times_the_probe_on_all_threads_and_on_one():
+    """bench train and compare record it around their timings (a shared host's slow spells)."""
+    from ganforge.bench.measure import thread_speedup
+
+    before = torch.get_num_threads()
+    h = thread_speedup()
+    assert torch.get_num_threads() == before == h["threads"]  # the thread count is put back
+    assert h["probe_ms"] > 0 and h["probe_one_thread_ms"] > 0
+    assert h["thread_speedup"] == pytest.approx(h["probe_one_thread_ms"] / h["probe_ms"], rel=1e-2)
 
 
 def test_time_rounds_takes_turns_in_abba_order():

@@ -19,7 +19,7 @@ from ..files import write_json
 from ..nets import build_networks
 from ..training.process import apply_process_settings
 from .reference import REFERENCES
-from .measure import machine
+from .measure import machine, thread_speedup
 from .train import GanforgeLoop, time_rounds
 
 
@@ -51,12 +51,15 @@ def bench_compare(preset: str, steps: int = 50, rounds: int = 4, warmup: int = 1
     precision (what ganforge's step computes in; the reference loop is always fp32, as
     the seeds are), batch_size, threads, keep_freed_memory (both loops share the process's
     settings), steps, rounds, ganforge_images_per_second,
-    reference_images_per_second, speedup (their ratio), the per-round figures, and machine
-    (``bench.measure.machine``).
+    reference_images_per_second, speedup (their ratio), the per-round figures, host_threads
+    (``bench.measure.thread_speedup`` before and after the rounds: whether the host's second core
+    was paying off), and machine (``bench.measure.machine``).
     """
     cfg, loops = build_loops(preset, overrides, warmup)
     ours = loops["ganforge"]
+    host = {"before": thread_speedup()}
     seconds = time_rounds(loops, steps, rounds, reverse_odd_rounds=True)
+    host["after"] = thread_speedup()
     per_round = {k: [round(steps * cfg.train.batch_size / s, 1) for s in v] for k, v in seconds.items()}
     ips = {k: rounds * steps * cfg.train.batch_size / sum(v) for k, v in seconds.items()}
     out = {"preset": cfg.name, "overrides": list(overrides or []), "precision": ours.objective.precision,
@@ -65,7 +68,7 @@ def bench_compare(preset: str, steps: int = 50, rounds: int = 4, warmup: int = 1
            "ganforge_images_per_second": round(ips["ganforge"], 1),
            "reference_images_per_second": round(ips["reference"], 1),
            "speedup": round(ips["ganforge"] / ips["reference"], 3),
-           "per_round_images_per_second": per_round, "machine": machine(torch.device("cpu"))}
+           "per_round_images_per_second": per_round, "host_threads": host, "machine": machine(torch.device("cpu"))}
     print(json.dumps(out, indent=2))
     changed = f" (ganforge with {', '.join(out['overrides'])})" if out["overrides"] else ""
     print(f"ganforge is {out['speedup']:.2f}x the reference loop on {cfg.name}{changed}")

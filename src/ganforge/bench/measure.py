@@ -1,5 +1,5 @@
-"""What the benchmarks measure with: a groups-aware FLOP counter, best-of-N timing, the matmul peak
-and the machine the figures came from."""
+"""What the benchmarks measure with: a groups-aware FLOP counter, best-of-N timing, the matmul peak,
+how much the CPU threads pay off right now, and the machine the figures came from."""
 from __future__ import annotations
 
 import platform
@@ -45,6 +45,51 @@ def best_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -
         sync(device)
         best = min(best, time.perf_counter() - t)
     return best
+
+
+def mlp_probe() -> Callable[[], float]:
+    """A fixed probe of how fast the host runs small, finely split work right now.
+
+    The returned function runs ``n`` (default 100) forwards of a 64-row MLP through fixed random
+    weights (100-128-256-512-1024-784, about 6 MB in fp32) on the process's threads and returns
+    milliseconds per forward. The work is the same every time, so the time changes only with
+    the host: bench/host_probe.py groups benchmark rounds by it.
+    """
+    gen = torch.Generator().manual_seed(0)
+    dims = [100, 128, 256, 512, 1024, 784]
+    weights = [torch.randn(o, i, generator=gen) * 0.05 for i, o in zip(dims, dims[1:])]
+    x = torch.randn(64, dims[0], generator=gen)
+
+    def probe(n: int = 100) -> float:
+        t = time.perf_counter()
+        for _ in range(n):
+            h = x
+            for w in weights:
+                h = torch.tanh(h @ w.T)
+        return (time.perf_counter() - t) / n * 1e3
+
+    probe(20)  # warm-up
+    return probe
+
+
+def thread_speedup() -> dict:
+    """How much the process's CPU threads are paying off right now: the probe on all of them and on one.
+
+    On a shared virtual machine the second core can stop paying for minutes at a time, when the
+    hypervisor places the guest's CPUs apart (docs/performance.md, "What a slow spell is"):
+    work split finely between threads then runs barely faster than on one thread, while
+    one-thread work keeps its speed. A benchmark figure taken while ``thread_speedup`` sits
+    well below its usual value on that host was taken in such a spell.
+    """
+    probe, threads = mlp_probe(), torch.get_num_threads()
+    all_ms = probe()
+    torch.set_num_threads(1)
+    try:
+        one_ms = probe()
+    finally:
+        torch.set_num_threads(threads)
+    return {"threads": threads, "probe_ms": round(all_ms, 3), "probe_one_thread_ms": round(one_ms, 3),
+            "thread_speedup": round(one_ms / all_ms, 3)}
 
 
 def matmul_peak_gflops(device: torch.device, n: int | None = None, repeats: int = 5,

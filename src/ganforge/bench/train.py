@@ -22,7 +22,7 @@ from ..files import write_json
 from ..training.loop import build_objective, make_batches, pick_device
 from ..training.process import apply_process_settings
 from .ceiling import layers_alone, record_layer_calls
-from .measure import count_flops, machine, matmul_peak_gflops, sync
+from .measure import count_flops, machine, matmul_peak_gflops, sync, thread_speedup
 
 
 class GanforgeLoop:
@@ -95,8 +95,10 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
     kernels), data_wait_fraction (share of step time spent getting the batch),
     page_faults_per_step (rank 0's minor page faults: memory the kernel had to hand
     back to the step; see ``training.process.keep_freed_memory``),
-    peak_rss_mb (rank 0's resident set), machine (``bench.measure.machine``: CPU, its
-    vector ISA and bf16 support, GPU).
+    peak_rss_mb (rank 0's resident set), host_threads (on a CPU, ``bench.measure.thread_speedup``
+    just before and just after the timed steps: how much the threads paid off on the host at
+    the time; null on a GPU), machine (``bench.measure.machine``: CPU, its vector ISA and bf16
+    support, GPU).
     """
     env = dist.from_env()
     cfg = load_config(preset, list(overrides or []))
@@ -113,6 +115,8 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
             calls = record_layer_calls(nets, lambda: loop.run(cycle), device)  # and its conv/linear calls
         flops_per_image = counter.get_total_flops() / (cycle * cfg.train.batch_size / env.world_size)
         steps = max(cycle, steps // cycle * cycle)
+        # whether the CPU threads paid off around the timed steps (a shared host's slow spells; a GPU step has no say)
+        host = {"before": thread_speedup()} if device.type == "cpu" else None
         if env.enabled:
             tdist.barrier()
         sync(device)
@@ -124,6 +128,8 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
             tdist.barrier()
         seconds = time.perf_counter() - t
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+        if host is not None:
+            host["after"] = thread_speedup()
         # the peak in the precision the step computes in (bf16 matmuls run faster than fp32 ones)
         peak = matmul_peak_gflops(device, dtype=loop.objective.amp_dtype or torch.float32)
         layer_flops, layer_seconds = layers_alone(calls, device)
@@ -149,7 +155,7 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
            "data_wait_fraction": round(wait / seconds, 5),
            "page_faults_per_step": round(faults / steps, 1), "keep_freed_memory": cfg.train.keep_freed_memory,
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-           "machine": machine(device)}
+           "host_threads": host, "machine": machine(device)}
     if env.is_main:
         print(json.dumps(out, indent=2))
         if json_out:
