@@ -338,8 +338,8 @@ def test_host_state_samples_every_measure_and_groups_them_by_the_probe(idx_root,
     r = json.loads(out.read_text())
     rows = r["per_sample"]
     per_cpu = {f"probe_cpu{c}_ms" for c in r["cpus"]}
-    assert rows and all(set(row) == {"probe_ms", "probe_over_quiet", "copy_ms", "matmul_gflops",
-                                     "step_2t_images_per_second", "step_1t_images_per_second", *per_cpu}
+    steps = {f"step_{r['threads']}t_images_per_second", "step_1t_images_per_second"}  # all threads, then one
+    assert rows and all(set(row) == {"probe_ms", "probe_over_quiet", "copy_ms", "matmul_gflops", *steps, *per_cpu}
                         for row in rows)
     assert all(v > 0 for row in rows for v in row.values())
     quiet = [row for row in rows if row["probe_over_quiet"] <= 1.10]
