@@ -46,7 +46,7 @@ def main() -> None:
                      "reference_images_per_second": round(ips["reference"], 1),
                      "speedup": round(ips["ganforge"] / ips["reference"], 3)})
     out = {"preset": cfg.name, "overrides": args.set, "steps": args.steps, "rounds": args.rounds,
-           **group_by_probe(rows, "speedup", args.quiet_probe_ms), "per_round": rows}
+           **group_by_probe(rows, ["speedup"], args.quiet_probe_ms), "per_round": rows}
     report(out, "speedup", "speedup", args.json)
 
 

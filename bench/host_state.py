@@ -85,17 +85,12 @@ def main() -> None:
         os.sched_setaffinity(0, cpus)
         rows.append(row)
     torch.set_num_threads(threads)
-    measures = [k for k in rows[0] if k != "probe_ms"]
-    groups = group_by_probe(rows, "probe_ms", args.quiet_probe_ms)
-    for value in measures:  # each group's median of every other measure, beside the probe's own
-        for name, g in group_by_probe(rows, value, args.quiet_probe_ms).items():
-            if isinstance(g, dict):
-                groups[name][f"median_{value}"] = g[f"median_{value}"]
+    measures = list(rows[0])  # the probe first, then every other measure
     out = {"preset": args.preset or "host", "overrides": args.set, "threads": threads, "cpus": cpus,
-           **groups, "per_sample": rows}
+           **group_by_probe(rows, measures, args.quiet_probe_ms), "per_sample": rows}
     for name in ("quiet", "contended"):
         print(f"{name} ({out[name]['rounds']} samples): "
-              + ", ".join(f"{k} {out[name][f'median_{k}']}" for k in ["probe_ms", *measures]))
+              + ", ".join(f"{k} {out[name][f'median_{k}']}" for k in measures))
     if args.json:
         write_json(out, args.json)
 

@@ -57,7 +57,7 @@ def main() -> None:
                      "mfu": round(flops_per_image * ips / 1e9 / peak, 4)})
     out = {"preset": cfg.name, "overrides": args.set, "precision": loop.objective.precision, "steps": steps,
            "rounds": args.rounds, "flops_per_image": int(flops_per_image), "matmul_peak_gflops": round(peak, 2),
-           **group_by_probe(rows, "mfu", args.quiet_probe_ms), "per_round": rows}
+           **group_by_probe(rows, ["mfu"], args.quiet_probe_ms), "per_round": rows}
     report(out, "mfu", "MFU", args.json)
 
 
