@@ -22,6 +22,7 @@ def ganforge(*args):
     (["train", "hw6-dcgan-64", "--set", "data.root=/no/such/folder", "--set", "train.max_steps=1"],
      "data.root '/no/such/folder' does not exist"),
     (["sample", "/no/such/run", "--out", "x.npy"], "'/no/such/run' does not exist; give a run folder"),
+    (["evaluate", "/no/such/run"], "'/no/such/run' does not exist; give a run folder, a checkpoint file, a .npy"),
     (["data", "folder", "--out", "x.npy"], "ganforge data folder needs --root PATH"),
     (["data", "fashion-mnist", "--out", "x.npy", "--channels", "2"], "--channels must be 1 (grayscale) or 3 (RGB), got 2"),
     (["data", "fashion-mnist", "--out", "x.npy", "--resolution", "-1"], "--resolution must be > 0"),

@@ -128,6 +128,9 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
     names = parse_metrics(metrics or METRICS)
     check_num(num, names)
     path = Path(source)
+    if not path.exists() and path.suffix != ".npy":  # a missing .npy gets _load_npy's own message
+        raise GanforgeError(f"'{path}' does not exist; give a run folder, a checkpoint file, a .npy of uint8 "
+                            f"images or a folder of images.{did_you_mean_path(path)}")
     if path.suffix == ".npy" or _is_image_folder(path):
         loaded = FolderImages(_load_npy(path), 0) if path.suffix == ".npy" else load_image_folder(path, num, seed)
         images = loaded.images
