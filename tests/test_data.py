@@ -2,6 +2,7 @@ import functools
 import hashlib
 import http.server
 import pickle
+import shutil
 import tarfile
 import threading
 import warnings
@@ -301,6 +302,34 @@ def test_folder_skips_corrupt_files_with_one_warning(image_folder, tmp_path):
     with pytest.warns(DataWarning, match=r"skipped 2 of 7 files .*zz_t"):
         x = load_folder(str(folder), 32, 3, str(tmp_path / "c"))
     assert len(x) == 5
+
+
+def test_a_cached_folder_warns_as_its_first_load_did_naming_where_it_is_now(image_folder, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for p in sorted(image_folder.rglob("*.png"))[:3]:  # RGB, 64 to 120 pixels a side
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / "zz_text.png").write_text("this is not an image")
+    cache = tmp_path / "c"
+
+    def load(root):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            x = load_folder(str(root), 128, 1, str(cache))
+        return x, sorted(str(w.message) for w in caught if w.category is DataWarning)
+
+    x, first = load(folder)
+    assert len(first) == 3 and len(x) == 3
+    assert any("3 of 4 images" in m and "smaller than 128x128" in m for m in first)
+    assert any("converted to grayscale" in m for m in first) and any("skipped 1 of 4" in m for m in first)
+    [cached] = (cache / "folders").glob("*[0-9a-f].npy")
+    np.save(cached, np.zeros_like(x))  # the loads below read the cache, not the images
+    x, again = load(folder)
+    assert x.sum() == 0 and again == first
+    moved = tmp_path / "moved"
+    shutil.copytree(folder, moved)  # same names, sizes and times: the same cache entry
+    x, there = load(moved)
+    assert x.sum() == 0 and there == [m.replace(str(folder), str(moved)) for m in first] != first
 
 
 def test_a_folder_has_no_test_split(image_folder, tmp_path):

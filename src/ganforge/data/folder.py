@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -118,7 +119,7 @@ def load_folder(root: str, resolution: int, channels: int, cache_dir: str = "") 
 
     Unreadable files are skipped with one :class:`DataWarning` that counts them
     and names the first few. The decoded array is cached, so later runs on the
-    same folder start at once.
+    same folder start at once; they repeat the first run's warnings.
     """
     return _load_folder(root, resolution, channels, cache_dir, False)[0]
 
@@ -170,22 +171,39 @@ def _load_folder(root: str, resolution: int, channels: int, cache_dir: str,
     cache = default_cache_dir(cache_dir) / "folders" / f"{key}.npy"
     # the class of each cached image: the images skipped as unreadable are not in the cache
     label_cache = cache.with_suffix(".labels.npy")
+    # what decoding warned about (upscaled, converted, skipped images), said again on every cache hit:
+    # a run that reads the cache must tell the user what the first run did
+    notes_cache = cache.with_suffix(".warnings.json")
     if cache.is_file() and (label_cache.is_file() or not with_classes):
         try:
             labels = np.load(label_cache, allow_pickle=False) if with_classes else None
-            return np.load(cache, allow_pickle=False), labels, classes
+            images = np.load(cache, allow_pickle=False)
+            notes = json.loads(notes_cache.read_text()) if notes_cache.is_file() else []
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt below
+        else:
+            for note in notes:  # stored with the folder as {folder}: the same content may sit elsewhere now
+                warnings.warn(note.replace("{folder}", str(folder)), DataWarning, stacklevel=4)
+            return images, labels, classes
     check_fits(len(files) * channels * resolution ** 2,
                f"{len(files):,} image{'s' * (len(files) != 1)} of {channels}x{resolution}x{resolution} in '{folder}'",
                "lower data.resolution or use fewer images")
-    kept, decoded = decode_files(folder, files, resolution, channels)
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            kept, decoded = decode_files(folder, files, resolution, channels)
+    finally:  # said now, outside the recording, and also before the error that no image could be read
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    notes = [str(w.message).replace(str(folder), "{folder}") for w in caught if issubclass(w.category, DataWarning)]
     images = stack_freeing(decoded)
     labels = None
     if classes:  # kept paths are relative to the folder: their first part is the class
         labels = subfolder_labels(kept, classes)
         write_cache(label_cache, lambda f: np.save(f, labels))
-    write_cache(cache, lambda f: np.save(f, images))
+    write_cache(notes_cache, lambda f: f.write(json.dumps(notes).encode()))
+    write_cache(cache, lambda f: np.save(f, images))  # last: its presence says the other files are complete
     return images, labels, classes
 
 
