@@ -304,7 +304,7 @@ def test_folder_skips_corrupt_files_with_one_warning(image_folder, tmp_path):
     assert len(x) == 5
 
 
-def test_a_cached_folder_warns_as_its_first_load_did_naming_where_it_is_now(image_folder, tmp_path):
+def test_a_cached_folder_warns_as_its_first_load_did_naming_where_it_is_now(image_folder, tmp_path, monkeypatch):
     folder = tmp_path / "mixed"
     folder.mkdir()
     for p in sorted(image_folder.rglob("*.png"))[:3]:  # RGB, 64 to 120 pixels a side
@@ -330,6 +330,9 @@ def test_a_cached_folder_warns_as_its_first_load_did_naming_where_it_is_now(imag
     shutil.copytree(folder, moved)  # same names, sizes and times: the same cache entry
     x, there = load(moved)
     assert x.sum() == 0 and there == [m.replace(str(folder), str(moved)) for m in first] != first
+    monkeypatch.chdir(moved)  # a folder named "." names itself so, and every other dot stays
+    x, here = load(".")
+    assert x.sum() == 0 and here == [m.replace(str(folder), ".") for m in first]
 
 
 def test_a_folder_has_no_test_split(image_folder, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -173,17 +174,18 @@ def _load_folder(root: str, resolution: int, channels: int, cache_dir: str,
     label_cache = cache.with_suffix(".labels.npy")
     # what decoding warned about (upscaled, converted, skipped images), said again on every cache hit:
     # a run that reads the cache must tell the user what the first run did
+    # (a cache written before they were kept has none: it is decoded again, once)
     notes_cache = cache.with_suffix(".warnings.json")
-    if cache.is_file() and (label_cache.is_file() or not with_classes):
+    if cache.is_file() and notes_cache.is_file() and (label_cache.is_file() or not with_classes):
         try:
             labels = np.load(label_cache, allow_pickle=False) if with_classes else None
             images = np.load(cache, allow_pickle=False)
-            notes = json.loads(notes_cache.read_text()) if notes_cache.is_file() else []
+            notes = json.loads(notes_cache.read_text())
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt below
         else:
             for note in notes:  # stored with the folder as {folder}: the same content may sit elsewhere now
-                warnings.warn(note.replace("{folder}", str(folder)), DataWarning, stacklevel=4)
+                warnings.warn(note.replace("'{folder}", f"'{folder}"), DataWarning, stacklevel=4)
             return images, labels, classes
     check_fits(len(files) * channels * resolution ** 2,
                f"{len(files):,} image{'s' * (len(files) != 1)} of {channels}x{resolution}x{resolution} in '{folder}'",
@@ -196,7 +198,10 @@ def _load_folder(root: str, resolution: int, channels: int, cache_dir: str,
     finally:  # said now, outside the recording, and also before the error that no image could be read
         for w in caught:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    notes = [str(w.message).replace(str(folder), "{folder}") for w in caught if issubclass(w.category, DataWarning)]
+    # the folder as a quoted name or the start of a quoted path, never loose text: a folder named "." must not
+    # match every dot
+    where = re.compile("'" + re.escape(str(folder)) + f"(?=['{re.escape(os.sep)}])")
+    notes = [where.sub("'{folder}", str(w.message)) for w in caught if issubclass(w.category, DataWarning)]
     images = stack_freeing(decoded)
     labels = None
     if classes:  # kept paths are relative to the folder: their first part is the class
