@@ -185,23 +185,17 @@ def _load_folder(root: str, resolution: int, channels: int, cache_dir: str,
             pass  # a damaged cache is rebuilt below
         else:
             for note in notes:  # stored with the folder as {folder}: the same content may sit elsewhere now
-                warnings.warn(note.replace("'{folder}", f"'{folder}"), DataWarning, stacklevel=4)
+                # stacklevel 2: load_folder's line, as warn_decoded's warnings point at on a first decode
+                warnings.warn(note.replace("'{folder}", f"'{folder}"), DataWarning, stacklevel=2)
             return images, labels, classes
     check_fits(len(files) * channels * resolution ** 2,
                f"{len(files):,} image{'s' * (len(files) != 1)} of {channels}x{resolution}x{resolution} in '{folder}'",
                "lower data.resolution or use fewer images")
-    caught: list[warnings.WarningMessage] = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DataWarning)
-            kept, decoded = decode_files(folder, files, resolution, channels)
-    finally:  # said now, outside the recording, and also before the error that no image could be read
-        for w in caught:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    kept, decoded, notes = decode_files(folder, files, resolution, channels)
     # the folder as a quoted name or the start of a quoted path, never loose text: a folder named "." must not
     # match every dot
     where = re.compile("'" + re.escape(str(folder)) + f"(?=['{re.escape(os.sep)}])")
-    notes = [where.sub("'{folder}", str(w.message)) for w in caught if issubclass(w.category, DataWarning)]
+    notes = [where.sub("'{folder}", note) for note in notes]
     images = stack_freeing(decoded)
     labels = None
     if classes:  # kept paths are relative to the folder: their first part is the class
@@ -223,46 +217,49 @@ def stack_freeing(images: list[np.ndarray]) -> np.ndarray:
 
 
 def decode_files(folder: Path, files: list[Path], resolution: int, channels: int,
-                 channels_from: str = "") -> tuple[list[Path], list[np.ndarray]]:
-    """Decode ``files`` in parallel; warn once per kind of problem; return the readable files and images.
+                 channels_from: str = "") -> tuple[list[Path], list[np.ndarray], list[str]]:
+    """Decode ``files`` in parallel; warn once per kind of problem; return the readable files, their
+    images and the warnings given (:func:`warn_decoded`).
 
     ``channels_from`` says in the warning why images were converted (default: data.channels=C).
     """
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # Pillow decodes without the GIL
         decoded = list(pool.map(lambda p: decode_image(p, resolution, channels), files))
-    kept = warn_decoded(folder, files, decoded, resolution, channels, channels_from)
-    return [p.relative_to(folder) for p in kept], [r.image for r in decoded if not isinstance(r, str)]
+    kept, notes = warn_decoded(folder, files, decoded, resolution, channels, channels_from)
+    return [p.relative_to(folder) for p in kept], [r.image for r in decoded if not isinstance(r, str)], notes
 
 
 def warn_decoded(folder: Path, files: list[Path], decoded: list[Decoded | str], resolution: int, channels: int,
-                 channels_from: str = "") -> list[Path]:
+                 channels_from: str = "") -> tuple[list[Path], list[str]]:
     """One warning per kind of problem in what :func:`decode_image` returned for ``files``; the readable
-    files, or an error if there are none. (``ganforge upscale`` decodes one image at a time and calls
-    this at the end, with the images already dropped.)"""
+    files and the warnings' messages (a folder's cache keeps them to repeat), or an error if no file is
+    readable. (``ganforge upscale`` decodes one image at a time and calls this at the end, with the
+    images already dropped.)"""
     bad = [(p, r) for p, r in zip(files, decoded) if isinstance(r, str)]
     kept = [(p, r) for p, r in zip(files, decoded) if not isinstance(r, str)]
     small = [str(p.relative_to(folder)) for p, r in kept if r.small]
     converted = [str(p.relative_to(folder)) for p, r in kept if r.converted]
     flattened = [str(p.relative_to(folder)) for p, r in kept if r.flattened]
+    notes = []
     if small:
-        warnings.warn(f"{len(small)} of {len(files)} images in '{folder}' are smaller than {resolution}x{resolution} "
-                      f"and were upscaled (blurry): {first_few(small)}. Lower data.resolution or remove them.",
-                      DataWarning, stacklevel=4)
+        notes.append(f"{len(small)} of {len(files)} images in '{folder}' are smaller than {resolution}x{resolution} "
+                     f"and were upscaled (blurry): {first_few(small)}. Lower data.resolution or remove them.")
     if converted:
         mode = "grayscale" if channels == 1 else "RGB"
-        warnings.warn(f"{len(converted)} of {len(files)} images in '{folder}' were converted to {mode} "
-                      f"({channels_from or f'data.channels={channels}'}): {first_few(converted)}.",
-                      DataWarning, stacklevel=4)
+        notes.append(f"{len(converted)} of {len(files)} images in '{folder}' were converted to {mode} "
+                     f"({channels_from or f'data.channels={channels}'}): {first_few(converted)}.")
     if flattened:
-        warnings.warn(f"{len(flattened)} of {len(files)} images in '{folder}' have transparent pixels, which were put "
-                      f"on a white background: {first_few(flattened)}.", DataWarning, stacklevel=4)
+        notes.append(f"{len(flattened)} of {len(files)} images in '{folder}' have transparent pixels, which were put "
+                     f"on a white background: {first_few(flattened)}.")
     if bad:
         why = [f"{p.relative_to(folder)} ({reason})" for p, reason in bad]
-        warnings.warn(f"skipped {len(bad)} of {len(files)} files in '{folder}' that could not be read as images: "
-                      f"{first_few(why)}", DataWarning, stacklevel=4)
+        notes.append(f"skipped {len(bad)} of {len(files)} files in '{folder}' that could not be read as images: "
+                     f"{first_few(why)}")
+    for note in notes:
+        warnings.warn(note, DataWarning, stacklevel=4)
     if not kept:
         raise GanforgeError(f"none of the {len(files)} image files in '{folder}' could be read.")
-    return [p for p, _ in kept]
+    return [p for p, _ in kept], notes
 
 
 def first_few(names: list[str]) -> str:
@@ -301,4 +298,5 @@ def load_folder_native(root: str, channels: int, what: str = "data.root") -> tup
     check_fits(pixels * channels, f"{len(files):,} image{'s' * (len(files) != 1)} in '{folder}' at "
                f"their own sizes ({channels} channel{'s' * (channels != 1)})",
                f"use fewer or smaller images in {what}")
-    return decode_files(folder, files, 0, channels)
+    names, images, _ = decode_files(folder, files, 0, channels)
+    return names, images

@@ -92,7 +92,7 @@ def load_image_folder(path: Path, num: int, seed: int) -> FolderImages:
     channels = 1 if {h.mode for h in headers} <= {"L", "LA", "1", *SIXTEEN_BIT} else 3
     check_fits(len(files) * channels * side * side, f"{len(files):,} images of about {channels}x{side}x{side} "
                f"in '{path}'", "lower --num")
-    names, decoded = decode_files(path, files, 0, channels, "some of the images have colour")
+    names, decoded, _ = decode_files(path, files, 0, channels, "some of the images have colour")
     sizes = {}
     for name, image in zip(names, decoded):
         sizes.setdefault(image.shape[1:], name)
