@@ -348,6 +348,7 @@ def test_host_state_samples_every_measure_and_groups_them_by_the_probe(idx_root,
     assert r["all"]["median_step_1t_images_per_second"] == pytest.approx(
         statistics.median(row["step_1t_images_per_second"] for row in rows), abs=0.1)
 
+
 def test_more_threads_than_cpus_are_lowered_with_a_warning(capsys):
     before = torch.get_num_threads()
     try:
