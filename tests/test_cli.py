@@ -1,4 +1,6 @@
 """The CLI contract: exit 0 on success, 2 with a one-line message (no traceback) on bad input."""
+import os
+import signal
 import subprocess
 import sys
 
@@ -54,6 +56,18 @@ def test_presets_lists_every_preset(capsys):
     assert run_cli("presets") == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == preset_names()
+
+
+@pytest.mark.parametrize("command, unbuffered", [(["presets"], "1"), (["config", "dcgan-fmnist"], "")])
+def test_a_reader_that_leaves_early_gets_no_traceback(command, unbuffered):
+    """`ganforge presets | head -1`: the pipe's reader is gone, printing line by line (unbuffered) or
+    all at once at the end (block-buffered, a pipe's default)."""
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", *command], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": unbuffered})
+    proc.stdout.close()  # long before ganforge has imported torch, so its first write finds no reader
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 128 + signal.SIGPIPE, err
+    assert err == ""
 
 
 def test_argparse_errors_exit_2():

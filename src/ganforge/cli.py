@@ -255,7 +255,15 @@ def main(argv: list[str] | None = None) -> int:
             from .files import check_output_file
 
             check_output_file(Path(args.json))
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, so that a reader gone by now is handled below, not at the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # stdout's reader left early (`ganforge presets | head -3`): it has what it wanted. Point stdout at
+        # /dev/null so the interpreter's last flush cannot fail again (Python's docs, signal, "Note on
+        # SIGPIPE"), and exit as a tool killed by SIGPIPE would. ganforge writes to no other pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + getattr(signal, "SIGPIPE", 13)
     except GanforgeError as e:
         print(f"ganforge: error: {e}", file=sys.stderr)
         return 2
