@@ -96,6 +96,23 @@ def test_tensorboard_has_scalars_and_image_grids(idx_root, tmp_path):
     assert fake[-1].encoded_image_string[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_resumed_run_keeps_its_tensorboard_history_up_to_its_checkpoint(idx_root, tmp_path):
+    """Events logged after the checkpoint a run resumes from are replaced; those up to it stay, once each."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=6")) == 0
+    for suffix in ("", ".sum"):  # as if killed after step 6 was logged, before its checkpoint: step 4's is the newest
+        (run / "checkpoints" / f"last.pt{suffix}").unlink()
+    assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume", *tiny(idx_root, "train.max_steps=8")) == 0
+    acc = EventAccumulator(str(run / "tb"), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("train/loss_d")] == [2, 4, 6, 8]
+    assert [e.step for e in acc.Images("fake")] == [4, 8]  # the first run's final grid at 6 is gone with its state
+    logged = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert logged == [2, 4, 6, 8]
+
+
 def test_progress_in_a_log_file_is_whole_lines(idx_root, tmp_path):
     """stderr a pipe, as in `> train.log` or CI: lines, not a bar's carriage returns on one growing line."""
     proc = run_subprocess("train", "dcgan-fmnist", "--out", tmp_path / "run",

@@ -172,8 +172,11 @@ class Trainer:
         if self.cfg.log.tensorboard and self.env.is_main:
             from torch.utils.tensorboard import SummaryWriter
 
-            # purge_step drops events a killed run logged after its last checkpoint
-            self.tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.state.step or None)
+            # purge_step drops the events a killed run logged after the checkpoint this run resumes from, as
+            # metrics.jsonl drops its records. Those of the checkpoint's own step stay: the hooks that log run
+            # before the checkpointer (_build_hooks), so they were written before it, and are not logged again.
+            purge = self.state.step + 1 if self.state.step else None
+            self.tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=purge)
         try:
             for h in self.hooks:
                 h.on_train_start(self)
