@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/NAME)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. train.max_steps=500 (repeatable)")
-    t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt")
+    t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt (or the newest good "
+                   "step_*.pt when last.pt is damaged)")
     t.add_argument("--force", action="store_true", help="replace a run already in RUN_DIR")
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and parameter counts")
     t.set_defaults(func=_cmd_train)
@@ -203,9 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="export a dataset split as a uint8 .npy (N, C, H, W)")
     d.add_argument("name", choices=["fashion-mnist", "mnist", "cifar10", "folder"])
-    d.add_argument("--out", required=True)
+    d.add_argument("--out", required=True, help="the .npy to write")
     d.add_argument("--split", choices=["train", "test"], default="train")
-    d.add_argument("--root", default="")
+    d.add_argument("--root", default="", help="folder with the dataset's files (default: Debian's, then the download "
+                   "cache, as data.root); for 'folder', the images")
     d.add_argument("--num", type=int, default=None, help="first N images (default all)")
     d.add_argument("--resolution", type=int, default=0, help="image side (default: 28, CIFAR-10 32)")
     d.add_argument("--channels", type=int, default=0, help="1 or 3 (default: 1, CIFAR-10 and folders 3)")
@@ -217,8 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--steps", type=int, default=50, help="bench train/compare: timed steps after the warm-up")
     b.add_argument("--rounds", type=int, default=4, help="bench compare: rounds, in ABBA order (even balances it)")
     b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="bench train/compare: config overrides")
-    b.add_argument("--num", type=int, default=10000)
-    b.add_argument("--features", default="fmnist")
+    b.add_argument("--num", type=int, default=10000, help="bench evaluate: images per FID (default 10,000)")
+    b.add_argument("--features", default="fmnist", help="bench evaluate: feature extractor, fmnist or inception")
     b.add_argument("--json", metavar="OUT")
     b.set_defaults(func=_cmd_bench)
 
