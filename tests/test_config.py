@@ -139,7 +139,7 @@ def test_config_file_and_roundtrip(tmp_path):
 
 
 def test_a_folder_given_as_config_is_named(tmp_path):
-    with pytest.raises(GanforgeError, match=r"is a folder; give a preset name or a .toml file\.$"):
+    with pytest.raises(GanforgeError, match=r"is a folder; give a preset name or a .toml or .yaml file\.$"):
         load_config(str(tmp_path))  # it said "does not exist"
     (tmp_path / "config.json").write_text('{"name": "dcgan-fmnist"}')  # a run folder: say how to continue it
     with pytest.raises(GanforgeError, match=rf"To continue the run in it: ganforge train dcgan-fmnist "
@@ -170,6 +170,49 @@ def test_config_command_prints_toml(capsys):
     assert run_cli("config", "hw6-wgan-gp-64") == 0
     parsed = tomllib.loads(capsys.readouterr().out)
     assert config_from_dict(parsed) == load_config("hw6-wgan-gp-64")
+
+
+@pytest.mark.parametrize("preset", sorted(preset_names()))
+def test_every_preset_round_trips_through_yaml(preset, tmp_path, capsys):
+    assert run_cli("config", preset, "--format", "yaml") == 0
+    path = tmp_path / f"{preset}.yaml"
+    path.write_text(capsys.readouterr().out)
+    assert load_config(str(path)) == load_config(preset)
+
+
+def test_a_hand_written_yaml_config(tmp_path):
+    """As a StudioGAN or MMEngine user writes one: comments, 1e-4 without a dot (a string in YAML 1.1),
+    inline lists; .yml too. Unknown keys and wrong types are caught as in TOML."""
+    path = tmp_path / "mine.yml"
+    path.write_text("# my run\ntrain:\n  batch_size: 16\noptim_g:\n  lr: 1e-4   # not a string\n"
+                    "  betas: [0.0, 0.9]\nmodel:\n  generator: {name: dcgan, options: {base_channels: 8}}\n")
+    cfg = load_config(str(path))
+    assert (cfg.name, cfg.train.batch_size, cfg.optim_g.lr, cfg.optim_g.betas) == ("mine", 16, 1e-4, (0.0, 0.9))
+    assert cfg.model.generator.options == {"base_channels": 8}
+    path.write_text("train:\n  batch_sise: 16\n")
+    with pytest.raises(GanforgeError, match=r"unknown config key 'train.batch_sise'. Did you mean 'batch_size'\?"):
+        load_config(str(path))
+    path.write_text("train:\n  batch_size: many\n")
+    with pytest.raises(GanforgeError, match="config key 'train.batch_size'"):
+        load_config(str(path))
+    path.write_text("")  # empty, like an empty TOML file: every default
+    assert load_config(str(path)).train == Config().train
+
+
+@pytest.mark.parametrize("text, pattern", [
+    ("train:\n  batch_size: 16\n optim_g: {}\n", r"is not valid YAML: .* \(at line 3, column 2\)$"),
+    ("- train\n- model\n", r"holds a list; a config is a mapping of sections"),
+    ("train:\n  1: 16\n", r"has the key 1 \(int\) in train; config keys are names"),
+    ("train: !!python/object:os.system {}\n", r"is not valid YAML: could not determine a constructor"),
+])
+def test_bad_yaml_configs(text, pattern, tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(GanforgeError, match=pattern):
+        load_config(str(path))
+    path.write_bytes("train: {}\n".encode("utf-16"))
+    with pytest.raises(GanforgeError, match=r"is not UTF-8 text \(byte 0xff at offset 0\); save it as UTF-8"):
+        load_config(str(path))
 
 
 def test_default_config_is_typed():

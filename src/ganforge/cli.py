@@ -138,11 +138,15 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    import tomli_w
+    from .config import dump_yaml, load_config
 
-    from .config import load_config
+    values = load_config(args.config, args.set).to_dict()
+    if args.format == "yaml":
+        print(dump_yaml(values), end="")
+    else:
+        import tomli_w
 
-    print(tomli_w.dumps(load_config(args.config, args.set).to_dict()), end="")
+        print(tomli_w.dumps(values), end="")
     return 0
 
 
@@ -227,9 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("presets", help="list the presets")
     pr.set_defaults(func=_cmd_presets)
 
-    c = sub.add_parser("config", help="print a preset's resolved config as TOML (a starting point for your own)")
+    c = sub.add_parser("config", help="print a preset's resolved config as TOML or YAML (a starting point for your own)")
     c.add_argument("config", metavar="PRESET|CONFIG_FILE")
     c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    c.add_argument("--format", choices=["toml", "yaml"], default="toml",
+                   help="toml (default) or yaml; train reads either, by the file's suffix")
     c.set_defaults(func=_cmd_config)
     return p
 

@@ -1,9 +1,9 @@
-"""Typed run configuration: frozen dataclasses, a TOML file plus ``--set`` overrides.
+"""Typed run configuration: frozen dataclasses, a TOML or YAML file plus ``--set`` overrides.
 
 A config is resolved in three steps, and nothing starts before the last one:
 
 1. ``load_config(preset_or_file, overrides)`` reads a preset (``presets/NAME.toml``)
-   or a user's TOML file, applies ``--set a.b=value`` overrides and builds
+   or a user's TOML or YAML file, applies ``--set a.b=value`` overrides and builds
    :class:`Config`, rejecting unknown keys (with the closest valid key) and
    wrong types (naming the key and the expected type);
 2. ``validate(cfg)`` checks ranges and names across sections (batch size > 0,
@@ -452,12 +452,16 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 
 
+CONFIG_SUFFIXES = (".toml", ".yaml", ".yml")
+
+
 def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
-    """Read a preset name or a TOML file into a dict; also return the file's folder."""
+    """Read a preset name, a TOML file or a YAML file (``.yaml``, ``.yml``) into a dict; also return the
+    file's folder. Both formats hold the same sections and keys."""
     path = Path(preset_or_file)
-    if path.suffix == ".toml" or path.exists():
+    if path.suffix in CONFIG_SUFFIXES or path.exists():
         if path.is_dir():
-            raise GanforgeError(f"config file '{path}' is a folder; give a preset name or a .toml file."
+            raise GanforgeError(f"config file '{path}' is a folder; give a preset name or a .toml or .yaml file."
                                 f"{_resume_hint(path)}")
         if not path.is_file():
             raise GanforgeError(f"config file '{path}' does not exist.")
@@ -468,21 +472,83 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
         if not path.is_file():
             raise GanforgeError(
                 f"unknown preset '{preset_or_file}'.{did_you_mean(preset_or_file, preset_names())} "
-                f"Presets: {', '.join(preset_names())} (or give a .toml config file)."
+                f"Presets: {', '.join(preset_names())} (or give a .toml or .yaml config file)."
             )
+    is_yaml = path.suffix in (".yaml", ".yml")
     try:
-        # TOML is UTF-8 whatever the locale says; utf-8-sig also drops the BOM Windows editors write,
-        # which tomllib would call an "Invalid statement" at line 1
-        values = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        # TOML is UTF-8 whatever the locale says (YAML files are read the same way); utf-8-sig also drops
+        # the BOM Windows editors write, which tomllib would call an "Invalid statement" at line 1
+        text = path.read_text(encoding="utf-8-sig")
+        values = _read_yaml(text, path) if is_yaml else tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise GanforgeError(f"config file '{path}' is not valid TOML: {e}") from None
     except UnicodeDecodeError as e:
-        raise GanforgeError(f"config file '{path}' is not UTF-8 text, as TOML must be (byte {e.object[e.start]:#04x} "
-                            f"at offset {e.start}); save it as UTF-8.") from None
+        raise GanforgeError(f"config file '{path}' is not UTF-8 text{'' if is_yaml else ', as TOML must be'} "
+                            f"(byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8.") from None
     except OSError as e:
         raise GanforgeError(f"cannot read config file '{path}': {e.strerror}.") from None
     values.setdefault("name", path.stem)
     return values, base
+
+
+def _read_yaml(text: str, path: Path) -> dict[str, Any]:
+    """A YAML config's sections, as a TOML file's would be: a mapping with string keys all the way down.
+
+    PyYAML reads YAML 1.1, where ``1e-4`` (an exponent but no dot) is a string; the loader reads
+    it as the number YAML 1.2 and every user mean (a learning rate is most often written so).
+    """
+    import yaml  # only for YAML configs: the CLI starts without it
+
+    class Loader(yaml.SafeLoader):  # safe: tags that would build Python objects are refused
+        pass
+
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+                                 list("-+0123456789."))
+    try:
+        values = yaml.load(text, Loader=Loader)
+    except yaml.MarkedYAMLError as e:
+        where = f" (at line {e.problem_mark.line + 1}, column {e.problem_mark.column + 1})" if e.problem_mark else ""
+        raise GanforgeError(f"config file '{path}' is not valid YAML: {e.problem or e.context}{where}") from None
+    except yaml.YAMLError as e:
+        raise GanforgeError(f"config file '{path}' is not valid YAML: {e}") from None
+    if values is None:  # an empty file, as an empty TOML file: every default
+        return {}
+    if not isinstance(values, dict):
+        raise GanforgeError(f"config file '{path}' holds a {type(values).__name__}; a config is a mapping of "
+                            "sections, e.g. 'train:' with 'batch_size: 64' indented under it.")
+    _check_keys(values, path, "")
+    return values
+
+
+def dump_yaml(values: dict[str, Any]) -> str:
+    """``values`` (:meth:`Config.to_dict`) as a YAML config that :func:`read_source` reads back to the same
+    config: sections in the dataclasses' order, short lists inline, multi-line text (a preset's notes) as a block."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+    def inline_short_lists(dumper: yaml.SafeDumper, value: list) -> yaml.SequenceNode:
+        flat = not any(isinstance(v, (list, dict)) for v in value)
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flat)
+
+    Dumper.add_representer(str, text)
+    Dumper.add_representer(list, inline_short_lists)
+    return yaml.dump(values, Dumper=Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
+                     width=1000)  # a long description stays on one line
+
+
+def _check_keys(values: dict, path: Path, where: str) -> None:
+    """Every key a name (YAML also allows numbers, booleans and dates as keys)."""
+    for key, value in values.items():
+        if not isinstance(key, str):
+            raise GanforgeError(f"config file '{path}' has the key {key!r} ({type(key).__name__})"
+                                f"{' in ' + where if where else ''}; config keys are names, e.g. batch_size.")
+        if isinstance(value, dict):
+            _check_keys(value, path, f"{where}.{key}" if where else key)
 
 
 def _resume_hint(folder: Path) -> str:
