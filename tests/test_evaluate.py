@@ -147,6 +147,11 @@ def test_bad_inputs(idx_root, test_npy, tmp_path, capsys):
     assert not (tmp_path / "r" / "config.json").exists()  # refused before training, not at the first evaluation
     with pytest.warns(UserWarning, match=r"FID from 3 images of 128-dimensional 'fmnist' features: with no more images than feature dimensions"):
         assert run_cli("evaluate", test_npy, "--num", 3, "--metrics", "fid", "--data-root", idx_root) == 0
+    with pytest.warns(UserWarning, match=r"kid_std from 40 images is 0 and says nothing: KID's subsets hold "
+                                         r"min\(1,000, N\) images, .* Use --num above 1,000 for a spread"):
+        assert run_cli("evaluate", test_npy, "--num", 40, "--metrics", "kid", "--data-root", idx_root,
+                       "--json", tmp_path / "kid.json") == 0
+    assert json.loads((tmp_path / "kid.json").read_text())["kid_std"] == pytest.approx(0, abs=1e-12)
 
 
 def test_fmnist_features_on_other_data_warn(idx_root, image_folder):
@@ -164,10 +169,10 @@ def test_colour_samples_against_the_default_reference_warn(idx_root, tmp_path):
     colour = tmp_path / "colour.npy"
     np.save(colour, np.random.default_rng(0).integers(0, 256, (8, 3, 28, 28), dtype=np.uint8))
     with pytest.warns(UserWarning, match="holds colour images and is compared with Fashion-MNIST, the default"):
-        assert run_cli("evaluate", colour, "--num", 8, "--metrics", "kid", "--data-root", idx_root) == 0
+        assert run_cli("evaluate", colour, "--num", 8, "--metrics", "is", "--data-root", idx_root) == 0
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a named reference is the user's choice: no warning
-        assert run_cli("evaluate", colour, "--num", 8, "--metrics", "kid", "--data-root", idx_root,
+        assert run_cli("evaluate", colour, "--num", 8, "--metrics", "is", "--data-root", idx_root,
                        "--dataset", "fashion-mnist") == 0
 
 

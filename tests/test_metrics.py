@@ -94,6 +94,14 @@ def test_kid_is_unbiased_near_zero_for_one_distribution():
 
 # ------------------------------------------------------------------ IS
 
+def test_inception_score_of_fewer_images_than_splits():
+    """8 images in 10 splits: a chunk per image, each scoring exp(KL(p || p)) = 1, where empty chunks gave NaN."""
+    logits = np.random.default_rng(0).normal(size=(8, 10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "Mean of empty slice" before
+        assert inception_score(logits) == pytest.approx((1.0, 0.0))
+
+
 def test_inception_score_extremes():
     assert inception_score(np.zeros((100, 10)), splits=1)[0] == pytest.approx(1.0)  # p(y|x) uniform
     confident = np.full((1000, 10), -1e4)

@@ -24,7 +24,7 @@ from ..sampling import class_folders, class_labels
 from .features import FeatureExtractor, build_features
 from .fid import frechet_distance
 from .inception_score import inception_score
-from .kid import kernel_inception_distance
+from .kid import KID_SUBSET_SIZE, KID_SUBSETS, kernel_inception_distance
 from .prdc import density_coverage, precision_recall
 from .stats import RunningStats
 from .swd import PatchSampler, swd_from_descriptors
@@ -229,6 +229,10 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
                       "about quality. Use --features inception (eval.features during training) for other data.")
     real, key = reference_features(extractor, data, num, seed, want_swd, with_labels=bool(classes))
     result = compute_metrics(real, fake, metrics, seed)
+    if "kid" in metrics and min(num, len(real.features)) <= KID_SUBSET_SIZE:
+        warnings.warn(f"kid_std from {min(num, len(real.features))} images is 0 and says nothing: KID's subsets hold "
+                      f"min({KID_SUBSET_SIZE:,}, N) images, so here every subset is all of them (kid itself is the "
+                      f"unbiased estimate from all of them). Use {num_name} above {KID_SUBSET_SIZE:,} for a spread.")
     drawn = reference_classes_of(real.classes, classes, labels, num) if classes else None
     if classes and drawn is None and labels is None:  # a folder's subfolders may be anything: no warning for them
         warnings.warn(f"the samples' classes ({', '.join(classes[:3])}, ...) are not those of the reference "
@@ -243,7 +247,7 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
         "features": extractor.name, "weights_sha256": extractor.weights_sha256, "num_fake": len(fake.features),
         "num_real": len(real.features), "reference": f"{data.name}:{data.split}",
         "reference_cache_key": key, "resize": extractor.resize_rule, "seed": seed,
-        "kid": "cubic polynomial kernel, 100 subsets of min(1000, N)", "pr_k": PR_K, "dc_k": DC_K,
+        "kid": f"cubic polynomial kernel, {KID_SUBSETS} subsets of min({KID_SUBSET_SIZE}, N)", "pr_k": PR_K, "dc_k": DC_K,
         "swd": "7x7 Laplacian-pyramid patches, 512 directions, x1e3, mean over levels",
     }
     return result
