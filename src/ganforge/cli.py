@@ -160,8 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/NAME)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. train.max_steps=500 (repeatable)")
-    t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt (or the newest good "
-                   "step_*.pt when last.pt is damaged)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from RUN_DIR/checkpoints/last.pt (or the newest good step_*.pt when it is damaged)")
     t.add_argument("--force", action="store_true", help="replace a run already in RUN_DIR")
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and parameter counts")
     t.set_defaults(func=_cmd_train)
@@ -231,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("presets", help="list the presets")
     pr.set_defaults(func=_cmd_presets)
 
-    c = sub.add_parser("config", help="print a preset's resolved config as TOML or YAML (a starting point for your own)")
+    c = sub.add_parser("config", help="print a preset's resolved config as TOML or YAML (a start for your own)")
     c.add_argument("config", metavar="PRESET|CONFIG_FILE")
     c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     c.add_argument("--format", choices=["toml", "yaml"], default="toml",

@@ -247,7 +247,8 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
         "features": extractor.name, "weights_sha256": extractor.weights_sha256, "num_fake": len(fake.features),
         "num_real": len(real.features), "reference": f"{data.name}:{data.split}",
         "reference_cache_key": key, "resize": extractor.resize_rule, "seed": seed,
-        "kid": f"cubic polynomial kernel, {KID_SUBSETS} subsets of min({KID_SUBSET_SIZE}, N)", "pr_k": PR_K, "dc_k": DC_K,
+        "kid": f"cubic polynomial kernel, {KID_SUBSETS} subsets of min({KID_SUBSET_SIZE}, N)",
+        "pr_k": PR_K, "dc_k": DC_K,
         "swd": "7x7 Laplacian-pyramid patches, 512 directions, x1e3, mean over levels",
     }
     return result
