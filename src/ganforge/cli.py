@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganforge", description="Train, sample and evaluate GANs.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a preset or a TOML config")
+    t = sub.add_parser("train", help="train a preset or a TOML or YAML config")
     t.add_argument("config", metavar="PRESET|CONFIG_FILE")
     t.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/NAME)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

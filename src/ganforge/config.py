@@ -599,7 +599,7 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
 
 
 def load_config(preset_or_file: str, overrides: list[str] | None = None) -> Config:
-    """Resolve a preset or TOML file plus ``--set`` overrides into a validated :class:`Config`."""
+    """Resolve a preset, TOML or YAML file plus ``--set`` overrides into a validated :class:`Config`."""
     values, base = read_source(preset_or_file)
     values = apply_overrides(values, overrides or [])
     if isinstance(values.get("plugins"), list):
