@@ -89,6 +89,7 @@ def test_wrong_type_names_key_and_type():
     ("model.generator=dcgan", r"'model.generator' is a section, not a value \(got 'dcgan'\); set one of its keys, "
                               r"e.g. model.generator.name=\.\.\.$"),  # it said "must be a <class '...NetConfig'>"
     ("log.num_samples=20000", r"'log.num_samples' is 20,000, more than one grid image shows \(at most 10,000\)"),
+    ("eval.every_kimg=0.0001", r"'eval.every_kimg' is 0.0001, less than one image"),  # a ZeroDivisionError traceback
 ])
 def test_range_and_name_errors(override, pattern):
     with pytest.raises(GanforgeError, match=pattern):

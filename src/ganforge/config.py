@@ -785,6 +785,10 @@ def validate(cfg: Config) -> None:
         raise GanforgeError("train.precision=fp16 needs a CUDA device (its GradScaler guards fp16 gradients on GPUs); "
                             "on the CPU use bf16 or fp32.")
     _positive(cfg.eval.every_kimg, "eval.every_kimg", allow_zero=True)
+    if 0 < cfg.eval.every_kimg < 0.001:  # the interval counts whole images: below one, it would be zero images
+        raise GanforgeError(f"config key 'eval.every_kimg' is {cfg.eval.every_kimg}, less than one image (0.001); "
+                            f"it counts thousands of images: e.g. eval.every_kimg=50 evaluates every 50,000 images, "
+                            f"0 turns evaluation off.")
     if cfg.eval.ref not in ("train", "test"):
         raise GanforgeError(f"config key 'eval.ref' must be 'train' or 'test', got '{cfg.eval.ref}'.")
     if cfg.data.name == "folder" and cfg.model.task == "gan":
