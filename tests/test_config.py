@@ -90,6 +90,9 @@ def test_wrong_type_names_key_and_type():
                               r"e.g. model.generator.name=\.\.\.$"),  # it said "must be a <class '...NetConfig'>"
     ("log.num_samples=20000", r"'log.num_samples' is 20,000, more than one grid image shows \(at most 10,000\)"),
     ("eval.every_kimg=0.0001", r"'eval.every_kimg' is 0.0001, less than one image"),  # a ZeroDivisionError traceback
+    ("eval.every_kimg=inf", r"'eval.every_kimg' must be a finite number, got inf; where 0 is allowed, it means off"),
+    ("optim_g.lr=inf", r"'optim_g.lr' must be a finite number, got inf"),  # NaN at the first step
+    ("optim_d.eps=0", r"'optim_d.eps' must be > 0 for adam, got 0.0: it divides by sqrt\(v\) \+ eps"),  # NaN too
 ])
 def test_range_and_name_errors(override, pattern):
     with pytest.raises(GanforgeError, match=pattern):

@@ -132,6 +132,20 @@ def test_a_negative_leaky_relu_slope_trains(preset, sets):
     assert all(p.grad is not None for p in [*G.parameters(), *D.parameters()])
 
 
+def test_one_image_per_process_is_refused_only_where_a_network_needs_batch_statistics():
+    """BatchNorm1d cannot train on one image (torch's ValueError at the first step); BatchNorm2d over
+    several pixels and networks without BatchNorm can, and are let through."""
+    with pytest.raises(GanforgeError, match=r"generator 'dcgan' cannot train on one image per process \(train."
+                                            r"batch_size over the processes is 1\): ValueError: Expected more than 1 "
+                                            r"value per channel .* raise train.batch_size\.$"):
+        build_networks(load_config("dcgan-fmnist"), images_per_process=1)
+    build_networks(load_config("dcgan-fmnist"), images_per_process=2)
+    G, D = build_networks(load_config("mlp-gan-fmnist"), images_per_process=1)  # no BatchNorm
+    G, D = build_networks(load_config("srgan-x4"), images_per_process=1)  # D's BatchNorm2d sees many pixels
+    assert D.training and any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
+    assert all(m.num_batches_tracked == 0 for m in D.modules() if isinstance(m, nn.BatchNorm2d))  # a copy ran
+
+
 def test_registry_lists_valid_names():
     with pytest.raises(GanforgeError, match=r"Registered generators: .*dcgan.*hw6-dcgan.*mlp"):
         GENERATORS.get("nope")

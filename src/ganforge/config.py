@@ -371,6 +371,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             raise bad
         if math.isnan(value):  # TOML reads `nan`; no setting means anything with it
             raise GanforgeError(f"{where} must be a number, got nan.")
+        if math.isinf(value):  # and `inf`: a bound or interval of inf is 0's "off" spelled so it breaks arithmetic
+            raise GanforgeError(f"{where} must be a finite number, got {value}; where 0 is allowed, it means off.")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -731,6 +733,10 @@ def validate(cfg: Config) -> None:
         _positive(opt.lr, f"{side}.lr")
         for key in ("eps", "alpha", "weight_decay"):  # torch's optimizers refuse negative ones with a traceback
             _positive(getattr(opt, key), f"{side}.{key}", allow_zero=True)
+        if opt.eps == 0 and opt.name != "sgd":  # Adam and RMSprop divide by sqrt(v) + eps, and v is 0 wherever a
+            # gradient has been 0 (a dead ReLU's weights): 0/0 is NaN at the first step
+            raise GanforgeError(f"config key '{side}.eps' must be > 0 for {opt.name}, got 0.0: it divides by "
+                                "sqrt(v) + eps, and v is 0 wherever a gradient has been 0. 1e-8 is the usual value.")
         for i, beta in enumerate(opt.betas):
             if not 0 <= beta < 1:
                 raise GanforgeError(f"config key '{side}.betas[{i}]' must be in [0, 1), got {beta}.")

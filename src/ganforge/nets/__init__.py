@@ -1,6 +1,7 @@
 """Networks. Importing this package registers the built-in generators and discriminators."""
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import Callable
 
@@ -84,8 +85,12 @@ def build_generator(cfg: Config) -> nn.Module:
     return _build(GENERATORS, cfg.model.generator, cfg)
 
 
-def build_networks(cfg: Config) -> tuple[nn.Module, nn.Module | None]:
-    """Build G and D (None for an SR model without one) and check G makes images of the data's shape."""
+def build_networks(cfg: Config, images_per_process: int = 2) -> tuple[nn.Module, nn.Module | None]:
+    """Build G and D (None for an SR model without one) and check G makes images of the data's shape.
+
+    ``images_per_process``: the batch each process trains on (``train.batch_size`` over the torchrun
+    processes); at 1, G and D are also checked to train on single images (:func:`_check_single_images`).
+    """
     G = build_generator(cfg)
     d_name = cfg.model.discriminator.name
     D = None if d_name == NO_DISCRIMINATOR else _build(DISCRIMINATORS, cfg.model.discriminator, cfg)
@@ -115,10 +120,28 @@ def build_networks(cfg: Config) -> tuple[nn.Module, nn.Module | None]:
             score = probe_output(D, out.detach(), d_what, *labels) if D is not None else torch.zeros(2)
         if tuple(score.shape) != (2,):
             raise GanforgeError(f"{d_what} must return one score per image (B,), got shape {tuple(score.shape)}.")
+        if images_per_process == 1:
+            _check_single_images([(G, probe[:1], g_what), (D, out[:1].detach(), d_what)], [t[:1] for t in labels])
     finally:
         for m in [m for m in (G, D) if m is not None]:
             m.train()
     return G, D
+
+
+def _check_single_images(nets: list[tuple[nn.Module | None, torch.Tensor, str]], labels: list[torch.Tensor]) -> None:
+    """A training-mode forward of one image through a copy of each network (its BatchNorm statistics stay as
+    they are): a layer that needs batch statistics, as BatchNorm1d does, fails here in one line naming the
+    network, not with torch's ValueError at the first step."""
+    for net, x, what in nets:
+        if net is None:
+            continue
+        try:
+            with torch.no_grad():
+                copy.deepcopy(net).train()(x, *labels)
+        except Exception as e:
+            raise GanforgeError(f"{what} cannot train on one image per process (train.batch_size over the "
+                                f"processes is 1): {type(e).__name__}: {e}. BatchNorm needs at least 2 images for "
+                                "its batch statistics; raise train.batch_size.") from None
 
 
 def probe_output(net: Callable[..., torch.Tensor], x: torch.Tensor, what: str, *more: torch.Tensor) -> torch.Tensor:
