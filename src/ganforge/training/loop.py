@@ -68,7 +68,9 @@ def build_objective(cfg: Config, device: torch.device, env: DistEnv = DistEnv())
         broadcast_module(m, env)  # identical by seed already; this makes it a guarantee
         return m
 
-    G, D = build_networks(cfg, images_per_process=cfg.train.batch_size // env.world_size)
+    # BatchNorm's statistics span one process's images, or the whole global batch with train.sync_bn
+    batch_norm_images = cfg.train.batch_size if cfg.train.sync_bn else cfg.train.batch_size // env.world_size
+    G, D = build_networks(cfg, images_per_process=batch_norm_images)
     G, D = place(G), place(D) if D is not None else None  # no D: SR trained on pixel losses alone
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema.enabled else None
     name = cfg.objective.name  # GANObjective, or a user's subclass; its options come last, as a network's do
