@@ -136,7 +136,8 @@ def _check_single_images(nets: list[tuple[nn.Module | None, torch.Tensor, str]],
         if net is None:
             continue
         try:
-            with torch.no_grad():
+            # fork_rng: a layer that draws random numbers in training (dropout) leaves the run's RNG as it was
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
                 copy.deepcopy(net).train()(x, *labels)
         except Exception as e:
             raise GanforgeError(f"{what} cannot train on one image per process (train.batch_size over the "
