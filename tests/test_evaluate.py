@@ -62,10 +62,13 @@ def test_deterministic_and_reference_cache_is_used(idx_root, tmp_path):
     assert c["fid"] > a["fid"] + 10
 
 
-def test_evaluate_a_run_folder(idx_root, tmp_path):
+def test_evaluate_a_run_folder(idx_root, tmp_path, capsys):
     run = tmp_path / "run"
     assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=4")) == 0
-    assert run_cli("evaluate", run, "--num", 40, "--metrics", "fid,is") == 0
+    capsys.readouterr()
+    assert run_cli("evaluate", run, "--num", 40, "--metrics", "fid,is", "--val", tmp_path) == 0
+    assert (f"--val is the HR validation folder of a super-resolution run; '{run}' is not one, so --val is ignored"
+            in capsys.readouterr().err)  # it was ignored without a word
     out = json.loads((run / "evaluate.json").read_text())
     assert set(out) == {"fid", "is", "is_std", "protocol"} and out["protocol"]["num_fake"] == 40
     (run / "evaluate.json").unlink()

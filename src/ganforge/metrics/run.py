@@ -132,6 +132,7 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
         raise GanforgeError(f"'{path}' does not exist; give a run folder, a checkpoint file, a .npy of uint8 "
                             f"images or a folder of images.{did_you_mean_path(path)}")
     if path.suffix == ".npy" or _is_image_folder(path):
+        _warn_val_ignored(val, path)
         loaded = FolderImages(_load_npy(path), 0) if path.suffix == ".npy" else load_image_folder(path, num, seed)
         images = loaded.images
         if len(images) < num:
@@ -160,6 +161,7 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
                       "it is scored by PSNR and SSIM against the bicubic baseline.", file=sys.stderr)
             result = _evaluate_sr_run(G, cfg, num, val)
         else:
+            _warn_val_ignored(val, path)
             data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
                                        **({"root": data_root} if data_root else {}))
             fakes = generate(G, cfg.model.z_dim, num, seed=seed, num_classes=cfg.model.num_classes)
@@ -169,6 +171,13 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
     write_json(result, out)
     print(f"ganforge: wrote {out}")
     return result
+
+
+def _warn_val_ignored(val: str, path: Path) -> None:
+    """``--val`` given for a source that is not a super-resolution run: say it does nothing."""
+    if val:
+        print(f"ganforge: warning: --val is the HR validation folder of a super-resolution run; '{path}' is not one, "
+              "so --val is ignored.", file=sys.stderr)
 
 
 def _evaluate_sr_run(G, cfg, num: int, val: str) -> dict:
