@@ -156,9 +156,14 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
         run_dir = path if (path / "checkpoints").is_dir() else path.parent if path.is_dir() else path.parent.parent
         default_json = run_dir / "evaluate.json"
         if cfg.model.task == "sr":
-            if metrics is not None:
-                print(f"ganforge: warning: --metrics {metrics} does not apply to a super-resolution run; "
-                      "it is scored by PSNR and SSIM against the bicubic baseline.", file=sys.stderr)
+            # the GAN metrics' options, where given (their defaults cannot be told from not giving them)
+            given = {"--metrics": metrics, "--features": features if features != "fmnist" else None,
+                     "--ref": ref if ref != "train" else None, "--dataset": dataset, "--data-root": data_root or None}
+            ignored = [f"{flag} {value}" for flag, value in given.items() if value is not None]
+            if ignored:
+                print(f"ganforge: warning: {', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to "
+                      "a super-resolution run; it is scored by PSNR and SSIM against the bicubic baseline.",
+                      file=sys.stderr)
             result = _evaluate_sr_run(G, cfg, num, val)
         else:
             _warn_val_ignored(val, path)
