@@ -454,7 +454,8 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 
 
-CONFIG_SUFFIXES = (".toml", ".yaml", ".yml")
+YAML_SUFFIXES = (".yaml", ".yml")
+CONFIG_SUFFIXES = (".toml", *YAML_SUFFIXES)
 
 
 def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
@@ -476,7 +477,7 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
                 f"unknown preset '{preset_or_file}'.{did_you_mean(preset_or_file, preset_names())} "
                 f"Presets: {', '.join(preset_names())} (or give a .toml or .yaml config file)."
             )
-    is_yaml = path.suffix in (".yaml", ".yml")
+    is_yaml = path.suffix in YAML_SUFFIXES
     try:
         # TOML is UTF-8 whatever the locale says (YAML files are read the same way); utf-8-sig also drops
         # the BOM Windows editors write, which tomllib would call an "Invalid statement" at line 1

@@ -229,8 +229,9 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
                       "about quality. Use --features inception (eval.features during training) for other data.")
     real, key = reference_features(extractor, data, num, seed, want_swd, with_labels=bool(classes))
     result = compute_metrics(real, fake, metrics, seed)
-    if "kid" in metrics and min(num, len(real.features)) <= KID_SUBSET_SIZE:
-        warnings.warn(f"kid_std from {min(num, len(real.features))} images is 0 and says nothing: KID's subsets hold "
+    kid_images = min(num, len(real.features))  # the most a KID subset can hold here
+    if "kid" in metrics and kid_images <= KID_SUBSET_SIZE:
+        warnings.warn(f"kid_std from {kid_images} images is 0 and says nothing: KID's subsets hold "
                       f"min({KID_SUBSET_SIZE:,}, N) images, so here every subset is all of them (kid itself is the "
                       f"unbiased estimate from all of them). Use {num_name} above {KID_SUBSET_SIZE:,} for a spread.")
     drawn = reference_classes_of(real.classes, classes, labels, num) if classes else None
