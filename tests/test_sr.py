@@ -265,6 +265,11 @@ def test_sr_presets_train_evaluate_and_resume(preset, photos, tmp_path, capsys):
     assert run_cli("evaluate", run, "--features", "inception", "--ref", "test", "--json", tmp_path / "e3.json") == 0
     assert "--features inception, --ref test do not apply to a super-resolution run" in capsys.readouterr().err
     assert "psnr" in json.loads((tmp_path / "e2.json").read_text())
+    # PSNR/SSIM are per image: fewer than metric pr's minimum of 6 is fine, and 0 is refused in one line
+    assert run_cli("evaluate", run, "--num", "3", "--json", tmp_path / "e4.json") == 0
+    assert json.loads((tmp_path / "e4.json").read_text())["protocol"]["images"] == 3
+    assert run_cli("evaluate", run, "--num", "0") == 2
+    assert "--num must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_srgan_with_a_relativistic_objective_like_esrgan(photos, tmp_path):

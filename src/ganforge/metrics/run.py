@@ -126,13 +126,13 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
             else its dataset's test split). SR runs report PSNR/SSIM, not the GAN metrics.
     """
     names = parse_metrics(metrics or METRICS)
-    check_num(num, names)
     path = Path(source)
     if not path.exists() and path.suffix != ".npy":  # a missing .npy gets _load_npy's own message
         raise GanforgeError(f"'{path}' does not exist; give a run folder, a checkpoint file, a .npy of uint8 "
                             f"images or a folder of images.{did_you_mean_path(path)}")
     if path.suffix == ".npy" or _is_image_folder(path):
         _warn_val_ignored(val, path)
+        check_num(num, names)
         loaded = FolderImages(_load_npy(path), 0) if path.suffix == ".npy" else load_image_folder(path, num, seed)
         images = loaded.images
         if len(images) < num:
@@ -164,9 +164,12 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
                 print(f"ganforge: warning: {', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to "
                       "a super-resolution run; it is scored by PSNR and SSIM against the bicubic baseline.",
                       file=sys.stderr)
+            if num < 1:  # PSNR and SSIM are per image: one is enough, the GAN metrics' minimums do not apply
+                raise GanforgeError(f"--num must be >= 1, got {num}.")
             result = _evaluate_sr_run(G, cfg, num, val)
         else:
             _warn_val_ignored(val, path)
+            check_num(num, names)
             data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
                                        **({"root": data_root} if data_root else {}))
             fakes = generate(G, cfg.model.z_dim, num, seed=seed, num_classes=cfg.model.num_classes)
