@@ -41,6 +41,16 @@ def test_bad_input_exits_2_without_traceback(args, message, tmp_path):
     assert result.stderr.startswith("ganforge: error:")
 
 
+def test_bench_takes_only_its_own_sub_commands_options():
+    """an option of another bench sub-command is refused rather than ignored (PRESET after the options:
+    test_performance::test_bench_compare_writes_ratio)."""
+    for args, message in ((["train"], "the following arguments are required: PRESET"),
+                          (["evaluate", "--rounds", "3"], "unrecognized arguments: --rounds 3"),
+                          (["train", "dcgan-fmnist", "--num", "5"], "unrecognized arguments: --num 5")):
+        result = ganforge("bench", *args)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
 def test_a_missing_path_is_offered_the_closest_name_beside_it(tmp_path):
     from ganforge.errors import did_you_mean_path
 

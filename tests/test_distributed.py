@@ -270,4 +270,3 @@ def test_bench_train_writes_the_documented_keys(idx_root, tmp_path):
         r["layers_alone_gflops"] / r["matmul_peak_gflops"], abs=1e-3)
     assert set(r["host_threads"]) == {"before", "after"}  # whether the host's threads paid off around the steps
     assert all(h["threads"] == r["threads"] and h["thread_speedup"] > 0 for h in r["host_threads"].values())
-    assert run_cli("bench", "train") == 2  # no preset: a clear error

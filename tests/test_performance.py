@@ -41,8 +41,8 @@ def test_reference_loops_train(preset, idx_root, image_folder):
 
 def test_bench_compare_writes_ratio(idx_root, tmp_path):
     out = tmp_path / "c.json"
-    assert run_cli("bench", "compare", "mlp-gan-fmnist", "--steps", 2, "--rounds", 1, "--json", out,
-                   "--set", f"data.root={idx_root}") == 0
+    assert run_cli("bench", "compare", "--steps", 2, "--rounds", 1, "--json", out,  # PRESET after the options,
+                   "--set", f"data.root={idx_root}", "mlp-gan-fmnist") == 0  # as train takes it
     r = json.loads(out.read_text())
     assert r["speedup"] == pytest.approx(r["ganforge_images_per_second"] / r["reference_images_per_second"], rel=1e-2)
     assert r["overrides"] == [f"data.root={idx_root}"] and r["precision"] == "fp32"  # what ganforge's side ran

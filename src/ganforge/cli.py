@@ -104,7 +104,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     for flag in ("steps", "rounds"):
-        if getattr(args, flag) <= 0:
+        if getattr(args, flag, 1) <= 0:
             raise GanforgeError(f"--{flag} must be > 0, got {getattr(args, flag)}.")
     if args.what == "evaluate":
         from .bench.evaluate import bench_evaluate
@@ -117,14 +117,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     elif args.what == "train":
         from .bench.train import bench_train
 
-        if not args.preset:
-            raise GanforgeError("bench train needs a preset: ganforge bench train PRESET [--steps N] [--json OUT].")
         bench_train(args.preset, steps=args.steps, overrides=args.set, json_out=args.json)
-    elif args.what == "compare":
+    else:
         from .bench.compare import bench_compare
 
-        if not args.preset:
-            raise GanforgeError("bench compare needs a preset: ganforge bench compare PRESET [--json OUT].")
         bench_compare(args.preset, steps=args.steps, rounds=args.rounds, overrides=args.set, json_out=args.json)
     return 0
 
@@ -218,15 +214,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_data)
 
     b = sub.add_parser("bench", help="benchmarks that write JSON")
-    b.add_argument("what", choices=["evaluate", "train", "compare"])
-    b.add_argument("preset", nargs="?", metavar="PRESET", help="bench train/compare: the preset to measure")
-    b.add_argument("--steps", type=int, default=50, help="bench train/compare: timed steps after the warm-up")
-    b.add_argument("--rounds", type=int, default=4, help="bench compare: rounds, in ABBA order (even balances it)")
-    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="bench train/compare: config overrides")
-    b.add_argument("--num", type=int, default=10000, help="bench evaluate: images per FID (default 10,000)")
-    b.add_argument("--features", default="fmnist", help="bench evaluate: feature extractor, fmnist or inception")
-    b.add_argument("--json", metavar="OUT")
-    b.set_defaults(func=_cmd_bench)
+    # one sub-command each, so that each takes only its own options (an option of another is an error, not
+    # ignored) and its PRESET may come after the options, as train's does
+    bsub = b.add_subparsers(dest="what", required=True, metavar="{train,compare,evaluate}")
+    bt = bsub.add_parser("train", help="images/s, FLOPs per image, MFU, data wait and peak RSS of a preset's step")
+    bc = bsub.add_parser("compare", help="a preset's step beside its seed's reference loop, on the same data")
+    for one in (bt, bc):
+        one.add_argument("preset", metavar="PRESET", help="the preset to measure")
+        one.add_argument("--steps", type=int, default=50, help="timed steps after the warm-up (default 50)")
+        one.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
+    bc.add_argument("--rounds", type=int, default=4, help="rounds, in ABBA order (default 4; even balances it)")
+    be = bsub.add_parser("evaluate", help="feature throughput and the time of one FID")
+    be.add_argument("--num", type=int, default=10000, help="images per FID (default 10,000)")
+    be.add_argument("--features", default="fmnist", help="feature extractor: fmnist or inception")
+    for one in (bt, bc, be):
+        one.add_argument("--json", metavar="OUT", help="the JSON to write (default: print it only)")
+        one.set_defaults(func=_cmd_bench)
 
     pr = sub.add_parser("presets", help="list the presets")
     pr.set_defaults(func=_cmd_presets)
