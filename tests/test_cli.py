@@ -28,6 +28,10 @@ def ganforge(*args):
     (["data", "folder", "--out", "x.npy"], "ganforge data folder needs --root PATH"),
     (["data", "fashion-mnist", "--out", "x.npy", "--channels", "2"], "--channels must be 1 (grayscale) or 3 (RGB), got 2"),
     (["data", "fashion-mnist", "--out", "x.npy", "--resolution", "-1"], "--resolution must be > 0"),
+    (["data", "fashion-mnist", "--out", "."], "--out '.' is a folder; name the .npy file to write, e.g. "
+                                              "fashion-mnist-train.npy"),  # it wrote the hidden file ./.npy
+    (["sample", "runs/x", "--out", ""], "--out is empty; give a path."),  # '' was the current folder
+    (["evaluate", "runs/x", "--json", ""], "--json is empty; give a path."),
     (["bench", "compare", "mlp-gan-fmnist", "--steps", "0"], "--steps must be > 0, got 0"),
     (["bench", "train", "dcgan-fmnist", "--steps", "-5"], "--steps must be > 0, got -5"),
     (["bench", "compare", "mlp-gan-fmnist", "--rounds", "0"], "--rounds must be > 0, got 0"),

@@ -74,6 +74,12 @@ def test_evaluate_a_run_folder(idx_root, tmp_path, capsys):
     (run / "evaluate.json").unlink()
     assert run_cli("evaluate", run / "checkpoints", "--num", 40, "--metrics", "fid,is") == 0  # it means the run
     assert json.loads((run / "evaluate.json").read_text())["fid"] == out["fid"]
+    # upper-case suffixes name files too: s.NPY was a folder of PNGs, and evaluate read it as a checkpoint
+    assert run_cli("sample", run, "--num", 40, "--out", tmp_path / "s.NPY") == 0
+    assert run_cli("sample", run, "--num", 4, "--out", tmp_path / "g.PNG") == 0
+    assert (tmp_path / "s.NPY").is_file() and (tmp_path / "g.PNG").is_file()
+    assert run_cli("evaluate", tmp_path / "s.NPY", "--num", 40, "--metrics", "fid,is", "--data-root", idx_root) == 0
+    assert json.loads((tmp_path / "s.eval.json").read_text())["fid"] == pytest.approx(out["fid"])  # the same images
     with pytest.raises(GanforgeError, match=r"holds a run's grids of samples, not single images; .* evaluate the run "
                                             r"itself: ganforge evaluate .*run$"):
         evaluate_source(str(run / "samples"), num=4, metrics="fid")

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from ganforge.config import preset_names
+from ganforge.files import format_bytes
 from ganforge.sampling import _png_name, generate, load_generator
 from ganforge.training import checkpoint as ckpt
 
@@ -405,6 +406,9 @@ def test_sample_bad_input(trained_run, tmp_path, capsys):
         assert run_cli("sample", trained_run, "--num", 10**12, "--out", tmp_path / out) == 2
         assert "GB free; lower --num" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+    # sizes in the unit that shows them: 4 samples on a nearly full disk said 'need about 0.0 GB ... 0.0 GB free'
+    assert [format_bytes(n) for n in (0, 999, 12_544, 3.1e6, 7.84e22)] == [
+        "0 B", "999 B", "12.5 kB", "3.1 MB", "78,400,000,000,000.0 GB"]
 
 
 # ------------------------------------------------------------------ plugins

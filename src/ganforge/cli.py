@@ -91,7 +91,11 @@ def _cmd_data(args: argparse.Namespace) -> int:
         raise GanforgeError(f"--channels must be 1 (grayscale) or 3 (RGB), got {args.channels}.")
     if args.resolution < 0:
         raise GanforgeError(f"--resolution must be > 0 (leave it out for the dataset's own size), got {args.resolution}.")
-    out = Path(args.out if args.out.endswith(".npy") else args.out + ".npy")  # np.save would add it silently
+    if Path(args.out).is_dir() or args.out.endswith(("/", os.sep)):  # 'out/' would become the hidden 'out/.npy'
+        raise GanforgeError(f"--out '{args.out}' is a folder; name the .npy file to write, "
+                            f"e.g. {Path(args.out) / f'{args.name}-{args.split}.npy'}.")
+    # np.save would add .npy silently; .NPY is a .npy too
+    out = Path(args.out if args.out.lower().endswith(".npy") else args.out + ".npy")
     check_output_file(out)  # before loading, which may download and decode a whole dataset
     data = DataConfig(name=args.name, root=args.root, split=args.split)
     data = dataclasses.replace(data, resolution=args.resolution or (32 if args.name == "cifar10" else 28),
@@ -262,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)
     previous_hook, threading.excepthook = threading.excepthook, _thread_excepthook
     try:
+        for flag in ("out", "json"):  # '' is the current folder to Path, which nobody means by it
+            if getattr(args, flag, None) == "":
+                raise GanforgeError(f"--{flag} is empty; give a path.")
         if getattr(args, "json", None):  # bench and evaluate write it last, after minutes of work
             from .files import check_output_file
 

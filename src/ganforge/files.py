@@ -81,6 +81,15 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object], fix: str = WRI
         raise
 
 
+def format_bytes(n: float) -> str:
+    """A size for a message, in the largest decimal unit up to GB that keeps it >= 1: '12.5 kB', '3.1 GB'
+    (a few samples are kilobytes, which '0.0 GB' hid)."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n:,.0f} B"
+
+
 def check_output_file(path: Path, fix: str = WRITABLE_FIX) -> None:
     """Make ``path``'s folder and refuse a ``path`` that is a folder: a command calls this before
     minutes of work, so a bad output path fails at once instead of at the end."""

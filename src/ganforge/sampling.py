@@ -13,7 +13,7 @@ import torch
 from .config import Config, config_from_dict, load_plugins
 from .data.folder import image_files
 from .errors import GanforgeError
-from .files import check_output_file, make_dir, write_atomic
+from .files import check_output_file, format_bytes, make_dir, write_atomic
 from .images import MAX_GRID_IMAGES, make_grid, refuse_other_image_formats, save_png, to_uint8
 from .nets import build_generator
 from .nets.conditional import with_labels
@@ -97,15 +97,16 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
     ``num``; the free disk space is checked before the first image is made.
     """
     out_path = Path(out)
+    kind = out_path.suffix.lower()  # samples.NPY and grid.PNG are files too, not folders of that name
     if num <= 0:
         raise GanforgeError(f"--num must be > 0, got {num}.")
-    if num > MAX_GRID_IMAGES and out_path.suffix == ".png":
+    if num > MAX_GRID_IMAGES and kind == ".png":
         raise GanforgeError(f"--num {num} is too many for one grid image (at most {MAX_GRID_IMAGES:,}); "
                             "write them to a .npy file or a folder of PNGs instead.")
     if truncation is not None and not truncation > 0:  # not <= 0: nan must fail too
         raise GanforgeError(f"--truncation must be > 0, got {truncation}.")
     refuse_other_image_formats(out_path)
-    if out_path.suffix in (".npy", ".png"):
+    if kind in (".npy", ".png"):
         check_output_file(out_path)
     G, cfg = load_generator(source, use_ema)
     if cfg.model.task == "sr":
@@ -114,9 +115,9 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
     k = cfg.model.num_classes
     label = pick_class(class_, k, G.class_names, source) if class_ is not None else None
     image_bytes = cfg.data.channels * cfg.data.resolution ** 2
-    if out_path.suffix != ".png":
-        _check_free_space(out_path, num * (image_bytes if out_path.suffix == ".npy" else max(image_bytes, MIN_PNG_BYTES)))
-    if out_path.suffix not in (".npy", ".png"):
+    if kind != ".png":
+        _check_free_space(out_path, num * (image_bytes if kind == ".npy" else max(image_bytes, MIN_PNG_BYTES)))
+    if kind not in (".npy", ".png"):
         folders = class_folders(G.class_names, k) if k else []
 
         def path_of(i: int) -> Path:
@@ -124,9 +125,9 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
             return out_path / (folders[i % k if label is None else label] if k else "") / _png_name(i, num)
         _refuse_stale_images(out_path, num, path_of, {folders[label]} if label is not None else None)
     batches = generate(G, cfg.model.z_dim, num, seed, truncation, num_classes=k, label=label)
-    if out_path.suffix == ".npy":
+    if kind == ".npy":
         write_atomic(out_path, lambda f: _write_npy(f, batches, num))
-    elif out_path.suffix == ".png":
+    elif kind == ".png":
         columns = k if k and label is None and k <= num else None  # one class per column
         save_png(make_grid(np.concatenate([b.numpy() for b in batches]), nrow=columns), out_path)
     else:
@@ -196,8 +197,8 @@ def _check_free_space(out: Path, need: int) -> None:
     folder = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
     free = shutil.disk_usage(folder).free
     if need > free:
-        raise GanforgeError(f"the samples need about {need / 1e9:,.1f} GB but '{folder}' has "
-                            f"{free / 1e9:,.1f} GB free; lower --num or choose an --out on a larger disk.")
+        raise GanforgeError(f"the samples need about {format_bytes(need)} but '{folder}' has "
+                            f"{format_bytes(free)} free; lower --num or choose an --out on a larger disk.")
 
 
 def _write_npy(f, batches: Iterator[torch.Tensor], num: int) -> None:

@@ -127,13 +127,14 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
     """
     names = parse_metrics(metrics or METRICS)
     path = Path(source)
-    if not path.exists() and path.suffix != ".npy":  # a missing .npy gets _load_npy's own message
+    is_npy = path.suffix.lower() == ".npy"  # samples.NPY too, which was read as a checkpoint
+    if not path.exists() and not is_npy:  # a missing .npy gets _load_npy's own message
         raise GanforgeError(f"'{path}' does not exist; give a run folder, a checkpoint file, a .npy of uint8 "
                             f"images or a folder of images.{did_you_mean_path(path)}")
-    if path.suffix == ".npy" or _is_image_folder(path):
+    if is_npy or _is_image_folder(path):
         _warn_val_ignored(val, path)
         check_num(num, names)
-        loaded = FolderImages(_load_npy(path), 0) if path.suffix == ".npy" else load_image_folder(path, num, seed)
+        loaded = FolderImages(_load_npy(path), 0) if is_npy else load_image_folder(path, num, seed)
         images = loaded.images
         if len(images) < num:
             raise GanforgeError(f"'{path}' holds {len(images)} images, fewer than --num {num}; lower --num.")
@@ -149,7 +150,7 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
             result["protocol"]["fake_subset_of"] = loaded.total
         # inside the folder, as for a run folder: beside it, 'S/' and 'S.npy' would both write S.eval.json
         default_json = (path / "evaluate.json" if path.is_dir()
-                        else path.resolve().with_name(path.resolve().name.removesuffix(".npy") + ".eval.json"))
+                        else path.resolve().with_name(path.resolve().stem + ".eval.json"))
     else:
         G, cfg = load_generator(path, use_ema)
         # RUN/evaluate.json, whether given the run, its checkpoints folder or one checkpoint in it
