@@ -297,6 +297,36 @@ def test_out_folder_with_a_run_needs_resume_or_force(idx_root, tmp_path, capsys)
     assert "holds a 'dcgan-fmnist' run, not 'mlp-gan-fmnist'" in capsys.readouterr().err
 
 
+def test_force_replaces_only_a_ganforge_run(idx_root, tmp_path, capsys):
+    """A tutorial loop's checkpoints/ and samples/, or a model folder's config.json, share a run's names:
+    --force deleted them as a run's files."""
+    other = tmp_path / "loop"
+    (other / "checkpoints").mkdir(parents=True)
+    (other / "checkpoints" / "epoch_5.pth").write_bytes(b"the user's weights")
+    (other / "samples").mkdir()
+    args = ["train", "dcgan-fmnist", "--out", other, "--force", *tiny(idx_root, "train.max_steps=2")]
+    assert run_cli(*args) == 2
+    assert ("holds checkpoints, samples, but not a ganforge run (it has no config.json), so ganforge will neither "
+            "write into them nor delete them, even with --force") in capsys.readouterr().err
+    (other / "config.json").write_text('{"architectures": ["BertModel"]}')
+    assert run_cli(*args) == 2
+    assert "but not a ganforge run (its config.json is not ganforge's)" in capsys.readouterr().err
+    assert (other / "checkpoints" / "epoch_5.pth").read_bytes() == b"the user's weights"
+
+
+def test_a_run_inside_its_training_images_is_refused(image_folder, tmp_path, capsys):
+    """Its sample grids would become training images of the next run or resume (folders are read with
+    their subfolders)."""
+    for out in (image_folder, image_folder / "runs" / "a"):
+        assert run_cli("train", "hw6-dcgan-64", "--out", out, "--set", f"data.root={image_folder}",
+                       "--set", "train.max_steps=1") == 2
+        assert "the run's sample grids would be read as images of that folder next time" in capsys.readouterr().err
+    assert not list(image_folder.rglob("step_*.png"))
+    assert run_cli("train", "srcnn-x4", "--out", tmp_path / "val" / "r", "--set", f"sr.val_root={tmp_path / 'val'}",
+                   "--set", "train.max_steps=1") == 2
+    assert f"is inside sr.val_root '{tmp_path / 'val'}'" in capsys.readouterr().err
+
+
 def test_a_run_that_cannot_start_leaves_no_run_behind(idx_root, tmp_path, capsys):
     """Bad options fail before the folder holds a run, so the corrected command needs no --force; a folder
     the command made for the run is removed again."""

@@ -45,10 +45,19 @@ def remove_run_files(run_dir: Path) -> None:
             path.unlink()
 
 
-def prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
-    """Refuse to mix two runs in one folder unless --resume or --force (the folder exists and is locked)."""
+def prepare_run_dir(run_dir: Path, resume: bool, force: bool, cfg: Config) -> None:
+    """Refuse to mix two runs in one folder unless --resume or --force (the folder exists and is locked),
+    to replace files that are not a ganforge run's, and to write a run inside a folder of training images."""
+    _refuse_run_inside_images(run_dir, cfg)
     existing = [name for name in RUN_FILES if (run_dir / name).exists()]
     if existing and not resume:
+        if not is_ganforge_run(run_dir):
+            # another tool's checkpoints/ or samples/ (a tutorial loop writes both): --force must not delete them
+            why = "its config.json is not ganforge's" if "config.json" in existing else "it has no config.json"
+            raise GanforgeError(
+                f"--out '{run_dir}' holds {', '.join(existing)}, but not a ganforge run ({why}), so ganforge will "
+                "neither write into them nor delete them, even with --force. Choose another --out."
+            )
         if not force:
             raise GanforgeError(
                 f"--out '{run_dir}' already holds a run ({', '.join(existing)}). "
@@ -59,6 +68,29 @@ def prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> None:
         tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-").close()
     except OSError as e:
         raise GanforgeError(f"cannot write to --out '{run_dir}': {e.strerror}. Pick a writable folder.") from None
+
+
+def is_ganforge_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a ganforge run: its config.json, written before any other run file, is a
+    ganforge config (a Hugging Face model folder has a config.json too)."""
+    try:
+        stored = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(stored, dict) and {"model", "train", "data"} <= stored.keys()
+
+
+def _refuse_run_inside_images(run_dir: Path, cfg: Config) -> None:
+    """A run folder in or equal to a folder of training images: its sample grids (PNGs) would be read
+    as training images by the next run or resume, since image folders are read with their subfolders."""
+    roots = {"data.root": cfg.data.root if cfg.data.name == "folder" else "", "sr.lr_root": cfg.sr.lr_root,
+             "sr.val_root": cfg.sr.val_root, "sr.val_lr_root": cfg.sr.val_lr_root}
+    here = run_dir.resolve()
+    for key, root in roots.items():
+        if root and (here == Path(root).resolve() or Path(root).resolve() in here.parents):
+            where = key if here == Path(root).resolve() else f"inside {key}"
+            raise GanforgeError(f"--out '{run_dir}' is {where} '{root}': the run's sample grids would be read "
+                                "as images of that folder next time. Choose an --out outside it.")
 
 
 def describe(cfg: Config) -> str:
@@ -84,7 +116,7 @@ def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bo
     if not env.enabled:
         with RunLock(run_dir):
             cfg, payload = resolve(run_dir, preset_or_file, overrides, resume)
-            prepare_run_dir(run_dir, resume, force)
+            prepare_run_dir(run_dir, resume, force, cfg)
             return _train_locked(cfg, payload, run_dir, preset_or_file)
     # torchrun: every rank validates the config (same input, same error), then joins the group
     # on the device the config names; rank 0 alone locks and prepares the folder and resolves
@@ -99,7 +131,7 @@ def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bo
             try:
                 if env.is_main:
                     cfg, payload = resolve(run_dir, preset_or_file, overrides, resume)
-                    prepare_run_dir(run_dir, resume, force)
+                    prepare_run_dir(run_dir, resume, force, cfg)
                     outcome = (cfg.to_dict(), payload)
             except GanforgeError as e:
                 outcome = str(e)
