@@ -114,6 +114,20 @@ def test_a_resumed_run_keeps_its_tensorboard_history_up_to_its_checkpoint(idx_ro
     assert logged == [2, 4, 6, 8]
 
 
+def test_a_resume_within_a_second_waits_for_a_later_event_file_name(tmp_path):
+    """Else its event file could sort before the last one (same second, then pid and counter as text), and
+    TensorBoard, reading in name order, would apply the resume's purge_step to the wrong events."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from ganforge.training.loop import wait_for_a_later_event_file_name
+
+    now = int(time.time())
+    (tmp_path / f"events.out.tfevents.{now:010d}.zzzz.99.9").touch()  # would sort after a new file of this second
+    wait_for_a_later_event_file_name(tmp_path)
+    SummaryWriter(str(tmp_path)).close()
+    assert sorted(p.name for p in tmp_path.iterdir())[0].endswith(".zzzz.99.9")
+
+
 def test_progress_in_a_log_file_is_whole_lines(idx_root, tmp_path):
     """stderr a pipe, as in `> train.log` or CI: lines, not a bar's carriage returns on one growing line."""
     proc = run_subprocess("train", "dcgan-fmnist", "--out", tmp_path / "run",

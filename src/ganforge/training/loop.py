@@ -106,6 +106,20 @@ def make_batches(cfg: Config, env: DistEnv = DistEnv(), device: torch.device | N
     return batches
 
 
+def wait_for_a_later_event_file_name(tb_dir: Path) -> None:
+    """Wait, if need be, until a new TensorBoard event file in ``tb_dir`` will sort after the old ones.
+
+    TensorBoard reads a folder's event files in name order. A name starts with the second it was made in,
+    then the pid and a per-process counter, compared as text ('10' < '9'). A resume within the second of the
+    last file could so be read before it, and its purge_step would drop the wrong events. Only a run of
+    under a second is resumed that fast, so the wait is at most a second, and only then.
+    """
+    seconds = [int(part[3]) for part in (p.name.split(".") for p in tb_dir.glob("events.out.tfevents.*"))
+               if len(part) > 3 and part[3].isdigit()]
+    if seconds:
+        time.sleep(max(0.0, max(seconds) + 1 - time.time()))
+
+
 class Trainer:
     """Owns the networks, data, objective and hooks of one run.
 
@@ -178,6 +192,8 @@ class Trainer:
             # metrics.jsonl drops its records. Those of the checkpoint's own step stay: the hooks that log run
             # before the checkpointer (_build_hooks), so they were written before it, and are not logged again.
             purge = self.state.step + 1 if self.state.step else None
+            if purge:
+                wait_for_a_later_event_file_name(self.run_dir / "tb")
             self.tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=purge)
         try:
             for h in self.hooks:
