@@ -134,3 +134,21 @@ def test_data_resizes_only_the_images_it_keeps(idx_root, tmp_path, capsys):
                    "--resolution", 1_000_000) == 2
     assert ("1 image of 1x1000000x1000000 (--resolution=1000000) would need about 1,000.0 GB of memory"
             in capsys.readouterr().err)
+
+
+def test_every_option_has_help():
+    """`ganforge CMD --help` explains each option (sample --num and --seed, config --set had none)."""
+    import argparse
+
+    from ganforge.cli import build_parser
+
+    def parsers(p, name="ganforge"):
+        yield name, p
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    yield from parsers(sub, f"{name} {sub_name}")
+
+    bare = [f"{name} {a.option_strings[-1]}" for name, p in parsers(build_parser()) for a in p._actions
+            if a.option_strings and not a.help]
+    assert bare == []

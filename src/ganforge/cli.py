@@ -168,10 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="generate images from a run or checkpoint")
     s.add_argument("source", metavar="RUN_DIR|CHECKPOINT")
-    s.add_argument("--num", type=int, default=64)
+    s.add_argument("--num", type=int, default=64, help="images to generate (default 64)")
     s.add_argument("--out", required=True, help=".npy (uint8 N,C,H,W), .png (grid) or a folder "
                    "(a class-conditional run's has one subfolder per class)")
-    s.add_argument("--seed", type=_seed, default=0)
+    s.add_argument("--seed", type=_seed, default=0, help="draws the noise: the same seed gives the same images "
+                   "(default 0)")
     s.add_argument("--no-ema", action="store_true", help="use G instead of the EMA generator")
     s.add_argument("--truncation", type=float, default=None, metavar="T", help="truncate z to [-T, T]")
     s.add_argument("--class", dest="class_", default=None, metavar="K",
@@ -209,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="export a dataset split as a uint8 .npy (N, C, H, W)")
     d.add_argument("name", choices=["fashion-mnist", "mnist", "cifar10", "folder"])
     d.add_argument("--out", required=True, help="the .npy to write")
-    d.add_argument("--split", choices=["train", "test"], default="train")
+    d.add_argument("--split", choices=["train", "test"], default="train",
+                   help="train (default) or test (held out; image folders have only train)")
     d.add_argument("--root", default="", help="folder with the dataset's files (default: Debian's, then the download "
                    "cache, as data.root); for 'folder', the images")
     d.add_argument("--num", type=int, default=None, help="first N images (default all)")
@@ -240,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("config", help="print a preset's resolved config as TOML or YAML (a start for your own)")
     c.add_argument("config", metavar="PRESET|CONFIG_FILE")
-    c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, as for train (repeatable)")
     c.add_argument("--format", choices=["toml", "yaml"], default="toml",
                    help="toml (default) or yaml; train reads either, by the file's suffix")
     c.set_defaults(func=_cmd_config)
