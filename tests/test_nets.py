@@ -150,6 +150,12 @@ def test_registry_lists_valid_names():
     with pytest.raises(GanforgeError, match=r"Registered generators: .*dcgan.*hw6-dcgan.*mlp"):
         GENERATORS.get("nope")
     assert {"mlp", "dcgan", "hw6-dcgan", "mmagic-dcgan"} <= set(DISCRIMINATORS.names())
+    # options that are not a dataclass are refused at registration (the plugin's import), not with
+    # dataclasses' "must be called with a dataclass type" traceback when a config is first read
+    with pytest.raises(GanforgeError, match=r"generator 'dict-options' is registered with options <class 'dict'>, "
+                                            r"which is not a dataclass; pass a @dataclass\(frozen=True\) class"):
+        GENERATORS.register("dict-options", dict)
+    assert "dict-options" not in GENERATORS.names()
 
 
 @pytest.mark.parametrize("out_channels", [1, 3])

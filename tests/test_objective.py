@@ -186,13 +186,21 @@ def test_a_subclass_that_returns_the_wrong_thing_is_named(tmp_path):
                       "    def d_loss(self, real_scores, fake_scores, real, fake):\n"
                       "        return fake_scores.mean() - real_scores.mean()\n\n"
                       "    def g_loss(self, fake_scores, real, fake):\n"
-                      "        return -fake_scores, {}\n")
+                      "        return -fake_scores, {}\n\n"
+                      "@OBJECTIVES.register('test-constant-loss')\nclass Constant(GANObjective):\n"
+                      "    def g_loss(self, fake_scores, real, fake):\n"
+                      "        return -fake_scores.mean().detach(), {}\n")
     cfg = load_config("mlp-gan-fmnist", ["model.generator.options.hidden=[16]", "model.discriminator.options.hidden=[16]",
                                          f"plugins=['{plugin}']", "objective.name=test-bare-loss"])
     obj = build_objective(cfg, torch.device("cpu"))
-    with pytest.raises(GanforgeError, match=r"objective 'test-bare-loss': Bare.d_loss must return \(loss, logs\), a "
+    with pytest.raises(GanforgeError, match=r"objective 'test-bare-loss' \(objective.loss 'vanilla'\): Bare.d_loss must return \(loss, logs\), a "
                                             r"scalar tensor and a dict of tensors to log \({} for none\); it returned a "
                                             r"tensor of shape \(\)."):
         obj.train_step(real(), 0)
     with pytest.raises(GanforgeError, match=r"Bare.g_loss must return .* it returned \(a tensor of shape \(8,\), dict\)."):
         obj.g_step(real())  # a tuple, but the loss is one value per image, not a scalar
+    cfg = load_config("mlp-gan-fmnist", ["model.generator.options.hidden=[16]", "model.discriminator.options.hidden=[16]",
+                                         f"plugins=['{plugin}']", "objective.name=test-constant-loss"])
+    with pytest.raises(GanforgeError, match=r"Constant.g_loss returned a loss that no weight reaches \(a constant, "
+                                            r"or made with .item\(\), .detach\(\) or under torch.no_grad\)"):
+        build_objective(cfg, torch.device("cpu")).g_step(real())  # was torch's "does not require grad" at backward

@@ -584,6 +584,8 @@ class FaultyG(nn.Module):
             raise ValueError("boom in my generator")
         if self.mode == "flat":
             return x
+        if self.mode == "double":
+            return x.view(-1, *self.shape).double()
         return (x.view(-1, *self.shape),) if self.mode == "tuple" else x.view(-1, *self.shape)
 
 @DISCRIMINATORS.register("faulty-d", Mode)
@@ -591,9 +593,16 @@ class FaultyD(nn.Module):
     def __init__(self, opts, *, channels, resolution, **_):
         super().__init__()
         self.mode, self.fc = opts.mode, nn.Linear(channels * resolution * resolution, 2)
+        self.fc.requires_grad_(self.mode != "frozen")
     def forward(self, x):
         y = self.fc(x.flatten(1))
         return y if self.mode == "two" else y[:, 0].detach() if self.mode == "detach" else y[:, 0]
+
+@DISCRIMINATORS.register("narrow-d")  # seed 004's modules take their own arguments, not ganforge's
+class NarrowD(nn.Module):
+    def __init__(self, in_channels=1):
+        super().__init__()
+        self.fc = nn.Linear(1, 1)
 '''
 
 
@@ -605,6 +614,14 @@ class FaultyD(nn.Module):
     (["model.generator.options.mode=flat"], r"makes images of shape \(784,\), but the data .* is \(1, 28, 28\)"),
     (["model.discriminator.options.mode=two"], r"one score per image \(B,\), got shape \(2, 2\)"),
     (["model.discriminator.options.mode=detach"], "discriminator 'faulty-d' returns a tensor that none of its weights reach"),
+    # each was a traceback: D's dtype error, torch's "optimizer got an empty parameter list", a TypeError
+    (["model.generator.options.mode=double"], "generator 'faulty-g' returns float64 images, but its input, D and the "
+                                              r"losses are float32; return float32 \(drop a .double\(\)"),
+    (["model.discriminator.options.mode=frozen"], r"discriminator 'faulty-d' has no trainable weights \(no nn.Parameter "
+                                                  "in it, or all frozen\)"),
+    (["model.discriminator.name=narrow-d"], r"discriminator 'narrow-d' cannot be built: TypeError: .*unexpected keyword "
+                                            r"argument 'z_dim' \(.*faulty_nets.py:\d+\). ganforge calls it as "
+                                            r"narrow-d\(z_dim=..., channels=..., resolution=...\), so its __init__ must"),
 ])
 def test_a_faulty_network_is_a_one_line_error(tmp_path, sets, message):
     from ganforge.config import load_config
@@ -613,8 +630,9 @@ def test_a_faulty_network_is_a_one_line_error(tmp_path, sets, message):
 
     (tmp_path / "faulty_nets.py").write_text(FAULTY_NETS)
     # the preset's dcgan options are dropped when --set names another network, before or after them
-    cfg = load_config("dcgan-fmnist", [*sets, f"plugins=['{tmp_path / 'faulty_nets.py'}']",
-                                       "model.generator.name=faulty-g", "model.discriminator.name=faulty-d"])
+    names = [n for n in ("model.generator.name=faulty-g", "model.discriminator.name=faulty-d")
+             if not any(s.startswith(n.split("=")[0]) for s in sets)]  # the case's own network instead
+    cfg = load_config("dcgan-fmnist", [*sets, f"plugins=['{tmp_path / 'faulty_nets.py'}']", *names])
     with pytest.raises(GanforgeError, match=message):
         build_networks(cfg)
 

@@ -325,16 +325,22 @@ class GANObjective:
 
     def _checked(self, result: Any, method: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``result`` if it is what d_loss and g_loss return, else an error naming the method: a
-        subclass's mistake would otherwise surface later as torch's "iteration over a 0-d tensor"."""
+        subclass's mistake would otherwise surface later as torch's "iteration over a 0-d tensor",
+        and a constant loss as "element 0 of tensors does not require grad" from backward."""
+        where = f"objective '{self.ob.name}' (objective.loss '{self.ob.loss}'): {type(self).__name__}.{method}"
         if (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.Tensor)
                 and result[0].ndim == 0 and isinstance(result[1], dict)):
+            if not result[0].requires_grad:
+                raise GanforgeError(f"{where} returned a loss that no weight reaches (a constant, or made with "
+                                    ".item(), .detach() or under torch.no_grad); compute it from D's scores with "
+                                    "torch operations.")
             return result
         def what(x: Any) -> str:
             return f"a tensor of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
 
         got = f"({', '.join(map(what, result))})" if isinstance(result, tuple) else what(result)
-        raise GanforgeError(f"objective '{self.ob.name}': {type(self).__name__}.{method} must return (loss, logs), a "
-                            f"scalar tensor and a dict of tensors to log ({{}} for none); it returned {got}.")
+        raise GanforgeError(f"{where} must return (loss, logs), a scalar tensor and a dict of tensors to log "
+                            f"({{}} for none); it returned {got}.")
 
     def sr_g_step(self, lr: torch.Tensor, hr: torch.Tensor, update: bool) -> dict[str, torch.Tensor]:
         """G's SR loss: pixel + perceptual + (with a D) the adversarial loss of ``objective.loss``."""

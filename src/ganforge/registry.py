@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, TypeVar
 
-from .errors import GanforgeError, did_you_mean
+from .errors import GanforgeError, did_you_mean, raised_at
 
 T = TypeVar("T")
 
@@ -37,6 +37,11 @@ class Registry(Generic[T]):
 
     def register(self, name: str, options: type | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator: register ``builder`` under ``name`` with an options dataclass."""
+
+        if options is not None and not (isinstance(options, type) and dataclasses.is_dataclass(options)):
+            # checked here, at the plugin's import, not when a config's options are first parsed
+            raise GanforgeError(f"{self.kind} '{name}' is registered with options {options!r}, which is not a "
+                                "dataclass; pass a @dataclass(frozen=True) class of its options, or None for none.")
 
         def deco(builder: Callable[..., T]) -> Callable[..., T]:
             if name in self._entries and self._entries[name].builder is not builder:
@@ -78,13 +83,31 @@ class Registry(Generic[T]):
         """
         entry = self.get(name)
         parsed = self.parse(name, options)
-        if entry.options is None:
-            return entry.builder(*args, **kwargs)
         try:
-            return entry.builder(*args, parsed, **kwargs)
+            return entry.builder(*args, **kwargs) if entry.options is None else entry.builder(*args, parsed, **kwargs)
         except (RuntimeError, ValueError) as e:
             raise GanforgeError(f"{self.kind} '{name}' cannot be built with options {options or {}}: {e}. "
                                 "Check those option values (widths and sizes must be positive).") from e
+        except TypeError as e:
+            # most often a builder whose signature does not take what ganforge passes (seed 004's modules
+            # take their own keyword arguments): say what it is called with
+            given = ", ".join(["options"] * (entry.options is not None) + [f"{k}=..." for k in kwargs])
+            where = raised_at(e)
+            if where.startswith(__file__):  # raised at the call itself: point at the builder instead
+                where = _defined_at(entry.builder)
+            advice = (f" ganforge calls it as {name}({given}), so its __init__ must take those keyword "
+                      "arguments (add **kwargs for any it does not use)." if "argument" in str(e) else "")
+            raise GanforgeError(f"{self.kind} '{name}' cannot be built: TypeError: {e} ({where}).{advice}") from None
+
+
+def _defined_at(obj: Any) -> str:
+    """``file:line`` of a class's or function's definition, for an error message."""
+    import inspect
+
+    try:
+        return f"{inspect.getsourcefile(obj)}:{inspect.getsourcelines(obj)[1]}"
+    except (OSError, TypeError):  # defined in a REPL or built in
+        return getattr(obj, "__qualname__", repr(obj))
 
 
 def parse_options(cls: type, values: dict[str, Any], where: str) -> Any:

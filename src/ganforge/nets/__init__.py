@@ -53,6 +53,9 @@ def _build(registry: Registry, net: NetConfig, cfg: Config) -> nn.Module:
         if wrap_g:
             module = (ConditionalBatchNormGenerator(module, k, f"generator '{net.name}'") if by_norm
                       else ClassEmbeddingGenerator(module, k))
+    if not any(p.requires_grad for p in module.parameters()):  # else torch's "optimizer got an empty parameter list"
+        raise GanforgeError(f"{registry.kind} '{net.name}' has no trainable weights (no nn.Parameter in it, or all "
+                            "frozen), so it has nothing to learn; build its layers as nn.Module attributes.")
     for pname, p in module.named_parameters():
         if p.numel() == 0:
             raise GanforgeError(f"{registry.kind} '{net.name}' with options {net.options or {}} has an empty weight "
@@ -112,6 +115,10 @@ def build_networks(cfg: Config, images_per_process: int = 2) -> tuple[nn.Module,
         # would otherwise train nothing, silently
         with torch.enable_grad():
             out = probe_output(G, probe, g_what, *labels)
+            if out.dtype != probe.dtype:  # D would fail on it, and its error would name D
+                got, want_dtype = (str(t).removeprefix("torch.") for t in (out.dtype, probe.dtype))
+                raise GanforgeError(f"{g_what} returns {got} images, but its input, D and the losses are "
+                                    f"{want_dtype}; return {want_dtype} (drop a .double() or .half() at its end).")
             if tuple(out.shape[1:]) != want:
                 raise GanforgeError(f"{g_what} makes images of shape {tuple(out.shape[1:])}, but {what} is {want}; "
                                     "change one of them.")
