@@ -617,11 +617,12 @@ class NarrowD(nn.Module):
     # each was a traceback: D's dtype error, torch's "optimizer got an empty parameter list", a TypeError
     (["model.generator.options.mode=double"], "generator 'faulty-g' returns float64 images, but its input, D and the "
                                               r"losses are float32; return float32 \(drop a .double\(\)"),
-    (["model.discriminator.options.mode=frozen"], r"discriminator 'faulty-d' has no trainable weights \(no nn.Parameter "
-                                                  "in it, or all frozen\)"),
-    (["model.discriminator.name=narrow-d"], r"discriminator 'narrow-d' cannot be built: TypeError: .*unexpected keyword "
-                                            r"argument 'z_dim' \(.*faulty_nets.py:\d+\). ganforge calls it as "
-                                            r"narrow-d\(z_dim=..., channels=..., resolution=...\), so its __init__ must"),
+    (["model.discriminator.options.mode=frozen"],
+     r"discriminator 'faulty-d' has no trainable weights \(no nn.Parameter in it, or all frozen\)"),
+    (["model.discriminator.name=narrow-d"],
+     r"discriminator 'narrow-d' cannot be built: TypeError: .*unexpected keyword argument 'z_dim' "
+     r"\(.*faulty_nets.py:\d+\). ganforge calls it as narrow-d\(z_dim=..., channels=..., resolution=...\), "
+     "so its __init__ must"),
 ])
 def test_a_faulty_network_is_a_one_line_error(tmp_path, sets, message):
     from ganforge.config import load_config

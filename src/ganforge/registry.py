@@ -89,15 +89,14 @@ class Registry(Generic[T]):
             raise GanforgeError(f"{self.kind} '{name}' cannot be built with options {options or {}}: {e}. "
                                 "Check those option values (widths and sizes must be positive).") from e
         except TypeError as e:
-            # most often a builder whose signature does not take what ganforge passes (seed 004's modules
-            # take their own keyword arguments): say what it is called with
+            if not raised_at(e).startswith(__file__) or args:
+                raise  # raised inside the builder: its traceback shows where
+            # raised at the call: the builder's signature does not take what ganforge passes (seed 004's
+            # modules take their own keyword arguments), so say what it is called with
             given = ", ".join(["options"] * (entry.options is not None) + [f"{k}=..." for k in kwargs])
-            where = raised_at(e)
-            if where.startswith(__file__):  # raised at the call itself: point at the builder instead
-                where = _defined_at(entry.builder)
-            advice = (f" ganforge calls it as {name}({given}), so its __init__ must take those keyword "
-                      "arguments (add **kwargs for any it does not use)." if "argument" in str(e) else "")
-            raise GanforgeError(f"{self.kind} '{name}' cannot be built: TypeError: {e} ({where}).{advice}") from None
+            raise GanforgeError(f"{self.kind} '{name}' cannot be built: TypeError: {e} ({_defined_at(entry.builder)}). "
+                                f"ganforge calls it as {name}({given}), so its __init__ must take those keyword "
+                                "arguments (add **kwargs for any it does not use).") from None
 
 
 def _defined_at(obj: Any) -> str:

@@ -304,7 +304,8 @@ def format_table(result: dict) -> str:
         elif k.endswith("_per_class"):
             lines.extend(f"  {name[:16]:16s} {x:12.4f}" for name, x in v.items())
     if "num_fake" not in proto:  # super-resolution
-        lines.append(f"({proto['images']} image{'s' * (proto['images'] != 1)} of {proto['validation']}, x{proto['scale']}, "
+        n = proto["images"]
+        lines.append(f"({n} image{'s' * (n != 1)} of {proto['validation']}, x{proto['scale']}, "
                      f"border {proto['crop_border']} px cropped)")
         return "\n".join(lines)
     lines.append(f"({proto['num_fake']} images vs {proto['num_real']} of {proto['reference']}, "
