@@ -649,6 +649,31 @@ def test_naming_another_network_drops_the_presets_options(tmp_path):
     assert cfg.model.discriminator.options == {"base_channels": 16, "norm": "none"}  # the same name keeps them
 
 
+def test_a_moved_run_finds_its_plugin_copied_into_its_folder(idx_root, tmp_path):
+    """A run records its plugin's absolute path; moved to another machine, or with the file moved, it is
+    sampled and resumed with the plugin copied into the run folder. In fresh processes: an imported plugin
+    stays imported."""
+    code, run = tmp_path / "code", tmp_path / "run"
+    code.mkdir()
+    (code / "faulty_nets.py").write_text(FAULTY_NETS)
+
+    def ganforge(*args):
+        return subprocess.run([sys.executable, "-m", "ganforge", *map(str, args)], capture_output=True, text=True,
+                              timeout=300)
+
+    sets = ["--set", f"plugins=['{code / 'faulty_nets.py'}']", "--set", "model.generator.name=faulty-g"]
+    assert ganforge("train", "dcgan-fmnist", "--out", run, *sets, *tiny(idx_root, "train.max_steps=2")).returncode == 0
+    (code / "faulty_nets.py").rename(tmp_path / "faulty_nets.py")
+    gone = ganforge("sample", run, "--num", 4, "--out", tmp_path / "s.npy")
+    assert gone.returncode == 2 and (f"plugin file '{code / 'faulty_nets.py'}' not found (looked in "
+                                     f"{code / 'faulty_nets.py'}, {run / 'faulty_nets.py'}). The run in '{run}' was "
+                                     "trained with it: put it back, or copy it into that folder.") in gone.stderr
+    (tmp_path / "faulty_nets.py").rename(run / "faulty_nets.py")
+    assert ganforge("sample", run, "--num", 4, "--out", tmp_path / "s.npy").returncode == 0
+    resumed = ganforge("train", "dcgan-fmnist", "--out", run, "--resume", *tiny(idx_root, "train.max_steps=4"))
+    assert resumed.returncode == 0, resumed.stderr
+
+
 def test_a_plugin_set_on_a_preset_is_found_from_any_folder(idx_root, tmp_path, monkeypatch):
     (tmp_path / "faulty_nets.py").write_text(FAULTY_NETS)
     monkeypatch.chdir(tmp_path)  # the user trains where the plugin is, naming it by a relative path

@@ -619,32 +619,38 @@ def load_config(preset_or_file: str, overrides: list[str] | None = None) -> Conf
 
 # ---------------------------------------------------------------- plugins and validation
 
-def _plugin_candidates(plugin: str, base: Path | None) -> list[Path]:
-    """Where a ``.py`` plugin may be: the working directory, then the config file's folder."""
+def _plugin_candidates(plugin: str, base: Path | None, run_dir: Path | None = None) -> list[Path]:
+    """Where a ``.py`` plugin may be: the working directory, then the config file's folder, then (for a
+    trained run) a file of its name in the run folder, where a user who moves a run puts its code."""
     # dict.fromkeys: an absolute path is the same file from either folder; list it once
-    return list(dict.fromkeys([Path(plugin)] + ([base / plugin] if base else [])))
+    return list(dict.fromkeys([Path(plugin)] + ([base / plugin] if base else [])
+                              + ([run_dir / Path(plugin).name] if run_dir else [])))
 
 
-def _plugin_file(plugin: str, base: Path | None) -> Path | None:
+def _plugin_file(plugin: str, base: Path | None, run_dir: Path | None = None) -> Path | None:
     """The ``.py`` file a plugin names, or None (not found, or a module name)."""
     if not plugin.endswith(".py"):
         return None
-    return next((p for p in _plugin_candidates(plugin, base) if p.is_file()), None)
+    return next((p for p in _plugin_candidates(plugin, base, run_dir) if p.is_file()), None)
 
 
-def load_plugins(plugins: tuple[str, ...], base: Path | None = None) -> None:
+def load_plugins(plugins: tuple[str, ...], base: Path | None = None, run_dir: Path | None = None) -> None:
     """Import a user's modules so their ``@register`` decorators run.
 
     Each plugin is a module path (``my_pkg.nets``) or a ``.py`` file, relative
-    to the config file's folder or the working directory.
+    to the config file's folder or the working directory. A trained run's plugins
+    (``run_dir`` given) are also looked for by file name in its folder, so a run moved
+    to another machine is sampled with its plugin copied beside it.
     """
     for plugin in plugins:
         try:
             if plugin.endswith(".py"):
-                path = _plugin_file(plugin, base)
+                path = _plugin_file(plugin, base, run_dir)
                 if path is None:
-                    looked = ", ".join(map(str, _plugin_candidates(plugin, base)))
-                    raise GanforgeError(f"plugin file '{plugin}' not found (looked in {looked}).")
+                    looked = ", ".join(map(str, _plugin_candidates(plugin, base, run_dir)))
+                    fix = (f" The run in '{run_dir}' was trained with it: put it back, or copy it into that folder."
+                           if run_dir else "")
+                    raise GanforgeError(f"plugin file '{plugin}' not found (looked in {looked}).{fix}")
                 name = f"ganforge_plugin_{path.stem}"
                 if name in sys.modules:
                     continue

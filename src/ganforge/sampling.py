@@ -27,7 +27,7 @@ def load_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.nn.M
     """
     payload, path = ckpt.resolve(source)
     cfg = config_from_dict(json.loads(payload["config"]))
-    load_plugins(cfg.plugins)
+    load_plugins(cfg.plugins, run_dir=ckpt.run_dir_of(path))
     G = build_generator(cfg)
     key = "G_ema" if use_ema and "G_ema" in payload else "G"
     try:

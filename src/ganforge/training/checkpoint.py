@@ -182,6 +182,13 @@ def checkpoints_folder(path: Path) -> Path | None:
     return path if any(path.glob("*.pt")) else None
 
 
+def run_dir_of(checkpoint: Path) -> Path:
+    """The run folder a checkpoint file belongs to: RUN for RUN/checkpoints/x.pt, else the file's own folder
+    (a checkpoint copied out on its own)."""
+    folder = checkpoint.parent
+    return folder.parent if folder.name == "checkpoints" else folder
+
+
 def resolve(source: str | Path) -> tuple[dict[str, Any], Path]:
     """Load a checkpoint file, or the newest good checkpoint of a run folder (saying which ones it skipped)."""
     import sys

@@ -22,7 +22,7 @@ from .lock import RunLock
 RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "samples", "tb")
 
 
-def config_for_resume(payload: dict, preset_or_file: str, overrides: list[str]) -> Config:
+def config_for_resume(payload: dict, preset_or_file: str, overrides: list[str], run_dir: Path) -> Config:
     """The checkpoint's config with new ``--set`` overrides (bounds, logging) on top."""
     stored = json.loads(payload["config"])
     if preset_or_file in preset_names() and preset_or_file != stored.get("name"):
@@ -31,7 +31,7 @@ def config_for_resume(payload: dict, preset_or_file: str, overrides: list[str]) 
             "resume it with its own preset, or pick another --out folder."
         )
     cfg = config_from_dict(apply_overrides(stored, overrides))
-    load_plugins(cfg.plugins)
+    load_plugins(cfg.plugins, run_dir=run_dir)
     validate(cfg)
     return cfg
 
@@ -141,7 +141,7 @@ def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bo
             if isinstance(outcome, str):
                 raise GanforgeError(outcome)
             cfg, payload = config_from_dict(outcome[0]), outcome[1]
-            load_plugins(cfg.plugins)
+            load_plugins(cfg.plugins, run_dir=run_dir)
             code = _train_locked(cfg, payload, run_dir, preset_or_file, env)
             finished = True
             return code
@@ -162,7 +162,7 @@ def resolve(run_dir: Path, preset_or_file: str, overrides: list[str], resume: bo
     if skipped:
         print(f"ganforge: resuming from the newest good checkpoint, {path} (step {payload['state']['step']}).",
               file=sys.stderr)
-    return config_for_resume(payload, preset_or_file, overrides), payload
+    return config_for_resume(payload, preset_or_file, overrides, run_dir), payload
 
 
 def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
