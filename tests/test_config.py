@@ -1,3 +1,5 @@
+import dataclasses
+import json
 import re
 
 import pytest
@@ -5,7 +7,7 @@ import pytest
 from ganforge.config import Config, apply_overrides, config_from_dict, load_config, parse_override, preset_names
 from ganforge.errors import GanforgeError
 
-from conftest import run_cli
+from conftest import run_cli, tiny
 
 DESIGN_PRESETS = {"mlp-gan-fmnist", "mmengine-gan-fmnist", "hw6-dcgan-64", "hw6-wgan-64", "hw6-wgan-gp-64",
                   "mmagic-dcgan-64", "dcgan-fmnist"}
@@ -143,11 +145,13 @@ def test_config_file_and_roundtrip(tmp_path):
 
 
 def test_a_folder_given_as_config_is_named(tmp_path):
-    with pytest.raises(GanforgeError, match=r"is a folder; give a preset name or a .toml or .yaml file\.$"):
+    with pytest.raises(GanforgeError, match=r"is a folder; give a preset name or a .toml, .yaml or .json file\.$"):
         load_config(str(tmp_path))  # it said "does not exist"
     (tmp_path / "config.json").write_text('{"name": "dcgan-fmnist"}')  # a run folder: say how to continue it
     with pytest.raises(GanforgeError, match=rf"To continue the run in it: ganforge train dcgan-fmnist "
-                                            rf"--out {re.escape(str(tmp_path))} --resume$"):
+                                            rf"--out {re.escape(str(tmp_path))} --resume; to train a new run like "
+                                            rf"it: ganforge train {re.escape(str(tmp_path / 'config.json'))} "
+                                            rf"--out NEW_FOLDER$"):
         load_config(str(tmp_path))
 
 
@@ -217,6 +221,26 @@ def test_bad_yaml_configs(text, pattern, tmp_path):
     path.write_bytes("train: {}\n".encode("utf-16"))
     with pytest.raises(GanforgeError, match=r"is not UTF-8 text \(byte 0xff at offset 0\); save it as UTF-8"):
         load_config(str(path))
+
+
+def test_a_runs_config_json_trains_a_new_run_like_it(idx_root, tmp_path, capsys):
+    """A run's config.json is a config file: the same config again, with new --set on top."""
+    run = tmp_path / "a"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2")) == 0
+    cfg = load_config(str(run / "config.json"), ["train.seed=7"])
+    assert cfg == dataclasses.replace(config_from_dict(json.loads((run / "config.json").read_text())),
+                                      train=dataclasses.replace(cfg.train, seed=7))
+    assert cfg.name == "dcgan-fmnist" and cfg.data.root == str(idx_root)
+    assert run_cli("train", run / "config.json", "--out", tmp_path / "b", "--set", "train.max_steps=1") == 0
+    assert run_cli("config", run) == 2  # a run folder: both commands are offered
+    assert (f"To continue the run in it: ganforge train dcgan-fmnist --out {run} --resume; to train a new run like "
+            f"it: ganforge train {run / 'config.json'} --out NEW_FOLDER") in capsys.readouterr().err
+    for text, pattern in (('{"train": {"max_steps": 3,}}', r"is not valid JSON: Expecting property name enclosed in "
+                                                            r"double quotes \(at line 1, column 27\)"),
+                          ("[1, 2]", r"holds a JSON list; a config is an object of sections")):
+        (tmp_path / "bad.json").write_text(text)
+        with pytest.raises(GanforgeError, match=pattern):
+            load_config(str(tmp_path / "bad.json"))
 
 
 def test_default_config_is_typed():

@@ -155,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganforge", description="Train, sample and evaluate GANs.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a preset or a TOML or YAML config")
+    t = sub.add_parser("train", help="train a preset or a TOML, YAML or JSON config (a run's config.json: a new run "
+                                     "like it)")
     t.add_argument("config", metavar="PRESET|CONFIG_FILE")
     t.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/NAME)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -245,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, as for train (repeatable)")
     c.add_argument("--format", choices=["toml", "yaml"], default="toml",
-                   help="toml (default) or yaml; train reads either, by the file's suffix")
+                   help="toml (default) or yaml; train reads either (and a run's config.json), by the file's suffix")
     c.set_defaults(func=_cmd_config)
     return p
 

@@ -1,9 +1,9 @@
-"""Typed run configuration: frozen dataclasses, a TOML or YAML file plus ``--set`` overrides.
+"""Typed run configuration: frozen dataclasses, a TOML, YAML or JSON file plus ``--set`` overrides.
 
 A config is resolved in three steps, and nothing starts before the last one:
 
 1. ``load_config(preset_or_file, overrides)`` reads a preset (``presets/NAME.toml``)
-   or a user's TOML or YAML file, applies ``--set a.b=value`` overrides and builds
+   or a user's TOML, YAML or JSON file (a run's config.json), applies ``--set a.b=value`` overrides and builds
    :class:`Config`, rejecting unknown keys (with the closest valid key) and
    wrong types (naming the key and the expected type);
 2. ``validate(cfg)`` checks ranges and names across sections (batch size > 0,
@@ -455,16 +455,18 @@ def preset_names() -> list[str]:
 
 
 YAML_SUFFIXES = (".yaml", ".yml")
-CONFIG_SUFFIXES = (".toml", *YAML_SUFFIXES)
+# .json: a run's own config.json, so `ganforge train runs/a/config.json --out runs/b --set train.seed=1`
+# trains a new run like it
+CONFIG_SUFFIXES = (".toml", *YAML_SUFFIXES, ".json")
 
 
 def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
-    """Read a preset name, a TOML file or a YAML file (``.yaml``, ``.yml``) into a dict; also return the
-    file's folder. Both formats hold the same sections and keys."""
+    """Read a preset name, a TOML file, a YAML file (``.yaml``, ``.yml``) or a JSON file (a run's
+    config.json) into a dict; also return the file's folder. All hold the same sections and keys."""
     path = Path(preset_or_file)
     if path.suffix in CONFIG_SUFFIXES or path.exists():
         if path.is_dir():
-            raise GanforgeError(f"config file '{path}' is a folder; give a preset name or a .toml or .yaml file."
+            raise GanforgeError(f"config file '{path}' is a folder; give a preset name or a .toml, .yaml or .json file."
                                 f"{_resume_hint(path)}")
         if not path.is_file():
             raise GanforgeError(f"config file '{path}' does not exist.")
@@ -475,23 +477,36 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
         if not path.is_file():
             raise GanforgeError(
                 f"unknown preset '{preset_or_file}'.{did_you_mean(preset_or_file, preset_names())} "
-                f"Presets: {', '.join(preset_names())} (or give a .toml or .yaml config file)."
+                f"Presets: {', '.join(preset_names())} (or give a .toml, .yaml or .json config file)."
             )
-    is_yaml = path.suffix in YAML_SUFFIXES
+    is_yaml, is_json = path.suffix in YAML_SUFFIXES, path.suffix == ".json"
     try:
-        # TOML is UTF-8 whatever the locale says (YAML files are read the same way); utf-8-sig also drops
-        # the BOM Windows editors write, which tomllib would call an "Invalid statement" at line 1
+        # TOML is UTF-8 whatever the locale says (YAML and JSON files are read the same way); utf-8-sig also
+        # drops the BOM Windows editors write, which tomllib would call an "Invalid statement" at line 1
         text = path.read_text(encoding="utf-8-sig")
-        values = _read_yaml(text, path) if is_yaml else tomllib.loads(text)
+        values = _read_yaml(text, path) if is_yaml else _read_json(text, path) if is_json else tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise GanforgeError(f"config file '{path}' is not valid TOML: {e}") from None
     except UnicodeDecodeError as e:
-        raise GanforgeError(f"config file '{path}' is not UTF-8 text{'' if is_yaml else ', as TOML must be'} "
+        raise GanforgeError(f"config file '{path}' is not UTF-8 text{'' if is_yaml or is_json else ', as TOML must be'} "
                             f"(byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8.") from None
     except OSError as e:
         raise GanforgeError(f"cannot read config file '{path}': {e.strerror}.") from None
     values.setdefault("name", path.stem)
     return values, base
+
+
+def _read_json(text: str, path: Path) -> dict[str, Any]:
+    """A JSON config (a run's config.json) as a dict of sections."""
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise GanforgeError(f"config file '{path}' is not valid JSON: {e.msg} (at line {e.lineno}, "
+                            f"column {e.colno})") from None
+    if not isinstance(values, dict):
+        raise GanforgeError(f"config file '{path}' holds a JSON {type(values).__name__}; a config is an object of "
+                            'sections, e.g. {"train": {"batch_size": 64}}.')
+    return values
 
 
 def _read_yaml(text: str, path: Path) -> dict[str, Any]:
@@ -560,7 +575,8 @@ def _resume_hint(folder: Path) -> str:
         name = json.loads((folder / "config.json").read_text())["name"]
     except (OSError, ValueError, KeyError, TypeError):  # not a run folder, or not one we can read
         return ""
-    return f" To continue the run in it: ganforge train {name} --out {folder} --resume"
+    return (f" To continue the run in it: ganforge train {name} --out {folder} --resume; to train a new run like it: "
+            f"ganforge train {folder / 'config.json'} --out NEW_FOLDER")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -602,7 +618,7 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
 
 
 def load_config(preset_or_file: str, overrides: list[str] | None = None) -> Config:
-    """Resolve a preset, TOML or YAML file plus ``--set`` overrides into a validated :class:`Config`."""
+    """Resolve a preset, TOML, YAML or JSON file plus ``--set`` overrides into a validated :class:`Config`."""
     values, base = read_source(preset_or_file)
     values = apply_overrides(values, overrides or [])
     if isinstance(values.get("plugins"), list):
