@@ -143,6 +143,12 @@ def test_bad_inputs(idx_root, test_npy, tmp_path, capsys):
     np.save(floats, np.zeros((4, 28, 28), np.uint8))
     assert run_cli("evaluate", floats, "--num", 6) == 2
     assert "For grayscale without a channel axis, save x[:, None]." in capsys.readouterr().err
+    # a .npz (ADM's evaluator saves arr_0 channels-last) was "checkpoint ... is damaged"; only headers are read
+    np.savez_compressed(tmp_path / "adm.npz", np.zeros((4, 28, 28, 3), np.uint8), np.arange(4))
+    assert run_cli("evaluate", tmp_path / "adm.npz", "--num", 4) == 2
+    assert ("adm.npz' is a .npz archive (arr_0, arr_1; 'arr_0' is uint8 (4, 28, 28, 3)); evaluate reads one .npy "
+            "of uint8 images (N, C, H, W): np.save('x.npy', np.load('adm.npz')['arr_0']). It looks channels-last "
+            "(N, H, W, C): save np.load('adm.npz')['arr_0'].transpose(0, 3, 1, 2).") in capsys.readouterr().err
     assert run_cli("evaluate", tmp_path / "ff.npy", "--num", 6) == 2  # a typo: the file beside it is offered
     assert f"samples file '{tmp_path / 'ff.npy'}' does not exist. Did you mean '{floats}'?" in capsys.readouterr().err
     assert run_cli("evaluate", test_npy, "--features", "inceptoin", "--num", 6, "--data-root", idx_root) == 2

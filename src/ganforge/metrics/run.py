@@ -22,18 +22,44 @@ from .evaluate import (METRICS, array_batches, check_num, evaluate_images, forma
                        seeded_subset)
 
 
-def _npy_hint(images: np.ndarray) -> str:
+def _npy_hint(shape: tuple[int, ...], dtype: np.dtype) -> str:
     """How to turn the common near misses into uint8 (N, C, H, W): channels last, no channel axis, floats."""
     hints = []
-    if images.ndim == 4 and images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
+    if len(shape) == 4 and shape[-1] in (1, 3) and shape[1] not in (1, 3):
         hints.append("It looks channels-last (N, H, W, C): save x.transpose(0, 3, 1, 2).")
-    if images.ndim == 3:
+    if len(shape) == 3:
         hints.append("For grayscale without a channel axis, save x[:, None].")
-    if images.dtype.kind == "f":
+    if dtype.kind == "f":
         hints.append("For floats in [-1, 1] (a tanh generator's output), save ((x + 1) * 127.5).round()"
                      ".clip(0, 255).astype('uint8'); for floats in [0, 1], (x * 255).round().clip(0, 255)"
                      ".astype('uint8').")
     return "".join(" " + h for h in hints)
+
+
+def _refuse_npz(path: Path) -> None:
+    """A .npz (many tools save samples so, ADM's evaluator as arr_0 channels-last) would be read as a
+    damaged checkpoint: name its arrays and the conversion to the .npy that evaluate reads. Only the
+    first array's header is read: the arrays themselves may be gigabytes."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n.removesuffix(".npy") for n in archive.namelist() if n.endswith(".npy")]
+            if not names:
+                raise GanforgeError(f"'{path}' is a .npz archive with no arrays; give a .npy of uint8 images "
+                                    "(N, C, H, W).")
+            with archive.open(names[0] + ".npy") as f:
+                version = np.lib.format.read_magic(f)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(f)
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise GanforgeError(f"'{path}' is not a readable .npz archive: {e}") from None
+    key = names[0]
+    hint = _npy_hint(shape, dtype).replace("save x", f"save np.load('{path.name}')['{key}']", 1)
+    raise GanforgeError(f"'{path}' is a .npz archive ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}; "
+                        f"'{key}' is {dtype} {shape}); evaluate reads one .npy of uint8 images "
+                        f"(N, C, H, W): np.save('x.npy', np.load('{path.name}')['{key}']).{hint}")
 
 
 def _load_npy(path: Path) -> np.ndarray:
@@ -46,7 +72,7 @@ def _load_npy(path: Path) -> np.ndarray:
         raise GanforgeError(f"'{path}' is not a numpy array file: {e}") from None
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
         raise GanforgeError(f"'{path}' must hold uint8 images (N, C, H, W) with C 1 or 3, "
-                            f"got {images.dtype} {images.shape}.{_npy_hint(images)}")
+                            f"got {images.dtype} {images.shape}.{_npy_hint(images.shape, images.dtype)}")
     return images
 
 
@@ -131,6 +157,8 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
     if not path.exists() and not is_npy:  # a missing .npy gets _load_npy's own message
         raise GanforgeError(f"'{path}' does not exist; give a run folder, a checkpoint file, a .npy of uint8 "
                             f"images or a folder of images.{did_you_mean_path(path)}")
+    if path.suffix.lower() == ".npz" and path.is_file():
+        _refuse_npz(path)
     if is_npy or _is_image_folder(path):
         _warn_val_ignored(val, path)
         check_num(num, names)
