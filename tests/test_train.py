@@ -444,6 +444,10 @@ def test_sample_bad_input(trained_run, tmp_path, capsys):
     assert run_cli("sample", str(trained_run) + "x", "--num", 4, "--out", tmp_path / "x.npy") == 2
     assert f"Did you mean '{trained_run}'?" in capsys.readouterr().err
     assert run_cli("sample", trained_run, "--num", 0, "--out", tmp_path / "x.npy") == 2
+    for name in ("s.npz", "s.pt"):  # an array file's name: it became a folder of PNGs named so
+        assert run_cli("sample", trained_run, "--num", 4, "--out", tmp_path / name) == 2
+        assert "sample writes a .npy of uint8 images (N, C, H, W), a .png grid or a folder of PNGs; name the file " \
+               ".npy." in capsys.readouterr().err
     assert run_cli("sample", trained_run, "--num", 20_000, "--out", tmp_path / "g.png") == 2
     assert "too many for one grid image (at most 10,000)" in capsys.readouterr().err
     for out in ("x.npy", "folder"):  # 10^12 images: more than any disk, refused before the first is made
