@@ -30,6 +30,8 @@ def ganforge(*args):
     (["data", "fashion-mnist", "--out", "x.npy", "--resolution", "-1"], "--resolution must be > 0"),
     (["data", "fashion-mnist", "--out", "."], "--out '.' is a folder; name the .npy file to write, e.g. "
                                               "fashion-mnist-train.npy"),  # it wrote the hidden file ./.npy
+    (["data", "fashion-mnist", "--out", "x.npz"], "--out 'x.npz': ganforge data writes a .npy of uint8 images "
+                                                  "(N, C, H, W); name the file .npy."),  # it wrote x.npz.npy
     (["sample", "runs/x", "--out", ""], "--out is empty; give a path."),  # '' was the current folder
     (["evaluate", "runs/x", "--json", ""], "--json is empty; give a path."),
     (["bench", "compare", "mlp-gan-fmnist", "--steps", "0"], "--steps must be > 0, got 0"),

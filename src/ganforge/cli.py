@@ -81,7 +81,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
     from .config import DataConfig
     from .data import load_images
-    from .files import check_output_file, write_atomic
+    from .files import OTHER_ARRAY_SUFFIXES, check_output_file, write_atomic
 
     if args.name == "folder" and not args.root:  # the shared message would name train's --set data.root
         raise GanforgeError("ganforge data folder needs --root PATH, the folder of images to export.")
@@ -94,6 +94,9 @@ def _cmd_data(args: argparse.Namespace) -> int:
     if Path(args.out).is_dir() or args.out.endswith(("/", os.sep)):  # 'out/' would become the hidden 'out/.npy'
         raise GanforgeError(f"--out '{args.out}' is a folder; name the .npy file to write, "
                             f"e.g. {Path(args.out) / f'{args.name}-{args.split}.npy'}.")
+    if Path(args.out).suffix.lower() in OTHER_ARRAY_SUFFIXES:  # it would write x.npz.npy
+        raise GanforgeError(f"--out '{args.out}': ganforge data writes a .npy of uint8 images (N, C, H, W); "
+                            "name the file .npy.")
     # np.save would add .npy silently; .NPY is a .npy too
     out = Path(args.out if args.out.lower().endswith(".npy") else args.out + ".npy")
     check_output_file(out)  # before loading, which may download and decode a whole dataset

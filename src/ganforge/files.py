@@ -81,6 +81,10 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object], fix: str = WRI
         raise
 
 
+# array and archive files an --out may name by habit, where ganforge writes a .npy
+OTHER_ARRAY_SUFFIXES = (".npz", ".pt", ".pth", ".pkl", ".h5", ".hdf5", ".mat", ".zip", ".tar", ".gz")
+
+
 def format_bytes(n: float) -> str:
     """A size for a message, in the largest decimal unit up to GB that keeps it >= 1: '12.5 kB', '3.1 GB'
     (a few samples are kilobytes, which '0.0 GB' hid)."""

@@ -13,7 +13,7 @@ import torch
 from .config import Config, config_from_dict, load_plugins
 from .data.folder import image_files
 from .errors import GanforgeError
-from .files import check_output_file, format_bytes, make_dir, write_atomic
+from .files import OTHER_ARRAY_SUFFIXES, check_output_file, format_bytes, make_dir, write_atomic
 from .images import MAX_GRID_IMAGES, make_grid, refuse_other_image_formats, save_png, to_uint8
 from .nets import build_generator
 from .nets.conditional import with_labels
@@ -81,9 +81,6 @@ def generate(G: torch.nn.Module, z_dim: int, num: int, seed: int = 0, truncation
         yield to_uint8(with_labels(G, z.to(device), y))
 
 
-# array and archive files an --out may name by habit; sample writes .npy, .png or a folder
-_OTHER_ARRAY_SUFFIXES = (".npz", ".pt", ".pth", ".pkl", ".h5", ".hdf5", ".mat", ".zip", ".tar", ".gz")
-
 # the disk a small PNG takes at least: one filesystem block
 MIN_PNG_BYTES = 4096
 
@@ -109,7 +106,7 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
     if truncation is not None and not truncation > 0:  # not <= 0: nan must fail too
         raise GanforgeError(f"--truncation must be > 0, got {truncation}.")
     refuse_other_image_formats(out_path)
-    if kind in _OTHER_ARRAY_SUFFIXES:  # it would be a folder of PNGs named so
+    if kind in OTHER_ARRAY_SUFFIXES:  # it would be a folder of PNGs named so
         raise GanforgeError(f"--out '{out_path}': sample writes a .npy of uint8 images (N, C, H, W), a .png grid "
                             "or a folder of PNGs; name the file .npy.")
     if kind in (".npy", ".png"):
