@@ -154,3 +154,39 @@ def test_every_option_has_help():
     bare = [f"{name} {a.option_strings[-1]}" for name, p in parsers(build_parser()) for a in p._actions
             if a.option_strings and not a.help]
     assert bare == []
+
+
+def test_the_commands_in_the_docs_code_blocks_parse():
+    """Every `ganforge ...` line in a code block of the README and docs/ is a command the parser takes (its
+    options spelled and placed as the CLI wants), so a change to the CLI cannot leave the docs behind."""
+    import contextlib
+    import io
+    import re
+    import shlex
+    from pathlib import Path
+
+    from ganforge.cli import build_parser
+
+    root = Path(__file__).resolve().parents[1]
+    commands = []
+    for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        in_block = False
+        for number, line in enumerate(doc.read_text().splitlines(), 1):
+            if line.startswith("```"):
+                in_block = not in_block
+            elif in_block and (m := re.match(r"^(?:\S+=\S+ )*(?:torchrun .*?-m )?ganforge (.*)$", line.strip())):
+                # the command alone: no trailing comment, line continuation or shell redirection
+                text = re.split(r"\s+#\s|\s[>|]\s", m.group(1))[0].rstrip("\\ ")
+                commands.append((f"{doc.name}:{number}", shlex.split(text)))
+    assert len(commands) > 30
+    failed = []
+    for where, argv in commands:
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err):
+                _, extra = build_parser().parse_known_args(argv)
+            if extra:
+                failed.append(f"{where}: unrecognized {extra}")
+        except SystemExit:
+            failed.append(f"{where}: {err.getvalue().strip().splitlines()[-1]}")
+    assert failed == []
