@@ -133,7 +133,11 @@ def load_image_folder(path: Path, num: int, seed: int) -> FolderImages:
     return out
 
 
-def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, features: str = "fmnist",
+# images the GAN metrics score by default: the usual FID protocol's count
+DEFAULT_NUM = 10_000
+
+
+def evaluate_source(source: str, metrics: str | None = None, num: int | None = None, features: str = "fmnist",
                     ref: str = "train", json_out: str | None = None, seed: int = 0, dataset: str | None = None,
                     data_root: str = "", use_ema: bool = True, val: str = "") -> dict:
     """Evaluate ``source``; print the table, write JSON, return the result.
@@ -143,7 +147,8 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
             images of one size (e.g. ``ganforge sample --out FOLDER``); of a larger folder, a
             subset drawn with ``seed``; of a larger .npy, its first ``num``.
         metrics: comma-separated metric names (None: all of them; SR runs are scored by PSNR/SSIM).
-        num: images to evaluate (a .npy or folder with fewer is an error).
+        num: images to evaluate (a .npy or folder with fewer is an error); None: ``DEFAULT_NUM``, or for a
+            super-resolution run all its validation images.
         features: registered feature extractor.
         ref: reference split of the dataset.
         json_out: JSON path (default: RUN_DIR/evaluate.json, FOLDER/evaluate.json or SAMPLES.eval.json).
@@ -161,6 +166,7 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
         _refuse_npz(path)
     if is_npy or _is_image_folder(path):
         _warn_val_ignored(val, path)
+        num = DEFAULT_NUM if num is None else num
         check_num(num, names)
         loaded = FolderImages(_load_npy(path), 0) if is_npy else load_image_folder(path, num, seed)
         images = loaded.images
@@ -193,11 +199,15 @@ def evaluate_source(source: str, metrics: str | None = None, num: int = 10000, f
                 print(f"ganforge: warning: {', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to "
                       "a super-resolution run; it is scored by PSNR and SSIM against the bicubic baseline.",
                       file=sys.stderr)
-            if num < 1:  # PSNR and SSIM are per image: one is enough, the GAN metrics' minimums do not apply
+            if num is not None and num < 1:  # PSNR and SSIM are per image: the GAN metrics' minimums do not apply
                 raise GanforgeError(f"--num must be >= 1, got {num}.")
-            result = _evaluate_sr_run(G, cfg, num, val)
+            result = _evaluate_sr_run(G, cfg, num or 0, val)
+            if num is not None and result["protocol"]["images"] < num:
+                warnings.warn(f"--num {num} is more than the {result['protocol']['images']} validation images; "
+                              "all of them were scored.")
         else:
             _warn_val_ignored(val, path)
+            num = DEFAULT_NUM if num is None else num
             check_num(num, names)
             data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
                                        **({"root": data_root} if data_root else {}))
