@@ -271,7 +271,7 @@ def test_sr_presets_train_evaluate_and_resume(preset, photos, tmp_path, capsys):
     assert run_cli("evaluate", run, "--num", "0") == 2
     assert "--num must be >= 1, got 0" in capsys.readouterr().err
     with pytest.warns(UserWarning, match="--num 10 is more than the 4 validation images; all of them were scored"):
-        assert run_cli("evaluate", run, "--num", "10", "--json", tmp_path / "e5.json") == 0  # the default: all, silently
+        assert run_cli("evaluate", run, "--num", "10", "--json", tmp_path / "e5.json") == 0  # no --num: all, silently
 
 
 def test_srgan_with_a_relativistic_objective_like_esrgan(photos, tmp_path):

@@ -488,7 +488,8 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
     except tomllib.TOMLDecodeError as e:
         raise GanforgeError(f"config file '{path}' is not valid TOML: {e}") from None
     except UnicodeDecodeError as e:
-        raise GanforgeError(f"config file '{path}' is not UTF-8 text{'' if is_yaml or is_json else ', as TOML must be'} "
+        as_toml = "" if is_yaml or is_json else ", as TOML must be"
+        raise GanforgeError(f"config file '{path}' is not UTF-8 text{as_toml} "
                             f"(byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8.") from None
     except OSError as e:
         raise GanforgeError(f"cannot read config file '{path}': {e.strerror}.") from None
