@@ -190,3 +190,16 @@ def test_the_commands_in_the_docs_code_blocks_parse():
         except SystemExit:
             failed.append(f"{where}: {err.getvalue().strip().splitlines()[-1]}")
     assert failed == []
+
+
+def test_every_test_docs_errors_names_exists():
+    """docs/errors.md says each row is checked by the test in its last column: that test must exist."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    named = set(re.findall(r"(test_\w+)::(test_\w+)", (root / "docs" / "errors.md").read_text()))
+    assert len(named) > 50
+    missing = [f"{module}::{name}" for module, name in sorted(named) if not (root / "tests" / f"{module}.py").is_file()
+               or not re.search(rf"^def {name}\(", (root / "tests" / f"{module}.py").read_text(), re.M)]
+    assert missing == []
