@@ -404,7 +404,8 @@ def test_sample_into_a_folder_never_mixes_old_and_new_samples(trained_run, tmp_p
     (tmp_path / "mine").mkdir()
     Image.new("L", (28, 28)).save(tmp_path / "mine" / "photo.png")
     assert run_cli("sample", trained_run, "--num", 3, "--out", tmp_path / "mine") == 2  # the user's own image
-    assert "(photo.png, ...)" in capsys.readouterr().err
+    assert ("already holds 1 image that 3 samples would not replace (photo.png), so old and new samples would mix. "
+            "Choose a new or empty folder, or remove it.") in capsys.readouterr().err
     assert _png_name(5, 10) == "000005.png" and _png_name(5, 10_000_001) == "00000005.png"  # sorted = numbered
 
 

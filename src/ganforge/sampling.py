@@ -190,9 +190,11 @@ def _refuse_stale_images(folder: Path, num: int, path_of: Callable[[int], Path],
     stale = [p for p in image_files(folder) if not replaced(p)
              and (only is None or p.parent == folder or p.relative_to(folder).parts[0] in only)]
     if stale:
-        raise GanforgeError(f"--out '{folder}' already holds {len(stale)} images that {num} samples would not "
-                            f"replace ({stale[0].relative_to(folder)}, ...), so old and new samples would mix. "
-                            "Choose a new or empty folder, or remove them.")
+        n, more = len(stale), ", ..." if len(stale) > 1 else ""
+        raise GanforgeError(f"--out '{folder}' already holds {n} image{'s' * (n != 1)} that {num} "
+                            f"sample{'s' * (num != 1)} would not replace ({stale[0].relative_to(folder)}{more}), "
+                            f"so old and new samples would mix. Choose a new or empty folder, or remove "
+                            f"{'them' if n != 1 else 'it'}.")
 
 
 def _check_free_space(out: Path, need: int) -> None:
