@@ -205,6 +205,9 @@ def test_a_hand_written_yaml_config(tmp_path):
         load_config(str(path))
     path.write_text("")  # empty, like an empty TOML file: every default
     assert load_config(str(path)).train == Config().train
+    upper = tmp_path / "MINE.YAML"  # was read as TOML
+    upper.write_text("train:\n  batch_size: 16\n")
+    assert load_config(str(upper)).train.batch_size == 16
 
 
 @pytest.mark.parametrize("text, pattern", [

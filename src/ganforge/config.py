@@ -464,7 +464,7 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
     """Read a preset name, a TOML file, a YAML file (``.yaml``, ``.yml``) or a JSON file (a run's
     config.json) into a dict; also return the file's folder. All hold the same sections and keys."""
     path = Path(preset_or_file)
-    if path.suffix in CONFIG_SUFFIXES or path.exists():
+    if path.suffix.lower() in CONFIG_SUFFIXES or path.exists():
         if path.is_dir():
             raise GanforgeError(f"config file '{path}' is a folder; give a preset name or a .toml, .yaml or .json file."
                                 f"{_resume_hint(path)}")
@@ -479,7 +479,8 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
                 f"unknown preset '{preset_or_file}'.{did_you_mean(preset_or_file, preset_names())} "
                 f"Presets: {', '.join(preset_names())} (or give a .toml, .yaml or .json config file)."
             )
-    is_yaml, is_json = path.suffix in YAML_SUFFIXES, path.suffix == ".json"
+    suffix = path.suffix.lower()  # MINE.YAML is YAML too
+    is_yaml, is_json = suffix in YAML_SUFFIXES, suffix == ".json"
     try:
         # TOML is UTF-8 whatever the locale says (YAML and JSON files are read the same way); utf-8-sig also
         # drops the BOM Windows editors write, which tomllib would call an "Invalid statement" at line 1
