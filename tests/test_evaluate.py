@@ -60,6 +60,10 @@ def test_deterministic_and_reference_cache_is_used(idx_root, tmp_path):
     np.savez(cached, features=data["features"] + 5.0, logits=data["logits"])  # a cache read must now show
     c = evaluate_images(array_batches(images), 64, ref, ("fid",))
     assert c["fid"] > a["fid"] + 10
+    for damaged in (cached.read_bytes()[:100], b""):  # truncated: computed and cached again (it was a traceback)
+        cached.write_bytes(damaged)
+        assert evaluate_images(array_batches(images), 64, ref, ("fid",))["fid"] == pytest.approx(a["fid"], rel=1e-6)
+        assert set(np.load(cached)) == {"features", "logits"}
 
 
 def test_evaluate_a_run_folder(idx_root, tmp_path, capsys):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -138,6 +139,23 @@ def reference_images(data: DataConfig, num: int, seed: int,
     return images, labels, classes
 
 
+def _cached_features(path: Path, dim: int) -> FeatureSet | None:
+    """The reference features cached at ``path``, or None when there are none or the file is damaged (a
+    truncated copy, a disk error): a cache only saves work, so a damaged one is computed again."""
+    import zipfile
+
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as cached:
+            features, logits = cached["features"], cached["logits"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    stats = RunningStats(dim)
+    stats.update(features.astype(np.float64))
+    return FeatureSet(features, logits, stats)
+
+
 def reference_features(extractor: FeatureExtractor, data: DataConfig, num: int, seed: int,
                        want_swd: bool, with_labels: bool = False) -> tuple[FeatureSet, str]:
     """Features of the reference images, cached; returns them and the cache key. With
@@ -147,12 +165,8 @@ def reference_features(extractor: FeatureExtractor, data: DataConfig, num: int, 
     h.update(images.numpy().tobytes())
     key = h.hexdigest()[:32]
     path = default_cache_dir(data.cache_dir) / "ref-features" / f"{key}.npz"
-    if path.is_file():
-        cached = np.load(path)
-        stats = RunningStats(extractor.dim)
-        stats.update(cached["features"].astype(np.float64))
-        fs = FeatureSet(cached["features"], cached["logits"], stats)
-    else:
+    fs = _cached_features(path, extractor.dim)
+    if fs is None:
         fs = extract(extractor, array_batches(images), len(images), want_swd=False)
         write_cache(path, lambda f: np.savez(f, features=fs.features, logits=fs.logits))
     if want_swd:  # no network involved: cheap to recompute, so not cached
