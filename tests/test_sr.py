@@ -1,6 +1,7 @@
 """Super-resolution: networks, PSNR/SSIM known answers, paired data, presets, evaluate, upscale."""
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -355,6 +356,12 @@ def test_upscale_command_writes_4x_images(sr_run, photos, tmp_path, capsys):
         assert run_cli("upscale", run, tmp_path / "clear.png", "--out", tmp_path / "clear4.png") == 0
     assert run_cli("upscale", run / "checkpoints" / "last.pt", photos[1], "--out", tmp_path / "many") == 0
     assert len(list((tmp_path / "many").glob("*.png"))) == 4
+    inside = tmp_path / "inside"  # --out inside INPUT: its outputs are not upscaled again by the next run
+    shutil.copytree(photos[1], inside)
+    for _ in range(2):
+        assert run_cli("upscale", run, inside, "--out", inside / "x4") == 0
+    assert sorted(p.relative_to(inside).as_posix() for p in (inside / "x4").rglob("*")) == \
+        sorted(f"x4/{p.name}" for p in photos[1].glob("*.png"))  # was x4/x4/*.png, at 16x, the second time
     mixed = tmp_path / "mixed"  # x.jpg and x.png both become x.png unless one keeps its whole name
     mixed.mkdir()
     for name in ("x.png", "x.jpg", "y.bmp"):

@@ -124,6 +124,11 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
     if Path(out).suffix.lower() == ".png":  # it would become a folder named like a file
         raise GanforgeError(f"INPUT '{src}' is a folder, so --out must be a folder too, not '{out}'.")
     files = list_images(src, "INPUT")
+    out_dir = Path(out).resolve()
+    if src.resolve() in out_dir.parents:  # upscale photos --out photos/x4: the outputs are not inputs next time
+        files = [f for f in files if out_dir not in f.resolve().parents]
+        if not files:
+            raise GanforgeError(f"INPUT '{src}' holds no images outside --out '{out}'.")
     paths = [Path(out) / name for name in _png_names([f.relative_to(src) for f in files])]
     _refuse_overwriting_inputs(paths, files)
     for given in files:  # all before the first is written, so a run does not stop halfway
