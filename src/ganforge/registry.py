@@ -79,7 +79,8 @@ class Registry(Generic[T]):
 
         A builder that rejects well-typed but impossible options the way torch does (a
         negative width gives ``RuntimeError: ... negative dimension``) gets a GanforgeError
-        naming the builder and the options, so the CLI reports bad input instead of a traceback.
+        naming the builder and the options, so the CLI reports bad input instead of a traceback;
+        so does a network whose signature does not take the keyword arguments ganforge passes.
         """
         entry = self.get(name)
         parsed = self.parse(name, options)
@@ -94,7 +95,8 @@ class Registry(Generic[T]):
             # raised at the call: the builder's signature does not take what ganforge passes (seed 004's
             # modules take their own keyword arguments), so say what it is called with
             given = ", ".join(["options"] * (entry.options is not None) + [f"{k}=..." for k in kwargs])
-            raise GanforgeError(f"{self.kind} '{name}' cannot be built: TypeError: {e} ({_defined_at(entry.builder)}). "
+            where = _defined_at(entry.builder)
+            raise GanforgeError(f"{self.kind} '{name}' cannot be built: TypeError: {e} ({where}). "
                                 f"ganforge calls it as {name}({given}), so its __init__ must take those keyword "
                                 "arguments (add **kwargs for any it does not use).") from None
 

@@ -59,7 +59,8 @@ class InMemoryBatches:
             raise GanforgeError(f"training images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}.")
         if len(images) < batch_size:
             raise GanforgeError(
-                f"the dataset has {len(images)} image{'s' * (len(images) != 1)}, fewer than one batch (train.batch_size={batch_size}); "
+                f"the dataset has {len(images)} image{'s' * (len(images) != 1)}, fewer than one batch "
+                f"(train.batch_size={batch_size}); "
                 "lower train.batch_size or add images."
             )
         if batch_size % world_size:

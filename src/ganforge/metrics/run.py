@@ -171,8 +171,8 @@ def evaluate_source(source: str, metrics: str | None = None, num: int | None = N
         loaded = FolderImages(_load_npy(path), 0) if is_npy else load_image_folder(path, num, seed)
         images = loaded.images
         if len(images) < num:
-            raise GanforgeError(f"'{path}' holds {len(images)} image{'s' * (len(images) != 1)}, fewer than --num {num}; "
-                                "lower --num.")
+            n = len(images)
+            raise GanforgeError(f"'{path}' holds {n} image{'s' * (n != 1)}, fewer than --num {num}; lower --num.")
         if dataset is None and images.shape[1] == 3:  # likely samples of colour data, scored against grayscale garments
             warnings.warn(f"'{path}' holds colour images and is compared with Fashion-MNIST, the default reference "
                           "for samples. If they imitate other data, name it: --dataset cifar10, or --dataset folder "
