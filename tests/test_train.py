@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -309,6 +310,23 @@ def test_out_folder_with_a_run_needs_resume_or_force(idx_root, tmp_path, capsys)
     assert run_cli(*args, "--force") == 0
     assert run_cli("train", "mlp-gan-fmnist", "--out", run, "--resume", *tiny(idx_root)) == 2
     assert "holds a 'dcgan-fmnist' run, not 'mlp-gan-fmnist'" in capsys.readouterr().err
+
+
+def test_a_config_file_given_to_resume_says_which_of_its_values_are_not_used(idx_root, tmp_path):
+    """--resume continues the stored config; an edited or another run's file was ignored without a word."""
+    run, mine = tmp_path / "run", tmp_path / "mine.toml"
+    mine.write_text('[model.generator]\nname = "dcgan"\noptions = { base_channels = 8 }\n')
+    assert run_cli("train", mine, "--out", run, *tiny(idx_root, "train.max_steps=2")) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same file: nothing to say
+        assert run_cli("train", mine, "--out", run, "--resume", *tiny(idx_root, "train.max_steps=3")) == 0
+    mine.write_text('[model.generator]\nname = "dcgan"\noptions = { base_channels = 12 }\n[optim_g]\nlr = 0.1\n')
+    with pytest.warns(UserWarning, match=r"--resume continues the run's own config, stored in its checkpoint; "
+                                         r"'.*mine.toml' differs in model.generator.options.base_channels=12 "
+                                         r"\(the run: 8\), optim_g.lr=0.1 \(the run: 0.0002\), and "
+                                         r"those values are not used"):
+        assert run_cli("train", mine, "--out", run, "--resume", *tiny(idx_root, "train.max_steps=4")) == 0
+    assert json.loads((run / "config.json").read_text())["optim_g"]["lr"] == 0.0002
 
 
 def test_force_replaces_only_a_ganforge_run(idx_root, tmp_path, capsys):

@@ -7,10 +7,11 @@ import shutil
 import signal
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from ..config import (Config, apply_overrides, config_from_dict, load_config, load_plugins, preset_names,
-                      validate)
+                      read_source, validate)
 from .. import distributed as dist
 from ..data.batches import epochs_at
 from ..errors import GanforgeError
@@ -33,7 +34,25 @@ def config_for_resume(payload: dict, preset_or_file: str, overrides: list[str], 
     cfg = config_from_dict(apply_overrides(stored, overrides))
     load_plugins(cfg.plugins, run_dir=run_dir)
     validate(cfg)
+    if preset_or_file not in preset_names():
+        _warn_file_not_used(preset_or_file, overrides, cfg)
     return cfg
+
+
+def _warn_file_not_used(config_file: str, overrides: list[str], cfg: Config) -> None:
+    """--resume continues the run's stored config, so a config file given with it is not read for its
+    values: say which of them differ (an edited file, or another run's), where it was silently ignored."""
+    given = _flat(load_config(config_file, overrides).to_dict())
+    resumed = _flat(cfg.to_dict())
+    written = _flat(read_source(config_file)[0])  # the keys the file sets itself are named first
+    keys = sorted(given, key=lambda k: (k not in written, k))
+    differ = [f"{k}={given[k]!r} (the run: {resumed.get(k)!r})" for k in keys
+              if given[k] != resumed.get(k) and k not in ("name", "description", "notes")]
+    if differ:
+        warnings.warn(f"--resume continues the run's own config, stored in its checkpoint; '{config_file}' differs "
+                      f"in {', '.join(differ[:4])}{f' and {len(differ) - 4} more' if len(differ) > 4 else ''}, and "
+                      "those values are not used. Give a change that a resume allows with --set (bounds, logging, "
+                      "batch size), or train the file in a new --out.")
 
 
 def remove_run_files(run_dir: Path) -> None:
