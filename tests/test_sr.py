@@ -24,7 +24,7 @@ from ganforge.nets.sr import (MSRResNet, MSRResNetOptions, SRCNN, SRCNNOptions, 
 from ganforge.training import checkpoint as ckpt
 from ganforge.upscale import upscale_tensor
 
-from conftest import BITWISE, run_cli
+from conftest import BITWISE, run_cli, tiny
 
 SR_PRESETS = ["srcnn-x4", "msrresnet-x4", "srgan-x4"]
 SMALL_G = "model.generator.options.num_blocks=2"
@@ -221,6 +221,22 @@ def test_paired_folder_errors(tmp_path):
 def test_sr_config_errors(override, message):
     with pytest.raises(GanforgeError, match=message):
         load_config("msrresnet-x4", [override])
+
+
+def test_a_pixel_loss_that_is_not_one_number_is_named(idx_root, tmp_path, capsys):
+    """A user's pixel loss returning a per-pixel tensor, or a constant, was a traceback from backward."""
+    plugin = tmp_path / "bad_pixel_losses.py"
+    plugin.write_text("import torch\nfrom ganforge.pixel_losses import PIXEL_LOSSES\n"
+                      "PIXEL_LOSSES.register('test-per-pixel')(lambda: lambda out, hr: (out - hr).abs())\n"
+                      "PIXEL_LOSSES.register('test-constant')(lambda: lambda out, hr: torch.tensor(1.0))\n")
+    for name, message in (("test-per-pixel", "pixel loss 'test-per-pixel' must return one number, a scalar tensor "
+                                             r"(take the .mean() of a per-pixel loss); it returned a tensor of shape "
+                                             "(16, 3, 28, 28)."),
+                          ("test-constant", "pixel loss 'test-constant' returned a loss that no weight reaches")):
+        assert run_cli("train", "srcnn-x4", "--out", tmp_path / name, "--set", f"plugins=['{plugin}']",
+                       "--set", f"sr.pixel_loss={name}", *tiny(idx_root, "train.max_steps=1")) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / name).exists()  # the new run's folder is emptied again
 
 
 def test_a_gan_needs_a_discriminator():

@@ -342,6 +342,19 @@ class GANObjective:
         raise GanforgeError(f"{where} must return (loss, logs), a scalar tensor and a dict of tensors to log "
                             f"({{}} for none); it returned {got}.")
 
+    def _checked_pixel(self, value: Any) -> torch.Tensor:
+        """A pixel loss's value if it is a scalar that G's weights reach, else an error naming the loss: a
+        per-pixel tensor would be torch's "grad can be implicitly created only for scalar outputs"."""
+        where = f"pixel loss '{self.cfg.sr.pixel_loss}'"
+        if not (isinstance(value, torch.Tensor) and value.ndim == 0):
+            got = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+            raise GanforgeError(f"{where} must return one number, a scalar tensor (take the .mean() of a per-pixel "
+                                f"loss); it returned {got}.")
+        if not value.requires_grad:
+            raise GanforgeError(f"{where} returned a loss that no weight reaches (a constant, or made with .item(), "
+                                ".detach() or under torch.no_grad); compute it from G's output with torch operations.")
+        return value
+
     def sr_g_step(self, lr: torch.Tensor, hr: torch.Tensor, update: bool) -> dict[str, torch.Tensor]:
         """G's SR loss: pixel + perceptual + (with a D) the adversarial loss of ``objective.loss``."""
         sr, logs = self.cfg.sr, {}
@@ -350,7 +363,7 @@ class GANObjective:
             with self.autocast():
                 out = self.G(lr)
                 if self.pixel is not None:
-                    logs["loss_pix"] = self.pixel(out.float(), hr)
+                    logs["loss_pix"] = self._checked_pixel(self.pixel(out.float(), hr))
                     terms.append(sr.pixel_weight * logs["loss_pix"])
                 if self.perceptual is not None:
                     logs["loss_perceptual"] = self.perceptual(out, hr).float()
