@@ -357,6 +357,15 @@ def test_a_run_inside_its_training_images_is_refused(image_folder, tmp_path, cap
     assert run_cli("train", "srcnn-x4", "--out", tmp_path / "val" / "r", "--set", f"sr.val_root={tmp_path / 'val'}",
                    "--set", "train.max_steps=1") == 2
     assert f"is inside sr.val_root '{tmp_path / 'val'}'" in capsys.readouterr().err
+    # the other way round: a run folder (or its samples/) as the data, where it trained on the grids
+    run = tmp_path / "run"
+    assert run_cli("train", "hw6-dcgan-64", "--out", run, "--set", f"data.root={image_folder}",
+                   "--set", "train.max_steps=1", "--set", "train.batch_size=4") == 0
+    for root, what in ((run, "folder"), (run / "samples", "folder of samples")):
+        assert run_cli("train", "hw6-dcgan-64", "--out", tmp_path / "again", "--set", f"data.root={root}",
+                       "--set", "train.max_steps=1") == 2
+        assert (f"data.root '{root}' is a ganforge run's {what}: its PNGs are grids of generated samples, not "
+                "training images.") in capsys.readouterr().err
 
 
 def test_a_run_that_cannot_start_leaves_no_run_behind(idx_root, tmp_path, capsys):

@@ -43,12 +43,25 @@ def list_images(root: Path, what: str = "data.root") -> list[Path]:
         raise GanforgeError(f"{what} '{root}' is not a folder" + (
             "; it looks like an archive: extract it (e.g. unzip, tar -xf) and point it at the folder of images."
             if archive else "."))
+    run = _run_of(root)
+    if run is not None and what != "INPUT":  # upscaling a run's grids is a choice; training on them is a slip
+        raise GanforgeError(f"{what} '{root}' is a ganforge run's folder{'' if run == root else ' of samples'}: its "
+                            f"PNGs are grids of generated samples, not training images. Point {what} at a folder "
+                            "of images.")
     files = image_files(root)
     if not files:
         raise GanforgeError(
             f"{what} '{root}' holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); point it at a folder of images."
         )
     return files
+
+
+def _run_of(folder: Path) -> Path | None:
+    """The ganforge run ``folder`` is, or whose ``samples/`` it is; None for any other folder."""
+    for run in (folder, folder.parent) if folder.name == "samples" else (folder,):
+        if (run / "config.json").is_file() and (run / "checkpoints").is_dir():
+            return run
+    return None
 
 
 def _content_key(root: Path, files: list[Path], resolution: int, channels: int) -> str:
