@@ -39,7 +39,7 @@ def test_reference_loops_train(preset, idx_root, image_folder):
     assert sum(not torch.equal(a, b) for a, b in zip(before, after)) == len(before)  # every tensor trained
 
 
-def test_bench_compare_writes_ratio(idx_root, tmp_path):
+def test_bench_compare_writes_ratio(idx_root, tmp_path, monkeypatch, capsys):
     out = tmp_path / "c.json"
     assert run_cli("bench", "compare", "--steps", 2, "--rounds", 1, "--json", out,  # PRESET after the options,
                    "--set", f"data.root={idx_root}", "mlp-gan-fmnist") == 0  # as train takes it
@@ -49,6 +49,10 @@ def test_bench_compare_writes_ratio(idx_root, tmp_path):
     assert set(r["host_threads"]) == {"before", "after"} and r["host_threads"]["after"]["thread_speedup"] > 0
     assert r["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()  # which host it was
     assert run_cli("bench", "compare", "dcgan-fmnist", "--set", f"data.root={idx_root}") == 2  # no reference loop
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun each rank ran its own comparison, the two contending
+    assert run_cli("bench", "compare", "mlp-gan-fmnist", "--set", f"data.root={idx_root}") == 2
+    assert "bench compare sets one process against the seed's one-process loop; run it without torchrun" in \
+        capsys.readouterr().err
 
 
 def test_thread_speedup_times_the_probe_on_all_threads_and_on_one():

@@ -128,6 +128,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     else:
         from .bench.compare import bench_compare
 
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # each rank would run its own comparison, the two contending
+            raise GanforgeError("bench compare sets one process against the seed's one-process loop; run it without "
+                                "torchrun (bench train measures a torchrun job).")
         bench_compare(args.preset, steps=args.steps, rounds=args.rounds, overrides=args.set, json_out=args.json)
     return 0
 
