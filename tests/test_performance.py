@@ -51,8 +51,9 @@ def test_bench_compare_writes_ratio(idx_root, tmp_path, monkeypatch, capsys):
     assert run_cli("bench", "compare", "dcgan-fmnist", "--set", f"data.root={idx_root}") == 2  # no reference loop
     monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun each rank ran its own comparison, the two contending
     assert run_cli("bench", "compare", "mlp-gan-fmnist", "--set", f"data.root={idx_root}") == 2
-    assert "bench compare sets one process against the seed's one-process loop; run it without torchrun" in \
-        capsys.readouterr().err
+    assert ("ganforge bench compare runs in one process; run it without torchrun (train and bench train are the "
+            "commands torchrun spreads over processes).") in capsys.readouterr().err
+    assert run_cli("presets") == 2  # any other command: each rank would do the whole job
 
 
 def test_thread_speedup_times_the_probe_on_all_threads_and_on_one():

@@ -128,9 +128,6 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     else:
         from .bench.compare import bench_compare
 
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # each rank would run its own comparison, the two contending
-            raise GanforgeError("bench compare sets one process against the seed's one-process loop; run it without "
-                                "torchrun (bench train measures a torchrun job).")
         bench_compare(args.preset, steps=args.steps, rounds=args.rounds, overrides=args.set, json_out=args.json)
     return 0
 
@@ -277,6 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)
     previous_hook, threading.excepthook = threading.excepthook, _thread_excepthook
     try:
+        command = " ".join(filter(None, (args.command, getattr(args, "what", None))))
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and command not in ("train", "bench train"):
+            # each rank would do the whole job on its own, contending for the cores (and bench compare
+            # would set two contending processes against the seed's one-process loop)
+            raise GanforgeError(f"ganforge {command} runs in one process; run it without torchrun (train and "
+                                "bench train are the commands torchrun spreads over processes).")
         for flag in ("out", "json"):  # '' is the current folder to Path, which nobody means by it
             if getattr(args, flag, None) == "":
                 raise GanforgeError(f"--{flag} is empty; give a path.")
