@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -349,6 +350,7 @@ def test_force_replaces_only_a_ganforge_run(idx_root, tmp_path, capsys):
 def test_a_run_inside_its_training_images_is_refused(image_folder, tmp_path, capsys):
     """Its sample grids would become training images of the next run or resume (folders are read with
     their subfolders)."""
+    image_folder = Path(shutil.copytree(image_folder, tmp_path / "faces"))  # a refused run leaves its .lock there
     for out in (image_folder, image_folder / "runs" / "a"):
         assert run_cli("train", "hw6-dcgan-64", "--out", out, "--set", f"data.root={image_folder}",
                        "--set", "train.max_steps=1") == 2
