@@ -43,11 +43,11 @@ def list_images(root: Path, what: str = "data.root") -> list[Path]:
         raise GanforgeError(f"{what} '{root}' is not a folder" + (
             "; it looks like an archive: extract it (e.g. unzip, tar -xf) and point it at the folder of images."
             if archive else "."))
-    run = _run_of(root)
+    run = run_folder_of(root)
     if run is not None and what != "INPUT":  # upscaling a run's grids is a choice; training on them is a slip
-        raise GanforgeError(f"{what} '{root}' is a ganforge run's folder{'' if run == root else ' of samples'}: its "
-                            f"PNGs are grids of generated samples, not training images. Point {what} at a folder "
-                            "of images.")
+        of_samples = "" if run == root.resolve() else " of samples"
+        raise GanforgeError(f"{what} '{root}' is a ganforge run's folder{of_samples}: its PNGs are grids of "
+                            f"generated samples, not training images. Point {what} at a folder of images.")
     files = image_files(root)
     if not files:
         raise GanforgeError(
@@ -56,11 +56,15 @@ def list_images(root: Path, what: str = "data.root") -> list[Path]:
     return files
 
 
-def _run_of(folder: Path) -> Path | None:
-    """The ganforge run ``folder`` is, or whose ``samples/`` it is; None for any other folder."""
-    for run in (folder, folder.parent) if folder.name == "samples" else (folder,):
-        if (run / "config.json").is_file() and (run / "checkpoints").is_dir():
-            return run
+def run_folder_of(folder: Path) -> Path | None:
+    """The ganforge run (resolved) that ``folder`` is, with its config.json and checkpoints/, or whose
+    ``samples/`` it is, with the run's config.json beside it; None for any other folder. Its PNGs are
+    grids of samples, which neither training nor evaluation should read as single images."""
+    folder = folder.resolve()
+    if folder.name == "samples" and (folder.parent / "config.json").is_file():
+        return folder.parent
+    if (folder / "config.json").is_file() and (folder / "checkpoints").is_dir():
+        return folder
     return None
 
 

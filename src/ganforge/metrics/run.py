@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DataConfig
-from ..data.folder import (SIXTEEN_BIT, decode_files, image_files, read_header, stack_freeing,
+from ..data.folder import (SIXTEEN_BIT, decode_files, image_files, read_header, run_folder_of, stack_freeing,
                            subfolder_classes, subfolder_labels)
 from ..errors import GanforgeError, did_you_mean_path
 from ..files import write_json
@@ -102,8 +102,8 @@ def load_image_folder(path: Path, num: int, seed: int) -> FolderImages:
     They are scored at their own size, as a .npy is, so they must all have one size; grayscale
     unless some image has colour.
     """
-    run_dir = path.resolve().parent
-    if path.resolve().name == "samples" and (run_dir / "config.json").is_file():
+    run_dir = run_folder_of(path)
+    if run_dir is not None and run_dir != path.resolve():  # a run's samples/ (a run folder is scored as a run)
         raise GanforgeError(f"'{path}' holds a run's grids of samples, not single images; to score the run, "
                             f"evaluate the run itself: ganforge evaluate {run_dir}")
     every = image_files(path)
