@@ -49,7 +49,8 @@ def test_bench_compare_writes_ratio(idx_root, tmp_path, monkeypatch, capsys):
     assert set(r["host_threads"]) == {"before", "after"} and r["host_threads"]["after"]["thread_speedup"] > 0
     assert r["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()  # which host it was
     assert run_cli("bench", "compare", "dcgan-fmnist", "--set", f"data.root={idx_root}") == 2  # no reference loop
-    monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun each rank ran its own comparison, the two contending
+    for key, value in (("WORLD_SIZE", "2"), ("RANK", "0")):  # as torchrun sets them: each rank ran its own
+        monkeypatch.setenv(key, value)  # comparison, the two contending
     assert run_cli("bench", "compare", "mlp-gan-fmnist", "--set", f"data.root={idx_root}") == 2
     assert ("ganforge bench compare runs in one process; run it without torchrun (train and bench train are the "
             "commands torchrun spreads over processes).") in capsys.readouterr().err

@@ -274,8 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)
     previous_hook, threading.excepthook = threading.excepthook, _thread_excepthook
     try:
+        from .distributed import from_env
+
         command = " ".join(filter(None, (args.command, getattr(args, "what", None))))
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and command not in ("train", "bench train"):
+        if from_env().enabled and command not in ("train", "bench train"):
             # each rank would do the whole job on its own, contending for the cores (and bench compare
             # would set two contending processes against the seed's one-process loop)
             raise GanforgeError(f"ganforge {command} runs in one process; run it without torchrun (train and "

@@ -26,7 +26,8 @@ RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "samples", "tb")
 def config_for_resume(payload: dict, preset_or_file: str, overrides: list[str], run_dir: Path) -> Config:
     """The checkpoint's config with new ``--set`` overrides (bounds, logging) on top."""
     stored = json.loads(payload["config"])
-    if preset_or_file in preset_names() and preset_or_file != stored.get("name"):
+    is_preset = preset_or_file in preset_names()
+    if is_preset and preset_or_file != stored.get("name"):
         raise GanforgeError(
             f"the run folder holds a '{stored.get('name')}' run, not '{preset_or_file}'; "
             "resume it with its own preset, or pick another --out folder."
@@ -34,7 +35,7 @@ def config_for_resume(payload: dict, preset_or_file: str, overrides: list[str], 
     cfg = config_from_dict(apply_overrides(stored, overrides))
     load_plugins(cfg.plugins, run_dir=run_dir)
     validate(cfg)
-    if preset_or_file not in preset_names():
+    if not is_preset:
         _warn_file_not_used(preset_or_file, overrides, cfg)
     return cfg
 
