@@ -91,6 +91,14 @@ def frozen(module: nn.Module | None) -> Iterator[None]:
             p.requires_grad_(True)
 
 
+def _require_grad(loss: torch.Tensor, where: str, source: str) -> None:
+    """Refuse a loss no weight reaches, which backward would meet with torch's "element 0 of tensors does
+    not require grad"; ``source`` is what the loss should be computed from."""
+    if not loss.requires_grad:
+        raise GanforgeError(f"{where} returned a loss that no weight reaches (a constant, or made with .item(), "
+                            f".detach() or under torch.no_grad); compute it from {source} with torch operations.")
+
+
 class GANObjective:
     """Trains G and D with the configured loss and controls.
 
@@ -330,10 +338,7 @@ class GANObjective:
         where = f"objective '{self.ob.name}' (objective.loss '{self.ob.loss}'): {type(self).__name__}.{method}"
         if (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.Tensor)
                 and result[0].ndim == 0 and isinstance(result[1], dict)):
-            if not result[0].requires_grad:
-                raise GanforgeError(f"{where} returned a loss that no weight reaches (a constant, or made with "
-                                    ".item(), .detach() or under torch.no_grad); compute it from D's scores with "
-                                    "torch operations.")
+            _require_grad(result[0], where, "D's scores")
             return result
         def what(x: Any) -> str:
             return f"a tensor of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
@@ -350,9 +355,7 @@ class GANObjective:
             got = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
             raise GanforgeError(f"{where} must return one number, a scalar tensor (take the .mean() of a per-pixel "
                                 f"loss); it returned {got}.")
-        if not value.requires_grad:
-            raise GanforgeError(f"{where} returned a loss that no weight reaches (a constant, or made with .item(), "
-                                ".detach() or under torch.no_grad); compute it from G's output with torch operations.")
+        _require_grad(value, where, "G's output")
         return value
 
     def sr_g_step(self, lr: torch.Tensor, hr: torch.Tensor, update: bool) -> dict[str, torch.Tensor]:
