@@ -1,6 +1,7 @@
 """Super-resolution: networks, PSNR/SSIM known answers, paired data, presets, evaluate, upscale."""
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -460,6 +461,19 @@ def test_folder_sr_evaluation_needs_held_out_images(photos):
     cfg = load_config("msrresnet-x4", ["data.name=folder", f"data.root={photos[0]}"])
     with pytest.raises(GanforgeError, match="needs held-out images: set sr.val_root"):
         validation_pairs(cfg)
+
+
+@pytest.mark.parametrize("val", ["missing", "empty", "none"])
+def test_held_out_images_are_checked_before_training_that_evaluates(val, photos, tmp_path, capsys):
+    """A missing sr.val_root was found only at the first evaluation, with the steps before it unsaved."""
+    (tmp_path / "empty").mkdir()
+    val_root = {"missing": [f"sr.val_root={tmp_path / 'nowhere'}"], "empty": [f"sr.val_root={tmp_path / 'empty'}"],
+                "none": ["sr.val_root="]}[val]
+    assert run_cli("train", "srcnn-x4", "--out", tmp_path / "r",
+                   *sr_sets(photos, "srcnn-x4", "eval.every_kimg=1", "train.max_steps=600", *val_root)) == 2
+    assert re.search({"missing": "sr.val_root '.*nowhere' does not exist", "empty": "sr.val_root '.*empty' holds no "
+                      "images", "none": "needs held-out images: set sr.val_root"}[val], capsys.readouterr().err)
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
 
 
 def test_upscale_refuses_a_gan_run(idx_root, photos, tmp_path, capsys):

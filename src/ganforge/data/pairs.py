@@ -9,6 +9,7 @@ scale), the same filter as MATLAB's ``imresize``.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 from ..config import Config, DataConfig
 from ..errors import GanforgeError
 from .batches import InMemoryBatches
-from .folder import first_few, load_folder_native
+from .folder import first_few, list_images, load_folder_native
 
 
 def bicubic_down(hr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -74,6 +75,20 @@ def load_pairs(data: DataConfig, scale: int, lr_root: str = "", what: str = "dat
     return hr, lr
 
 
+def check_validation_source(cfg: Config) -> None:
+    """Refuse held-out images that :func:`validation_pairs` could not read, without decoding any: a missing
+    or empty ``sr.val_root`` / ``sr.val_lr_root``, or none set for an image folder. A run that evaluates
+    as it trains calls it before its first step, where the first evaluation would find it an hour in."""
+    sr = cfg.sr
+    if sr.val_root:
+        for key, root in (("sr.val_root", sr.val_root), ("sr.val_lr_root", sr.val_lr_root)):
+            if root:
+                list_images(Path(root).expanduser(), key)
+    elif cfg.data.name == "folder":
+        raise GanforgeError("evaluating a super-resolution run on an image folder needs held-out images: "
+                            "set sr.val_root=FOLDER (in the config, or with ganforge evaluate --val FOLDER).")
+
+
 def validation_pairs(cfg: Config, num: int = 0) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Held-out (LR, HR) uint8 pairs: ``sr.val_root`` (+ ``sr.val_lr_root``), else the dataset's test split.
 
@@ -81,12 +96,10 @@ def validation_pairs(cfg: Config, num: int = 0) -> tuple[list[torch.Tensor], lis
     bicubic downsampling. ``num`` > 0 keeps the first ``num`` pairs.
     """
     sr = cfg.sr
+    check_validation_source(cfg)
     if sr.val_root:
         data = dataclasses.replace(cfg.data, name="folder", root=sr.val_root)
         hr, lr = load_pairs(data, sr.scale, sr.val_lr_root, "sr.val_root", "sr.val_lr_root")
-    elif cfg.data.name == "folder":
-        raise GanforgeError("evaluating a super-resolution run on an image folder needs held-out images: "
-                            "set sr.val_root=FOLDER (in the config, or with ganforge evaluate --val FOLDER).")
     else:
         hr, lr = load_pairs(dataclasses.replace(cfg.data, split="test"), sr.scale)
     hr = _as_list(hr)[:num or None]

@@ -143,6 +143,7 @@ class Trainer:
         self.stop_signal: int | None = None
         self.abort: str | None = None  # set by a hook to end the run without saving its state
         self.step_replaced = False  # set by a hook that reloaded an earlier state (rollback)
+        self.saved_after_error: int | None = None  # the step saved when a hook failed (_save_after_failed)
         if resume_from is not None:
             self.load_payload(resume_from)
 
@@ -196,8 +197,7 @@ class Trainer:
                 wait_for_a_later_event_file_name(self.run_dir / "tb")
             self.tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=purge)
         try:
-            for h in self.hooks:
-                h.on_train_start(self)
+            self._run_hooks("on_train_start")
             t0, seconds0 = time.perf_counter(), self.state.seconds
             # every rank must stop at the same step: a signal or the time bound may reach one first
             while not any_rank(self.should_stop(), self.env, self.device):
@@ -207,19 +207,42 @@ class Trainer:
                 self.state.step += 1
                 self.state.images_seen += self.cfg.train.batch_size  # the global batch
                 self.state.seconds = seconds0 + time.perf_counter() - t0
-                for h in self.hooks:
-                    h.on_step_end(self, logs)
-                    if self.abort is not None or self.step_replaced:
-                        break  # the health hook stopped or rolled back: this step's state is gone
+                self._run_hooks("on_step_end", logs)
                 self.step_replaced = False
-            for h in self.hooks:
-                h.on_train_end(self)
+            self._run_hooks("on_train_end")
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
             if self.tb is not None:
                 self.tb.close()
         return self.state
+
+    def _run_hooks(self, event: str, *args) -> None:
+        """Call ``event`` on every hook in order. A hook that fails after a step (an evaluation whose
+        reference images are missing, a sample grid the disk refuses) first gets that finished step
+        saved, so the run resumes from it rather than from the last periodic checkpoint."""
+        for h in self.hooks:
+            try:
+                getattr(h, event)(self, *args)
+            except Exception:
+                if event != "on_train_start":
+                    self._save_after_failed(h)
+                raise
+            if event == "on_step_end" and (self.abort is not None or self.step_replaced):
+                break  # the health hook stopped or rolled back: this step's state is gone
+
+    def _save_after_failed(self, failed: Hook) -> None:
+        """Save the current step to ``last.pt`` after ``failed`` raised, where that is safe and still needed;
+        ``saved_after_error`` records the step saved."""
+        saver = next((h for h in self.hooks if isinstance(h, Checkpointer)), None)
+        if (saver is None or failed is saver or self.abort is not None or self.state.step == 0
+                or saver.last_written == self.state.step):
+            return  # no checkpoints on this rank, the writer itself failed, a NaN state, or already saved
+        try:
+            saver.write(self, keep=False)
+        except Exception:  # what stopped the hook (a full disk) may stop this write too; its error is the one to see
+            return
+        self.saved_after_error = self.state.step
 
     def _on_signal(self, signum: int, frame) -> None:
         self.stop_signal = signum

@@ -270,6 +270,13 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
         # running again needs no --force
         if payload is None and trainer.state.step == 0 and env.is_main:
             remove_run_files(run_dir)
+        if trainer.saved_after_error is not None:  # a hook failed after a finished step, which was saved
+            note = (f"Step {trainer.saved_after_error} was saved to {run_dir / 'checkpoints' / 'last.pt'} first; "
+                    f"once that is fixed, continue with: ganforge train {preset_or_file} --out {run_dir} --resume")
+            error = sys.exc_info()[1]
+            if isinstance(error, GanforgeError):
+                raise GanforgeError(f"{str(error).rstrip('.')}. {note}") from None
+            print(f"ganforge: {note}", file=sys.stderr)  # above the traceback, which shows the bug
         raise
     where = run_dir / "checkpoints" / "last.pt"
     if not env.is_main:  # rank 0 speaks for the job

@@ -8,6 +8,7 @@ from ...distributed import gather_to_main
 from ...metrics.evaluate import (HIGHER_IS_BETTER, FeatureSet, compare_with_reference, extract_fakes,
                                  parse_metrics, single_figures)
 from ...metrics.features import build_features
+from ...data.pairs import check_validation_source
 from ...metrics.sr_eval import evaluate_sr, parse_sr_metrics
 from ...sampling import generate
 from ..checkpoint import save_atomic
@@ -35,11 +36,21 @@ class Evaluator(Hook):
         self.primary = {"pr": "precision"}.get(primary, primary)
         self.best: float | None = None
         self.done = 0  # evaluations so far
+        self.extractor = None  # the feature network, built at the start of training
+
+    def on_train_start(self, trainer) -> None:
+        # what the first evaluation needs is checked now, not at that evaluation an hour in: the held-out
+        # folder of an SR run, the feature network (and weights file) of a GAN's, built once for every evaluation
+        if self.sr:
+            check_validation_source(trainer.cfg)
+        else:
+            self._extractor()
 
     def on_step_end(self, trainer, logs) -> None:
-        if trainer.state.images_seen // self.every_images > self.done:
-            self.done = trainer.state.images_seen // self.every_images
+        due = trainer.state.images_seen // self.every_images
+        if due > self.done:
             self.run(trainer)
+            self.done = due  # after: a run saved when this evaluation failed tries it again on resume
 
     def run(self, trainer) -> dict:
         """Evaluate now; log the figures and update best.pt."""
@@ -53,7 +64,7 @@ class Evaluator(Hook):
             G.train(was_training)
             return self._record(trainer, result) if env.is_main else {}
         shard = env.shard(self.num)
-        extractor = build_features(self.features)
+        extractor = self._extractor()
         batches = generate(G, cfg.model.z_dim, self.num, seed=cfg.train.seed + 104729, shard=shard,
                            num_classes=cfg.model.num_classes)
         part = extract_fakes(extractor, batches, self.num, self.metrics, cfg.train.seed, first=shard[0])
@@ -67,6 +78,12 @@ class Evaluator(Hook):
         if not env.is_main:
             return {}
         return self._record(trainer, result)
+
+    def _extractor(self):
+        """The feature network, built on first use and kept for every evaluation after."""
+        if self.extractor is None:
+            self.extractor = build_features(self.features)
+        return self.extractor
 
     def _record(self, trainer, result: dict) -> dict:
         """Write the figures (metrics.jsonl, TensorBoard) and keep best.pt."""
