@@ -95,6 +95,12 @@ def test_wrong_type_names_key_and_type():
     ("eval.every_kimg=inf", r"'eval.every_kimg' must be a finite number, got inf; where 0 is allowed, it means off"),
     ("optim_g.lr=inf", r"'optim_g.lr' must be a finite number, got inf"),  # NaN at the first step
     ("optim_d.eps=0", r"'optim_d.eps' must be > 0 for adam, got 0.0: it divides by sqrt\(v\) \+ eps"),  # NaN too
+    # tracebacks from torch.empty and collections.deque
+    ("model.z_dim=99999999999999999999", r"'model.z_dim' is 99999999999999999999, beyond a 64-bit integer"),
+    ("health.window=-99999999999999999999", r"'health.window' is -99999999999999999999, beyond a 64-bit integer"),
+    ("model.generator.options.base_channels=99999999999999999999",
+     r"model.generator 'dcgan' option 'base_channels' is 99999999999999999999, beyond a 64-bit integer"),
+    ("health.max_rollbacks=-1", r"'health.max_rollbacks' must be >= 0, got -1"),  # it meant 0, unsaid
 ])
 def test_range_and_name_errors(override, pattern):
     with pytest.raises(GanforgeError, match=pattern):

@@ -102,8 +102,9 @@ def test_resolution_the_network_cannot_make(preset, res, pattern):
 
 def test_impossible_option_values_are_a_clear_error():
     """A well-typed width that torch cannot build (negative) names the network and its options."""
-    with pytest.raises(GanforgeError, match=r"generator 'dcgan' cannot be built with options \{'base_channels': -3\}: "
-                                            r".*negative dimension.*must be positive"):
+    with pytest.raises(GanforgeError, match=r"generator 'dcgan' cannot be built with options \{'base_channels': -3\} "
+                                            r"for z_dim=64, channels=1, resolution=28: .*negative dimension.*must be "
+                                            r"positive"):  # the sizes too: model.z_dim=10\*\*9 fails the same way
         GENERATORS.build("dcgan", {"base_channels": -3}, z_dim=64, channels=1, resolution=28)
 
 

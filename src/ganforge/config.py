@@ -365,6 +365,9 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad
+        if not -2**63 <= value < 2**63:  # torch and the C code under Python take 64-bit integers, with a traceback
+            raise GanforgeError(f"{where} is {value}, beyond a 64-bit integer (about ±9.2e18); no setting needs "
+                                "that much.")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -831,6 +834,7 @@ def validate(cfg: Config) -> None:
         raise GanforgeError(f"config key 'health.on_nan' must be 'stop' or 'rollback', got '{cfg.health.on_nan}'.")
     for key in ("window", "check_every"):
         _positive(getattr(cfg.health, key), f"health.{key}")
+    _positive(cfg.health.max_rollbacks, "health.max_rollbacks", allow_zero=True)
     # a negative threshold would turn its check off (or make it always fire) without a word
     for key in ("warmup_steps", "d_loss_floor", "score_gap", "min_diversity"):
         _positive(getattr(cfg.health, key), f"health.{key}", allow_zero=True)

@@ -87,8 +87,11 @@ class Registry(Generic[T]):
         try:
             return entry.builder(*args, **kwargs) if entry.options is None else entry.builder(*args, parsed, **kwargs)
         except (RuntimeError, ValueError) as e:
-            raise GanforgeError(f"{self.kind} '{name}' cannot be built with options {options or {}}: {e}. "
-                                "Check those option values (widths and sizes must be positive).") from e
+            # the sizes it is built for count too: a model.z_dim of 10**9 asks for a 512 GB first layer
+            sizes = ", ".join(f"{k}={v}" for k, v in kwargs.items() if isinstance(v, int) and not isinstance(v, bool))
+            raise GanforgeError(f"{self.kind} '{name}' cannot be built with options {options or {}}"
+                                f"{f' for {sizes}' if sizes else ''}: {e}. Check those values (widths and sizes must "
+                                "be positive).") from e
         except TypeError as e:
             if not raised_at(e).startswith(__file__) or args:
                 raise  # raised inside the builder: its traceback shows where
