@@ -79,6 +79,13 @@ def test_evaluate_a_run_folder(idx_root, tmp_path, capsys):
     (run / "evaluate.json").unlink()
     assert run_cli("evaluate", run / "checkpoints", "--num", 40, "--metrics", "fid,is") == 0  # it means the run
     assert json.loads((run / "evaluate.json").read_text())["fid"] == out["fid"]
+    # a checkpoint copied out of its run writes beside itself (it wrote to its folder's parent, models/../evaluate.json)
+    lone = tmp_path / "models" / "g.pt"
+    lone.parent.mkdir()
+    shutil.copy(run / "checkpoints" / "last.pt", lone)
+    assert run_cli("evaluate", lone, "--num", 40, "--metrics", "fid,is") == 0
+    assert json.loads((tmp_path / "models" / "g.eval.json").read_text())["fid"] == out["fid"]
+    assert not (tmp_path / "evaluate.json").exists()
     # upper-case suffixes name files too: s.NPY was a folder of PNGs, and evaluate read it as a checkpoint
     assert run_cli("sample", run, "--num", 40, "--out", tmp_path / "s.NPY") == 0
     assert run_cli("sample", run, "--num", 4, "--out", tmp_path / "g.PNG") == 0

@@ -151,7 +151,8 @@ def evaluate_source(source: str, metrics: str | None = None, num: int | None = N
             super-resolution run all its validation images.
         features: registered feature extractor.
         ref: reference split of the dataset.
-        json_out: JSON path (default: RUN_DIR/evaluate.json, FOLDER/evaluate.json or SAMPLES.eval.json).
+        json_out: JSON path (default: RUN_DIR/evaluate.json, FOLDER/evaluate.json, SAMPLES.eval.json, or
+            CKPT.eval.json for a checkpoint outside a run's checkpoints/ folder).
         dataset, data_root: the reference dataset (a run's own dataset by default).
         val: super-resolution runs: the HR validation folder (default: the run's ``sr.val_root``,
             else its dataset's test split). SR runs report PSNR/SSIM, not the GAN metrics.
@@ -184,13 +185,16 @@ def evaluate_source(source: str, metrics: str | None = None, num: int | None = N
         if loaded.total > num:  # which images were scored: a seeded subset of the folder's
             result["protocol"]["fake_subset_of"] = loaded.total
         # inside the folder, as for a run folder: beside it, 'S/' and 'S.npy' would both write S.eval.json
-        default_json = (path / "evaluate.json" if path.is_dir()
-                        else path.resolve().with_name(path.resolve().stem + ".eval.json"))
+        default_json = path / "evaluate.json" if path.is_dir() else _json_beside(path)
     else:
         G, cfg = load_generator(path, use_ema)
-        # RUN/evaluate.json, whether given the run, its checkpoints folder or one checkpoint in it
-        run_dir = path if (path / "checkpoints").is_dir() else path.parent if path.is_dir() else path.parent.parent
-        default_json = run_dir / "evaluate.json"
+        if path.is_file() and ckpt.run_dir_of(path) == path.parent:
+            # a checkpoint copied out of its run (~/models/g.pt): beside it, as for a .npy; RUN/evaluate.json
+            # would be ~/evaluate.json, shared by every file in ~/models
+            default_json = _json_beside(path)
+        else:  # RUN/evaluate.json, whether given the run, its checkpoints folder or one checkpoint in it
+            run_dir = path if (path / "checkpoints").is_dir() else path.parent if path.is_dir() else ckpt.run_dir_of(path)
+            default_json = run_dir / "evaluate.json"
         if cfg.model.task == "sr":
             # the GAN metrics' options, where given (their defaults cannot be told from not giving them)
             given = {"--metrics": metrics, "--features": features if features != "fmnist" else None,
@@ -219,6 +223,11 @@ def evaluate_source(source: str, metrics: str | None = None, num: int | None = N
     write_json(result, out)
     print(f"ganforge: wrote {out}")
     return result
+
+
+def _json_beside(path: Path) -> Path:
+    """``S.eval.json`` beside the file ``S.npy`` or ``S.pt``."""
+    return path.resolve().with_name(path.resolve().stem + ".eval.json")
 
 
 def _warn_val_ignored(val: str, path: Path) -> None:
