@@ -264,7 +264,9 @@ def test_nan_stop_keeps_last_good_checkpoint(run4, idx_root, capsys):
     # resume a healthy run with absurd learning rates (the config's lr wins on resume)
     assert run_cli("train", "dcgan-fmnist", "--out", run4, "--resume", *tiny(idx_root, *ABSURD)) == 1
     err = capsys.readouterr().err
-    assert "NaN/Inf in the losses or weights at step 5" in err and "last good checkpoint" in err
+    assert "NaN/Inf in the losses or weights at step 5" in err
+    assert (f"The last good checkpoint is step 4's, in {run4 / 'checkpoints'}; continue from it with lower learning "
+            "rates (--resume --set optim_g.lr=... --set optim_d.lr=...), or set health.on_nan=rollback.") in err
     payload = ckpt.load(run4 / "checkpoints" / "last.pt")
     assert payload["state"]["step"] == 4
     assert all(torch.isfinite(t).all() for net in ("G", "D") for t in payload[net].values() if t.is_floating_point())
@@ -275,9 +277,20 @@ def test_nan_rollback_halves_learning_rates_then_gives_up(run4, idx_root, capsys
                    *tiny(idx_root, *ABSURD, "health.on_nan=rollback", "health.max_rollbacks=2")) == 1
     err = capsys.readouterr().err
     assert "rolled back to" in err and "(rollback 1 of 2)" in err and "(rollback 2 of 2)" in err
-    assert "Rollbacks did not help" in err
+    assert "2 rollbacks, each halving the learning rates, did not help; continue with lower learning rates" in err
+    assert "set health.on_nan=rollback" not in err  # it was suggested though it was the setting that had failed
     warnings = [r for r in records(run4) if r.get("warning") == "health"]
     assert len(warnings) == 2 and "0.25 x their config values" in warnings[1]["message"]
+
+
+def test_nan_before_the_first_checkpoint_says_none_was_written(idx_root, tmp_path, capsys):
+    """It said "The last good checkpoint is in RUN/checkpoints", an empty folder."""
+    run = tmp_path / "r"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, *ABSURD)) == 1
+    err = capsys.readouterr().err
+    assert ("at step 1; stopped without saving that state. No checkpoint had been written yet; train again from step 0 "
+            "with lower learning rates (--resume --set optim_g.lr=... --set optim_d.lr=...).") in err
+    assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume", *tiny(idx_root, "train.max_steps=4")) == 0
 
 
 def test_resume_applies_new_learning_rate(run4, idx_root):

@@ -85,10 +85,24 @@ class HealthMonitor(Hook):
                                f"and set learning rates to {factor:g} x their config values "
                                f"(rollback {rollbacks} of {self.cfg.max_rollbacks}).")
                 return
-        trainer.abort = (f"NaN/Inf in the losses or weights at step {step}; stopped without saving that state. "
-                         f"The last good checkpoint is in {trainer.run_dir / 'checkpoints'}. "
-                         + ("Rollbacks did not help: " if self.cfg.on_nan == "rollback" else "")
-                         + "lower the learning rates, or use health.on_nan=rollback.")
+        trainer.abort = f"NaN/Inf in the losses or weights at step {step}; stopped without saving that state. " + \
+            self._what_now(trainer)
+
+    def _what_now(self, trainer) -> str:
+        """After a NaN stop: which checkpoint is left (if any) and what to change."""
+        saver = next((h for h in trainer.hooks if h.name == "checkpoint"), None)  # rank 0 writes, and speaks
+        saved = saver.last_written if saver is not None else -1
+        fix = "lower learning rates (--resume --set optim_g.lr=... --set optim_d.lr=...)"
+        if saved < 0:  # before the first checkpoint: --resume starts the run again, with the new values
+            return f"No checkpoint had been written yet; train again from step 0 with {fix}."
+        where = f"The last good checkpoint is step {saved}'s, in {trainer.run_dir / 'checkpoints'}"
+        n = self.rollbacks
+        if n == 0:
+            rollback = ", or set health.on_nan=rollback" if self.cfg.on_nan == "stop" else ""
+            return f"{where}; continue from it with {fix}{rollback}."
+        tried = "A rollback that halved" if n == 1 else f"{n} rollbacks, each halving"
+        return (f"{where}. {tried} the learning rates, did not help; continue with {fix}, or look for what "
+                "overflows (a loss, a network without normalization).")
 
     def _check_d_wins(self, trainer, logs) -> None:
         if "d_real" not in logs:
