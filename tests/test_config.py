@@ -101,6 +101,8 @@ def test_wrong_type_names_key_and_type():
     ("model.generator.options.base_channels=99999999999999999999",
      r"model.generator 'dcgan' option 'base_channels' is 99999999999999999999, beyond a 64-bit integer"),
     ("health.max_rollbacks=-1", r"'health.max_rollbacks' must be >= 0, got -1"),  # it meant 0, unsaid
+    ("data.mirror=mirror.example.org/mnist", r"'data.mirror' is 'mirror.example.org/mnist', not a URL: give the base "
+                                             r"URL"),  # urllib's "unknown url type" traceback at the download
 ])
 def test_range_and_name_errors(override, pattern):
     with pytest.raises(GanforgeError, match=pattern):

@@ -21,6 +21,7 @@ import re
 import sys
 import tomllib
 import typing
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -724,6 +725,11 @@ def validate(cfg: Config) -> None:
         )
     if cfg.data.split not in ("train", "test"):
         raise GanforgeError(f"config key 'data.split' must be 'train' or 'test', got '{cfg.data.split}'.")
+    if cfg.data.mirror and urllib.parse.urlsplit(cfg.data.mirror).scheme not in ("http", "https", "ftp", "file"):
+        # urllib's "unknown url type" ValueError came as a traceback at the download
+        raise GanforgeError(f"config key 'data.mirror' is '{cfg.data.mirror}', not a URL: give the base URL the "
+                            "dataset's files are under (https://..., or file:///srv/mirror/); for files already on "
+                            "this machine, set data.root=FOLDER instead.")
     if cfg.data.channels not in (1, 3):
         raise GanforgeError(f"config key 'data.channels' must be 1 or 3, got {cfg.data.channels}.")
     _positive(cfg.data.resolution, "data.resolution")
