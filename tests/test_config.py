@@ -110,7 +110,8 @@ def test_range_and_name_errors(override, pattern):
 
 
 def test_reuse_fake_needs_single_steps():
-    with pytest.raises(GanforgeError, match="reuse_fake' needs n_critic"):
+    with pytest.raises(GanforgeError, match=r"'objective.reuse_fake' is true \(the G step reuses the D step's fakes\), "
+                                            r"which needs .* but objective.n_critic=2; add --set objective.reuse_fake=false"):
         load_config("mlp-gan-fmnist", ["objective.n_critic=2"])
 
 

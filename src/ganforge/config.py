@@ -787,9 +787,12 @@ def validate(cfg: Config) -> None:
         raise GanforgeError("objective.diffaugment is for GANs that draw from noise; a super-resolution D judges "
                             "G's output against its own HR image. Set objective.diffaugment=\"\".")
     if ob.reuse_fake and (ob.n_critic, ob.generator_steps, ob.accumulate) != (1, 1, 1):
+        # the presets that reuse fakes (dcgan-fmnist, seed 001's) set it themselves, so name the whole key
+        changed = ", ".join(f"objective.{k}={getattr(ob, k)}" for k in ("n_critic", "generator_steps", "accumulate")
+                            if getattr(ob, k) != 1)
         raise GanforgeError(
-            "config key 'objective.reuse_fake' needs n_critic = generator_steps = accumulate = 1 "
-            f"(got {ob.n_critic}, {ob.generator_steps}, {ob.accumulate}); set reuse_fake=false."
+            f"config key 'objective.reuse_fake' is true (the G step reuses the D step's fakes), which needs n_critic = "
+            f"generator_steps = accumulate = 1, but {changed}; add --set objective.reuse_fake=false."
         )
     if not 0 <= cfg.ema.decay < 1:
         raise GanforgeError(f"config key 'ema.decay' must be in [0, 1), got {cfg.ema.decay}.")
