@@ -235,9 +235,11 @@ class Trainer:
         """Save the current step to ``last.pt`` after ``failed`` raised, where that is safe and still needed;
         ``saved_after_error`` records the step saved."""
         saver = next((h for h in self.hooks if isinstance(h, Checkpointer)), None)
-        if (saver is None or failed is saver or self.abort is not None or self.state.step == 0
-                or saver.last_written == self.state.step):
-            return  # no checkpoints on this rank, the writer itself failed, a NaN state, or already saved
+        if (saver is None or failed is saver or isinstance(failed, HealthMonitor) or self.abort is not None
+                or self.state.step == 0 or saver.last_written == self.state.step):
+            # no checkpoints on this rank, the writer itself failed, a state not known to be finite (the NaN
+            # check failed or found NaN), or already saved
+            return
         try:
             saver.write(self, keep=False)
         except Exception:  # what stopped the hook (a full disk) may stop this write too; its error is the one to see
