@@ -152,6 +152,16 @@ def test_compile_trains_and_keeps_checkpoint_keys(idx_root, tmp_path):
     assert run_cli("sample", run, "--num", 4, "--out", tmp_path / "s.npy") == 0
 
 
+@pytest.mark.slow
+def test_compile_with_a_gradient_penalty_leaves_d_uncompiled(idx_root, tmp_path):
+    """WGAN-GP (hw6-wgan-gp-64) with train.compile=true was torch's "does not currently support double backward"
+    traceback at the first D step: the penalty differentiates D's input gradient."""
+    with pytest.warns(UserWarning, match=r"D is left uncompiled \(G is compiled\): its gradient penalty"):
+        assert run_cli("train", "mlp-gan-fmnist", "--out", tmp_path / "run",
+                       *tiny(idx_root, "train.max_steps=3", "train.compile=true", "objective.gp_weight=10",
+                             "objective.reuse_fake=false")) == 0
+
+
 def test_auto_precision_is_bf16_only_where_the_cpu_computes_it():
     from ganforge.objective import resolve_precision
 

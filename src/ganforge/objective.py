@@ -128,7 +128,13 @@ class GANObjective:
         for m in nets:
             if cfg.train.channels_last:  # NHWC weights and activations: faster convolutions on some CPUs and GPUs
                 m.to(memory_format=torch.channels_last)
-            if cfg.train.compile:  # in place, so state_dict keys and checkpoints do not change
+            if cfg.train.compile and m is D and (self.ob.gp_weight > 0 or self.ob.r1_gamma > 0):
+                # a gradient penalty backpropagates through D's input gradient, and torch.compile's backward
+                # (aot_autograd) cannot be differentiated again: a RuntimeError at the first D step
+                warnings.warn("train.compile: D is left uncompiled (G is compiled): its gradient penalty "
+                              "(objective.gp_weight, r1_gamma) differentiates D twice, which torch.compile does not "
+                              "support.")
+            elif cfg.train.compile:  # in place, so state_dict keys and checkpoints do not change
                 m.compile(mode=cfg.train.compile_mode)
         self.opt_g = build_optimizer(G.parameters(), cfg.optim_g)
         self.opt_d = build_optimizer(D.parameters(), cfg.optim_d) if D is not None else None
