@@ -20,6 +20,7 @@ from ganforge.errors import GanforgeError
 from ganforge.images import unit_to_uint8
 from ganforge.metrics.psnr_ssim import psnr, ssim, to_y
 from ganforge.metrics.sr_eval import evaluate_sr
+from ganforge.nets import build_networks
 from ganforge.nets.sr import (MSRResNet, MSRResNetOptions, SRCNN, SRCNNOptions, SRGANDiscriminator,
                               SRGANDiscriminatorOptions)
 from ganforge.training import checkpoint as ckpt
@@ -222,6 +223,16 @@ def test_paired_folder_errors(tmp_path):
 def test_sr_config_errors(override, message):
     with pytest.raises(GanforgeError, match=message):
         load_config("msrresnet-x4", [override])
+
+
+def test_an_hr_side_the_srgan_discriminator_cannot_halve_names_where_it_comes_from():
+    """srgan-x4 at sr.scale=3 on 28x28 images judges 27x27 HR images; the message said to change sr.patch_size,
+    which was 0 and had not been set."""
+    cfg = load_config("srgan-x4", ["sr.scale=3"])
+    with pytest.raises(GanforgeError, match=r"got 27 \(sr.patch_size, or with sr.patch_size=0 data.resolution cut to "
+                                            r"a multiple of sr.scale\); set sr.patch_size to a multiple of 2 and of "
+                                            r"sr.scale"):
+        build_networks(cfg)
 
 
 def test_a_pixel_loss_that_is_not_one_number_is_named(idx_root, tmp_path, capsys):

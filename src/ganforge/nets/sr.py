@@ -159,8 +159,9 @@ class SRGANDiscriminator(nn.Module):
                        nn.Conv2d(cout, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)]
             side, cin, i = side // 2, cout, i + 1
         if i == 0:
-            raise GanforgeError(f"discriminator 'srgan' needs an HR patch side divisible by 2 and above 4, "
-                                f"got {resolution}; change sr.patch_size.")
+            raise GanforgeError(f"discriminator 'srgan' needs an HR patch side divisible by 2 and above 4, got "
+                                f"{resolution} (sr.patch_size, or with sr.patch_size=0 data.resolution cut to a multiple "
+                                "of sr.scale); set sr.patch_size to a multiple of 2 and of sr.scale.")
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(cin * side * side, 100), nn.LeakyReLU(0.2, True),
                                   nn.Linear(100, 1))
