@@ -302,6 +302,52 @@ def test_signal_saves_checkpoint_and_exits(idx_root, tmp_path, sig, code):
                    *tiny(idx_root, f"train.max_steps={state['step'] + 2}")) == 0
 
 
+SLOW_FEATURES = """
+import time
+from pathlib import Path
+
+import torch
+
+from ganforge.metrics.features import FEATURES, FeatureExtractor
+
+
+@FEATURES.register("test-slow")
+def slow():
+    def forward(images):
+        (Path(__file__).parent / "evaluating").touch()
+        time.sleep(60)
+        return torch.zeros(len(images), 8), torch.zeros(len(images), 10)
+    return FeatureExtractor("test-slow", forward, 8, "0" * 64, "none")
+"""
+
+
+def test_a_signal_is_answered_at_once_and_a_second_ctrl_c_stops_without_saving(idx_root, tmp_path):
+    """A step with an evaluation can take minutes (Inception on a CPU); Ctrl-C said nothing until it ended,
+    and a second Ctrl-C was ignored, leaving kill -9."""
+    (tmp_path / "slow.py").write_text(SLOW_FEATURES)
+    run = tmp_path / "run"
+    proc = run_subprocess("train", "dcgan-fmnist", "--out", run,
+                          *tiny(idx_root, f"plugins=['{tmp_path / 'slow.py'}']", "eval.features=test-slow",
+                                "eval.every_kimg=0.256", "eval.num_samples=8", "train.max_steps=100"),
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    _wait_for(tmp_path / "evaluating", proc)  # step 2's evaluation, an hour long as far as the run knows
+    proc.send_signal(signal.SIGINT)
+    said = ""
+    while "received" not in said:  # after a blank line, which ends a progress bar's line
+        said = proc.stdout.readline()
+        assert said, "the run ended without answering the signal"
+    assert "ganforge: SIGINT received: stopping after this step to save a checkpoint (Ctrl-C again stops at once, " \
+           "without saving)." in said
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()  # not left sleeping in its evaluation if the second Ctrl-C failed
+    assert proc.returncode == 130 and "Traceback" not in out, out
+    assert "ganforge: stopped at step 2 without saving it; --resume continues from the last checkpoint." in out
+    assert not list((run / "checkpoints").glob(".*.tmp"))
+
+
 def test_out_folder_with_a_run_needs_resume_or_force(idx_root, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2")]

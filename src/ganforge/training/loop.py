@@ -6,6 +6,7 @@ Everything except the loop itself lives elsewhere: the GAN algorithm in
 from __future__ import annotations
 
 import copy
+import os
 import signal
 import sys
 import time
@@ -247,7 +248,18 @@ class Trainer:
         self.saved_after_error = self.state.step
 
     def _on_signal(self, signum: int, frame) -> None:
-        self.stop_signal = signum
+        """The first signal stops the loop after the current step (or evaluation), which saves; a second Ctrl-C
+        stops at once, without saving. Only SIGINT twice: torchrun follows a terminal's Ctrl-C with a SIGTERM."""
+        if self.stop_signal == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt(signum)
+        first, self.stop_signal = self.stop_signal is None, self.stop_signal or signum  # set before the write below:
+        # a second signal can run its handler inside this one, between any two bytecodes
+        if first and self.env.is_main:
+            # said now, since a step with an evaluation can take minutes; os.write, as print() from a signal
+            # handler may land inside another write to stderr and raise "reentrant call"
+            again = " (Ctrl-C again stops at once, without saving)" if signum == signal.SIGINT else ""
+            os.write(2, f"\nganforge: {signal.Signals(signum).name} received: stopping after this step to save a "
+                        f"checkpoint{again}.\n".encode())
 
     def set_lr_scale(self, scale: float) -> None:
         """Set both optimizers' learning rates to ``scale`` x their config values."""

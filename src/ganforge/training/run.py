@@ -264,6 +264,11 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
                   "Ctrl-C or SIGTERM saves a checkpoint and stops it.", file=sys.stderr)
     try:
         state = trainer.fit()
+    except KeyboardInterrupt:  # a second Ctrl-C (Trainer._on_signal): the user chose not to wait for the save
+        if env.is_main:
+            print(f"ganforge: stopped at step {trainer.state.step} without saving it; --resume continues from the "
+                  "last checkpoint.", file=sys.stderr)
+        raise
     except Exception:
         # a new run that failed before its first step (a plugin objective's bad return, or any exception
         # in a plugin's code) trained nothing: leave the folder as it found it, so fixing the code and
