@@ -329,6 +329,26 @@ def test_a_failed_evaluation_saves_its_step_and_is_tried_again_on_resume(idx_roo
     assert evals == [3, 4, 6]  # the failed evaluation first, one step late
 
 
+def test_a_resume_that_changes_the_evaluation_keeps_its_interval_and_best(idx_root, tmp_path):
+    """A longer eval.every_kimg on resume counted evaluations in the old interval and skipped them until it caught
+    up; another primary metric was compared with the old one's best figure (a KID against a FID: never better)."""
+    run = tmp_path / "r"
+    sets = ["train.batch_size=32", "eval.num_samples=32", "log.checkpoint_every_steps=1000"]
+    with pytest.warns(UserWarning, match="eval.num_samples well above"):
+        assert run_cli("train", "dcgan-fmnist", "--out", run,
+                       *tiny(idx_root, *sets, "train.max_steps=4", "eval.every_kimg=0.064", "eval.metrics=fid")) == 0
+        with pytest.warns(UserWarning, match=r"best.pt was chosen by fid of 32 images \(fmnist features, train "
+                                             r"reference\); from now on by kid of 32 images .* the next evaluation "
+                                             r"replaces it"):
+            assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume",
+                           *tiny(idx_root, *sets, "train.max_steps=8", "eval.every_kimg=0.128",
+                                 "eval.metrics=kid,fid")) == 0
+    evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if "eval/fid" in line]
+    assert [r["step"] for r in evals] == [2, 4, 8]  # 128 images apart from step 4: step 8 (it waited for step 12)
+    best = ckpt.load(run / "checkpoints" / "best.pt")
+    assert best["state"]["step"] == 8 and best["hooks"]["evaluate"]["best"] == pytest.approx(evals[-1]["eval/kid"])
+
+
 def test_evaluation_during_training_is_checked_before_the_first_step(idx_root, tmp_path, monkeypatch, capsys):
     """A feature network whose weights are missing failed only at the first evaluation."""
     monkeypatch.setenv("GANFORGE_INCEPTION_WEIGHTS", str(tmp_path / "missing.pth"))

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 
+from ...data.pairs import check_validation_source
 from ...distributed import gather_to_main
 from ...metrics.evaluate import (HIGHER_IS_BETTER, FeatureSet, compare_with_reference, extract_fakes,
                                  parse_metrics, single_figures)
 from ...metrics.features import build_features
-from ...data.pairs import check_validation_source
 from ...metrics.sr_eval import evaluate_sr, parse_sr_metrics
 from ...sampling import generate
 from ..checkpoint import save_atomic
@@ -37,8 +38,20 @@ class Evaluator(Hook):
         self.best: float | None = None
         self.done = 0  # evaluations so far
         self.extractor = None  # the feature network, built at the start of training
+        self.resumed: dict = {}  # the state a resume loaded
+        self.judged_by: str | None = None  # set at the start of training (it needs the config)
 
     def on_train_start(self, trainer) -> None:
+        # a resume may change eval.*: count evaluations in the new interval (in the old one, a longer interval
+        # skipped evaluations until it caught up), and compare best figures only of one metric and protocol
+        if self.resumed.get("every_images", self.every_images) != self.every_images:
+            self.done = trainer.state.images_seen // self.every_images
+        judged_by, before = self._judged_by(trainer.cfg), self.resumed.get("judged_by")
+        if self.best is not None and before is not None and before != judged_by:
+            warnings.warn(f"checkpoints/best.pt was chosen by {before}; from now on by {judged_by}, so the next "
+                          "evaluation replaces it.")
+            self.best = None
+        self.judged_by = judged_by
         # what the first evaluation needs is checked now, not at that evaluation an hour in: the held-out
         # folder of an SR run, the feature network (and weights file) of a GAN's, built once for every evaluation
         if self.sr:
@@ -102,9 +115,16 @@ class Evaluator(Hook):
             save_atomic(trainer.checkpoint_payload(), trainer.run_dir / "checkpoints" / "best.pt")
         return result
 
+    def _judged_by(self, cfg) -> str:
+        """The primary metric and its protocol: best figures compare only under the same one."""
+        if self.sr:
+            return f"{self.primary} on {cfg.sr.val_root or cfg.data.name + ':test'} ({self.num or 'all'} images)"
+        return f"{self.primary} of {self.num} images ({self.features} features, {self.ref} reference)"
+
     def state_dict(self) -> dict:
-        return {"best": self.best, "done": self.done}
+        return {"best": self.best, "done": self.done, "every_images": self.every_images, "judged_by": self.judged_by}
 
     def load_state_dict(self, state: dict) -> None:
         self.best = state.get("best")
         self.done = state.get("done", 0)
+        self.resumed = state  # compared with this run's settings at the start of training
