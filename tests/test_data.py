@@ -22,7 +22,7 @@ from ganforge.data.folder import decode_image, load_folder, load_folder_classes
 from ganforge.errors import GanforgeError
 from ganforge.metrics.evaluate import array_batches, evaluate_images
 
-from conftest import fake_garments, run_cli, write_cifar_folder, write_idx
+from conftest import fake_garments, run_cli, tiny, write_cifar_folder, write_idx
 
 
 @pytest.fixture
@@ -410,6 +410,22 @@ def test_folder_classes_are_its_subfolders_and_survive_the_cache(image_folder, t
     assert np.array_equal(load_folder(str(image_folder), 32, 3, str(tmp_path / "c")), images)
 
 
+def test_a_run_inside_a_folder_of_images_is_left_out(image_folder, idx_root, tmp_path):
+    """data.root=~/data holding a run in ~/data/runs/a read the run's sample grids as images."""
+    folder = tmp_path / "data"
+    shutil.copytree(image_folder, folder)
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "a", *tiny(idx_root, "train.max_steps=4")) == 0
+    shutil.copytree(tmp_path / "a", folder / "runs" / "a")  # a run moved in, or made before data.root was widened
+    assert list((folder / "runs" / "a" / "samples").glob("*.png"))
+    with pytest.warns(DataWarning, match=r"'.*data' holds ganforge run folder \(runs/a\); 1 image in it, a grid of "
+                                         r"samples, was left out. Keep runs outside folders of images"):
+        images = load_folder(str(folder), 32, 3, str(tmp_path / "c"))
+    assert len(images) == 24
+    with pytest.warns(DataWarning, match="left out"):
+        _, _, classes = load_folder_classes(str(folder), 32, 3, str(tmp_path / "c"))
+    assert classes == ("a", "b")  # runs/ is no class
+
+
 def test_folder_classes_skip_unreadable_files_and_refuse_loose_images(image_folder, tmp_path):
     folder = tmp_path / "pets"
     for cls, count in (("cat", 3), ("dog", 2)):
@@ -421,7 +437,8 @@ def test_folder_classes_skip_unreadable_files_and_refuse_loose_images(image_fold
         _, labels, classes = load_folder_classes(str(folder), 32, 3, str(tmp_path / "c"))
     assert classes == ("cat", "dog") and labels.tolist() == [0, 0, 0, 1, 1]
     (folder / "loose.png").write_bytes((folder / "dog" / next(iter(p.name for p in (folder / "dog").iterdir()))).read_bytes())
-    with pytest.raises(GanforgeError, match=r"holds 1 images directly in it \(loose.png, ...\).*data.root/CLASS/image.png"):
+    with pytest.raises(GanforgeError, match=r"holds 1 image directly in it \(loose.png\).*data.root/CLASS/image.png.* "
+                                            r"Move it into class folders"):
         load_folder_classes(str(folder), 32, 3, str(tmp_path / "c"))
 
 

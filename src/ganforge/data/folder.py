@@ -30,8 +30,23 @@ class DataWarning(UserWarning):
 
 
 def image_files(root: Path) -> list[Path]:
-    """Image files under the folder ``root`` (recursive), sorted for a stable order; maybe none."""
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    """Image files under the folder ``root`` (recursive), sorted for a stable order; maybe none.
+
+    A ganforge run in a subfolder (``data.root=~/data`` holding ``~/data/runs/a``) is left out with a
+    warning: its PNGs are grids of generated samples, which would be trained on or scored as images.
+    """
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    runs = [c.parent for c in root.rglob("config.json") if c.parent != root and run_folder_of(c.parent)]
+    if not runs:
+        return files
+    kept = [p for p in files if not any(run in p.parents for run in runs)]
+    if len(kept) < len(files):
+        n = len(files) - len(kept)
+        warnings.warn(f"'{root}' holds ganforge run folder{'s' * (len(runs) != 1)} "
+                      f"({first_few([str(r.relative_to(root)) for r in runs])}); {n} image{'s' * (n != 1)} in "
+                      f"{'them' if len(runs) != 1 else 'it'}, {'grids' if n != 1 else 'a grid'} of samples, "
+                      f"{'were' if n != 1 else 'was'} left out. Keep runs outside folders of images.", DataWarning)
+    return kept
 
 
 def list_images(root: Path, what: str = "data.root") -> list[Path]:
@@ -171,10 +186,12 @@ def folder_class_names(folder: Path, files: list[Path]) -> tuple[str, ...]:
     classes = subfolder_classes(folder, files)
     if classes is None:
         loose = [p for p in files if len(p.relative_to(folder).parts) == 1]
-        raise GanforgeError(f"data.root '{folder}' holds {len(loose)} images directly in it ({loose[0].name}, ...), "
-                            "but a class-conditional run (model.num_classes > 0) reads each image's class from its "
-                            "subfolder (data.root/CLASS/image.png, as torchvision's ImageFolder does). Move them "
-                            "into class folders, or set model.num_classes=0.")
+        n = len(loose)
+        raise GanforgeError(f"data.root '{folder}' holds {n} image{'s' * (n != 1)} directly in it "
+                            f"({first_few([p.name for p in loose])}), but a class-conditional run (model.num_classes > "
+                            "0) reads each image's class from its subfolder (data.root/CLASS/image.png, as "
+                            f"torchvision's ImageFolder does). Move {'them' if n != 1 else 'it'} into class folders, "
+                            "or set model.num_classes=0.")
     return classes
 
 
