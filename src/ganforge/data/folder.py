@@ -35,8 +35,9 @@ def image_files(root: Path) -> list[Path]:
     A ganforge run in a subfolder (``data.root=~/data`` holding ``~/data/runs/a``) is left out with a
     warning: its PNGs are grids of generated samples, which would be trained on or scored as images.
     """
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    runs = [c.parent for c in root.rglob("config.json") if c.parent != root and run_folder_of(c.parent)]
+    found = list(root.rglob("*"))  # one walk of the folder for both
+    files = sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    runs = [c.parent for c in found if c.name == "config.json" and c.parent != root and run_folder_of(c.parent)]
     if not runs:
         return files
     kept = [p for p in files if not any(run in p.parents for run in runs)]
