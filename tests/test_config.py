@@ -120,6 +120,19 @@ def test_unknown_preset_suggests():
         load_config("dcgan-fmnst")
 
 
+def test_a_missing_path_is_a_missing_file_not_an_unknown_preset(tmp_path, monkeypatch):
+    """A path with a folder or a suffix in it was 'unknown preset', with the list of presets."""
+    (tmp_path / "runs" / "demo").mkdir(parents=True)
+    (tmp_path / "mine.toml").write_text('name = "mine"')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(GanforgeError, match=r"^config file 'runs/dmeo' does not exist. Did you mean 'runs/demo'\?$"):
+        load_config("runs/dmeo")
+    with pytest.raises(GanforgeError, match=r"^config file './mine' does not exist. Did you mean 'mine.toml'\?$"):
+        load_config("./mine")
+    with pytest.raises(GanforgeError, match=r"^config file 'mine.tmol' does not exist. Did you mean 'mine.toml'\?$"):
+        load_config("mine.tmol")
+
+
 def test_network_option_errors():
     with pytest.raises(GanforgeError, match=r"unknown option 'base_channel' for model.generator 'dcgan'. "
                                             r"Did you mean 'base_channels'"):

@@ -17,6 +17,7 @@ import importlib
 import importlib.util
 import json
 import math
+import os
 import re
 import sys
 import tomllib
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import GanforgeError, did_you_mean, raised_at
+from .errors import GanforgeError, did_you_mean, did_you_mean_path, raised_at
 
 PRESET_DIR = Path(__file__).parent / "presets"
 # seeds are offset and multiplied into per-epoch and per-hook seeds (seed * 1_000_003 + epoch), which must stay
@@ -468,12 +469,16 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
     """Read a preset name, a TOML file, a YAML file (``.yaml``, ``.yml``) or a JSON file (a run's
     config.json) into a dict; also return the file's folder. All hold the same sections and keys."""
     path = Path(preset_or_file)
-    if path.suffix.lower() in CONFIG_SUFFIXES or path.exists():
+    # a name with a folder (runs/a, ./mine) or a suffix (mine.tmol) in it is a path, never a preset: a typo
+    # is named as a missing file, with the file beside it that it may mean
+    is_path = (path.suffix.lower() in CONFIG_SUFFIXES or path.exists() or "/" in preset_or_file
+               or os.sep in preset_or_file or (path.suffix and not (PRESET_DIR / f"{preset_or_file}.toml").is_file()))
+    if is_path:
         if path.is_dir():
             raise GanforgeError(f"config file '{path}' is a folder; give a preset name or a .toml, .yaml or .json file."
                                 f"{_resume_hint(path)}")
         if not path.is_file():
-            raise GanforgeError(f"config file '{path}' does not exist.")
+            raise GanforgeError(f"config file '{preset_or_file}' does not exist.{did_you_mean_path(path)}")
         base = path.parent.resolve()
     else:
         path = PRESET_DIR / f"{preset_or_file}.toml"
