@@ -83,7 +83,7 @@ def test_wrong_type_names_key_and_type():
     ("data.name=fmnist", r"'data.name' is 'fmnist'"),
     ("data.channels=2", r"'data.channels' must be 1 or 3"),
     ("optim_g.lr=nan", r"'optim_g.lr' must be a number, got nan"),  # nan passed every `< 0 or == 0` test
-    ("optim_d.betas=[nan, 0.9]", r"'optim_d.betas'\[0\] must be a number, got nan"),
+    ("optim_d.betas=[nan, 0.9]", r"'optim_d.betas\[0\]' must be a number, got nan"),
     ("optim_g.eps=-1", r"'optim_g.eps' must be >= 0, got -1.0"),  # torch's ValueError traceback at the first step
     ("optim_d.weight_decay=-0.1", r"'optim_d.weight_decay' must be >= 0"),
     ("health.min_diversity=nan", r"'health.min_diversity' must be a number, got nan"),  # the check was off unseen
@@ -262,7 +262,8 @@ def test_a_runs_config_json_trains_a_new_run_like_it(idx_root, tmp_path, capsys)
             f"it: ganforge train {run / 'config.json'} --out NEW_FOLDER") in capsys.readouterr().err
     for text, pattern in (('{"train": {"max_steps": 3,}}', r"is not valid JSON: Expecting property name enclosed in "
                                                             r"double quotes \(at line 1, column 27\)"),
-                          ("[1, 2]", r"holds a JSON list; a config is an object of sections")):
+                          ("[1, 2]", r"holds a list; a config is an object of sections"),
+                          ("null", r"holds null; a config is an object of sections")):  # it said "a JSON NoneType"
         (tmp_path / "bad.json").write_text(text)
         with pytest.raises(GanforgeError, match=pattern):
             load_config(str(tmp_path / "bad.json"))

@@ -354,6 +354,11 @@ def _type_name(tp: Any, plural: bool = False) -> str:
     return names[tp] + "s" * plural + " (true or false)" * (tp is bool)
 
 
+def _item(where: str, i: int) -> str:
+    """``where`` for item ``i`` of a list: "config key 'optim_g.betas[0]'", the index inside the key's quotes."""
+    return f"{where[:-1]}[{i}]'" if where.endswith("'") else f"{where}[{i}]"
+
+
 def coerce(value: Any, tp: Any, where: str) -> Any:
     """Check ``value`` against annotation ``tp``; ints widen to float, lists to tuples."""
     origin = typing.get_origin(tp)
@@ -392,10 +397,10 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             raise bad
         args = typing.get_args(tp)
         if args and args[-1] is Ellipsis:
-            return tuple(coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+            return tuple(coerce(v, args[0], _item(where, i)) for i, v in enumerate(value))
         if len(value) != len(args):
             raise bad
-        return tuple(coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        return tuple(coerce(v, a, _item(where, i)) for i, (v, a) in enumerate(zip(value, args)))
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise bad
@@ -507,6 +512,14 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
     return values, base
 
 
+def _kind_of(value: Any) -> str:
+    """What a parsed file holds, in its format's words: 'a list', 'null', 'a string', 'a number'."""
+    if value is None:
+        return "null"
+    kinds = {bool: "true or false", str: "a string", int: "a number", float: "a number", list: "a list"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
+
+
 def _read_json(text: str, path: Path) -> dict[str, Any]:
     """A JSON config (a run's config.json) as a dict of sections."""
     try:
@@ -515,7 +528,7 @@ def _read_json(text: str, path: Path) -> dict[str, Any]:
         raise GanforgeError(f"config file '{path}' is not valid JSON: {e.msg} (at line {e.lineno}, "
                             f"column {e.colno})") from None
     if not isinstance(values, dict):
-        raise GanforgeError(f"config file '{path}' holds a JSON {type(values).__name__}; a config is an object of "
+        raise GanforgeError(f"config file '{path}' holds {_kind_of(values)}; a config is an object of "
                             'sections, e.g. {"train": {"batch_size": 64}}.')
     return values
 
@@ -543,7 +556,7 @@ def _read_yaml(text: str, path: Path) -> dict[str, Any]:
     if values is None:  # an empty file, as an empty TOML file: every default
         return {}
     if not isinstance(values, dict):
-        raise GanforgeError(f"config file '{path}' holds a {type(values).__name__}; a config is a mapping of "
+        raise GanforgeError(f"config file '{path}' holds {_kind_of(values)}; a config is a mapping of "
                             "sections, e.g. 'train:' with 'batch_size: 64' indented under it.")
     _check_keys(values, path, "")
     return values
