@@ -3,6 +3,7 @@ import json
 import shutil
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -349,6 +350,13 @@ def test_a_resume_that_changes_the_evaluation_keeps_its_interval_and_best(idx_ro
     assert best["state"]["step"] == 8 and best["hooks"]["evaluate"]["best"] == pytest.approx(evals[-1]["eval/kid"])
 
 
+def run_with_weights(idx_root: Path, tmp_path: Path) -> Path:
+    """A two-step run to evaluate."""
+    run = tmp_path / "two-steps"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2")) == 0
+    return run
+
+
 def test_evaluation_during_training_is_checked_before_the_first_step(idx_root, tmp_path, monkeypatch, capsys):
     """A feature network whose weights are missing failed only at the first evaluation."""
     monkeypatch.setenv("GANFORGE_INCEPTION_WEIGHTS", str(tmp_path / "missing.pth"))
@@ -356,3 +364,15 @@ def test_evaluation_during_training_is_checked_before_the_first_step(idx_root, t
                    *tiny(idx_root, "eval.every_kimg=1", "eval.features=inception")) == 2
     assert "missing.pth" in capsys.readouterr().err
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+    # features that would not fit in memory: --num 10**9 filled it for minutes until the OOM killer came. The
+    # machine is told to have 50 MB free, so that a regression fails in seconds instead of filling the memory.
+    run = run_with_weights(idx_root, tmp_path)
+    monkeypatch.setattr("ganforge.memory.psutil.virtual_memory", lambda: SimpleNamespace(available=50_000_000))
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "r",
+                   *tiny(idx_root, "eval.every_kimg=1", "eval.num_samples=100000", "train.max_steps=8")) == 2
+    assert ("the 128-dimensional 'fmnist' features and 10 logits of 100,000 images would need about 110.4 MB of "
+            "memory, but 50.0 MB is available; lower eval.num_samples.") in capsys.readouterr().err
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+    assert run_cli("evaluate", run, "--num", 100_000, "--metrics", "fid") == 2
+    assert "of 100,000 images would need about 110.4 MB of memory, but 50.0 MB is available; lower --num." \
+        in capsys.readouterr().err

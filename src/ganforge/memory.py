@@ -9,6 +9,7 @@ from __future__ import annotations
 import psutil
 
 from .errors import GanforgeError
+from .files import format_bytes
 
 
 def check_fits(need: int, what: str, fix: str) -> None:
@@ -20,5 +21,5 @@ def check_fits(need: int, what: str, fix: str) -> None:
     """
     available = psutil.virtual_memory().available
     if need > available:
-        raise GanforgeError(f"{what} would need about {need / 1e9:,.1f} GB of memory, but {available / 1e9:,.1f} GB "
+        raise GanforgeError(f"{what} would need about {format_bytes(need)} of memory, but {format_bytes(available)} "
                             f"is available; {fix}.")

@@ -21,6 +21,7 @@ from ..config import DataConfig
 from ..data import load_images, load_labeled
 from ..data.download import default_cache_dir, write_cache
 from ..errors import GanforgeError, did_you_mean
+from ..memory import check_fits
 from ..sampling import class_folders, class_labels
 from .features import FeatureExtractor, build_features
 from .fid import frechet_distance
@@ -90,12 +91,21 @@ class FeatureSet:
                           stats, swd)
 
 
+def check_features_fit(extractor: FeatureExtractor, num: int, feature_dim: int, logit_dim: int,
+                       num_name: str = "--num") -> None:
+    """Refuse ``num`` images whose features and logits would not fit in memory: float32, held twice while the
+    batches' arrays are joined. ``--num 1000000000`` filled the memory for minutes until the OOM killer came."""
+    check_fits(2 * num * (feature_dim + logit_dim) * 4, f"the {feature_dim}-dimensional '{extractor.name}' features "
+               f"and {logit_dim} logits of {num:,} images", f"lower {num_name}")
+
+
 def extract(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], num: int, want_swd: bool,
-            seed: int = 0, first: int = 0) -> FeatureSet:
+            seed: int = 0, first: int = 0, num_name: str = "--num") -> FeatureSet:
     """Run uint8 batches through the extractor, keeping features, logits, running stats and SWD patches.
 
     ``first`` is the index of the first image among ``num`` (a shard of a sharded evaluation),
-    so SWD patch positions are those the whole stream would use.
+    so SWD patch positions are those the whole stream would use. ``num_name`` is the setting that
+    gave ``num``, for the error when their features would not fit in memory.
     """
     feats, logits, swd_parts = [], [], []
     stats = RunningStats(extractor.dim)
@@ -103,6 +113,8 @@ def extract(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], num: i
     sampler.offset = first
     for batch in batches:
         f, lg = extractor(batch)
+        if not feats:  # the first batch tells what each image keeps
+            check_features_fit(extractor, num, f.shape[1], lg.shape[1], num_name)
         f = f.double().numpy()
         stats.update(f)
         feats.append(f.astype(np.float32))
@@ -205,13 +217,13 @@ def evaluate_images(fake_batches: Iterable[torch.Tensor], num: int, data: DataCo
 
 
 def extract_fakes(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], num: int,
-                  metrics: tuple[str, ...], seed: int = 0, first: int = 0) -> FeatureSet:
+                  metrics: tuple[str, ...], seed: int = 0, first: int = 0, num_name: str = "--num") -> FeatureSet:
     """Features of generated images (or of images [first, ...) of them, one rank's shard).
 
     SWD patches are kept only when SWD is asked for; their positions use ``seed + 1``
     so they differ from the reference's.
     """
-    return extract(extractor, batches, num, "swd" in metrics, seed=seed + 1, first=first)
+    return extract(extractor, batches, num, "swd" in metrics, seed=seed + 1, first=first, num_name=num_name)
 
 
 def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: DataConfig,

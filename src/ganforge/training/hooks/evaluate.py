@@ -5,10 +5,12 @@ import dataclasses
 import json
 import warnings
 
+import torch
+
 from ...data.pairs import check_validation_source
 from ...distributed import gather_to_main
-from ...metrics.evaluate import (HIGHER_IS_BETTER, FeatureSet, compare_with_reference, extract_fakes,
-                                 parse_metrics, single_figures)
+from ...metrics.evaluate import (HIGHER_IS_BETTER, FeatureSet, check_features_fit, compare_with_reference,
+                                 extract_fakes, parse_metrics, single_figures)
 from ...metrics.features import build_features
 from ...metrics.sr_eval import evaluate_sr, parse_sr_metrics
 from ...sampling import generate
@@ -56,8 +58,10 @@ class Evaluator(Hook):
         # folder of an SR run, the feature network (and weights file) of a GAN's, built once for every evaluation
         if self.sr:
             check_validation_source(trainer.cfg)
-        else:
-            self._extractor()
+        else:  # and whether eval.num_samples images' features fit in memory, from two blank images
+            data = trainer.cfg.data
+            f, lg = self._extractor()(torch.zeros(2, data.channels, data.resolution, data.resolution, dtype=torch.uint8))
+            check_features_fit(self.extractor, self.num, f.shape[1], lg.shape[1], "eval.num_samples")
 
     def on_step_end(self, trainer, logs) -> None:
         due = trainer.state.images_seen // self.every_images
@@ -80,7 +84,8 @@ class Evaluator(Hook):
         extractor = self._extractor()
         batches = generate(G, cfg.model.z_dim, self.num, seed=cfg.train.seed + 104729, shard=shard,
                            num_classes=cfg.model.num_classes)
-        part = extract_fakes(extractor, batches, self.num, self.metrics, cfg.train.seed, first=shard[0])
+        part = extract_fakes(extractor, batches, self.num, self.metrics, cfg.train.seed, first=shard[0],
+                             num_name="eval.num_samples")
         G.train(was_training)
         parts = gather_to_main(part, env)
         result = None
