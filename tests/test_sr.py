@@ -487,6 +487,19 @@ def test_held_out_images_are_checked_before_training_that_evaluates(val, photos,
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
 
 
+def test_a_colour_image_through_a_grayscale_run_says_it_comes_out_gray(idx_root, tmp_path):
+    """A folder said so in its warning; one file was turned gray without a word."""
+    run = tmp_path / "gray"
+    assert run_cli("train", "srcnn-x4", "--out", run, "--set", f"data.root={idx_root}", "--set", "data.channels=1",
+                   "--set", "train.max_steps=2", "--set", "log.progress=false") == 0
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (12, 12, 3), dtype=np.uint8)).save(tmp_path / "rgb.png")
+    with pytest.warns(DataWarning, match=r"has colour, but the run was trained on grayscale images \(data.channels=1\), "
+                                         r"so it was converted to grayscale and so is the upscaled image"):
+        assert run_cli("upscale", run, tmp_path / "rgb.png", "--out", tmp_path / "x4.png") == 0
+    with Image.open(tmp_path / "x4.png") as out:
+        assert out.mode == "L" and out.size == (48, 48)
+
+
 def test_upscale_refuses_a_gan_run(idx_root, photos, tmp_path, capsys):
     from conftest import tiny
 

@@ -116,6 +116,9 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
         if decoded.flattened:  # a folder's images say so in warn_decoded's warning
             warnings.warn(f"INPUT '{src}' has transparent pixels, which were put on a white background "
                           "(the upscaled image has no transparency).", DataWarning, stacklevel=2)
+        if decoded.converted and channels == 1:  # a colour photo through a grayscale run comes out gray
+            warnings.warn(f"INPUT '{src}' has colour, but the run was trained on grayscale images (data.channels=1), "
+                          "so it was converted to grayscale and so is the upscaled image.", DataWarning, stacklevel=2)
         _upscale_one(G, decoded.image, scale, tile, overlap, path)
         return [path]
     if not src.is_dir():
