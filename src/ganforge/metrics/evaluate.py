@@ -300,10 +300,14 @@ def intra_fid(real: FeatureSet, fake: FeatureSet, drawn: np.ndarray, extractor: 
     """``intra_fid``, the mean over classes of each class's FID (its samples, as ``drawn``, against
     the reference images of that class), and ``intra_fid_per_class`` by class name."""
     per_class = {}
-    fewest = min(min((real.labels == c).sum(), (drawn == c).sum()) for c in range(len(real.classes)))
+    counts = [(int((real.labels == c).sum()), int((drawn == c).sum())) for c in range(len(real.classes))]
+    fewest = min(min(pair) for pair in counts)
     if fewest < 2:  # a warning, not an error: evaluation during training must not stop the run
-        warnings.warn(f"no intra-class FID: it needs at least 2 images of every class, and one class has {fewest}. "
-                      f"Raise {num_name}.")
+        c = min(range(len(counts)), key=lambda i: min(counts[i]))  # say which class and which side fell short
+        side = ("the reference images (a seeded subset of the split, as many as the samples) have"
+                if counts[c][0] <= counts[c][1] else "the samples have")
+        warnings.warn(f"no intra-class FID: it needs at least 2 images of every class, and {side} {fewest} of class "
+                      f"'{real.classes[c]}'. Raise {num_name}.")
         return {}
     if fewest <= extractor.dim:
         warnings.warn(f"intra-class FID from as few as {fewest} images of a class, of {extractor.dim}-dimensional "
