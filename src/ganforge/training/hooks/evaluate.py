@@ -7,6 +7,7 @@ import warnings
 
 import torch
 
+from ...data import load_images
 from ...data.pairs import check_validation_source
 from ...distributed import gather_to_main
 from ...metrics.evaluate import (HIGHER_IS_BETTER, FeatureSet, check_features_fit, compare_with_reference,
@@ -62,6 +63,8 @@ class Evaluator(Hook):
             data = trainer.cfg.data
             f, lg = self._extractor()(torch.zeros(2, data.channels, data.resolution, data.resolution, dtype=torch.uint8))
             check_features_fit(self.extractor, self.num, f.shape[1], lg.shape[1], "eval.num_samples")
+            if self.ref != data.split and trainer.env.is_main:  # eval.ref=test: is that split there? (rank 0 reads it)
+                load_images(dataclasses.replace(data, split=self.ref))
 
     def on_step_end(self, trainer, logs) -> None:
         due = trainer.state.images_seen // self.every_images
