@@ -301,9 +301,9 @@ def intra_fid(real: FeatureSet, fake: FeatureSet, drawn: np.ndarray, extractor: 
     the reference images of that class), and ``intra_fid_per_class`` by class name."""
     per_class = {}
     counts = [(int((real.labels == c).sum()), int((drawn == c).sum())) for c in range(len(real.classes))]
-    fewest = min(min(pair) for pair in counts)
+    c = min(range(len(counts)), key=lambda i: min(counts[i]))  # the class with the fewest, on either side
+    fewest = min(counts[c])
     if fewest < 2:  # a warning, not an error: evaluation during training must not stop the run
-        c = min(range(len(counts)), key=lambda i: min(counts[i]))  # say which class and which side fell short
         side = ("the reference images (a seeded subset of the split, as many as the samples) have"
                 if counts[c][0] <= counts[c][1] else "the samples have")
         warnings.warn(f"no intra-class FID: it needs at least 2 images of every class, and {side} {fewest} of class "

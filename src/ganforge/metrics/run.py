@@ -188,13 +188,14 @@ def evaluate_source(source: str, metrics: str | None = None, num: int | None = N
         default_json = path / "evaluate.json" if path.is_dir() else _json_beside(path)
     else:
         G, cfg = load_generator(path, use_ema)
-        if path.is_file() and ckpt.run_dir_of(path) == path.parent:
-            # a checkpoint copied out of its run (~/models/g.pt): beside it, as for a .npy; RUN/evaluate.json
-            # would be ~/evaluate.json, shared by every file in ~/models
-            default_json = _json_beside(path)
-        else:  # RUN/evaluate.json, whether given the run, its checkpoints folder or one checkpoint in it
-            run_dir = path if (path / "checkpoints").is_dir() else path.parent if path.is_dir() else ckpt.run_dir_of(path)
-            default_json = run_dir / "evaluate.json"
+        # RUN/evaluate.json, whether given the run, its checkpoints folder or one checkpoint in it; a checkpoint
+        # copied out of its run (~/models/g.pt) writes beside itself, as a .npy does: its folder's parent
+        # (~/evaluate.json) would be shared by every file in ~/models
+        if path.is_file():
+            run_dir = ckpt.run_dir_of(path)
+            default_json = _json_beside(path) if run_dir == path.parent else run_dir / "evaluate.json"
+        else:
+            default_json = (path if (path / "checkpoints").is_dir() else path.parent) / "evaluate.json"
         if cfg.model.task == "sr":
             # the GAN metrics' options, where given (their defaults cannot be told from not giving them)
             given = {"--metrics": metrics, "--features": features if features != "fmnist" else None,

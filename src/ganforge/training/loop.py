@@ -170,6 +170,11 @@ class Trainer:
         return hooks
 
     @property
+    def checkpointer(self) -> Checkpointer | None:
+        """The hook that writes checkpoints; None on ranks other than 0, which write none."""
+        return next((h for h in self.hooks if isinstance(h, Checkpointer)), None)
+
+    @property
     def sampling_generator(self) -> torch.nn.Module:
         """G_ema when EMA is on, else G."""
         return self.objective.G_ema if self.objective.G_ema is not None else self.objective.G
@@ -235,7 +240,7 @@ class Trainer:
     def _save_after_failed(self, failed: Hook) -> None:
         """Save the current step to ``last.pt`` after ``failed`` raised, where that is safe and still needed;
         ``saved_after_error`` records the step saved."""
-        saver = next((h for h in self.hooks if isinstance(h, Checkpointer)), None)
+        saver = self.checkpointer
         if (saver is None or failed is saver or isinstance(failed, HealthMonitor) or self.abort is not None
                 or self.state.step == 0 or saver.last_written == self.state.step):
             # no checkpoints on this rank, the writer itself failed, a state not known to be finite (the NaN

@@ -269,7 +269,7 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
             print(f"ganforge: stopped at step {trainer.state.step} without saving it; --resume continues from the "
                   "last checkpoint.", file=sys.stderr)
         raise
-    except Exception:
+    except Exception as error:
         # a new run that failed before its first step (a plugin objective's bad return, or any exception
         # in a plugin's code) trained nothing: leave the folder as it found it, so fixing the code and
         # running again needs no --force
@@ -278,7 +278,6 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
         if trainer.saved_after_error is not None:  # a hook failed after a finished step, which was saved
             note = (f"Step {trainer.saved_after_error} was saved to {run_dir / 'checkpoints' / 'last.pt'} first; "
                     f"once that is fixed, continue with: ganforge train {preset_or_file} --out {run_dir} --resume")
-            error = sys.exc_info()[1]
             if isinstance(error, GanforgeError):
                 raise GanforgeError(f"{str(error).rstrip('.')}. {note}") from None
             print(f"ganforge: {note}", file=sys.stderr)  # above the traceback, which shows the bug

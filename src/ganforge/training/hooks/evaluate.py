@@ -60,9 +60,9 @@ class Evaluator(Hook):
         if self.sr:
             check_validation_source(trainer.cfg)
         else:  # and whether eval.num_samples images' features fit in memory, from two blank images
-            data = trainer.cfg.data
-            f, lg = self._extractor()(torch.zeros(2, data.channels, data.resolution, data.resolution, dtype=torch.uint8))
-            check_features_fit(self.extractor, self.num, f.shape[1], lg.shape[1], "eval.num_samples")
+            data, extractor = trainer.cfg.data, self._extractor()
+            f, lg = extractor(torch.zeros(2, data.channels, data.resolution, data.resolution, dtype=torch.uint8))
+            check_features_fit(extractor, self.num, f.shape[1], lg.shape[1], "eval.num_samples")
             if self.ref != data.split and trainer.env.is_main:  # eval.ref=test: is that split there? (rank 0 reads it)
                 load_images(dataclasses.replace(data, split=self.ref))
 

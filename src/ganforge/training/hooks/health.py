@@ -90,7 +90,7 @@ class HealthMonitor(Hook):
 
     def _what_now(self, trainer) -> str:
         """After a NaN stop: which checkpoint is left (if any) and what to change."""
-        saver = next((h for h in trainer.hooks if h.name == "checkpoint"), None)  # rank 0 writes, and speaks
+        saver = trainer.checkpointer  # rank 0 writes, and speaks
         saved = saver.last_written if saver is not None else -1
         fix = "lower learning rates (--resume --set optim_g.lr=... --set optim_d.lr=...)"
         if saved < 0:  # before the first checkpoint: --resume starts the run again, with the new values
