@@ -378,7 +378,8 @@ def test_evaluation_during_training_is_checked_before_the_first_step(idx_root, t
     for f in data.glob("t10k-*"):
         f.unlink()
     assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "r", *tiny(data, "eval.every_kimg=1", "eval.ref=test")) == 2
-    assert "has no t10k-images-idx3-ubyte.gz" in capsys.readouterr().err
+    assert ("has no t10k-images-idx3-ubyte.gz; it needs the fashion-mnist IDX files. eval.ref=test compares samples "
+            "with the test split; set eval.ref=train to compare them with the training images.") in capsys.readouterr().err
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
     # features that would not fit in memory: --num 10**9 filled it for minutes until the OOM killer came. The
     # machine is told to have 50 MB free, so that a regression fails in seconds instead of filling the memory.

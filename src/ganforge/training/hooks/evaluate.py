@@ -10,6 +10,7 @@ import torch
 from ...data import load_images
 from ...data.pairs import check_validation_source
 from ...distributed import gather_to_main
+from ...errors import GanforgeError
 from ...metrics.evaluate import (HIGHER_IS_BETTER, FeatureSet, check_features_fit, compare_with_reference,
                                  extract_fakes, parse_metrics, single_figures)
 from ...metrics.features import build_features
@@ -64,7 +65,12 @@ class Evaluator(Hook):
             f, lg = extractor(torch.zeros(2, data.channels, data.resolution, data.resolution, dtype=torch.uint8))
             check_features_fit(extractor, self.num, f.shape[1], lg.shape[1], "eval.num_samples")
             if self.ref != data.split and trainer.env.is_main:  # eval.ref=test: is that split there? (rank 0 reads it)
-                load_images(dataclasses.replace(data, split=self.ref))
+                try:
+                    load_images(dataclasses.replace(data, split=self.ref))
+                except GanforgeError as e:  # the training images are there: say why another split is read
+                    raise GanforgeError(f"{str(e).rstrip('.')}. eval.ref={self.ref} compares samples with the "
+                                        f"{self.ref} split; set eval.ref={data.split} to compare them with the "
+                                        "training images.") from None
 
     def on_step_end(self, trainer, logs) -> None:
         due = trainer.state.images_seen // self.every_images
