@@ -72,3 +72,24 @@ def test_clip_weights():
         m.weight.mul_(100)
     clip_weights(m, 0.01)
     assert m.weight.abs().max() <= 0.01 and m.bias.abs().max() <= 0.01
+
+
+@pytest.mark.parametrize("term, message", [
+    (lambda s: 0.0, "its d_real must return a scalar tensor computed from D's scores .*got a float"),
+    (lambda s: torch.nn.functional.softplus(-s), r"its d_real must return a scalar tensor .*got a tensor of shape \(2,\)"),
+    (lambda s: s.foo(), r"its d_real failed on D's scores of shape \(2,\): AttributeError: .*'foo' \(.*test_losses.py:\d+\)"),
+])
+def test_a_plugin_loss_is_tried_on_two_scores_when_built(term, message):
+    """A term that raises, or returns a float or one value per image, is named before training: it was a
+    traceback from ganforge's AdversarialLoss.d_loss, or from the user's lambda, at the first D step."""
+    from ganforge.errors import GanforgeError
+    from ganforge.losses import AdversarialLoss, register_loss
+    from ganforge.registry import LOSSES
+
+    name = f"test-bad-{len(LOSSES.names())}"  # a new name per case: registrations last for the process
+    register_loss(name, AdversarialLoss(d_real=term, d_fake=lambda f: f.mean(), g=lambda f: -f.mean()))
+    with pytest.raises(GanforgeError, match=f"loss '{name}' \\(objective.loss\\): {message}"):
+        build_loss(name)
+    LOSSES.register(name + "-raw")(lambda: (lambda r, f: r.mean()))
+    with pytest.raises(GanforgeError, match="is a function, not an AdversarialLoss; register it with register_loss"):
+        build_loss(name + "-raw")

@@ -679,8 +679,28 @@ class FaultyD(nn.Module):
         self.mode, self.fc = opts.mode, nn.Linear(channels * resolution * resolution, 2)
         self.fc.requires_grad_(self.mode != "frozen")
     def forward(self, x):
-        y = self.fc(x.flatten(1))
+        if self.mode == "inplace":
+            x.mul_(1.0)
+        y = self.fc((x.detach() if self.mode == "detach_input" else x).flatten(1))
+        if self.mode == "sigmoid":  # seeds 000 and 001 end D in nn.Sigmoid for their nn.BCELoss
+            return torch.sigmoid(y[:, 0])
         return y if self.mode == "two" else y[:, 0].detach() if self.mode == "detach" else y[:, 0]
+
+@GENERATORS.register("function-g")  # a builder that returns a function, not a network
+def function_g(*, z_dim, channels, resolution):
+    return lambda z: z
+
+@dataclass(frozen=True)
+class Even:
+    width: int
+    def __post_init__(self):
+        if self.width % 2:
+            raise ValueError(f"width must be even, got {self.width}")
+
+@GENERATORS.register("even-g", Even)
+class EvenG(FaultyG):
+    def __init__(self, opts, **sizes):
+        super().__init__(Mode(), **sizes)
 
 @DISCRIMINATORS.register("narrow-d")  # seed 004's modules take their own arguments, not ganforge's
 class NarrowD(nn.Module):
@@ -703,6 +723,20 @@ class NarrowD(nn.Module):
                                               r"losses are float32; return float32 \(drop a .double\(\)"),
     (["model.discriminator.options.mode=frozen"],
      r"discriminator 'faulty-d' has no trainable weights \(no nn.Parameter in it, or all frozen\)"),
+    # each was a traceback or trained G on nothing: an AttributeError in ganforge, autograd's in-place error at
+    # the first G step, a G that no gradient reached, and TypeError/ValueError from the options dataclass
+    (["model.generator.name=function-g"],
+     "generator 'function-g' is built as a function, not a torch.nn.Module; register an nn.Module class"),
+    (["model.discriminator.options.mode=inplace"],
+     r"the gradient from discriminator 'faulty-d' back to generator 'faulty-g' failed on a probe batch: one of the "
+     r"variables needed .* modified by an inplace operation.* compute a new tensor instead"),
+    (["model.discriminator.options.mode=detach_input"],
+     r"the scores of discriminator 'faulty-d' do not depend on the images it is given .*so generator 'faulty-g' "
+     "would get no gradient"),
+    (["model.generator.name=even-g"], r"model.generator 'even-g' needs option 'width', which its options dataclass "
+                                      "gives no default"),
+    (["model.generator.name=even-g", "model.generator.options.width=3"],
+     r"model.generator 'even-g' refused its options \{'width': 3\}: width must be even, got 3 \(.*faulty_nets.py"),
     (["model.discriminator.name=narrow-d"],
      r"discriminator 'narrow-d' cannot be built: TypeError: .*unexpected keyword argument 'z_dim' "
      r"\(.*faulty_nets.py:\d+\). ganforge calls it as narrow-d\(z_dim=..., channels=..., resolution=...\), "
@@ -717,9 +751,28 @@ def test_a_faulty_network_is_a_one_line_error(tmp_path, sets, message):
     # the preset's dcgan options are dropped when --set names another network, before or after them
     names = [n for n in ("model.generator.name=faulty-g", "model.discriminator.name=faulty-d")
              if not any(s.startswith(n.split("=")[0]) for s in sets)]  # the case's own network instead
-    cfg = load_config("dcgan-fmnist", [*sets, f"plugins=['{tmp_path / 'faulty_nets.py'}']", *names])
-    with pytest.raises(GanforgeError, match=message):
-        build_networks(cfg)
+    with pytest.raises(GanforgeError, match=message):  # loading the config checks the options
+        build_networks(load_config("dcgan-fmnist", [*sets, f"plugins=['{tmp_path / 'faulty_nets.py'}']", *names]))
+
+
+def test_a_discriminator_ending_in_a_sigmoid_is_warned_about(tmp_path):
+    """A D ported from seeds 000/001 keeps their nn.Sigmoid; ganforge's losses take logits and would apply
+    a second sigmoid. A loss of the user's own may take probabilities: no warning then."""
+    from ganforge.config import load_config
+    from ganforge.losses import AdversarialLoss, register_loss
+    from ganforge.nets import build_networks
+
+    (tmp_path / "faulty_nets.py").write_text(FAULTY_NETS)
+    sets = [f"plugins=['{tmp_path / 'faulty_nets.py'}']", "model.discriminator.name=faulty-d"]
+    with pytest.warns(UserWarning, match="discriminator 'faulty-d' ends in a sigmoid, but objective.loss 'vanilla' "
+                                         "takes D's raw scores .*Drop the final sigmoid"):
+        build_networks(load_config("dcgan-fmnist", [*sets, "model.discriminator.options.mode=sigmoid"]))
+    register_loss("test-on-probabilities", AdversarialLoss(
+        d_real=lambda p: -p.log().mean(), d_fake=lambda p: -(1 - p).log().mean(), g=lambda p: -p.log().mean()))
+    for more in (["model.discriminator.options.mode=sigmoid", "objective.loss=test-on-probabilities"], []):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            build_networks(load_config("dcgan-fmnist", [*sets, *more]))
 
 
 def test_naming_another_network_drops_the_presets_options(tmp_path):

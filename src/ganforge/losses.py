@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .errors import GanforgeError, raised_at
 from .registry import LOSSES
 
 
@@ -56,9 +57,31 @@ register_loss("lsgan", AdversarialLoss(
     g=lambda f: 0.5 * (f - 1).pow(2).mean()))
 
 
+# the losses above take D's raw scores; a loss a plugin registers may take something else
+BUILT_IN_LOSSES = frozenset(LOSSES.names())
+
+
 def build_loss(name: str) -> AdversarialLoss:
-    """The registered loss ``name``."""
-    return LOSSES.build(name)
+    """The registered loss ``name``, each of its three terms tried on two scores first: a plugin's
+    term that raises, or returns a float or one value per image, is a one-line error naming it,
+    not a traceback from deep in a training step."""
+    loss = LOSSES.build(name)
+    what = f"loss '{name}' (objective.loss)"
+    if not isinstance(loss, AdversarialLoss):
+        raise GanforgeError(f"{what} is a {type(loss).__name__}, not an AdversarialLoss; register it with "
+                            "register_loss(name, AdversarialLoss(d_real=..., d_fake=..., g=...)).")
+    scores = torch.zeros(2, requires_grad=True)
+    for term in ("d_real", "d_fake", "g"):
+        try:
+            out = getattr(loss, term)(scores)
+        except Exception as e:
+            raise GanforgeError(f"{what}: its {term} failed on D's scores of shape (2,): {type(e).__name__}: {e} "
+                                f"({raised_at(e)})") from None
+        if not (isinstance(out, torch.Tensor) and out.ndim == 0):
+            got = f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
+            raise GanforgeError(f"{what}: its {term} must return a scalar tensor computed from D's scores (average "
+                                f"over the batch with .mean()), got {got}.")
+    return loss
 
 
 def gradient_penalty(D: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,

@@ -80,7 +80,7 @@ class Registry(Generic[T]):
         A builder that rejects well-typed but impossible options the way torch does (a
         negative width gives ``RuntimeError: ... negative dimension``) gets a GanforgeError
         naming the builder and the options, so the CLI reports bad input instead of a traceback;
-        so does a network whose signature does not take the keyword arguments ganforge passes.
+        so does a builder whose signature does not take the arguments ganforge passes.
         """
         entry = self.get(name)
         parsed = self.parse(name, options)
@@ -93,15 +93,16 @@ class Registry(Generic[T]):
                                 f"{f' for {sizes}' if sizes else ''}: {e}. Check those values (widths and sizes must "
                                 "be positive).") from e
         except TypeError as e:
-            if not raised_at(e).startswith(__file__) or args:
+            if not raised_at(e).startswith(__file__):
                 raise  # raised inside the builder: its traceback shows where
             # raised at the call: the builder's signature does not take what ganforge passes (seed 004's
             # modules take their own keyword arguments), so say what it is called with
-            given = ", ".join(["options"] * (entry.options is not None) + [f"{k}=..." for k in kwargs])
+            given = ", ".join([f"<{len(args)} arguments>"] * bool(args) + ["options"] * (entry.options is not None)
+                              + [f"{k}=..." for k in kwargs])
             where = _defined_at(entry.builder)
             raise GanforgeError(f"{self.kind} '{name}' cannot be built: TypeError: {e} ({where}). "
-                                f"ganforge calls it as {name}({given}), so its __init__ must take those keyword "
-                                "arguments (add **kwargs for any it does not use).") from None
+                                f"ganforge calls it as {name}({given}), so its __init__ must take those "
+                                f"{'keyword ' * (not args)}arguments (add **kwargs for any it does not use).") from None
 
 
 def _defined_at(obj: Any) -> str:
@@ -127,7 +128,15 @@ def parse_options(cls: type, values: dict[str, Any], where: str) -> Any:
                 f"unknown option '{key}' for {where}.{did_you_mean(key, fields)} Valid options: {', '.join(fields)}."
             )
         kwargs[key] = coerce(value, hints[key], f"{where} option '{key}'")
-    return cls(**kwargs)
+    missing = [name for name, f in fields.items() if name not in kwargs and f.init
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise GanforgeError(f"{where} needs option{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}, which "
+                            "its options dataclass gives no default; set it in the config's options table.")
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as e:  # the dataclass's own __post_init__ check of a value
+        raise GanforgeError(f"{where} refused its options {values}: {e} ({raised_at(e)})") from None
 
 
 def _hints(cls: type) -> dict[str, Any]:

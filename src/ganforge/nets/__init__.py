@@ -10,6 +10,7 @@ import torch.nn as nn
 
 from ..config import Config, NetConfig
 from ..errors import GanforgeError, raised_at
+from ..losses import BUILT_IN_LOSSES
 from ..registry import DISCRIMINATORS, GENERATORS, Registry
 from . import dcgan, mlp, sngan, sr  # noqa: F401  (registration)
 from .conditional import (ClassEmbeddingGenerator, ConditionalBatchNormGenerator, embedding_size, projection,
@@ -50,6 +51,9 @@ def _build(registry: Registry, net: NetConfig, cfg: Config) -> nn.Module:
     with warnings.catch_warnings():  # torch warns about an empty weight; the error below names it instead
         warnings.filterwarnings("ignore", "Initializing zero-element tensors")
         module = registry.build(net.name, net.options, **shape)
+        if not isinstance(module, nn.Module):  # its weights, train() and state_dict are what ganforge uses
+            raise GanforgeError(f"{registry.kind} '{net.name}' is built as a {type(module).__name__}, not a "
+                                "torch.nn.Module; register an nn.Module class, or a function that returns one.")
         if wrap_g:
             module = (ConditionalBatchNormGenerator(module, k, f"generator '{net.name}'") if by_norm
                       else ClassEmbeddingGenerator(module, k))
@@ -127,12 +131,54 @@ def build_networks(cfg: Config, images_per_process: int = 2) -> tuple[nn.Module,
             score = probe_output(D, out.detach(), d_what, *labels) if D is not None else torch.zeros(2)
         if tuple(score.shape) != (2,):
             raise GanforgeError(f"{d_what} must return one score per image (B,), got shape {tuple(score.shape)}.")
+        if D is not None:
+            _check_g_learns_through(G, D, out, labels, g_what, d_what)
+            if _ends_in_sigmoid(score) and cfg.objective.loss in BUILT_IN_LOSSES and cfg.objective.name == "gan":
+                warnings.warn(f"{d_what} ends in a sigmoid, but objective.loss '{cfg.objective.loss}' takes D's raw "
+                              "scores (logits): 'vanilla' applies the sigmoid itself, as BCEWithLogitsLoss does, and "
+                              "wgan, hinge and lsgan need unbounded scores. Drop the final sigmoid: the seeds' "
+                              "nn.Sigmoid + nn.BCELoss is what 'vanilla' computes, more stably.")
         if images_per_process == 1:
             _check_single_images([(G, probe[:1], g_what), (D, out[:1].detach(), d_what)], [t[:1] for t in labels])
     finally:
         for m in [m for m in (G, D) if m is not None]:
             m.train()
     return G, D
+
+
+def _check_g_learns_through(G: nn.Module, D: nn.Module, fake: torch.Tensor, labels: tuple[torch.Tensor, ...],
+                            g_what: str, d_what: str) -> None:
+    """Backpropagate D's scores of G's probe images to G's weights, as G's step does. A D that detaches its
+    input would leave G untrained without a word, and one that changes its input in place fails here in one
+    line rather than in torch's backward at the first G step."""
+    scores = probe_output(D, fake, d_what, *labels)
+    weights = [p for p in G.parameters() if p.requires_grad]
+    try:
+        grads = torch.autograd.grad(scores.float().sum(), weights, allow_unused=True)
+    except RuntimeError as e:
+        cause = str(e).split(" Hint:")[0]
+        raise GanforgeError(f"the gradient from {d_what} back to {g_what} failed on a probe batch: {cause} A "
+                            "network that changes its input in place (x.mul_(...), x += ..., an inplace=True "
+                            "activation as its first layer) overwrites the generator's output, which its backward "
+                            "needs; compute a new tensor instead (x = x * ...).") from None
+    if all(g is None for g in grads):
+        raise GanforgeError(f"the scores of {d_what} do not depend on the images it is given (it detaches them, or "
+                            f"reads x.data or x.numpy()), so {g_what} would get no gradient through it and never "
+                            "learn; compute the scores from the input with torch operations.")
+
+
+# autograd nodes that only reshape, select or average: a sigmoid under them still bounds the scores
+_PASS_THROUGH = ("View", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Select", "Slice", "Permute",
+                 "Transpose", "Clone", "Expand", "Mean", "Unsafe", "AsStrided", "ToCopy")
+
+
+def _ends_in_sigmoid(y: torch.Tensor) -> bool:
+    """Whether ``y`` is a sigmoid's output, seen through reshapes and averages (an nn.Sigmoid or
+    torch.sigmoid at the end of a discriminator ported from the seeds' Sigmoid + BCELoss)."""
+    fn = y.grad_fn
+    while fn is not None and type(fn).__name__.startswith(_PASS_THROUGH) and fn.next_functions:
+        fn = fn.next_functions[0][0]
+    return fn is not None and type(fn).__name__ == "SigmoidBackward0"
 
 
 def _check_single_images(nets: list[tuple[nn.Module | None, torch.Tensor, str]], labels: list[torch.Tensor]) -> None:
