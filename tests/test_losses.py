@@ -75,7 +75,7 @@ def test_clip_weights():
 
 
 @pytest.mark.parametrize("term, message", [
-    (lambda s: 0.0, "its d_real must return a scalar tensor computed from D's scores .*got a float"),
+    (lambda s: 0.0, "its d_real must return a scalar tensor computed from D's scores .*got a 'float'"),
     (lambda s: torch.nn.functional.softplus(-s), r"its d_real must return a scalar tensor .*got a tensor of shape \(2,\)"),
     (lambda s: s.foo(), r"its d_real failed on D's scores of shape \(2,\): AttributeError: .*'foo' \(.*test_losses.py:\d+\)"),
 ])
@@ -91,5 +91,5 @@ def test_a_plugin_loss_is_tried_on_two_scores_when_built(term, message):
     with pytest.raises(GanforgeError, match=f"loss '{name}' \\(objective.loss\\): {message}"):
         build_loss(name)
     LOSSES.register(name + "-raw")(lambda: (lambda r, f: r.mean()))
-    with pytest.raises(GanforgeError, match="is a function, not an AdversarialLoss; register it with register_loss"):
+    with pytest.raises(GanforgeError, match="is a 'function', not an AdversarialLoss; register it with register_loss"):
         build_loss(name + "-raw")

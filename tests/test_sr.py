@@ -251,6 +251,54 @@ def test_a_pixel_loss_that_is_not_one_number_is_named(idx_root, tmp_path, capsys
         assert not (tmp_path / name).exists()  # the new run's folder is emptied again
 
 
+SR_PLUGIN = """
+import torch, torch.nn as nn
+from ganforge.registry import PERCEPTUAL_NETS, PIXEL_LOSSES
+PIXEL_LOSSES.register('test-raises')(lambda: lambda out, hr: out.foo())
+PIXEL_LOSSES.register('test-not-a-function')(lambda: 3)
+class Gray(nn.Module):  # made for one channel: the RGB probe does not fit it
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+    def forward(self, x):
+        return self.conv(x)
+class NoGrad(Gray):
+    def forward(self, x):
+        with torch.no_grad():
+            return self.conv(x.mean(1, keepdim=True))
+class Named(NoGrad):
+    def forward(self, x):
+        return {"conv": self.conv(x.mean(1, keepdim=True))}
+PERCEPTUAL_NETS.register('test-gray')(Gray)
+PERCEPTUAL_NETS.register('test-no-grad')(NoGrad)
+PERCEPTUAL_NETS.register('test-named')(Named)
+PERCEPTUAL_NETS.register('test-function')(lambda: lambda x: x)
+"""
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["sr.pixel_loss=test-raises"], r"pixel loss 'test-raises' \(sr.pixel_loss\) failed on a probe pair of shape "
+                                    r"\(2, 3, 28, 28\): AttributeError: .*'foo' \(.*sr_plugin.py:4\)"),
+    (["sr.pixel_loss=test-not-a-function"], "pixel loss 'test-not-a-function' .* is built as a 'int', not a function"),
+    (["sr.perceptual_net=test-gray"], r"perceptual network 'test-gray' \(sr.perceptual_net\) failed on a probe batch "
+                                      r"of shape \(2, 3, 28, 28\) .*RuntimeError: .*\(.*sr_plugin.py:11\)"),
+    (["sr.perceptual_net=test-no-grad"], "perceptual network 'test-no-grad' .* returns features that its input does "
+                                         "not reach .*so the perceptual loss would teach G nothing"),
+    (["sr.perceptual_net=test-named"], "must return a tensor of features or a list of them, got 'dict'"),
+    (["sr.perceptual_net=test-function"], "is built as a 'function', not a torch.nn.Module"),
+])
+def test_a_plugin_pixel_loss_or_perceptual_network_is_tried_before_training(tmp_path, sets, message):
+    """Each was a traceback at the first step (from the user's code, or from ganforge's on a dict or a
+    non-module), and a network under torch.no_grad trained G on its pixel loss alone without a word."""
+    from ganforge.training.loop import build_objective
+
+    (tmp_path / "sr_plugin.py").write_text(SR_PLUGIN)
+    cfg = load_config("srgan-x4", [f"plugins=['{tmp_path / 'sr_plugin.py'}']", "data.channels=3",
+                                   "sr.perceptual_weight=0.1", *sets])
+    with pytest.raises(GanforgeError, match=message):
+        build_objective(cfg, torch.device("cpu"))
+
+
 def test_a_gan_needs_a_discriminator():
     with pytest.raises(GanforgeError, match="a GAN needs a discriminator"):
         load_config("dcgan-fmnist", ["model.discriminator.name=none"])

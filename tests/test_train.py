@@ -726,7 +726,7 @@ class NarrowD(nn.Module):
     # each was a traceback or trained G on nothing: an AttributeError in ganforge, autograd's in-place error at
     # the first G step, a G that no gradient reached, and TypeError/ValueError from the options dataclass
     (["model.generator.name=function-g"],
-     "generator 'function-g' is built as a function, not a torch.nn.Module; register an nn.Module class"),
+     "generator 'function-g' is built as a 'function', not a torch.nn.Module; register an nn.Module class"),
     (["model.discriminator.options.mode=inplace"],
      r"the gradient from discriminator 'faulty-d' back to generator 'faulty-g' failed on a probe batch: one of the "
      r"variables needed .* modified by an inplace operation.* compute a new tensor instead"),

@@ -68,7 +68,7 @@ def build_loss(name: str) -> AdversarialLoss:
     loss = LOSSES.build(name)
     what = f"loss '{name}' (objective.loss)"
     if not isinstance(loss, AdversarialLoss):
-        raise GanforgeError(f"{what} is a {type(loss).__name__}, not an AdversarialLoss; register it with "
+        raise GanforgeError(f"{what} is a '{type(loss).__name__}', not an AdversarialLoss; register it with "
                             "register_loss(name, AdversarialLoss(d_real=..., d_fake=..., g=...)).")
     scores = torch.zeros(2, requires_grad=True)
     for term in ("d_real", "d_fake", "g"):
@@ -78,7 +78,7 @@ def build_loss(name: str) -> AdversarialLoss:
             raise GanforgeError(f"{what}: its {term} failed on D's scores of shape (2,): {type(e).__name__}: {e} "
                                 f"({raised_at(e)})") from None
         if not (isinstance(out, torch.Tensor) and out.ndim == 0):
-            got = f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
+            got = f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a '{type(out).__name__}'"
             raise GanforgeError(f"{what}: its {term} must return a scalar tensor computed from D's scores (average "
                                 f"over the batch with .mean()), got {got}.")
     return loss

@@ -41,8 +41,9 @@ from .distributed import DistEnv, average_gradients, rank_rows
 from .errors import GanforgeError
 from .losses import build_loss, clip_weights, gradient_penalty, r1_penalty
 from .nets.conditional import with_labels
-from .pixel_losses import PerceptualLoss
-from .registry import OBJECTIVES, PERCEPTUAL_NETS, PIXEL_LOSSES
+from .nets import hr_size
+from .pixel_losses import build_perceptual_loss, build_pixel_loss
+from .registry import OBJECTIVES
 
 
 def build_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
@@ -139,8 +140,11 @@ class GANObjective:
         self.opt_g = build_optimizer(G.parameters(), cfg.optim_g)
         self.opt_d = build_optimizer(D.parameters(), cfg.optim_d) if D is not None else None
         sr = cfg.sr
-        self.pixel = PIXEL_LOSSES.build(sr.pixel_loss) if cfg.model.task == "sr" and sr.pixel_weight > 0 else None
-        self.perceptual = (PerceptualLoss(PERCEPTUAL_NETS.build(sr.perceptual_net)).to(device)
+        if cfg.model.task == "sr":  # the losses are tried on HR-shaped images first, as G and D are
+            side = hr_size(cfg)
+            probe = torch.rand(2, cfg.data.channels, side, side)
+        self.pixel = build_pixel_loss(sr.pixel_loss, probe) if cfg.model.task == "sr" and sr.pixel_weight > 0 else None
+        self.perceptual = (build_perceptual_loss(sr.perceptual_net, probe).to(device)
                            if cfg.model.task == "sr" and sr.perceptual_weight > 0 else None)
         # train.precision: autocast for the forwards; fp16 also scales the losses (one scaler per optimizer)
         self.precision = precision = resolve_precision(cfg.train.precision, device)

@@ -6,10 +6,13 @@ is not here: it is the GAN objective's own loss (``objective.loss``), applied by
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .errors import GanforgeError, raised_at
 from .registry import PERCEPTUAL_NETS, PIXEL_LOSSES
 
 CHARBONNIER_EPS = 1e-6  # keeps the gradient finite where output == target (LapSRN uses 1e-3, MMagic 1e-12)
@@ -70,3 +73,49 @@ class PerceptualLoss(nn.Module):
         if isinstance(fo, torch.Tensor):
             fo, ft = [fo], [ft]
         return sum(F.l1_loss(a, b.detach()) for a, b in zip(fo, ft)) / len(fo)
+
+
+def build_pixel_loss(name: str, probe: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The registered pixel loss ``name``, tried on ``probe`` (HR-shaped images) against itself first: a
+    plugin's loss that raises, or a builder that returns no function, is a one-line error naming it, as
+    a network's forward is, rather than a traceback at the first step. (Its value is checked at every
+    step, where it must be a scalar G's output reaches.)"""
+    loss = PIXEL_LOSSES.build(name)
+    what = f"pixel loss '{name}' (sr.pixel_loss)"
+    if not callable(loss):
+        raise GanforgeError(f"{what} is built as a '{type(loss).__name__}', not a function; register a builder that "
+                            "returns loss(output, hr), a scalar tensor.")
+    try:
+        loss(probe.clone().requires_grad_(True), probe)
+    except Exception as e:
+        raise GanforgeError(f"{what} failed on a probe pair of shape {tuple(probe.shape)}: {type(e).__name__}: {e} "
+                            f"({raised_at(e)})") from None
+    return loss
+
+
+def build_perceptual_loss(name: str, probe: torch.Tensor) -> PerceptualLoss:
+    """The perceptual loss on the registered network ``name``, tried on ``probe`` (HR-shaped images, as
+    G's output and the HR batch are). A network that fails on them, returns something other than
+    features, or returns features G's output does not reach (made under torch.no_grad: the loss would
+    teach G nothing, without a word) is a one-line error naming it."""
+    net = PERCEPTUAL_NETS.build(name)
+    what = f"perceptual network '{name}' (sr.perceptual_net)"
+    if not isinstance(net, nn.Module):
+        raise GanforgeError(f"{what} is built as a '{type(net).__name__}', not a torch.nn.Module; register an "
+                            "nn.Module class, or a function that returns one.")
+    loss = PerceptualLoss(net)
+    out = probe.clone().requires_grad_(True)
+    try:
+        features = loss.net(out)
+    except Exception as e:
+        raise GanforgeError(f"{what} failed on a probe batch of shape {tuple(probe.shape)} (images in [0, 1], "
+                            f"data.channels of them): {type(e).__name__}: {e} ({raised_at(e)})") from None
+    listed = features if isinstance(features, (list, tuple)) else [features]
+    if not listed or not all(isinstance(f, torch.Tensor) for f in listed):
+        raise GanforgeError(f"{what} must return a tensor of features or a list of them, got "
+                            f"'{type(features).__name__}'.")
+    if not loss(out, probe).requires_grad:
+        raise GanforgeError(f"{what} returns features that its input does not reach (made under torch.no_grad, "
+                            "or detached), so the perceptual loss would teach G nothing; compute them from the "
+                            "input with torch operations (ganforge freezes the network's weights itself).")
+    return loss

@@ -52,7 +52,7 @@ def _build(registry: Registry, net: NetConfig, cfg: Config) -> nn.Module:
         warnings.filterwarnings("ignore", "Initializing zero-element tensors")
         module = registry.build(net.name, net.options, **shape)
         if not isinstance(module, nn.Module):  # its weights, train() and state_dict are what ganforge uses
-            raise GanforgeError(f"{registry.kind} '{net.name}' is built as a {type(module).__name__}, not a "
+            raise GanforgeError(f"{registry.kind} '{net.name}' is built as a '{type(module).__name__}', not a "
                                 "torch.nn.Module; register an nn.Module class, or a function that returns one.")
         if wrap_g:
             module = (ConditionalBatchNormGenerator(module, k, f"generator '{net.name}'") if by_norm
