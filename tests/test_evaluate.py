@@ -143,6 +143,14 @@ def test_bad_inputs(idx_root, test_npy, tmp_path, capsys):
         parse_metrics("fid,fd")
     assert run_cli("evaluate", test_npy, "--num", 65, "--data-root", idx_root) == 2
     assert "holds 64 images, fewer than --num 65" in capsys.readouterr().err
+    # without --num, the 64 are scored: the default 10,000 was refused as "fewer than --num 10000", a flag not given
+    with pytest.warns(UserWarning, match="'.*' holds 64 images, fewer than the default --num 10,000: all 64 are scored"):
+        assert run_cli("evaluate", test_npy, "--metrics", "fid", "--data-root", idx_root,
+                       "--json", tmp_path / "all.json") == 0
+    assert json.loads((tmp_path / "all.json").read_text())["protocol"]["num_fake"] == 64
+    np.save(tmp_path / "five.npy", np.load(test_npy)[:5])
+    assert run_cli("evaluate", tmp_path / "five.npy", "--metrics", "pr", "--data-root", idx_root) == 2
+    assert "the number of images in '" in capsys.readouterr().err
     floats = tmp_path / "f.npy"
     np.save(floats, np.zeros((4, 1, 28, 28), np.float32))
     assert run_cli("evaluate", floats, "--num", 6) == 2

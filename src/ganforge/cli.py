@@ -188,8 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("source", metavar="RUN_DIR|CHECKPOINT|SAMPLES.npy|IMAGE_FOLDER")
     e.add_argument("--metrics", default=None,
                    help="comma-separated: fid,kid,is,pr,swd; pr also gives density and coverage (default: all five)")
-    e.add_argument("--num", type=int, default=None, help="images to evaluate (default 10,000; a super-resolution "
-                   "run: all its validation images)")
+    e.add_argument("--num", type=int, default=None, help="images to evaluate (default 10,000, or all of a .npy's or "
+                   "folder's if fewer; a super-resolution run: all its validation images)")
     e.add_argument("--features", default="fmnist", help="feature extractor: fmnist or inception")
     e.add_argument("--ref", choices=["train", "test"], default="train", help="reference split")
     e.add_argument("--json", metavar="OUT", help="JSON output (default: beside the source)")

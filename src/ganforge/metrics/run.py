@@ -147,8 +147,8 @@ def evaluate_source(source: str, metrics: str | None = None, num: int | None = N
             images of one size (e.g. ``ganforge sample --out FOLDER``); of a larger folder, a
             subset drawn with ``seed``; of a larger .npy, its first ``num``.
         metrics: comma-separated metric names (None: all of them; SR runs are scored by PSNR/SSIM).
-        num: images to evaluate (a .npy or folder with fewer is an error); None: ``DEFAULT_NUM``, or for a
-            super-resolution run all its validation images.
+        num: images to evaluate (a .npy or folder with fewer is an error); None: ``DEFAULT_NUM`` (or all of
+            a .npy's or folder's images, if fewer), or for a super-resolution run all its validation images.
         features: registered feature extractor.
         ref: reference split of the dataset.
         json_out: JSON path (default: RUN_DIR/evaluate.json, FOLDER/evaluate.json, SAMPLES.eval.json, or
@@ -167,13 +167,20 @@ def evaluate_source(source: str, metrics: str | None = None, num: int | None = N
         _refuse_npz(path)
     if is_npy or _is_image_folder(path):
         _warn_val_ignored(val, path)
-        num = DEFAULT_NUM if num is None else num
+        given, num = num is not None, DEFAULT_NUM if num is None else num
         check_num(num, names)
         loaded = FolderImages(_load_npy(path), 0) if is_npy else load_image_folder(path, num, seed)
         images = loaded.images
         if len(images) < num:
             n = len(images)
-            raise GanforgeError(f"'{path}' holds {n} image{'s' * (n != 1)}, fewer than --num {num}; lower --num.")
+            if given:
+                raise GanforgeError(f"'{path}' holds {n} image{'s' * (n != 1)}, fewer than --num {num}; lower --num.")
+            # no --num: every image is scored, as FID tools score a folder; the count goes in the protocol
+            check_num(n, names, f"the number of images in '{path}'")
+            warnings.warn(f"'{path}' holds {n:,} images, fewer than the default --num {DEFAULT_NUM:,}: all {n:,} are "
+                          "scored. FID (higher from fewer images) and precision/recall depend on the count, so "
+                          f"compare them only with figures from {n:,} images.")
+            num = n
         if dataset is None and images.shape[1] == 3:  # likely samples of colour data, scored against grayscale garments
             warnings.warn(f"'{path}' holds colour images and is compared with Fashion-MNIST, the default reference "
                           "for samples. If they imitate other data, name it: --dataset cifar10, or --dataset folder "
