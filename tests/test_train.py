@@ -624,6 +624,18 @@ def test_plugin_errors(tmp_path):
     cfg.write_text('plugins = ["nets/my_gan.txt"]\n')  # import_module would say "No module named 'nets/my_gan'"
     with pytest.raises(GanforgeError, match="'nets/my_gan.txt' is a path but not a .py file"):
         load_config(str(cfg))
+    cfg.write_text('plugins = [""]\n')  # was importlib's "Empty module name"
+    with pytest.raises(GanforgeError, match="config key 'plugins' holds an empty name"):
+        load_config(str(cfg))
+    for folder in ("a", "b"):  # one module per file name: the second was never imported, without a word
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "same_name_nets.py").write_text("")
+    cfg.write_text('plugins = ["a/same_name_nets.py", "a/../a/same_name_nets.py"]\n')  # one file, named twice
+    load_config(str(cfg))
+    cfg.write_text('plugins = ["a/same_name_nets.py", "b/same_name_nets.py"]\n')
+    with pytest.raises(GanforgeError, match=r"plugins '.*a/same_name_nets.py' and '.*b/same_name_nets.py' have the "
+                                            "same file name, and only the first would be imported; rename one"):
+        load_config(str(cfg))
 
 
 def test_a_plugin_that_fails_to_import_is_a_one_line_error(tmp_path):

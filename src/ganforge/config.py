@@ -682,7 +682,11 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None, run_dir: Pa
     (``run_dir`` given) are also looked for by file name in its folder, so a run moved
     to another machine is sampled with its plugin copied beside it.
     """
+    files: dict[str, Path] = {}  # module name -> the file it was imported from, in this list
     for plugin in plugins:
+        if not plugin.strip():
+            raise GanforgeError("config key 'plugins' holds an empty name; give a .py file or a module name such "
+                                "as my_pkg.nets.")
         try:
             if plugin.endswith(".py"):
                 path = _plugin_file(plugin, base, run_dir)
@@ -691,7 +695,12 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None, run_dir: Pa
                     fix = (f" The run in '{run_dir}' was trained with it: put it back, or copy it into that folder."
                            if run_dir else "")
                     raise GanforgeError(f"plugin file '{plugin}' not found (looked in {looked}).{fix}")
+                # one module per file name, so a notebook that loads a config twice imports its plugin once;
+                # two files of one name in one list would be one module, the second never imported
                 name = f"ganforge_plugin_{path.stem}"
+                if files.setdefault(name, path.resolve()) != path.resolve():
+                    raise GanforgeError(f"plugins '{files[name]}' and '{path}' have the same file name, and only the "
+                                        "first would be imported; rename one of them.")
                 if name in sys.modules:
                     continue
                 spec = importlib.util.spec_from_file_location(name, path)
