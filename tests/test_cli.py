@@ -68,6 +68,17 @@ def test_a_missing_path_is_offered_the_closest_name_beside_it(tmp_path):
     assert did_you_mean_path(tmp_path / "no" / "demo2") == ""  # its folder is missing too
 
 
+def test_version_names_ganforge_torch_and_python():
+    """For a bug report; read from package metadata, so it works without importing torch."""
+    import ganforge as package
+    import torch
+
+    out = ganforge("--version")
+    assert out.returncode == 0
+    assert out.stdout.strip() == (f"ganforge {package.__version__} (torch {torch.__version__}, "
+                                  f"Python {sys.version.split()[0]})")
+
+
 def test_presets_lists_every_preset(capsys):
     assert run_cli("presets") == 0
     lines = capsys.readouterr().out.splitlines()
@@ -187,8 +198,9 @@ def test_the_commands_in_the_docs_code_blocks_parse():
                 _, extra = build_parser().parse_known_args(argv)
             if extra:
                 failed.append(f"{where}: unrecognized {extra}")
-        except SystemExit:
-            failed.append(f"{where}: {err.getvalue().strip().splitlines()[-1]}")
+        except SystemExit as e:
+            if e.code:  # --version and --help exit 0
+                failed.append(f"{where}: {err.getvalue().strip().splitlines()[-1]}")
     assert failed == []
 
 

@@ -156,6 +156,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used by the docs)."""
     p = argparse.ArgumentParser(prog="ganforge", description="Train, sample and evaluate GANs.")
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a preset or a TOML, YAML or JSON config (a run's config.json: a new run "
@@ -253,6 +254,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="toml (default) or yaml; train reads either (and a run's config.json), by the file's suffix")
     c.set_defaults(func=_cmd_config)
     return p
+
+
+def _version() -> str:
+    """ganforge's version with torch's and Python's, for a bug report; read from the installed packages'
+    metadata, so that --help and --version do not import torch."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    try:
+        torch_version = version("torch")
+    except PackageNotFoundError:
+        torch_version = "not installed"
+    return f"ganforge {__version__} (torch {torch_version}, Python {sys.version.split()[0]})"
 
 
 def main(argv: list[str] | None = None) -> int:
