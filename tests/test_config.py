@@ -95,6 +95,7 @@ def test_wrong_type_names_key_and_type():
     ("eval.every_kimg=inf", r"'eval.every_kimg' must be a finite number, got inf; where 0 is allowed, it means off"),
     ("optim_g.lr=inf", r"'optim_g.lr' must be a finite number, got inf"),  # NaN at the first step
     ("optim_d.eps=0", r"'optim_d.eps' must be > 0 for adam, got 0.0: it divides by sqrt\(v\) \+ eps"),  # NaN too
+    ("optim_d.alpha=1.5", r"'optim_d.alpha' must be in \[0, 1\), got 1.5: RMSprop keeps"),  # v < 0: NaN, unchecked by torch
     # tracebacks from torch.empty and collections.deque
     ("model.z_dim=99999999999999999999", r"'model.z_dim' is 99999999999999999999, beyond a 64-bit integer"),
     ("health.window=-99999999999999999999", r"'health.window' is -99999999999999999999, beyond a 64-bit integer"),
@@ -225,8 +226,9 @@ def test_a_hand_written_yaml_config(tmp_path):
     path.write_text("train:\n  batch_size: many\n")
     with pytest.raises(GanforgeError, match="config key 'train.batch_size'"):
         load_config(str(path))
-    path.write_text("")  # empty, like an empty TOML file: every default
-    assert load_config(str(path)).train == Config().train
+    path.write_text("")  # empty, like an empty TOML file: every default, with a warning (a `config > F` that failed)
+    with pytest.warns(UserWarning, match=r"config file '.*mine.yml' sets no keys, so every key takes its default"):
+        assert load_config(str(path)).train == Config().train
     upper = tmp_path / "MINE.YAML"  # was read as TOML
     upper.write_text("train:\n  batch_size: 16\n")
     assert load_config(str(upper)).train.batch_size == 16

@@ -23,6 +23,7 @@ import sys
 import tomllib
 import typing
 import urllib.parse
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -508,6 +509,9 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
                             f"(byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8.") from None
     except OSError as e:
         raise GanforgeError(f"cannot read config file '{path}': {e.strerror}.") from None
+    if not values:  # e.g. `ganforge config ... > mine.toml` that failed and left the file empty
+        warnings.warn(f"config file '{path}' sets no keys, so every key takes its default (the dcgan network on "
+                      f"Fashion-MNIST); fill it, e.g. with `ganforge config dcgan-fmnist > {path.name}`.")
     values.setdefault("name", path.stem)
     return values, base
 
@@ -798,6 +802,10 @@ def validate(cfg: Config) -> None:
             # gradient has been 0 (a dead ReLU's weights): 0/0 is NaN at the first step
             raise GanforgeError(f"config key '{side}.eps' must be > 0 for {opt.name}, got 0.0: it divides by "
                                 "sqrt(v) + eps, and v is 0 wherever a gradient has been 0. 1e-8 is the usual value.")
+        if opt.alpha >= 1:  # RMSprop's v = alpha v + (1 - alpha) g^2: frozen at 0 at 1, negative (NaN) above
+            raise GanforgeError(f"config key '{side}.alpha' must be in [0, 1), got {opt.alpha}: RMSprop keeps "
+                                "alpha * v + (1 - alpha) * g^2, which never grows from 0 at 1 and goes negative above; "
+                                "0.99 is the usual value.")
         for i, beta in enumerate(opt.betas):
             if not 0 <= beta < 1:
                 raise GanforgeError(f"config key '{side}.betas[{i}]' must be in [0, 1), got {beta}.")
