@@ -682,6 +682,8 @@ class FaultyG(nn.Module):
             return x
         if self.mode == "double":
             return x.view(-1, *self.shape).double()
+        if self.mode == "sigmoid":  # a tutorial's G for images in [0, 1]
+            return torch.sigmoid(self.fc(z)).view(-1, *self.shape)
         return (x.view(-1, *self.shape),) if self.mode == "tuple" else x.view(-1, *self.shape)
 
 @DISCRIMINATORS.register("faulty-d", Mode)
@@ -767,9 +769,10 @@ def test_a_faulty_network_is_a_one_line_error(tmp_path, sets, message):
         build_networks(load_config("dcgan-fmnist", [*sets, f"plugins=['{tmp_path / 'faulty_nets.py'}']", *names]))
 
 
-def test_a_discriminator_ending_in_a_sigmoid_is_warned_about(tmp_path):
+def test_a_network_ending_in_a_sigmoid_is_warned_about(tmp_path):
     """A D ported from seeds 000/001 keeps their nn.Sigmoid; ganforge's losses take logits and would apply
-    a second sigmoid. A loss of the user's own may take probabilities: no warning then."""
+    a second sigmoid. A loss of the user's own may take probabilities: no warning then. A G ending in a
+    sigmoid makes images in [0, 1], never as dark as the real images' -1."""
     from ganforge.config import load_config
     from ganforge.losses import AdversarialLoss, register_loss
     from ganforge.nets import build_networks
@@ -779,6 +782,10 @@ def test_a_discriminator_ending_in_a_sigmoid_is_warned_about(tmp_path):
     with pytest.warns(UserWarning, match="discriminator 'faulty-d' ends in a sigmoid, but objective.loss 'vanilla' "
                                          "takes D's raw scores .*Drop the final sigmoid"):
         build_networks(load_config("dcgan-fmnist", [*sets, "model.discriminator.options.mode=sigmoid"]))
+    with pytest.warns(UserWarning, match=r"generator 'faulty-g' ends in a sigmoid, so its images are never below 0, "
+                                         r"but ganforge's real images are in \[-1, 1\] .*end it in tanh"):
+        build_networks(load_config("dcgan-fmnist", [*sets, "model.generator.name=faulty-g",
+                                                    "model.generator.options.mode=sigmoid"]))
     register_loss("test-on-probabilities", AdversarialLoss(
         d_real=lambda p: -p.log().mean(), d_fake=lambda p: -(1 - p).log().mean(), g=lambda p: -p.log().mean()))
     for more in (["model.discriminator.options.mode=sigmoid", "objective.loss=test-on-probabilities"], []):

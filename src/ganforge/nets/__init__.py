@@ -131,9 +131,15 @@ def build_networks(cfg: Config, images_per_process: int = 2) -> tuple[nn.Module,
             score = probe_output(D, out.detach(), d_what, *labels) if D is not None else torch.zeros(2)
         if tuple(score.shape) != (2,):
             raise GanforgeError(f"{d_what} must return one score per image (B,), got shape {tuple(score.shape)}.")
+        if cfg.model.task != "sr" and (last := _NON_NEGATIVE.get(_last_operation(out))):
+            # a tutorial's G for images in [0, 1]: D tells its images from the real ones by their sign alone
+            warnings.warn(f"{g_what} ends in {last}, so its images are never below 0, but ganforge's real images "
+                          "are in [-1, 1] (as are the presets' generators', which end in tanh); end it in tanh, or "
+                          "D tells real from fake by the sign alone.")
         if D is not None:
             _check_g_learns_through(G, D, out, labels, g_what, d_what)
-            if _ends_in_sigmoid(score) and cfg.objective.loss in BUILT_IN_LOSSES and cfg.objective.name == "gan":
+            if (_last_operation(score) == "SigmoidBackward0" and cfg.objective.loss in BUILT_IN_LOSSES
+                    and cfg.objective.name == "gan"):
                 warnings.warn(f"{d_what} ends in a sigmoid, but objective.loss '{cfg.objective.loss}' takes D's raw "
                               "scores (logits): 'vanilla' applies the sigmoid itself, as BCEWithLogitsLoss does, and "
                               "wgan, hinge and lsgan need unbounded scores. Drop the final sigmoid: the seeds' "
@@ -172,13 +178,18 @@ _PASS_THROUGH = ("View", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Select",
                  "Transpose", "Clone", "Expand", "Mean", "Unsafe", "AsStrided", "ToCopy")
 
 
-def _ends_in_sigmoid(y: torch.Tensor) -> bool:
-    """Whether ``y`` is a sigmoid's output, seen through reshapes and averages (an nn.Sigmoid or
-    torch.sigmoid at the end of a discriminator ported from the seeds' Sigmoid + BCELoss)."""
+# the last operations that keep a generator's images at or above 0, and the name to call each by
+_NON_NEGATIVE = {"SigmoidBackward0": "a sigmoid", "ReluBackward0": "a ReLU", "HardsigmoidBackward0": "a hard sigmoid",
+                 "SoftplusBackward0": "a softplus"}
+
+
+def _last_operation(y: torch.Tensor) -> str:
+    """The autograd node that made ``y``, seen through reshapes and averages ("SigmoidBackward0" for an
+    nn.Sigmoid or torch.sigmoid at a network's end); "" for a tensor no operation made."""
     fn = y.grad_fn
     while fn is not None and type(fn).__name__.startswith(_PASS_THROUGH) and fn.next_functions:
         fn = fn.next_functions[0][0]
-    return fn is not None and type(fn).__name__ == "SigmoidBackward0"
+    return type(fn).__name__ if fn is not None else ""
 
 
 def _check_single_images(nets: list[tuple[nn.Module | None, torch.Tensor, str]], labels: list[torch.Tensor]) -> None:
