@@ -274,3 +274,17 @@ def test_a_runs_config_json_trains_a_new_run_like_it(idx_root, tmp_path, capsys)
 def test_default_config_is_typed():
     cfg = Config()
     assert isinstance(cfg.optim_g.betas, tuple)
+
+
+def test_a_python_or_unknown_suffix_config_says_what_is_read(tmp_path):
+    """Seed 004's MMagic configs are Python: that was "not valid TOML: Invalid value (at line 1, column 9)"."""
+    mm = tmp_path / "mm_config.py"
+    mm.write_text("model = dict(type='DCGAN')\n")
+    with pytest.raises(GanforgeError, match=r"config file '.*mm_config.py' is a Python file, but ganforge's configs are "
+                                            r"TOML, YAML or JSON .* is a plugin: --set plugins='\[\".*mm_config.py\"\]'"):
+        load_config(str(mm))
+    csv = tmp_path / "c.csv"
+    csv.write_text("a,b\n1,2\n")
+    with pytest.raises(GanforgeError, match=r"'.*c.csv' is not valid TOML \(read as TOML: its suffix is none of "
+                                            r"\.toml, \.yaml, \.yml, \.json\): Expected '='"):
+        load_config(str(csv))

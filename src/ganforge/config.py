@@ -495,6 +495,11 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
                 f"Presets: {', '.join(preset_names())} (or give a .toml, .yaml or .json config file)."
             )
     suffix = path.suffix.lower()  # MINE.YAML is YAML too
+    if suffix == ".py":  # seed 004's MMagic configs are Python; here Python files are plugins
+        raise GanforgeError(f"config file '{path}' is a Python file, but ganforge's configs are TOML, YAML or JSON "
+                            "(`ganforge config dcgan-fmnist > mine.toml` writes one to edit; MMEngine's Python configs "
+                            f"are not read). A .py file of networks or losses is a plugin: --set "
+                            f"plugins='[\"{preset_or_file}\"]'.")
     is_yaml, is_json = suffix in YAML_SUFFIXES, suffix == ".json"
     try:
         # TOML is UTF-8 whatever the locale says (YAML and JSON files are read the same way); utf-8-sig also
@@ -502,7 +507,8 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
         text = path.read_text(encoding="utf-8-sig")
         values = _read_yaml(text, path) if is_yaml else _read_json(text, path) if is_json else tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise GanforgeError(f"config file '{path}' is not valid TOML: {e}") from None
+        read_as = "" if suffix == ".toml" or not is_path else f" (read as TOML: its suffix is none of {', '.join(CONFIG_SUFFIXES)})"
+        raise GanforgeError(f"config file '{path}' is not valid TOML{read_as}: {e}") from None
     except UnicodeDecodeError as e:
         as_toml = "" if is_yaml or is_json else ", as TOML must be"
         raise GanforgeError(f"config file '{path}' is not UTF-8 text{as_toml} "
