@@ -48,6 +48,8 @@ def test_unknown_key_suggests_closest():
         load_config("dcgan-fmnist", ["train.max_step=5"])
     with pytest.raises(GanforgeError, match=r"unknown config key 'trian'.*Did you mean 'train'"):
         load_config("dcgan-fmnist", ["trian.max_steps=5"])
+    with pytest.raises(GanforgeError, match=r"'model.generator.type'. Did you mean 'name'\? \(MMEngine's type= is "):
+        load_config("dcgan-fmnist", ["model.generator.type=dcgan"])  # seed 004's dict(type=...)
     with pytest.raises(GanforgeError) as e:  # nothing close: no far-fetched guess, just the valid keys
         load_config("dcgan-fmnist", ["train.nope=5"])
     assert "Did you mean" not in str(e.value) and "Valid keys in train: batch_size" in str(e.value)

@@ -438,6 +438,8 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
         path = f"{where}.{key}" if where else key
         if key not in fields:
             hint = did_you_mean(key, fields) or _in_another_section(key)
+            if key == "type" and "name" in fields:  # MMEngine's dict(type='DCGANGenerator', ...) (seed 004)
+                hint = " Did you mean 'name'? (MMEngine's type= is name here.)"
             raise GanforgeError(
                 f"unknown config key '{path}'.{hint} "
                 f"Valid keys{' in ' + where if where else ''}: {', '.join(fields)}."
