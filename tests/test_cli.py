@@ -114,6 +114,12 @@ def test_two_overrides_after_one_set_get_a_hint():
     result = ganforge("bench", "train", "dcgan-fmnist", "--set", "train.batch_size=8", "train.seed=3")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "unrecognized arguments: train.seed=3; give each override its own --set" in result.stderr
+    joined = ganforge("train", "dcgan-fmnist", "--dry-run", "--set", "optim_g.lr=1e-3, optim_d.lr=2e-3")
+    assert joined.returncode == 2 and ("--set 'optim_g.lr=1e-3, optim_d.lr=2e-3' sets 2 keys; give each its own --set: "
+                                       "--set optim_g.lr=1e-3 --set optim_d.lr=2e-3.") in joined.stderr
+    # a string value with commas is no such mistake
+    assert "color,translation" in ganforge("train", "dcgan-fmnist", "--dry-run", "--set",
+                                           "objective.diffaugment=color,translation").stdout
 
 
 def test_train_then_sample_in_fresh_processes(idx_root, tmp_path):

@@ -627,6 +627,11 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
+        sections = "|".join(f.name for f in dataclasses.fields(Config))
+        if re.search(rf",\s*({sections})\.[\w.]+\s*=", raw):  # `--set a.b=1,c.d=2`, as some tools take them
+            parts = re.split(rf",\s*(?=(?:{sections})\.[\w.]+\s*=)", text)
+            raise GanforgeError(f"--set '{text}' sets {len(parts)} keys; give each its own --set: "
+                                f"{' '.join(f'--set {part}' for part in parts)}.")
     return key.split("."), value
 
 
