@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganforge.config import load_config, load_plugins
+from ganforge.config import load_config
 from ganforge.errors import GanforgeError
+from ganforge.plugins import load_plugins
 from ganforge.nets import build_networks
 from ganforge.objective import GANObjective
 

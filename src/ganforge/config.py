@@ -6,29 +6,27 @@ A config is resolved in three steps, and nothing starts before the last one:
    or a user's TOML, YAML or JSON file (a run's config.json), applies ``--set a.b=value`` overrides and builds
    :class:`Config`, rejecting unknown keys (with the closest valid key) and
    wrong types (naming the key and the expected type);
-2. ``validate(cfg)`` checks ranges and names across sections (batch size > 0,
-   the loss and networks are registered, a user's plugins import);
+2. a user's plugins are imported (:mod:`ganforge.plugins`), then
+   :func:`ganforge.validation.validate` checks ranges and names across sections (batch
+   size > 0, the loss and networks are registered);
 3. the trainer builds G and D once to check they produce the data's shape.
 """
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.util
 import json
 import math
 import os
 import re
-import sys
 import tomllib
 import typing
-import urllib.parse
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import GanforgeError, did_you_mean, did_you_mean_path, raised_at
+from .errors import GanforgeError, did_you_mean, did_you_mean_path
+from .plugins import load_plugins, plugin_file
 
 PRESET_DIR = Path(__file__).parent / "presets"
 # seeds are offset and multiplied into per-epoch and per-hook seeds (seed * 1_000_003 + epoch), which must stay
@@ -666,270 +664,11 @@ def load_config(preset_or_file: str, overrides: list[str] | None = None) -> Conf
         # The resolved config (saved with the run) names plugin files by absolute path, so
         # `ganforge sample RUN` finds them from any working directory (a path given with --set
         # is relative to the working directory, one in a config file also to the file's folder).
-        values["plugins"] = [str(found.absolute()) if isinstance(p, str) and (found := _plugin_file(p, base)) else p
+        values["plugins"] = [str(found.absolute()) if isinstance(p, str) and (found := plugin_file(p, base)) else p
                              for p in values["plugins"]]
     cfg = config_from_dict(values)
     load_plugins(cfg.plugins, base)
+    from .validation import validate  # it reads the registries the plugins fill, and imports this module
+
     validate(cfg)
     return cfg
-
-
-# ---------------------------------------------------------------- plugins and validation
-
-def _plugin_candidates(plugin: str, base: Path | None, run_dir: Path | None = None) -> list[Path]:
-    """Where a ``.py`` plugin may be: the working directory, then the config file's folder, then (for a
-    trained run) a file of its name in the run folder, where a user who moves a run puts its code."""
-    # dict.fromkeys: an absolute path is the same file from either folder; list it once
-    return list(dict.fromkeys([Path(plugin)] + ([base / plugin] if base else [])
-                              + ([run_dir / Path(plugin).name] if run_dir else [])))
-
-
-def _plugin_file(plugin: str, base: Path | None, run_dir: Path | None = None) -> Path | None:
-    """The ``.py`` file a plugin names, or None (not found, or a module name)."""
-    if not plugin.endswith(".py"):
-        return None
-    return next((p for p in _plugin_candidates(plugin, base, run_dir) if p.is_file()), None)
-
-
-def load_plugins(plugins: tuple[str, ...], base: Path | None = None, run_dir: Path | None = None) -> None:
-    """Import a user's modules so their ``@register`` decorators run.
-
-    Each plugin is a module path (``my_pkg.nets``) or a ``.py`` file, relative
-    to the config file's folder or the working directory. A trained run's plugins
-    (``run_dir`` given) are also looked for by file name in its folder, so a run moved
-    to another machine is sampled with its plugin copied beside it.
-    """
-    files: dict[str, Path] = {}  # module name -> the file it was imported from, in this list
-    for plugin in plugins:
-        if not plugin.strip():
-            raise GanforgeError("config key 'plugins' holds an empty name; give a .py file or a module name such "
-                                "as my_pkg.nets.")
-        try:
-            if plugin.endswith(".py"):
-                path = _plugin_file(plugin, base, run_dir)
-                if path is None:
-                    looked = ", ".join(map(str, _plugin_candidates(plugin, base, run_dir)))
-                    fix = (f" The run in '{run_dir}' was trained with it: put it back, or copy it into that folder."
-                           if run_dir else "")
-                    raise GanforgeError(f"plugin file '{plugin}' not found (looked in {looked}).{fix}")
-                # one module per file name, so a notebook that loads a config twice imports its plugin once;
-                # two files of one name in one list would be one module, the second never imported
-                name = f"ganforge_plugin_{path.stem}"
-                if files.setdefault(name, path.resolve()) != path.resolve():
-                    raise GanforgeError(f"plugins '{files[name]}' and '{path}' have the same file name, and only the "
-                                        "first would be imported; rename one of them.")
-                if name in sys.modules:
-                    continue
-                spec = importlib.util.spec_from_file_location(name, path)
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[name] = module
-                try:
-                    spec.loader.exec_module(module)
-                except BaseException:
-                    del sys.modules[name]  # half-imported: a second load_plugins (a notebook) must retry it
-                    raise
-            elif "/" in plugin or "\\" in plugin:  # a path, but import_module would say "No module named '/a/b'"
-                raise GanforgeError(f"plugin '{plugin}' is a path but not a .py file; give a .py file or a module "
-                                    "name such as my_pkg.nets.")
-            else:
-                if base and str(base) not in sys.path:
-                    sys.path.append(str(base))
-                importlib.import_module(plugin)
-        except ModuleNotFoundError as e:
-            if e.name and not (plugin == e.name or plugin.startswith(e.name + ".")):
-                # the plugin was found; a module it imports is missing
-                raise GanforgeError(f"plugin '{plugin}' imports '{e.name}', which is not installed "
-                                    f"({raised_at(e)}). Install the package that provides it.") from None
-            raise GanforgeError(f"plugin '{plugin}' could not be imported: {e}. Check the name in 'plugins', and that "
-                                "its folder is on PYTHONPATH (or give the .py file's path).") from None
-        except GanforgeError:
-            raise
-        except Exception as e:  # the user's own code failed at import: one line that says where, as for bad input
-            detail = e.msg if isinstance(e, SyntaxError) else e  # str(SyntaxError) repeats the place
-            raise GanforgeError(f"plugin '{plugin}' failed to import: {type(e).__name__}: {detail} "
-                                f"({raised_at(e)})") from None
-
-
-def _positive(value: float, key: str, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        rule = ">= 0" if allow_zero else "> 0"
-        raise GanforgeError(f"config key '{key}' must be {rule}, got {value}.")
-
-
-def validate(cfg: Config) -> None:
-    """Check ranges and names across the whole config; raise on the first problem."""
-    from . import losses, nets, objective, pixel_losses  # noqa: F401  (registers the built-ins)
-    from .data import DATASET_NAMES
-    from .registry import DISCRIMINATORS, GENERATORS, LOSSES, OBJECTIVES
-
-    if cfg.data.name not in DATASET_NAMES:
-        raise GanforgeError(
-            f"config key 'data.name' is '{cfg.data.name}'.{did_you_mean(cfg.data.name, DATASET_NAMES)} "
-            f"Valid datasets: {', '.join(DATASET_NAMES)}."
-        )
-    if cfg.data.split not in ("train", "test"):
-        raise GanforgeError(f"config key 'data.split' must be 'train' or 'test', got '{cfg.data.split}'.")
-    if cfg.data.mirror and urllib.parse.urlsplit(cfg.data.mirror).scheme not in ("http", "https", "ftp", "file"):
-        # urllib's "unknown url type" ValueError came as a traceback at the download
-        raise GanforgeError(f"config key 'data.mirror' is '{cfg.data.mirror}', not a URL: give the base URL the "
-                            "dataset's files are under (https://..., or file:///srv/mirror/); for files already on "
-                            "this machine, set data.root=FOLDER instead.")
-    if cfg.data.channels not in (1, 3):
-        raise GanforgeError(f"config key 'data.channels' must be 1 or 3, got {cfg.data.channels}.")
-    _positive(cfg.data.resolution, "data.resolution")
-    _positive(cfg.model.z_dim, "model.z_dim")
-    _positive(cfg.model.num_classes, "model.num_classes", allow_zero=True)
-    if cfg.model.task not in ("gan", "sr"):
-        raise GanforgeError(f"config key 'model.task' must be 'gan' or 'sr' (super-resolution), got '{cfg.model.task}'.")
-    if cfg.model.class_conditioning not in ("embedding", "batchnorm"):
-        raise GanforgeError(f"config key 'model.class_conditioning' must be 'embedding' (beside z) or 'batchnorm' "
-                            f"(conditional BatchNorm), got '{cfg.model.class_conditioning}'.")
-    if cfg.model.class_conditioning != "embedding" and not cfg.model.num_classes:
-        raise GanforgeError(f"model.class_conditioning = '{cfg.model.class_conditioning}' is for class-conditional "
-                            "GANs, but model.num_classes is 0; set model.num_classes to the data's number of classes.")
-    if cfg.model.task == "sr" and cfg.model.num_classes:
-        raise GanforgeError("model.num_classes is for class-conditional GANs; a super-resolution model "
-                            "(model.task = 'sr') is conditioned on its LR image. Set model.num_classes=0.")
-    no_d = cfg.model.discriminator.name == nets.NO_DISCRIMINATOR
-    if no_d and cfg.model.task == "gan":
-        raise GanforgeError("a GAN needs a discriminator: model.discriminator.name 'none' is for super-resolution "
-                            "(model.task = 'sr') trained on pixel losses alone.")
-    for registry, net, key in ((GENERATORS, cfg.model.generator, "generator"),
-                               (DISCRIMINATORS, cfg.model.discriminator, "discriminator")):
-        if key == "discriminator" and no_d:
-            if net.spectral_norm:
-                raise GanforgeError("model.discriminator.spectral_norm is true, but model.discriminator.name is "
-                                    "'none' (no discriminator); drop the spectral_norm setting or name a discriminator.")
-            continue
-        registry.parse(net.name, net.options, f"model.{key} '{net.name}'")
-    LOSSES.get(cfg.objective.loss)
-    OBJECTIVES.parse(cfg.objective.name, cfg.objective.options)
-    for side in ("optim_g", "optim_d"):
-        opt: OptimizerConfig = getattr(cfg, side)
-        if opt.name not in ("adam", "rmsprop", "sgd"):
-            raise GanforgeError(f"config key '{side}.name' must be adam, rmsprop or sgd, got '{opt.name}'.")
-        _positive(opt.lr, f"{side}.lr")
-        for key in ("eps", "alpha", "weight_decay"):  # torch's optimizers refuse negative ones with a traceback
-            _positive(getattr(opt, key), f"{side}.{key}", allow_zero=True)
-        if opt.eps == 0 and opt.name != "sgd":  # Adam and RMSprop divide by sqrt(v) + eps, and v is 0 wherever a
-            # gradient has been 0 (a dead ReLU's weights): 0/0 is NaN at the first step
-            raise GanforgeError(f"config key '{side}.eps' must be > 0 for {opt.name}, got 0.0: it divides by "
-                                "sqrt(v) + eps, and v is 0 wherever a gradient has been 0. 1e-8 is the usual value.")
-        if opt.alpha >= 1:  # RMSprop's v = alpha v + (1 - alpha) g^2: frozen at 0 at 1, negative (NaN) above
-            raise GanforgeError(f"config key '{side}.alpha' must be in [0, 1), got {opt.alpha}: RMSprop keeps "
-                                "alpha * v + (1 - alpha) * g^2, which never grows from 0 at 1 and goes negative above; "
-                                "0.99 is the usual value.")
-        for i, beta in enumerate(opt.betas):
-            if not 0 <= beta < 1:
-                raise GanforgeError(f"config key '{side}.betas[{i}]' must be in [0, 1), got {beta}.")
-    ob = cfg.objective
-    if ob.d_real_fake not in ("sum", "mean"):
-        raise GanforgeError(f"config key 'objective.d_real_fake' must be 'sum' or 'mean', got '{ob.d_real_fake}'.")
-    for key in ("n_critic", "generator_steps", "accumulate"):
-        _positive(getattr(ob, key), f"objective.{key}")
-    for key in ("gp_weight", "r1_gamma", "clip_value"):
-        _positive(getattr(ob, key), f"objective.{key}", allow_zero=True)
-    from .augment import parse_policy
-
-    if parse_policy(ob.diffaugment) and cfg.model.task == "sr":
-        raise GanforgeError("objective.diffaugment is for GANs that draw from noise; a super-resolution D judges "
-                            "G's output against its own HR image. Set objective.diffaugment=\"\".")
-    if ob.reuse_fake and (ob.n_critic, ob.generator_steps, ob.accumulate) != (1, 1, 1):
-        # the presets that reuse fakes (dcgan-fmnist, seed 001's) set it themselves, so name the whole key
-        changed = ", ".join(f"objective.{k}={getattr(ob, k)}" for k in ("n_critic", "generator_steps", "accumulate")
-                            if getattr(ob, k) != 1)
-        raise GanforgeError(
-            f"config key 'objective.reuse_fake' is true (the G step reuses the D step's fakes), which needs n_critic = "
-            f"generator_steps = accumulate = 1, but {changed}; add --set objective.reuse_fake=false."
-        )
-    if not 0 <= cfg.ema.decay < 1:
-        raise GanforgeError(f"config key 'ema.decay' must be in [0, 1), got {cfg.ema.decay}.")
-    _positive(cfg.ema.start_step, "ema.start_step", allow_zero=True)
-    tr = cfg.train
-    _positive(tr.batch_size, "train.batch_size")
-    for key in ("max_steps", "max_seconds", "max_epochs", "threads"):
-        _positive(getattr(tr, key), f"train.{key}", allow_zero=True)
-    if not 0 <= tr.seed < SEED_LIMIT:
-        raise GanforgeError(f"config key 'train.seed' must be in [0, 2**32), got {tr.seed}.")
-    if tr.device not in ("auto", "cpu") and not re.fullmatch(r"cuda(:\d+)?", tr.device):
-        raise GanforgeError(f"config key 'train.device' must be auto, cpu or cuda[:N], got '{tr.device}'.")
-    for key in ("every_steps", "num_samples"):
-        _positive(getattr(cfg.log, key), f"log.{key}")
-    for key in ("sample_every_steps", "checkpoint_every_steps", "sample_every_epochs", "checkpoint_every_epochs"):
-        _positive(getattr(cfg.log, key), f"log.{key}", allow_zero=True)
-    from .images import MAX_GRID_IMAGES
-
-    if cfg.log.num_samples > MAX_GRID_IMAGES:  # each sample step writes them as one grid, to disk and TensorBoard
-        raise GanforgeError(f"config key 'log.num_samples' is {cfg.log.num_samples:,}, more than one grid image "
-                            f"shows (at most {MAX_GRID_IMAGES:,}); for more images, use ganforge sample --out DIR.")
-    if tr.compile_mode not in COMPILE_MODES:
-        raise GanforgeError(f"config key 'train.compile_mode' must be one of {', '.join(COMPILE_MODES)} "
-                            f"(torch.compile's modes), got '{tr.compile_mode}'.")
-    if tr.compile_mode != "default" and not tr.compile:  # a mode alone would compile nothing, without a word
-        raise GanforgeError(f"config key 'train.compile_mode' is '{tr.compile_mode}', but train.compile is false; "
-                            "set train.compile=true to compile in that mode, or leave compile_mode at default.")
-    if tr.precision not in ("fp32", "bf16", "fp16", "auto"):
-        raise GanforgeError(f"config key 'train.precision' must be fp32, bf16, fp16 or auto, got '{tr.precision}'.")
-    import torch
-
-    if tr.precision == "fp16" and (tr.device == "cpu" or (tr.device == "auto" and not torch.cuda.is_available())):
-        raise GanforgeError("train.precision=fp16 needs a CUDA device (its GradScaler guards fp16 gradients on GPUs); "
-                            "on the CPU use bf16 or fp32.")
-    _positive(cfg.eval.every_kimg, "eval.every_kimg", allow_zero=True)
-    if 0 < cfg.eval.every_kimg < 0.001:  # the interval counts whole images: below one, it would be zero images
-        raise GanforgeError(f"config key 'eval.every_kimg' is {cfg.eval.every_kimg}, less than one image (0.001); "
-                            f"it counts thousands of images: e.g. eval.every_kimg=50 evaluates every 50,000 images, "
-                            f"0 turns evaluation off.")
-    if cfg.eval.ref not in ("train", "test"):
-        raise GanforgeError(f"config key 'eval.ref' must be 'train' or 'test', got '{cfg.eval.ref}'.")
-    if cfg.data.name == "folder" and cfg.model.task == "gan":
-        for key, split in (("data.split", cfg.data.split), ("eval.ref", cfg.eval.ref)):
-            if split == "test":
-                raise GanforgeError(f"config key '{key}' is 'test', but an image folder has one set of images and "
-                                    f"no test split; set {key}=train.")
-    if cfg.health.on_nan not in ("stop", "rollback"):
-        raise GanforgeError(f"config key 'health.on_nan' must be 'stop' or 'rollback', got '{cfg.health.on_nan}'.")
-    for key in ("window", "check_every"):
-        _positive(getattr(cfg.health, key), f"health.{key}")
-    _positive(cfg.health.max_rollbacks, "health.max_rollbacks", allow_zero=True)
-    # a negative threshold would turn its check off (or make it always fire) without a word
-    for key in ("warmup_steps", "d_loss_floor", "score_gap", "min_diversity"):
-        _positive(getattr(cfg.health, key), f"health.{key}", allow_zero=True)
-    from .metrics.evaluate import check_num, parse_metrics
-    from .metrics.features import FEATURES
-
-    if cfg.model.task == "sr":
-        check_num(cfg.eval.num_samples, (), "config key 'eval.num_samples'")
-        _validate_sr(cfg)
-    else:  # checked before training, not at the first evaluation an hour in
-        check_num(cfg.eval.num_samples, parse_metrics(cfg.eval.metrics), "config key 'eval.num_samples'")
-    FEATURES.get(cfg.eval.features)
-
-
-def _validate_sr(cfg: Config) -> None:
-    """Checks that only apply to super-resolution runs."""
-    from .registry import PERCEPTUAL_NETS, PIXEL_LOSSES
-
-    sr, ob = cfg.sr, cfg.objective
-    if sr.scale < 2:
-        raise GanforgeError(f"config key 'sr.scale' must be >= 2, got {sr.scale}.")
-    _positive(sr.patch_size, "sr.patch_size", allow_zero=True)
-    if sr.patch_size % sr.scale:
-        raise GanforgeError(f"config key 'sr.patch_size' ({sr.patch_size}) must be a multiple of sr.scale ({sr.scale}).")
-    PIXEL_LOSSES.get(sr.pixel_loss)
-    for key in ("pixel_weight", "perceptual_weight", "adversarial_weight"):
-        _positive(getattr(sr, key), f"sr.{key}", allow_zero=True)
-    if sr.perceptual_weight > 0:
-        PERCEPTUAL_NETS.get(sr.perceptual_net)
-    from .nets import NO_DISCRIMINATOR
-
-    has_d = cfg.model.discriminator.name != NO_DISCRIMINATOR
-    if sr.pixel_weight + sr.perceptual_weight + (sr.adversarial_weight if has_d else 0) == 0:
-        raise GanforgeError("super-resolution needs a loss for G: set sr.pixel_weight, sr.perceptual_weight or "
-                            "(with a discriminator) sr.adversarial_weight above 0.")
-    if (ob.n_critic, ob.generator_steps) != (1, 1) or ob.reuse_fake:
-        raise GanforgeError("super-resolution trains D and G once on each (LR, HR) batch: set objective.n_critic=1, "
-                            "objective.generator_steps=1 and objective.reuse_fake=false.")
-    from .metrics.sr_eval import parse_sr_metrics
-
-    parse_sr_metrics(cfg.eval.metrics)

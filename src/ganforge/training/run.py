@@ -10,13 +10,14 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from ..config import (Config, apply_overrides, config_from_dict, load_config, load_plugins, preset_names,
-                      read_source, validate)
+from ..config import Config, apply_overrides, config_from_dict, load_config, preset_names, read_source
 from .. import distributed as dist
 from ..data.batches import epochs_at
 from ..errors import GanforgeError
 from ..files import write_json
 from ..nets import build_networks, count_parameters
+from ..plugins import load_plugins
+from ..validation import validate
 from . import checkpoint as ckpt
 from .lock import RunLock
 
