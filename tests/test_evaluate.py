@@ -1,5 +1,6 @@
 """ganforge evaluate end to end, with the shipped fmnist features."""
 import json
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -325,6 +326,39 @@ def _features_that_fail_at_evaluations() -> FeatureExtractor:
             raise GanforgeError("test features cannot read these images")
         return torch.zeros(len(images), 8), torch.zeros(len(images), 10)
     return FeatureExtractor("test-fails-at-evaluations", forward, 8, "0" * 64, "none")
+
+
+def _faulty(name: str, forward) -> FeatureExtractor:
+    return FeatureExtractor(name, forward, 8, "0" * 64, "none")
+
+
+FAULTY_FEATURES = {  # a plugin's extractor: what each returns for a batch x of B images
+    "one-tensor": lambda x: torch.zeros(len(x), 8),
+    "other-dim": lambda x: (torch.zeros(len(x), 5), torch.zeros(len(x), 10)),
+    "raises": lambda x: x.foo(),
+    "nan": lambda x: (torch.full((len(x), 8), float("nan")), torch.zeros(len(x), 10)),
+}
+for _name, _forward in FAULTY_FEATURES.items():
+    FEATURES.register(f"test-faulty-{_name}")(lambda n=_name, f=_forward: _faulty(f"test-faulty-{n}", f))
+FEATURES.register("test-faulty-network")(lambda: torch.nn.Identity())
+
+
+@pytest.mark.parametrize("name, message", [
+    ("one-tensor", r"must return \(features, logits\) of shapes \(2, 8\) and \(2, K\), got one tensor of shape \(2, 8\)"),
+    ("other-dim", r"must return .* \(its dim is 8\), got a tuple of tensors of shapes \(2, 5\) and \(2, 10\)"),
+    ("raises", r"failed on images of shape \(2, 1, 28, 28\): AttributeError: .*'foo' \(.*test_evaluate.py:\d+\)"),
+    ("nan", "returns NaN or infinite features for images of shape"),
+    ("network", "is built as a 'Identity', not a FeatureExtractor"),
+])
+def test_a_plugin_feature_extractor_is_checked_before_training(idx_root, tmp_path, capsys, name, message):
+    """Each was a traceback from inside a metric (an IndexError, NumPy's broadcast error, SciPy's "must not
+    contain infs or NaNs"), at the first evaluation or before training."""
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "r",
+                   *tiny(idx_root, "train.max_steps=2", "eval.every_kimg=0.064", "eval.num_samples=32",
+                         f"eval.features=test-faulty-{name}")) == 2
+    err = capsys.readouterr().err
+    assert re.search(f"feature extractor 'test-faulty-{name}' {message}", err), err
+    assert not (tmp_path / "r" / "checkpoints").exists()  # refused before the first step
 
 
 def test_a_failed_evaluation_saves_its_step_and_is_tried_again_on_resume(idx_root, tmp_path, capsys):

@@ -23,7 +23,7 @@ from ..data.download import default_cache_dir, write_cache
 from ..errors import GanforgeError, did_you_mean
 from ..memory import check_fits
 from ..sampling import class_folders, class_labels
-from .features import FeatureExtractor, build_features
+from .features import FeatureExtractor, build_features, checked_features
 from .fid import frechet_distance
 from .inception_score import inception_score
 from .kid import KID_SUBSET_SIZE, KID_SUBSETS, kernel_inception_distance
@@ -112,9 +112,11 @@ def extract(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], num: i
     sampler = swd_sampler(num, seed)
     sampler.offset = first
     for batch in batches:
-        f, lg = extractor(batch)
         if not feats:  # the first batch tells what each image keeps
+            f, lg = checked_features(extractor, batch)
             check_features_fit(extractor, num, f.shape[1], lg.shape[1], num_name)
+        else:
+            f, lg = extractor(batch)
         f = f.double().numpy()
         stats.update(f)
         feats.append(f.astype(np.float32))

@@ -6,6 +6,7 @@ from typing import Callable
 
 import torch
 
+from ..errors import GanforgeError, raised_at
 from ..registry import Registry
 
 FEATURES: Registry = Registry("feature extractor")
@@ -68,6 +69,44 @@ def build_features(name: str, inception_weights: str = "") -> FeatureExtractor:
     # Constructing a network draws its initial weights from the global RNG before the real weights
     # replace them; forking keeps that draw out of a training run that evaluates as it goes.
     with torch.random.fork_rng(devices=[]):
-        if name == "inception":
-            return FEATURES.build(name, None, weights=inception_weights)
-        return FEATURES.build(name)
+        extractor = (FEATURES.build(name, None, weights=inception_weights) if name == "inception"
+                     else FEATURES.build(name))
+    if not isinstance(extractor, FeatureExtractor):  # a plugin's builder that returns its network itself
+        raise GanforgeError(f"feature extractor '{name}' is built as a '{type(extractor).__name__}', not a "
+                            "FeatureExtractor; return FeatureExtractor(name, forward, dim, weights_sha256, resize_rule) "
+                            "from its builder.")
+    return extractor
+
+
+def checked_features(extractor: FeatureExtractor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``extractor(images)``, checked to be what every metric reads: features (B, dim) and logits (B, K),
+    finite. Called on the first batch of each extraction and on two blank images before training, so a
+    plugin's extractor that fails or returns something else is one line naming it, not a traceback from
+    inside a metric (NumPy's broadcast error, SciPy's "must not contain infs or NaNs")."""
+    what = f"feature extractor '{extractor.name}'"
+    try:
+        out = extractor(images)
+    except GanforgeError:
+        raise
+    except Exception as e:
+        raise GanforgeError(f"{what} failed on images of shape {tuple(images.shape)}: {type(e).__name__}: {e} "
+                            f"({raised_at(e)})") from None
+    want = f"(features, logits) of shapes ({len(images)}, {extractor.dim}) and ({len(images)}, K)"
+    if not (isinstance(out, tuple) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
+        raise GanforgeError(f"{what} must return {want}, got {_shapes(out)}.")
+    f, lg = out
+    if f.shape != (len(images), extractor.dim) or lg.ndim != 2 or len(lg) != len(images):
+        raise GanforgeError(f"{what} must return {want} (its dim is {extractor.dim}), got {_shapes(out)}.")
+    if not (torch.isfinite(f).all() and torch.isfinite(lg).all()):
+        raise GanforgeError(f"{what} returns NaN or infinite features for images of shape {tuple(images.shape)}; "
+                            "every metric needs finite ones.")
+    return f, lg
+
+
+def _shapes(value: object) -> str:
+    """"a tuple of tensors of shapes (2, 5) and (2, 10)", or the type, for an error message."""
+    if isinstance(value, torch.Tensor):
+        return f"one tensor of shape {tuple(value.shape)}"
+    if isinstance(value, tuple) and all(isinstance(t, torch.Tensor) for t in value):
+        return f"a tuple of tensors of shapes {' and '.join(str(tuple(t.shape)) for t in value)}"
+    return f"a '{type(value).__name__}'"

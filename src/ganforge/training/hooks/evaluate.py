@@ -13,7 +13,7 @@ from ...distributed import gather_to_main
 from ...errors import GanforgeError
 from ...metrics.evaluate import (HIGHER_IS_BETTER, FeatureSet, check_features_fit, compare_with_reference,
                                  extract_fakes, parse_metrics, single_figures)
-from ...metrics.features import build_features
+from ...metrics.features import build_features, checked_features
 from ...metrics.sr_eval import evaluate_sr, parse_sr_metrics
 from ...sampling import generate
 from ..checkpoint import save_atomic
@@ -62,7 +62,8 @@ class Evaluator(Hook):
             check_validation_source(trainer.cfg)
         else:  # and whether eval.num_samples images' features fit in memory, from two blank images
             data, extractor = trainer.cfg.data, self._extractor()
-            f, lg = extractor(torch.zeros(2, data.channels, data.resolution, data.resolution, dtype=torch.uint8))
+            f, lg = checked_features(extractor, torch.zeros(2, data.channels, data.resolution, data.resolution,
+                                                            dtype=torch.uint8))
             check_features_fit(extractor, self.num, f.shape[1], lg.shape[1], "eval.num_samples")
             if self.ref != data.split and trainer.env.is_main:  # eval.ref=test: is that split there? (rank 0 reads it)
                 try:
