@@ -166,11 +166,14 @@ def test_progress_on_a_terminal_is_a_bar(idx_root, tmp_path):
     assert b"\r" in seen and b"25/25" in seen and b"step/s" in seen  # tqdm's bar, redrawn in place
 
 
-def test_bounds_steps_epochs_seconds(idx_root, tmp_path):
+def test_bounds_steps_epochs_seconds(idx_root, tmp_path, capsys):
     run_cli("train", "dcgan-fmnist", "--out", tmp_path / "e", *tiny(idx_root, "train.max_epochs=1.5",
-                                                                      "train.max_seconds=0", "train.batch_size=64"))
+                                                                      "train.max_seconds=0", "train.batch_size=64",
+                                                                      "train.max_steps=100"))
     # 256 images / batch 64 = 4 batches per epoch -> 1.5 epochs = 6 steps
     assert ckpt.load(tmp_path / "e" / "checkpoints" / "last.pt")["state"]["step"] == 6
+    # the bound that ended it is named: one in the preset may stop a run before the one given with --set
+    assert re.search(r"finished at step 6 \(384 images, \d+ s; train.max_epochs=1.5 reached\)", capsys.readouterr().out)
     t = time.time()
     run_cli("train", "dcgan-fmnist", "--out", tmp_path / "s", *tiny(idx_root, "train.max_seconds=2"))
     assert time.time() - t < 30

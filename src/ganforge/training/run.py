@@ -294,6 +294,8 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
         print(f"ganforge: {name} received; saved step {state.step} to {where}. "
               f"Continue with: ganforge train {preset_or_file} --out {run_dir} --resume", file=sys.stderr)
         return 128 + trainer.stop_signal
-    print(f"ganforge: finished at step {state.step} ({state.images_seen} images, {state.seconds:.0f} s). "
-          f"Samples: {run_dir / 'samples'}  Checkpoint: {where}")
+    # which bound ended it: a preset's own (hw6's max_epochs=1) may come before the one given with --set
+    bound = (trainer.reached_bound() or "").split(" (")[0]
+    print(f"ganforge: finished at step {state.step} ({state.images_seen} images, {state.seconds:.0f} s"
+          f"{f'; {bound} reached' if bound else ''}). Samples: {run_dir / 'samples'}  Checkpoint: {where}")
     return 0
