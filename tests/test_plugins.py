@@ -53,3 +53,24 @@ def test_a_plugin_that_fails_to_import_is_a_one_line_error(tmp_path):
     plugin.write_text("LOADED = True\n")  # fixed: a second load in the same process imports it, not a half module
     load_config(str(cfg))
     assert sys.modules["ganforge_plugin_broken_plugin"].LOADED
+
+
+def test_a_name_registered_twice_names_both_places(tmp_path):
+    """One file imported as a module and as a path defines its classes twice; the message said only
+    "registered twice; pick another name", though the user had registered the name once."""
+    (tmp_path / "twice_pkg").mkdir()
+    (tmp_path / "twice_pkg" / "__init__.py").write_text("")
+    (tmp_path / "twice_pkg" / "nets.py").write_text(
+        "import torch.nn as nn\nfrom ganforge.registry import GENERATORS\n\n"
+        "@GENERATORS.register('test-twice-g')\nclass G(nn.Module):\n    pass\n")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('plugins = ["twice_pkg.nets", "twice_pkg/nets.py"]\n')
+    with pytest.raises(GanforgeError, match=r"generator 'test-twice-g' is registered twice \(.*twice_pkg/nets.py:4, "
+                                            r"then .*twice_pkg/nets.py:4\); list that file once in plugins"):
+        load_config(str(cfg))
+    (tmp_path / "mine.py").write_text("import torch.nn as nn\nfrom ganforge.registry import GENERATORS\n\n"
+                                      "@GENERATORS.register('dcgan')\nclass Mine(nn.Module):\n    pass\n")
+    cfg.write_text('plugins = ["mine.py"]\n')
+    with pytest.raises(GanforgeError, match=r"generator 'dcgan' is registered twice \(.*dcgan.py:\d+, then "
+                                            r".*mine.py:4\); pick another name for one of them"):
+        load_config(str(cfg))

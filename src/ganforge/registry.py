@@ -45,7 +45,12 @@ class Registry(Generic[T]):
 
         def deco(builder: Callable[..., T]) -> Callable[..., T]:
             if name in self._entries and self._entries[name].builder is not builder:
-                raise GanforgeError(f"{self.kind} '{name}' is registered twice; pick another name.")
+                first, second = _defined_at(self._entries[name].builder), _defined_at(builder)
+                same_file = first.rsplit(":", 1)[0] == second.rsplit(":", 1)[0]
+                # one file imported under two names (plugins = ["pkg.nets", "pkg/nets.py"]) defines it twice
+                fix = ("list that file once in plugins (by module name or by path, not both)" if same_file
+                       else "pick another name for one of them")
+                raise GanforgeError(f"{self.kind} '{name}' is registered twice ({first}, then {second}); {fix}.")
             self._entries[name] = Entry(name, builder, options)
             return builder
 
