@@ -93,3 +93,29 @@ def test_a_plugin_loss_is_tried_on_two_scores_when_built(term, message):
     LOSSES.register(name + "-raw")(lambda: (lambda r, f: r.mean()))
     with pytest.raises(GanforgeError, match="is a 'function', not an AdversarialLoss; register it with register_loss"):
         build_loss(name + "-raw")
+
+
+def test_a_loss_registered_under_a_taken_name_names_both():
+    """Every register_loss builder is one lambda in losses.py, so the registry could only say "registered
+    twice" at losses.py for both; the terms' own definitions say where each loss comes from."""
+    from ganforge.errors import GanforgeError
+    from ganforge.losses import AdversarialLoss, register_loss
+
+    with pytest.raises(GanforgeError, match=r"loss 'vanilla' is registered twice \(.*ganforge/losses.py:\d+, then "
+                                            r".*test_losses.py:\d+\); pick another name for one of them"):
+        register_loss("vanilla", AdversarialLoss(d_real=lambda r: r.mean(), d_fake=lambda f: f.mean(),
+                                                 g=lambda f: -f.mean()))
+
+
+def test_a_network_defined_again_replaces_itself():
+    """A notebook cell run twice defines its class again, in the same module under the same name: that
+    replaces the first, as Python's own redefinition does; another class under a taken name is refused."""
+    from ganforge.errors import GanforgeError
+    from ganforge.registry import GENERATORS
+
+    cell = "import torch.nn as nn\nclass NotebookG(nn.Module):\n    version = {v}\nGENERATORS.register('test-nb-g')(NotebookG)\n"
+    for version in (1, 2):
+        exec(cell.format(v=version), {"GENERATORS": GENERATORS, "__name__": "__main__"})
+    assert GENERATORS.get("test-nb-g").builder.version == 2
+    with pytest.raises(GanforgeError, match="generator 'test-nb-g' is registered twice"):
+        exec(cell.format(v=3).replace("NotebookG", "OtherG"), {"GENERATORS": GENERATORS, "__name__": "__main__"})

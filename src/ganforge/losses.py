@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import GanforgeError, raised_at
-from .registry import LOSSES
+from .registry import LOSSES, defined_at
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ class AdversarialLoss:
 
 def register_loss(name: str, loss: AdversarialLoss) -> AdversarialLoss:
     """Register a loss object under ``name`` (users call this from a plugin)."""
+    if name in LOSSES.names():  # every builder here is this function's lambda: name where the two losses' terms are
+        first = LOSSES.get(name).builder()
+        raise GanforgeError(f"loss '{name}' is registered twice ({defined_at(getattr(first, 'd_real', first))}, then "
+                            f"{defined_at(loss.d_real)}); pick another name for one of them.")
     LOSSES.register(name)(lambda: loss)
     return loss
 

@@ -44,8 +44,11 @@ class Registry(Generic[T]):
                                 "dataclass; pass a @dataclass(frozen=True) class of its options, or None for none.")
 
         def deco(builder: Callable[..., T]) -> Callable[..., T]:
-            if name in self._entries and self._entries[name].builder is not builder:
-                first, second = _defined_at(self._entries[name].builder), _defined_at(builder)
+            old = self._entries.get(name)
+            if old is not None and _same_definition(old.builder, builder):
+                old = None  # the same definition run again (a notebook cell, a reloaded module): it replaces it
+            if old is not None and old.builder is not builder:
+                first, second = defined_at(self._entries[name].builder), defined_at(builder)
                 same_file = first.rsplit(":", 1)[0] == second.rsplit(":", 1)[0]
                 # one file imported under two names (plugins = ["pkg.nets", "pkg/nets.py"]) defines it twice
                 fix = ("list that file once in plugins (by module name or by path, not both)" if same_file
@@ -104,13 +107,22 @@ class Registry(Generic[T]):
             # modules take their own keyword arguments), so say what it is called with
             given = ", ".join([f"<{len(args)} arguments>"] * bool(args) + ["options"] * (entry.options is not None)
                               + [f"{k}=..." for k in kwargs])
-            where = _defined_at(entry.builder)
+            where = defined_at(entry.builder)
             raise GanforgeError(f"{self.kind} '{name}' cannot be built: TypeError: {e} ({where}). "
                                 f"ganforge calls it as {name}({given}), so its __init__ must take those "
                                 f"{'keyword ' * (not args)}arguments (add **kwargs for any it does not use).") from None
 
 
-def _defined_at(obj: Any) -> str:
+def _same_definition(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are one definition executed twice: a class or function of the same name in
+    the same module. Lambdas and local definitions (``register_loss``'s builders) all share one name, so
+    they never count as the same."""
+    name = getattr(b, "__qualname__", "<")
+    return "<" not in name and (getattr(a, "__module__", None), getattr(a, "__qualname__", None)) == \
+        (getattr(b, "__module__", None), name)
+
+
+def defined_at(obj: Any) -> str:
     """``file:line`` of a class's or function's definition, for an error message."""
     import inspect
 
