@@ -74,3 +74,15 @@ def test_a_name_registered_twice_names_both_places(tmp_path):
     with pytest.raises(GanforgeError, match=r"generator 'dcgan' is registered twice \(.*dcgan.py:\d+, then "
                                             r".*mine.py:4\); pick another name for one of them"):
         load_config(str(cfg))
+
+
+def test_a_module_name_for_a_file_in_the_working_folder_is_pointed_to_its_path(tmp_path, monkeypatch):
+    """The ganforge command does not put the working folder on sys.path, so plugins = ["cwd_nets"] beside
+    cwd_nets.py was only "No module named 'cwd_nets'"."""
+    (tmp_path / "cwd_nets.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    with pytest.raises(GanforgeError, match=r"plugin 'cwd_nets' could not be imported: No module named 'cwd_nets', but "
+                                            r"there is a file 'cwd_nets.py': name it by its path, "
+                                            r"plugins = \[\"cwd_nets.py\"\]"):
+        load_config("dcgan-fmnist", ["plugins=['cwd_nets']"])

@@ -74,6 +74,12 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None, run_dir: Pa
                 # the plugin was found; a module it imports is missing
                 raise GanforgeError(f"plugin '{plugin}' imports '{e.name}', which is not installed "
                                     f"({raised_at(e)}). Install the package that provides it.") from None
+            as_file = plugin_file(plugin.replace(".", "/") + ".py", base, run_dir)  # `nets` for ./nets.py
+            if as_file is not None:
+                raise GanforgeError(f"plugin '{plugin}' could not be imported: {e}, but there is a file '{as_file}': "
+                                    f"name it by its path, plugins = [\"{plugin.replace('.', '/')}.py\"] (a module "
+                                    "name is looked up on PYTHONPATH, which the ganforge command does not extend "
+                                    "with the working directory).") from None
             raise GanforgeError(f"plugin '{plugin}' could not be imported: {e}. Check the name in 'plugins', and that "
                                 "its folder is on PYTHONPATH (or give the .py file's path).") from None
         except GanforgeError:
