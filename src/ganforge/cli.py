@@ -156,7 +156,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used by the docs)."""
     p = argparse.ArgumentParser(prog="ganforge", description="Train, sample and evaluate GANs.")
-    p.add_argument("--version", action="version", version=_version())
+    p.add_argument("--version", action=_VersionAction)
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a preset or a TOML, YAML or JSON config (a run's config.json: a new run "
@@ -257,9 +257,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the versions are looked up only when asked, not at every command's start (reading
+    torch's from its package metadata takes about 40 ms)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print ganforge's, torch's and Python's versions and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(_version())
+        parser.exit()
+
+
 def _version() -> str:
     """ganforge's version with torch's and Python's, for a bug report; read from the installed packages'
-    metadata, so that --help and --version do not import torch."""
+    metadata, so that --version does not import torch."""
     from importlib.metadata import PackageNotFoundError, version
 
     from . import __version__

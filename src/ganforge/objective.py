@@ -140,12 +140,14 @@ class GANObjective:
         self.opt_g = build_optimizer(G.parameters(), cfg.optim_g)
         self.opt_d = build_optimizer(D.parameters(), cfg.optim_d) if D is not None else None
         sr = cfg.sr
-        if cfg.model.task == "sr":  # the losses are tried on HR-shaped images first, as G and D are
-            side = hr_size(cfg)
-            probe = torch.rand(2, cfg.data.channels, side, side)
-        self.pixel = build_pixel_loss(sr.pixel_loss, probe) if cfg.model.task == "sr" and sr.pixel_weight > 0 else None
-        self.perceptual = (build_perceptual_loss(sr.perceptual_net, probe).to(device)
-                           if cfg.model.task == "sr" and sr.perceptual_weight > 0 else None)
+        self.pixel = self.perceptual = None
+        if cfg.model.task == "sr":
+            # the losses are tried on HR-shaped images first, as G and D are; zeros, not the run's RNG
+            probe = torch.zeros(2, cfg.data.channels, hr_size(cfg), hr_size(cfg))
+            if sr.pixel_weight > 0:
+                self.pixel = build_pixel_loss(sr.pixel_loss, probe)
+            if sr.perceptual_weight > 0:
+                self.perceptual = build_perceptual_loss(sr.perceptual_net, probe).to(device)
         # train.precision: autocast for the forwards; fp16 also scales the losses (one scaler per optimizer)
         self.precision = precision = resolve_precision(cfg.train.precision, device)
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import GanforgeError, raised_at
+from .nets import require_module
 from .registry import PERCEPTUAL_NETS, PIXEL_LOSSES
 
 CHARBONNIER_EPS = 1e-6  # keeps the gradient finite where output == target (LapSRN uses 1e-3, MMagic 1e-12)
@@ -98,12 +99,8 @@ def build_perceptual_loss(name: str, probe: torch.Tensor) -> PerceptualLoss:
     G's output and the HR batch are). A network that fails on them, returns something other than
     features, or returns features G's output does not reach (made under torch.no_grad: the loss would
     teach G nothing, without a word) is a one-line error naming it."""
-    net = PERCEPTUAL_NETS.build(name)
     what = f"perceptual network '{name}' (sr.perceptual_net)"
-    if not isinstance(net, nn.Module):
-        raise GanforgeError(f"{what} is built as a '{type(net).__name__}', not a torch.nn.Module; register an "
-                            "nn.Module class, or a function that returns one.")
-    loss = PerceptualLoss(net)
+    loss = PerceptualLoss(require_module(PERCEPTUAL_NETS.build(name), what))
     out = probe.clone().requires_grad_(True)
     try:
         features = loss.net(out)

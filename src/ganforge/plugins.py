@@ -48,8 +48,8 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None, run_dir: Pa
                     raise GanforgeError(f"plugin file '{plugin}' not found (looked in {looked}).{fix}")
                 # one module per file name, so a notebook that loads a config twice imports its plugin once;
                 # two files of one name in one list would be one module, the second never imported
-                name = f"ganforge_plugin_{path.stem}"
-                if files.setdefault(name, path.resolve()) != path.resolve():
+                name, resolved = f"ganforge_plugin_{path.stem}", path.resolve()
+                if files.setdefault(name, resolved) != resolved:
                     raise GanforgeError(f"plugins '{files[name]}' and '{path}' have the same file name, and only the "
                                         "first would be imported; rename one of them.")
                 if name in sys.modules:
@@ -74,10 +74,11 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None, run_dir: Pa
                 # the plugin was found; a module it imports is missing
                 raise GanforgeError(f"plugin '{plugin}' imports '{e.name}', which is not installed "
                                     f"({raised_at(e)}). Install the package that provides it.") from None
-            as_file = plugin_file(plugin.replace(".", "/") + ".py", base, run_dir)  # `nets` for ./nets.py
+            as_path = plugin.replace(".", "/") + ".py"  # `nets` for ./nets.py
+            as_file = plugin_file(as_path, base, run_dir)
             if as_file is not None:
                 raise GanforgeError(f"plugin '{plugin}' could not be imported: {e}, but there is a file '{as_file}': "
-                                    f"name it by its path, plugins = [\"{plugin.replace('.', '/')}.py\"] (a module "
+                                    f"name it by its path, plugins = [\"{as_path}\"] (a module "
                                     "name is looked up on PYTHONPATH, which the ganforge command does not extend "
                                     "with the working directory).") from None
             raise GanforgeError(f"plugin '{plugin}' could not be imported: {e}. Check the name in 'plugins', and that "

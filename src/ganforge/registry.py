@@ -45,10 +45,9 @@ class Registry(Generic[T]):
 
         def deco(builder: Callable[..., T]) -> Callable[..., T]:
             old = self._entries.get(name)
-            if old is not None and _same_definition(old.builder, builder):
-                old = None  # the same definition run again (a notebook cell, a reloaded module): it replaces it
-            if old is not None and old.builder is not builder:
-                first, second = defined_at(self._entries[name].builder), defined_at(builder)
+            # the same definition run again (a notebook cell, a reloaded module) replaces it
+            if old is not None and old.builder is not builder and not _same_definition(old.builder, builder):
+                first, second = defined_at(old.builder), defined_at(builder)
                 same_file = first.rsplit(":", 1)[0] == second.rsplit(":", 1)[0]
                 # one file imported under two names (plugins = ["pkg.nets", "pkg/nets.py"]) defines it twice
                 fix = ("list that file once in plugins (by module name or by path, not both)" if same_file

@@ -13,11 +13,11 @@ import torch
 from .config import Config, config_from_dict
 from .data.folder import image_files
 from .errors import GanforgeError
-from .plugins import load_plugins
 from .files import OTHER_ARRAY_SUFFIXES, check_output_file, format_bytes, make_dir, write_atomic
 from .images import MAX_GRID_IMAGES, make_grid, refuse_other_image_formats, save_png, to_uint8
 from .nets import build_generator
 from .nets.conditional import with_labels
+from .plugins import load_plugins
 from .training import checkpoint as ckpt
 
 

@@ -50,10 +50,7 @@ def _build(registry: Registry, net: NetConfig, cfg: Config) -> nn.Module:
         shape["z_dim"] += embedding_size(k)
     with warnings.catch_warnings():  # torch warns about an empty weight; the error below names it instead
         warnings.filterwarnings("ignore", "Initializing zero-element tensors")
-        module = registry.build(net.name, net.options, **shape)
-        if not isinstance(module, nn.Module):  # its weights, train() and state_dict are what ganforge uses
-            raise GanforgeError(f"{registry.kind} '{net.name}' is built as a '{type(module).__name__}', not a "
-                                "torch.nn.Module; register an nn.Module class, or a function that returns one.")
+        module = require_module(registry.build(net.name, net.options, **shape), f"{registry.kind} '{net.name}'")
         if wrap_g:
             module = (ConditionalBatchNormGenerator(module, k, f"generator '{net.name}'") if by_norm
                       else ClassEmbeddingGenerator(module, k))
@@ -68,6 +65,15 @@ def _build(registry: Registry, net: NetConfig, cfg: Config) -> nn.Module:
     if net.spectral_norm:
         add_spectral_norm(module, f"{registry.kind} '{net.name}'")
     return module
+
+
+def require_module(built: object, what: str) -> nn.Module:
+    """``built`` if a registered builder returned an nn.Module (its weights, train() and state_dict are what
+    ganforge uses), else an error naming ``what``: a plugin's builder may return a function instead."""
+    if not isinstance(built, nn.Module):
+        raise GanforgeError(f"{what} is built as a '{type(built).__name__}', not a torch.nn.Module; register an "
+                            "nn.Module class, or a function that returns one.")
+    return built
 
 
 def add_spectral_norm(module: nn.Module, what: str = "the network") -> nn.Module:
