@@ -361,6 +361,25 @@ def test_a_plugin_feature_extractor_is_checked_before_training(idx_root, tmp_pat
     assert not (tmp_path / "r" / "checkpoints").exists()  # refused before the first step
 
 
+@FEATURES.register("test-pooled")
+def _pooled_features() -> FeatureExtractor:
+    """Eight features per image: the mean of each 8th of its pixels; no classes."""
+    def forward(images):
+        x = images.float().flatten(1)
+        return x[:, : x.shape[1] // 8 * 8].reshape(len(x), 8, -1).mean(2), torch.zeros(len(x), 0)
+    return FeatureExtractor("test-pooled", forward, 8, "0" * 64, "none")
+
+
+def test_evaluate_run_uses_the_runs_own_features_unless_told(idx_root, tmp_path):
+    """It used fmnist whatever the run's eval.features, so its FID was not the one training had logged."""
+    run = tmp_path / "r"
+    assert run_cli("train", "dcgan-fmnist", "--out", run,
+                   *tiny(idx_root, "train.max_steps=2", "eval.features=test-pooled")) == 0
+    assert evaluate_source(str(run), "fid", 32, ref="test")["protocol"]["features"] == "test-pooled"
+    with pytest.warns(UserWarning, match="FID from 32 images of 128-dimensional 'fmnist' features"):
+        assert evaluate_source(str(run), "fid", 32, features="fmnist", ref="test")["protocol"]["features"] == "fmnist"
+
+
 def test_a_failed_evaluation_saves_its_step_and_is_tried_again_on_resume(idx_root, tmp_path, capsys):
     """Checkpoints come every 1,000 steps here, so an evaluation that failed at step 2 lost both steps."""
     run = tmp_path / "r"

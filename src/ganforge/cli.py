@@ -191,8 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated: fid,kid,is,pr,swd; pr also gives density and coverage (default: all five)")
     e.add_argument("--num", type=int, default=None, help="images to evaluate (default 10,000, or all of a .npy's or "
                    "folder's if fewer; a super-resolution run: all its validation images)")
-    e.add_argument("--features", default="fmnist", help="feature extractor: fmnist, inception, or one the "
-                   "run's plugins register")
+    e.add_argument("--features", default=None, help="feature extractor: fmnist, inception, or one the run's "
+                   "plugins register (default: a run's own eval.features; fmnist for a .npy or a folder)")
     e.add_argument("--ref", choices=["train", "test"], default="train", help="reference split")
     e.add_argument("--json", metavar="OUT", help="JSON output (default: beside the source)")
     e.add_argument("--seed", type=_seed, default=0,

@@ -137,7 +137,7 @@ def load_image_folder(path: Path, num: int, seed: int) -> FolderImages:
 DEFAULT_NUM = 10_000
 
 
-def evaluate_source(source: str, metrics: str | None = None, num: int | None = None, features: str = "fmnist",
+def evaluate_source(source: str, metrics: str | None = None, num: int | None = None, features: str | None = None,
                     ref: str = "train", json_out: str | None = None, seed: int = 0, dataset: str | None = None,
                     data_root: str = "", use_ema: bool = True, val: str = "") -> dict:
     """Evaluate ``source``; print the table, write JSON, return the result.
@@ -149,7 +149,8 @@ def evaluate_source(source: str, metrics: str | None = None, num: int | None = N
         metrics: comma-separated metric names (None: all of them; SR runs are scored by PSNR/SSIM).
         num: images to evaluate (a .npy or folder with fewer is an error); None: ``DEFAULT_NUM`` (or all of
             a .npy's or folder's images, if fewer), or for a super-resolution run all its validation images.
-        features: registered feature extractor.
+        features: registered feature extractor (None: a run's own ``eval.features``, the one its evaluations
+            during training used; ``fmnist`` for a .npy or a folder of images).
         ref: reference split of the dataset.
         json_out: JSON path (default: RUN_DIR/evaluate.json, FOLDER/evaluate.json, SAMPLES.eval.json, or
             CKPT.eval.json for a checkpoint outside a run's checkpoints/ folder).
@@ -187,7 +188,7 @@ def evaluate_source(source: str, metrics: str | None = None, num: int | None = N
                           "--data-root PATH.")
         data = DataConfig(name=dataset or "fashion-mnist", root=data_root, split=ref,
                           resolution=images.shape[2], channels=images.shape[1])
-        result = evaluate_images(array_batches(images[:num]), num, data, names, features, seed,
+        result = evaluate_images(array_batches(images[:num]), num, data, names, features or "fmnist", seed,
                                  loaded.classes, loaded.labels)
         if loaded.total > num:  # which images were scored: a seeded subset of the folder's
             result["protocol"]["fake_subset_of"] = loaded.total
@@ -205,7 +206,7 @@ def evaluate_source(source: str, metrics: str | None = None, num: int | None = N
             default_json = (path if (path / "checkpoints").is_dir() else path.parent) / "evaluate.json"
         if cfg.model.task == "sr":
             # the GAN metrics' options, where given (their defaults cannot be told from not giving them)
-            given = {"--metrics": metrics, "--features": features if features != "fmnist" else None,
+            given = {"--metrics": metrics, "--features": features,
                      "--ref": ref if ref != "train" else None, "--dataset": dataset, "--data-root": data_root or None}
             ignored = [f"{flag} {value}" for flag, value in given.items() if value is not None]
             if ignored:
@@ -225,7 +226,8 @@ def evaluate_source(source: str, metrics: str | None = None, num: int | None = N
             data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
                                        **({"root": data_root} if data_root else {}))
             fakes = generate(G, cfg.model.z_dim, num, seed=seed, num_classes=cfg.model.num_classes)
-            result = evaluate_images(fakes, num, data, names, features, seed, G.class_names)
+            # the run's own extractor by default, so the figures match those its training logged
+            result = evaluate_images(fakes, num, data, names, features or cfg.eval.features, seed, G.class_names)
     print(format_table(result))
     out = json_out or default_json
     write_json(result, out)
