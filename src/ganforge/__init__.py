@@ -1,5 +1,12 @@
 """ganforge: train, evaluate and sample GANs on PyTorch.
 
+From Python (a notebook, a script), the ``ganforge`` command's work is five functions (api.py)::
+
+    import ganforge
+    run = ganforge.train("dcgan-fmnist", "runs/a", {"train.max_seconds": 60})
+    images = ganforge.sample(run, 64)          # uint8 (N, C, H, W)
+    ganforge.evaluate(run, metrics="fid")      # a dict of figures
+
 Users extend it by registering networks and losses::
 
     from ganforge.registry import GENERATORS
@@ -7,3 +14,19 @@ Users extend it by registering networks and losses::
     class MyG(torch.nn.Module): ...
 """
 __version__ = "0.1.0"
+
+# the Python API (api.py), imported on first use: `import ganforge` and the command's start stay free of torch
+_API = ("train", "sample", "evaluate", "load_generator", "grid")
+__all__ = [*_API, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'ganforge' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])

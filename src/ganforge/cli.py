@@ -13,7 +13,7 @@ import threading
 import warnings
 from pathlib import Path
 
-from .errors import GanforgeError
+from .errors import GanforgeError, format_warning
 
 
 def _seed(text: str) -> int:
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         stray = [a for a in extra if "=" in a and not a.startswith("-")]
         hint = f"; give each override its own --set, e.g. --set {stray[0]}" if stray else ""
         parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"ganforge: warning: {msg}\n"
+    warnings.formatwarning = format_warning
     if int(os.environ.get("RANK", "0")) > 0:
         # under torchrun every rank reads the same config and data and would print each warning once per
         # process; rank 0's copy is enough. Errors still print on every rank: one may fail alone.

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GanforgeError, did_you_mean, did_you_mean_path
-from .plugins import load_plugins, plugin_file
+from .plugins import load_plugins, with_absolute_plugins
 
 PRESET_DIR = Path(__file__).parent / "presets"
 # seeds are offset and multiplied into per-epoch and per-hook seeds (seed * 1_000_003 + epoch), which must stay
@@ -659,14 +659,8 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
 def load_config(preset_or_file: str, overrides: list[str] | None = None) -> Config:
     """Resolve a preset, TOML, YAML or JSON file plus ``--set`` overrides into a validated :class:`Config`."""
     values, base = read_source(preset_or_file)
-    values = apply_overrides(values, overrides or [])
-    if isinstance(values.get("plugins"), list):
-        # The resolved config (saved with the run) names plugin files by absolute path, so
-        # `ganforge sample RUN` finds them from any working directory (a path given with --set
-        # is relative to the working directory, one in a config file also to the file's folder).
-        values["plugins"] = [str(found.absolute()) if isinstance(p, str) and (found := plugin_file(p, base)) else p
-                             for p in values["plugins"]]
-    cfg = config_from_dict(values)
+    # the resolved config (saved with the run) names plugin files by absolute path
+    cfg = config_from_dict(with_absolute_plugins(apply_overrides(values, overrides or []), base))
     load_plugins(cfg.plugins, base)
     from .validation import validate  # it reads the registries the plugins fill, and imports this module
 

@@ -16,6 +16,12 @@ class GanforgeError(Exception):
     """A problem with user input (config, data, paths, checkpoints)."""
 
 
+def format_warning(message, category, *args, **kwargs) -> str:
+    """A warning as ganforge prints it (``warnings.formatwarning``): one line, without the file and line of
+    ganforge's code that issued it, which say nothing to the user who can fix the cause."""
+    return f"ganforge: warning: {message}\n"
+
+
 def did_you_mean(name: str, valid: Iterable[str]) -> str:
     """Return ' Did you mean 'x'?' for the closest valid name, or ''."""
     close = difflib.get_close_matches(name, list(valid), n=1)  # difflib's cutoff, 0.6: 0.5 offered 'compile' for 'nope'

@@ -45,9 +45,14 @@ def make_grid(images: np.ndarray | torch.Tensor, nrow: int | None = None, paddin
 
 def save_png(image: np.ndarray, path: str | Path) -> None:
     """Write a uint8 (C, H, W) image with C in {1, 3} as PNG, atomically."""
-    image = np.asarray(image)
-    pil = Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0))
+    pil = to_pil(image)
     write_atomic(Path(path), lambda f: pil.save(f, format="PNG"))
+
+
+def to_pil(image: np.ndarray) -> Image.Image:
+    """A uint8 (C, H, W) image with C in {1, 3} as a PIL image (mode L or RGB)."""
+    image = np.asarray(image)
+    return Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0))
 
 
 def refuse_other_image_formats(out: Path) -> None:

@@ -39,7 +39,7 @@ def register_loss(name: str, loss: AdversarialLoss) -> AdversarialLoss:
         first = LOSSES.get(name).builder()
         raise GanforgeError(f"loss '{name}' is registered twice ({defined_at(getattr(first, 'd_real', first))}, then "
                             f"{defined_at(loss.d_real)}); pick another name for one of them.")
-    LOSSES.register(name)(lambda: loss)
+    LOSSES.register(name, origin=getattr(loss.d_real, "__module__", None))(lambda: loss)
     return loss
 
 

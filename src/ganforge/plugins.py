@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -23,6 +24,16 @@ def plugin_file(plugin: str, base: Path | None, run_dir: Path | None = None) -> 
     if not plugin.endswith(".py"):
         return None
     return next((p for p in _plugin_candidates(plugin, base, run_dir) if p.is_file()), None)
+
+
+def with_absolute_plugins(values: dict, base: Path | None = None, run_dir: Path | None = None) -> dict:
+    """``values`` (a config's dict) with each ``.py`` plugin that is found named by its absolute path, so that
+    ``ganforge sample RUN`` finds it from any working directory: a path given with --set is relative to the
+    working directory, one in a config file also to the file's folder (``base``)."""
+    if isinstance(values.get("plugins"), list):
+        values["plugins"] = [str(found.absolute()) if isinstance(p, str) and (found := plugin_file(p, base, run_dir))
+                             else p for p in values["plugins"]]
+    return values
 
 
 def load_plugins(plugins: tuple[str, ...], base: Path | None = None, run_dir: Path | None = None) -> None:
@@ -89,3 +100,55 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None, run_dir: Pa
             detail = e.msg if isinstance(e, SyntaxError) else e  # str(SyntaxError) repeats the place
             raise GanforgeError(f"plugin '{plugin}' failed to import: {type(e).__name__}: {detail} "
                                 f"({raised_at(e)})") from None
+
+
+def components(cfg) -> list[tuple[str, object, str]]:
+    """What a config builds from the registries: (config key, registry, registered name) for each."""
+    from . import losses, nets, objective, pixel_losses  # noqa: F401  (registers the built-ins)
+    from .metrics.features import FEATURES
+    from .registry import DISCRIMINATORS, GENERATORS, LOSSES, OBJECTIVES, PERCEPTUAL_NETS, PIXEL_LOSSES
+
+    found = [("model.generator.name", GENERATORS, cfg.model.generator.name)]
+    if cfg.model.discriminator.name != nets.NO_DISCRIMINATOR:
+        found.append(("model.discriminator.name", DISCRIMINATORS, cfg.model.discriminator.name))
+    found += [("objective.loss", LOSSES, cfg.objective.loss), ("objective.name", OBJECTIVES, cfg.objective.name),
+              ("eval.features", FEATURES, cfg.eval.features)]
+    if cfg.model.task == "sr":
+        found.append(("sr.pixel_loss", PIXEL_LOSSES, cfg.sr.pixel_loss))
+        if cfg.sr.perceptual_weight > 0:
+            found.append(("sr.perceptual_net", PERCEPTUAL_NETS, cfg.sr.perceptual_net))
+    return found
+
+
+def check_run_components(cfg, run_dir: Path, keys: tuple[str, ...] | None = None) -> None:
+    """Refuse to load a run whose networks or losses (those under ``keys``, default all) no plugin of it registers.
+
+    A network registered in a notebook or a script (``ganforge.train`` from Python) is known only to the process
+    that trained the run; the generic "unknown generator" error would not say why a run that trained is unknown.
+    """
+    for key, registry, name in components(cfg):
+        if (keys is None or key in keys) and name not in registry:
+            listed = f"its plugins ({', '.join(cfg.plugins)})" if cfg.plugins else "its plugins (it lists none)"
+            plugins = json.dumps([*cfg.plugins, "my_code.py"])
+            raise GanforgeError(
+                f"the run in '{run_dir}' was trained with {registry.kind} '{name}' ({key}), which none of {listed} "
+                "registers: the process that trained it did (a notebook or a script), and a run keeps only the "
+                "plugins its config names. In Python, run the code that registers it, then load the run. For the "
+                "ganforge command, put that code in a .py file and train the run on with it once; its checkpoints "
+                f"then name the file: ganforge train {run_dir / 'config.json'} --out {run_dir} --resume "
+                f"--set plugins='{plugins}' (with a higher --set train.max_steps if it has finished).")
+
+
+def outside_plugins(cfg) -> list[str]:
+    """The components of ``cfg`` that only this process can build: registered by code that is neither
+    ganforge's nor a plugin the config names (a notebook's cell, a script, a module the user imported)."""
+    # a module plugin's package: what its import imports from there is rebuilt with it
+    packages = {"ganforge", *(p.split(".")[0] for p in cfg.plugins if not p.endswith(".py"))}
+    found = []
+    for key, registry, name in components(cfg):
+        origin = registry.get(name).origin
+        if origin.split(".")[0] in packages or origin.startswith("ganforge_plugin_"):  # .py plugins' modules
+            continue
+        found.append(f"{registry.kind} '{name}' ({key}, defined in "
+                     f"{'__main__: a notebook or the script being run' if origin == '__main__' else origin})")
+    return found

@@ -17,11 +17,13 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Entry(Generic[T]):
-    """One registered builder and (optionally) the dataclass of its options."""
+    """One registered builder, (optionally) the dataclass of its options, and ``origin``: the module that
+    defined it (``__main__`` for a notebook's cell or a script), to tell whether a run can rebuild it."""
 
     name: str
     builder: Callable[..., T]
     options: type | None = None
+    origin: str = ""
 
 
 class Registry(Generic[T]):
@@ -35,8 +37,10 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
 
-    def register(self, name: str, options: type | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
-        """Decorator: register ``builder`` under ``name`` with an options dataclass."""
+    def register(self, name: str, options: type | None = None,
+                 origin: str | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator: register ``builder`` under ``name`` with an options dataclass. ``origin`` is the module that
+        defines it, when that is not the builder's own (``register_loss`` registers a lambda of its own)."""
 
         if options is not None and not (isinstance(options, type) and dataclasses.is_dataclass(options)):
             # checked here, at the plugin's import, not when a config's options are first parsed
@@ -53,7 +57,7 @@ class Registry(Generic[T]):
                 fix = ("list that file once in plugins (by module name or by path, not both)" if same_file
                        else "pick another name for one of them")
                 raise GanforgeError(f"{self.kind} '{name}' is registered twice ({first}, then {second}); {fix}.")
-            self._entries[name] = Entry(name, builder, options)
+            self._entries[name] = Entry(name, builder, options, origin or getattr(builder, "__module__", "") or "")
             return builder
 
         return deco
@@ -61,6 +65,9 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         """Registered names, sorted."""
         return sorted(self._entries)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
 
     def get(self, name: str) -> Entry[T]:
         """The entry for ``name``; the error lists what is registered."""

@@ -17,7 +17,7 @@ from .files import OTHER_ARRAY_SUFFIXES, check_output_file, format_bytes, make_d
 from .images import MAX_GRID_IMAGES, make_grid, refuse_other_image_formats, save_png, to_uint8
 from .nets import build_generator
 from .nets.conditional import with_labels
-from .plugins import load_plugins
+from .plugins import check_run_components, load_plugins
 from .training import checkpoint as ckpt
 
 
@@ -28,7 +28,9 @@ def load_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.nn.M
     """
     payload, path = ckpt.resolve(source)
     cfg = config_from_dict(json.loads(payload["config"]))
-    load_plugins(cfg.plugins, run_dir=ckpt.run_dir_of(path))
+    run_dir = ckpt.run_dir_of(path)
+    load_plugins(cfg.plugins, run_dir=run_dir)
+    check_run_components(cfg, run_dir, ("model.generator.name",))
     G = build_generator(cfg)
     key = "G_ema" if use_ema and "G_ema" in payload else "G"
     try:
@@ -86,6 +88,20 @@ def generate(G: torch.nn.Module, z_dim: int, num: int, seed: int = 0, truncation
 MIN_PNG_BYTES = 4096
 
 
+def load_for_sampling(source: str | Path, use_ema: bool = True, truncation: float | None = None,
+                      class_: str | None = None) -> tuple[torch.nn.Module, Config, int | None]:
+    """G and its config for drawing samples, and the index of ``class_`` (a class's index or name; None: every
+    class in turn); refuses a super-resolution run, whose G needs an image, not noise."""
+    if truncation is not None and not truncation > 0:  # not <= 0: nan must fail too
+        raise GanforgeError(f"--truncation must be > 0, got {truncation}.")
+    G, cfg = load_generator(source, use_ema)
+    if cfg.model.task == "sr":
+        raise GanforgeError(f"'{source}' is a super-resolution run: its generator needs an image, not noise. "
+                            "Use: ganforge upscale RUN INPUT --out OUTPUT.")
+    label = pick_class(class_, cfg.model.num_classes, G.class_names, str(source)) if class_ is not None else None
+    return G, cfg, label
+
+
 def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
            truncation: float | None = None, class_: str | None = None) -> Path:
     """Write ``num`` samples to ``out``: ``.npy`` (uint8 N,C,H,W), ``.png`` grid, or a folder of PNGs.
@@ -104,20 +120,14 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
     if num > MAX_GRID_IMAGES and kind == ".png":
         raise GanforgeError(f"--num {num} is too many for one grid image (at most {MAX_GRID_IMAGES:,}); "
                             "write them to a .npy file or a folder of PNGs instead.")
-    if truncation is not None and not truncation > 0:  # not <= 0: nan must fail too
-        raise GanforgeError(f"--truncation must be > 0, got {truncation}.")
     refuse_other_image_formats(out_path)
     if kind in OTHER_ARRAY_SUFFIXES:  # it would be a folder of PNGs named so
         raise GanforgeError(f"--out '{out_path}': sample writes a .npy of uint8 images (N, C, H, W), a .png grid "
                             "or a folder of PNGs; name the file .npy.")
     if kind in (".npy", ".png"):
         check_output_file(out_path)
-    G, cfg = load_generator(source, use_ema)
-    if cfg.model.task == "sr":
-        raise GanforgeError(f"'{source}' is a super-resolution run: its generator needs an image, not noise. "
-                            "Use: ganforge upscale RUN INPUT --out OUTPUT.")
+    G, cfg, label = load_for_sampling(source, use_ema, truncation, class_)
     k = cfg.model.num_classes
-    label = pick_class(class_, k, G.class_names, source) if class_ is not None else None
     image_bytes = cfg.data.channels * cfg.data.resolution ** 2
     if kind != ".png":
         _check_free_space(out_path, num * (image_bytes if kind == ".npy" else max(image_bytes, MIN_PNG_BYTES)))

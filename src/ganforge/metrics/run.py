@@ -16,6 +16,7 @@ from ..errors import GanforgeError, did_you_mean_path
 from ..files import write_json
 from ..images import IMAGE_SUFFIXES
 from ..memory import check_fits
+from ..plugins import check_run_components
 from ..sampling import generate, load_generator
 from ..training import checkpoint as ckpt
 from .evaluate import (METRICS, array_batches, check_num, evaluate_images, format_table, parse_metrics,
@@ -70,9 +71,15 @@ def _load_npy(path: Path) -> np.ndarray:
         images = np.load(path, mmap_mode="r")
     except ValueError as e:
         raise GanforgeError(f"'{path}' is not a numpy array file: {e}") from None
+    return _checked_images(images, f"'{path}' must hold")
+
+
+def _checked_images(images: np.ndarray, must: str) -> np.ndarray:
+    """``images`` if they are uint8 (N, C, H, W) with C 1 or 3; else an error that begins with ``must``
+    ("'x.npy' must hold") and says how to convert them."""
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise GanforgeError(f"'{path}' must hold uint8 images (N, C, H, W) with C 1 or 3, "
-                            f"got {images.dtype} {images.shape}.{_npy_hint(images.shape, images.dtype)}")
+        raise GanforgeError(f"{must} uint8 images (N, C, H, W) with C 1 or 3, got {images.dtype} {images.shape}."
+                            f"{_npy_hint(images.shape, images.dtype)}")
     return images
 
 
@@ -137,15 +144,16 @@ def load_image_folder(path: Path, num: int, seed: int) -> FolderImages:
 DEFAULT_NUM = 10_000
 
 
-def evaluate_source(source: str, metrics: str | None = None, num: int | None = None, features: str | None = None,
-                    ref: str = "train", json_out: str | None = None, seed: int = 0, dataset: str | None = None,
-                    data_root: str = "", use_ema: bool = True, val: str = "") -> dict:
+def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None, num: int | None = None,
+                    features: str | None = None, ref: str = "train", json_out: str | None = None, seed: int = 0,
+                    dataset: str | None = None, data_root: str = "", use_ema: bool = True, val: str = "") -> dict:
     """Evaluate ``source``; print the table, write JSON, return the result.
 
     Args:
         source: run folder, checkpoint file, .npy of uint8 images (N, C, H, W), or a folder of
             images of one size (e.g. ``ganforge sample --out FOLDER``); of a larger folder, a
-            subset drawn with ``seed``; of a larger .npy, its first ``num``.
+            subset drawn with ``seed``; of a larger .npy, its first ``num``. From Python also an array or
+            tensor of uint8 images (N, C, H, W), scored as a .npy is; no JSON is written for it unless asked.
         metrics: comma-separated metric names (None: all of them; SR runs are scored by PSNR/SSIM).
         num: images to evaluate (a .npy or folder with fewer is an error); None: ``DEFAULT_NUM`` (or all of
             a .npy's or folder's images, if fewer), or for a super-resolution run all its validation images.
@@ -159,6 +167,13 @@ def evaluate_source(source: str, metrics: str | None = None, num: int | None = N
             else its dataset's test split). SR runs report PSNR/SSIM, not the GAN metrics.
     """
     names = parse_metrics(metrics or METRICS)
+    if not isinstance(source, (str, Path)):  # images in memory (ganforge.evaluate from Python): no file is written
+        given, num = num is not None, DEFAULT_NUM if num is None else num
+        check_num(num, names)
+        array = source.cpu().numpy() if hasattr(source, "cpu") else np.asarray(source)
+        images = FolderImages(_checked_images(array, "the array to evaluate must hold"), 0)
+        result = _score_images(images, "the array given", names, num, given, features, ref, seed, dataset, data_root)
+        return _report(result, json_out)
     path = Path(source)
     is_npy = path.suffix.lower() == ".npy"  # samples.NPY too, which was read as a checkpoint
     if not path.exists() and not is_npy:  # a missing .npy gets _load_npy's own message
@@ -171,27 +186,7 @@ def evaluate_source(source: str, metrics: str | None = None, num: int | None = N
         given, num = num is not None, DEFAULT_NUM if num is None else num
         check_num(num, names)
         loaded = FolderImages(_load_npy(path), 0) if is_npy else load_image_folder(path, num, seed)
-        images = loaded.images
-        if len(images) < num:
-            n = len(images)
-            if given:
-                raise GanforgeError(f"'{path}' holds {n} image{'s' * (n != 1)}, fewer than --num {num}; lower --num.")
-            # no --num: every image is scored, as FID tools score a folder; the count goes in the protocol
-            check_num(n, names, f"the number of images in '{path}'")
-            warnings.warn(f"'{path}' holds {n:,} images, fewer than the default --num {DEFAULT_NUM:,}: all {n:,} are "
-                          "scored. FID (higher from fewer images) and precision/recall depend on the count, so "
-                          f"compare them only with figures from {n:,} images.")
-            num = n
-        if dataset is None and images.shape[1] == 3:  # likely samples of colour data, scored against grayscale garments
-            warnings.warn(f"'{path}' holds colour images and is compared with Fashion-MNIST, the default reference "
-                          "for samples. If they imitate other data, name it: --dataset cifar10, or --dataset folder "
-                          "--data-root PATH.")
-        data = DataConfig(name=dataset or "fashion-mnist", root=data_root, split=ref,
-                          resolution=images.shape[2], channels=images.shape[1])
-        result = evaluate_images(array_batches(images[:num]), num, data, names, features or "fmnist", seed,
-                                 loaded.classes, loaded.labels)
-        if loaded.total > num:  # which images were scored: a seeded subset of the folder's
-            result["protocol"]["fake_subset_of"] = loaded.total
+        result = _score_images(loaded, f"'{path}'", names, num, given, features, ref, seed, dataset, data_root)
         # inside the folder, as for a run folder: beside it, 'S/' and 'S.npy' would both write S.eval.json
         default_json = path / "evaluate.json" if path.is_dir() else _json_beside(path)
     else:
@@ -203,7 +198,8 @@ def evaluate_source(source: str, metrics: str | None = None, num: int | None = N
             run_dir = ckpt.run_dir_of(path)
             default_json = _json_beside(path) if run_dir == path.parent else run_dir / "evaluate.json"
         else:
-            default_json = (path if (path / "checkpoints").is_dir() else path.parent) / "evaluate.json"
+            run_dir = path if (path / "checkpoints").is_dir() else path.parent
+            default_json = run_dir / "evaluate.json"
         if cfg.model.task == "sr":
             # the GAN metrics' options, where given (their defaults cannot be told from not giving them)
             given = {"--metrics": metrics, "--features": features,
@@ -225,13 +221,48 @@ def evaluate_source(source: str, metrics: str | None = None, num: int | None = N
             check_num(num, names)
             data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
                                        **({"root": data_root} if data_root else {}))
+            if features is None:
+                check_run_components(cfg, run_dir, ("eval.features",))
             fakes = generate(G, cfg.model.z_dim, num, seed=seed, num_classes=cfg.model.num_classes)
             # the run's own extractor by default, so the figures match those its training logged
             result = evaluate_images(fakes, num, data, names, features or cfg.eval.features, seed, G.class_names)
+    return _report(result, json_out or default_json)
+
+
+def _report(result: dict, json_out: str | Path | None) -> dict:
+    """Print ``result``'s table, write it to ``json_out`` (if any) and return it."""
     print(format_table(result))
-    out = json_out or default_json
-    write_json(result, out)
-    print(f"ganforge: wrote {out}")
+    if json_out:
+        write_json(result, json_out)
+        print(f"ganforge: wrote {json_out}")
+    return result
+
+
+def _score_images(loaded: FolderImages, what: str, names: tuple[str, ...], num: int, given: bool,
+                  features: str | None, ref: str, seed: int, dataset: str | None, data_root: str) -> dict:
+    """The GAN metrics of the first ``num`` of ``loaded``'s images (all of them, with a warning, if fewer and
+    ``num`` was not ``given``), against ``dataset`` (default Fashion-MNIST); ``what`` names them in messages."""
+    images = loaded.images
+    if len(images) < num:
+        n = len(images)
+        if given:
+            raise GanforgeError(f"{what} holds {n} image{'s' * (n != 1)}, fewer than --num {num}; lower --num.")
+        # no --num: every image is scored, as FID tools score a folder; the count goes in the protocol
+        check_num(n, names, f"the number of images in {what}")
+        warnings.warn(f"{what} holds {n:,} images, fewer than the default --num {DEFAULT_NUM:,}: all {n:,} are "
+                      "scored. FID (higher from fewer images) and precision/recall depend on the count, so "
+                      f"compare them only with figures from {n:,} images.")
+        num = n
+    if dataset is None and images.shape[1] == 3:  # likely samples of colour data, scored against grayscale garments
+        warnings.warn(f"{what} holds colour images and is compared with Fashion-MNIST, the default reference "
+                      "for samples. If they imitate other data, name it: --dataset cifar10, or --dataset folder "
+                      "--data-root PATH.")
+    data = DataConfig(name=dataset or "fashion-mnist", root=data_root, split=ref,
+                      resolution=images.shape[2], channels=images.shape[1])
+    result = evaluate_images(array_batches(images[:num]), num, data, names, features or "fmnist", seed,
+                             loaded.classes, loaded.labels)
+    if loaded.total > num:  # which images were scored: a seeded subset of the folder's
+        result["protocol"]["fake_subset_of"] = loaded.total
     return result
 
 

@@ -9,6 +9,7 @@ import copy
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -191,7 +192,10 @@ class Trainer:
 
     def fit(self) -> TrainState:
         """Train until a bound; SIGINT/SIGTERM end the loop cleanly (checkpoint written)."""
-        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        # only the main thread may set handlers (Python's rule); a run started from another thread (a web app's
+        # worker, ganforge.train in a thread) trains without them, as any library code there does
+        in_main = threading.current_thread() is threading.main_thread()
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM) if in_main}
         if self.cfg.log.tensorboard and self.env.is_main:
             from torch.utils.tensorboard import SummaryWriter
 

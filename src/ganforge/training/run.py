@@ -16,7 +16,7 @@ from ..data.batches import epochs_at
 from ..errors import GanforgeError
 from ..files import write_json
 from ..nets import build_networks, count_parameters
-from ..plugins import load_plugins
+from ..plugins import check_run_components, load_plugins, with_absolute_plugins
 from ..validation import validate
 from . import checkpoint as ckpt
 from .lock import RunLock
@@ -33,8 +33,10 @@ def config_for_resume(payload: dict, preset_or_file: str, overrides: list[str], 
             f"the run folder holds a '{stored.get('name')}' run, not '{preset_or_file}'; "
             "resume it with its own preset, or pick another --out folder."
         )
-    cfg = config_from_dict(apply_overrides(stored, overrides))
+    # a plugin given with --set (a network a notebook registered, now in a file) is named by path from here on
+    cfg = config_from_dict(with_absolute_plugins(apply_overrides(stored, overrides), run_dir=run_dir))
     load_plugins(cfg.plugins, run_dir=run_dir)
+    check_run_components(cfg, run_dir)
     validate(cfg)
     if not is_preset:
         _warn_file_not_used(preset_or_file, overrides, cfg)

@@ -12,7 +12,7 @@ from .base import Hook
 class ProgressBar(Hook):
     """Shows step, losses and images/s; refreshes the numbers every ``every`` steps.
 
-    On a terminal this is a tqdm bar. When stderr is a file or a pipe (``> train.log``, nohup,
+    On a terminal or in a notebook this is a tqdm bar. When stderr is a file or a pipe (``> train.log``, nohup,
     CI), a bar would write a carriage-return update twice a second, all on one line that grows
     for the whole run; there it prints a whole line at the first update and then every
     ``line_seconds``.
@@ -28,7 +28,8 @@ class ProgressBar(Hook):
     def on_train_start(self, trainer) -> None:
         self._t, self._images = time.perf_counter(), trainer.state.images_seen
         self._last_line = None  # when the last plain line was printed
-        if sys.stderr.isatty():
+        # a Jupyter kernel's stderr is no terminal, but the notebook draws tqdm's bar (a widget, or its text)
+        if sys.stderr.isatty() or "ipykernel" in sys.modules:
             self.bar = tqdm(total=trainer.cfg.train.max_steps or None, initial=trainer.state.step, unit="step",
                             dynamic_ncols=True, desc=trainer.cfg.name, mininterval=0.5)
 

@@ -1,0 +1,167 @@
+"""ganforge from Python: what the ``ganforge`` command does, for a notebook or a script.
+
+    import ganforge
+    run = ganforge.train("dcgan-fmnist", "runs/a", {"train.max_seconds": 60})
+    images = ganforge.sample(run, 64)           # uint8 tensor (64, 1, 28, 28)
+    ganforge.grid(images)                       # a PIL image, shown inline in a notebook
+    ganforge.evaluate(run, metrics="fid")       # the figures as a dict
+
+The functions take the command's arguments and raise :class:`ganforge.errors.GanforgeError` where the
+command exits 2. A network, loss or objective registered in the notebook itself trains as one from a plugin
+file, but only that process can rebuild it; ``train`` says so, since ``ganforge sample`` and ``--resume``
+from the command line will not find it.
+"""
+from __future__ import annotations
+
+import functools
+import signal
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, TypeVar
+
+import numpy as np
+import torch
+
+from .errors import GanforgeError, format_warning
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _plain_warnings(fn: F) -> F:
+    """Print ganforge's own warnings during ``fn``'s call as the command does, one line each: Python's default
+    form adds the file and line of ganforge's code that issued it, and that line of code. Other libraries'
+    warnings (tqdm's, torch's) keep Python's form, which says whose they are."""
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        previous = warnings.formatwarning
+
+        def formatwarning(message, category, filename, lineno, line=None):
+            mine = str(filename).startswith(str(Path(__file__).parent))
+            return (format_warning if mine else previous)(message, category, filename, lineno, line)
+        warnings.formatwarning = formatwarning
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            warnings.formatwarning = previous
+    return call  # type: ignore[return-value]
+
+
+@_plain_warnings
+def train(config: str | Path = "dcgan-fmnist", out: str | Path | None = None,
+          overrides: Mapping[str, Any] | Iterable[str] = (), *, resume: bool = False, force: bool = False) -> Path:
+    """Train ``config`` (a preset's name or a TOML, YAML or JSON file) into ``out``; return the run folder.
+
+    Args:
+        out: the run folder (default ``runs/<config's name>``), as ``--out``.
+        overrides: ``{"train.max_seconds": 60, "optim_g.betas": [0.0, 0.9]}``, or ``--set`` strings
+            (``["train.max_seconds=60"]``).
+        resume, force: as ``--resume`` (continue the run in ``out``) and ``--force`` (replace it).
+
+    Raises:
+        KeyboardInterrupt: after a Ctrl-C (a notebook's interrupt) saved the current step; ``resume=True``
+            continues it.
+        GanforgeError: bad input, or the health monitor stopped the run (NaN losses).
+    """
+    from .config import load_config
+    from .plugins import outside_plugins
+    from .training.run import train as train_run
+
+    sets = as_overrides(overrides)
+    run_dir = Path(out) if out is not None else Path("runs") / Path(str(config)).stem
+    if not resume:  # a resumed run's config is its checkpoint's; its own check ran when it started
+        only_here = outside_plugins(load_config(str(config), sets))
+        if only_here:
+            warnings.warn(f"{'; '.join(only_here)}: only this Python process can build "
+                          f"{'it' if len(only_here) == 1 else 'them'}. ganforge sample, evaluate or train --resume "
+                          f"on '{run_dir}' from the command line, or from a new kernel before the code runs again, "
+                          "will not find it. To keep the run usable anywhere, put that code in a .py file and add it "
+                          "to the config's plugins.")
+    code = train_run(str(config), str(run_dir), sets, resume=resume, force=force)
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):  # saved; stop the notebook's queue of cells too
+        raise KeyboardInterrupt
+    if code:
+        raise GanforgeError(f"training in '{run_dir}' stopped early; the message above says why. Its last good "
+                            "checkpoint is kept.")
+    return run_dir
+
+
+def load_generator(run: str | Path, ema: bool = True) -> torch.nn.Module:
+    """The generator of a run folder or checkpoint file (its EMA copy when it has one, unless ``ema=False``),
+    in eval mode, on the CPU. It maps noise (N, model.z_dim) to images in [-1, 1]."""
+    from .sampling import load_generator as load
+
+    return load(run, ema)[0]
+
+
+@_plain_warnings
+def sample(run: str | Path, num: int = 64, *, seed: int = 0, class_: int | str | None = None,
+           truncation: float | None = None, ema: bool = True) -> torch.Tensor:
+    """``num`` images of a run as a uint8 tensor (N, C, H, W), the same images ``ganforge sample`` writes for
+    the same ``seed``. A class-conditional run draws its classes in turn, or only ``class_`` (an index or a
+    name); ``truncation`` draws the noise from [-T, T]."""
+    from .sampling import generate, load_for_sampling
+
+    if num <= 0:
+        raise GanforgeError(f"num must be > 0, got {num}.")
+    G, cfg, label = load_for_sampling(run, ema, truncation, None if class_ is None else str(class_))
+    return torch.cat(list(generate(G, cfg.model.z_dim, num, seed, truncation,
+                                   num_classes=cfg.model.num_classes, label=label)))
+
+
+@_plain_warnings
+def evaluate(source: str | Path | np.ndarray | torch.Tensor, metrics: str | Iterable[str] | None = None,
+             num: int | None = None, *, features: str | None = None, ref: str = "train", seed: int = 0,
+             dataset: str | None = None, data_root: str = "", ema: bool = True, json_out: str | Path | None = None,
+             val: str = "") -> dict:
+    """Score ``source`` as ``ganforge evaluate`` does and return the figures (with their protocol) as a dict.
+
+    ``source`` is a run folder, a checkpoint, a .npy, a folder of images, or uint8 images (N, C, H, W) in an
+    array or tensor (``ganforge.sample``'s, say). ``metrics``: "fid,kid" or ["fid", "kid"] (default: all).
+    The other arguments are the command's options; a file source writes its JSON where the command would,
+    an array only to ``json_out``.
+    """
+    from .metrics.run import evaluate_source
+
+    if metrics is not None and not isinstance(metrics, str):
+        metrics = ",".join(metrics)
+    return evaluate_source(source if isinstance(source, (np.ndarray, torch.Tensor)) else str(source), metrics, num,
+                           features, ref, None if json_out is None else str(json_out), seed, dataset, data_root,
+                           ema, val)
+
+
+def grid(images: np.ndarray | torch.Tensor, nrow: int | None = None):
+    """uint8 images (N, C, H, W) tiled into one PIL image, ``nrow`` per row (default: a square); a notebook
+    shows it inline, and ``.save("grid.png")`` writes it."""
+    from .images import make_grid, to_pil
+
+    array = images.cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[1] not in (1, 3):
+        raise GanforgeError(f"grid takes uint8 images (N, C, H, W) with C 1 or 3, got {array.dtype} {array.shape}.")
+    return to_pil(make_grid(array, nrow))
+
+
+def as_overrides(overrides: Mapping[str, Any] | Iterable[str]) -> list[str]:
+    """``{"train.max_steps": 50, "model.generator.options": {"hidden": 256}}`` as ``--set`` strings; a nested
+    dict sets each of its keys. Strings pass through."""
+    if isinstance(overrides, str):
+        raise GanforgeError(f"overrides is one string, '{overrides}'; give a dict {{'key': value}} or a list of "
+                            "'key=value' strings.")
+    if not isinstance(overrides, Mapping):
+        return [str(o) for o in overrides]
+    import tomli_w
+
+    sets = []
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and value:
+            sets += [f"{key}.{s}" for s in as_overrides(value)]
+            continue
+        if value is None:
+            raise GanforgeError(f"overrides['{key}'] is None, which a config cannot hold; leave the key out for its "
+                                "default.")
+        if isinstance(value, Mapping):  # empty: the writer would make it a [table] of its own
+            sets.append(f"{key}={{}}")
+            continue
+        # TOML is what --set reads: a value written by a TOML writer reads back as itself
+        text = tomli_w.dumps({"v": str(value) if isinstance(value, Path) else value})
+        sets.append(f"{key}={text.split('=', 1)[1].strip()}")
+    return sets

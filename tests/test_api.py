@@ -1,0 +1,183 @@
+"""ganforge from Python (api.py): train, sample, evaluate and grid as a notebook calls them."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import ganforge
+from ganforge.api import as_overrides
+from ganforge.errors import GanforgeError
+from ganforge.registry import GENERATORS
+from ganforge.training import checkpoint as ckpt
+
+from conftest import run_cli
+
+
+def tiny(idx_root: Path, **extra) -> dict:
+    """Overrides for a fast run of an fmnist preset on the tiny IDX folder, as a dict."""
+    return {"data.root": str(idx_root), "log.progress": False, "log.every_steps": 2, "log.sample_every_steps": 4,
+            "log.checkpoint_every_steps": 4, "log.num_samples": 16, **extra}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    hidden: int = 32
+    interrupt_at: int = 0  # send this process a SIGINT at this training forward (0: never)
+
+
+@GENERATORS.register("test-api-g", _Options)
+class _NotebookG(torch.nn.Module):
+    """A generator defined where a notebook's cell defines one: outside ganforge and outside any plugin file."""
+
+    def __init__(self, options: _Options, z_dim: int, channels: int, resolution: int, **kwargs) -> None:
+        super().__init__()
+        self.options, self.shape, self.forwards = options, (channels, resolution, resolution), 0
+        self.net = torch.nn.Sequential(torch.nn.Linear(z_dim, options.hidden), torch.nn.ReLU(),
+                                       torch.nn.Linear(options.hidden, channels * resolution ** 2), torch.nn.Tanh())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.training and len(z) > 2:  # not the probe batch of two before training
+            self.forwards += 1
+            if self.forwards == self.options.interrupt_at:  # a notebook's interrupt button, mid-run
+                os.kill(os.getpid(), signal.SIGINT)
+        return self.net(z).view(len(z), *self.shape)
+
+
+def test_train_sample_evaluate_and_grid_from_python(idx_root, tmp_path):
+    out = tmp_path / "r"
+    with pytest.warns(UserWarning, match=r"generator 'test-api-g' \(model.generator.name, defined in test_api\): "
+                                         r"only this Python process can build it"):
+        run = ganforge.train("mlp-gan-fmnist", out, tiny(idx_root, **{
+            "model.generator.name": "test-api-g", "model.generator.options": {"hidden": 16},
+            "train.max_steps": 4, "optim_g.betas": (0.5, 0.999)}))
+    assert run == out and ckpt.load(out / "checkpoints" / "last.pt")["state"]["step"] == 4
+    G = ganforge.load_generator(run)
+    assert G.options.hidden == 16 and not G.training
+
+    images = ganforge.sample(run, 20, seed=3)
+    assert images.dtype == torch.uint8 and images.shape == (20, 1, 28, 28)
+    assert run_cli("sample", run, "--num", 20, "--seed", 3, "--out", tmp_path / "s.npy") == 0
+    assert np.array_equal(images.numpy(), np.load(tmp_path / "s.npy"))  # the command's images for the seed
+
+    picture = ganforge.grid(images, nrow=5)  # 5 x 4 images of 28 px with 2 px gaps
+    assert picture.mode == "L" and picture.size == (5 * 30 + 2, 4 * 30 + 2)
+
+    scored = ganforge.evaluate(images, ["fid", "swd"], 20, ref="test")
+    assert {"fid", "swd"} <= scored.keys() and scored["protocol"]["num_fake"] == 20
+    assert not list(tmp_path.glob("*.json"))  # an array writes no JSON unless asked
+    with pytest.raises(GanforgeError, match=r"the array to evaluate must hold uint8 images .* got float32"):
+        ganforge.evaluate(images.float(), "fid", 20)
+    assert ganforge.evaluate(run, "fid", 32, ref="test")["protocol"]["num_fake"] == 32
+    assert (run / "evaluate.json").is_file()  # a run writes where `ganforge evaluate RUN` does
+
+    resumed = ganforge.train("mlp-gan-fmnist", out, {"train.max_steps": 6}, resume=True)
+    assert ckpt.load(resumed / "checkpoints" / "last.pt")["state"]["step"] == 6
+
+
+def test_a_run_of_a_network_registered_outside_plugins_names_the_way_back(idx_root, tmp_path):
+    """A new process (the command, a new kernel) knows no 'test-api-g': the error says why and how to continue."""
+    out = tmp_path / "r"
+    with pytest.warns(UserWarning, match="only this Python process"):
+        ganforge.train("mlp-gan-fmnist", out, tiny(idx_root, **{"model.generator.name": "test-api-g",
+                                                               "train.max_steps": 2}))
+    done = subprocess.run([sys.executable, "-m", "ganforge", "sample", str(out), "--num", "4", "--out",
+                           str(tmp_path / "s.png")], capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert (f"the run in '{out}' was trained with generator 'test-api-g' (model.generator.name), which none of its "
+            "plugins (it lists none) registers") in done.stderr
+    assert f"ganforge train {out / 'config.json'} --out {out} --resume --set plugins='[\"my_code.py\"]'" in done.stderr
+
+    # the way back it names: the code in a file, given once at a resume; the run then samples anywhere
+    source = Path(__file__).read_text()
+    code = source[source.index("@dataclasses.dataclass(frozen=True)"):source.index("def test_")]
+    (tmp_path / "my_code.py").write_text("import dataclasses, os, signal, torch\n"
+                                         "from ganforge.registry import GENERATORS\n" + code)
+    resume = [sys.executable, "-m", "ganforge", "train", str(out / "config.json"), "--out", str(out), "--resume",
+              "--set", "plugins=['my_code.py']", "--set", "train.max_steps=4"]
+    assert subprocess.run(resume, cwd=tmp_path, capture_output=True).returncode == 0
+    assert ckpt.load(out / "checkpoints" / "last.pt")["state"]["step"] == 4
+    done = subprocess.run([sys.executable, "-m", "ganforge", "sample", str(out), "--num", "4", "--out",
+                           str(tmp_path / "s.png")], capture_output=True, text=True, cwd="/")
+    assert done.returncode == 0, done.stderr  # found by the absolute path the resume recorded
+
+
+def test_a_network_from_a_plugin_file_trains_without_the_warning(idx_root, tmp_path):
+    (tmp_path / "api_nets.py").write_text(
+        "import torch\nfrom ganforge.registry import GENERATORS\n"
+        "@GENERATORS.register('test-api-file-g')\n"
+        "class G(torch.nn.Module):\n"
+        "    def __init__(self, z_dim, channels, resolution, **kw):\n"
+        "        super().__init__()\n"
+        "        self.shape, self.fc = (channels, resolution, resolution), torch.nn.Linear(z_dim, channels * resolution ** 2)\n"
+        "    def forward(self, z):\n"
+        "        return self.fc(z).tanh().view(len(z), *self.shape)\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ganforge.train("mlp-gan-fmnist", tmp_path / "r", tiny(idx_root, **{
+            "plugins": [str(tmp_path / "api_nets.py")], "model.generator.name": "test-api-file-g",
+            "train.max_steps": 2}))
+    assert not [w for w in caught if "only this Python process" in str(w.message)]
+
+
+def test_an_interrupt_saves_the_step_then_raises_keyboard_interrupt(idx_root, tmp_path):
+    """A notebook's interrupt: the run saves as on Ctrl-C, and the cell stops (the next cells do not run on)."""
+    sets = tiny(idx_root, **{"model.generator.name": "test-api-g", "model.generator.options.interrupt_at": 3,
+                             "train.max_steps": 50, "log.checkpoint_every_steps": 1000})
+    with pytest.warns(UserWarning, match="only this Python process"), pytest.raises(KeyboardInterrupt):
+        ganforge.train("mlp-gan-fmnist", tmp_path / "r", sets)
+    assert ckpt.load(tmp_path / "r" / "checkpoints" / "last.pt")["state"]["step"] == 3
+
+
+def test_train_from_another_thread(idx_root, tmp_path):
+    """Only the main thread may set signal handlers: a run started from a worker thread raised ValueError."""
+    errors = []
+
+    def work():
+        try:
+            ganforge.train("dcgan-fmnist", tmp_path / "r", tiny(idx_root, **{"train.max_steps": 2}))
+        except Exception as e:  # noqa: BLE001 (reported below, in the test's thread)
+            errors.append(e)
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(timeout=300)
+    assert not thread.is_alive() and not errors, errors
+    assert ckpt.load(tmp_path / "r" / "checkpoints" / "last.pt")["state"]["step"] == 2
+
+
+def test_overrides_as_a_dict():
+    assert as_overrides({"train.max_steps": 5, "optim_g.betas": (0.5, 0.9), "data.root": Path("/d"),
+                         "model.generator.options": {"hidden": [8, 16]}, "objective.options": {},
+                         "log.progress": False}) == [
+        "train.max_steps=5", "optim_g.betas=[\n    0.5,\n    0.9,\n]", 'data.root="/d"',
+        "model.generator.options.hidden=[\n    8,\n    16,\n]", "objective.options={}", "log.progress=false"]
+    assert as_overrides(["train.max_steps=5"]) == ["train.max_steps=5"]
+    with pytest.raises(GanforgeError, match=r"overrides\['train.seed'\] is None"):
+        as_overrides({"train.seed": None})
+    with pytest.raises(GanforgeError, match="overrides is one string"):
+        as_overrides("train.max_steps=5")
+
+
+def test_import_ganforge_does_not_import_torch():
+    """The command's start (and --version) stays light: the API is imported on first use."""
+    code = "import sys, ganforge; assert 'torch' not in sys.modules; ganforge.sample; assert 'torch' in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    with pytest.raises(AttributeError, match="has no attribute 'trian'"):
+        ganforge.trian  # noqa: B018
+
+
+def test_a_bad_value_is_a_ganforge_error(tmp_path):
+    with pytest.raises(GanforgeError, match=re.escape("unknown config key 'train.max_stesp'. Did you mean 'max_steps'?")):
+        ganforge.train("dcgan-fmnist", tmp_path / "r", {"train.max_stesp": 2})
+    with pytest.raises(GanforgeError, match="num must be > 0"):
+        ganforge.sample(tmp_path, 0)
