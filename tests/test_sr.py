@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+import ganforge
 from ganforge.config import load_config
 from ganforge.data.folder import DataWarning
 from ganforge.data.pairs import SRBatches, bicubic_down, bicubic_up, load_pairs, validation_pairs
@@ -24,7 +25,7 @@ from ganforge.nets import build_networks
 from ganforge.nets.sr import (MSRResNet, MSRResNetOptions, SRCNN, SRCNNOptions, SRGANDiscriminator,
                               SRGANDiscriminatorOptions)
 from ganforge.training import checkpoint as ckpt
-from ganforge.upscale import upscale_tensor
+from ganforge.upscaling import upscale_tensor
 
 from conftest import BITWISE, run_cli, tiny
 
@@ -416,6 +417,19 @@ def sr_run(photos, tmp_path_factory) -> Path:
     return run
 
 
+def test_upscale_from_python_gives_the_commands_image(sr_run, photos, tmp_path):
+    src = sorted(photos[1].glob("*.png"))[0]
+    assert run_cli("upscale", sr_run, src, "--out", tmp_path / "one.png", "--tile", "5") == 0
+    with Image.open(src) as lr, Image.open(tmp_path / "one.png") as written:
+        one = ganforge.upscale(sr_run, lr, tile=5)
+        assert np.array_equal(one.numpy().transpose(1, 2, 0), np.asarray(written))
+        batch = torch.as_tensor(np.asarray(lr.convert("RGB"))).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)
+    assert torch.equal(ganforge.upscale(sr_run, batch, tile=5), one[None].repeat(2, 1, 1, 1))
+    with pytest.raises(GanforgeError, match=r"upscale takes uint8 images .* with C 3, as the run was trained, "
+                                            r"got torch.uint8 \(1, 8, 8\)"):
+        ganforge.upscale(sr_run, torch.zeros(1, 8, 8, dtype=torch.uint8))
+
+
 def test_upscale_command_writes_4x_images(sr_run, photos, tmp_path, capsys):
     run = sr_run
     src = sorted(photos[1].glob("*.png"))[0]
@@ -469,7 +483,7 @@ def test_upscale_command_writes_4x_images(sr_run, photos, tmp_path, capsys):
 def test_upscale_writes_each_image_before_reading_the_next(sr_run, tmp_path, monkeypatch):
     """A folder is streamed: memory holds one image, and a long job's first outputs appear at once.
     (It decoded the whole folder first.) An unreadable file is skipped with the folder's warning."""
-    import ganforge.upscale as up
+    import ganforge.upscaling as up
 
     src = random_photos(tmp_path / "in", 3, size=(12, 8))
     (src / "p01.png").write_bytes(b"not a png")

@@ -1,6 +1,6 @@
 """ganforge: train, evaluate and sample GANs on PyTorch.
 
-From Python (a notebook, a script), the ``ganforge`` command's work is five functions (api.py)::
+From Python (a notebook, a script), the ``ganforge`` command's work is a few functions (api.py)::
 
     import ganforge
     run = ganforge.train("dcgan-fmnist", "runs/a", {"train.max_seconds": 60})
@@ -16,7 +16,7 @@ Users extend it by registering networks and losses::
 __version__ = "0.1.0"
 
 # the Python API (api.py), imported on first use: `import ganforge` and the command's start stay free of torch
-_API = ("train", "sample", "evaluate", "load_generator", "grid")
+_API = ("train", "sample", "evaluate", "upscale", "load_generator", "grid")
 __all__ = [*_API, "__version__"]
 
 

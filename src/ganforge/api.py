@@ -5,6 +5,7 @@
     images = ganforge.sample(run, 64)           # uint8 tensor (64, 1, 28, 28)
     ganforge.grid(images)                       # a PIL image, shown inline in a notebook
     ganforge.evaluate(run, metrics="fid")       # the figures as a dict
+    ganforge.upscale("runs/sr", photo)          # a super-resolution run's output for a PIL image or uint8 array
 
 The functions take the command's arguments and raise :class:`ganforge.errors.GanforgeError` where the
 command exits 2. A network, loss or objective registered in the notebook itself trains as one from a plugin
@@ -106,6 +107,34 @@ def sample(run: str | Path, num: int = 64, *, seed: int = 0, class_: int | str |
     G, cfg, label = load_for_sampling(run, ema, truncation, None if class_ is None else str(class_))
     return torch.cat(list(generate(G, cfg.model.z_dim, num, seed, truncation,
                                    num_classes=cfg.model.num_classes, label=label)))
+
+
+@_plain_warnings
+def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema: bool = True) -> torch.Tensor:
+    """LR images upscaled by a super-resolution run, as ``ganforge upscale`` does (tiled, so memory stays bounded).
+
+    ``images``: a PIL image, or uint8 (C, h, w) or (N, C, h, w) in an array or tensor, with the run's channels.
+    Returns uint8 of the same rank, ``sr.scale`` times the side.
+    """
+    from PIL import Image
+
+    from .images import unit_to_uint8
+    from .upscaling import load_sr_generator, upscale_tensor
+
+    if tile < 0 or overlap < 0:
+        raise GanforgeError(f"tile and overlap must be >= 0, got {tile} and {overlap}.")
+    G, cfg = load_sr_generator(run, ema)
+    channels = cfg.data.channels
+    if isinstance(images, Image.Image):
+        array = np.asarray(images.convert("L" if channels == 1 else "RGB"))
+        images = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+    x = torch.as_tensor(np.ascontiguousarray(images) if isinstance(images, np.ndarray) else images)
+    if x.dtype != torch.uint8 or x.ndim not in (3, 4) or x.shape[-3] != channels:
+        raise GanforgeError(f"upscale takes uint8 images (C, h, w) or (N, C, h, w) with C {channels}, as the run "
+                            f"was trained, got {x.dtype} {tuple(x.shape)}.")
+    lr = (x[None] if x.ndim == 3 else x).to(next(G.parameters()).device).float() / 255.0
+    out = upscale_tensor(G, lr, cfg.sr.scale, tile, overlap, convert=unit_to_uint8)
+    return out[0] if x.ndim == 3 else out
 
 
 @_plain_warnings

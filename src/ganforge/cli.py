@@ -64,7 +64,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
-    from .upscale import upscale
+    from .upscaling import upscale
 
     _keep_freed_memory()
     written = upscale(args.source, args.input, args.out, tile=args.tile, overlap=args.overlap,

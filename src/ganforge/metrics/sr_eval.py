@@ -42,7 +42,7 @@ def evaluate_sr(G: torch.nn.Module, cfg: Config, num: int = 0) -> dict:
     the baseline. ``scale`` pixels are cropped from each border; outputs are rounded to
     8 bits first, as a saved image would be. ``num`` > 0 evaluates the first ``num`` images.
     """
-    from ..upscale import upscale_tensor
+    from ..upscaling import upscale_tensor
 
     scale = cfg.sr.scale
     lr_all, hr_all = validation_pairs(cfg, num)
