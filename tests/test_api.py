@@ -174,6 +174,14 @@ def test_import_ganforge_does_not_import_torch():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
     with pytest.raises(AttributeError, match="has no attribute 'trian'"):
         ganforge.trian  # noqa: B018
+    # a module of the package named like a function (upscale.py was) would replace it once imported
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.walk_packages(ganforge.__path__, "ganforge."):
+        if not module.name.endswith("__main__"):  # that one runs the command
+            importlib.import_module(module.name)
+    assert all(callable(getattr(ganforge, name)) for name in ganforge.__all__ if name != "__version__")
 
 
 def test_a_bad_value_is_a_ganforge_error(tmp_path):
