@@ -83,6 +83,12 @@ def test_train_sample_evaluate_and_grid_from_python(idx_root, tmp_path):
 
     resumed = ganforge.train("mlp-gan-fmnist", out, {"train.max_steps": 6}, resume=True)
     assert ckpt.load(resumed / "checkpoints" / "last.pt")["state"]["step"] == 6
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write('{"step": 7, "loss_')  # torn by a kill mid-write
+    records = ganforge.history(run)
+    assert [r["step"] for r in records] == [2, 4, 6] and all("loss_g" in r for r in records)
+    with pytest.raises(GanforgeError, match="has no metrics.jsonl; give a run folder"):
+        ganforge.history(tmp_path)
 
 
 def test_a_run_of_a_network_registered_outside_plugins_names_the_way_back(idx_root, tmp_path):

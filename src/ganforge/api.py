@@ -6,6 +6,7 @@
     ganforge.grid(images)                       # a PIL image, shown inline in a notebook
     ganforge.evaluate(run, metrics="fid")       # the figures as a dict
     ganforge.upscale("runs/sr", photo)          # a super-resolution run's output for a PIL image or uint8 array
+    ganforge.history(run)                       # metrics.jsonl's records, e.g. for pandas.DataFrame
 
 The functions take the command's arguments and raise :class:`ganforge.errors.GanforgeError` where the
 command exits 2. A network, loss or objective registered in the notebook itself trains as one from a plugin
@@ -156,6 +157,24 @@ def evaluate(source: str | Path | np.ndarray | torch.Tensor, metrics: str | Iter
     return evaluate_source(source if isinstance(source, (np.ndarray, torch.Tensor)) else str(source), metrics, num,
                            features, ref, None if json_out is None else str(json_out), seed, dataset, data_root,
                            ema, val)
+
+
+def history(run: str | Path) -> list[dict]:
+    """The records of a run's ``metrics.jsonl``, oldest first: one per log interval (``step``, the losses,
+    ``images_per_second``, ...), one per evaluation (``eval/fid``, ...) and one per health warning.
+    ``pandas.DataFrame(history(run))`` makes them columns to plot; a key a record lacks is NaN there."""
+    import json
+
+    path = Path(run) / "metrics.jsonl"
+    if not path.is_file():
+        raise GanforgeError(f"'{run}' has no metrics.jsonl; give a run folder (the --out of ganforge train).")
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:  # a line torn by a kill mid-write; a resume drops it
+            continue
+    return records
 
 
 def grid(images: np.ndarray | torch.Tensor, nrow: int | None = None):

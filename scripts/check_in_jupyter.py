@@ -1,0 +1,114 @@
+"""Drive ganforge's Python API in a real Jupyter kernel, as a notebook's cells would, and check what the
+notebook shows: the progress bar, an inline grid, an interrupt that saves and stops the cell, a resume, and a
+bad value as one GanforgeError.
+
+Needs a kernel and its client, which ganforge itself does not (install them beside it for this check):
+
+    pip install ipykernel jupyter_client
+    python scripts/check_in_jupyter.py --out /tmp/jupyter-check
+
+Exit status 0 when every check holds; each failed check is printed.
+"""
+from __future__ import annotations
+
+import argparse
+import queue
+import sys
+import time
+
+from jupyter_client.manager import start_new_kernel
+
+NETWORK_CELL = '''
+import dataclasses, torch
+from torch import nn
+import ganforge
+from ganforge.registry import GENERATORS
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    hidden: int = 256
+
+@GENERATORS.register("notebook-g", Options)
+class NotebookG(nn.Module):
+    def __init__(self, options, z_dim, channels, resolution, **kwargs):
+        super().__init__()
+        self.shape = (channels, resolution, resolution)
+        self.net = nn.Sequential(nn.Linear(z_dim, options.hidden), nn.ReLU(),
+                                 nn.Linear(options.hidden, channels * resolution ** 2), nn.Tanh())
+
+    def forward(self, z):
+        return self.net(z).view(len(z), *self.shape)
+'''
+
+
+def execute(client, manager, code: str, interrupt_after: float | None = None) -> dict:
+    """Run one cell; return what the notebook would show: stderr and stdout text, rich outputs, the error."""
+    msg_id = client.execute(code)
+    shown = {"stderr": "", "stdout": "", "data": [], "error": None}
+    start, interrupted = time.time(), False
+    while True:
+        if interrupt_after is not None and not interrupted and time.time() - start > interrupt_after:
+            manager.interrupt_kernel()  # the notebook's interrupt button
+            interrupted = True
+        try:
+            msg = client.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            shown[content["name"]] += content["text"]
+        elif kind in ("execute_result", "display_data"):
+            shown["data"].append(content["data"])
+        elif kind == "error":
+            shown["error"] = (content["ename"], content["evalue"])
+        elif kind == "status" and content["execution_state"] == "idle":
+            return shown
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="the run folder the notebook trains into (replaced)")
+    out = repr(parser.parse_args().out)
+    manager, client = start_new_kernel(kernel_name="python3")
+    failed = []
+
+    def check(ok: bool, what: str, shown: dict) -> None:
+        print(f"{'ok  ' if ok else 'FAIL'} {what}")
+        if not ok:
+            failed.append(what)
+            print(f"     shown: {shown}")
+
+    try:
+        for _ in range(2):  # a cell run twice replaces its network
+            shown = execute(client, manager, NETWORK_CELL)
+            check(shown["error"] is None, "the network cell runs, and runs again", shown)
+        shown = execute(client, manager, f'run = ganforge.train("mlp-gan-fmnist", {out}, '
+                                         '{"model.generator.name": "notebook-g", "train.max_seconds": 2}, force=True)')
+        check(shown["error"] is None and "only this Python process can build it" in shown["stderr"],
+              "train warns that only this kernel can build the network", shown)
+        check("step [" in shown["stderr"] and "finished at step" in shown["stdout"],
+              "a progress bar is drawn, then the finish line", shown)
+        shown = execute(client, manager, "ganforge.grid(ganforge.sample(run, 16))")
+        check(any("image/png" in d for d in shown["data"]), "grid shows inline as a PNG", shown)
+        shown = execute(client, manager, f'run = ganforge.train("mlp-gan-fmnist", {out}, {{"train.max_seconds": 60}}, '
+                                         'resume=True)\nprint("the cell went on")', interrupt_after=6)
+        check(shown["error"] is not None and shown["error"][0] == "KeyboardInterrupt"
+              and "saved step" in shown["stderr"] and "the cell went on" not in shown["stdout"],
+              "an interrupt saves the step and stops the cell", shown)
+        shown = execute(client, manager, f'print(ganforge.history(ganforge.train("mlp-gan-fmnist", {out}, '
+                                         '{"train.max_seconds": 20}, resume=True))[-1]["step"])')
+        check(shown["error"] is None and "finished at step" in shown["stdout"], "resume=True continues", shown)
+        shown = execute(client, manager, 'ganforge.train("dcgan-fmnist", "unused", {"train.max_stesp": 2})')
+        check(shown["error"] is not None and shown["error"][0] == "GanforgeError"
+              and "Did you mean 'max_steps'?" in shown["error"][1], "a bad key is one GanforgeError", shown)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel()
+    print(f"{len(failed)} check{'s' * (len(failed) != 1)} failed" if failed else "all checks hold")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
