@@ -64,7 +64,7 @@ def test_a_name_registered_twice_names_both_places(tmp_path):
         "import torch.nn as nn\nfrom ganforge.registry import GENERATORS\n\n"
         "@GENERATORS.register('test-twice-g')\nclass G(nn.Module):\n    pass\n")
     cfg = tmp_path / "c.toml"
-    cfg.write_text('plugins = ["twice_pkg.nets", "twice_pkg/nets.py"]\n')
+    cfg.write_text('plugins = ["twice_pkg/nets.py", "twice_pkg.nets"]\n')
     with pytest.raises(GanforgeError, match=r"generator 'test-twice-g' is registered twice \(.*twice_pkg/nets.py:4, "
                                             r"then .*twice_pkg/nets.py:4\); list that file once in plugins"):
         load_config(str(cfg))
@@ -73,6 +73,27 @@ def test_a_name_registered_twice_names_both_places(tmp_path):
     cfg.write_text('plugins = ["mine.py"]\n')
     with pytest.raises(GanforgeError, match=r"generator 'dcgan' is registered twice \(.*dcgan.py:\d+, then "
                                             r".*mine.py:4\); pick another name for one of them"):
+        load_config(str(cfg))
+
+
+def test_a_plugin_file_imported_by_the_user_first_is_not_imported_again(tmp_path, monkeypatch):
+    """A notebook that ran `import notebook_nets` to try its network, then trains with plugins = ["notebook_nets.py"]:
+    the file ran a second time as a plugin, and its classes were "registered twice"."""
+    (tmp_path / "notebook_nets.py").write_text(
+        "import torch.nn as nn\nfrom ganforge.registry import GENERATORS\n\n"
+        "@GENERATORS.register('test-imported-g')\nclass G(nn.Module):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import notebook_nets  # noqa: F401
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('plugins = ["notebook_nets.py"]\n')
+    load_config(str(cfg))
+    assert sys.modules["ganforge_plugin_notebook_nets"] is sys.modules["notebook_nets"]
+    (tmp_path / "other").mkdir()  # another file of that name, in a later config of the same process
+    (tmp_path / "other" / "notebook_nets.py").write_text("")
+    cfg.write_text('plugins = ["other/notebook_nets.py"]\n')
+    with pytest.raises(GanforgeError, match=r"plugin '.*other/notebook_nets.py' has the file name of "
+                                            r"'.*notebook_nets.py', which this process imported as a plugin before"):
         load_config(str(cfg))
 
 

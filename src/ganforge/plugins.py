@@ -36,6 +36,15 @@ def with_absolute_plugins(values: dict, base: Path | None = None, run_dir: Path 
     return values
 
 
+def _imported_from(path: Path):
+    """The module this process imported from the file ``path`` (resolved), under any name; None if none."""
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if file and Path(file).name == path.name and Path(file).resolve() == path:
+            return module
+    return None
+
+
 def load_plugins(plugins: tuple[str, ...], base: Path | None = None, run_dir: Path | None = None) -> None:
     """Import a user's modules so their ``@register`` decorators run.
 
@@ -64,6 +73,15 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None, run_dir: Pa
                     raise GanforgeError(f"plugins '{files[name]}' and '{path}' have the same file name, and only the "
                                         "first would be imported; rename one of them.")
                 if name in sys.modules:
+                    earlier = getattr(sys.modules[name], "__file__", None)
+                    if earlier and Path(earlier).resolve() != resolved:  # an earlier config's, in this process
+                        raise GanforgeError(f"plugin '{path}' has the file name of '{earlier}', which this process "
+                                            "imported as a plugin before; rename one of them.")
+                    continue
+                if (module := _imported_from(resolved)) is not None:
+                    # imported under its own name already (`import nets` in a notebook, then plugins = ["nets.py"]):
+                    # running it again would register its classes a second time
+                    sys.modules[name] = module
                     continue
                 spec = importlib.util.spec_from_file_location(name, path)
                 module = importlib.util.module_from_spec(spec)
@@ -144,10 +162,12 @@ def outside_plugins(cfg) -> list[str]:
     ganforge's nor a plugin the config names (a notebook's cell, a script, a module the user imported)."""
     # a module plugin's package: what its import imports from there is rebuilt with it
     packages = {"ganforge", *(p.split(".")[0] for p in cfg.plugins if not p.endswith(".py"))}
+    files = {Path(p).resolve() for p in cfg.plugins if p.endswith(".py")}
     found = []
     for key, registry, name in components(cfg):
         origin = registry.get(name).origin
-        if origin.split(".")[0] in packages or origin.startswith("ganforge_plugin_"):  # .py plugins' modules
+        file = getattr(sys.modules.get(origin), "__file__", None)  # a .py plugin's, under whatever name it was imported
+        if origin.split(".")[0] in packages or (file and Path(file).resolve() in files):
             continue
         found.append(f"{registry.kind} '{name}' ({key}, defined in "
                      f"{'__main__: a notebook or the script being run' if origin == '__main__' else origin})")
