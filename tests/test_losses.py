@@ -119,3 +119,17 @@ def test_a_network_defined_again_replaces_itself():
     assert GENERATORS.get("test-nb-g").builder.version == 2
     with pytest.raises(GanforgeError, match="generator 'test-nb-g' is registered twice"):
         exec(cell.format(v=3).replace("NotebookG", "OtherG"), {"GENERATORS": GENERATORS, "__name__": "__main__"})
+
+
+def test_a_loss_registered_again_from_its_module_replaces_itself():
+    """A notebook cell with register_loss run twice was refused as "registered twice": the second run's lambdas
+    are new objects. The same module registering the name again is that cell (or an edited plugin file)."""
+    from ganforge.losses import register_loss
+    from ganforge.registry import LOSSES
+
+    cell = ("from ganforge.losses import AdversarialLoss\n"
+            "register_loss('test-nb-loss', AdversarialLoss(d_real=lambda r: {v} * r.mean(), d_fake=lambda f: f.mean(), "
+            "g=lambda f: -f.mean()))\n")
+    for version in (1, 2):
+        exec(cell.format(v=version), {"register_loss": register_loss, "__name__": "__main__"})
+    assert LOSSES.get("test-nb-loss").builder().d_real(torch.ones(2)).item() == 2

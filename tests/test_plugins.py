@@ -1,11 +1,14 @@
 """Importing a config's plugins (ganforge.plugins): files and module names, and a plugin that fails."""
+import os
 import re
 import sys
 
 import pytest
+import torch
 
 from ganforge.config import load_config
 from ganforge.errors import GanforgeError
+from ganforge.registry import GENERATORS, LOSSES
 
 
 def test_plugin_errors(tmp_path):
@@ -95,6 +98,27 @@ def test_a_plugin_file_imported_by_the_user_first_is_not_imported_again(tmp_path
     with pytest.raises(GanforgeError, match=r"plugin '.*other/notebook_nets.py' has the file name of "
                                             r"'.*notebook_nets.py', which this process imported as a plugin before"):
         load_config(str(cfg))
+
+
+def test_a_plugin_file_edited_after_its_import_is_imported_again(tmp_path):
+    """A notebook that edits its plugin file and trains again trained the old code without a word (the module
+    was cached); a register_loss in it then said "registered twice"."""
+    plugin = tmp_path / "edited_nets.py"
+    source = ("import torch, torch.nn as nn\nfrom ganforge.losses import AdversarialLoss, register_loss\n"
+              "from ganforge.registry import GENERATORS\n\n"
+              "@GENERATORS.register('test-edited-g')\nclass G(nn.Module):\n    version = {v}\n\n"
+              "register_loss('test-edited-loss', AdversarialLoss(d_real=lambda r: {v} * r.mean(), "
+              "d_fake=lambda f: f.mean(), g=lambda f: -f.mean()))\n")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('plugins = ["edited_nets.py"]\n')
+    for version in (1, 2):
+        plugin.write_text(source.format(v=version))
+        os.utime(plugin, ns=(version * 10**9, version * 10**9))  # a new mtime, however fast the two writes are
+        load_config(str(cfg))
+        assert GENERATORS.get("test-edited-g").builder.version == version
+        assert LOSSES.get("test-edited-loss").builder().d_real(torch.ones(2)).item() == version
+    load_config(str(cfg))  # unchanged: not run again
+    assert GENERATORS.get("test-edited-g").builder.version == 2
 
 
 def test_a_module_name_for_a_file_in_the_working_folder_is_pointed_to_its_path(tmp_path, monkeypatch):

@@ -36,6 +36,19 @@ def with_absolute_plugins(values: dict, base: Path | None = None, run_dir: Path 
     return values
 
 
+# when each .py plugin this process imported was last changed (its mtime then, in ns)
+_edited: dict[Path, int] = {}
+
+
+def _import_again_if_edited(module, path: Path) -> None:
+    """Run a plugin file again if it changed since this process imported it: a notebook that edits its network's
+    file and trains again trained the old code, without a word. Its classes register again, replacing the old."""
+    mtime = path.stat().st_mtime_ns
+    if _edited.setdefault(path, mtime) != mtime and getattr(module, "__spec__", None) is not None:
+        module.__spec__.loader.exec_module(module)
+        _edited[path] = mtime
+
+
 def _imported_from(path: Path):
     """The module this process imported from the file ``path`` (resolved), under any name; None if none."""
     for module in list(sys.modules.values()):
@@ -77,11 +90,13 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None, run_dir: Pa
                     if earlier and Path(earlier).resolve() != resolved:  # an earlier config's, in this process
                         raise GanforgeError(f"plugin '{path}' has the file name of '{earlier}', which this process "
                                             "imported as a plugin before; rename one of them.")
+                    _import_again_if_edited(sys.modules[name], resolved)
                     continue
                 if (module := _imported_from(resolved)) is not None:
                     # imported under its own name already (`import nets` in a notebook, then plugins = ["nets.py"]):
                     # running it again would register its classes a second time
                     sys.modules[name] = module
+                    _import_again_if_edited(module, resolved)
                     continue
                 spec = importlib.util.spec_from_file_location(name, path)
                 module = importlib.util.module_from_spec(spec)
@@ -91,6 +106,7 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None, run_dir: Pa
                 except BaseException:
                     del sys.modules[name]  # half-imported: a second load_plugins (a notebook) must retry it
                     raise
+                _edited[resolved] = resolved.stat().st_mtime_ns
             elif "/" in plugin or "\\" in plugin:  # a path, but import_module would say "No module named '/a/b'"
                 raise GanforgeError(f"plugin '{plugin}' is a path but not a .py file; give a .py file or a module "
                                     "name such as my_pkg.nets.")

@@ -49,8 +49,12 @@ class Registry(Generic[T]):
 
         def deco(builder: Callable[..., T]) -> Callable[..., T]:
             old = self._entries.get(name)
-            # the same definition run again (a notebook cell, a reloaded module) replaces it
-            if old is not None and old.builder is not builder and not _same_definition(old.builder, builder):
+            # the same definition run again (a notebook cell, an edited plugin file imported again) replaces it;
+            # so does a registration from the module that made the first, where the builder is not the user's own
+            # (register_loss's lambda), since a module's lambdas cannot be told from its earlier run's
+            again = old is not None and (old.builder is builder or _same_definition(old.builder, builder)
+                                         or (origin is not None and old.origin == origin))
+            if old is not None and not again:
                 first, second = defined_at(old.builder), defined_at(builder)
                 same_file = first.rsplit(":", 1)[0] == second.rsplit(":", 1)[0]
                 # one file imported under two names (plugins = ["pkg.nets", "pkg/nets.py"]) defines it twice
