@@ -108,8 +108,8 @@ def test_a_loss_registered_under_a_taken_name_names_both():
 
 
 def test_a_network_defined_again_replaces_itself():
-    """A notebook cell run twice defines its class again, in the same module under the same name: that
-    replaces the first, as Python's own redefinition does; another class under a taken name is refused."""
+    """A notebook cell run twice defines its class again, in the same module: that replaces the first, as
+    Python's own redefinition does, even after the class was renamed; one from another module is refused."""
     from ganforge.errors import GanforgeError
     from ganforge.registry import GENERATORS
 
@@ -117,8 +117,10 @@ def test_a_network_defined_again_replaces_itself():
     for version in (1, 2):
         exec(cell.format(v=version), {"GENERATORS": GENERATORS, "__name__": "__main__"})
     assert GENERATORS.get("test-nb-g").builder.version == 2
+    exec(cell.format(v=3).replace("NotebookG", "OtherG"), {"GENERATORS": GENERATORS, "__name__": "__main__"})
+    assert GENERATORS.get("test-nb-g").builder.__name__ == "OtherG"
     with pytest.raises(GanforgeError, match="generator 'test-nb-g' is registered twice"):
-        exec(cell.format(v=3).replace("NotebookG", "OtherG"), {"GENERATORS": GENERATORS, "__name__": "__main__"})
+        exec(cell.format(v=4), {"GENERATORS": GENERATORS, "__name__": "my_nets"})
 
 
 def test_a_loss_registered_again_from_its_module_replaces_itself():

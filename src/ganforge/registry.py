@@ -49,19 +49,18 @@ class Registry(Generic[T]):
 
         def deco(builder: Callable[..., T]) -> Callable[..., T]:
             old = self._entries.get(name)
-            # the same definition run again (a notebook cell, an edited plugin file imported again) replaces it;
-            # so does a registration from the module that made the first, where the builder is not the user's own
-            # (register_loss's lambda), since a module's lambdas cannot be told from its earlier run's
-            again = old is not None and (old.builder is builder or _same_definition(old.builder, builder)
-                                         or (origin is not None and old.origin == origin))
-            if old is not None and not again:
+            module = origin or getattr(builder, "__module__", "") or ""
+            # a registration from the module that made the first replaces it, as Python's own redefinition does: a
+            # notebook cell run again (its lambdas are new objects; its class may have been renamed), or a plugin
+            # file imported again after an edit
+            if old is not None and old.builder is not builder and old.origin != module:
                 first, second = defined_at(old.builder), defined_at(builder)
                 same_file = first.rsplit(":", 1)[0] == second.rsplit(":", 1)[0]
                 # one file imported under two names (plugins = ["pkg.nets", "pkg/nets.py"]) defines it twice
                 fix = ("list that file once in plugins (by module name or by path, not both)" if same_file
                        else "pick another name for one of them")
                 raise GanforgeError(f"{self.kind} '{name}' is registered twice ({first}, then {second}); {fix}.")
-            self._entries[name] = Entry(name, builder, options, origin or getattr(builder, "__module__", "") or "")
+            self._entries[name] = Entry(name, builder, options, module)
             return builder
 
         return deco
@@ -121,15 +120,6 @@ class Registry(Generic[T]):
             raise GanforgeError(f"{self.kind} '{name}' cannot be built: TypeError: {e} ({where}). "
                                 f"ganforge calls it as {name}({given}), so its __init__ must take those "
                                 f"{'keyword ' * (not args)}arguments (add **kwargs for any it does not use).") from None
-
-
-def _same_definition(a: Any, b: Any) -> bool:
-    """Whether ``a`` and ``b`` are one definition executed twice: a class or function of the same name in
-    the same module. Lambdas and local definitions (``register_loss``'s builders) all share one name, so
-    they never count as the same."""
-    name = getattr(b, "__qualname__", "<")
-    return "<" not in name and (getattr(a, "__module__", None), getattr(a, "__qualname__", None)) == \
-        (getattr(b, "__module__", None), name)
 
 
 def defined_at(obj: Any) -> str:
