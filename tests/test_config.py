@@ -121,6 +121,11 @@ def test_reuse_fake_needs_single_steps():
 def test_unknown_preset_suggests():
     with pytest.raises(GanforgeError, match=r"unknown preset 'dcgan-fmnst'. Did you mean 'dcgan-fmnist'"):
         load_config("dcgan-fmnst")
+    # a name in other case, or the beginning of one or more names, as a student types them
+    for typed, guess in [("DCGAN-fmnist", "'dcgan-fmnist'"), ("dcgan", "'dcgan-fmnist'"),
+                         ("hw6", "one of 'hw6-dcgan-64', 'hw6-wgan-64', 'hw6-wgan-gp-64'")]:
+        with pytest.raises(GanforgeError, match=re.escape(f"unknown preset '{typed}'. Did you mean {guess}?")):
+            load_config(typed)
 
 
 def test_a_missing_path_is_a_missing_file_not_an_unknown_preset(tmp_path, monkeypatch):

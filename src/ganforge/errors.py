@@ -23,8 +23,16 @@ def format_warning(message, category, *args, **kwargs) -> str:
 
 
 def did_you_mean(name: str, valid: Iterable[str]) -> str:
-    """Return ' Did you mean 'x'?' for the closest valid name, or ''."""
-    close = difflib.get_close_matches(name, list(valid), n=1)  # difflib's cutoff, 0.6: 0.5 offered 'compile' for 'nope'
+    """Return ' Did you mean 'x'?' for the closest valid name, or ''. Case does not count ('DCGAN-fmnist'); a
+    valid name that begins with ``name`` is close too ('dcgan' for 'dcgan-fmnist'), and several such are listed."""
+    folded = {v.casefold(): v for v in valid}
+    key = name.casefold()
+    # difflib's cutoff, 0.6: 0.5 offered 'compile' for 'nope'
+    close = [folded[c] for c in difflib.get_close_matches(key, list(folded), n=1)]
+    if not close and len(key) >= 3:  # an abbreviation: 'hw6' begins three presets
+        close = sorted(v for f, v in folded.items() if f.startswith(key))
+    if len(close) > 1:
+        return f" Did you mean one of {', '.join(map(repr, close))}?"
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
