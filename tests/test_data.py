@@ -349,7 +349,7 @@ def test_folder_errors_name_the_path(tmp_path):
     (tmp_path / "empty" / "readme.txt").write_text("no images here")
     with pytest.raises(GanforgeError, match=f"'{tmp_path / 'empty'}' holds no images"):
         load_folder(str(tmp_path / "empty"), 64, 3)
-    with pytest.raises(GanforgeError, match="data.root is empty"):
+    with pytest.raises(GanforgeError, match=r"data.root is empty; name the folder: --set data.root=PATH.$"):
         load_folder("", 64, 3)
     (tmp_path / "faces.zip").write_bytes(b"PK\x05\x06" + bytes(18))  # an (empty) zip, as datasets are shipped
     with pytest.raises(GanforgeError, match=r"is not a folder; it looks like an archive: extract it"):

@@ -142,6 +142,7 @@ def test_evaluate_a_folder_of_images_as_its_npy(idx_root, test_npy, tmp_path, ca
 def test_bad_inputs(idx_root, test_npy, tmp_path, capsys):
     with pytest.raises(GanforgeError, match="unknown metric 'fd'. Did you mean 'fid'"):
         parse_metrics("fid,fd")
+    assert parse_metrics("FID, KID") == ("fid", "kid")  # as papers write them; it said "unknown metric 'FID'"
     assert run_cli("evaluate", test_npy, "--num", 65, "--data-root", idx_root) == 2
     assert "holds 64 images, fewer than --num 65" in capsys.readouterr().err
     # without --num, the 64 are scored: the default 10,000 was refused as "fewer than --num 10000", a flag not given

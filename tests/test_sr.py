@@ -595,3 +595,9 @@ def test_pixel_and_perceptual_losses():
     assert loss(a, b).item() == pytest.approx(expected.item())
     with pytest.raises(GanforgeError, match="unknown perceptual network 'vgg19'"):
         load_config("srgan-x4", ["sr.perceptual_net=vgg19"])
+
+
+def test_sr_metric_names_in_any_case():
+    from ganforge.metrics.sr_eval import parse_sr_metrics
+
+    assert parse_sr_metrics("PSNR, ssim") == ("psnr", "ssim")  # it said "must name psnr and/or ssim"

@@ -200,7 +200,8 @@ def _load_folder(root: str, resolution: int, channels: int, cache_dir: str,
                  with_classes: bool) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
     folder = Path(root).expanduser()
     if not root:
-        raise GanforgeError("data.name is 'folder' but data.root is empty; set --set data.root=PATH.")
+        raise GanforgeError("data.name is 'folder' (a folder of images, such as seed 002's anime faces for the hw6 "
+                            "presets) but data.root is empty; name the folder: --set data.root=PATH.")
     files = list_images(folder)
     classes = folder_class_names(folder, files) if with_classes else ()
     key = _content_key(folder, files, resolution, channels)

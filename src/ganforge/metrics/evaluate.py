@@ -58,8 +58,9 @@ def swd_sampler(num: int, seed: int) -> PatchSampler:
 
 
 def parse_metrics(text: str | Iterable[str]) -> tuple[str, ...]:
-    """``"fid,kid"`` -> ("fid", "kid"); unknown names are an error listing the valid ones."""
-    names = tuple(n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip())
+    """``"fid,kid"`` -> ("fid", "kid"), in any case (papers write FID); unknown names are an error listing the
+    valid ones."""
+    names = tuple(n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text) if n.strip())
     for n in names:
         if n not in METRICS:
             raise GanforgeError(f"unknown metric '{n}'.{did_you_mean(n, METRICS)} Valid metrics: {', '.join(METRICS)}.")

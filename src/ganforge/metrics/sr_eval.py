@@ -15,7 +15,7 @@ EVAL_TILE = 256  # LR pixels per tile: bounds memory on large validation photos
 
 def parse_sr_metrics(text: str) -> tuple[str, ...]:
     """``eval.metrics`` of an SR run, e.g. ``"psnr,ssim"``: a non-empty subset of psnr and ssim."""
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    names = tuple(n.strip().lower() for n in text.split(",") if n.strip())  # PSNR, as papers write it, too
     if not names or any(n not in SR_METRICS for n in names):
         raise GanforgeError(f"config key 'eval.metrics' of a super-resolution run must name psnr and/or ssim, "
                             f"got '{text}'.")
