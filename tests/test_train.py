@@ -776,7 +776,12 @@ def test_a_moved_run_finds_its_plugin_copied_into_its_folder(idx_root, tmp_path)
                                      "trained with it: put it back, or copy it into that folder.") in gone.stderr
     (tmp_path / "faulty_nets.py").rename(run / "faulty_nets.py")
     assert ganforge("sample", run, "--num", 4, "--out", tmp_path / "s.npy").returncode == 0
-    resumed = ganforge("train", "dcgan-fmnist", "--out", run, "--resume", *tiny(idx_root, "train.max_steps=4"))
+    # the run's own config.json as the config (a run not trained from a preset): it names the plugin's old path,
+    # and was refused, "not found"; the resumed run names the copy from then on
+    resumed = ganforge("train", run / "config.json", "--out", run, "--resume", "--set", "train.max_steps=4")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((run / "config.json").read_text())["plugins"] == [str(run / "faulty_nets.py")]
+    resumed = ganforge("train", "dcgan-fmnist", "--out", run, "--resume", *tiny(idx_root, "train.max_steps=6"))
     assert resumed.returncode == 0, resumed.stderr
 
 

@@ -12,11 +12,13 @@ from .errors import GanforgeError, raised_at
 
 
 def _plugin_candidates(plugin: str, base: Path | None, run_dir: Path | None = None) -> list[Path]:
-    """Where a ``.py`` plugin may be: the working directory, then the config file's folder, then (for a
-    trained run) a file of its name in the run folder, where a user who moves a run puts its code."""
+    """Where a ``.py`` plugin may be: the working directory, then the config file's folder, then a file of its
+    name in that folder or (for a trained run) in the run folder, where a user who moves a run puts its code
+    (a run's config.json names its plugins by absolute path, and may be given as the config to resume)."""
+    name = Path(plugin).name
     # dict.fromkeys: an absolute path is the same file from either folder; list it once
-    return list(dict.fromkeys([Path(plugin)] + ([base / plugin] if base else [])
-                              + ([run_dir / Path(plugin).name] if run_dir else [])))
+    return list(dict.fromkeys([Path(plugin)] + ([base / plugin, base / name] if base else [])
+                              + ([run_dir / name] if run_dir else [])))
 
 
 def plugin_file(plugin: str, base: Path | None, run_dir: Path | None = None) -> Path | None:
