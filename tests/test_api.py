@@ -18,8 +18,10 @@ import torch
 import ganforge
 from ganforge.api import as_overrides
 from ganforge.errors import GanforgeError
-from ganforge.registry import GENERATORS
+from ganforge.config import load_config
+from ganforge.registry import GENERATORS, HOOKS
 from ganforge.training import checkpoint as ckpt
+from ganforge.training.hooks import Hook
 
 from conftest import run_cli
 
@@ -161,12 +163,22 @@ def test_train_from_another_thread(idx_root, tmp_path):
     assert ckpt.load(tmp_path / "r" / "checkpoints" / "last.pt")["state"]["step"] == 2
 
 
+@dataclasses.dataclass(frozen=True)
+class _HookOptions:
+    every: int = 1
+
+
+HOOKS.register("test-api-hook", _HookOptions)(type("ApiHook", (Hook,), {"__init__": lambda self, options: None}))
+
+
 def test_overrides_as_a_dict():
     assert as_overrides({"train.max_steps": 5, "optim_g.betas": (0.5, 0.9), "data.root": Path("/d"),
                          "model.generator.options": {"hidden": [8, 16]}, "objective.options": {},
-                         "log.progress": False}) == [
-        "train.max_steps=5", "optim_g.betas=[\n    0.5,\n    0.9,\n]", 'data.root="/d"',
-        "model.generator.options.hidden=[\n    8,\n    16,\n]", "objective.options={}", "log.progress=false"]
+                         "log.progress": False, "hooks": [{"name": "h", "options": {"every": 2}}]}) == [
+        "train.max_steps=5", "optim_g.betas=[0.5, 0.9]", 'data.root="/d"', "model.generator.options.hidden=[8, 16]",
+        "objective.options={}", "log.progress=false", 'hooks=[{"name" = "h", "options" = {"every" = 2}}]']
+    hooks = load_config("dcgan-fmnist", as_overrides({"hooks": [{"name": "test-api-hook", "options": {"every": 2}}]}))
+    assert hooks.hooks[0].name == "test-api-hook" and hooks.hooks[0].options == {"every": 2}
     assert as_overrides(["train.max_steps=5"]) == ["train.max_steps=5"]
     with pytest.raises(GanforgeError, match=r"overrides\['train.seed'\] is None"):
         as_overrides({"train.seed": None})

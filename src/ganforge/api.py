@@ -16,6 +16,7 @@ from the command line will not find it.
 from __future__ import annotations
 
 import functools
+import json
 import signal
 import warnings
 from pathlib import Path
@@ -188,28 +189,33 @@ def grid(images: np.ndarray | torch.Tensor, nrow: int | None = None):
     return to_pil(make_grid(array, nrow))
 
 
+def _toml(value: Any, where: str) -> str:
+    """``value`` as the TOML that --set reads: tables and lists inline (hooks = [{name = "x"}]); a scalar as a TOML
+    writer writes it, so it reads back as itself."""
+    import tomli_w
+
+    if value is None:
+        raise GanforgeError(f"{where} is None, which a config cannot hold; leave the key out for its default.")
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml(v, f'{where}[{k!r}]')}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v, f"{where}[{i}]") for i, v in enumerate(value)) + "]"
+    return tomli_w.dumps({"v": str(value) if isinstance(value, Path) else value}).split("=", 1)[1].strip()
+
+
 def as_overrides(overrides: Mapping[str, Any] | Iterable[str]) -> list[str]:
     """``{"train.max_steps": 50, "model.generator.options": {"hidden": 256}}`` as ``--set`` strings; a nested
-    dict sets each of its keys. Strings pass through."""
+    dict sets each of its keys, and a list of dicts is a list of tables (``{"hooks": [{"name": "x"}]}``).
+    Strings pass through."""
     if isinstance(overrides, str):
         raise GanforgeError(f"overrides is one string, '{overrides}'; give a dict {{'key': value}} or a list of "
                             "'key=value' strings.")
     if not isinstance(overrides, Mapping):
         return [str(o) for o in overrides]
-    import tomli_w
-
     sets = []
     for key, value in overrides.items():
         if isinstance(value, Mapping) and value:
             sets += [f"{key}.{s}" for s in as_overrides(value)]
-            continue
-        if value is None:
-            raise GanforgeError(f"overrides['{key}'] is None, which a config cannot hold; leave the key out for its "
-                                "default.")
-        if isinstance(value, Mapping):  # empty: the writer would make it a [table] of its own
-            sets.append(f"{key}={{}}")
-            continue
-        # TOML is what --set reads: a value written by a TOML writer reads back as itself
-        text = tomli_w.dumps({"v": str(value) if isinstance(value, Path) else value})
-        sets.append(f"{key}={text.split('=', 1)[1].strip()}")
+        else:
+            sets.append(f"{key}={_toml(value, f'overrides[{key!r}]')}")
     return sets

@@ -77,6 +77,15 @@ class NetConfig:
 
 
 @dataclass(frozen=True)
+class HookConfig:
+    """A hook of the user's, registered in ``HOOKS`` by a plugin, and its options (checked against its options
+    dataclass); it runs beside the built-in hooks (docs: README, "Your own model")."""
+
+    name: str = ""
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """The two networks and the latent size they share.
 
@@ -322,6 +331,7 @@ class Config:
     description: str = ""
     notes: str = ""
     plugins: tuple[str, ...] = ()
+    hooks: tuple[HookConfig, ...] = ()
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim_g: OptimizerConfig = field(default_factory=OptimizerConfig)
@@ -348,6 +358,9 @@ def _type_name(tp: Any, plural: bool = False) -> str:
         inner = _type_name(args[0], plural=True) if args else "values"
         return f"list of {inner}" if args[-1] is Ellipsis else f"list of {len(args)} {inner}"
     names = {int: "integer", float: "number", bool: "boolean", str: "string", dict: "table"}
+    if dataclasses.is_dataclass(tp):  # an item of a list of tables (hooks)
+        keys = ", ".join(f.name for f in dataclasses.fields(tp))
+        return f"table{'s' * plural} ({{{keys}}})"
     if tp not in names:
         return str(tp)
     return names[tp] + "s" * plural + " (true or false)" * (tp is bool)
@@ -400,10 +413,11 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         if len(value) != len(args):
             raise bad
         return tuple(coerce(v, a, _item(where, i)) for i, (v, a) in enumerate(zip(value, args)))
-    if dataclasses.is_dataclass(tp):
+    if dataclasses.is_dataclass(tp):  # an item of a list of tables (hooks[0]): _build names keys by their path
         if not isinstance(value, dict):
             raise bad
-        return _build(tp, value, where)
+        prefix = "config key '"
+        return _build(tp, value, where[len(prefix):-1] if where.startswith(prefix) else where)
     raise AssertionError(f"unsupported config annotation {tp!r} at {where}")
 
 

@@ -141,13 +141,14 @@ def components(cfg) -> list[tuple[str, object, str]]:
     """What a config builds from the registries: (config key, registry, registered name) for each."""
     from . import losses, nets, objective, pixel_losses  # noqa: F401  (registers the built-ins)
     from .metrics.features import FEATURES
-    from .registry import DISCRIMINATORS, GENERATORS, LOSSES, OBJECTIVES, PERCEPTUAL_NETS, PIXEL_LOSSES
+    from .registry import DISCRIMINATORS, GENERATORS, HOOKS, LOSSES, OBJECTIVES, PERCEPTUAL_NETS, PIXEL_LOSSES
 
     found = [("model.generator.name", GENERATORS, cfg.model.generator.name)]
     if cfg.model.discriminator.name != nets.NO_DISCRIMINATOR:
         found.append(("model.discriminator.name", DISCRIMINATORS, cfg.model.discriminator.name))
     found += [("objective.loss", LOSSES, cfg.objective.loss), ("objective.name", OBJECTIVES, cfg.objective.name),
               ("eval.features", FEATURES, cfg.eval.features)]
+    found += [(f"hooks[{i}].name", HOOKS, hook.name) for i, hook in enumerate(cfg.hooks)]
     if cfg.model.task == "sr":
         found.append(("sr.pixel_loss", PIXEL_LOSSES, cfg.sr.pixel_loss))
         if cfg.sr.perceptual_weight > 0:

@@ -77,7 +77,8 @@ class Registry(Generic[T]):
         if name not in self._entries:
             raise GanforgeError(
                 f"unknown {self.kind} '{name}'.{did_you_mean(name, self._entries)} "
-                f"Registered {self.kind}{'es' if self.kind.endswith('s') else 's'}: {', '.join(self.names())}."
+                f"Registered {self.kind}{'es' if self.kind.endswith('s') else 's'}: "
+                f"{', '.join(self.names()) or 'none; a plugin registers one'}."
             )
         return self._entries[name]
 
@@ -168,3 +169,4 @@ LOSSES: Registry = Registry("loss")
 OBJECTIVES: Registry = Registry("objective")  # GAN algorithms: GANObjective and its subclasses
 PIXEL_LOSSES: Registry = Registry("pixel loss")
 PERCEPTUAL_NETS: Registry = Registry("perceptual network")
+HOOKS: Registry = Registry("hook")  # a user's training.hooks.Hook subclasses, named in a config's hooks list

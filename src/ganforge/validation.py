@@ -63,6 +63,7 @@ def validate(cfg: Config) -> None:
         registry.parse(net.name, net.options, f"model.{key} '{net.name}'")
     LOSSES.get(cfg.objective.loss)
     OBJECTIVES.parse(cfg.objective.name, cfg.objective.options)
+    _validate_hooks(cfg)
     for side in ("optim_g", "optim_d"):
         opt: OptimizerConfig = getattr(cfg, side)
         if opt.name not in ("adam", "rmsprop", "sgd"):
@@ -163,6 +164,22 @@ def validate(cfg: Config) -> None:
     else:  # checked before training, not at the first evaluation an hour in
         check_num(cfg.eval.num_samples, parse_metrics(cfg.eval.metrics), "config key 'eval.num_samples'")
     FEATURES.get(cfg.eval.features)
+
+
+def _validate_hooks(cfg: Config) -> None:
+    """Each of the user's hooks is registered, once, and its options fit its options dataclass."""
+    from .registry import HOOKS
+
+    seen = set()
+    for i, hook in enumerate(cfg.hooks):
+        if not hook.name:
+            raise GanforgeError(f"config key 'hooks[{i}].name' is empty; name a hook a plugin registers "
+                                "(@HOOKS.register(\"my-hook\")).")
+        if hook.name in seen:  # their states share one key in checkpoints
+            raise GanforgeError(f"config key 'hooks' names '{hook.name}' twice; list each hook once (give one hook "
+                                "every setting it needs through its options).")
+        seen.add(hook.name)
+        HOOKS.parse(hook.name, hook.options, f"hooks[{i}] '{hook.name}'")
 
 
 def _validate_sr(cfg: Config) -> None:

@@ -25,7 +25,8 @@ from ..nets import build_networks
 from ..objective import GANObjective
 from ..registry import OBJECTIVES
 from . import checkpoint as ckpt
-from .hooks import Checkpointer, Evaluator, HealthMonitor, Hook, MetricsLogger, ProgressBar, SampleGrids
+from .hooks import (Checkpointer, Evaluator, HealthMonitor, Hook, MetricsLogger, ProgressBar, SampleGrids,
+                    build_user_hooks)
 from .process import apply_process_settings
 
 
@@ -164,6 +165,9 @@ class Trainer:
             # before the checkpointer, so the checkpoint written at the same step records the new best
             hooks.append(Evaluator(ev.every_kimg, ev.num_samples, ev.metrics, ev.features, ev.ref,
                                    sr=cfg.model.task == "sr"))
+        # the user's, on every rank (one that changes training must act alike everywhere; one that writes files
+        # checks trainer.env.is_main), before the checkpointer, so a checkpoint holds their state at its step
+        hooks += build_user_hooks(cfg)
         if is_main:
             hooks.append(Checkpointer(cfg.log.checkpoint_every_steps, cfg.log.checkpoint_every_epochs))
             if cfg.log.progress:

@@ -6,5 +6,7 @@ from .health import HealthMonitor
 from .logger import MetricsLogger
 from .progress import ProgressBar
 from .samples import SampleGrids
+from .user import build_user_hooks
 
-__all__ = ["Hook", "Checkpointer", "Evaluator", "HealthMonitor", "MetricsLogger", "ProgressBar", "SampleGrids"]
+__all__ = ["Hook", "Checkpointer", "Evaluator", "HealthMonitor", "MetricsLogger", "ProgressBar", "SampleGrids",
+           "build_user_hooks"]

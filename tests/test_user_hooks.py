@@ -1,0 +1,94 @@
+"""A user's own hooks (training/hooks/user.py): registered by a plugin, named in a config, run and resumed."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from ganforge.registry import HOOKS
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.hooks import Hook
+
+from conftest import run_cli, tiny
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+_BUILT: list["_Counting"] = []  # every instance the trainer built, newest last
+
+
+@dataclass(frozen=True)
+class _CountingOptions:
+    every: int = 1
+
+
+@HOOKS.register("test-counting", _CountingOptions)
+class _Counting(Hook):
+    """Records the steps it saw (every ``every``) in its state, and counts its start and end events."""
+
+    def __init__(self, options: _CountingOptions) -> None:
+        self.every, self.steps, self.events = options.every, [], []
+        _BUILT.append(self)
+
+    def on_train_start(self, trainer) -> None:
+        self.events.append("start")
+
+    def on_step_end(self, trainer, logs) -> None:
+        if trainer.state.step % self.every == 0:
+            self.steps.append(trainer.state.step)
+            assert "loss_g" in logs
+
+    def on_train_end(self, trainer) -> None:
+        self.events.append("end")
+
+    def state_dict(self) -> dict:
+        return {"steps": list(self.steps)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps = list(state.get("steps", []))
+
+
+HOOKS.register("test-not-a-hook")(lambda: 3)
+
+
+def test_a_hook_runs_saves_its_state_and_resumes(idx_root, tmp_path):
+    run = tmp_path / "r"
+    hooks = "hooks=[{name = 'test-counting', options = {every = 2}}]"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, hooks, "train.max_steps=5")) == 0
+    assert _BUILT[-1].steps == [2, 4] and _BUILT[-1].events == ["start", "end"]
+    # it runs before the checkpointer: the checkpoint of step 4 holds what the hook saw at step 4
+    assert ckpt.load(run / "checkpoints" / "step_0000004.pt")["hooks"]["user/test-counting"] == {"steps": [2, 4]}
+    assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume", *tiny(idx_root, "train.max_steps=8")) == 0
+    assert _BUILT[-1].steps == [2, 4, 6, 8]  # its state came back from step 5's checkpoint
+    assert ckpt.load(run / "checkpoints" / "last.pt")["hooks"]["user/test-counting"] == {"steps": [2, 4, 6, 8]}
+
+
+def test_the_example_hook_writes_weight_norms_to_tensorboard(idx_root, tmp_path):
+    run = tmp_path / "r"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, "--set", f"plugins=['{EXAMPLES / 'custom_hook.py'}']",
+                   *tiny(idx_root, "hooks=[{name = 'example-weight-norms', options = {every = 3}}]",
+                         "train.max_steps=6")) == 0
+    events = EventAccumulator(str(run / "tb"))
+    events.Reload()
+    for net in ("G", "D"):
+        norms = events.Scalars(f"weights/{net}")
+        assert [e.step for e in norms] == [3, 6] and all(e.value > 0 for e in norms)
+
+
+@pytest.mark.parametrize("hooks, message", [
+    ("[{name = 'nope'}]", "unknown hook 'nope'"),
+    ("[{name = 'test-counting'}, {name = 'test-counting', options = {every = 2}}]",
+     "config key 'hooks' names 'test-counting' twice; list each hook once"),
+    ("[{options = {every = 2}}]", "config key 'hooks[0].name' is empty"),
+    ("[{name = 'test-counting', options = {evry = 2}}]",
+     "unknown option 'evry' for hooks[0] 'test-counting'. Did you mean 'every'?"),
+    ("[{name = 'test-not-a-hook'}]", "hook 'test-not-a-hook' is built as a 'int', not a Hook; subclass "
+                                     "ganforge.training.hooks.Hook"),
+    ("[{nme = 'test-counting'}]", "unknown config key 'hooks[0].nme'. Did you mean 'name'?"),
+    ("['test-counting']", "config key 'hooks[0]' must be a table ({name, options}), got 'test-counting' (str)"),
+])
+def test_hook_errors(idx_root, tmp_path, capsys, hooks, message):
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "r",
+                   *tiny(idx_root, f"hooks={hooks}", "train.max_steps=2")) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r" / "checkpoints").exists()
