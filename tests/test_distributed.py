@@ -6,10 +6,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ganforge.config import load_config
 from ganforge.distributed import DistEnv
@@ -145,7 +147,9 @@ def test_two_ranks_equal_one_rank_with_the_global_batch(idx_root, tmp_path, sets
 
 def test_only_rank_zero_writes_and_logs_are_averaged(idx_root, tmp_path):
     run = tmp_path / "run"
-    torchrun("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=8"))
+    example = Path(__file__).resolve().parents[1] / "examples" / "custom_hook.py"  # a user's hook, on every rank
+    torchrun("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=8", f"plugins=['{example}']",
+                                                          "hooks=[{name = 'example-weight-norms', options = {every = 4}}]"))
     names = sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
     assert [n for n in names if n.startswith("tb/")] and len([n for n in names if n.startswith("tb/")]) == 1
     assert [n for n in names if not n.startswith("tb/")] == [
@@ -157,6 +161,9 @@ def test_only_rank_zero_writes_and_logs_are_averaged(idx_root, tmp_path):
     batch = load_config("dcgan-fmnist").train.batch_size  # the global batch, split over the two ranks
     assert records[-1]["images_seen"] == 8 * batch
     assert json.loads((run / "config.json").read_text())["train"]["batch_size"] == batch
+    events = EventAccumulator(str(run / "tb"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("weights/D")] == [4, 8]  # rank 0's writer, once per step
 
 
 @pytest.mark.skipif(torch.ops.mkldnn._is_mkldnn_bf16_supported(), reason="the warning is for CPUs without bf16")
