@@ -1,6 +1,6 @@
 """Drive ganforge's Python API in a real Jupyter kernel, as a notebook's cells would, and check what the
-notebook shows: the progress bar, an inline grid, an interrupt that saves and stops the cell, a resume, and a
-bad value as one GanforgeError.
+notebook shows: the progress bar, grids inline (from a hook the notebook registers, and from ganforge.grid),
+an interrupt that saves and stops the cell, a resume, and a bad value as one GanforgeError.
 
 Needs a kernel and its client, which ganforge itself does not (install them beside it for this check):
 
@@ -38,6 +38,18 @@ class NotebookG(nn.Module):
 
     def forward(self, z):
         return self.net(z).view(len(z), *self.shape)
+
+from IPython.display import display
+from PIL import Image
+from ganforge.registry import HOOKS
+from ganforge.training.hooks import Hook
+
+@HOOKS.register("show-grid")
+class ShowGrid(Hook):  # each sample grid, as it is written: a user's hook runs after the grids
+    def on_step_end(self, trainer, logs):
+        grid = trainer.run_dir / "samples" / f"step_{trainer.state.step:07d}.png"
+        if trainer.env.is_main and grid.is_file():
+            display(Image.open(grid))
 '''
 
 
@@ -78,16 +90,19 @@ def main() -> int:
         print(f"{'ok  ' if ok else 'FAIL'} {what}")
         if not ok:
             failed.append(what)
-            print(f"     shown: {shown}")
+            outputs = [sorted(data) for data in shown["data"]]  # the kinds, not the images' bytes
+            print(f"     shown: {dict(shown, data=outputs)}")
 
     try:
         for _ in range(2):  # a cell run twice replaces its network
             shown = execute(client, manager, NETWORK_CELL)
             check(shown["error"] is None, "the network cell runs, and runs again", shown)
         shown = execute(client, manager, f'run = ganforge.train("mlp-gan-fmnist", {out}, '
-                                         '{"model.generator.name": "notebook-g", "train.max_seconds": 2}, force=True)')
-        check(shown["error"] is None and "only this Python process can build it" in shown["stderr"],
-              "train warns that only this kernel can build the network", shown)
+                                         '{"model.generator.name": "notebook-g", "train.max_seconds": 2, '
+                                         '"hooks": [{"name": "show-grid"}], "log.sample_every_steps": 100}, force=True)')
+        check(sum("image/png" in d for d in shown["data"]) >= 2, "a hook of the notebook shows grids inline", shown)
+        check(shown["error"] is None and "only this Python process can build them" in shown["stderr"],
+              "train warns that only this kernel can build the network and the hook", shown)
         check("step [" in shown["stderr"] and "finished at step" in shown["stdout"],
               "a progress bar is drawn, then the finish line", shown)
         shown = execute(client, manager, "ganforge.grid(ganforge.sample(run, 16))")
