@@ -92,3 +92,22 @@ def test_hook_errors(idx_root, tmp_path, capsys, hooks, message):
                    *tiny(idx_root, f"hooks={hooks}", "train.max_steps=2")) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_a_run_whose_hook_is_gone_resumes_without_it(idx_root, tmp_path, capsys):
+    """A hook a notebook registered (here: a plugin file since removed) is named at the resume, which may drop it."""
+    plugin = tmp_path / "gone_hook.py"
+    plugin.write_text("from ganforge.registry import HOOKS\nfrom ganforge.training.hooks import Hook\n"
+                      "HOOKS.register('test-gone')(type('Gone', (Hook,), {}))\n")
+    run = tmp_path / "r"
+    sets = tiny(idx_root, f"plugins=['{plugin}']", "hooks=[{name = 'test-gone'}]", "train.max_steps=2")
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *sets) == 0
+    from ganforge.registry import HOOKS
+
+    del HOOKS._entries["test-gone"]  # as a new process with the plugin's code gone would know it
+    resume = ["train", "dcgan-fmnist", "--out", run, "--resume", "--set", "plugins=[]"]
+    assert run_cli(*resume, *tiny(idx_root, "train.max_steps=4")) == 2
+    err = capsys.readouterr().err
+    assert "trained with hook 'test-gone' (hooks[0].name), which none of its plugins (it lists none) registers" in err
+    assert "A resume may also drop the run's hooks: --set hooks=[]." in err
+    assert run_cli(*resume, *tiny(idx_root, "train.max_steps=4", "hooks=[]")) == 0

@@ -172,7 +172,8 @@ def check_run_components(cfg, run_dir: Path, keys: tuple[str, ...] | None = None
                 "plugins its config names. In Python, run the code that registers it, then load the run. For the "
                 "ganforge command, put that code in a .py file and train the run on with it once; its checkpoints "
                 f"then name the file: ganforge train {run_dir / 'config.json'} --out {run_dir} --resume "
-                f"--set plugins='{plugins}' (with a higher --set train.max_steps if it has finished).")
+                f"--set plugins='{plugins}' (with a higher --set train.max_steps if it has finished)."
+                + (" A resume may also drop the run's hooks: --set hooks=[]." if key.startswith("hooks") else ""))
 
 
 def outside_plugins(cfg) -> list[str]:
