@@ -98,8 +98,8 @@ def main() -> int:
             shown = execute(client, manager, NETWORK_CELL)
             check(shown["error"] is None, "the network cell runs, and runs again", shown)
         shown = execute(client, manager, f'run = ganforge.train("mlp-gan-fmnist", {out}, '
-                                         '{"model.generator.name": "notebook-g", "train.max_seconds": 2, '
-                                         '"hooks": [{"name": "show-grid"}], "log.sample_every_steps": 100}, force=True)')
+                                         '{"model.generator.name": "notebook-g", "train.max_seconds": 2, "hooks": '
+                                         '[{"name": "show-grid"}], "log.sample_every_steps": 100}, force=True)')
         check(sum("image/png" in d for d in shown["data"]) >= 2, "a hook of the notebook shows grids inline", shown)
         check(shown["error"] is None and "only this Python process can build them" in shown["stderr"],
               "train warns that only this kernel can build the network and the hook", shown)

@@ -127,7 +127,8 @@ def test_a_network_from_a_plugin_file_trains_without_the_warning(idx_root, tmp_p
         "class G(torch.nn.Module):\n"
         "    def __init__(self, z_dim, channels, resolution, **kw):\n"
         "        super().__init__()\n"
-        "        self.shape, self.fc = (channels, resolution, resolution), torch.nn.Linear(z_dim, channels * resolution ** 2)\n"
+        "        self.shape = (channels, resolution, resolution)\n"
+        "        self.fc = torch.nn.Linear(z_dim, channels * resolution ** 2)\n"
         "    def forward(self, z):\n"
         "        return self.fc(z).tanh().view(len(z), *self.shape)\n")
     with warnings.catch_warnings(record=True) as caught:
@@ -203,7 +204,8 @@ def test_import_ganforge_does_not_import_torch():
 
 
 def test_a_bad_value_is_a_ganforge_error(tmp_path):
-    with pytest.raises(GanforgeError, match=re.escape("unknown config key 'train.max_stesp'. Did you mean 'max_steps'?")):
+    typo = "unknown config key 'train.max_stesp'. Did you mean 'max_steps'?"
+    with pytest.raises(GanforgeError, match=re.escape(typo)):
         ganforge.train("dcgan-fmnist", tmp_path / "r", {"train.max_stesp": 2})
     with pytest.raises(GanforgeError, match="num must be > 0"):
         ganforge.sample(tmp_path, 0)

@@ -164,8 +164,6 @@ def history(run: str | Path) -> list[dict]:
     """The records of a run's ``metrics.jsonl``, oldest first: one per log interval (``step``, the losses,
     ``images_per_second``, ...), one per evaluation (``eval/fid``, ...) and one per health warning.
     ``pandas.DataFrame(history(run))`` makes them columns to plot; a key a record lacks is NaN there."""
-    import json
-
     path = Path(run) / "metrics.jsonl"
     if not path.is_file():
         raise GanforgeError(f"'{run}' has no metrics.jsonl; give a run folder (the --out of ganforge train).")
