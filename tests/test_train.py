@@ -527,7 +527,7 @@ def test_sample_bad_input(trained_run, tmp_path, capsys):
     assert run_cli("sample", str(trained_run) + "x", "--num", 4, "--out", tmp_path / "x.npy") == 2
     assert f"Did you mean '{trained_run}'?" in capsys.readouterr().err
     assert run_cli("sample", trained_run, "--num", 0, "--out", tmp_path / "x.npy") == 2
-    for name in ("s.npz", "s.pt"):  # an array file's name: it became a folder of PNGs named so
+    for name in ("s.npz", "s.pt", "s.txt"):  # an array or text file's name: it became a folder of PNGs named so
         assert run_cli("sample", trained_run, "--num", 4, "--out", tmp_path / name) == 2
         assert "sample writes a .npy of uint8 images (N, C, H, W), a .png grid or a folder of PNGs; name the file " \
                ".npy." in capsys.readouterr().err

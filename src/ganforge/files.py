@@ -82,7 +82,10 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object], fix: str = WRI
 
 
 # array and archive files an --out may name by habit, where ganforge writes a .npy
-OTHER_ARRAY_SUFFIXES = (".npz", ".pt", ".pth", ".pkl", ".h5", ".hdf5", ".mat", ".zip", ".tar", ".gz")
+# file kinds an --out of images may be mistaken for: arrays, checkpoints, archives and text (`--out s.txt` became a
+# folder named s.txt); a folder named with a dot (samples.v2) is still a folder
+OTHER_ARRAY_SUFFIXES = (".npz", ".pt", ".pth", ".ckpt", ".safetensors", ".bin", ".pkl", ".h5", ".hdf5", ".mat",
+                        ".zip", ".tar", ".gz", ".txt", ".csv", ".json")
 
 
 def format_bytes(n: float) -> str:
