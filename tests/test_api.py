@@ -100,7 +100,7 @@ def test_a_run_of_a_network_registered_outside_plugins_names_the_way_back(idx_ro
         ganforge.train("mlp-gan-fmnist", out, tiny(idx_root, **{"model.generator.name": "test-api-g",
                                                                "train.max_steps": 2}))
     done = subprocess.run([sys.executable, "-m", "ganforge", "sample", str(out), "--num", "4", "--out",
-                           str(tmp_path / "s.png")], capture_output=True, text=True)
+                           str(tmp_path / "s.png")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert (f"the run in '{out}' was trained with generator 'test-api-g' (model.generator.name), which none of its "
             "plugins (it lists none) registers") in done.stderr
@@ -113,10 +113,10 @@ def test_a_run_of_a_network_registered_outside_plugins_names_the_way_back(idx_ro
                                          "from ganforge.registry import GENERATORS\n" + code)
     resume = [sys.executable, "-m", "ganforge", "train", str(out / "config.json"), "--out", str(out), "--resume",
               "--set", "plugins=['my_code.py']", "--set", "train.max_steps=4"]
-    assert subprocess.run(resume, cwd=tmp_path, capture_output=True).returncode == 0
+    assert subprocess.run(resume, cwd=tmp_path, capture_output=True, timeout=300).returncode == 0
     assert ckpt.load(out / "checkpoints" / "last.pt")["state"]["step"] == 4
     done = subprocess.run([sys.executable, "-m", "ganforge", "sample", str(out), "--num", "4", "--out",
-                           str(tmp_path / "s.png")], capture_output=True, text=True, cwd="/")
+                           str(tmp_path / "s.png")], capture_output=True, text=True, cwd="/", timeout=300)
     assert done.returncode == 0, done.stderr  # found by the absolute path the resume recorded
 
 
@@ -190,7 +190,7 @@ def test_overrides_as_a_dict():
 def test_import_ganforge_does_not_import_torch():
     """The command's start (and --version) stays light: the API is imported on first use."""
     code = "import sys, ganforge; assert 'torch' not in sys.modules; ganforge.sample; assert 'torch' in sys.modules"
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], timeout=300).returncode == 0
     with pytest.raises(AttributeError, match="has no attribute 'trian'"):
         ganforge.trian  # noqa: B018
     # a module of the package named like a function (upscale.py was) would replace it once imported
