@@ -179,12 +179,9 @@ def history(run: str | Path) -> list[dict]:
 def grid(images: np.ndarray | torch.Tensor, nrow: int | None = None):
     """uint8 images (N, C, H, W) tiled into one PIL image, ``nrow`` per row (default: a square); a notebook
     shows it inline, and ``.save("grid.png")`` writes it."""
-    from .images import make_grid, to_pil
+    from .images import make_grid, to_pil, uint8_images
 
-    array = images.cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[1] not in (1, 3):
-        raise GanforgeError(f"grid takes uint8 images (N, C, H, W) with C 1 or 3, got {array.dtype} {array.shape}.")
-    return to_pil(make_grid(array, nrow))
+    return to_pil(make_grid(uint8_images(images, "grid takes"), nrow))
 
 
 def _toml(value: Any, where: str) -> str:

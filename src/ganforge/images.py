@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -27,6 +28,17 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 def unit_to_uint8(x: torch.Tensor) -> torch.Tensor:
     """Images in [0, 1] (super-resolution's range) -> uint8 [0, 255], rounding to nearest."""
     return x.detach().float().mul(255).round().clamp(0, 255).to(torch.uint8).cpu()
+
+
+def uint8_images(images: np.ndarray | torch.Tensor, must: str, hint: Callable[[tuple, np.dtype], str] | None = None
+                 ) -> np.ndarray:
+    """``images`` (an array or a tensor) as a NumPy array, if they are uint8 (N, C, H, W) with C 1 or 3; else an
+    error that begins with ``must`` ("grid takes") and ends with ``hint(shape, dtype)``, how to convert them."""
+    array = images.cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[1] not in (1, 3):
+        raise GanforgeError(f"{must} uint8 images (N, C, H, W) with C 1 or 3, got {array.dtype} {array.shape}."
+                            f"{hint(array.shape, array.dtype) if hint else ''}")
+    return array
 
 
 def make_grid(images: np.ndarray | torch.Tensor, nrow: int | None = None, padding: int = 2) -> np.ndarray:

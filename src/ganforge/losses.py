@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import GanforgeError, raised_at
-from .registry import LOSSES, defined_at
+from .registry import LOSSES
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,8 @@ class AdversarialLoss:
 
 def register_loss(name: str, loss: AdversarialLoss) -> AdversarialLoss:
     """Register a loss object under ``name`` (users call this from a plugin)."""
-    origin = getattr(loss.d_real, "__module__", None)
-    # from another module: every builder here is this function's lambda, so name where the two losses' terms are
-    # (from the same one, a notebook cell run again, or a plugin file imported again after an edit: it replaces)
-    if name in LOSSES and LOSSES.get(name).origin != origin:
-        first = LOSSES.get(name).builder()
-        raise GanforgeError(f"loss '{name}' is registered twice ({defined_at(getattr(first, 'd_real', first))}, then "
-                            f"{defined_at(loss.d_real)}); pick another name for one of them.")
-    LOSSES.register(name, origin=origin)(lambda: loss)
+    # every builder here is this lambda: the loss's first term says where the user defined it
+    LOSSES.register(name, source=loss.d_real)(lambda: loss)
     return loss
 
 

@@ -6,6 +6,7 @@ is not here: it is the GAN objective's own loss (``objective.loss``), applied by
 """
 from __future__ import annotations
 
+import collections.abc
 from typing import Callable
 
 import torch
@@ -14,7 +15,7 @@ import torch.nn.functional as F
 
 from .errors import GanforgeError, raised_at
 from .nets import require_module
-from .registry import PERCEPTUAL_NETS, PIXEL_LOSSES
+from .registry import PERCEPTUAL_NETS, PIXEL_LOSSES, require_built
 
 CHARBONNIER_EPS = 1e-6  # keeps the gradient finite where output == target (LapSRN uses 1e-3, MMagic 1e-12)
 
@@ -81,11 +82,9 @@ def build_pixel_loss(name: str, probe: torch.Tensor) -> Callable[[torch.Tensor, 
     plugin's loss that raises, or a builder that returns no function, is a one-line error naming it, as
     a network's forward is, rather than a traceback at the first step. (Its value is checked at every
     step, where it must be a scalar G's output reaches.)"""
-    loss = PIXEL_LOSSES.build(name)
     what = f"pixel loss '{name}' (sr.pixel_loss)"
-    if not callable(loss):
-        raise GanforgeError(f"{what} is built as a '{type(loss).__name__}', not a function; register a builder that "
-                            "returns loss(output, hr), a scalar tensor.")
+    loss = require_built(PIXEL_LOSSES.build(name), collections.abc.Callable, what,
+                         "register a builder that returns loss(output, hr), a scalar tensor.", "a function")
     try:
         loss(probe.clone().requires_grad_(True), probe)
     except Exception as e:

@@ -87,15 +87,10 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None, run_dir: Pa
                 if files.setdefault(name, resolved) != resolved:
                     raise GanforgeError(f"plugins '{files[name]}' and '{path}' have the same file name, and only the "
                                         "first would be imported; rename one of them.")
-                earlier = getattr(sys.modules.get(name), "__file__", None)
-                if earlier and Path(earlier).resolve() == resolved:
-                    _import_again_if_edited(sys.modules[name], resolved)
-                    continue
-                # else a file of that name an earlier config named in this process (a notebook's): this config's
-                # file is imported in its place, as its classes replace that one's (it was silently not imported)
+                # this file imported already, as a plugin or under its own name (`import nets` in a notebook, then
+                # plugins = ["nets.py"]): running it again would register its classes a second time. Another file
+                # of that name an earlier config named (a notebook's) is replaced by this one below.
                 if (module := _imported_from(resolved)) is not None:
-                    # imported under its own name already (`import nets` in a notebook, then plugins = ["nets.py"]):
-                    # running it again would register its classes a second time
                     sys.modules[name] = module
                     _import_again_if_edited(module, resolved)
                     continue

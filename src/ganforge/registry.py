@@ -17,13 +17,19 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Entry(Generic[T]):
-    """One registered builder, (optionally) the dataclass of its options, and ``origin``: the module that
-    defined it (``__main__`` for a notebook's cell or a script), to tell whether a run can rebuild it."""
+    """One registered builder, (optionally) the dataclass of its options, and ``source``: the user's definition
+    it comes from (the builder itself, or for ``register_loss`` the loss's first term)."""
 
     name: str
     builder: Callable[..., T]
     options: type | None = None
-    origin: str = ""
+    source: Any = None
+
+    @property
+    def origin(self) -> str:
+        """The module that defined it (``__main__`` for a notebook's cell or a script): whether a run can
+        rebuild it, and whether registering the name again is that module run again."""
+        return getattr(self.source, "__module__", "") or ""
 
 
 class Registry(Generic[T]):
@@ -38,9 +44,10 @@ class Registry(Generic[T]):
         self._entries: dict[str, Entry[T]] = {}
 
     def register(self, name: str, options: type | None = None,
-                 origin: str | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
-        """Decorator: register ``builder`` under ``name`` with an options dataclass. ``origin`` is the module that
-        defines it, when that is not the builder's own (``register_loss`` registers a lambda of its own)."""
+                 source: Any = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator: register ``builder`` under ``name`` with an options dataclass. ``source`` is the user's
+        definition it comes from, when that is not the builder itself (``register_loss`` registers a lambda of
+        its own): errors name where it is defined, and its module decides what may register the name again."""
 
         if options is not None and not (isinstance(options, type) and dataclasses.is_dataclass(options)):
             # checked here, at the plugin's import, not when a config's options are first parsed
@@ -48,19 +55,18 @@ class Registry(Generic[T]):
                                 "dataclass; pass a @dataclass(frozen=True) class of its options, or None for none.")
 
         def deco(builder: Callable[..., T]) -> Callable[..., T]:
-            old = self._entries.get(name)
-            module = origin or getattr(builder, "__module__", "") or ""
+            old, new = self._entries.get(name), Entry(name, builder, options, builder if source is None else source)
             # a registration from the module that made the first replaces it, as Python's own redefinition does: a
             # notebook cell run again (its lambdas are new objects; its class may have been renamed), or a plugin
             # file imported again after an edit
-            if old is not None and old.builder is not builder and old.origin != module:
-                first, second = defined_at(old.builder), defined_at(builder)
+            if old is not None and old.builder is not builder and old.origin != new.origin:
+                first, second = defined_at(old.source), defined_at(new.source)
                 same_file = first.rsplit(":", 1)[0] == second.rsplit(":", 1)[0]
                 # one file imported under two names (plugins = ["pkg.nets", "pkg/nets.py"]) defines it twice
                 fix = ("list that file once in plugins (by module name or by path, not both)" if same_file
                        else "pick another name for one of them")
                 raise GanforgeError(f"{self.kind} '{name}' is registered twice ({first}, then {second}); {fix}.")
-            self._entries[name] = Entry(name, builder, options, module)
+            self._entries[name] = new
             return builder
 
         return deco
@@ -121,6 +127,16 @@ class Registry(Generic[T]):
             raise GanforgeError(f"{self.kind} '{name}' cannot be built: TypeError: {e} ({where}). "
                                 f"ganforge calls it as {name}({given}), so its __init__ must take those "
                                 f"{'keyword ' * (not args)}arguments (add **kwargs for any it does not use).") from None
+
+
+def require_built(built: Any, expected: type, what: str, fix: str, expected_name: str = "") -> Any:
+    """``built`` if the registered builder made an ``expected`` (``collections.abc.Callable`` for a function), else
+    an error naming ``what`` and how to ``fix`` it: a plugin's builder may return its network, a function or a
+    number instead, which would fail later, deep in ganforge's own code."""
+    if not isinstance(built, expected):
+        raise GanforgeError(f"{what} is built as a '{type(built).__name__}', not "
+                            f"{expected_name or 'a ' + expected.__name__}; {fix}")
+    return built
 
 
 def defined_at(obj: Any) -> str:

@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 
 from ..errors import GanforgeError, raised_at
-from ..registry import Registry
+from ..registry import Registry, require_built
 
 FEATURES: Registry = Registry("feature extractor")
 
@@ -71,11 +71,8 @@ def build_features(name: str, inception_weights: str = "") -> FeatureExtractor:
     with torch.random.fork_rng(devices=[]):
         extractor = (FEATURES.build(name, None, weights=inception_weights) if name == "inception"
                      else FEATURES.build(name))
-    if not isinstance(extractor, FeatureExtractor):  # a plugin's builder that returns its network itself
-        raise GanforgeError(f"feature extractor '{name}' is built as a '{type(extractor).__name__}', not a "
-                            "FeatureExtractor; return FeatureExtractor(name, forward, dim, weights_sha256, resize_rule) "
-                            "from its builder.")
-    return extractor
+    return require_built(extractor, FeatureExtractor, f"feature extractor '{name}'",  # a plugin's own network?
+                         "return FeatureExtractor(name, forward, dim, weights_sha256, resize_rule) from its builder.")
 
 
 def checked_features(extractor: FeatureExtractor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

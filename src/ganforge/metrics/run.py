@@ -14,7 +14,7 @@ from ..data.folder import (SIXTEEN_BIT, decode_files, image_files, read_header, 
                            subfolder_classes, subfolder_labels)
 from ..errors import GanforgeError, did_you_mean_path
 from ..files import write_json
-from ..images import IMAGE_SUFFIXES
+from ..images import IMAGE_SUFFIXES, uint8_images
 from ..memory import check_fits
 from ..plugins import check_run_components
 from ..sampling import generate, load_generator
@@ -71,16 +71,7 @@ def _load_npy(path: Path) -> np.ndarray:
         images = np.load(path, mmap_mode="r")
     except ValueError as e:
         raise GanforgeError(f"'{path}' is not a numpy array file: {e}") from None
-    return _checked_images(images, f"'{path}' must hold")
-
-
-def _checked_images(images: np.ndarray, must: str) -> np.ndarray:
-    """``images`` if they are uint8 (N, C, H, W) with C 1 or 3; else an error that begins with ``must``
-    ("'x.npy' must hold") and says how to convert them."""
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise GanforgeError(f"{must} uint8 images (N, C, H, W) with C 1 or 3, got {images.dtype} {images.shape}."
-                            f"{_npy_hint(images.shape, images.dtype)}")
-    return images
+    return uint8_images(images, f"'{path}' must hold", _npy_hint)
 
 
 def _is_image_folder(path: Path) -> bool:
@@ -170,8 +161,7 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
     if not isinstance(source, (str, Path)):  # images in memory (ganforge.evaluate from Python): no file is written
         given, num = num is not None, DEFAULT_NUM if num is None else num
         check_num(num, names)
-        array = source.cpu().numpy() if hasattr(source, "cpu") else np.asarray(source)
-        images = FolderImages(_checked_images(array, "the array to evaluate must hold"), 0)
+        images = FolderImages(uint8_images(source, "the array to evaluate must hold", _npy_hint), 0)
         result = _score_images(images, "the array given", names, num, given, features, ref, seed, dataset, data_root)
         return _report(result, json_out)
     path = Path(source)

@@ -11,7 +11,7 @@ import torch.nn as nn
 from ..config import Config, NetConfig
 from ..errors import GanforgeError, raised_at
 from ..losses import BUILT_IN_LOSSES
-from ..registry import DISCRIMINATORS, GENERATORS, Registry
+from ..registry import DISCRIMINATORS, GENERATORS, Registry, require_built
 from . import dcgan, mlp, sngan, sr  # noqa: F401  (registration)
 from .conditional import (ClassEmbeddingGenerator, ConditionalBatchNormGenerator, embedding_size, projection,
                           takes_labels)
@@ -70,10 +70,8 @@ def _build(registry: Registry, net: NetConfig, cfg: Config) -> nn.Module:
 def require_module(built: object, what: str) -> nn.Module:
     """``built`` if a registered builder returned an nn.Module (its weights, train() and state_dict are what
     ganforge uses), else an error naming ``what``: a plugin's builder may return a function instead."""
-    if not isinstance(built, nn.Module):
-        raise GanforgeError(f"{what} is built as a '{type(built).__name__}', not a torch.nn.Module; register an "
-                            "nn.Module class, or a function that returns one.")
-    return built
+    return require_built(built, nn.Module, what, "register an nn.Module class, or a function that returns one.",
+                         "a torch.nn.Module")
 
 
 def add_spectral_norm(module: nn.Module, what: str = "the network") -> nn.Module:

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from ...config import Config
-from ...errors import GanforgeError
-from ...registry import HOOKS
+from ...registry import HOOKS, require_built
 from .base import Hook
 
 # a user hook's state is stored in checkpoints under this prefix and its registered name, apart from the built-ins'
@@ -14,10 +13,8 @@ def build_user_hooks(cfg: Config) -> list[Hook]:
     """The hooks ``cfg.hooks`` names, in its order; each built with its options (if it has an options dataclass)."""
     hooks = []
     for entry in cfg.hooks:
-        hook = HOOKS.build(entry.name, entry.options)
-        if not isinstance(hook, Hook):  # a function, or a class with the methods but not the base: say which
-            raise GanforgeError(f"hook '{entry.name}' is built as a '{type(hook).__name__}', not a Hook; subclass "
-                                "ganforge.training.hooks.Hook and override the events it needs.")
+        hook = require_built(HOOKS.build(entry.name, entry.options), Hook, f"hook '{entry.name}'",
+                             "subclass ganforge.training.hooks.Hook and override the events it needs.")
         hook.name = STATE_PREFIX + entry.name
         hooks.append(hook)
     return hooks
