@@ -148,6 +148,28 @@ def test_an_interrupt_saves_the_step_then_raises_keyboard_interrupt(idx_root, tm
     assert ckpt.load(tmp_path / "r" / "checkpoints" / "last.pt")["state"]["step"] == 3
 
 
+def test_messages_in_python_name_its_arguments(idx_root, tmp_path, capsys):
+    """What to do next, in a notebook's words: it named the command's --resume and --force."""
+    out = tmp_path / "r"
+    ganforge.train("dcgan-fmnist", out, tiny(idx_root, **{"train.max_steps": 2}))
+    with pytest.raises(GanforgeError, match=re.escape(f"out '{out}' already holds a run (config.json, metrics.jsonl, "
+                                                      "checkpoints, samples, tb). Pass resume=True to continue it, "
+                                                      "force=True to replace it, or choose another out.")):
+        ganforge.train("dcgan-fmnist", out, tiny(idx_root, **{"train.max_steps": 2}))
+    capsys.readouterr()
+    ganforge.train("dcgan-fmnist", out, tiny(idx_root, **{"train.max_steps": 2}), resume=True)
+    assert (f'To train on, raise it: ganforge.train("dcgan-fmnist", "{out}", {{"train.max_steps": ...}}, '
+            "resume=True)") in capsys.readouterr().err
+    sets = tiny(idx_root, **{"model.generator.name": "test-api-g", "model.generator.options.interrupt_at": 2,
+                             "train.max_steps": 50})
+    with pytest.warns(UserWarning), pytest.raises(KeyboardInterrupt):
+        ganforge.train("mlp-gan-fmnist", tmp_path / "i", sets)
+    assert f'Continue with: ganforge.train("mlp-gan-fmnist", "{tmp_path / "i"}", resume=True)' in capsys.readouterr().err
+    # the command's own words are unchanged, also after a Python call in the same process
+    assert run_cli("train", "dcgan-fmnist", "--out", out, *[f"--set={s}" for s in as_overrides(tiny(idx_root))]) == 2
+    assert "Add --resume to continue it, --force to replace it, or choose another --out." in capsys.readouterr().err
+
+
 def test_train_from_another_thread(idx_root, tmp_path):
     """Only the main thread may set signal handlers: a run started from a worker thread raised ValueError."""
     errors = []

@@ -109,7 +109,7 @@ def test_resuming_a_finished_run_says_which_bound_to_raise(run4, idx_root, tmp_p
     before = (last.stat().st_mtime_ns, (run4 / "metrics.jsonl").read_text())
     assert run_cli("train", "dcgan-fmnist", "--out", run4, "--resume", *tiny(idx_root, "train.max_steps=4")) == 0
     assert ("already reached train.max_steps=4 (it is at step 4); nothing to train. To train on, raise it: "
-            "--set train.max_steps=...") in capsys.readouterr().err
+            f"ganforge train dcgan-fmnist --out {run4} --resume --set train.max_steps=...") in capsys.readouterr().err
     assert (last.stat().st_mtime_ns, (run4 / "metrics.jsonl").read_text()) == before  # nothing written
     # said from the checkpoint alone, before any data is read (here the data is gone); epochs at the new batch size
     gone = tiny(tmp_path / "gone", "train.max_steps=0", "train.max_epochs=1", "train.batch_size=48")
@@ -266,7 +266,8 @@ def test_nan_stop_keeps_last_good_checkpoint(run4, idx_root, capsys):
     err = capsys.readouterr().err
     assert "NaN/Inf in the losses or weights at step 5" in err
     assert (f"The last good checkpoint is step 4's, in {run4 / 'checkpoints'}; continue from it with lower learning "
-            "rates (--resume --set optim_g.lr=... --set optim_d.lr=...), or set health.on_nan=rollback.") in err
+            f"rates (ganforge train {run4 / 'config.json'} --out {run4} --resume --set optim_g.lr=... "
+            "--set optim_d.lr=...), or set health.on_nan=rollback.") in err
     payload = ckpt.load(run4 / "checkpoints" / "last.pt")
     assert payload["state"]["step"] == 4
     assert all(torch.isfinite(t).all() for net in ("G", "D") for t in payload[net].values() if t.is_floating_point())
@@ -289,7 +290,8 @@ def test_nan_before_the_first_checkpoint_says_none_was_written(idx_root, tmp_pat
     assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, *ABSURD)) == 1
     err = capsys.readouterr().err
     assert ("at step 1; stopped without saving that state. No checkpoint had been written yet; train again from step 0 "
-            "with lower learning rates (--resume --set optim_g.lr=... --set optim_d.lr=...).") in err
+            f"with lower learning rates (ganforge train {run / 'config.json'} --out {run} --resume --set optim_g.lr=... "
+            "--set optim_d.lr=...).") in err
     assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume", *tiny(idx_root, "train.max_steps=4")) == 0
 
 

@@ -26,12 +26,14 @@ import numpy as np
 import torch
 
 from .errors import GanforgeError, format_warning
+from .wording import python_call
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _plain_warnings(fn: F) -> F:
-    """Print ganforge's own warnings during ``fn``'s call as the command does, one line each: Python's default
+def _in_python(fn: F) -> F:
+    """Speak Python during ``fn``'s call: messages name its arguments (``resume=True``, not ``--resume``; see
+    ``wording.py``), and ganforge's own warnings print as the command prints them, one line each. Python's default
     form adds the file and line of ganforge's code that issued it, and that line of code. Other libraries'
     warnings (tqdm's, torch's) keep Python's form, which says whose they are."""
     @functools.wraps(fn)
@@ -43,13 +45,14 @@ def _plain_warnings(fn: F) -> F:
             return (format_warning if mine else previous)(message, category, filename, lineno, line)
         warnings.formatwarning = formatwarning
         try:
-            return fn(*args, **kwargs)
+            with python_call():
+                return fn(*args, **kwargs)
         finally:
             warnings.formatwarning = previous
     return call  # type: ignore[return-value]
 
 
-@_plain_warnings
+@_in_python
 def train(config: str | Path = "dcgan-fmnist", out: str | Path | None = None,
           overrides: Mapping[str, Any] | Iterable[str] = (), *, resume: bool = False, force: bool = False) -> Path:
     """Train ``config`` (a preset's name or a TOML, YAML or JSON file) into ``out``; return the run folder.
@@ -96,7 +99,7 @@ def load_generator(run: str | Path, ema: bool = True) -> torch.nn.Module:
     return load(run, ema)[0]
 
 
-@_plain_warnings
+@_in_python
 def sample(run: str | Path, num: int = 64, *, seed: int = 0, class_: int | str | None = None,
            truncation: float | None = None, ema: bool = True) -> torch.Tensor:
     """``num`` images of a run as a uint8 tensor (N, C, H, W), the same images ``ganforge sample`` writes for
@@ -111,7 +114,7 @@ def sample(run: str | Path, num: int = 64, *, seed: int = 0, class_: int | str |
                                    num_classes=cfg.model.num_classes, label=label)))
 
 
-@_plain_warnings
+@_in_python
 def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema: bool = True) -> torch.Tensor:
     """LR images upscaled by a super-resolution run, as ``ganforge upscale`` does (tiled, so memory stays bounded).
 
@@ -139,7 +142,7 @@ def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema:
     return out[0] if x.ndim == 3 else out
 
 
-@_plain_warnings
+@_in_python
 def evaluate(source: str | Path | np.ndarray | torch.Tensor, metrics: str | Iterable[str] | None = None,
              num: int | None = None, *, features: str | None = None, ref: str = "train", seed: int = 0,
              dataset: str | None = None, data_root: str = "", ema: bool = True, json_out: str | Path | None = None,

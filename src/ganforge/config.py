@@ -27,6 +27,7 @@ from typing import Any
 
 from .errors import GanforgeError, did_you_mean, did_you_mean_path
 from .plugins import load_plugins, with_absolute_plugins
+from .wording import train_call
 
 PRESET_DIR = Path(__file__).parent / "presets"
 # seeds are offset and multiplied into per-epoch and per-hook seeds (seed * 1_000_003 + epoch), which must stay
@@ -623,8 +624,8 @@ def _resume_hint(folder: Path) -> str:
         name = json.loads((folder / "config.json").read_text())["name"]
     except (OSError, ValueError, KeyError, TypeError):  # not a run folder, or not one we can read
         return ""
-    return (f" To continue the run in it: ganforge train {name} --out {folder} --resume; to train a new run like it: "
-            f"ganforge train {folder / 'config.json'} --out NEW_FOLDER")
+    return (f" To continue the run in it: {train_call(name, folder, resume=True)}; to train a new run like it: "
+            f"{train_call(folder / 'config.json', 'NEW_FOLDER')}")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

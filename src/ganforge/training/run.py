@@ -18,6 +18,7 @@ from ..files import write_json
 from ..nets import build_networks, count_parameters
 from ..plugins import check_run_components, load_plugins, with_absolute_plugins
 from ..validation import validate
+from ..wording import say, train_call
 from . import checkpoint as ckpt
 from .lock import RunLock
 
@@ -53,10 +54,10 @@ def _warn_file_not_used(config_file: str, overrides: list[str], cfg: Config) -> 
     differ = [f"{k}={given[k]!r} (the run: {resumed.get(k)!r})" for k in keys
               if given[k] != resumed.get(k) and k not in ("name", "description", "notes")]
     if differ:
-        warnings.warn(f"--resume continues the run's own config, stored in its checkpoint; '{config_file}' differs "
+        warnings.warn(f"{say('--resume', 'resume=True')} continues the run's own config, stored in its checkpoint; '{config_file}' differs "
                       f"in {', '.join(differ[:4])}{f' and {len(differ) - 4} more' if len(differ) > 4 else ''}, and "
-                      "those values are not used. Give a change that a resume allows with --set (bounds, logging, "
-                      "batch size), or train the file in a new --out.")
+                      f"those values are not used. Give a change that a resume allows with {say('--set', 'overrides')}"
+                      f" (bounds, logging, batch size), or train the file in a new {say('--out', 'out folder')}.")
 
 
 def remove_run_files(run_dir: Path) -> None:
@@ -83,8 +84,9 @@ def prepare_run_dir(run_dir: Path, resume: bool, force: bool, cfg: Config) -> No
             )
         if not force:
             raise GanforgeError(
-                f"--out '{run_dir}' already holds a run ({', '.join(existing)}). "
-                "Add --resume to continue it, --force to replace it, or choose another --out."
+                f"{say('--out', 'out')} '{run_dir}' already holds a run ({', '.join(existing)}). "
+                + say("Add --resume to continue it, --force to replace it, or choose another --out.",
+                      "Pass resume=True to continue it, force=True to replace it, or choose another out.")
             )
         remove_run_files(run_dir)
     try:
@@ -206,9 +208,11 @@ def _misfit(run_dir: Path, cfg: Config, payload: dict, error: RuntimeError) -> s
                if k.startswith(("model.", "data.")) and old.get(k) != new.get(k)]
     detail = ckpt.misfit_detail(error)
     if changed:
-        return (f"the checkpoint in '{run_dir}' does not fit this network, because --set changed "
-                f"{', '.join(changed)}. --resume continues the run's own network; drop that --set, or train "
-                f"a new run with another --out. (torch: {detail})")
+        return (f"the checkpoint in '{run_dir}' does not fit this network, because "
+                f"{say('--set', 'overrides')} changed {', '.join(changed)}. "
+                + say("--resume continues the run's own network; drop that --set, or train a new run with another "
+                      "--out.", "resume=True continues the run's own network; drop that override, or train a new "
+                      "run in another out folder.") + f" (torch: {detail})")
     return (f"the checkpoint in '{run_dir}' does not fit this network ({detail}). Its config is unchanged, "
             "so the network's code changed since the checkpoint was written (a plugin?); restore that code, "
             "or train a new run with another --out.")
@@ -232,11 +236,11 @@ def _check_fit(run_dir: Path, cfg: Config, payload: dict) -> None:
             raise GanforgeError(_misfit(run_dir, cfg, payload, e)) from None
 
 
-def _nothing_to_train(run_dir: Path, bound: str, env: dist.DistEnv) -> int:
+def _nothing_to_train(run_dir: Path, preset_or_file: str, bound: str, env: dist.DistEnv) -> int:
     if env.is_main:
         key = bound.split("=", 1)[0]
         print(f"ganforge: the run in '{run_dir}' already reached {bound}; nothing to train. To train on, "
-              f"raise it: --set {key}=...", file=sys.stderr)
+              f"raise it: {train_call(preset_or_file, run_dir, key, resume=True)}", file=sys.stderr)
     return 0
 
 
@@ -248,7 +252,7 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
     # alone, before the data is loaded (seconds for Fashion-MNIST, minutes for a large SR folder)
     if payload is not None and (bound := _reached_at_checkpoint(cfg, payload)):
         _check_fit(run_dir, cfg, payload)  # a --set that changed the network is still named
-        return _nothing_to_train(run_dir, bound, env)
+        return _nothing_to_train(run_dir, preset_or_file, bound, env)
     try:
         trainer = Trainer(cfg, run_dir, payload, env)
     except RuntimeError as e:
@@ -256,7 +260,7 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
             raise GanforgeError(_misfit(run_dir, cfg, payload, e)) from None
         raise
     if payload is not None and (bound := trainer.reached_bound()):  # epochs of a checkpoint that did not count images
-        return _nothing_to_train(run_dir, bound, env)
+        return _nothing_to_train(run_dir, preset_or_file, bound, env)
     # only once the data and networks are built: a run that cannot start leaves its folder
     # empty, so fixing the --set and running again needs no --force
     if env.is_main:
@@ -269,8 +273,8 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
         state = trainer.fit()
     except KeyboardInterrupt:  # a second Ctrl-C (Trainer._on_signal): the user chose not to wait for the save
         if env.is_main:
-            print(f"ganforge: stopped at step {trainer.state.step} without saving it; --resume continues from the "
-                  "last checkpoint.", file=sys.stderr)
+            print(f"ganforge: stopped at step {trainer.state.step} without saving it; "
+                  f"{say('--resume', 'resume=True')} continues from the last checkpoint.", file=sys.stderr)
         raise
     except Exception as error:
         # a new run that failed before its first step (a plugin objective's bad return, or any exception
@@ -280,7 +284,7 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
             remove_run_files(run_dir)
         if trainer.saved_after_error is not None:  # a hook failed after a finished step, which was saved
             note = (f"Step {trainer.saved_after_error} was saved to {run_dir / 'checkpoints' / 'last.pt'} first; "
-                    f"once that is fixed, continue with: ganforge train {preset_or_file} --out {run_dir} --resume")
+                    f"once that is fixed, continue with: {train_call(preset_or_file, run_dir, resume=True)}")
             if isinstance(error, GanforgeError):
                 raise GanforgeError(f"{str(error).rstrip('.')}. {note}") from None
             print(f"ganforge: {note}", file=sys.stderr)  # above the traceback, which shows the bug
@@ -294,7 +298,7 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
     if trainer.stop_signal is not None:
         name = signal.Signals(trainer.stop_signal).name
         print(f"ganforge: {name} received; saved step {state.step} to {where}. "
-              f"Continue with: ganforge train {preset_or_file} --out {run_dir} --resume", file=sys.stderr)
+              f"Continue with: {train_call(preset_or_file, run_dir, resume=True)}", file=sys.stderr)
         return 128 + trainer.stop_signal
     # which bound ended it: a preset's own (hw6's max_epochs=1) may come before the one given with --set
     bound = (trainer.reached_bound() or "").split(" (")[0]

@@ -10,6 +10,7 @@ from ...config import HealthConfig
 from ...distributed import broadcast_object
 from ...nets.conditional import with_labels
 from ...sampling import class_labels
+from ...wording import train_call
 from .. import checkpoint as ckpt
 from .base import Hook
 
@@ -92,7 +93,9 @@ class HealthMonitor(Hook):
         """After a NaN stop: which checkpoint is left (if any) and what to change."""
         saver = trainer.checkpointer  # rank 0 writes, and speaks
         saved = saver.last_written if saver is not None else -1
-        fix = "lower learning rates (--resume --set optim_g.lr=... --set optim_d.lr=...)"
+        # the run's config.json: the preset or file it was started from is not known here, and may have been edited
+        resume = train_call(trainer.run_dir / "config.json", trainer.run_dir, "optim_g.lr", "optim_d.lr", resume=True)
+        fix = f"lower learning rates ({resume})"
         if saved < 0:  # before the first checkpoint: --resume starts the run again, with the new values
             return f"No checkpoint had been written yet; train again from step 0 with {fix}."
         where = f"The last good checkpoint is step {saved}'s, in {trainer.run_dir / 'checkpoints'}"

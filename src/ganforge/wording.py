@@ -1,0 +1,41 @@
+"""Messages in the caller's words: the ganforge command's flags at a shell, the Python API's arguments in Python.
+
+A message that says what to do next names the way the user called ganforge: ``--resume`` and ``--set`` for the
+command, ``resume=True`` and ``overrides`` for ``ganforge.train`` in a notebook, where a command to paste would
+be a detour. ``ganforge.api`` marks its calls with :func:`python_call`; everything else is the command's.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Iterator
+
+# a context variable, not a global: a notebook may train in a thread while the command-line tests run in another
+_IN_PYTHON: ContextVar[bool] = ContextVar("ganforge_in_python", default=False)
+
+
+@contextlib.contextmanager
+def python_call() -> Iterator[None]:
+    """Within this block, messages name the Python API's arguments."""
+    token = _IN_PYTHON.set(True)
+    try:
+        yield
+    finally:
+        _IN_PYTHON.reset(token)
+
+
+def say(command: str, python: str) -> str:
+    """``command`` for the ganforge command, ``python`` inside a call of the Python API."""
+    return python if _IN_PYTHON.get() else command
+
+
+def train_call(config: str | Path, out: str | Path, *sets: str, resume: bool = False) -> str:
+    """How to train ``config`` into ``out`` with the ``key`` of each of ``sets`` set (to a value the user picks):
+    ``ganforge train C --out R --resume --set k=...`` or ``ganforge.train("C", "R", {"k": ...}, resume=True)``."""
+    if _IN_PYTHON.get():
+        overrides = f", {{{', '.join(f'{json.dumps(k)}: ...' for k in sets)}}}" if sets else ""
+        return f"ganforge.train({json.dumps(str(config))}, {json.dumps(str(out))}{overrides}" \
+               f"{', resume=True' if resume else ''})"
+    return f"ganforge train {config} --out {out}{' --resume' if resume else ''}{''.join(f' --set {k}=...' for k in sets)}"
