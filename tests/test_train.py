@@ -15,8 +15,10 @@ import pytest
 import torch
 from PIL import Image
 
+import ganforge
 from ganforge.config import preset_names
 from ganforge.files import format_bytes
+from ganforge.interpolation import slerp
 from ganforge.sampling import _png_name, generate, load_generator
 from ganforge.training import checkpoint as ckpt
 
@@ -502,6 +504,50 @@ def test_sample_seed_ema_and_truncation(trained_run, tmp_path):
     assert not np.array_equal(base, get("--seed", 1))
     assert not np.array_equal(base, get("--no-ema"))
     assert not np.array_equal(base, get("--truncation", 0.5))
+
+
+def test_sample_interpolate_walks_from_each_sample_to_another(trained_run, tmp_path, capsys):
+    assert run_cli("sample", trained_run, "--interpolate", 6, "--num", 3, "--out", tmp_path / "w.npy") == 0
+    assert "wrote 3 walks of 6 frames" in capsys.readouterr().out
+    walks = np.load(tmp_path / "w.npy").astype(int).reshape(3, 6, 1, 28, 28)
+    assert run_cli("sample", trained_run, "--num", 3, "--out", tmp_path / "s.npy") == 0
+    # walk i starts at sample's image i (a batch of another size may round a pixel the other way)
+    assert np.abs(walks[:, 0] - np.load(tmp_path / "s.npy")).max() <= 1
+    # it moves, and gradually: no step of the five is half the whole walk (a jump would be all of it)
+    whole = np.abs(walks[:, -1] - walks[:, 0]).mean(axis=(1, 2, 3))
+    steps = np.abs(np.diff(walks, axis=1)).mean(axis=(2, 3, 4))
+    assert (whole > 0).all() and (steps.max(axis=1) < whole / 2).all(), (whole, steps)
+    assert run_cli("sample", trained_run, "--interpolate", 5, "--num", 3, "--out", tmp_path / "w.png") == 0
+    with Image.open(tmp_path / "w.png") as im:
+        assert im.size == (5 * 30 + 2, 3 * 30 + 2)  # a walk per row
+    assert run_cli("sample", trained_run, "--interpolate", 5, "--out", tmp_path / "w.gif") == 0
+    with Image.open(tmp_path / "w.gif") as gif:  # 8 walks by default, 3 to a row; forth and back, looping
+        assert gif.n_frames == 8 and gif.size == (3 * 30 + 2, 3 * 30 + 2) and gif.info["loop"] == 0
+    # from Python: the same frames
+    assert np.array_equal(ganforge.interpolate(trained_run, 3, 6).numpy().astype(int), walks)
+
+
+def test_slerp_keeps_the_norm_that_a_straight_line_loses():
+    a, b = torch.tensor([[3.0, 0.0], [1.0, 1.0]]), torch.tensor([[0.0, 3.0], [2.0, 2.0]])
+    path = slerp(a, b, torch.linspace(0, 1, 5))
+    assert path.shape == (2, 5, 2)
+    assert torch.allclose(path[:, 0], a) and torch.allclose(path[:, -1], b, atol=1e-6)
+    assert torch.allclose(path[0].norm(dim=1), torch.full((5,), 3.0))  # the midpoint of a line: norm 2.12
+    assert torch.allclose(path[1], torch.stack([a[1] * (1 + t) for t in torch.linspace(0, 1, 5)]))  # parallel: a line
+
+
+def test_sample_interpolate_bad_input(trained_run, tmp_path, capsys):
+    assert run_cli("sample", trained_run, "--interpolate", 1, "--out", tmp_path / "w.png") == 2
+    assert "--interpolate must be at least 2 (a walk's two ends), got 1." in capsys.readouterr().err
+    for name in ("w.jpg", "walks"):
+        assert run_cli("sample", trained_run, "--interpolate", 4, "--out", tmp_path / name) == 2
+        assert ("--interpolate writes a .png grid (a walk per row), an animated .gif or a .npy of uint8 frames; "
+                "name the file so.") in capsys.readouterr().err
+    assert run_cli("sample", trained_run, "--interpolate", 100, "--num", 101, "--out", tmp_path / "w.png") == 2
+    assert "--num 101 walks of 100 frames are 10,100 images, too many for one grid" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(GanforgeError, match="^steps must be at least 2"):  # in Python's words
+        ganforge.interpolate(trained_run, 2, 1)
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 128 + 15), (signal.SIGINT, 128 + 2)])

@@ -3,6 +3,7 @@
     import ganforge
     run = ganforge.train("dcgan-fmnist", "runs/a", {"train.max_seconds": 60})
     images = ganforge.sample(run, 64)           # uint8 tensor (64, 1, 28, 28)
+    walks = ganforge.interpolate(run, 8, 10)     # uint8 (8, 10, 1, 28, 28): 8 walks through the noise space
     ganforge.grid(images)                       # a PIL image, shown inline in a notebook
     ganforge.evaluate(run, metrics="fid")       # the figures as a dict
     ganforge.upscale("runs/sr", photo)          # a super-resolution run's output for a PIL image or uint8 array
@@ -112,6 +113,19 @@ def sample(run: str | Path, num: int = 64, *, seed: int = 0, class_: int | str |
     G, cfg, label = load_for_sampling(run, ema, truncation, None if class_ is None else str(class_))
     return torch.cat(list(generate(G, cfg.model.z_dim, num, seed, truncation,
                                    num_classes=cfg.model.num_classes, label=label)))
+
+
+@_in_python
+def interpolate(run: str | Path, num: int = 8, steps: int = 10, *, seed: int = 0, class_: int | str | None = None,
+                truncation: float | None = None, ema: bool = True) -> torch.Tensor:
+    """``num`` walks through a run's latent space, ``steps`` frames each, as uint8 (num, steps, C, H, W): the
+    frames ``ganforge sample --interpolate`` writes. Walk i starts at image i of ``sample(run, seed=seed)``;
+    ``grid(walks.flatten(0, 1), nrow=steps)`` shows a walk per row."""
+    from .interpolation import interpolate as walk
+    from .sampling import load_for_sampling
+
+    G, cfg, label = load_for_sampling(run, ema, truncation, None if class_ is None else str(class_))
+    return walk(G, cfg.model.z_dim, num, steps, seed, truncation, cfg.model.num_classes, label)
 
 
 @_in_python

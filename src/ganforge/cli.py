@@ -45,11 +45,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
+    from .interpolation import write_interpolation
     from .sampling import sample
 
-    out = sample(args.source, args.num, args.out, seed=args.seed, use_ema=not args.no_ema,
+    if args.interpolate is not None:
+        num = 8 if args.num is None else args.num
+        out = write_interpolation(args.source, num, args.interpolate, args.out, seed=args.seed,
+                                  use_ema=not args.no_ema, truncation=args.truncation, class_=args.class_)
+        print(f"ganforge: wrote {num} walk{'s' * (num != 1)} of {args.interpolate} frames to {out}")
+        return 0
+    num = 64 if args.num is None else args.num
+    out = sample(args.source, num, args.out, seed=args.seed, use_ema=not args.no_ema,
                  truncation=args.truncation, class_=args.class_)
-    print(f"ganforge: wrote {args.num} samples to {out}")
+    print(f"ganforge: wrote {num} samples to {out}")
     return 0
 
 
@@ -173,9 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="generate images from a run or checkpoint")
     s.add_argument("source", metavar="RUN_DIR|CHECKPOINT")
-    s.add_argument("--num", type=int, default=64, help="images to generate (default 64)")
+    s.add_argument("--num", type=int, default=None, help="images to generate (default 64); with --interpolate, "
+                   "walks (default 8)")
     s.add_argument("--out", required=True, help=".npy (uint8 N,C,H,W), .png (grid) or a folder "
-                   "(a class-conditional run's has one subfolder per class)")
+                   "(a class-conditional run's has one subfolder per class); with --interpolate, .png (a walk "
+                   "per row), .gif (animated) or .npy")
+    s.add_argument("--interpolate", type=int, default=None, metavar="STEPS",
+                   help="walk from each of --num noise vectors to another in STEPS frames, ends included "
+                        "(spherical interpolation); walk i starts at image i of the same --seed")
     s.add_argument("--seed", type=_seed, default=0, help="draws the noise: the same seed gives the same images "
                    "(default 0)")
     s.add_argument("--no-ema", action="store_true", help="use G instead of the EMA generator")

@@ -52,9 +52,28 @@ def class_labels(start: int, stop: int, num_classes: int, label: int | None = No
     return torch.arange(start, stop) % num_classes
 
 
+# images drawn per forward: memory stays bounded for any --num, and the noise is drawn in these batches, so
+# image i is the same for every consumer of the draw (sample, evaluate's shards, interpolation's starts)
+NOISE_BATCH = 500
+
+
+def draw_noise(g: torch.Generator, num: int, z_dim: int, truncation: float | None = None) -> torch.Tensor:
+    """The next ``num`` noise vectors (num, z_dim) of ``g``: N(0, 1), or truncated to [-T, T] (the truncation
+    trick), batch by batch as :func:`generate` draws them."""
+    batches = []
+    for start in range(0, num, NOISE_BATCH):
+        z = torch.empty(min(NOISE_BATCH, num - start), z_dim)
+        if truncation is not None:
+            torch.nn.init.trunc_normal_(z, 0.0, 1.0, -truncation, truncation, generator=g)
+        else:
+            z.normal_(generator=g)
+        batches.append(z)
+    return torch.cat(batches)
+
+
 @torch.no_grad()
 def generate(G: torch.nn.Module, z_dim: int, num: int, seed: int = 0, truncation: float | None = None,
-             batch_size: int = 500, shard: tuple[int, int] | None = None, num_classes: int = 0,
+             batch_size: int = NOISE_BATCH, shard: tuple[int, int] | None = None, num_classes: int = 0,
              label: int | None = None):
     """Yield uint8 batches (B, C, H, W) of ``num`` images from seeded noise.
 
@@ -70,12 +89,7 @@ def generate(G: torch.nn.Module, z_dim: int, num: int, seed: int = 0, truncation
     g = torch.Generator().manual_seed(seed)
     device = next(G.parameters()).device
     for start in range(0, min(num, hi), batch_size):
-        n = min(batch_size, num - start)
-        z = torch.empty(n, z_dim)
-        if truncation is not None:
-            torch.nn.init.trunc_normal_(z, 0.0, 1.0, -truncation, truncation, generator=g)
-        else:
-            z.normal_(generator=g)
+        z = draw_noise(g, min(batch_size, num - start), z_dim, truncation)
         first = max(lo - start, 0)
         z = z[first:hi - start]
         if not len(z):

@@ -1,0 +1,91 @@
+"""``ganforge sample --interpolate STEPS``: walks through a generator's latent space.
+
+Each walk goes from one noise vector to another in ``STEPS`` frames, ends included, along the great circle
+between them (spherical interpolation): a straight line between two Gaussian vectors passes near the origin,
+where the norm is far below the norms G was trained on, and its middle frames come out faded (White, "Sampling
+Generative Networks", 2016). A smooth walk says G learned a continuous space; a sudden jump, or the same image
+all the way, says it memorised or collapsed.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import GanforgeError
+from .files import check_output_file, write_atomic
+from .images import MAX_GRID_IMAGES, make_grid, save_png, to_pil, to_uint8
+from .nets.conditional import with_labels
+from .sampling import NOISE_BATCH, class_labels, draw_noise, load_for_sampling
+from .wording import say
+
+# a walk's outputs: a grid (a walk per row), an animation (every walk at once, frame by frame), or the array
+SUFFIXES = (".png", ".gif", ".npy")
+GIF_FRAME_MS = 80
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between rows of ``a`` and ``b`` (N, D) at fractions ``t`` (S,): (N, S, D).
+    Where two vectors are (nearly) parallel the great circle is undefined, and it is the straight line."""
+    cos = torch.nn.functional.cosine_similarity(a, b, dim=1).clamp(-1.0, 1.0)[:, None, None]
+    omega = torch.arccos(cos)
+    t = t[None, :, None]
+    sin = torch.sin(omega)
+    parallel = sin.abs() < 1e-6
+    safe = torch.where(parallel, torch.ones_like(sin), sin)
+    wa = torch.where(parallel, 1 - t, torch.sin((1 - t) * omega) / safe)
+    wb = torch.where(parallel, t, torch.sin(t * omega) / safe)
+    return wa * a[:, None] + wb * b[:, None]
+
+
+@torch.no_grad()
+def interpolate(G: torch.nn.Module, z_dim: int, num: int, steps: int, seed: int = 0,
+                truncation: float | None = None, num_classes: int = 0, label: int | None = None) -> torch.Tensor:
+    """``num`` walks of ``steps`` frames each, as uint8 (num, steps, C, H, W).
+
+    Walk i starts at image i of ``ganforge sample --seed`` (the same noise vector) and ends at a vector drawn
+    after those ``num``. A class-conditional G keeps walk i's class (see
+    :func:`~ganforge.sampling.class_labels`) all the way, so only the noise moves.
+    """
+    if steps < 2:
+        raise GanforgeError(f"{say('--interpolate', 'steps')} must be at least 2 (a walk's two ends), got {steps}.")
+    if num <= 0:
+        raise GanforgeError(f"{say('--num', 'num')} must be > 0, got {num}.")
+    g = torch.Generator().manual_seed(seed)
+    starts = draw_noise(g, num, z_dim, truncation)  # generate's draw: walk i starts at sample's image i
+    z = slerp(starts, draw_noise(g, num, z_dim, truncation), torch.linspace(0.0, 1.0, steps)).reshape(-1, z_dim)
+    device = next(G.parameters()).device
+    y = class_labels(0, num, num_classes, label).repeat_interleave(steps).to(device) if num_classes else None
+    frames = [to_uint8(with_labels(G, z[i:i + NOISE_BATCH].to(device), None if y is None else y[i:i + NOISE_BATCH]))
+              for i in range(0, len(z), NOISE_BATCH)]  # memory bounded, as sample's
+    return torch.cat(frames).reshape(num, steps, *frames[0].shape[1:])
+
+
+def write_interpolation(source: str, num: int, steps: int, out: str, seed: int = 0, use_ema: bool = True,
+                        truncation: float | None = None, class_: str | None = None) -> Path:
+    """Write ``num`` walks of ``steps`` frames to ``out``: a ``.png`` grid (a walk per row), an animated ``.gif``
+    (all walks side by side, moving forth and back), or a ``.npy`` of uint8 (num * steps, C, H, W), walk by walk."""
+    out_path = Path(out)
+    kind = out_path.suffix.lower()
+    if kind not in SUFFIXES:
+        raise GanforgeError(f"--out '{out_path}': --interpolate writes a .png grid (a walk per row), an animated "
+                            ".gif or a .npy of uint8 frames; name the file so.")
+    if kind == ".png" and num * steps > MAX_GRID_IMAGES:
+        raise GanforgeError(f"--num {num} walks of {steps} frames are {num * steps:,} images, too many for one grid "
+                            f"(at most {MAX_GRID_IMAGES:,}); write a .npy, or fewer walks.")
+    check_output_file(out_path)
+    G, cfg, label = load_for_sampling(source, use_ema, truncation, class_)
+    walks = interpolate(G, cfg.model.z_dim, num, steps, seed, truncation, cfg.model.num_classes, label).numpy()
+    if kind == ".png":
+        save_png(make_grid(walks.reshape(-1, *walks.shape[2:]), nrow=steps), out_path)
+    elif kind == ".npy":
+        write_atomic(out_path, lambda f: np.save(f, walks.reshape(-1, *walks.shape[2:])))
+    else:
+        per_row = math.ceil(math.sqrt(num))
+        frames = [to_pil(make_grid(walks[:, j], nrow=per_row)) for j in range(steps)]
+        frames += frames[-2:0:-1]  # and back, so the loop has no jump from the last frame to the first
+        write_atomic(out_path, lambda f: frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:],
+                                                        duration=GIF_FRAME_MS, loop=0))
+    return out_path
