@@ -17,6 +17,7 @@ from PIL import Image
 
 import ganforge
 from ganforge.config import preset_names
+from ganforge.errors import GanforgeError
 from ganforge.files import format_bytes
 from ganforge.interpolation import slerp
 from ganforge.sampling import _png_name, generate, load_generator
@@ -754,7 +755,6 @@ class NarrowD(nn.Module):
 ])
 def test_a_faulty_network_is_a_one_line_error(tmp_path, sets, message):
     from ganforge.config import load_config
-    from ganforge.errors import GanforgeError
     from ganforge.nets import build_networks
 
     (tmp_path / "faulty_nets.py").write_text(FAULTY_NETS)
