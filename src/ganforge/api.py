@@ -4,6 +4,7 @@
     run = ganforge.train("dcgan-fmnist", "runs/a", {"train.max_seconds": 60})
     images = ganforge.sample(run, 64)           # uint8 tensor (64, 1, 28, 28)
     walks = ganforge.interpolate(run, 8, 10)     # uint8 (8, 10, 1, 28, 28): 8 walks through the noise space
+    ganforge.nearest(run, 8, 5).images          # uint8 (8, 6, 1, 28, 28): each sample, then its 5 nearest training images
     ganforge.grid(images)                       # a PIL image, shown inline in a notebook
     ganforge.evaluate(run, metrics="fid")       # the figures as a dict
     ganforge.upscale("runs/sr", photo)          # a super-resolution run's output for a PIL image or uint8 array
@@ -126,6 +127,19 @@ def interpolate(run: str | Path, num: int = 8, steps: int = 10, *, seed: int = 0
 
     G, cfg, label = load_for_sampling(run, ema, truncation, None if class_ is None else str(class_))
     return walk(G, cfg.model.z_dim, num, steps, seed, truncation, cfg.model.num_classes, label)
+
+
+@_in_python
+def nearest(run: str | Path, num: int = 8, k: int = 5, *, seed: int = 0, class_: int | str | None = None,
+            truncation: float | None = None, ema: bool = True, features: str | None = None):
+    """``num`` samples of a run (``sample(run, num, seed=seed)``'s) with their ``k`` nearest training images in
+    feature space (the run's ``eval.features`` unless ``features`` names another), as ``ganforge sample
+    --nearest`` shows them: a :class:`ganforge.neighbours.Neighbours` with ``images`` uint8 (num, 1 + k, C, H, W),
+    each sample first, and the neighbours' ``indices`` in the training set and ``distances``. A sample at
+    distance near 0 copies a training image."""
+    from .neighbours import nearest_neighbours
+
+    return nearest_neighbours(run, num, k, seed, ema, truncation, None if class_ is None else str(class_), features)
 
 
 @_in_python

@@ -32,7 +32,8 @@ def _seed(text: str) -> int:
 def _keep_freed_memory() -> None:
     """evaluate and upscale keep the memory they free, as training does: each is a process of its
     own, and a 10,000-image FID ran 1.13-1.41x faster with 1-2 M fewer page faults
-    (docs/performance.md). sample gained nothing (its arrays are few), so it leaves malloc alone."""
+    (docs/performance.md). sample gained nothing (its arrays are few), so it leaves malloc alone, but for
+    --nearest, which computes the features of the training set."""
     from .training.process import keep_freed_memory
 
     keep_freed_memory()
@@ -48,6 +49,20 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from .interpolation import write_interpolation
     from .sampling import sample
 
+    if args.interpolate is not None and args.nearest is not None:
+        raise GanforgeError("--interpolate and --nearest make different grids; give one of them.")
+    if args.features is not None and args.nearest is None:
+        raise GanforgeError("--features chooses the features --nearest compares in; add --nearest K, or drop it.")
+    if args.nearest is not None:
+        from .neighbours import write_nearest
+
+        _keep_freed_memory()  # the training set's features, once: as evaluate's
+        num = 8 if args.num is None else args.num
+        found = write_nearest(args.source, num, args.nearest, args.out, seed=args.seed, use_ema=not args.no_ema,
+                              truncation=args.truncation, class_=args.class_, features=args.features)
+        print(f"ganforge: wrote {num} sample{'s' * (num != 1)}, each beside its {args.nearest} nearest training "
+              f"image{'s' * (args.nearest != 1)} ('{found.features}' features), to {args.out}")
+        return 0
     if args.interpolate is not None:
         num = 8 if args.num is None else args.num
         out = write_interpolation(args.source, num, args.interpolate, args.out, seed=args.seed,
@@ -182,10 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="generate images from a run or checkpoint")
     s.add_argument("source", metavar="RUN_DIR|CHECKPOINT")
     s.add_argument("--num", type=int, default=None, help="images to generate (default 64); with --interpolate, "
-                   "walks (default 8)")
+                   "walks, and with --nearest, rows (default 8)")
     s.add_argument("--out", required=True, help=".npy (uint8 N,C,H,W), .png (grid) or a folder "
                    "(a class-conditional run's has one subfolder per class); with --interpolate, .png (a walk "
                    "per row), .gif (animated) or .npy")
+    s.add_argument("--nearest", type=int, default=None, metavar="K",
+                   help="a .png grid of --num samples (default 8), each beside its K nearest training images in "
+                        "feature space: does G copy its data?")
+    s.add_argument("--features", default=None, metavar="NAME",
+                   help="with --nearest: the features to compare in (default: the run's eval.features)")
     s.add_argument("--interpolate", type=int, default=None, metavar="STEPS",
                    help="walk from each of --num noise vectors to another in STEPS frames, ends included "
                         "(spherical interpolation); walk i starts at image i of the same --seed")

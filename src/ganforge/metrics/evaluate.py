@@ -171,19 +171,26 @@ def _cached_features(path: Path, dim: int) -> FeatureSet | None:
     return FeatureSet(features, logits, stats)
 
 
+def cached_features(extractor: FeatureExtractor, images: torch.Tensor, cache_dir: str = "") -> tuple[FeatureSet, str]:
+    """The features of a dataset's ``images``, cached on disk under a key of their bytes and the extractor's
+    weights; returns them and the key."""
+    h = hashlib.sha256(f"v{CACHE_VERSION} {extractor.name} {extractor.weights_sha256}".encode())
+    h.update(images.numpy().tobytes())
+    key = h.hexdigest()[:32]
+    path = default_cache_dir(cache_dir) / "ref-features" / f"{key}.npz"
+    fs = _cached_features(path, extractor.dim)
+    if fs is None:
+        fs = extract(extractor, array_batches(images), len(images), want_swd=False)
+        write_cache(path, lambda f: np.savez(f, features=fs.features, logits=fs.logits))
+    return fs, key
+
+
 def reference_features(extractor: FeatureExtractor, data: DataConfig, num: int, seed: int,
                        want_swd: bool, with_labels: bool = False) -> tuple[FeatureSet, str]:
     """Features of the reference images, cached; returns them and the cache key. With
     ``with_labels``, the set has the images' classes and the data's class names."""
     images, labels, classes = reference_images(data, num, seed, with_labels)
-    h = hashlib.sha256(f"v{CACHE_VERSION} {extractor.name} {extractor.weights_sha256}".encode())
-    h.update(images.numpy().tobytes())
-    key = h.hexdigest()[:32]
-    path = default_cache_dir(data.cache_dir) / "ref-features" / f"{key}.npz"
-    fs = _cached_features(path, extractor.dim)
-    if fs is None:
-        fs = extract(extractor, array_batches(images), len(images), want_swd=False)
-        write_cache(path, lambda f: np.savez(f, features=fs.features, logits=fs.logits))
+    fs, key = cached_features(extractor, images, data.cache_dir)
     if want_swd:  # no network involved: cheap to recompute, so not cached
         sampler = swd_sampler(len(images), seed)
         fs.swd = [torch.cat(level) for level in zip(*(sampler(b) for b in array_batches(images)))]

@@ -1,0 +1,97 @@
+"""sample --nearest (neighbours.py): each sample beside its nearest training images, the memorisation check."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ganforge
+from ganforge.config import load_config
+from ganforge.data import load_images
+from ganforge.errors import GanforgeError
+from ganforge.metrics.evaluate import extract, array_batches
+from ganforge.metrics.features import build_features
+from ganforge.registry import GENERATORS
+
+from conftest import run_cli, tiny
+
+COPIED = [5, 17, 42, 100]  # the training images the copying G draws, in turn
+_TRAINING_IMAGES: list[torch.Tensor] = []  # set by the test before the copying G is built
+
+
+@dataclasses.dataclass(frozen=True)
+class _CopyOptions:
+    copies: int = len(COPIED)
+
+
+@GENERATORS.register("test-copy-g", _CopyOptions)
+class _CopyG(torch.nn.Module):
+    """A G that has memorised its data: image i is training image COPIED[i mod 4], whatever the noise."""
+
+    def __init__(self, options: _CopyOptions, z_dim: int, channels: int, resolution: int, **kwargs) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(()))  # something for the optimizer; the copies are a buffer
+        self.register_buffer("copies", torch.zeros(options.copies, channels, resolution, resolution))
+        if _TRAINING_IMAGES:
+            self.copies.copy_(_TRAINING_IMAGES[0][COPIED].float() / 127.5 - 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.copies[torch.arange(len(z)) % len(self.copies)] + 0 * self.weight
+
+
+@pytest.fixture(scope="module")
+def copying_run(idx_root, tmp_path_factory):
+    run = tmp_path_factory.mktemp("copying") / "run"
+    _TRAINING_IMAGES.append(load_images(load_config("mlp-gan-fmnist", [f"data.root={idx_root}"]).data))
+    assert run_cli("train", "mlp-gan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2", "ema.enabled=false",
+                                                                  "model.generator.name=test-copy-g")) == 0
+    return run
+
+
+def test_a_generator_that_copies_its_data_is_caught(copying_run, tmp_path, capsys):
+    assert run_cli("sample", copying_run, "--nearest", 3, "--num", 6, "--out", tmp_path / "nn.png") == 0
+    assert ("wrote 6 samples, each beside its 3 nearest training images ('fmnist' features), to "
+            f"{tmp_path / 'nn.png'}") in capsys.readouterr().out
+    with Image.open(tmp_path / "nn.png") as im:  # a row per sample: it, then its neighbours
+        assert im.size == (4 * 30 + 2, 6 * 30 + 2)
+    found = ganforge.nearest(copying_run, 6, 3)
+    train = _TRAINING_IMAGES[0]
+    copied = [COPIED[i % 4] for i in range(6)]
+    # each sample's nearest is the image it copied, at distance 0 (to float rounding; the features of a batch of
+    # another size), and the grid shows that image
+    assert found.indices[:, 0].tolist() == copied, found.indices
+    assert found.distances[:, 0].max() < 0.01 * found.distances[:, 1].min(), found.distances
+    assert torch.equal(found.images[:, 1], train[copied]) and torch.equal(found.images[:, 0], train[copied])
+    # the others are the next nearest, as every distance computed in full says
+    extractor = build_features("fmnist")
+    real = extract(extractor, array_batches(train), len(train), want_swd=False).features
+    fake = extract(extractor, array_batches(found.images[:, 0]), 6, want_swd=False).features
+    full = np.linalg.norm(fake[:, None] - real[None], axis=2)
+    assert np.array_equal(found.indices.numpy(), np.argsort(full, axis=1, kind="stable")[:, :3])
+    assert np.allclose(found.distances.numpy(), np.sort(full, axis=1)[:, :3], atol=1e-2)  # distances near 5
+    assert torch.equal(found.images[:, 2:], train[found.indices[:, 1:]])
+
+
+def test_nearest_bad_input(copying_run, tmp_path, capsys):
+    assert run_cli("sample", copying_run, "--nearest", 0, "--out", tmp_path / "nn.png") == 2
+    assert "--nearest must be at least 1, got 0." in capsys.readouterr().err
+    assert run_cli("sample", copying_run, "--nearest", 300, "--out", tmp_path / "nn.png") == 2
+    assert "--nearest 300 is more than the 256 training images." in capsys.readouterr().err
+    assert run_cli("sample", copying_run, "--nearest", 2, "--out", tmp_path / "nn.npy") == 2
+    assert "--nearest writes a .png grid (a sample and its neighbours per row); name the file .png." in \
+        capsys.readouterr().err
+    assert run_cli("sample", copying_run, "--nearest", 2, "--interpolate", 4, "--out", tmp_path / "nn.png") == 2
+    assert "--interpolate and --nearest make different grids; give one of them." in capsys.readouterr().err
+    assert run_cli("sample", copying_run, "--features", "fmnist", "--out", tmp_path / "s.png") == 2
+    assert "--features chooses the features --nearest compares in; add --nearest K, or drop it." in \
+        capsys.readouterr().err
+    assert run_cli("sample", copying_run, "--nearest", 2, "--features", "fmnst", "--out", tmp_path / "nn.png") == 2
+    assert "unknown feature extractor 'fmnst'. Did you mean 'fmnist'?" in capsys.readouterr().err
+    assert run_cli("sample", copying_run, "--nearest", 100, "--num", 100, "--out", tmp_path / "nn.png") == 2
+    assert "--num 100 rows of 101 images are 10,100, too many for one grid" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(GanforgeError, match="^k must be at least 1"):  # in Python's words
+        ganforge.nearest(copying_run, 2, 0)
