@@ -165,6 +165,11 @@ def test_messages_in_python_name_its_arguments(idx_root, tmp_path, capsys):
     with pytest.warns(UserWarning), pytest.raises(KeyboardInterrupt):
         ganforge.train("mlp-gan-fmnist", tmp_path / "i", sets)
     assert f'Continue with: ganforge.train("mlp-gan-fmnist", "{tmp_path / "i"}", resume=True)' in capsys.readouterr().err
+    for call, message in ((lambda: ganforge.upscale(out, np.zeros((1, 7, 7), np.uint8)), "use ganforge.sample for it"),
+                          (lambda: ganforge.sample(out, 4, truncation=-1.0), "^truncation must be > 0"),
+                          (lambda: ganforge.sample(out, 4, class_="Bag"), "^class_ needs a class-conditional run")):
+        with pytest.raises(GanforgeError, match=message):
+            call()
     # the command's own words are unchanged, also after a Python call in the same process
     assert run_cli("train", "dcgan-fmnist", "--out", out, *[f"--set={s}" for s in as_overrides(tiny(idx_root))]) == 2
     assert "Add --resume to continue it, --force to replace it, or choose another --out." in capsys.readouterr().err

@@ -19,6 +19,7 @@ from .nets import build_generator
 from .nets.conditional import with_labels
 from .plugins import check_run_components, load_plugins
 from .training import checkpoint as ckpt
+from .wording import say
 
 
 def load_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.nn.Module, Config]:
@@ -107,11 +108,11 @@ def load_for_sampling(source: str | Path, use_ema: bool = True, truncation: floa
     """G and its config for drawing samples, and the index of ``class_`` (a class's index or name; None: every
     class in turn); refuses a super-resolution run, whose G needs an image, not noise."""
     if truncation is not None and not truncation > 0:  # not <= 0: nan must fail too
-        raise GanforgeError(f"--truncation must be > 0, got {truncation}.")
+        raise GanforgeError(f"{say('--truncation', 'truncation')} must be > 0, got {truncation}.")
     G, cfg = load_generator(source, use_ema)
     if cfg.model.task == "sr":
         raise GanforgeError(f"'{source}' is a super-resolution run: its generator needs an image, not noise. "
-                            "Use: ganforge upscale RUN INPUT --out OUTPUT.")
+                            + say("Use: ganforge upscale RUN INPUT --out OUTPUT.", "Use: ganforge.upscale(run, image)."))
     label = pick_class(class_, cfg.model.num_classes, G.class_names, str(source)) if class_ is not None else None
     return G, cfg, label
 
@@ -181,7 +182,7 @@ def pick_class(name: str, num_classes: int, class_names: tuple[str, ...], source
     """The index of ``--class name``: a class's name (case-insensitive), else its index. The name comes
     first: a folder of classes named 1 to 10 sorts as 1, 10, 2, ..., so class '2' is index 2 but '10' is 1."""
     if not num_classes:
-        raise GanforgeError(f"--class needs a class-conditional run, but '{source}' was trained without classes "
+        raise GanforgeError(f"{say('--class', 'class_')} needs a class-conditional run, but '{source}' was trained without classes "
                             "(model.num_classes = 0).")
     folded = [c.casefold() for c in class_names]
     if name.casefold() in folded:
@@ -189,7 +190,7 @@ def pick_class(name: str, num_classes: int, class_names: tuple[str, ...], source
     if name.isdigit() and int(name) < num_classes:
         return int(name)
     named = f": {', '.join(f'{i} {c}' for i, c in enumerate(class_names))}" if class_names else ""
-    raise GanforgeError(f"--class '{name}' is not a class of '{source}'; give an index from 0 to {num_classes - 1} "
+    raise GanforgeError(f"{say('--class', 'class_')} '{name}' is not a class of '{source}'; give an index from 0 to {num_classes - 1} "
                         f"or a name{named}.")
 
 

@@ -17,6 +17,7 @@ from .errors import GanforgeError, did_you_mean_path
 from .images import refuse_other_image_formats, save_png, unit_to_uint8
 from .memory import check_fits
 from .sampling import load_generator
+from .wording import say
 
 
 def load_sr_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.nn.Module, Config]:
@@ -24,7 +25,7 @@ def load_sr_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.n
     G, cfg = load_generator(source, use_ema)
     if cfg.model.task != "sr":
         raise GanforgeError(f"'{source}' is a '{cfg.name}' GAN run, not a super-resolution run; "
-                            "use ganforge sample for it.")
+                            f"use {say('ganforge sample', 'ganforge.sample')} for it.")
     return G, cfg
 
 
