@@ -236,3 +236,14 @@ def test_a_bad_value_is_a_ganforge_error(tmp_path):
         ganforge.train("dcgan-fmnist", tmp_path / "r", {"train.max_stesp": 2})
     with pytest.raises(GanforgeError, match="num must be > 0"):
         ganforge.sample(tmp_path, 0)
+    # what the command's parser refuses, before any work: torch and numpy raised their own errors
+    for call, message in ((lambda: ganforge.sample(tmp_path, 4, seed=-1), r"seed must be in \[0, 2\*\*32\), got -1"),
+                          (lambda: ganforge.sample(tmp_path, 4, seed=2**70), r"seed must be in \[0, 2\*\*32\)"),
+                          (lambda: ganforge.interpolate(tmp_path, 2, 3, seed=1.5), r"seed must be an integer, got 1.5"),
+                          (lambda: ganforge.evaluate(tmp_path, "kid", 10, seed=-1), r"seed must be in"),
+                          (lambda: ganforge.sample(tmp_path, 4.0), r"num must be an integer, got 4.0 \(float\)"),
+                          (lambda: ganforge.nearest(tmp_path, 2, 2.5), r"k must be an integer"),
+                          (lambda: ganforge.upscale(tmp_path, None, tile=64.5), r"tile must be an integer"),
+                          (lambda: ganforge.evaluate(tmp_path, "fid", ref="tset"), r"ref must be 'train' or 'test', got 'tset'")):
+        with pytest.raises(GanforgeError, match=message):
+            call()

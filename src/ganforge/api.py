@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 import numpy as np
 import torch
 
+from .config import SEED_LIMIT
 from .errors import GanforgeError, format_warning
 from .wording import python_call
 
@@ -52,6 +53,19 @@ def _in_python(fn: F) -> F:
         finally:
             warnings.formatwarning = previous
     return call  # type: ignore[return-value]
+
+
+def _integers(**given: Any) -> tuple[int, ...]:
+    """The values as Python ints (numpy's too, which torch's seeding refuses), refusing what the command's
+    parser refuses before any work: a count or seed that is not an integer, a seed outside [0, 2**32). torch
+    and numpy raised their own errors for them ("expected a long", an overflow); the ranges of counts are
+    checked where the command checks them."""
+    for name, value in given.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise GanforgeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
+    if not 0 <= given.get("seed", 0) < SEED_LIMIT:
+        raise GanforgeError(f"seed must be in [0, 2**32), got {given['seed']}.")
+    return tuple(int(v) for v in given.values())
 
 
 @_in_python
@@ -109,6 +123,7 @@ def sample(run: str | Path, num: int = 64, *, seed: int = 0, class_: int | str |
     name); ``truncation`` draws the noise from [-T, T]."""
     from .sampling import generate, load_for_sampling
 
+    num, seed = _integers(num=num, seed=seed)
     if num <= 0:
         raise GanforgeError(f"num must be > 0, got {num}.")
     G, cfg, label = load_for_sampling(run, ema, truncation, None if class_ is None else str(class_))
@@ -125,6 +140,7 @@ def interpolate(run: str | Path, num: int = 8, steps: int = 10, *, seed: int = 0
     from .interpolation import interpolate as walk
     from .sampling import load_for_sampling
 
+    num, steps, seed = _integers(num=num, steps=steps, seed=seed)
     G, cfg, label = load_for_sampling(run, ema, truncation, None if class_ is None else str(class_))
     return walk(G, cfg.model.z_dim, num, steps, seed, truncation, cfg.model.num_classes, label)
 
@@ -139,6 +155,7 @@ def nearest(run: str | Path, num: int = 8, k: int = 5, *, seed: int = 0, class_:
     distance near 0 copies a training image."""
     from .neighbours import nearest_neighbours
 
+    num, k, seed = _integers(num=num, k=k, seed=seed)
     return nearest_neighbours(run, num, k, seed, ema, truncation, None if class_ is None else str(class_), features)
 
 
@@ -154,6 +171,7 @@ def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema:
     from .images import unit_to_uint8
     from .upscaling import load_sr_generator, upscale_tensor
 
+    tile, overlap = _integers(tile=tile, overlap=overlap)
     if tile < 0 or overlap < 0:
         raise GanforgeError(f"tile and overlap must be >= 0, got {tile} and {overlap}.")
     G, cfg = load_sr_generator(run, ema)
@@ -184,6 +202,11 @@ def evaluate(source: str | Path | np.ndarray | torch.Tensor, metrics: str | Iter
     """
     from .metrics.run import evaluate_source
 
+    seed, = _integers(seed=seed)
+    if num is not None:
+        num, = _integers(num=num)
+    if ref not in ("train", "test"):
+        raise GanforgeError(f"ref must be 'train' or 'test', got {ref!r}.")
     if metrics is not None and not isinstance(metrics, str):
         metrics = ",".join(metrics)
     return evaluate_source(source if isinstance(source, (np.ndarray, torch.Tensor)) else str(source), metrics, num,
