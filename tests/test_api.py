@@ -210,6 +210,12 @@ def test_overrides_as_a_dict():
     assert as_overrides(["train.max_steps=5"]) == ["train.max_steps=5"]
     with pytest.raises(GanforgeError, match=r"overrides\['train.seed'\] is None"):
         as_overrides({"train.seed": None})
+    # numpy's and torch's numbers (a sweep's np.logspace(...)[i]) as the numbers they hold: tomli_w refused them
+    assert as_overrides({"optim_g.lr": np.float32(0.5), "train.max_steps": np.int64(5), "log.progress": np.bool_(False),
+                         "optim_g.betas": np.array([0.5, 0.75]), "optim_d.lr": torch.tensor(0.25)}) == [
+        "optim_g.lr=0.5", "train.max_steps=5", "log.progress=false", "optim_g.betas=[0.5, 0.75]", "optim_d.lr=0.25"]
+    with pytest.raises(GanforgeError, match=r"overrides\['plugins'\] is a set, which a config cannot hold"):
+        as_overrides({"plugins": {"a.py"}})
     with pytest.raises(GanforgeError, match="overrides is one string"):
         as_overrides("train.max_steps=5")
 

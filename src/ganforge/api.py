@@ -245,10 +245,15 @@ def _toml(value: Any, where: str) -> str:
 
     if value is None:
         raise GanforgeError(f"{where} is None, which a config cannot hold; leave the key out for its default.")
+    if isinstance(value, (np.generic, np.ndarray, torch.Tensor)):  # a sweep's np.logspace(...)[i], a tensor's value
+        value = value.tolist()  # a scalar's is a Python number or bool
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml(v, f'{where}[{k!r}]')}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml(v, f"{where}[{i}]") for i, v in enumerate(value)) + "]"
+    if not isinstance(value, (str, Path, bool, int, float)):
+        raise GanforgeError(f"{where} is a {type(value).__name__}, which a config cannot hold; give a number, a "
+                            "string, a bool, a list or a dict.")
     return tomli_w.dumps({"v": str(value) if isinstance(value, Path) else value}).split("=", 1)[1].strip()
 
 
