@@ -58,6 +58,7 @@ def test_a_generator_that_copies_its_data_is_caught(copying_run, tmp_path, capsy
     with Image.open(tmp_path / "nn.png") as im:  # a row per sample: it, then its neighbours
         assert im.size == (4 * 30 + 2, 6 * 30 + 2)
     found = ganforge.nearest(copying_run, 6, 3)
+    assert ganforge.grid(found.images).size == (4 * 30 + 2, 6 * 30 + 2)  # the command's grid, from Python
     train = _TRAINING_IMAGES[0]
     copied = [COPIED[i % 4] for i in range(6)]
     # each sample's nearest is the image it copied, at distance 0 (to float rounding; the features of a batch of

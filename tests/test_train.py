@@ -524,8 +524,9 @@ def test_sample_interpolate_walks_from_each_sample_to_another(trained_run, tmp_p
     assert run_cli("sample", trained_run, "--interpolate", 5, "--out", tmp_path / "w.gif") == 0
     with Image.open(tmp_path / "w.gif") as gif:  # 8 walks by default, 3 to a row; forth and back, looping
         assert gif.n_frames == 8 and gif.size == (3 * 30 + 2, 3 * 30 + 2) and gif.info["loop"] == 0
-    # from Python: the same frames
+    # from Python: the same frames, and a grid of them keeps a walk per row
     assert np.array_equal(ganforge.interpolate(trained_run, 3, 6).numpy().astype(int), walks)
+    assert ganforge.grid(ganforge.interpolate(trained_run, 3, 6)).size == (6 * 30 + 2, 3 * 30 + 2)
 
 
 def test_slerp_keeps_the_norm_that_a_straight_line_loses():
