@@ -547,6 +547,9 @@ def test_sample_interpolate_bad_input(trained_run, tmp_path, capsys):
                 "name the file so.") in capsys.readouterr().err
     assert run_cli("sample", trained_run, "--interpolate", 100, "--num", 101, "--out", tmp_path / "w.png") == 2
     assert "--num 101 walks of 100 frames are 10,100 images, too many for one grid" in capsys.readouterr().err
+    assert run_cli("sample", trained_run, "--interpolate", 10**6, "--num", 10**6, "--out", tmp_path / "w.npy") == 2
+    assert re.search(r"1,000,000 walks of 1,000,000 frames of 1x28x28 would need about [\d,.]+ GB of memory, but",
+                     capsys.readouterr().err)  # refused before the memory filled
     assert not list(tmp_path.iterdir())
     with pytest.raises(GanforgeError, match="^steps must be at least 2"):  # in Python's words
         ganforge.interpolate(trained_run, 2, 1)

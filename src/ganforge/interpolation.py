@@ -17,6 +17,7 @@ import torch
 from .errors import GanforgeError
 from .files import check_output_file, write_atomic
 from .images import MAX_GRID_IMAGES, make_grid, save_png, to_pil, to_uint8
+from .memory import check_fits
 from .nets.conditional import with_labels
 from .sampling import NOISE_BATCH, class_labels, draw_noise, load_for_sampling
 from .wording import say
@@ -55,11 +56,18 @@ def interpolate(G: torch.nn.Module, z_dim: int, num: int, steps: int, seed: int 
         raise GanforgeError(f"{say('--num', 'num')} must be > 0, got {num}.")
     g = torch.Generator().manual_seed(seed)
     starts = draw_noise(g, num, z_dim, truncation)  # generate's draw: walk i starts at sample's image i
-    z = slerp(starts, draw_noise(g, num, z_dim, truncation), torch.linspace(0.0, 1.0, steps)).reshape(-1, z_dim)
+    ends = draw_noise(g, num, z_dim, truncation)
     device = next(G.parameters()).device
-    y = class_labels(0, num, num_classes, label).repeat_interleave(steps).to(device) if num_classes else None
+    labels = class_labels(0, num, num_classes, label).to(device) if num_classes else None  # a walk's all the way
+    # one frame tells the size of all: refuse walks whose noise, labels and frames will not fit, before making them
+    frame = with_labels(G, starts[:1].to(device), None if labels is None else labels[:1])[0]
+    check_fits(num * steps * (4 * z_dim + 8 * bool(num_classes) + 2 * frame.numel()), f"{num:,} walks of {steps:,} "
+               f"frames of {'x'.join(map(str, frame.shape))}", f"lower {say('--num', 'num')} or "
+               f"{say('--interpolate', 'steps')}")
+    y = None if labels is None else labels.repeat_interleave(steps)
+    z = slerp(starts, ends, torch.linspace(0.0, 1.0, steps)).reshape(-1, z_dim)
     frames = [to_uint8(with_labels(G, z[i:i + NOISE_BATCH].to(device), None if y is None else y[i:i + NOISE_BATCH]))
-              for i in range(0, len(z), NOISE_BATCH)]  # memory bounded, as sample's
+              for i in range(0, len(z), NOISE_BATCH)]  # a batch at a time, as sample's
     return torch.cat(frames).reshape(num, steps, *frames[0].shape[1:])
 
 
