@@ -1,6 +1,7 @@
 """Drive ganforge's Python API in a real Jupyter kernel, as a notebook's cells would, and check what the
-notebook shows: the progress bar, grids inline (from a hook the notebook registers, and from ganforge.grid),
-an interrupt that saves and stops the cell, a resume, and a bad value as one GanforgeError.
+notebook shows: the progress bar, grids inline (from a hook the notebook registers, and from ganforge.grid of
+samples, walks and nearest neighbours), messages in Python's words, an interrupt that saves and stops the cell,
+a resume, and a bad value as one GanforgeError.
 
 Needs a kernel and its client, which ganforge itself does not (install them beside it for this check):
 
@@ -107,11 +108,18 @@ def main() -> int:
               "a progress bar is drawn, then the finish line", shown)
         shown = execute(client, manager, "ganforge.grid(ganforge.sample(run, 16))")
         check(any("image/png" in d for d in shown["data"]), "grid shows inline as a PNG", shown)
+        shown = execute(client, manager, "display(ganforge.grid(ganforge.interpolate(run, 4, 8)))\n"
+                                         "ganforge.grid(ganforge.nearest(run, 4, 3).images)")
+        check(sum("image/png" in d for d in shown["data"]) == 2, "walks and nearest neighbours show inline", shown)
+        shown = execute(client, manager, f'ganforge.train("mlp-gan-fmnist", {out})')
+        check(shown["error"] is not None and "Pass resume=True to continue it, force=True" in shown["error"][1],
+              "a train cell run again names resume=True and force=True", shown)
         shown = execute(client, manager, f'run = ganforge.train("mlp-gan-fmnist", {out}, {{"train.max_seconds": 60}}, '
                                          'resume=True)\nprint("the cell went on")', interrupt_after=6)
         check(shown["error"] is not None and shown["error"][0] == "KeyboardInterrupt"
-              and "saved step" in shown["stderr"] and "the cell went on" not in shown["stdout"],
-              "an interrupt saves the step and stops the cell", shown)
+              and "saved step" in shown["stderr"] and "the cell went on" not in shown["stdout"]
+              and 'Continue with: ganforge.train("mlp-gan-fmnist"' in shown["stderr"],
+              "an interrupt saves the step, names ganforge.train(..., resume=True) and stops the cell", shown)
         shown = execute(client, manager, f'print(ganforge.history(ganforge.train("mlp-gan-fmnist", {out}, '
                                          '{"train.max_seconds": 20}, resume=True))[-1]["step"])')
         check(shown["error"] is None and "finished at step" in shown["stdout"], "resume=True continues", shown)
