@@ -115,6 +115,30 @@ def test_download_from_mirror_with_checksum(http_server, tmp_path, monkeypatch):
     assert not list((cache / "mnist").glob("*.part"))  # no temp files left behind
 
 
+def test_data_and_evaluate_download_from_a_mirror_given_on_the_command_line(http_server, tmp_path, monkeypatch,
+                                                                             capsys):
+    """--mirror for `data` and `evaluate`: only training could use a mirror (data.mirror)."""
+    www, url = http_server
+    images = fake_garments(40)
+    write_idx(www / "train-images-idx3-ubyte.gz", images)
+    spec = dict(idx.IDX_SETS["mnist"], debian=str(tmp_path / "no-debian"),
+                files={"train": ("train-images-idx3-ubyte.gz", md5_of(www / "train-images-idx3-ubyte.gz"))})
+    monkeypatch.setitem(idx.IDX_SETS, "mnist", spec)
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))  # empty: the official mirrors are unreachable here
+    assert run_cli("data", "mnist", "--mirror", url, "--out", tmp_path / "m.npy") == 0
+    assert np.array_equal(np.load(tmp_path / "m.npy")[:, 0], images)
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache2"))
+    assert run_cli("evaluate", tmp_path / "m.npy", "--dataset", "mnist", "--mirror", url, "--metrics", "kid") == 0
+    assert (tmp_path / "cache2" / "mnist" / "train-images-idx3-ubyte.gz").is_file()
+    capsys.readouterr()
+    assert run_cli("data", "mnist", "--mirror", "mirror.example.org", "--out", tmp_path / "x.npy") == 2
+    assert ("--mirror is 'mirror.example.org', not a URL: give the base URL the dataset's files are under "
+            "(https://..., or file:///srv/mirror/); for files already on this machine, give --root FOLDER instead."
+            ) in capsys.readouterr().err
+    assert run_cli("evaluate", tmp_path / "m.npy", "--mirror", "mirror.example.org") == 2
+    assert "for files already on this machine, give --data-root FOLDER instead." in capsys.readouterr().err
+
+
 def test_download_rejects_bad_checksum_and_keeps_nothing(http_server, tmp_path):
     www, url = http_server
     (www / "f.bin").write_bytes(b"tampered")

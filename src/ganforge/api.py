@@ -192,7 +192,7 @@ def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema:
 def evaluate(source: str | Path | np.ndarray | torch.Tensor, metrics: str | Iterable[str] | None = None,
              num: int | None = None, *, features: str | None = None, ref: str = "train", seed: int = 0,
              dataset: str | None = None, data_root: str = "", ema: bool = True, json_out: str | Path | None = None,
-             val: str = "") -> dict:
+             val: str = "", mirror: str = "") -> dict:
     """Score ``source`` as ``ganforge evaluate`` does and return the figures (with their protocol) as a dict.
 
     ``source`` is a run folder, a checkpoint, a .npy, a folder of images, or uint8 images (N, C, H, W) in an
@@ -211,7 +211,7 @@ def evaluate(source: str | Path | np.ndarray | torch.Tensor, metrics: str | Iter
         metrics = ",".join(metrics)
     return evaluate_source(source if isinstance(source, (np.ndarray, torch.Tensor)) else str(source), metrics, num,
                            features, ref, None if json_out is None else str(json_out), seed, dataset, data_root,
-                           ema, val)
+                           ema, val, mirror)
 
 
 def history(run: str | Path) -> list[dict]:

@@ -82,7 +82,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     _keep_freed_memory()
     evaluate_source(args.source, metrics=args.metrics, num=args.num, features=args.features, ref=args.ref,
                     json_out=args.json, seed=args.seed, dataset=args.dataset, data_root=args.data_root,
-                    use_ema=not args.no_ema, val=args.val)
+                    use_ema=not args.no_ema, val=args.val, mirror=args.mirror)
     return 0
 
 
@@ -104,6 +104,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
     from .config import DataConfig
     from .data import load_images
+    from .data.download import check_mirror
     from .files import OTHER_ARRAY_SUFFIXES, check_output_file, write_atomic
 
     if args.name == "folder" and not args.root:  # the shared message would name train's --set data.root
@@ -123,7 +124,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
     # np.save would add .npy silently; .NPY is a .npy too
     out = Path(args.out if args.out.lower().endswith(".npy") else args.out + ".npy")
     check_output_file(out)  # before loading, which may download and decode a whole dataset
-    data = DataConfig(name=args.name, root=args.root, split=args.split)
+    check_mirror(args.mirror, "--mirror", "give --root FOLDER")
+    data = DataConfig(name=args.name, root=args.root, split=args.split, mirror=args.mirror)
     data = dataclasses.replace(data, resolution=args.resolution or (32 if args.name == "cifar10" else 28),
                                channels=args.channels or (3 if args.name in ("cifar10", "folder") else 1))
     images = load_images(data, first=args.num, resolution_key="--resolution")
@@ -233,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "larger than --num (default 0)")
     e.add_argument("--dataset", help="reference dataset for a .npy (default fashion-mnist)")
     e.add_argument("--data-root", default="", help="folder with the reference dataset's files")
+    e.add_argument("--mirror", default="", metavar="URL", help="download the reference dataset's files from this "
+                   "base URL instead of the official mirrors (default: a run's data.mirror)")
     e.add_argument("--no-ema", action="store_true", help="evaluate G instead of the EMA generator")
     e.add_argument("--val", default="", metavar="FOLDER",
                    help="super-resolution runs: HR validation folder (default: the run's sr.val_root or test split)")
@@ -254,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train (default) or test (held out; image folders have only train)")
     d.add_argument("--root", default="", help="folder with the dataset's files (default: Debian's, then the download "
                    "cache, as data.root); for 'folder', the images")
+    d.add_argument("--mirror", default="", metavar="URL", help="download the dataset's files from this base URL "
+                   "instead of the official mirrors (a proxy, a local copy: file:///srv/mirror/)")
     d.add_argument("--num", type=int, default=None, help="first N images (default all)")
     d.add_argument("--resolution", type=int, default=0, help="image side (default: 28, CIFAR-10 32)")
     d.add_argument("--channels", type=int, default=0, help="1 or 3 (default: 1, CIFAR-10 and folders 3)")

@@ -3,7 +3,6 @@ and settings that cannot go together. Each raises a GanforgeError naming the key
 from __future__ import annotations
 
 import re
-import urllib.parse
 
 from .config import COMPILE_MODES, SEED_LIMIT, Config, OptimizerConfig
 from .errors import GanforgeError, did_you_mean
@@ -19,6 +18,7 @@ def validate(cfg: Config) -> None:
     """Check ranges and names across the whole config; raise on the first problem."""
     from . import losses, nets, objective, pixel_losses  # noqa: F401  (registers the built-ins)
     from .data import DATASET_NAMES
+    from .data.download import check_mirror
     from .registry import DISCRIMINATORS, GENERATORS, LOSSES, OBJECTIVES
 
     if cfg.data.name not in DATASET_NAMES:
@@ -28,11 +28,7 @@ def validate(cfg: Config) -> None:
         )
     if cfg.data.split not in ("train", "test"):
         raise GanforgeError(f"config key 'data.split' must be 'train' or 'test', got '{cfg.data.split}'.")
-    if cfg.data.mirror and urllib.parse.urlsplit(cfg.data.mirror).scheme not in ("http", "https", "ftp", "file"):
-        # urllib's "unknown url type" ValueError came as a traceback at the download
-        raise GanforgeError(f"config key 'data.mirror' is '{cfg.data.mirror}', not a URL: give the base URL the "
-                            "dataset's files are under (https://..., or file:///srv/mirror/); for files already on "
-                            "this machine, set data.root=FOLDER instead.")
+    check_mirror(cfg.data.mirror)
     if cfg.data.channels not in (1, 3):
         raise GanforgeError(f"config key 'data.channels' must be 1 or 3, got {cfg.data.channels}.")
     _positive(cfg.data.resolution, "data.resolution")

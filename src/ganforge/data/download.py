@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -15,6 +16,15 @@ from ..files import make_dir, temp_file_beside, write_atomic
 
 # how to fix a cache folder that cannot be written (the message names the folder itself)
 CACHE_FIX = "Set GANFORGE_CACHE (or data.cache_dir) to a folder you can write to."
+
+
+def check_mirror(mirror: str, what: str = "config key 'data.mirror'", root: str = "set data.root=FOLDER") -> None:
+    """Refuse a ``mirror`` that is not a URL (``what`` names where it was given, ``root`` how to give a folder
+    there): urllib's "unknown url type" ValueError came as a traceback at the download."""
+    if mirror and urllib.parse.urlsplit(mirror).scheme not in ("http", "https", "ftp", "file"):
+        raise GanforgeError(f"{what} is '{mirror}', not a URL: give the base URL the dataset's files are under "
+                            f"(https://..., or file:///srv/mirror/); for files already on this machine, {root} "
+                            "instead.")
 
 
 def default_cache_dir(cache_dir: str = "") -> Path:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DataConfig
+from ..data.download import check_mirror
 from ..data.folder import (SIXTEEN_BIT, decode_files, image_files, read_header, run_folder_of, stack_freeing,
                            subfolder_classes, subfolder_labels)
 from ..errors import GanforgeError, did_you_mean_path
@@ -137,7 +138,8 @@ DEFAULT_NUM = 10_000
 
 def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None, num: int | None = None,
                     features: str | None = None, ref: str = "train", json_out: str | None = None, seed: int = 0,
-                    dataset: str | None = None, data_root: str = "", use_ema: bool = True, val: str = "") -> dict:
+                    dataset: str | None = None, data_root: str = "", use_ema: bool = True, val: str = "",
+                    mirror: str = "") -> dict:
     """Evaluate ``source``; print the table, write JSON, return the result.
 
     Args:
@@ -154,15 +156,19 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
         json_out: JSON path (default: RUN_DIR/evaluate.json, FOLDER/evaluate.json, SAMPLES.eval.json, or
             CKPT.eval.json for a checkpoint outside a run's checkpoints/ folder).
         dataset, data_root: the reference dataset (a run's own dataset by default).
+        mirror: a base URL to download the reference dataset's files from (default: a run's ``data.mirror``,
+            else the official mirrors).
         val: super-resolution runs: the HR validation folder (default: the run's ``sr.val_root``,
             else its dataset's test split). SR runs report PSNR/SSIM, not the GAN metrics.
     """
     names = parse_metrics(metrics or METRICS)
+    check_mirror(mirror, "--mirror", "give --data-root FOLDER")
+    where = Reference(dataset, data_root, mirror)
     if not isinstance(source, (str, Path)):  # images in memory (ganforge.evaluate from Python): no file is written
         given, num = num is not None, DEFAULT_NUM if num is None else num
         check_num(num, names)
         images = FolderImages(uint8_images(source, "the array to evaluate must hold", _npy_hint), 0)
-        result = _score_images(images, "the array given", names, num, given, features, ref, seed, dataset, data_root)
+        result = _score_images(images, "the array given", names, num, given, features, ref, seed, where)
         return _report(result, json_out)
     path = Path(source)
     is_npy = path.suffix.lower() == ".npy"  # samples.NPY too, which was read as a checkpoint
@@ -176,7 +182,7 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
         given, num = num is not None, DEFAULT_NUM if num is None else num
         check_num(num, names)
         loaded = FolderImages(_load_npy(path), 0) if is_npy else load_image_folder(path, num, seed)
-        result = _score_images(loaded, f"'{path}'", names, num, given, features, ref, seed, dataset, data_root)
+        result = _score_images(loaded, f"'{path}'", names, num, given, features, ref, seed, where)
         # inside the folder, as for a run folder: beside it, 'S/' and 'S.npy' would both write S.eval.json
         default_json = path / "evaluate.json" if path.is_dir() else _json_beside(path)
     else:
@@ -193,7 +199,8 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
         if cfg.model.task == "sr":
             # the GAN metrics' options, where given (their defaults cannot be told from not giving them)
             given = {"--metrics": metrics, "--features": features,
-                     "--ref": ref if ref != "train" else None, "--dataset": dataset, "--data-root": data_root or None}
+                     "--ref": ref if ref != "train" else None, "--dataset": dataset, "--data-root": data_root or None,
+                     "--mirror": mirror or None}
             ignored = [f"{flag} {value}" for flag, value in given.items() if value is not None]
             if ignored:
                 print(f"ganforge: warning: {', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to "
@@ -210,7 +217,8 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
             num = DEFAULT_NUM if num is None else num
             check_num(num, names)
             data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
-                                       **({"root": data_root} if data_root else {}))
+                                       **({"root": data_root} if data_root else {}),
+                                       **({"mirror": mirror} if mirror else {}))
             if features is None:
                 check_run_components(cfg, run_dir, ("eval.features",))
             fakes = generate(G, cfg.model.z_dim, num, seed=seed, num_classes=cfg.model.num_classes)
@@ -228,10 +236,22 @@ def _report(result: dict, json_out: str | Path | None) -> dict:
     return result
 
 
+@dataclass(frozen=True)
+class Reference:
+    """Where the reference images of a .npy, a folder or an array come from: ``dataset`` (None: Fashion-MNIST),
+    its files' folder ``root`` and download ``mirror`` (empty: the defaults)."""
+
+    dataset: str | None
+    root: str
+    mirror: str
+
+
 def _score_images(loaded: FolderImages, what: str, names: tuple[str, ...], num: int, given: bool,
-                  features: str | None, ref: str, seed: int, dataset: str | None, data_root: str) -> dict:
+                  features: str | None, ref: str, seed: int, where: "Reference") -> dict:
     """The GAN metrics of the first ``num`` of ``loaded``'s images (all of them, with a warning, if fewer and
-    ``num`` was not ``given``), against ``dataset`` (default Fashion-MNIST); ``what`` names them in messages."""
+    ``num`` was not ``given``), against ``where.dataset`` (default Fashion-MNIST); ``what`` names them in
+    messages."""
+    dataset = where.dataset
     images = loaded.images
     if len(images) < num:
         n = len(images)
@@ -247,7 +267,7 @@ def _score_images(loaded: FolderImages, what: str, names: tuple[str, ...], num: 
         warnings.warn(f"{what} holds colour images and is compared with Fashion-MNIST, the default reference "
                       "for samples. If they imitate other data, name it: --dataset cifar10, or --dataset folder "
                       "--data-root PATH.")
-    data = DataConfig(name=dataset or "fashion-mnist", root=data_root, split=ref,
+    data = DataConfig(name=dataset or "fashion-mnist", root=where.root, split=ref, mirror=where.mirror,
                       resolution=images.shape[2], channels=images.shape[1])
     result = evaluate_images(array_batches(images[:num]), num, data, names, features or "fmnist", seed,
                              loaded.classes, loaded.labels)
