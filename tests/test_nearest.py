@@ -12,7 +12,8 @@ import ganforge
 from ganforge.config import load_config
 from ganforge.data import load_images
 from ganforge.errors import GanforgeError
-from ganforge.metrics.evaluate import extract, array_batches
+from ganforge.metrics import evaluate
+from ganforge.metrics.evaluate import array_batches, extract
 from ganforge.metrics.features import build_features
 from ganforge.registry import GENERATORS
 
@@ -74,6 +75,17 @@ def test_a_generator_that_copies_its_data_is_caught(copying_run, tmp_path, capsy
     assert np.array_equal(found.indices.numpy(), np.argsort(full, axis=1, kind="stable")[:, :3])
     assert np.allclose(found.distances.numpy(), np.sort(full, axis=1)[:, :3], atol=1e-2)  # distances near 5
     assert torch.equal(found.images[:, 2:], train[found.indices[:, 1:]])
+
+
+def test_the_training_sets_features_are_computed_once_and_said_so(copying_run, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(evaluate, "NOTE_ABOVE", 100)  # the tiny set's 256 images stand for a real one's 60,000
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    assert run_cli("sample", copying_run, "--nearest", 2, "--num", 2, "--out", tmp_path / "a.png") == 0
+    assert (f"computing the 'fmnist' features of 256 dataset images once (cached in {tmp_path / 'cache'}"
+            in capsys.readouterr().err)
+    assert run_cli("sample", copying_run, "--nearest", 2, "--num", 2, "--out", tmp_path / "b.png") == 0
+    assert "computing" not in capsys.readouterr().err  # read from the cache
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
 
 
 def test_nearest_bad_input(copying_run, tmp_path, capsys):

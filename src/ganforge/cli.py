@@ -46,9 +46,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from .interpolation import write_interpolation
-    from .sampling import sample
-
     if args.interpolate is not None and args.nearest is not None:
         raise GanforgeError("--interpolate and --nearest make different grids; give one of them.")
     if args.features is not None and args.nearest is None:
@@ -64,11 +61,15 @@ def _cmd_sample(args: argparse.Namespace) -> int:
               f"image{'s' * (args.nearest != 1)} ('{found.features}' features), to {args.out}")
         return 0
     if args.interpolate is not None:
+        from .interpolation import write_interpolation
+
         num = 8 if args.num is None else args.num
         out = write_interpolation(args.source, num, args.interpolate, args.out, seed=args.seed,
                                   use_ema=not args.no_ema, truncation=args.truncation, class_=args.class_)
         print(f"ganforge: wrote {num} walk{'s' * (num != 1)} of {args.interpolate} frames to {out}")
         return 0
+    from .sampling import sample
+
     num = 64 if args.num is None else args.num
     out = sample(args.source, num, args.out, seed=args.seed, use_ema=not args.no_ema,
                  truncation=args.truncation, class_=args.class_)

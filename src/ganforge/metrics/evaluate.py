@@ -9,6 +9,7 @@ on disk under a key of the reference images' bytes, the extractor's weights and
 from __future__ import annotations
 
 import hashlib
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,8 @@ METRICS = ("fid", "kid", "is", "pr", "swd")
 # For choosing best.pt: which direction is better for each reported figure.
 HIGHER_IS_BETTER = {"is", "precision", "recall", "coverage", "psnr", "ssim"}  # density: nearest 1 is best
 CACHE_VERSION = 1
+# features of this many dataset images take long enough (35 s for 60,000 with fmnist's, 2 CPU cores) to be announced
+NOTE_ABOVE = 10_000
 # SWD patches: 128 per image and level as in Karras et al., capped at 2^15 per level so that
 # sorting the projections stays cheap on a CPU (10k images -> 3 patches each).
 SWD_PER_IMAGE, SWD_PER_LEVEL = 128, 1 << 15
@@ -180,6 +183,9 @@ def cached_features(extractor: FeatureExtractor, images: torch.Tensor, cache_dir
     path = default_cache_dir(cache_dir) / "ref-features" / f"{key}.npz"
     fs = _cached_features(path, extractor.dim)
     if fs is None:
+        if len(images) >= NOTE_ABOVE:  # a minute or more on a CPU: say why the command waits, and that it is once
+            print(f"ganforge: computing the '{extractor.name}' features of {len(images):,} dataset images once "
+                  f"(cached in {path.parent})", file=sys.stderr)
         fs = extract(extractor, array_batches(images), len(images), want_swd=False)
         write_cache(path, lambda f: np.savez(f, features=fs.features, logits=fs.logits))
     return fs, key
