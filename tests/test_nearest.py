@@ -75,6 +75,8 @@ def test_a_generator_that_copies_its_data_is_caught(copying_run, tmp_path, capsy
     assert np.array_equal(found.indices.numpy(), np.argsort(full, axis=1, kind="stable")[:, :3])
     assert np.allclose(found.distances.numpy(), np.sort(full, axis=1)[:, :3], atol=1e-2)  # distances near 5
     assert torch.equal(found.images[:, 2:], train[found.indices[:, 1:]])
+    many = ganforge.nearest(copying_run, 150, 1)  # samples go 64 at a time: each finds its own copy
+    assert many.indices[:, 0].tolist() == [COPIED[i % 4] for i in range(150)]
 
 
 def test_the_training_sets_features_are_computed_once_and_said_so(copying_run, tmp_path, monkeypatch, capsys):

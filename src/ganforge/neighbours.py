@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .errors import GanforgeError
@@ -42,7 +41,8 @@ def nearest_neighbours(source: str | Path, num: int, k: int, seed: int = 0, use_
                        features: str | None = None) -> Neighbours:
     """``num`` samples of a run (those ``ganforge sample --seed`` draws) with their ``k`` nearest images of the
     run's training data, in the features ``features`` (default: the run's ``eval.features``)."""
-    from .metrics.evaluate import array_batches, cached_features, extract, reference_images
+    from .data import load_images
+    from .metrics.evaluate import array_batches, cached_features, extract
     from .metrics.features import build_features
     from .plugins import check_run_components
 
@@ -54,14 +54,16 @@ def nearest_neighbours(source: str | Path, num: int, k: int, seed: int = 0, use_
     if features is None:
         check_run_components(cfg, Path(source), ("eval.features",))
     extractor = build_features(features or cfg.eval.features)
-    train = reference_images(cfg.data, np.iinfo(np.int64).max, seed)[0]  # all of it, in its own order
+    train = load_images(cfg.data)  # all of it, in its own order
     if k > len(train):
         raise GanforgeError(f"{say('--nearest', 'k')} {k} is more than the {len(train)} training images.")
     real = torch.from_numpy(cached_features(extractor, train, cfg.data.cache_dir)[0].features)
     samples = torch.cat(list(generate(G, cfg.model.z_dim, num, seed, truncation,
                                       num_classes=cfg.model.num_classes, label=label)))
     fake = torch.from_numpy(extract(extractor, array_batches(samples), num, want_swd=False).features)
-    distances, indices = torch.cdist(fake, real).topk(k, dim=1, largest=False)  # sorted, nearest first
+    # a few samples at a time: all distances at once would be num x (training images) floats, GBs for a large set
+    nearest = [torch.cdist(part, real).topk(k, dim=1, largest=False) for part in fake.split(64)]  # nearest first
+    distances, indices = torch.cat([d for d, _ in nearest]), torch.cat([i for _, i in nearest])
     images = torch.cat([samples[:, None], train[indices]], dim=1)
     return Neighbours(images, indices, distances, extractor.name)
 
