@@ -164,7 +164,8 @@ def test_messages_in_python_name_its_arguments(idx_root, tmp_path, capsys):
                              "train.max_steps": 50})
     with pytest.warns(UserWarning), pytest.raises(KeyboardInterrupt):
         ganforge.train("mlp-gan-fmnist", tmp_path / "i", sets)
-    assert f'Continue with: ganforge.train("mlp-gan-fmnist", "{tmp_path / "i"}", resume=True)' in capsys.readouterr().err
+    continued = f'Continue with: ganforge.train("mlp-gan-fmnist", "{tmp_path / "i"}", resume=True)'
+    assert continued in capsys.readouterr().err
     for call, message in ((lambda: ganforge.upscale(out, np.zeros((1, 7, 7), np.uint8)), "use ganforge.sample for it"),
                           (lambda: ganforge.sample(out, 4, truncation=-1.0), "^truncation must be > 0"),
                           (lambda: ganforge.sample(out, 4, class_="Bag"), "^class_ needs a class-conditional run")):
@@ -250,6 +251,7 @@ def test_a_bad_value_is_a_ganforge_error(tmp_path):
                           (lambda: ganforge.sample(tmp_path, 4.0), r"num must be an integer, got 4.0 \(float\)"),
                           (lambda: ganforge.nearest(tmp_path, 2, 2.5), r"k must be an integer"),
                           (lambda: ganforge.upscale(tmp_path, None, tile=64.5), r"tile must be an integer"),
-                          (lambda: ganforge.evaluate(tmp_path, "fid", ref="tset"), r"ref must be 'train' or 'test', got 'tset'")):
+                          (lambda: ganforge.evaluate(tmp_path, "fid", ref="tset"),
+                           r"ref must be 'train' or 'test', got 'tset'")):
         with pytest.raises(GanforgeError, match=message):
             call()

@@ -58,7 +58,8 @@ def test_a_class_conditional_gan_draws_the_class_asked_for(idx_root, bright_and_
     assert run_cli("sample", run, "--interpolate", 3, "--num", 4, "--out", tmp_path / "walks.npy") == 0
     walks = np.load(tmp_path / "walks.npy").astype(float).mean(axis=(1, 2, 3)).reshape(4, 3)
     assert (walks[0::2] > 140).all() and (walks[1::2] < 110).all(), walks
-    assert run_cli("sample", run, "--interpolate", 3, "--num", 2, "--out", tmp_path / "dark.gif", "--class", "dark") == 0
+    assert run_cli("sample", run, "--interpolate", 3, "--num", 2, "--out", tmp_path / "dark.gif",
+                   "--class", "dark") == 0
     with Image.open(tmp_path / "dark.gif") as gif:
         assert gif.n_frames == 4 and np.asarray(gif.convert("L")).mean() < 110
     # a class that is not there names those that are

@@ -20,7 +20,7 @@ from ganforge.registry import GENERATORS
 from conftest import run_cli, tiny
 
 COPIED = [5, 17, 42, 100]  # the training images the copying G draws, in turn
-_TRAINING_IMAGES: list[torch.Tensor] = []  # set by the test before the copying G is built
+_TRAINING_IMAGES: list[torch.Tensor] = []  # a fixture appends its data before training the copying G on it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,8 +36,8 @@ class _CopyG(torch.nn.Module):
         super().__init__()
         self.weight = torch.nn.Parameter(torch.zeros(()))  # something for the optimizer; the copies are a buffer
         self.register_buffer("copies", torch.zeros(options.copies, channels, resolution, resolution))
-        if _TRAINING_IMAGES:
-            self.copies.copy_(_TRAINING_IMAGES[0][COPIED].float() / 127.5 - 1)
+        if _TRAINING_IMAGES:  # the data of the run being trained; a run being sampled loads its own copies
+            self.copies.copy_(_TRAINING_IMAGES[-1][COPIED].float() / 127.5 - 1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.copies[torch.arange(len(z)) % len(self.copies)] + 0 * self.weight
@@ -54,8 +54,14 @@ def copying_run(idx_root, tmp_path_factory):
 
 def test_a_generator_that_copies_its_data_is_caught(copying_run, tmp_path, capsys):
     assert run_cli("sample", copying_run, "--nearest", 3, "--num", 6, "--out", tmp_path / "nn.png") == 0
+    out = capsys.readouterr().out
     assert ("wrote 6 samples, each beside its 3 nearest training images ('fmnist' features), to "
-            f"{tmp_path / 'nn.png'}") in capsys.readouterr().out
+            f"{tmp_path / 'nn.png'}") in out
+    # a line per sample: its nearest training image (here the one it copies) and their distance
+    rows = [line.split() for line in out.splitlines()[1:7]]
+    assert [int(r[0]) for r in rows] == list(range(6)) and [int(r[2]) for r in rows] == [5, 17, 42, 100, 5, 17]
+    assert all(float(r[1]) < 0.01 for r in rows), rows
+    assert "a training image's own nearest other lies at a median" in out
     with Image.open(tmp_path / "nn.png") as im:  # a row per sample: it, then its neighbours
         assert im.size == (4 * 30 + 2, 6 * 30 + 2)
     found = ganforge.nearest(copying_run, 6, 3)
@@ -66,6 +72,7 @@ def test_a_generator_that_copies_its_data_is_caught(copying_run, tmp_path, capsy
     # another size), and the grid shows that image
     assert found.indices[:, 0].tolist() == copied, found.indices
     assert found.distances[:, 0].max() < 0.01 * found.distances[:, 1].min(), found.distances
+    assert found.distances[:, 0].max() < 0.01 * found.typical and found.files is None  # not a folder
     assert torch.equal(found.images[:, 1], train[copied]) and torch.equal(found.images[:, 0], train[copied])
     # the others are the next nearest, as every distance computed in full says
     extractor = build_features("fmnist")
@@ -77,6 +84,26 @@ def test_a_generator_that_copies_its_data_is_caught(copying_run, tmp_path, capsy
     assert torch.equal(found.images[:, 2:], train[found.indices[:, 1:]])
     many = ganforge.nearest(copying_run, 150, 1)  # samples go 64 at a time: each finds its own copy
     assert many.indices[:, 0].tolist() == [COPIED[i % 4] for i in range(150)]
+
+
+def test_the_neighbours_in_an_image_folder_are_named_by_file(tmp_path, capsys):
+    root = tmp_path / "faces"
+    rng = np.random.default_rng(0)
+    for i in range(120):  # distinct images, in two subfolders: file i is image i in sorted order
+        folder = root / ("a" if i < 60 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(folder / f"{i:03d}.png")
+    sets = [f"data.root={root}", "data.name=folder", "data.channels=1", "data.resolution=28"]
+    _TRAINING_IMAGES.append(load_images(load_config("mlp-gan-fmnist", sets).data))
+    run = tmp_path / "run"
+    assert run_cli("train", "mlp-gan-fmnist", "--out", run, *tiny(root, "train.max_steps=1", "ema.enabled=false",
+                                                                  "model.generator.name=test-copy-g", *sets)) == 0
+    found = ganforge.nearest(run, 4, 2)
+    assert [row[0] for row in found.files] == ["a/005.png", "a/017.png", "a/042.png", "b/100.png"]
+    capsys.readouterr()
+    assert run_cli("sample", run, "--nearest", 1, "--num", 4, "--out", tmp_path / "nn.png") == 0
+    assert [line.split()[2] for line in capsys.readouterr().out.splitlines()[1:5]] == [
+        "a/005.png", "a/017.png", "a/042.png", "b/100.png"]
 
 
 def test_the_training_sets_features_are_computed_once_and_said_so(copying_run, tmp_path, monkeypatch, capsys):

@@ -4,7 +4,7 @@
     run = ganforge.train("dcgan-fmnist", "runs/a", {"train.max_seconds": 60})
     images = ganforge.sample(run, 64)           # uint8 tensor (64, 1, 28, 28)
     walks = ganforge.interpolate(run, 8, 10)     # uint8 (8, 10, 1, 28, 28): 8 walks through the noise space
-    ganforge.nearest(run, 8, 5).images          # uint8 (8, 6, 1, 28, 28): each sample, then its 5 nearest training images
+    ganforge.nearest(run, 8, 5).images          # uint8 (8, 6, 1, 28, 28): each sample, then its 5 nearest
     ganforge.grid(images)                       # a PIL image, shown inline in a notebook
     ganforge.evaluate(run, metrics="fid")       # the figures as a dict
     ganforge.upscale("runs/sr", photo)          # a super-resolution run's output for a PIL image or uint8 array

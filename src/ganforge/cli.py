@@ -51,12 +51,13 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if args.features is not None and args.nearest is None:
         raise GanforgeError("--features chooses the features --nearest compares in; add --nearest K, or drop it.")
     if args.nearest is not None:
-        from .neighbours import write_nearest
+        from .neighbours import format_neighbours, write_nearest
 
         _keep_freed_memory()  # the training set's features, once: as evaluate's
         num = 8 if args.num is None else args.num
         found = write_nearest(args.source, num, args.nearest, args.out, seed=args.seed, use_ema=not args.no_ema,
                               truncation=args.truncation, class_=args.class_, features=args.features)
+        print(format_neighbours(found))
         print(f"ganforge: wrote {num} sample{'s' * (num != 1)}, each beside its {args.nearest} nearest training "
               f"image{'s' * (args.nearest != 1)} ('{found.features}' features), to {args.out}")
         return 0

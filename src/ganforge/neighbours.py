@@ -8,15 +8,20 @@ from itself and a blank image near every dark one.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import torch
 
+from .data.folder import DataWarning, image_files
 from .errors import GanforgeError
 from .files import check_output_file
 from .images import MAX_GRID_IMAGES, make_grid, save_png
 from .sampling import generate, load_for_sampling
 from .wording import say
+
+# training images whose own nearest neighbour sets the scale of distances
+TYPICAL_OF = 1000
 
 
 @dataclasses.dataclass
@@ -28,12 +33,18 @@ class Neighbours:
         indices: (N, K) the neighbours' places in the training set (the order the run's data loads in).
         distances: (N, K) their Euclidean distances in feature space.
         features: the extractor's name.
+        typical: the median distance from a training image to its nearest other one (of up to 1,000 drawn with
+            the seed): the scale that says whether a sample's nearest is close.
+        files: (N, K) the neighbours' files, relative to ``data.root``, for an image folder every file of which
+            was read (so image i is its i-th file in sorted order); else None.
     """
 
     images: torch.Tensor
     indices: torch.Tensor
     distances: torch.Tensor
     features: str
+    typical: float
+    files: list[list[str]] | None = None
 
 
 def nearest_neighbours(source: str | Path, num: int, k: int, seed: int = 0, use_ema: bool = True,
@@ -42,7 +53,7 @@ def nearest_neighbours(source: str | Path, num: int, k: int, seed: int = 0, use_
     """``num`` samples of a run (those ``ganforge sample --seed`` draws) with their ``k`` nearest images of the
     run's training data, in the features ``features`` (default: the run's ``eval.features``)."""
     from .data import load_images
-    from .metrics.evaluate import array_batches, cached_features, extract
+    from .metrics.evaluate import array_batches, cached_features, extract, seeded_subset
     from .metrics.features import build_features
     from .plugins import check_run_components
 
@@ -61,11 +72,43 @@ def nearest_neighbours(source: str | Path, num: int, k: int, seed: int = 0, use_
     samples = torch.cat(list(generate(G, cfg.model.z_dim, num, seed, truncation,
                                       num_classes=cfg.model.num_classes, label=label)))
     fake = torch.from_numpy(extract(extractor, array_batches(samples), num, want_swd=False).features)
-    # a few samples at a time: all distances at once would be num x (training images) floats, GBs for a large set
-    nearest = [torch.cdist(part, real).topk(k, dim=1, largest=False) for part in fake.split(64)]  # nearest first
-    distances, indices = torch.cat([d for d, _ in nearest]), torch.cat([i for _, i in nearest])
-    images = torch.cat([samples[:, None], train[indices]], dim=1)
-    return Neighbours(images, indices, distances, extractor.name)
+    distances, indices = _nearest(fake, real, k)
+    # each of up to 1,000 training images against the others: its own distance 0 comes first, its nearest second
+    own = real[seeded_subset(len(real), min(TYPICAL_OF, len(real)), seed)]
+    typical = float(_nearest(own, real, 2)[0][:, -1].median()) if len(real) > 1 else float("nan")
+    names = _file_names(cfg.data, len(train))
+    files = None if names is None else [[names[i] for i in row] for row in indices.tolist()]
+    return Neighbours(torch.cat([samples[:, None], train[indices]], dim=1), indices, distances, extractor.name,
+                      typical, files)
+
+
+def _nearest(queries: torch.Tensor, points: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distances and indices of each query's ``k`` nearest points, nearest first. A few queries at a time:
+    all distances at once would be queries x points floats, GBs for a large training set."""
+    nearest = [torch.cdist(part, points).topk(k, dim=1, largest=False) for part in queries.split(64)]
+    return torch.cat([d for d, _ in nearest]), torch.cat([i for _, i in nearest])
+
+
+def _file_names(data, count: int) -> list[str] | None:
+    """Each training image's file relative to ``data.root``, for an image folder whose ``count`` images are all its
+    files (none was unreadable, so image i is the i-th file in sorted order); None otherwise."""
+    if data.name != "folder":
+        return None
+    root = Path(data.root).expanduser()
+    with warnings.catch_warnings():  # said when the data was loaded
+        warnings.simplefilter("ignore", DataWarning)
+        files = image_files(root)
+    return [f.relative_to(root).as_posix() for f in files] if len(files) == count else None
+
+
+def format_neighbours(found: Neighbours) -> str:
+    """Each sample's nearest training image and distance, one line each, and the scale to read them by."""
+    lines = [f"{'sample':>6}  {'distance':>8}  nearest training image"]
+    for i, (d, j) in enumerate(zip(found.distances[:, 0].tolist(), found.indices[:, 0].tolist())):
+        lines.append(f"{i:>6}  {d:>8.3f}  {found.files[i][0] if found.files else j}")
+    lines.append(f"(in '{found.features}' features; a training image's own nearest other lies at a median "
+                 f"{found.typical:.3f}, and a copy at 0)")
+    return "\n".join(lines)
 
 
 def write_nearest(source: str, num: int, k: int, out: str, **options) -> Neighbours:

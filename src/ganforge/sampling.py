@@ -112,7 +112,8 @@ def load_for_sampling(source: str | Path, use_ema: bool = True, truncation: floa
     G, cfg = load_generator(source, use_ema)
     if cfg.model.task == "sr":
         raise GanforgeError(f"'{source}' is a super-resolution run: its generator needs an image, not noise. "
-                            + say("Use: ganforge upscale RUN INPUT --out OUTPUT.", "Use: ganforge.upscale(run, image)."))
+                            + say("Use: ganforge upscale RUN INPUT --out OUTPUT.",
+                                  "Use: ganforge.upscale(run, image)."))
     label = pick_class(class_, cfg.model.num_classes, G.class_names, str(source)) if class_ is not None else None
     return G, cfg, label
 
@@ -182,15 +183,16 @@ def pick_class(name: str, num_classes: int, class_names: tuple[str, ...], source
     """The index of ``--class name``: a class's name (case-insensitive), else its index. The name comes
     first: a folder of classes named 1 to 10 sorts as 1, 10, 2, ..., so class '2' is index 2 but '10' is 1."""
     if not num_classes:
-        raise GanforgeError(f"{say('--class', 'class_')} needs a class-conditional run, but '{source}' was trained without classes "
-                            "(model.num_classes = 0).")
+        raise GanforgeError(f"{say('--class', 'class_')} needs a class-conditional run, but '{source}' was trained "
+                            "without classes (model.num_classes = 0).")
     folded = [c.casefold() for c in class_names]
     if name.casefold() in folded:
         return folded.index(name.casefold())
     if name.isdigit() and int(name) < num_classes:
         return int(name)
     named = f": {', '.join(f'{i} {c}' for i, c in enumerate(class_names))}" if class_names else ""
-    raise GanforgeError(f"{say('--class', 'class_')} '{name}' is not a class of '{source}'; give an index from 0 to {num_classes - 1} "
+    raise GanforgeError(f"{say('--class', 'class_')} '{name}' is not a class of '{source}'; give an index from 0 to "
+                        f"{num_classes - 1} "
                         f"or a name{named}.")
 
 

@@ -38,4 +38,5 @@ def train_call(config: str | Path, out: str | Path, *sets: str, resume: bool = F
         overrides = f", {{{', '.join(f'{json.dumps(k)}: ...' for k in sets)}}}" if sets else ""
         return f"ganforge.train({json.dumps(str(config))}, {json.dumps(str(out))}{overrides}" \
                f"{', resume=True' if resume else ''})"
-    return f"ganforge train {config} --out {out}{' --resume' if resume else ''}{''.join(f' --set {k}=...' for k in sets)}"
+    flags = (" --resume" if resume else "") + "".join(f" --set {k}=..." for k in sets)
+    return f"ganforge train {config} --out {out}{flags}"

@@ -54,7 +54,8 @@ def _warn_file_not_used(config_file: str, overrides: list[str], cfg: Config) -> 
     differ = [f"{k}={given[k]!r} (the run: {resumed.get(k)!r})" for k in keys
               if given[k] != resumed.get(k) and k not in ("name", "description", "notes")]
     if differ:
-        warnings.warn(f"{say('--resume', 'resume=True')} continues the run's own config, stored in its checkpoint; '{config_file}' differs "
+        warnings.warn(f"{say('--resume', 'resume=True')} continues the run's own config, stored in its checkpoint; "
+                      f"'{config_file}' differs "
                       f"in {', '.join(differ[:4])}{f' and {len(differ) - 4} more' if len(differ) > 4 else ''}, and "
                       f"those values are not used. Give a change that a resume allows with {say('--set', 'overrides')}"
                       f" (bounds, logging, batch size), or train the file in a new {say('--out', 'out folder')}.")
