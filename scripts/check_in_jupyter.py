@@ -118,7 +118,8 @@ def main() -> int:
                                          'resume=True)\nprint("the cell went on")', interrupt_after=6)
         check(shown["error"] is not None and shown["error"][0] == "KeyboardInterrupt"
               and "saved step" in shown["stderr"] and "the cell went on" not in shown["stdout"]
-              and 'Continue with: ganforge.train("mlp-gan-fmnist"' in shown["stderr"],
+              and 'Continue with: ganforge.train("mlp-gan-fmnist"' in shown["stderr"]
+              and "SIGINT received: stopping after this step" in shown["stderr"],
               "an interrupt saves the step, names ganforge.train(..., resume=True) and stops the cell", shown)
         shown = execute(client, manager, f'print(ganforge.history(ganforge.train("mlp-gan-fmnist", {out}, '
                                          '{"train.max_seconds": 20}, resume=True))[-1]["step"])')
