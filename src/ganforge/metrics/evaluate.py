@@ -224,12 +224,12 @@ def compute_metrics(real: FeatureSet, fake: FeatureSet, metrics: tuple[str, ...]
 
 def evaluate_images(fake_batches: Iterable[torch.Tensor], num: int, data: DataConfig, metrics: tuple[str, ...],
                     features: str = "fmnist", seed: int = 0, classes: tuple[str, ...] = (),
-                    labels: np.ndarray | None = None) -> dict:
+                    labels: np.ndarray | None = None, num_name: str = "--num") -> dict:
     """Evaluate a stream of ``num`` uint8 images against ``data``; returns figures plus the protocol.
-    ``classes`` and ``labels``: the images' classes, as for :func:`compare_with_reference`."""
+    ``classes``, ``labels`` and ``num_name``: as for :func:`compare_with_reference`."""
     extractor = build_features(features)
-    fake = extract_fakes(extractor, fake_batches, num, metrics, seed)
-    return compare_with_reference(extractor, fake, data, metrics, seed, classes, labels=labels)
+    fake = extract_fakes(extractor, fake_batches, num, metrics, seed, num_name=num_name)
+    return compare_with_reference(extractor, fake, data, metrics, seed, classes, num_name, labels)
 
 
 def extract_fakes(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], num: int,

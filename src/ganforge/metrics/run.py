@@ -20,6 +20,7 @@ from ..memory import check_fits
 from ..plugins import check_run_components
 from ..sampling import generate, load_generator
 from ..training import checkpoint as ckpt
+from ..wording import say
 from .evaluate import (METRICS, array_batches, check_num, evaluate_images, format_table, parse_metrics,
                        seeded_subset)
 
@@ -92,7 +93,7 @@ class FolderImages:
     labels: np.ndarray | None = None
 
 
-def load_image_folder(path: Path, num: int, seed: int) -> FolderImages:
+def load_image_folder(path: Path, num: int, seed: int, num_name: str = "--num") -> FolderImages:
     """``num`` images of a folder, and the subfolders they sit in (the classes of a labelled set).
 
     A folder with more than ``num`` gives a seeded subset, as the reference split does: the first
@@ -116,7 +117,7 @@ def load_image_folder(path: Path, num: int, seed: int) -> FolderImages:
     side = max(headers[0].width, headers[0].height) if headers else 0
     channels = 1 if {h.mode for h in headers} <= {"L", "LA", "1", *SIXTEEN_BIT} else 3
     check_fits(len(files) * channels * side * side, f"{len(files):,} images of about {channels}x{side}x{side} "
-               f"in '{path}'", "lower --num")
+               f"in '{path}'", f"lower {num_name}")
     names, decoded, _ = decode_files(path, files, 0, channels, "some of the images have colour")
     sizes = {}
     for name, image in zip(names, decoded):
@@ -163,12 +164,13 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
     """
     names = parse_metrics(metrics or METRICS)
     check_mirror(mirror, "--mirror", "give --data-root FOLDER")
+    num_name = say("--num", "num")  # in the messages
     where = Reference(dataset, data_root, mirror)
     if not isinstance(source, (str, Path)):  # images in memory (ganforge.evaluate from Python): no file is written
         given, num = num is not None, DEFAULT_NUM if num is None else num
-        check_num(num, names)
+        check_num(num, names, num_name)
         images = FolderImages(uint8_images(source, "the array to evaluate must hold", _npy_hint), 0)
-        result = _score_images(images, "the array given", names, num, given, features, ref, seed, where)
+        result = _score_images(images, "the array given", names, num, given, features, ref, seed, where, num_name)
         return _report(result, json_out)
     path = Path(source)
     is_npy = path.suffix.lower() == ".npy"  # samples.NPY too, which was read as a checkpoint
@@ -180,9 +182,9 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
     if is_npy or _is_image_folder(path):
         _warn_val_ignored(val, path)
         given, num = num is not None, DEFAULT_NUM if num is None else num
-        check_num(num, names)
-        loaded = FolderImages(_load_npy(path), 0) if is_npy else load_image_folder(path, num, seed)
-        result = _score_images(loaded, f"'{path}'", names, num, given, features, ref, seed, where)
+        check_num(num, names, num_name)
+        loaded = FolderImages(_load_npy(path), 0) if is_npy else load_image_folder(path, num, seed, num_name)
+        result = _score_images(loaded, f"'{path}'", names, num, given, features, ref, seed, where, num_name)
         # inside the folder, as for a run folder: beside it, 'S/' and 'S.npy' would both write S.eval.json
         default_json = path / "evaluate.json" if path.is_dir() else _json_beside(path)
     else:
@@ -207,15 +209,15 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
                       "a super-resolution run; it is scored by PSNR and SSIM against the bicubic baseline.",
                       file=sys.stderr)
             if num is not None and num < 1:  # PSNR and SSIM are per image: the GAN metrics' minimums do not apply
-                raise GanforgeError(f"--num must be >= 1, got {num}.")
+                raise GanforgeError(f"{num_name} must be >= 1, got {num}.")
             result = _evaluate_sr_run(G, cfg, num or 0, val)
             if num is not None and result["protocol"]["images"] < num:
-                warnings.warn(f"--num {num} is more than the {result['protocol']['images']} validation images; "
+                warnings.warn(f"{num_name} {num} is more than the {result['protocol']['images']} validation images; "
                               "all of them were scored.")
         else:
             _warn_val_ignored(val, path)
             num = DEFAULT_NUM if num is None else num
-            check_num(num, names)
+            check_num(num, names, num_name)
             data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
                                        **({"root": data_root} if data_root else {}),
                                        **({"mirror": mirror} if mirror else {}))
@@ -223,7 +225,8 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
                 check_run_components(cfg, run_dir, ("eval.features",))
             fakes = generate(G, cfg.model.z_dim, num, seed=seed, num_classes=cfg.model.num_classes)
             # the run's own extractor by default, so the figures match those its training logged
-            result = evaluate_images(fakes, num, data, names, features or cfg.eval.features, seed, G.class_names)
+            result = evaluate_images(fakes, num, data, names, features or cfg.eval.features, seed, G.class_names,
+                                     num_name=num_name)
     return _report(result, json_out or default_json)
 
 
@@ -247,7 +250,7 @@ class Reference:
 
 
 def _score_images(loaded: FolderImages, what: str, names: tuple[str, ...], num: int, given: bool,
-                  features: str | None, ref: str, seed: int, where: "Reference") -> dict:
+                  features: str | None, ref: str, seed: int, where: "Reference", num_name: str = "--num") -> dict:
     """The GAN metrics of the first ``num`` of ``loaded``'s images (all of them, with a warning, if fewer and
     ``num`` was not ``given``), against ``where.dataset`` (default Fashion-MNIST); ``what`` names them in
     messages."""
@@ -256,10 +259,11 @@ def _score_images(loaded: FolderImages, what: str, names: tuple[str, ...], num: 
     if len(images) < num:
         n = len(images)
         if given:
-            raise GanforgeError(f"{what} holds {n} image{'s' * (n != 1)}, fewer than --num {num}; lower --num.")
+            raise GanforgeError(f"{what} holds {n} image{'s' * (n != 1)}, fewer than {num_name} {num}; lower "
+                                f"{num_name}.")
         # no --num: every image is scored, as FID tools score a folder; the count goes in the protocol
         check_num(n, names, f"the number of images in {what}")
-        warnings.warn(f"{what} holds {n:,} images, fewer than the default --num {DEFAULT_NUM:,}: all {n:,} are "
+        warnings.warn(f"{what} holds {n:,} images, fewer than the default {num_name} {DEFAULT_NUM:,}: all {n:,} are "
                       "scored. FID (higher from fewer images) and precision/recall depend on the count, so "
                       f"compare them only with figures from {n:,} images.")
         num = n
@@ -270,7 +274,7 @@ def _score_images(loaded: FolderImages, what: str, names: tuple[str, ...], num: 
     data = DataConfig(name=dataset or "fashion-mnist", root=where.root, split=ref, mirror=where.mirror,
                       resolution=images.shape[2], channels=images.shape[1])
     result = evaluate_images(array_batches(images[:num]), num, data, names, features or "fmnist", seed,
-                             loaded.classes, loaded.labels)
+                             loaded.classes, loaded.labels, num_name)
     if loaded.total > num:  # which images were scored: a seeded subset of the folder's
         result["protocol"]["fake_subset_of"] = loaded.total
     return result
