@@ -25,6 +25,7 @@ from ganforge.nets import build_networks
 from ganforge.nets.sr import (MSRResNet, MSRResNetOptions, SRCNN, SRCNNOptions, SRGANDiscriminator,
                               SRGANDiscriminatorOptions)
 from ganforge.training import checkpoint as ckpt
+from ganforge.training.loop import build_objective
 from ganforge.upscaling import upscale_tensor
 
 from conftest import BITWISE, run_cli, tiny
@@ -291,7 +292,6 @@ PERCEPTUAL_NETS.register('test-function')(lambda: lambda x: x)
 def test_a_plugin_pixel_loss_or_perceptual_network_is_tried_before_training(tmp_path, sets, message):
     """Each was a traceback at the first step (from the user's code, or from ganforge's on a dict or a
     non-module), and a network under torch.no_grad trained G on its pixel loss alone without a word."""
-    from ganforge.training.loop import build_objective
 
     (tmp_path / "sr_plugin.py").write_text(SR_PLUGIN)
     cfg = load_config("srgan-x4", [f"plugins=['{tmp_path / 'sr_plugin.py'}']", "data.channels=3",
@@ -319,6 +319,19 @@ def sr_sets(photos: tuple[Path, Path], preset: str, *extra: str) -> list[str]:
 def photos(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("photos")
     return random_photos(root / "train", 12), random_photos(root / "val", 4, size=(48, 44), seed=9)
+
+
+def test_srgan_starts_from_a_pixel_loss_run_of_its_generator(photos, tmp_path, capsys):
+    """The paper's and MMagic's schedule: SRGAN's G from an L1-trained MSRResNet (model.init_from); D from scratch."""
+    pixel = tmp_path / "msrresnet"
+    assert run_cli("train", "msrresnet-x4", "--out", pixel, *sr_sets(photos, "msrresnet-x4", "train.max_steps=3")) == 0
+    gan = tmp_path / "srgan"
+    assert run_cli("train", "srgan-x4", "--out", gan, *sr_sets(photos, "srgan-x4", "train.max_steps=1",
+                                                               f"model.init_from={pixel}")) == 0
+    assert f"D from its own initialization ('{pixel}' has no D)" in capsys.readouterr().err
+    cfg = load_config("srgan-x4", [f"model.init_from={pixel}", SMALL_G])
+    G = build_objective(cfg, torch.device("cpu")).G
+    assert all(torch.equal(v, ckpt.load(pixel / "checkpoints" / "last.pt")["G"][k]) for k, v in G.state_dict().items())
 
 
 @pytest.mark.parametrize("preset", SR_PRESETS)

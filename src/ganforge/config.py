@@ -99,6 +99,11 @@ class ModelConfig:
     dataset's number of classes (10 for Fashion-MNIST, MNIST and CIFAR-10; an image folder's subfolders).
     ``class_conditioning`` is how G takes the class: ``embedding`` (a learned embedding beside z)
     or ``batchnorm`` (a per-class gain and bias on each of G's BatchNorms).
+
+    ``init_from``: a run folder or checkpoint whose G and D weights a new run starts from (seed 004's
+    ``init_weights(pretrained=...)``; SRGAN's G from a pixel-loss run of it), its optimizers, step and data
+    order fresh. ``init_strict``: every tensor must fit; ``false`` loads those that fit (by name and shape),
+    as MMCV's ``load_checkpoint(strict=False)`` does, and names the others.
     """
 
     task: str = "gan"
@@ -107,6 +112,8 @@ class ModelConfig:
     class_conditioning: str = "embedding"
     generator: NetConfig = field(default_factory=NetConfig)
     discriminator: NetConfig = field(default_factory=NetConfig)
+    init_from: str = ""
+    init_strict: bool = True
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from ..registry import OBJECTIVES
 from . import checkpoint as ckpt
 from .hooks import (Checkpointer, Evaluator, HealthMonitor, Hook, MetricsLogger, ProgressBar, SampleGrids,
                     build_user_hooks)
+from .init_from import load_initial_weights
 from .process import apply_process_settings
 
 
@@ -58,11 +59,13 @@ def pick_device(name: str, env: DistEnv = DistEnv()) -> torch.device:
     return torch.device(name)
 
 
-def build_objective(cfg: Config, device: torch.device, env: DistEnv = DistEnv()) -> GANObjective:
+def build_objective(cfg: Config, device: torch.device, env: DistEnv = DistEnv(),
+                    new_run: bool = True) -> GANObjective:
     """G, D and G_ema, built from the config, placed on ``device`` and identical on every rank, in a GANObjective.
 
     Seeds the global RNG with ``train.seed`` first: network init is the same on every
-    rank (one RNG stream for all), and a resume restores the RNG afterwards anyway.
+    rank (one RNG stream for all), and a resume restores the RNG afterwards anyway. A ``new_run`` starts
+    from ``model.init_from``'s weights where it names a run; a resume loads its own checkpoint instead.
     """
     torch.manual_seed(cfg.train.seed)
 
@@ -74,6 +77,8 @@ def build_objective(cfg: Config, device: torch.device, env: DistEnv = DistEnv())
     # BatchNorm's statistics span one process's images, or the whole global batch with train.sync_bn
     batch_norm_images = cfg.train.batch_size if cfg.train.sync_bn else cfg.train.batch_size // env.world_size
     G, D = build_networks(cfg, images_per_process=batch_norm_images)
+    if new_run and cfg.model.init_from:  # before G_ema copies G
+        load_initial_weights(G, D, cfg.model.init_from, cfg.model.init_strict, speak=env.is_main)
     G, D = place(G), place(D) if D is not None else None  # no D: SR trained on pixel losses alone
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema.enabled else None
     name = cfg.objective.name  # GANObjective, or a user's subclass; its options come last, as a network's do
@@ -139,7 +144,7 @@ class Trainer:
         apply_process_settings(cfg.train)
         self.device = pick_device(cfg.train.device, env)
         self.batches = make_batches(cfg, env, self.device)
-        self.objective = build_objective(cfg, self.device, env)
+        self.objective = build_objective(cfg, self.device, env, new_run=resume_from is None)
         self.state = TrainState()
         self.tb = None
         self.hooks = self._build_hooks(cfg, env.is_main)
