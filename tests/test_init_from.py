@@ -68,3 +68,15 @@ def test_a_network_that_does_not_fit_is_refused_or_loaded_where_it_fits(source_r
                         torch.device("cpu"))
     with pytest.raises(GanforgeError, match=r"^model.init_from: '.*nothere' does not exist; give a run folder"):
         build_objective(load_config("dcgan-fmnist", [f"model.init_from={tmp_path / 'nothere'}"]), torch.device("cpu"))
+
+
+def test_init_from_is_recorded_by_its_absolute_path(source_run, tmp_path, monkeypatch):
+    """From the working directory, or in a config file from the file's folder, as plugins are: config.json names
+    the run it started from wherever ganforge runs next."""
+    monkeypatch.chdir(source_run.parent)
+    assert load_config("dcgan-fmnist", ["model.init_from=source"]).model.init_from == str(source_run)
+    (source_run.parent / "mine.toml").write_text('[model]\ninit_from = "source/checkpoints/last.pt"\n')
+    monkeypatch.chdir(tmp_path)
+    file_cfg = load_config(str(source_run.parent / "mine.toml"))
+    assert file_cfg.model.init_from == str(source_run / "checkpoints" / "last.pt")
+    assert load_config("dcgan-fmnist", ["model.init_from=nothere"]).model.init_from == "nothere"  # for the error

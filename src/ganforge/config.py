@@ -678,11 +678,25 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
     return values
 
 
+def _absolute_init_from(values: dict, base: Path | None) -> dict:
+    """``values`` with ``model.init_from`` by its absolute path where it is found: from the working directory, or
+    (in a config file) from the file's folder, as plugins are. The run's config.json then names the run it
+    started from wherever ganforge runs next; a path not found stays as given, for the error at the start."""
+    source = values.get("model", {}).get("init_from") if isinstance(values.get("model"), dict) else None
+    if isinstance(source, str) and source:
+        for path in (Path(source).expanduser(), *([base / source] if base is not None else [])):
+            if path.exists():
+                values["model"]["init_from"] = str(path.absolute())
+                break
+    return values
+
+
 def load_config(preset_or_file: str, overrides: list[str] | None = None) -> Config:
     """Resolve a preset, TOML, YAML or JSON file plus ``--set`` overrides into a validated :class:`Config`."""
     values, base = read_source(preset_or_file)
-    # the resolved config (saved with the run) names plugin files by absolute path
-    cfg = config_from_dict(with_absolute_plugins(apply_overrides(values, overrides or []), base))
+    # the resolved config (saved with the run) names plugin files and model.init_from by absolute path
+    cfg = config_from_dict(_absolute_init_from(with_absolute_plugins(apply_overrides(values, overrides or []), base),
+                                               base))
     load_plugins(cfg.plugins, base)
     from .validation import validate  # it reads the registries the plugins fill, and imports this module
 
