@@ -136,7 +136,7 @@ def interpolate(run: str | Path, num: int = 8, steps: int = 10, *, seed: int = 0
                 truncation: float | None = None, ema: bool = True) -> torch.Tensor:
     """``num`` walks through a run's latent space, ``steps`` frames each, as uint8 (num, steps, C, H, W): the
     frames ``ganforge sample --interpolate`` writes. Walk i starts at image i of ``sample(run, seed=seed)``;
-    ``grid(walks.flatten(0, 1), nrow=steps)`` shows a walk per row."""
+    ``grid(walks)`` shows a walk per row."""
     from .interpolation import interpolate as walk
     from .sampling import load_for_sampling
 
@@ -151,7 +151,8 @@ def nearest(run: str | Path, num: int = 8, k: int = 5, *, seed: int = 0, class_:
     """``num`` samples of a run (``sample(run, num, seed=seed)``'s) with their ``k`` nearest training images in
     feature space (the run's ``eval.features`` unless ``features`` names another), as ``ganforge sample
     --nearest`` shows them: a :class:`ganforge.neighbours.Neighbours` with ``images`` uint8 (num, 1 + k, C, H, W),
-    each sample first, and the neighbours' ``indices`` in the training set and ``distances``. A sample at
+    each sample first, the neighbours' ``indices`` in the training set (``files`` for an image folder) and
+    ``distances``, and ``typical``, the median distance from a training image to its nearest other. A sample at
     distance near 0 copies a training image."""
     from .neighbours import nearest_neighbours
 
