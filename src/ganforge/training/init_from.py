@@ -33,18 +33,8 @@ def load_initial_weights(G: torch.nn.Module, D: torch.nn.Module | None, source: 
         if name not in payload:
             said.append(f"D from its own initialization ('{source}' has no D)")
             continue
-        if strict:
-            try:
-                net.load_state_dict(payload[name])
-            except RuntimeError as e:
-                raise GanforgeError(f"model.init_from '{source}': its {name} does not fit this run's "
-                                    f"({ckpt.misfit_detail(e).rstrip('.')}). Give a run of the same network, or set "
-                                    "model.init_strict=false to load the tensors that fit and keep the others' "
-                                    "initialization.") from None
-            if name == "D":
-                said.append("D from the same")
-            continue
-        skipped = _load_fitting(net, payload[name], name, source)
+        load = _load_all if strict else _load_fitting
+        skipped = load(net, payload[name], name, source)
         if name == "D":
             said.append("D from the same")
         if skipped:
@@ -52,6 +42,18 @@ def load_initial_weights(G: torch.nn.Module, D: torch.nn.Module | None, source: 
                         f"{', '.join(skipped[:4])}{', ...' if len(skipped) > 4 else ''}")
     if speak:
         print(f"ganforge: starting {'; '.join(said)}.", file=sys.stderr)
+
+
+def _load_all(net: torch.nn.Module, state: dict, name: str, source: str) -> list[str]:
+    """Load every tensor of ``state`` into ``net``, or refuse naming the first that does not fit; none is skipped."""
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as e:
+        raise GanforgeError(f"model.init_from '{source}': its {name} does not fit this run's "
+                            f"({ckpt.misfit_detail(e).rstrip('.')}). Give a run of the same network, or set "
+                            "model.init_strict=false to load the tensors that fit and keep the others' "
+                            "initialization.") from None
+    return []
 
 
 def _load_fitting(net: torch.nn.Module, state: dict, name: str, source: str) -> list[str]:
