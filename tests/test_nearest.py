@@ -89,21 +89,22 @@ def test_a_generator_that_copies_its_data_is_caught(copying_run, tmp_path, capsy
 def test_the_neighbours_in_an_image_folder_are_named_by_file(tmp_path, capsys):
     root = tmp_path / "faces"
     rng = np.random.default_rng(0)
-    for i in range(120):  # distinct images, in two subfolders: file i is image i in sorted order
+    for i in range(120):  # distinct images, in two subfolders, sorted by name
         folder = root / ("a" if i < 60 else "b")
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(folder / f"{i:03d}.png")
+    (root / "a" / "003.png").write_bytes(b"not a PNG")  # skipped as unreadable: image i is no longer file i
     sets = [f"data.root={root}", "data.name=folder", "data.channels=1", "data.resolution=28"]
     _TRAINING_IMAGES.append(load_images(load_config("mlp-gan-fmnist", sets).data))
     run = tmp_path / "run"
     assert run_cli("train", "mlp-gan-fmnist", "--out", run, *tiny(root, "train.max_steps=1", "ema.enabled=false",
                                                                   "model.generator.name=test-copy-g", *sets)) == 0
     found = ganforge.nearest(run, 4, 2)
-    assert [row[0] for row in found.files] == ["a/005.png", "a/017.png", "a/042.png", "b/100.png"]
+    assert [row[0] for row in found.files] == ["a/006.png", "a/018.png", "a/043.png", "b/101.png"]
     capsys.readouterr()
     assert run_cli("sample", run, "--nearest", 1, "--num", 4, "--out", tmp_path / "nn.png") == 0
     assert [line.split()[2] for line in capsys.readouterr().out.splitlines()[1:5]] == [
-        "a/005.png", "a/017.png", "a/042.png", "b/100.png"]
+        "a/006.png", "a/018.png", "a/043.png", "b/101.png"]
 
 
 def test_the_training_sets_features_are_computed_once_and_said_so(copying_run, tmp_path, monkeypatch, capsys):

@@ -8,12 +8,11 @@ from itself and a blank image near every dark one.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from pathlib import Path
 
 import torch
 
-from .data.folder import DataWarning, image_files
+from .data.folder import loaded_files
 from .errors import GanforgeError
 from .files import check_output_file
 from .images import MAX_GRID_IMAGES, make_grid, save_png
@@ -35,8 +34,7 @@ class Neighbours:
         features: the extractor's name.
         typical: the median distance from a training image to its nearest other one (of up to 1,000 drawn with
             the seed): the scale that says whether a sample's nearest is close.
-        files: (N, K) the neighbours' files, relative to ``data.root``, for an image folder every file of which
-            was read (so image i is its i-th file in sorted order); else None.
+        files: (N, K) the neighbours' files, relative to ``data.root``, for an image folder; else None.
     """
 
     images: torch.Tensor
@@ -90,15 +88,12 @@ def _nearest(queries: torch.Tensor, points: torch.Tensor, k: int) -> tuple[torch
 
 
 def _file_names(data, count: int) -> list[str] | None:
-    """Each training image's file relative to ``data.root``, for an image folder whose ``count`` images are all its
-    files (none was unreadable, so image i is the i-th file in sorted order); None otherwise."""
+    """Each of the ``count`` training images' file relative to ``data.root``, for an image folder, as its cache
+    recorded them when it was loaded; None for another dataset (or a cache written before files were recorded)."""
     if data.name != "folder":
         return None
-    root = Path(data.root).expanduser()
-    with warnings.catch_warnings():  # said when the data was loaded
-        warnings.simplefilter("ignore", DataWarning)
-        files = image_files(root)
-    return [f.relative_to(root).as_posix() for f in files] if len(files) == count else None
+    names = loaded_files(data.root, data.resolution, data.channels, data.cache_dir)
+    return names if names is not None and len(names) == count else None
 
 
 def format_neighbours(found: Neighbours) -> str:

@@ -238,8 +238,25 @@ def _load_folder(root: str, resolution: int, channels: int, cache_dir: str,
         labels = subfolder_labels(kept, classes)
         write_cache(label_cache, lambda f: np.save(f, labels))
     write_cache(notes_cache, lambda f: f.write(json.dumps(notes).encode()))
+    # which file each image came from (the unreadable left out), for loaded_files
+    write_cache(cache.with_suffix(".files.json"), lambda f: f.write(json.dumps([p.as_posix() for p in kept]).encode()))
     write_cache(cache, lambda f: np.save(f, images))  # last: its presence says the other files are complete
     return images, labels, classes
+
+
+def loaded_files(root: str, resolution: int, channels: int, cache_dir: str = "") -> list[str] | None:
+    """The file of each image :func:`load_folder` returns for these arguments, relative to ``root``, in its order
+    (the unreadable files left out), as its cache recorded them; None where no cache records them (a cache
+    written before they were recorded)."""
+    folder = Path(root).expanduser()
+    with warnings.catch_warnings():  # said when the folder was loaded
+        warnings.simplefilter("ignore", DataWarning)
+        files = image_files(folder)
+    key = _content_key(folder, files, resolution, channels)
+    try:
+        return json.loads((default_cache_dir(cache_dir) / "folders" / f"{key}.files.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def stack_freeing(images: list[np.ndarray]) -> np.ndarray:
