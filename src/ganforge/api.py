@@ -121,14 +121,13 @@ def sample(run: str | Path, num: int = 64, *, seed: int = 0, class_: int | str |
     """``num`` images of a run as a uint8 tensor (N, C, H, W), the same images ``ganforge sample`` writes for
     the same ``seed``. A class-conditional run draws its classes in turn, or only ``class_`` (an index or a
     name); ``truncation`` draws the noise from [-T, T]."""
-    from .sampling import generate, load_for_sampling
+    from .sampling import generate_all, load_for_sampling
 
     num, seed = _integers(num=num, seed=seed)
     if num <= 0:
         raise GanforgeError(f"num must be > 0, got {num}.")
     G, cfg, label = load_for_sampling(run, ema, truncation, None if class_ is None else str(class_))
-    return torch.cat(list(generate(G, cfg.model.z_dim, num, seed, truncation,
-                                   num_classes=cfg.model.num_classes, label=label)))
+    return generate_all(G, cfg, num, seed, truncation, label)
 
 
 @_in_python
@@ -206,8 +205,6 @@ def evaluate(source: str | Path | np.ndarray | torch.Tensor, metrics: str | Iter
     seed, = _integers(seed=seed)
     if num is not None:
         num, = _integers(num=num)
-    if ref not in ("train", "test"):
-        raise GanforgeError(f"ref must be 'train' or 'test', got {ref!r}.")
     if metrics is not None and not isinstance(metrics, str):
         metrics = ",".join(metrics)
     return evaluate_source(source if isinstance(source, (np.ndarray, torch.Tensor)) else str(source), metrics, num,

@@ -50,11 +50,12 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         raise GanforgeError("--interpolate and --nearest make different grids; give one of them.")
     if args.features is not None and args.nearest is None:
         raise GanforgeError("--features chooses the features --nearest compares in; add --nearest K, or drop it.")
+    # walks and rows of neighbours are fewer than samples: each is a row of images
+    num = args.num if args.num is not None else (64 if args.interpolate is None and args.nearest is None else 8)
     if args.nearest is not None:
         from .neighbours import format_neighbours, write_nearest
 
         _keep_freed_memory()  # the training set's features, once: as evaluate's
-        num = 8 if args.num is None else args.num
         found = write_nearest(args.source, num, args.nearest, args.out, seed=args.seed, use_ema=not args.no_ema,
                               truncation=args.truncation, class_=args.class_, features=args.features)
         print(format_neighbours(found))
@@ -64,14 +65,12 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if args.interpolate is not None:
         from .interpolation import write_interpolation
 
-        num = 8 if args.num is None else args.num
         out = write_interpolation(args.source, num, args.interpolate, args.out, seed=args.seed,
                                   use_ema=not args.no_ema, truncation=args.truncation, class_=args.class_)
         print(f"ganforge: wrote {num} walk{'s' * (num != 1)} of {args.interpolate} frames to {out}")
         return 0
     from .sampling import sample
 
-    num = 64 if args.num is None else args.num
     out = sample(args.source, num, args.out, seed=args.seed, use_ema=not args.no_ema,
                  truncation=args.truncation, class_=args.class_)
     print(f"ganforge: wrote {num} samples to {out}")

@@ -86,14 +86,15 @@ def write_interpolation(source: str, num: int, steps: int, out: str, seed: int =
     check_output_file(out_path)
     G, cfg, label = load_for_sampling(source, use_ema, truncation, class_)
     walks = interpolate(G, cfg.model.z_dim, num, steps, seed, truncation, cfg.model.num_classes, label).numpy()
+    frames = walks.reshape(-1, *walks.shape[2:])  # walk by walk: (num * steps, C, H, W)
     if kind == ".png":
-        save_png(make_grid(walks.reshape(-1, *walks.shape[2:]), nrow=steps), out_path)
+        save_png(make_grid(frames, nrow=steps), out_path)
     elif kind == ".npy":
-        write_atomic(out_path, lambda f: np.save(f, walks.reshape(-1, *walks.shape[2:])))
+        write_atomic(out_path, lambda f: np.save(f, frames))
     else:
         per_row = math.ceil(math.sqrt(num))
-        frames = [to_pil(make_grid(walks[:, j], nrow=per_row)) for j in range(steps)]
-        frames += frames[-2:0:-1]  # and back, so the loop has no jump from the last frame to the first
-        write_atomic(out_path, lambda f: frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:],
-                                                        duration=GIF_FRAME_MS, loop=0))
+        pictures = [to_pil(make_grid(walks[:, j], nrow=per_row)) for j in range(steps)]
+        pictures += pictures[-2:0:-1]  # and back, so the loop has no jump from the last picture to the first
+        write_atomic(out_path, lambda f: pictures[0].save(f, format="GIF", save_all=True,
+                                                          append_images=pictures[1:], duration=GIF_FRAME_MS, loop=0))
     return out_path

@@ -16,7 +16,7 @@ from .data.folder import loaded_files
 from .errors import GanforgeError
 from .files import check_output_file
 from .images import MAX_GRID_IMAGES, make_grid, save_png
-from .sampling import generate, load_for_sampling
+from .sampling import generate_all, load_for_sampling
 from .wording import say
 
 # training images whose own nearest neighbour sets the scale of distances
@@ -67,8 +67,7 @@ def nearest_neighbours(source: str | Path, num: int, k: int, seed: int = 0, use_
     if k > len(train):
         raise GanforgeError(f"{say('--nearest', 'k')} {k} is more than the {len(train)} training images.")
     real = torch.from_numpy(cached_features(extractor, train, cfg.data.cache_dir)[0].features)
-    samples = torch.cat(list(generate(G, cfg.model.z_dim, num, seed, truncation,
-                                      num_classes=cfg.model.num_classes, label=label)))
+    samples = generate_all(G, cfg, num, seed, truncation, label)
     fake = torch.from_numpy(extract(extractor, array_batches(samples), num, want_swd=False).features)
     distances, indices = _nearest(fake, real, k)
     # each of up to 1,000 training images against the others: its own distance 0 comes first, its nearest second

@@ -99,6 +99,14 @@ def generate(G: torch.nn.Module, z_dim: int, num: int, seed: int = 0, truncation
         yield to_uint8(with_labels(G, z.to(device), y))
 
 
+def generate_all(G: torch.nn.Module, cfg: Config, num: int, seed: int = 0, truncation: float | None = None,
+                 label: int | None = None) -> torch.Tensor:
+    """The ``num`` images ``ganforge sample --seed`` draws from ``G`` of the run ``cfg``, as one uint8 tensor
+    (N, C, H, W)."""
+    return torch.cat(list(generate(G, cfg.model.z_dim, num, seed, truncation, num_classes=cfg.model.num_classes,
+                                   label=label)))
+
+
 # the disk a small PNG takes at least: one filesystem block
 MIN_PNG_BYTES = 4096
 

@@ -163,6 +163,8 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
             else its dataset's test split). SR runs report PSNR/SSIM, not the GAN metrics.
     """
     names = parse_metrics(metrics or METRICS)
+    if ref not in ("train", "test"):  # the command's parser takes only these; from Python, a KeyError came later
+        raise GanforgeError(f"{say('--ref', 'ref')} must be 'train' or 'test', got {ref!r}.")
     check_mirror(mirror, "--mirror", "give --data-root FOLDER")
     num_name = say("--num", "num")  # in the messages
     where = Reference(dataset, data_root, mirror)
