@@ -243,14 +243,18 @@ def trained_whole_and_resumed(idx_root: Path, tmp_path: Path, sets) -> tuple[Pat
 SPECTRAL_NORM_GP = ("model.discriminator.spectral_norm=true", "objective.gp_weight=1")
 CLASS_CONDITIONAL_GP = ("model.num_classes=10", "model.class_conditioning=batchnorm", "objective.gp_weight=1")
 DIFFAUGMENT_R1 = ("objective.diffaugment=color,translation,cutout", "objective.r1_gamma=1")
+# a cosine that restarts and a milestone on each side of the resume at step 5, and a warm-up
+LR_SCHEDULES = ("optim_g.schedule=cosine", "optim_g.decay_steps=4", "optim_d.schedule=multistep",
+                "optim_d.milestones=[3,7]", "optim_d.warmup_steps=2")
 
 
-@pytest.mark.parametrize("sets", [(), SPECTRAL_NORM_GP, CLASS_CONDITIONAL_GP, DIFFAUGMENT_R1],
-                         ids=["default", "spectral-norm-gp", "class-conditional-gp", "diffaugment-r1"])
+@pytest.mark.parametrize("sets", [(), SPECTRAL_NORM_GP, CLASS_CONDITIONAL_GP, DIFFAUGMENT_R1, LR_SCHEDULES],
+                         ids=["default", "spectral-norm-gp", "class-conditional-gp", "diffaugment-r1", "lr-schedules"])
 def test_resume_is_bitwise_identical(idx_root, tmp_path, sets, capsys):
     """Spectral norm's power-iteration vectors are state too; the penalty differentiates through sigma.
     A class-conditional run draws its fakes' classes, and DiffAugment its transforms, from the RNG the
-    checkpoint restores (R1 differentiates through the transforms)."""
+    checkpoint restores (R1 differentiates through the transforms). A schedule's learning rates follow the
+    step the checkpoint restores."""
     full, part = trained_whole_and_resumed(idx_root, tmp_path, sets)
     assert_same(weights(full), weights(part))
     # the resumed run's log has each step once

@@ -118,7 +118,18 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    """One optimizer (G or D). ``alpha`` is RMSprop's smoothing constant."""
+    """One optimizer (G or D) and its learning-rate schedule (:mod:`ganforge.schedules`).
+
+    Args:
+        alpha: RMSprop's smoothing constant.
+        schedule: ``constant``, ``linear`` or ``cosine`` (to ``min_lr`` over ``decay_steps``; cosine
+            starts again after each), or ``multistep`` (times ``gamma`` at each of ``milestones``).
+        warmup_steps: steps over which lr first ramps up linearly (0 = none).
+        decay_steps: linear and cosine: the steps after the warm-up over which lr falls to ``min_lr``;
+            0 = the rest of the run (train.max_steps or train.max_epochs).
+        min_lr: linear and cosine: where lr ends (MMagic's ``eta_min``).
+        milestones: multistep: the steps at which lr is multiplied by ``gamma``.
+    """
 
     name: str = "adam"
     lr: float = 2e-4
@@ -126,6 +137,12 @@ class OptimizerConfig:
     eps: float = 1e-8
     alpha: float = 0.99
     weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    decay_steps: int = 0
+    min_lr: float = 0.0
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
 
 
 @dataclass(frozen=True)

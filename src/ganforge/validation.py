@@ -6,6 +6,7 @@ import re
 
 from .config import COMPILE_MODES, SEED_LIMIT, Config, OptimizerConfig
 from .errors import GanforgeError, did_you_mean
+from .schedules import validate_schedule
 
 
 def _positive(value: float, key: str, allow_zero: bool = False) -> None:
@@ -78,6 +79,7 @@ def validate(cfg: Config) -> None:
         for i, beta in enumerate(opt.betas):
             if not 0 <= beta < 1:
                 raise GanforgeError(f"config key '{side}.betas[{i}]' must be in [0, 1), got {beta}.")
+        validate_schedule(side, opt, cfg.train)
     ob = cfg.objective
     if ob.d_real_fake not in ("sum", "mean"):
         raise GanforgeError(f"config key 'objective.d_real_fake' must be 'sum' or 'mean', got '{ob.d_real_fake}'.")

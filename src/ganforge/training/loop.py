@@ -6,6 +6,7 @@ Everything except the loop itself lives elsewhere: the GAN algorithm in
 from __future__ import annotations
 
 import copy
+import math
 import os
 import signal
 import sys
@@ -24,6 +25,7 @@ from ..errors import GanforgeError
 from ..nets import build_networks
 from ..objective import GANObjective
 from ..registry import OBJECTIVES
+from ..schedules import decay_length, decays, learning_rate
 from . import checkpoint as ckpt
 from .hooks import (Checkpointer, Evaluator, HealthMonitor, Hook, MetricsLogger, ProgressBar, SampleGrids,
                     build_user_hooks)
@@ -152,6 +154,14 @@ class Trainer:
         self.abort: str | None = None  # set by a hook to end the run without saving its state
         self.step_replaced = False  # set by a hook that reloaded an earlier state (rollback)
         self.saved_after_error: int | None = None  # the step saved when a hook failed (_save_after_failed)
+        # each optimizer with its config and its schedule's length (ganforge.schedules), and the health
+        # monitor's factor after rollbacks, which multiplies the schedule
+        self.lr_plan = [(opt, oc, decay_length(oc, cfg.train, self.batches.batches_per_epoch))
+                        for opt, oc in ((self.objective.opt_g, cfg.optim_g), (self.objective.opt_d, cfg.optim_d))
+                        if opt is not None]
+        self.scheduled = any(oc.schedule != "constant" or oc.warmup_steps for _, oc, _ in self.lr_plan)
+        self.lr_scale = 1.0
+        self.apply_learning_rates()
         if resume_from is not None:
             self.load_payload(resume_from)
 
@@ -222,6 +232,8 @@ class Trainer:
             while not any_rank(self.should_stop(), self.env, self.device):
                 # this rank's (B / W, C, H, W) in [-1, 1]; for SR an (LR, HR) pair in [0, 1]
                 real = self.batches.next(self.device)
+                if self.scheduled:
+                    self.apply_learning_rates()
                 logs = average_logs(self.objective.train_step(real, self.state.step), self.env)
                 self.state.step += 1
                 self.state.images_seen += self.cfg.train.batch_size  # the global batch
@@ -265,6 +277,35 @@ class Trainer:
             return
         self.saved_after_error = self.state.step
 
+    def _say_changed_learning_rates(self, payload: dict) -> None:
+        """Say where this config gives the checkpoint's last step another learning rate than the checkpoint's own,
+        so a jump in a schedule (its length follows train.max_steps, which a resume may raise) is not silent."""
+        import json
+
+        from ..config import config_from_dict
+
+        try:
+            before = config_from_dict(json.loads(payload["config"]))
+        except (KeyError, GanforgeError):  # a checkpoint without a config, or of another version: no reason given
+            before = None
+        step = self.state.step - 1
+        for opt, oc, length in self.lr_plan:
+            side = "optim_g" if opt is self.objective.opt_g else "optim_d"
+            saved = payload.get(f"opt_{side[-1]}", {}).get("param_groups", [{}])[0].get("lr")
+            now = learning_rate(oc, step, length) * self.lr_scale
+            if saved is None or math.isclose(saved, now, rel_tol=1e-9):
+                continue
+            why = ""
+            if before is not None and decays(oc) and not oc.decay_steps:
+                old = decay_length(getattr(before, side), before.train, self.batches.batches_per_epoch)
+                if old != length:
+                    why = (f"; its {oc.schedule} schedule now spans {length:,} steps, not {old:,}, as it follows the "
+                           f"run's bound (set {side}.decay_steps to keep a length of its own)")
+            # steps as the logs count them: the checkpoint's is the last step taken, step + 1 the next
+            upcoming = learning_rate(oc, step + 1, length) * self.lr_scale
+            print(f"ganforge: this config changes {side}'s learning rate: step {step + 2:,} trains at {upcoming:.4g}, "
+                  f"where the checkpoint's step {step + 1:,} trained at {saved:.4g}{why}.", file=sys.stderr)
+
     def _on_signal(self, signum: int, frame) -> None:
         """The first signal stops the loop after the current step (or evaluation), which saves; a second Ctrl-C
         stops at once, without saving. Only SIGINT twice: torchrun follows a terminal's Ctrl-C with a SIGTERM."""
@@ -280,11 +321,23 @@ class Trainer:
                         f"checkpoint{again}.\n".encode())
 
     def set_lr_scale(self, scale: float) -> None:
-        """Set both optimizers' learning rates to ``scale`` x their config values."""
-        pairs = ((self.objective.opt_g, self.cfg.optim_g), (self.objective.opt_d, self.cfg.optim_d))
-        for opt, cfg in ((o, c) for o, c in pairs if o is not None):
+        """Set both optimizers' learning rates to ``scale`` x their config values (their schedules' at this step)."""
+        self.lr_scale = scale
+        self.apply_learning_rates()
+
+    def apply_learning_rates(self, step: int | None = None) -> None:
+        """Set each optimizer's learning rate to its schedule's at ``step`` (default: the step about to be
+        taken), times :attr:`lr_scale`."""
+        step = self.state.step if step is None else step
+        for opt, oc, length in self.lr_plan:
+            lr = learning_rate(oc, step, length) * self.lr_scale
             for group in opt.param_groups:
-                group["lr"] = cfg.lr * scale
+                group["lr"] = lr
+
+    def learning_rates(self) -> dict[str, float]:
+        """The optimizers' current learning rates, as ``lr_g`` and ``lr_d`` (for the logs)."""
+        names = {id(self.objective.opt_g): "lr_g", id(self.objective.opt_d): "lr_d"}
+        return {names[id(opt)]: opt.param_groups[0]["lr"] for opt, _, _ in self.lr_plan}
 
     def report(self, message: str, kind: str = "health") -> None:
         """A warning for the user: console (above the progress bar), metrics.jsonl and TensorBoard (rank 0)."""
@@ -320,10 +373,13 @@ class Trainer:
     def load_payload(self, payload: dict) -> None:
         """Restore a checkpoint made by :meth:`checkpoint_payload`."""
         self.objective.load_state_dict(payload)
-        # The config's learning rates win over the checkpoint's (resuming with a new lr is common),
-        # times the health monitor's rollback factor, which must survive a resume.
-        self.set_lr_scale(0.5 ** payload.get("hooks", {}).get("health", {}).get("rollbacks", 0))
         self.state = TrainState(**payload["state"])
+        # The config's learning rates (and schedules) win over the checkpoint's (resuming with a new lr is
+        # common), times the health monitor's rollback factor, which must survive a resume.
+        self.lr_scale = 0.5 ** payload.get("hooks", {}).get("health", {}).get("rollbacks", 0)
+        if self.env.is_main and self.state.step:
+            self._say_changed_learning_rates(payload)
+        self.apply_learning_rates()
         self.batches.load_state_dict(payload["data"])
         torch.set_rng_state(payload["rng"]["torch"])
         if "cuda" in payload["rng"] and torch.cuda.is_available():

@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 from ..config import Config, apply_overrides, config_from_dict, load_config, preset_names, read_source
-from .. import distributed as dist
+from .. import distributed as dist, schedules
 from ..data.batches import epochs_at
 from ..errors import GanforgeError
 from ..files import write_json
@@ -123,9 +123,11 @@ def describe(cfg: Config) -> str:
     """Resolved config as JSON plus the parameter counts of G and D (``--dry-run``)."""
     G, D = build_networks(cfg)
     d_params = f"{count_parameters(D):,} parameters" if D is not None else "none (pixel losses only)"
+    d_lr = f"; learning rate {schedules.describe(cfg.optim_d, cfg.train)}" if D is not None else ""
     return (json.dumps(cfg.to_dict(), indent=2) + "\n"
-            f"G '{cfg.model.generator.name}': {count_parameters(G):,} parameters\n"
-            f"D '{cfg.model.discriminator.name}': {d_params}")
+            f"G '{cfg.model.generator.name}': {count_parameters(G):,} parameters; learning rate "
+            f"{schedules.describe(cfg.optim_g, cfg.train)}\n"
+            f"D '{cfg.model.discriminator.name}': {d_params}{d_lr}")
 
 
 def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bool = False,

@@ -54,6 +54,7 @@ class MetricsLogger(Hook):
                   "epoch": round(trainer.batches.epochs_done, 4),
                   "images_per_second": round((st.images_seen - self._images) / max(now - self._t, 1e-9), 2)}
         record.update({k: float(self.sums[k]) / self.counts[k] for k in sorted(self.sums)})
+        record.update(trainer.learning_rates())  # the current ones, as MMEngine's logger shows
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
         if trainer.tb is not None:
