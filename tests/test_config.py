@@ -80,6 +80,7 @@ def test_wrong_type_names_key_and_type():
     ("objective.n_critic=0", r"'objective.n_critic' must be > 0"),
     ("log.sample_every_epochs=-1", r"'log.sample_every_epochs' must be >= 0, got -1"),
     ("log.every_steps=0", r"'log.every_steps' must be > 0"),
+    ("log.keep_checkpoints=-1", r"'log.keep_checkpoints' must be >= 0, got -1"),
     ("ema.decay=1.5", r"'ema.decay' must be in \[0, 1\)"),
     ("objective.loss=hing", r"unknown loss 'hing'. Did you mean 'hinge'"),
     ("data.name=fmnist", r"'data.name' is 'fmnist'"),

@@ -205,6 +205,27 @@ def test_grids_and_checkpoints_every_n_epochs(idx_root, tmp_path):
     assert written("checkpoints", ".pt") == ["step_0000008.pt", "step_0000020.pt"]
 
 
+def test_keep_checkpoints_deletes_the_older_step_files(idx_root, tmp_path):
+    """MMEngine's max_keep_ckpts: the newest N step files (with their sidecars) stay, over a resume too;
+    last.pt stays whole, and a rollback or resume still finds it."""
+    run = tmp_path / "k"
+    ckpts = run / "checkpoints"
+
+    def files() -> list[str]:
+        return sorted(p.name for p in ckpts.iterdir())
+
+    assert run_cli("train", "dcgan-fmnist", "--out", run,
+                   *tiny(idx_root, "train.max_steps=14", "log.keep_checkpoints=2")) == 0
+    assert files() == ["last.pt", "last.pt.sum", "step_0000008.pt", "step_0000008.pt.sum", "step_0000012.pt",
+                       "step_0000012.pt.sum"]
+    assert ckpt.load(ckpts / "last.pt")["state"]["step"] == 14
+    assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume",
+                   *tiny(idx_root, "train.max_steps=20", "log.keep_checkpoints=2")) == 0
+    assert files()[2:] == ["step_0000016.pt", "step_0000016.pt.sum", "step_0000020.pt", "step_0000020.pt.sum"]
+    assert ckpt.load(ckpts / "step_0000016.pt")["state"]["step"] == 16  # the sidecars still match
+    assert ckpt.load(ckpts / "last.pt")["state"]["step"] == 20
+
+
 # ------------------------------------------------------------------ resume
 
 def weights(run: Path) -> dict:

@@ -286,7 +286,9 @@ class LogConfig:
 
     Grids and checkpoints are written every ``*_every_steps`` steps and at the end of every
     ``*_every_epochs``-th epoch (the seeds' loops count in epochs); 0 turns that count off, and
-    both are also written when the run ends.
+    both are also written when the run ends. ``keep_checkpoints``: how many of the newest
+    ``step_XXXXXXX.pt`` files stay, older ones deleted as new ones are written (MMEngine's
+    ``max_keep_ckpts``); 0 keeps them all. ``last.pt`` and ``best.pt`` always stay.
     """
 
     every_steps: int = 50
@@ -294,6 +296,7 @@ class LogConfig:
     checkpoint_every_steps: int = 1000
     sample_every_epochs: int = 0
     checkpoint_every_epochs: int = 0
+    keep_checkpoints: int = 0
     num_samples: int = 64
     tensorboard: bool = True
     progress: bool = True

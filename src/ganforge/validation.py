@@ -113,7 +113,8 @@ def validate(cfg: Config) -> None:
         raise GanforgeError(f"config key 'train.device' must be auto, cpu or cuda[:N], got '{tr.device}'.")
     for key in ("every_steps", "num_samples"):
         _positive(getattr(cfg.log, key), f"log.{key}")
-    for key in ("sample_every_steps", "checkpoint_every_steps", "sample_every_epochs", "checkpoint_every_epochs"):
+    for key in ("sample_every_steps", "checkpoint_every_steps", "sample_every_epochs", "checkpoint_every_epochs",
+                "keep_checkpoints"):
         _positive(getattr(cfg.log, key), f"log.{key}", allow_zero=True)
     from .images import MAX_GRID_IMAGES
 

@@ -133,7 +133,8 @@ def load(path: Path) -> dict[str, Any]:
     return payload
 
 
-def _step_of(path: Path) -> int:
+def step_of(path: Path) -> int:
+    """The step in a ``step_XXXXXXX.pt`` name; -1 for another name."""
     try:
         return int(path.stem.split("_")[1])
     except (IndexError, ValueError):
@@ -164,7 +165,7 @@ def load_latest(folder: Path) -> tuple[dict[str, Any], Path, list[str]] | None:
 
     last_payload = good(last) if last.exists() else None
     for path in steps:
-        if last_payload is not None and _step_of(path) <= last_payload["state"]["step"]:
+        if last_payload is not None and step_of(path) <= last_payload["state"]["step"]:
             break
         payload = good(path)
         if payload is not None:

@@ -184,7 +184,8 @@ class Trainer:
         # checks trainer.env.is_main), before the checkpointer, so a checkpoint holds their state at its step
         hooks += build_user_hooks(cfg)
         if is_main:
-            hooks.append(Checkpointer(cfg.log.checkpoint_every_steps, cfg.log.checkpoint_every_epochs))
+            hooks.append(Checkpointer(cfg.log.checkpoint_every_steps, cfg.log.checkpoint_every_epochs,
+                                      cfg.log.keep_checkpoints))
             if cfg.log.progress:
                 hooks.append(ProgressBar())
         return hooks
