@@ -153,7 +153,7 @@ def test_messages_in_python_name_its_arguments(idx_root, tmp_path, capsys):
     out = tmp_path / "r"
     ganforge.train("dcgan-fmnist", out, tiny(idx_root, **{"train.max_steps": 2}))
     with pytest.raises(GanforgeError, match=re.escape(f"out '{out}' already holds a run (config.json, metrics.jsonl, "
-                                                      "checkpoints, samples, tb). Pass resume=True to continue it, "
+                                                      "sessions.jsonl, checkpoints, samples, tb). Pass resume=True to continue it, "
                                                       "force=True to replace it, or choose another out.")):
         ganforge.train("dcgan-fmnist", out, tiny(idx_root, **{"train.max_steps": 2}))
     capsys.readouterr()

@@ -155,7 +155,9 @@ def test_only_rank_zero_writes_and_logs_are_averaged(idx_root, tmp_path):
     assert [n for n in names if not n.startswith("tb/")] == [
         ".lock", "checkpoints/last.pt", "checkpoints/last.pt.sum", "checkpoints/step_0000004.pt",
         "checkpoints/step_0000004.pt.sum", "checkpoints/step_0000008.pt", "checkpoints/step_0000008.pt.sum",
-        "config.json", "metrics.jsonl", "samples/step_0000004.png", "samples/step_0000008.png"]
+        "config.json", "metrics.jsonl", "samples/step_0000004.png", "samples/step_0000008.png", "sessions.jsonl"]
+    (session,) = [json.loads(line) for line in (run / "sessions.jsonl").read_text().splitlines()]
+    assert session["world_size"] == 2  # one record, rank 0's, for the job
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4, 6, 8]  # one writer: every step once
     batch = load_config("dcgan-fmnist").train.batch_size  # the global batch, split over the two ranks

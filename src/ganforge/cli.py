@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 from .errors import GanforgeError, format_warning
+from .wording import command_line
 
 
 def _seed(text: str) -> int:
@@ -358,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
             from .files import check_output_file
 
             check_output_file(Path(args.json))
-        code = args.func(args)
+        with command_line(sys.argv[1:] if argv is None else argv):
+            code = args.func(args)
         sys.stdout.flush()  # here, so that a reader gone by now is handled below, not at the interpreter's exit
         return code
     except BrokenPipeError:

@@ -86,8 +86,9 @@ def describe(opt: OptimizerConfig, train: TrainConfig) -> str:
 def validate_schedule(side: str, opt: OptimizerConfig, train: TrainConfig) -> None:
     """Refuse a schedule that is unknown, malformed, or keys the chosen schedule does not read."""
     if opt.schedule not in SCHEDULES:
-        raise GanforgeError(f"config key '{side}.schedule' is '{opt.schedule}'.{did_you_mean(opt.schedule, SCHEDULES)} "
-                            f"Valid schedules: {', '.join(SCHEDULES)}.")
+        guess = did_you_mean(opt.schedule, SCHEDULES)
+        raise GanforgeError(f"config key '{side}.schedule' is '{opt.schedule}'.{guess} Valid schedules: "
+                            f"{', '.join(SCHEDULES)}.")
     for key in ("warmup_steps", "decay_steps", "min_lr"):
         if getattr(opt, key) < 0:
             raise GanforgeError(f"config key '{side}.{key}' must be >= 0, got {getattr(opt, key)}.")

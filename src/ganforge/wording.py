@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Iterator
 
 # a context variable, not a global: a notebook may train in a thread while the command-line tests run in another
 _IN_PYTHON: ContextVar[bool] = ContextVar("ganforge_in_python", default=False)
+# the ganforge command's arguments, for the record a run keeps of its sessions (provenance.record_session)
+_ARGUMENTS: ContextVar[tuple[str, ...] | None] = ContextVar("ganforge_arguments", default=None)
 
 
 @contextlib.contextmanager
@@ -24,6 +27,22 @@ def python_call() -> Iterator[None]:
         yield
     finally:
         _IN_PYTHON.reset(token)
+
+
+@contextlib.contextmanager
+def command_line(arguments: list[str]) -> Iterator[None]:
+    """Within this block, the ganforge command runs with ``arguments`` (those after ``ganforge``)."""
+    token = _ARGUMENTS.set(tuple(arguments))
+    try:
+        yield
+    finally:
+        _ARGUMENTS.reset(token)
+
+
+def the_command() -> str | None:
+    """The ganforge command being run, as a shell line; None inside a call of the Python API."""
+    arguments = _ARGUMENTS.get()
+    return None if _IN_PYTHON.get() or arguments is None else shlex.join(["ganforge", *arguments])
 
 
 def say(command: str, python: str) -> str:

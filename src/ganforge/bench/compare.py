@@ -19,7 +19,8 @@ from ..files import write_json
 from ..nets import build_networks
 from ..training.process import apply_process_settings
 from .reference import REFERENCES
-from .measure import machine, thread_speedup
+from ..provenance import machine
+from .measure import thread_speedup
 from .train import GanforgeLoop, time_rounds
 
 

@@ -1,10 +1,8 @@
 """What the benchmarks measure with: a groups-aware FLOP counter, best-of-N timing, the matmul peak,
-how much the CPU threads pay off right now, and the machine the figures came from."""
+how much the CPU threads pay off right now (the machine itself: :func:`ganforge.provenance.machine`)."""
 from __future__ import annotations
 
-import platform
 import time
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -103,28 +101,3 @@ def matmul_peak_gflops(device: torch.device, n: int | None = None, repeats: int 
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b  # warm-up
     return 2 * n ** 3 / best_seconds(lambda: a @ b, device, repeats) / 1e9
-
-
-def _cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else whatever ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine(device: torch.device) -> dict:
-    """What a figure depends on beyond the code: the CPU, the vector ISA torch's kernels use and
-    whether oneDNN computes bf16 natively (which ``train.precision=auto`` follows), and the GPU.
-
-    Hosts of the same name differ: two of this project's sessions ran on 2-core AMD EPYC
-    guests with AVX-512 and bf16, and on AVX2 without bf16, where the default trains in fp32.
-    """
-    info = {"cpu": _cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "cpu_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info

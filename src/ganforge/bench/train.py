@@ -22,7 +22,8 @@ from ..files import write_json
 from ..training.loop import build_objective, make_batches, pick_device
 from ..training.process import apply_process_settings
 from .ceiling import layers_alone, record_layer_calls
-from .measure import count_flops, machine, matmul_peak_gflops, sync, thread_speedup
+from ..provenance import machine
+from .measure import count_flops, matmul_peak_gflops, sync, thread_speedup
 
 
 class GanforgeLoop:

@@ -24,6 +24,7 @@ from ..distributed import DistEnv, any_rank, average_logs, broadcast_module, con
 from ..errors import GanforgeError
 from ..nets import build_networks
 from ..objective import GANObjective
+from ..provenance import environment
 from ..registry import OBJECTIVES
 from ..schedules import decay_length, decays, learning_rate
 from . import checkpoint as ckpt
@@ -145,6 +146,7 @@ class Trainer:
         self.cfg, self.run_dir, self.env = cfg, run_dir, env
         apply_process_settings(cfg.train)
         self.device = pick_device(cfg.train.device, env)
+        self.environment = environment(self.device, env.world_size)  # after the thread settings above
         self.batches = make_batches(cfg, env, self.device)
         self.objective = build_objective(cfg, self.device, env, new_run=resume_from is None)
         self.state = TrainState()
@@ -226,6 +228,8 @@ class Trainer:
             if purge:
                 wait_for_a_later_event_file_name(self.run_dir / "tb")
             self.tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=purge)
+            self.tb.add_text("environment", "  \n".join(f"{k}: {v}" for k, v in self.environment.items()),
+                             self.state.step)
         try:
             self._run_hooks("on_train_start")
             t0, seconds0 = time.perf_counter(), self.state.seconds
@@ -368,7 +372,7 @@ class Trainer:
         classes = {"classes": list(self.batches.class_names)} if self.cfg.model.num_classes else {}
         return {"format": ckpt.FORMAT, "version": ckpt.VERSION, "config": json.dumps(self.cfg.to_dict()), **classes,
                 "state": asdict(self.state), "data": self.batches.state_dict(), "rng": rng,
-                "hooks": {h.name: h.state_dict() for h in self.hooks},
+                "hooks": {h.name: h.state_dict() for h in self.hooks}, "environment": self.environment,
                 **self.objective.state_dict()}
 
     def load_payload(self, payload: dict) -> None:

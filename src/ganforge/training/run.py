@@ -17,12 +17,13 @@ from ..errors import GanforgeError
 from ..files import write_json
 from ..nets import build_networks, count_parameters
 from ..plugins import check_run_components, load_plugins, with_absolute_plugins
+from ..provenance import differences, record_session
 from ..validation import validate
 from ..wording import say, train_call
 from . import checkpoint as ckpt
 from .lock import RunLock
 
-RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "samples", "tb")
+RUN_FILES = ("config.json", "metrics.jsonl", "sessions.jsonl", "checkpoints", "samples", "tb")
 
 
 def config_for_resume(payload: dict, preset_or_file: str, overrides: list[str], run_dir: Path) -> Config:
@@ -268,6 +269,12 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
     # empty, so fixing the --set and running again needs no --force
     if env.is_main:
         write_json(cfg.to_dict(), run_dir / "config.json")
+        record_session(run_dir, trainer.state.step, trainer.environment)
+        if payload is not None and (changed := differences(payload.get("environment"), trainer.environment)):
+            # the same code rounds otherwise on another torch or ISA: a resume there is no longer exact
+            print(f"ganforge: step {trainer.state.step}'s checkpoint was written with another setup "
+                  f"({', '.join(changed)}); training goes on, but no longer bit for bit as one uninterrupted "
+                  "run would.", file=sys.stderr)
         tr = cfg.train
         if not (tr.max_steps or tr.max_seconds or tr.max_epochs):  # allowed, but say so: it will not stop by itself
             print("ganforge: train.max_steps, max_seconds and max_epochs are all 0, so this run has no end; "
