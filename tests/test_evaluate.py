@@ -78,6 +78,9 @@ def test_evaluate_a_run_folder(idx_root, tmp_path, capsys):
             in capsys.readouterr().err)  # it was ignored without a word
     out = json.loads((run / "evaluate.json").read_text())
     assert set(out) == {"fid", "is", "is_std", "protocol"} and out["protocol"]["num_fake"] == 40
+    # which weights were measured: a run trained on after it was evaluated keeps figures that say their step
+    assert out["protocol"]["generator"] == {"checkpoint": str(run / "checkpoints" / "last.pt"), "step": 4,
+                                            "weights": "G_ema"}
     (run / "evaluate.json").unlink()
     assert run_cli("evaluate", run / "checkpoints", "--num", 40, "--metrics", "fid,is") == 0  # it means the run
     assert json.loads((run / "evaluate.json").read_text())["fid"] == out["fid"]

@@ -26,6 +26,7 @@ def load_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.nn.M
     """G (or G_ema) from a run folder or checkpoint file, in eval mode, and its config.
 
     A class-conditional run's G has ``class_names``: the names of its classes, as the checkpoint saved them.
+    Every G has ``source``: its checkpoint file, step, and ``G_ema`` or ``G``.
     """
     payload, path = ckpt.resolve(source)
     cfg = config_from_dict(json.loads(payload["config"]))
@@ -41,6 +42,8 @@ def load_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.nn.M
                             f"({ckpt.misfit_detail(e)}); its code changed since the checkpoint was written "
                             "(a plugin?). Restore that code to sample this run.") from None
     G.class_names = tuple(payload.get("classes", ()))
+    # which weights these are, for what is measured or drawn from them (evaluate.json's protocol)
+    G.source = {"checkpoint": str(path), "step": int(payload["state"]["step"]), "weights": key}
     return G.eval().requires_grad_(False), cfg
 
 

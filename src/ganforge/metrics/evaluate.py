@@ -349,6 +349,9 @@ def format_table(result: dict) -> str:
             lines.append(f"{k:18s} {v:12.4f}")
         elif k.endswith("_per_class"):
             lines.extend(f"  {name[:16]:16s} {x:12.4f}" for name, x in v.items())
+    if "generator" in proto:
+        g = proto["generator"]
+        lines.append(f"({g['weights']} of {g['checkpoint']}, step {g['step']:,})")
     if "num_fake" not in proto:  # super-resolution
         n = proto["images"]
         lines.append(f"({n} image{'s' * (n != 1)} of {proto['validation']}, x{proto['scale']}, "

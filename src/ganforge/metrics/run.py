@@ -229,6 +229,7 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
             # the run's own extractor by default, so the figures match those its training logged
             result = evaluate_images(fakes, num, data, names, features or cfg.eval.features, seed, G.class_names,
                                      num_name=num_name)
+        result["protocol"]["generator"] = G.source  # so figures kept in RUN/evaluate.json say which step they are
     return _report(result, json_out or default_json)
 
 
