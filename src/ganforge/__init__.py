@@ -16,7 +16,8 @@ Users extend it by registering networks and losses::
 __version__ = "0.1.0"
 
 # the Python API (api.py), imported on first use: `import ganforge` and the command's start stay free of torch
-_API = ("train", "sample", "interpolate", "nearest", "evaluate", "upscale", "load_generator", "grid", "history")
+_API = ("train", "sample", "interpolate", "nearest", "evaluate", "upscale", "load_generator", "grid", "history",
+        "runs")
 __all__ = [*_API, "__version__"]
 
 

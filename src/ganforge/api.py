@@ -228,6 +228,18 @@ def history(run: str | Path) -> list[dict]:
     return records
 
 
+@_in_python
+def runs(folder: str | Path = "runs") -> list[dict]:
+    """The runs in ``folder`` (a run folder, or a folder of them searched 4 deep), as ``ganforge runs`` lists
+    them: each a dict of ``path``, ``config``, ``state`` (training, finished, stopped, no checkpoint),
+    ``detail``, ``step``, ``images``, ``seconds``, ``evaluation`` (the primary metric during training: last,
+    best, best_step) and ``evaluated`` (RUN/evaluate.json's figures and their step).
+    ``pandas.DataFrame(runs())`` makes a table of them."""
+    from .listing import list_runs
+
+    return list_runs(folder)
+
+
 def grid(images: np.ndarray | torch.Tensor, nrow: int | None = None):
     """uint8 images (N, C, H, W) tiled into one PIL image, ``nrow`` per row (default: a square); a notebook
     shows it inline, and ``.save("grid.png")`` writes it. Rows of images (R, S, C, H, W), as ``interpolate``'s

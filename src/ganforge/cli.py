@@ -167,6 +167,25 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .files import write_json
+    from .listing import find_runs, format_runs, summarize
+
+    summaries = [summarize(run) for folder in args.folders for run in find_runs(Path(folder))]
+    if summaries:
+        print(format_runs(summaries))
+    else:
+        print(f"ganforge: no runs under {', '.join(repr(f) for f in args.folders)}; a run is the --out folder of "
+              "ganforge train.", file=sys.stderr)
+    if args.json:
+        import dataclasses
+
+        write_json([dataclasses.asdict(s) for s in summaries], Path(args.json))
+    return 0
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     from .config import dump_yaml, load_config
 
@@ -287,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("presets", help="list the presets")
     pr.set_defaults(func=_cmd_presets)
+
+    r = sub.add_parser("runs", help="the runs in folders: config, step, time, finished or not, figures")
+    r.add_argument("folders", nargs="*", default=["runs"], metavar="FOLDER",
+                   help="a run folder or a folder of runs, searched 4 deep (default: runs)")
+    r.add_argument("--json", metavar="OUT", help="also write the table as JSON, a run per object")
+    r.set_defaults(func=_cmd_runs)
 
     c = sub.add_parser("config", help="print a preset's resolved config as TOML or YAML (a start for your own)")
     c.add_argument("config", metavar="PRESET|CONFIG_FILE")

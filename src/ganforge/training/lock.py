@@ -68,3 +68,19 @@ class RunLock:
                 self.file.truncate()  # empty: a clean exit leaves nothing to take over
             fcntl.flock(self.file, fcntl.LOCK_UN)
             self.file.close()
+
+
+def is_being_written(run_dir: Path) -> bool:
+    """Whether a live training process holds ``run_dir``'s lock (asked without taking it: a shared lock
+    is refused while the writer's exclusive one is held)."""
+    try:
+        f = open(run_dir / ".lock")
+    except OSError:  # no lock file: no run has trained here, or the folder was copied without it
+        return False
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False

@@ -222,7 +222,7 @@ def _misfit(run_dir: Path, cfg: Config, payload: dict, error: RuntimeError) -> s
             "or train a new run with another --out.")
 
 
-def _reached_at_checkpoint(cfg: Config, payload: dict) -> str | None:
+def reached_at_checkpoint(cfg: Config, payload: dict) -> str | None:
     """The bound a checkpoint's run has already reached under ``cfg``, read without loading any data."""
     position = payload.get("data", {})
     known = {"epoch", "start", "images"} <= position.keys()  # checkpoints before 2026-11-24 did not count images
@@ -254,7 +254,7 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
 
     # resuming a finished run with its bounds unchanged: said from the checkpoint and the networks
     # alone, before the data is loaded (seconds for Fashion-MNIST, minutes for a large SR folder)
-    if payload is not None and (bound := _reached_at_checkpoint(cfg, payload)):
+    if payload is not None and (bound := reached_at_checkpoint(cfg, payload)):
         _check_fit(run_dir, cfg, payload)  # a --set that changed the network is still named
         return _nothing_to_train(run_dir, preset_or_file, bound, env)
     try:

@@ -1,0 +1,163 @@
+"""``ganforge runs``: the runs under a folder, one line each: what trained, how far, whether it finished or
+can go on, and its figures.
+
+Read from what each run folder already holds (config.json, the newest good checkpoint, metrics.jsonl,
+evaluate.json) and the lock a training process holds; nothing is written.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .config import config_from_dict
+from .errors import GanforgeError, did_you_mean_path
+from .metrics.evaluate import HIGHER_IS_BETTER
+from .training import checkpoint as ckpt
+from .training.lock import is_being_written
+from .training.run import is_ganforge_run, reached_at_checkpoint
+from .wording import say
+
+MAX_DEPTH = 4  # run folders this deep under a given folder are found (runs/sweep/lr_1e-4/seed_0)
+
+
+@dataclass
+class RunSummary:
+    """One run folder at a glance.
+
+    Attributes:
+        path: the run folder.
+        config: its config's name (the preset it came from, or the file's).
+        state: ``training`` (a live process holds it), ``finished`` (a bound reached), ``stopped`` (it can
+            go on with a resume) or ``no checkpoint`` (stopped before its first).
+        detail: the bound that ended it, or how to go on.
+        step, images, seconds: where the newest good checkpoint is (0 with none).
+        evaluation: the primary metric during training (``eval.every_kimg``): its name, ``last``, ``best``
+            and ``best_step``; empty without.
+        evaluated: ``ganforge evaluate``'s figures in RUN/evaluate.json, with ``step``; empty without.
+    """
+
+    path: str
+    config: str
+    state: str
+    detail: str
+    step: int = 0
+    images: int = 0
+    seconds: float = 0.0
+    evaluation: dict = field(default_factory=dict)
+    evaluated: dict = field(default_factory=dict)
+
+
+def find_runs(folder: Path) -> list[Path]:
+    """``folder`` if it is a run, else the runs under it (up to :data:`MAX_DEPTH` deep), in path order."""
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise GanforgeError(f"'{folder}' {what}; give the folder your runs are in (the --out of ganforge train, "
+                            f"or the folder above them).{did_you_mean_path(folder)}")
+    if is_ganforge_run(folder):
+        return [folder]
+    found = []
+    for here, subfolders, _ in os.walk(folder):
+        here_path = Path(here)
+        if is_ganforge_run(here_path):
+            found.append(here_path)
+            subfolders.clear()  # a run's own folders (checkpoints, samples) hold no runs
+            continue
+        if len(here_path.relative_to(folder).parts) >= MAX_DEPTH:
+            subfolders.clear()
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+    return sorted(found)
+
+
+def summarize(run_dir: Path) -> RunSummary:
+    """What :class:`RunSummary` says about ``run_dir`` (a ganforge run folder)."""
+    cfg = config_from_dict(json.loads((run_dir / "config.json").read_text()))
+    try:
+        found = ckpt.load_latest(run_dir / "checkpoints") if (run_dir / "checkpoints").is_dir() else None
+    except GanforgeError:  # every checkpoint damaged: as good as none for going on
+        found = None
+    payload = found[0] if found else None
+    state = payload["state"] if payload else {"step": 0, "images_seen": 0, "seconds": 0.0}
+    summary = RunSummary(str(run_dir), cfg.name, "", "", state["step"], state["images_seen"], state["seconds"],
+                         _evaluation(run_dir, cfg, state["step"]), _evaluated(run_dir))
+    resume = say("--resume continues it", "resume=True continues it")
+    if is_being_written(run_dir):
+        summary.state, summary.detail = "training", "a live process is writing it"
+    elif payload is None:
+        summary.state, summary.detail = "no checkpoint", "stopped before its first; it trains again from step 0"
+    elif bound := reached_at_checkpoint(cfg, payload):
+        summary.state, summary.detail = "finished", bound.split(" (")[0]
+    else:
+        summary.state, summary.detail = "stopped", resume
+    return summary
+
+
+def _records(run_dir: Path) -> list[dict]:
+    """metrics.jsonl's records; a line torn by a kill is skipped."""
+    records = []
+    path = run_dir / "metrics.jsonl"
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
+
+
+def _evaluation(run_dir: Path, cfg, step: int) -> dict:
+    """The primary metric of the evaluations during training, up to the checkpoint's step (a resume drops the
+    later ones): its last value and its best."""
+    metric = cfg.eval.metrics.split(",")[0].strip()
+    key = f"eval/{metric}"
+    points = [(r["step"], r[key]) for r in _records(run_dir) if key in r and r.get("step", 0) <= step]
+    if not points:
+        return {}
+    pick = max if metric in HIGHER_IS_BETTER else min
+    best_step, best = pick(points, key=lambda p: p[1])
+    return {"metric": metric, "last": points[-1][1], "best": best, "best_step": best_step}
+
+
+def _evaluated(run_dir: Path) -> dict:
+    """The figures ``ganforge evaluate RUN`` kept in RUN/evaluate.json, with the step they measured."""
+    try:
+        result = json.loads((run_dir / "evaluate.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    figures = {k: v for k, v in result.items() if isinstance(v, (int, float))}
+    step = result.get("protocol", {}).get("generator", {}).get("step")  # None: written before it was recorded
+    return {**figures, "step": step} if figures else {}
+
+
+def _duration(seconds: float) -> str:
+    minutes, s = divmod(int(round(seconds)), 60)
+    hours, m = divmod(minutes, 60)
+    return f"{hours}h {m:02d}m" if hours else f"{m}m {s:02d}s"
+
+
+def _figures(s: RunSummary) -> str:
+    parts = []
+    if s.evaluation:
+        e = s.evaluation
+        parts.append(f"{e['metric']} {e['last']:.4g} (best {e['best']:.4g} at {e['best_step']:,})")
+    if s.evaluated:
+        first = next(k for k in s.evaluated if k != "step")
+        at = f" at {s.evaluated['step']:,}" if s.evaluated["step"] is not None else ""
+        parts.append(f"evaluate: {first} {s.evaluated[first]:.4g}{at}")
+    return "; ".join(parts) or "-"
+
+
+def format_runs(summaries: list[RunSummary]) -> str:
+    """The summaries as an aligned table, a run per line."""
+    header = ("run", "config", "step", "images", "trained", "state", "figures")
+    rows = [(s.path, s.config, f"{s.step:,}", f"{s.images:,}", _duration(s.seconds),
+             f"{s.state}: {s.detail}", _figures(s)) for s in summaries]
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    right = {2, 3, 4}  # numbers
+    return "\n".join("  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                     .rstrip() for r in (header, *rows))
+
+
+def list_runs(folder: str | Path = "runs") -> list[dict]:
+    """The runs under ``folder`` (or ``folder`` itself), each as :class:`RunSummary`'s fields."""
+    return [asdict(summarize(run)) for run in find_runs(Path(folder))]

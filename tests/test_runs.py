@@ -1,0 +1,88 @@
+"""ganforge runs: the runs under a folder, each finished, stopped, training or without a checkpoint, with
+its figures."""
+import json
+import shutil
+import warnings
+
+import pytest
+
+import ganforge
+from ganforge.training.lock import RunLock
+
+from conftest import run_cli, tiny
+
+
+@pytest.fixture(scope="module")
+def runs_folder(idx_root, tmp_path_factory):
+    """runs/{done, killed, evaluated, sweep/lr_1, empty_start} and a folder that holds no run."""
+    root = tmp_path_factory.mktemp("runs")
+
+    def train(name, *sets):
+        assert run_cli("train", "dcgan-fmnist", "--out", root / name, *tiny(idx_root, *sets)) == 0
+
+    train("done", "train.max_steps=4")
+    # killed after step 4's checkpoint, before step 8's: the newest checkpoint is step 4's
+    train("killed", "train.max_steps=8")
+    for name in ("step_0000008.pt", "step_0000008.pt.sum", "last.pt", "last.pt.sum"):
+        (root / "killed" / "checkpoints" / name).unlink()
+    with warnings.catch_warnings():  # a small eval.num_samples is warned about
+        warnings.simplefilter("ignore")
+        train("evaluated", "train.max_steps=8", "train.batch_size=32", "eval.every_kimg=0.064", "eval.num_samples=32",
+              "eval.metrics=fid")
+    with warnings.catch_warnings():  # kid_std of so few images
+        warnings.simplefilter("ignore")
+        assert run_cli("evaluate", root / "evaluated", "--num", 40, "--metrics", "kid") == 0
+    train("sweep/lr_1", "train.max_steps=2", "optim_g.lr=1e-3")
+    shutil.copytree(root / "done", root / "empty_start")
+    shutil.rmtree(root / "empty_start" / "checkpoints")  # killed before its first checkpoint
+    (root / "notes").mkdir()
+    (root / "notes" / "config.json").write_text('{"not": "a ganforge run"}')
+    return root
+
+
+def test_the_table_says_where_each_run_stands(runs_folder, capsys):
+    capsys.readouterr()
+    assert run_cli("runs", runs_folder) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["run", "config", "step", "images", "trained", "state", "figures"]
+    rows = {line.split()[0].removeprefix(str(runs_folder) + "/"): line for line in lines[1:]}
+    assert list(rows) == ["done", "empty_start", "evaluated", "killed", "sweep/lr_1"]  # not notes/, whose config
+    # is another tool's
+    assert "finished: train.max_steps=4" in rows["done"]
+    assert "stopped: --resume continues it" in rows["killed"] and rows["killed"].split()[2] == "4"
+    assert "no checkpoint: stopped before its first; it trains again from step 0" in rows["empty_start"]
+    evaluation = ganforge.history(runs_folder / "evaluated")
+    fids = [(r["step"], r["eval/fid"]) for r in evaluation if "eval/fid" in r]
+    best_step, best = min(fids, key=lambda p: p[1])
+    assert f"fid {fids[-1][1]:.4g} (best {best:.4g} at {best_step:,}); evaluate: kid " in rows["evaluated"]
+    assert rows["evaluated"].endswith(" at 8")
+
+
+def test_a_run_being_trained_is_training(runs_folder, capsys):
+    with RunLock(runs_folder / "done"):
+        assert run_cli("runs", runs_folder / "done") == 0
+    assert "training: a live process is writing it" in capsys.readouterr().out
+    assert run_cli("runs", runs_folder / "done") == 0  # the lock is gone with its holder
+    assert "finished" in capsys.readouterr().out
+
+
+def test_json_and_python_give_the_same_records(runs_folder, tmp_path, capsys):
+    assert run_cli("runs", runs_folder / "sweep", runs_folder / "killed", "--json", tmp_path / "r.json") == 0
+    records = json.loads((tmp_path / "r.json").read_text())
+    assert [(r["config"], r["state"], r["step"]) for r in records] == [("dcgan-fmnist", "finished", 2),
+                                                                       ("dcgan-fmnist", "stopped", 4)]
+    assert records[1]["images"] == 4 * 128 and records[1]["seconds"] > 0
+    in_python = ganforge.runs(runs_folder / "killed")
+    assert in_python[0]["detail"] == "resume=True continues it"  # in Python's words
+    assert {k: v for k, v in in_python[0].items() if k != "detail"} == \
+        {k: v for k, v in records[1].items() if k != "detail"}
+
+
+def test_no_runs_and_a_missing_folder(tmp_path, capsys):
+    (tmp_path / "runs").mkdir()
+    assert run_cli("runs", tmp_path / "runs") == 0
+    assert "ganforge: no runs under" in capsys.readouterr().err
+    assert run_cli("runs", tmp_path / "rnus") == 2
+    assert capsys.readouterr().err == (f"ganforge: error: '{tmp_path / 'rnus'}' does not exist; give the folder your "
+                                       "runs are in (the --out of ganforge train, or the folder above them). Did you "
+                                       f"mean '{tmp_path / 'runs'}'?\n")
