@@ -17,7 +17,8 @@ from conftest import run_cli, tiny
 @pytest.fixture(scope="module")
 def source_run(idx_root, tmp_path_factory):
     run = tmp_path_factory.mktemp("init") / "source"
-    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=4")) == 0
+    # EMA from the first step, so its copy differs from G by step 4
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=4", "ema.start_step=0")) == 0
     return run
 
 
@@ -30,14 +31,14 @@ def test_a_new_run_starts_from_another_runs_weights(source_run, idx_root, tmp_pa
     cfg = load_config("dcgan-fmnist", [f"model.init_from={source_run}"])
     obj = build_objective(cfg, torch.device("cpu"))
     assert same(obj.G, payload["G"]) and same(obj.D, payload["D"])
-    assert same(obj.G_ema, payload["G"])  # the EMA copy starts as the loaded G
+    assert same(obj.G_ema, payload["G_ema"]) and not same(obj.G_ema, payload["G"])  # the source's own EMA copy
     assert not same(build_objective(load_config("dcgan-fmnist"), torch.device("cpu")).G, payload["G"])
     assert not same(build_objective(cfg, torch.device("cpu"), new_run=False).G, payload["G"])  # a resume's own
     run = tmp_path / "b"
     assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2",
                                                                 f"model.init_from={source_run}")) == 0
-    assert (f"starting G from {source_run / 'checkpoints' / 'last.pt'} (step 4); D from the same."
-            in capsys.readouterr().err)
+    assert (f"starting G from {source_run / 'checkpoints' / 'last.pt'} (step 4); D from the same; the EMA copy from "
+            "the same." in capsys.readouterr().err)
     assert ckpt.load(run / "checkpoints" / "last.pt")["state"]["step"] == 2  # its own steps, from 0
     # a resume continues its own checkpoint: the source may be gone
     moved = tmp_path / "moved"
@@ -80,3 +81,14 @@ def test_init_from_is_recorded_by_its_absolute_path(source_run, tmp_path, monkey
     file_cfg = load_config(str(source_run.parent / "mine.toml"))
     assert file_cfg.model.init_from == str(source_run / "checkpoints" / "last.pt")
     assert load_config("dcgan-fmnist", ["model.init_from=nothere"]).model.init_from == "nothere"  # for the error
+
+
+def test_a_source_without_an_ema_copy_gives_its_g_to_the_ema_copy(idx_root, tmp_path, capsys):
+    source = tmp_path / "no_ema"
+    assert run_cli("train", "dcgan-fmnist", "--out", source, *tiny(idx_root, "train.max_steps=2", "ema.enabled=false")) == 0
+    payload = ckpt.load(source / "checkpoints" / "last.pt")
+    assert "G_ema" not in payload
+    capsys.readouterr()
+    obj = build_objective(load_config("dcgan-fmnist", [f"model.init_from={source}"]), torch.device("cpu"))
+    assert same(obj.G_ema, payload["G"])
+    assert "D from the same; the EMA copy from that G (it has no EMA copy)." in capsys.readouterr().err

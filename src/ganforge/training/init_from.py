@@ -3,8 +3,8 @@
 
 The common uses: SRGAN's generator starts from a run of the same network trained on pixel losses alone
 (``srgan-x4`` from ``msrresnet-x4``), and a GAN fine-tunes on new data from one trained on other data. Only
-the weights come over; the optimizers, the step, the data order and the EMA copy (a copy of the loaded G)
-start afresh, as in a new run. A resume continues its own checkpoint and never reads ``init_from`` again.
+the weights come over, the EMA copy's included (as StyleGAN2-ADA's ``--resume`` and MMagic's ``load_from``
+take it); the optimizers, the step and the data order start afresh, as in a new run. A resume continues its own checkpoint and never reads ``init_from`` again.
 """
 from __future__ import annotations
 
@@ -17,26 +17,31 @@ from . import checkpoint as ckpt
 
 
 def load_initial_weights(G: torch.nn.Module, D: torch.nn.Module | None, source: str, strict: bool,
-                         speak: bool = True) -> None:
-    """Load ``source``'s (a run folder or checkpoint) G and D into ``G`` and ``D``. ``strict``: every tensor must
-    fit, else an error names the first that does not; otherwise the tensors whose names and shapes fit are
-    loaded and the others named. A D the source lacks (a run trained on pixel losses) starts from its own
-    initialization. ``speak``: say what was loaded (rank 0)."""
+                         speak: bool = True, G_ema: torch.nn.Module | None = None) -> None:
+    """Load ``source``'s (a run folder or checkpoint) G, D and EMA copy into ``G``, ``D`` and ``G_ema``.
+    ``strict``: every tensor must fit, else an error names the first that does not; otherwise the tensors whose
+    names and shapes fit are loaded and the others named. A D the source lacks (a run trained on pixel losses)
+    starts from its own initialization, and an EMA copy it lacks (EMA off there) as a copy of the loaded G, as
+    ``G_ema`` is given. ``speak``: say what was loaded (rank 0)."""
     try:
         payload, path = ckpt.resolve(source)
     except GanforgeError as e:
         raise GanforgeError(f"model.init_from: {e}") from None
     said = [f"G from {path} (step {payload['state']['step']})"]
-    for name, net in (("G", G), ("D", D)):
+    for name, net in (("G", G), ("D", D), ("G_ema", G_ema)):
         if net is None:
             continue
         if name not in payload:
-            said.append(f"D from its own initialization ('{source}' has no D)")
+            if name == "D":
+                said.append(f"D from its own initialization ('{source}' has no D)")
+            else:  # EMA was off there
+                net.load_state_dict(G.state_dict())
+                said.append("the EMA copy from that G (it has no EMA copy)")
             continue
         load = _load_all if strict else _load_fitting
         skipped = load(net, payload[name], name, source)
-        if name == "D":
-            said.append("D from the same")
+        if name != "G":
+            said.append(f"{'D' if name == 'D' else 'the EMA copy'} from the same")
         if skipped:
             said.append(f"{len(skipped)} of {name}'s tensors kept their initialization, not fitting: "
                         f"{', '.join(skipped[:4])}{', ...' if len(skipped) > 4 else ''}")

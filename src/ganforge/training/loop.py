@@ -80,10 +80,10 @@ def build_objective(cfg: Config, device: torch.device, env: DistEnv = DistEnv(),
     # BatchNorm's statistics span one process's images, or the whole global batch with train.sync_bn
     batch_norm_images = cfg.train.batch_size if cfg.train.sync_bn else cfg.train.batch_size // env.world_size
     G, D = build_networks(cfg, images_per_process=batch_norm_images)
-    if new_run and cfg.model.init_from:  # before G_ema copies G
-        load_initial_weights(G, D, cfg.model.init_from, cfg.model.init_strict, speak=env.is_main)
     G, D = place(G), place(D) if D is not None else None  # no D: SR trained on pixel losses alone
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema.enabled else None
+    if new_run and cfg.model.init_from:  # the same file on every rank: the weights stay identical
+        load_initial_weights(G, D, cfg.model.init_from, cfg.model.init_strict, speak=env.is_main, G_ema=G_ema)
     name = cfg.objective.name  # GANObjective, or a user's subclass; its options come last, as a network's do
     objective = OBJECTIVES.build(name, cfg.objective.options, G, D, G_ema, cfg, device, env)
     if not isinstance(objective, GANObjective):
