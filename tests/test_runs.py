@@ -61,7 +61,7 @@ def test_the_table_says_where_each_run_stands(runs_folder, capsys):
 def test_a_run_being_trained_is_training(runs_folder, capsys):
     with RunLock(runs_folder / "done"):
         assert run_cli("runs", runs_folder / "done") == 0
-    assert "training: a live process is writing it" in capsys.readouterr().out
+    assert "training: a live process is writing it, at step 4 by its log" in capsys.readouterr().out
     assert run_cli("runs", runs_folder / "done") == 0  # the lock is gone with its holder
     assert "finished" in capsys.readouterr().out
 

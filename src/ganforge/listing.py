@@ -83,7 +83,9 @@ def summarize(run_dir: Path) -> RunSummary:
                          _evaluation(run_dir, cfg, state["step"]), _evaluated(run_dir))
     resume = say("--resume continues it", "resume=True continues it")
     if is_being_written(run_dir):
-        summary.state, summary.detail = "training", "a live process is writing it"
+        logged = [r["step"] for r in _records(run_dir) if "step" in r]
+        now = f", at step {logged[-1]:,} by its log" if logged else ""  # the checkpoint's step lags behind
+        summary.state, summary.detail = "training", f"a live process is writing it{now}"
     elif payload is None:
         summary.state, summary.detail = "no checkpoint", "stopped before its first; it trains again from step 0"
     elif bound := reached_at_checkpoint(cfg, payload):
