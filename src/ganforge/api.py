@@ -229,6 +229,16 @@ def history(run: str | Path) -> list[dict]:
 
 
 @_in_python
+def export(run: str | Path, out: str | Path, *, ema: bool = True) -> dict:
+    """Write ``run``'s generator (its EMA copy unless ``ema=False``) to ``out``, a ``.pt2`` file that plain
+    PyTorch loads without ganforge: ``torch.export.load(out).module()(z)``. Returns what the file says of
+    itself (its ``ganforge.json``): the inputs, the output and its range, the checkpoint and step."""
+    from .exporting import export_generator
+
+    return export_generator(str(run), out, use_ema=ema)
+
+
+@_in_python
 def runs(folder: str | Path = "runs") -> list[dict]:
     """The runs in ``folder`` (a run folder, or a folder of them searched 4 deep), as ``ganforge runs`` lists
     them: each a dict of ``path``, ``config``, ``state`` (training, finished, stopped, no checkpoint),

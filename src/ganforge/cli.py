@@ -167,6 +167,17 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .exporting import export_generator
+
+    info = export_generator(args.source, args.out, use_ema=not args.no_ema)
+    source = info["source"]
+    print(f"ganforge: wrote {args.out}: {source['weights']} of {source['checkpoint']} (step {source['step']:,}). "
+          f"In: {info['inputs']}. Out: {info['output'].split(';')[0]}. Load it with "
+          f"torch.export.load('{args.out}').module().")
+    return 0
+
+
 def _cmd_runs(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -271,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")
     u.add_argument("--no-ema", action="store_true", help="use G instead of the EMA generator")
     u.set_defaults(func=_cmd_upscale)
+
+    x = sub.add_parser("export", help="a run's generator as a .pt2 file that plain PyTorch runs (torch.export)")
+    x.add_argument("source", metavar="RUN_DIR|CHECKPOINT")
+    x.add_argument("--out", required=True, help="the .pt2 file to write")
+    x.add_argument("--no-ema", action="store_true", help="export G instead of the EMA generator")
+    x.set_defaults(func=_cmd_export)
 
     d = sub.add_parser("data", help="export a dataset split as a uint8 .npy (N, C, H, W)")
     d.add_argument("name", choices=["fashion-mnist", "mnist", "cifar10", "folder"])

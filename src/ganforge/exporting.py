@@ -1,0 +1,97 @@
+"""``ganforge export``: a run's generator as one ``.pt2`` file that plain PyTorch runs, without ganforge or
+the network's code.
+
+A checkpoint holds weights, which need ganforge (and a plugin's file) to rebuild the network around them.
+``torch.export`` records the network's computation itself (PyTorch's format for deploying a model), so
+``torch.export.load("g.pt2").module()(z)`` is the generator anywhere torch runs. The batch is left free
+(and an SR generator's height and width); the file carries ``ganforge.json``, which says what goes in and
+what comes out. The exported program is checked against the generator before it is written.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from . import __version__
+from .errors import GanforgeError
+from .files import write_atomic
+from .sampling import load_generator
+
+MAX_BATCH = 1 << 16  # the free batch dimension's upper bound (torch.export asks for one)
+MAX_SIDE = 1 << 13  # an SR input's largest height and width
+
+
+def _inputs(cfg) -> tuple[tuple[torch.Tensor, ...], tuple[dict, ...], str]:
+    """Example inputs, which of their dimensions are free, and what they are, in words."""
+    from torch.export import Dim
+
+    batch = Dim("batch", min=1, max=MAX_BATCH)
+    probe = torch.Generator().manual_seed(0)  # not the global RNG: exporting draws nothing a user's seed set
+    if cfg.model.task == "sr":
+        side = Dim("height", min=4, max=MAX_SIDE), Dim("width", min=4, max=MAX_SIDE)
+        lr = torch.rand(2, cfg.data.channels, 12, 16, generator=probe)
+        return (lr,), ({0: batch, 2: side[0], 3: side[1]},), \
+            f"an LR image batch, float32 (N, {cfg.data.channels}, h, w) in [0, 1]"
+    z = torch.randn(2, cfg.model.z_dim, generator=probe)
+    if cfg.model.num_classes:
+        labels = torch.tensor([0, cfg.model.num_classes - 1])
+        return (z, labels), ({0: batch}, {0: batch}), \
+            f"noise float32 (N, {cfg.model.z_dim}) from N(0, 1), and classes int64 (N,) in [0, {cfg.model.num_classes})"
+    return (z,), ({0: batch},), f"noise float32 (N, {cfg.model.z_dim}) from N(0, 1)"
+
+
+@contextlib.contextmanager
+def _torch_logs_quiet() -> Iterator[None]:
+    """torch.export logs a failed trace's whole graph (warnings, and a print to stderr) before it raises; the
+    error says enough."""
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict) if name.startswith("torch")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def export_generator(source: str | Path, out: str | Path, use_ema: bool = True) -> dict:
+    """Export the generator of ``source`` (a run folder or checkpoint) to ``out`` (a ``.pt2`` file) and return
+    the description stored in it as ``ganforge.json``."""
+    out = Path(out)
+    if out.suffix != ".pt2":
+        raise GanforgeError(f"--out '{out}': an exported program is a .pt2 file (torch.export's); name it "
+                            f"'{out.with_suffix('.pt2').name}'.")
+    G, cfg = load_generator(source, use_ema)
+    args, dynamic, takes = _inputs(cfg)
+    try:
+        with _torch_logs_quiet():
+            program = torch.export.export(G, args, dynamic_shapes=dynamic)
+    except Exception as e:  # torch's errors here run to pages; the first line names the cause
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GanforgeError(f"generator '{cfg.model.generator.name}' of '{source}' cannot be exported: "
+                            f"{type(e).__name__}: {first[:300]}. torch.export follows one path through forward(): "
+                            "a branch or loop that depends on the input's values cannot be recorded. Rewrite it with "
+                            "tensor ops (torch.where), or use the weights: torch.load(checkpoint)['G_ema'].") from None
+    check = tuple(a[:1] for a in args)  # another batch size than the example's: the batch is really free
+    with torch.no_grad():
+        if not torch.allclose(program.module()(*check), G(*check), rtol=1e-4, atol=1e-5):
+            raise GanforgeError(f"the exported program of '{source}' does not reproduce its generator's output; "
+                                "it was not written. Report this with the run's config.")
+    c, r, scale = cfg.data.channels, cfg.data.resolution, cfg.sr.scale
+    output = (f"float32 (N, {c}, {scale}h, {scale}w) in [0, 1]" if cfg.model.task == "sr" else
+              f"float32 (N, {c}, {r}, {r}) in [-1, 1]; as 8-bit images: ((x + 1) * 127.5).round().clamp(0, 255)")
+    info = {"ganforge": __version__, "torch": str(torch.__version__), "source": G.source, "task": cfg.model.task,
+            "inputs": takes, "output": output, "channels": c,
+            **({"scale": cfg.sr.scale} if cfg.model.task == "sr" else
+               {"z_dim": cfg.model.z_dim, "resolution": cfg.data.resolution, "num_classes": cfg.model.num_classes,
+                "class_names": list(G.class_names)})}
+    write_atomic(out, lambda f: torch.export.save(program, f, extra_files={"ganforge.json": json.dumps(info)}))
+    return info

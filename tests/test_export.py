@@ -1,0 +1,106 @@
+"""ganforge export: a run's generator as a .pt2 file that plain PyTorch runs without ganforge."""
+import subprocess
+import sys
+import textwrap
+
+import torch
+
+import ganforge
+from ganforge.sampling import load_generator
+
+from conftest import run_cli, tiny
+
+BRANCHY = '''
+from dataclasses import dataclass
+import torch, torch.nn as nn
+from ganforge.registry import GENERATORS
+
+@dataclass(frozen=True)
+class Opts:
+    width: int = 8
+
+@GENERATORS.register("test-branchy", Opts)
+class Branchy(nn.Module):
+    """Flips its output when the noise's mean is positive: a branch on the input's values."""
+    def __init__(self, opts, *, z_dim, channels, resolution):
+        super().__init__()
+        self.fc = nn.Linear(z_dim, channels * resolution * resolution)
+        self.shape = (channels, resolution, resolution)
+
+    def forward(self, z):
+        x = torch.tanh(self.fc(z)).view(-1, *self.shape)
+        if z.mean() > 0:
+            x = -x
+        return x
+'''
+
+
+def test_the_exported_generator_runs_without_ganforge(idx_root, tmp_path, capsys):
+    run, out = tmp_path / "run", tmp_path / "g.pt2"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=4", "ema.start_step=0")) == 0
+    assert run_cli("export", run, "--out", out) == 0
+    assert (f"ganforge: wrote {out}: G_ema of {run / 'checkpoints' / 'last.pt'} (step 4). In: noise float32 (N, 64) "
+            "from N(0, 1). Out: float32 (N, 1, 28, 28) in [-1, 1].") in capsys.readouterr().out
+    z = torch.randn(5, 64, generator=torch.Generator().manual_seed(1))
+    G, _ = load_generator(run)
+    with torch.no_grad():
+        torch.save({"z": z, "want": G(z)}, tmp_path / "io.pt")
+    # a fresh interpreter that never imports ganforge
+    script = textwrap.dedent(f"""
+        import json, sys, torch
+        meta = {{"ganforge.json": ""}}
+        g = torch.export.load({str(out)!r}, extra_files=meta).module()
+        io = torch.load({str(tmp_path / 'io.pt')!r})
+        assert torch.allclose(g(io["z"]), io["want"], atol=1e-6), "another output"
+        assert g(torch.randn(17, 64)).shape == (17, 1, 28, 28)  # any batch
+        assert "ganforge" not in sys.modules
+        print(json.loads(meta["ganforge.json"])["source"]["step"])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "4"
+    # --no-ema exports G, which differs from its EMA copy here
+    assert run_cli("export", run, "--out", tmp_path / "raw.pt2", "--no-ema") == 0
+    raw = torch.export.load(str(tmp_path / "raw.pt2")).module()
+    assert not torch.allclose(raw(z), torch.load(tmp_path / "io.pt")["want"])
+
+
+def test_conditional_and_super_resolution_generators(idx_root, tmp_path):
+    cond = tmp_path / "cond"
+    assert run_cli("train", "dcgan-fmnist", "--out", cond, *tiny(idx_root, "train.max_steps=2", "model.num_classes=10",
+                                                                 "model.class_conditioning=batchnorm")) == 0
+    info = ganforge.export(cond, tmp_path / "cond.pt2")
+    assert info["num_classes"] == 10 and info["class_names"][9] == "Ankle boot"
+    assert info["inputs"] == "noise float32 (N, 64) from N(0, 1), and classes int64 (N,) in [0, 10)"
+    g = torch.export.load(str(tmp_path / "cond.pt2")).module()
+    G, _ = load_generator(cond)
+    z, y = torch.randn(3, 64), torch.tensor([0, 9, 4])
+    with torch.no_grad():
+        assert torch.allclose(g(z, y), G(z, y), atol=1e-6)
+    sr = tmp_path / "sr"
+    assert run_cli("train", "srcnn-x4", "--out", sr, *tiny(idx_root, "train.max_steps=2")) == 0
+    info = ganforge.export(sr, tmp_path / "sr.pt2")
+    assert info["scale"] == 4 and info["output"] == "float32 (N, 3, 4h, 4w) in [0, 1]"
+    up = torch.export.load(str(tmp_path / "sr.pt2")).module()
+    G, _ = load_generator(sr)
+    lr = torch.rand(2, 3, 9, 13)  # another size than the export's example: height and width are free
+    with torch.no_grad():
+        assert torch.allclose(up(lr), G(lr), atol=1e-6) and up(lr).shape == (2, 3, 36, 52)
+
+
+def test_what_cannot_be_exported_is_a_one_line_error(idx_root, tmp_path, capsys):
+    plugin = tmp_path / "branchy.py"
+    plugin.write_text(BRANCHY)
+    run = tmp_path / "br"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=1", f"plugins=['{plugin}']",
+                                                                "model.generator.name=test-branchy")) == 0
+    capsys.readouterr()
+    assert run_cli("export", run, "--out", tmp_path / "br.pt2") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ganforge: error: generator 'test-branchy' of '{run}' cannot be exported: "
+                          "GuardOnDataDependentSymNode: ") and err.count("\n") == 1  # not torch's pages of graph
+    assert "a branch or loop that depends on the input's values cannot be recorded" in err
+    assert not (tmp_path / "br.pt2").exists()
+    assert run_cli("export", run, "--out", tmp_path / "g.onnx") == 2
+    assert capsys.readouterr().err == (f"ganforge: error: --out '{tmp_path / 'g.onnx'}': an exported program is a "
+                                       ".pt2 file (torch.export's); name it 'g.pt2'.\n")
