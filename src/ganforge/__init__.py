@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 # the Python API (api.py), imported on first use: `import ganforge` and the command's start stay free of torch
 _API = ("train", "sample", "interpolate", "nearest", "evaluate", "upscale", "load_generator", "grid", "history",
-        "runs", "export")
+        "runs", "export", "timelapse")
 __all__ = [*_API, "__version__"]
 
 

@@ -239,6 +239,16 @@ def export(run: str | Path, out: str | Path, *, ema: bool = True) -> dict:
 
 
 @_in_python
+def timelapse(run: str | Path, out: str | Path, *, fps: float = 4.0, frames: int = 100) -> tuple[int, int, int]:
+    """Write ``run``'s sample grids (``samples/step_*.png``, from one fixed noise batch) to ``out``, an animated
+    ``.gif``, each labelled with its step: G's progress over the run. At most ``frames`` grids, evenly spread.
+    Returns (grids written, first step, last step)."""
+    from .animation import write_timelapse
+
+    return write_timelapse(run, out, fps=fps, frames=frames)
+
+
+@_in_python
 def runs(folder: str | Path = "runs") -> list[dict]:
     """The runs in ``folder`` (a run folder, or a folder of them searched 4 deep), as ``ganforge runs`` lists
     them: each a dict of ``path``, ``config``, ``state`` (training, finished, stopped, no checkpoint),

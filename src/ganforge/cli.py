@@ -178,6 +178,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_timelapse(args: argparse.Namespace) -> int:
+    from .animation import write_timelapse
+
+    count, first, last = write_timelapse(args.run, args.out, fps=args.fps, frames=args.frames)
+    steps = f"steps {first:,} to {last:,}" if count > 1 else f"step {first:,}"
+    print(f"ganforge: wrote {args.out}: {count} grid{'s' * (count != 1)}, {steps}.")
+    return 0
+
+
 def _cmd_runs(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -282,6 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")
     u.add_argument("--no-ema", action="store_true", help="use G instead of the EMA generator")
     u.set_defaults(func=_cmd_upscale)
+
+    tl = sub.add_parser("timelapse", help="a run's sample grids as one animated GIF, labelled with their steps")
+    tl.add_argument("run", metavar="RUN_DIR")
+    tl.add_argument("--out", required=True, help="the .gif to write")
+    tl.add_argument("--fps", type=float, default=4.0, help="grids per second (default 4)")
+    tl.add_argument("--frames", type=int, default=100,
+                    help="at most this many grids, evenly spread, first and last kept (default 100)")
+    tl.set_defaults(func=_cmd_timelapse)
 
     x = sub.add_parser("export", help="a run's generator as a .pt2 file that plain PyTorch runs (torch.export)")
     x.add_argument("source", metavar="RUN_DIR|CHECKPOINT")

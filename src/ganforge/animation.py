@@ -1,0 +1,72 @@
+"""``ganforge timelapse``: a run's sample grids as one animated GIF, G learning step by step (the PyTorch DCGAN
+tutorial's animation of G's progression, from the grids every run writes anyway).
+
+The grids are ``samples/step_XXXXXXX.png``, drawn from the same fixed noise, so a frame differs from the one
+before only by what G learned. Each frame is labelled with its step. Grids written after the run's newest
+checkpoint (a run killed after a grid, before its checkpoint, whose steps a resume trains again) are left out.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .errors import GanforgeError
+from .files import check_output_file, write_atomic
+from .training import checkpoint as ckpt
+from .training.run import is_ganforge_run
+
+LABEL_HEIGHT = 14  # the strip above each grid that says its step
+LAST_FRAME_MS = 2000  # the final grid stays up a while before the loop starts again
+
+
+def grid_steps(run_dir: Path) -> list[tuple[int, Path]]:
+    """The run's sample grids as (step, file), oldest first, up to its newest good checkpoint's step."""
+    found = ckpt.load_latest(run_dir / "checkpoints") if (run_dir / "checkpoints").is_dir() else None
+    newest = found[0]["state"]["step"] if found else -1  # no checkpoint: no grid belongs to a state that stays
+    grids = ((ckpt.step_of(p), p) for p in (run_dir / "samples").glob("step_*.png"))
+    return sorted((step, p) for step, p in grids if 0 <= step <= newest)
+
+
+def pick_frames(count: int, most: int) -> list[int]:
+    """``most`` indices into ``count`` frames, evenly spread, the first and the last always among them."""
+    if count <= most:
+        return list(range(count))
+    return sorted(set(np.linspace(0, count - 1, most).round().astype(int).tolist()))
+
+
+def _labelled(path: Path, step: int, size: tuple[int, int], mode: str) -> Image.Image:
+    """The grid in ``path`` under a strip that says its step, on a canvas of ``size`` (grids of a run whose
+    log.num_samples changed on a resume differ in size), in ``mode`` (L keeps a grey run's levels exact in
+    the GIF's palette; RGB is quantized to 256 colours per frame)."""
+    frame = Image.new(mode, (size[0], size[1] + LABEL_HEIGHT))
+    frame.paste(Image.open(path).convert(mode), (0, LABEL_HEIGHT))
+    ImageDraw.Draw(frame).text((2, 1), f"step {step:,}", fill=255 if mode == "L" else (255, 255, 255))
+    return frame
+
+
+def write_timelapse(run: str | Path, out: str | Path, fps: float = 4.0, frames: int = 100) -> tuple[int, int, int]:
+    """Write ``run``'s sample grids to ``out`` (a ``.gif``) at ``fps`` frames per second, at most ``frames`` of
+    them. Returns (frames written, first step, last step)."""
+    run_dir, out = Path(run), Path(out)
+    if out.suffix.lower() != ".gif":
+        raise GanforgeError(f"--out '{out}': a timelapse is an animated .gif; name it '{out.with_suffix('.gif').name}'.")
+    if not fps > 0 or frames < 2:
+        raise GanforgeError(f"--fps must be > 0 and --frames at least 2, got {fps:g} and {frames}.")
+    if not is_ganforge_run(run_dir):
+        raise GanforgeError(f"'{run}' is not a run folder (the --out of ganforge train, with its config.json).")
+    grids = grid_steps(run_dir)
+    if not grids:
+        raise GanforgeError(f"the run in '{run}' has no sample grids up to its checkpoint yet (samples/step_*.png, "
+                            "written every log.sample_every_steps and when a run ends); train it first.")
+    check_output_file(out)
+    chosen = [grids[i] for i in pick_frames(len(grids), frames)]
+    headers = [Image.open(p) for _, p in chosen]  # opening reads the header only
+    size = (max(h.size[0] for h in headers), max(h.size[1] for h in headers))
+    mode = "L" if all(h.mode == "L" for h in headers) else "RGB"
+    pictures = [_labelled(p, step, size, mode) for step, p in chosen]
+    durations = [round(1000 / fps)] * (len(pictures) - 1) + [max(LAST_FRAME_MS, round(1000 / fps))]
+    write_atomic(out, lambda f: pictures[0].save(f, format="GIF", save_all=True, append_images=pictures[1:],
+                                                 duration=durations, loop=0))
+    return len(pictures), chosen[0][0], chosen[-1][0]

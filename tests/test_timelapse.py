@@ -1,0 +1,47 @@
+"""ganforge timelapse: a run's sample grids as one animated GIF, step by step."""
+import numpy as np
+from PIL import Image, ImageSequence
+
+import ganforge
+from ganforge.animation import LABEL_HEIGHT, pick_frames
+
+from conftest import run_cli, tiny
+
+
+def test_the_grids_become_a_labelled_animation(idx_root, tmp_path, capsys):
+    run, out = tmp_path / "run", tmp_path / "t.gif"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=8",
+                                                                "log.sample_every_steps=2")) == 0
+    # a grid written after the newest checkpoint, by a run killed before it saved: a resume trains that step again
+    Image.open(run / "samples" / "step_0000008.png").save(run / "samples" / "step_0000010.png")
+    capsys.readouterr()
+    assert run_cli("timelapse", run, "--out", out, "--fps", 5) == 0
+    assert capsys.readouterr().out == f"ganforge: wrote {out}: 4 grids, steps 2 to 8.\n"
+    gif = Image.open(out)
+    frames = [f.convert("L") for f in ImageSequence.Iterator(gif)]
+    assert len(frames) == 4 and gif.info["loop"] == 0
+    durations = [f.info["duration"] for f in ImageSequence.Iterator(Image.open(out))]
+    assert durations == [200, 200, 200, 2000]  # the last grid stays up
+    last = np.asarray(Image.open(run / "samples" / "step_0000008.png").convert("L"))
+    assert np.array_equal(np.asarray(frames[-1])[LABEL_HEIGHT:], last)  # grey levels fit a GIF's palette exactly
+    labels = [np.asarray(f)[:LABEL_HEIGHT] for f in frames]
+    assert labels[-1].max() > 200 and not np.array_equal(labels[0], labels[-1])  # each frame says its own step
+    first = np.asarray(Image.open(run / "samples" / "step_0000002.png").convert("L"))
+    assert np.array_equal(np.asarray(frames[0])[LABEL_HEIGHT:], first)
+    # at most --frames, evenly spread, the first and last kept
+    assert ganforge.timelapse(run, tmp_path / "three.gif", frames=3) == (3, 2, 8)
+    assert pick_frames(100, 5) == [0, 25, 50, 74, 99] and pick_frames(3, 5) == [0, 1, 2]
+
+
+def test_what_a_timelapse_cannot_be_made_from(idx_root, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert run_cli("timelapse", tmp_path, "--out", tmp_path / "t.gif") == 2
+    assert f"'{tmp_path}' is not a run folder" in capsys.readouterr().err
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2")) == 0
+    assert run_cli("timelapse", run, "--out", tmp_path / "t.mp4") == 2
+    assert capsys.readouterr().err.endswith(f"--out '{tmp_path / 't.mp4'}': a timelapse is an animated .gif; name it "
+                                            "'t.gif'.\n")
+    for name in ("last.pt", "last.pt.sum"):
+        (run / "checkpoints" / name).unlink()  # killed before its first checkpoint: no grid is of a state kept
+    assert run_cli("timelapse", run, "--out", tmp_path / "t.gif") == 2
+    assert "has no sample grids up to its checkpoint yet" in capsys.readouterr().err
