@@ -81,6 +81,8 @@ def test_wrong_type_names_key_and_type():
     ("log.sample_every_epochs=-1", r"'log.sample_every_epochs' must be >= 0, got -1"),
     ("log.every_steps=0", r"'log.every_steps' must be > 0"),
     ("log.keep_checkpoints=-1", r"'log.keep_checkpoints' must be >= 0, got -1"),
+    ("optim_g.name=adamm", r"config key 'optim_g.name' is 'adamm'. Did you mean 'adam'\? Valid optimizers: adam, "
+                           r"adamw, rmsprop, sgd."),
     ("ema.decay=1.5", r"'ema.decay' must be in \[0, 1\)"),
     ("objective.loss=hing", r"unknown loss 'hing'. Did you mean 'hinge'"),
     ("data.name=fmnist", r"'data.name' is 'fmnist'"),

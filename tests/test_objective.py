@@ -206,3 +206,20 @@ def test_a_subclass_that_returns_the_wrong_thing_is_named(tmp_path):
     with pytest.raises(GanforgeError, match=r"Constant.g_loss returned a loss that no weight reaches \(a constant, "
                                             r"or made with .item\(\), .detach\(\) or under torch.no_grad\)"):
         build_objective(cfg, torch.device("cpu")).g_step(real())  # was torch's "does not require grad" at backward
+
+
+def test_adamw_decays_weights_apart_from_the_gradient():
+    """AdamW's decay shrinks a weight whose gradient is 0 by lr * weight_decay; Adam's L2 term goes through
+    the moments instead (the first step moves it by lr, whatever the decay)."""
+    from ganforge.config import OptimizerConfig
+    from ganforge.objective import build_optimizer
+
+    moved = {}
+    for name in ("adamw", "adam"):
+        w = torch.nn.Parameter(torch.ones(3))
+        opt = build_optimizer([w], OptimizerConfig(name=name, lr=0.1, weight_decay=0.5))
+        w.grad = torch.zeros(3)
+        opt.step()
+        moved[name] = (1 - w.detach()).tolist()
+    assert moved["adamw"] == pytest.approx([0.05] * 3)
+    assert moved["adam"] == pytest.approx([0.1] * 3, rel=1e-5)

@@ -121,6 +121,7 @@ class OptimizerConfig:
     """One optimizer (G or D) and its learning-rate schedule (:mod:`ganforge.schedules`).
 
     Args:
+        name: adam, adamw (decoupled weight decay), rmsprop or sgd.
         alpha: RMSprop's smoothing constant.
         schedule: ``constant``, ``linear`` or ``cosine`` (to ``min_lr`` over ``decay_steps``; cosine
             starts again after each), or ``multistep`` (times ``gamma`` at each of ``milestones``).

@@ -47,14 +47,14 @@ from .registry import OBJECTIVES
 
 
 def build_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
-    """Adam, RMSprop or SGD from an :class:`OptimizerConfig`.
+    """Adam, AdamW (decoupled weight decay), RMSprop or SGD from an :class:`OptimizerConfig`.
 
-    Adam and SGD use torch's fused kernels (one kernel for all tensors): measured 6.4x faster
+    Adam, AdamW and SGD use torch's fused kernels (one kernel for all tensors): measured 6.4x faster
     than the per-tensor loop for Adam on the CPU, where the optimizer is a fifth of an MLP GAN's step.
     """
-    if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay,
-                                fused=True)
+    if cfg.name in ("adam", "adamw"):
+        make = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
+        return make(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, fused=True)
     if cfg.name == "rmsprop":
         return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)

@@ -9,6 +9,9 @@ from .errors import GanforgeError, did_you_mean
 from .schedules import validate_schedule
 
 
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+
+
 def _positive(value: float, key: str, allow_zero: bool = False) -> None:
     if value < 0 or (value == 0 and not allow_zero):
         rule = ">= 0" if allow_zero else "> 0"
@@ -63,8 +66,9 @@ def validate(cfg: Config) -> None:
     _validate_hooks(cfg)
     for side in ("optim_g", "optim_d"):
         opt: OptimizerConfig = getattr(cfg, side)
-        if opt.name not in ("adam", "rmsprop", "sgd"):
-            raise GanforgeError(f"config key '{side}.name' must be adam, rmsprop or sgd, got '{opt.name}'.")
+        if opt.name not in OPTIMIZERS:
+            raise GanforgeError(f"config key '{side}.name' is '{opt.name}'.{did_you_mean(opt.name, OPTIMIZERS)} "
+                                f"Valid optimizers: {', '.join(OPTIMIZERS)}.")
         _positive(opt.lr, f"{side}.lr")
         for key in ("eps", "alpha", "weight_decay"):  # torch's optimizers refuse negative ones with a traceback
             _positive(getattr(opt, key), f"{side}.{key}", allow_zero=True)
