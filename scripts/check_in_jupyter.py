@@ -1,7 +1,7 @@
 """Drive ganforge's Python API in a real Jupyter kernel, as a notebook's cells would, and check what the
 notebook shows: the progress bar, grids inline (from a hook the notebook registers, and from ganforge.grid of
 samples, walks and nearest neighbours), messages in Python's words, an interrupt that saves and stops the cell,
-a resume, and a bad value as one GanforgeError.
+a resume, the notebook's own network exported and run elsewhere, and a bad value as one GanforgeError.
 
 Needs a kernel and its client, which ganforge itself does not (install them beside it for this check):
 
@@ -124,6 +124,21 @@ def main() -> int:
         shown = execute(client, manager, f'print(ganforge.history(ganforge.train("mlp-gan-fmnist", {out}, '
                                          '{"train.max_seconds": 20}, resume=True))[-1]["step"])')
         check(shown["error"] is None and "finished at step" in shown["stdout"], "resume=True continues", shown)
+        # the network defined in this notebook shapes its output with len(z), which fixes the batch: export says so
+        # in one error, then exports one batch size, which runs in a process with neither its class nor ganforge
+        shown = execute(client, manager, f'ganforge.export(run, {out} + "/g.pt2")')
+        check(shown["error"] is not None and "(len(z), int(z.shape[0])" in shown["error"][1]
+              and "export one batch size: batch=N." in shown["error"][1],
+              "export names len(z) as what fixes the batch, in Python's words", shown)
+        load = ("import sys, torch; g = torch.export.load(sys.argv[1]).module(); "
+                "print(tuple(g(torch.randn(3, 128)).shape), 'ganforge' in sys.modules)")
+        shown = execute(client, manager, f'import os, subprocess, sys\npt2 = os.path.join({out}, "g.pt2")\n'
+                                         'ganforge.export(run, pt2, batch=3)\n'
+                                         f'print(subprocess.run([sys.executable, "-c", {load!r}, pt2], '
+                                         'capture_output=True, text=True).stdout)\n'
+                                         f'print([r["state"] for r in ganforge.runs({out})])')
+        check(shown["error"] is None and "(3, 1, 28, 28) False" in shown["stdout"] and "['finished']" in shown["stdout"],
+              "the notebook's network, exported, runs without ganforge; ganforge.runs lists the run", shown)
         shown = execute(client, manager, 'ganforge.train("dcgan-fmnist", "unused", {"train.max_stesp": 2})')
         check(shown["error"] is not None and shown["error"][0] == "GanforgeError"
               and "Did you mean 'max_steps'?" in shown["error"][1], "a bad key is one GanforgeError", shown)

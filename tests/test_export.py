@@ -35,6 +35,28 @@ class Branchy(nn.Module):
 '''
 
 
+SIZED = '''
+from dataclasses import dataclass
+import torch, torch.nn as nn
+from ganforge.registry import GENERATORS
+
+@dataclass(frozen=True)
+class Opts:
+    width: int = 8
+
+@GENERATORS.register("test-sized", Opts)
+class Sized(nn.Module):
+    """Shapes its output with len(z), as a notebook's network may: len() makes the batch a Python number."""
+    def __init__(self, opts, *, z_dim, channels, resolution):
+        super().__init__()
+        self.fc = nn.Linear(z_dim, channels * resolution * resolution)
+        self.shape = (channels, resolution, resolution)
+
+    def forward(self, z):
+        return torch.tanh(self.fc(z)).view(len(z), *self.shape)
+'''
+
+
 def test_the_exported_generator_runs_without_ganforge(idx_root, tmp_path, capsys):
     run, out = tmp_path / "run", tmp_path / "g.pt2"
     assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=4", "ema.start_step=0")) == 0
@@ -104,3 +126,24 @@ def test_what_cannot_be_exported_is_a_one_line_error(idx_root, tmp_path, capsys)
     assert run_cli("export", run, "--out", tmp_path / "g.onnx") == 2
     assert capsys.readouterr().err == (f"ganforge: error: --out '{tmp_path / 'g.onnx'}': an exported program is a "
                                        ".pt2 file (torch.export's); name it 'g.pt2'.\n")
+
+
+def test_a_forward_that_fixes_the_batch_exports_one_batch_size(idx_root, tmp_path, capsys):
+    """.view(len(z), ...), as a notebook's network may have it: len() turns the batch into a Python number."""
+    plugin = tmp_path / "sized.py"
+    plugin.write_text(SIZED)
+    run = tmp_path / "sized"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=1", f"plugins=['{plugin}']",
+                                                                "model.generator.name=test-sized")) == 0
+    capsys.readouterr()
+    assert run_cli("export", run, "--out", tmp_path / "any.pt2") == 2
+    assert ("turns the batch size into a Python number in its forward (len(z), int(z.shape[0]), a size from "
+            ".tolist()), which fixes it, so it cannot be exported for any batch size. Use z.shape[0] or .view(-1, ...) "
+            "there, or export one batch size: --batch N.\n") in capsys.readouterr().err
+    info = ganforge.export(run, tmp_path / "four.pt2", batch=4)
+    assert info["batch"] == 4 and info["inputs"] == "noise float32 (4, 64) from N(0, 1)"
+    g = torch.export.load(str(tmp_path / "four.pt2")).module()
+    G, _ = load_generator(run)
+    z = torch.randn(4, 64)
+    with torch.no_grad():
+        assert torch.allclose(g(z), G(z), atol=1e-6)

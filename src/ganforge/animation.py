@@ -16,6 +16,7 @@ from .errors import GanforgeError
 from .files import check_output_file, write_atomic
 from .training import checkpoint as ckpt
 from .training.run import is_ganforge_run
+from .wording import say
 
 LABEL_HEIGHT = 14  # the strip above each grid that says its step
 LAST_FRAME_MS = 2000  # the final grid stays up a while before the loop starts again
@@ -51,9 +52,11 @@ def write_timelapse(run: str | Path, out: str | Path, fps: float = 4.0, frames: 
     them. Returns (frames written, first step, last step)."""
     run_dir, out = Path(run), Path(out)
     if out.suffix.lower() != ".gif":
-        raise GanforgeError(f"--out '{out}': a timelapse is an animated .gif; name it '{out.with_suffix('.gif').name}'.")
+        raise GanforgeError(f"{say('--out', 'out')} '{out}': a timelapse is an animated .gif; name it "
+                            f"'{out.with_suffix('.gif').name}'.")
     if not fps > 0 or frames < 2:
-        raise GanforgeError(f"--fps must be > 0 and --frames at least 2, got {fps:g} and {frames}.")
+        raise GanforgeError(f"{say('--fps', 'fps')} must be > 0 and {say('--frames', 'frames')} at least 2, got "
+                            f"{fps:g} and {frames}.")
     if not is_ganforge_run(run_dir):
         raise GanforgeError(f"'{run}' is not a run folder (the --out of ganforge train, with its config.json).")
     grids = grid_steps(run_dir)

@@ -229,13 +229,15 @@ def history(run: str | Path) -> list[dict]:
 
 
 @_in_python
-def export(run: str | Path, out: str | Path, *, ema: bool = True) -> dict:
+def export(run: str | Path, out: str | Path, *, ema: bool = True, batch: int = 0) -> dict:
     """Write ``run``'s generator (its EMA copy unless ``ema=False``) to ``out``, a ``.pt2`` file that plain
-    PyTorch loads without ganforge: ``torch.export.load(out).module()(z)``. Returns what the file says of
-    itself (its ``ganforge.json``): the inputs, the output and its range, the checkpoint and step."""
+    PyTorch loads without ganforge: ``torch.export.load(out).module()(z)``, for any batch size (``batch`` 0) or
+    one. Returns what the file says of itself (its ``ganforge.json``): the inputs, the output and its range, the
+    checkpoint and step."""
     from .exporting import export_generator
 
-    return export_generator(str(run), out, use_ema=ema)
+    batch, = _integers(batch=batch)
+    return export_generator(str(run), out, use_ema=ema, batch=batch)
 
 
 @_in_python

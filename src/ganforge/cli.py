@@ -170,7 +170,7 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from .exporting import export_generator
 
-    info = export_generator(args.source, args.out, use_ema=not args.no_ema)
+    info = export_generator(args.source, args.out, use_ema=not args.no_ema, batch=args.batch)
     source = info["source"]
     print(f"ganforge: wrote {args.out}: {source['weights']} of {source['checkpoint']} (step {source['step']:,}). "
           f"In: {info['inputs']}. Out: {info['output'].split(';')[0]}. Load it with "
@@ -304,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("source", metavar="RUN_DIR|CHECKPOINT")
     x.add_argument("--out", required=True, help="the .pt2 file to write")
     x.add_argument("--no-ema", action="store_true", help="export G instead of the EMA generator")
+    x.add_argument("--batch", type=int, default=0, help="the one batch size it takes (default 0: any)")
     x.set_defaults(func=_cmd_export)
 
     d = sub.add_parser("data", help="export a dataset split as a uint8 .npy (N, C, H, W)")

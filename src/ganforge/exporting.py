@@ -22,28 +22,30 @@ from . import __version__
 from .errors import GanforgeError
 from .files import write_atomic
 from .sampling import load_generator
+from .wording import say
 
 MAX_BATCH = 1 << 16  # the free batch dimension's upper bound (torch.export asks for one)
 MAX_SIDE = 1 << 13  # an SR input's largest height and width
 
 
-def _inputs(cfg) -> tuple[tuple[torch.Tensor, ...], tuple[dict, ...], str]:
-    """Example inputs, which of their dimensions are free, and what they are, in words."""
+def _inputs(cfg, batch: int) -> tuple[tuple[torch.Tensor, ...], tuple[dict, ...], str]:
+    """Example inputs, which of their dimensions are free, and what they are, in words. ``batch`` 0 leaves the
+    batch free; another value fixes it."""
     from torch.export import Dim
 
-    batch = Dim("batch", min=1, max=MAX_BATCH)
+    free = {0: Dim("batch", min=1, max=MAX_BATCH)} if not batch else {}
+    n, size = batch or 2, str(batch or "N")
     probe = torch.Generator().manual_seed(0)  # not the global RNG: exporting draws nothing a user's seed set
     if cfg.model.task == "sr":
-        side = Dim("height", min=4, max=MAX_SIDE), Dim("width", min=4, max=MAX_SIDE)
-        lr = torch.rand(2, cfg.data.channels, 12, 16, generator=probe)
-        return (lr,), ({0: batch, 2: side[0], 3: side[1]},), \
-            f"an LR image batch, float32 (N, {cfg.data.channels}, h, w) in [0, 1]"
-    z = torch.randn(2, cfg.model.z_dim, generator=probe)
+        side = {2: Dim("height", min=4, max=MAX_SIDE), 3: Dim("width", min=4, max=MAX_SIDE)}
+        lr = torch.rand(n, cfg.data.channels, 12, 16, generator=probe)
+        return (lr,), ({**free, **side},), f"an LR image batch, float32 ({size}, {cfg.data.channels}, h, w) in [0, 1]"
+    z = torch.randn(n, cfg.model.z_dim, generator=probe)
     if cfg.model.num_classes:
-        labels = torch.tensor([0, cfg.model.num_classes - 1])
-        return (z, labels), ({0: batch}, {0: batch}), \
-            f"noise float32 (N, {cfg.model.z_dim}) from N(0, 1), and classes int64 (N,) in [0, {cfg.model.num_classes})"
-    return (z,), ({0: batch},), f"noise float32 (N, {cfg.model.z_dim}) from N(0, 1)"
+        labels = torch.arange(n) % cfg.model.num_classes
+        return (z, labels), (free, free), (f"noise float32 ({size}, {cfg.model.z_dim}) from N(0, 1), and classes "
+                                           f"int64 ({size},) in [0, {cfg.model.num_classes})")
+    return (z,), (free,), f"noise float32 ({size}, {cfg.model.z_dim}) from N(0, 1)"
 
 
 @contextlib.contextmanager
@@ -62,25 +64,34 @@ def _torch_logs_quiet() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def export_generator(source: str | Path, out: str | Path, use_ema: bool = True) -> dict:
+def export_generator(source: str | Path, out: str | Path, use_ema: bool = True, batch: int = 0) -> dict:
     """Export the generator of ``source`` (a run folder or checkpoint) to ``out`` (a ``.pt2`` file) and return
-    the description stored in it as ``ganforge.json``."""
+    the description stored in it as ``ganforge.json``. ``batch`` 0 exports for any batch size; another value
+    for that one alone (for a network whose forward turns the batch size into a Python number)."""
     out = Path(out)
     if out.suffix != ".pt2":
-        raise GanforgeError(f"--out '{out}': an exported program is a .pt2 file (torch.export's); name it "
-                            f"'{out.with_suffix('.pt2').name}'.")
+        raise GanforgeError(f"{say('--out', 'out')} '{out}': an exported program is a .pt2 file (torch.export's); "
+                            f"name it '{out.with_suffix('.pt2').name}'.")
+    if batch < 0:
+        raise GanforgeError(f"{say('--batch', 'batch')} must be >= 0 (0: any batch size), got {batch}.")
     G, cfg = load_generator(source, use_ema)
-    args, dynamic, takes = _inputs(cfg)
+    args, dynamic, takes = _inputs(cfg, batch)
     try:
         with _torch_logs_quiet():
             program = torch.export.export(G, args, dynamic_shapes=dynamic)
     except Exception as e:  # torch's errors here run to pages; the first line names the cause
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "Constraints violated (batch)" in first:  # the free batch was fixed by the code: len(z), int(shape[0])
+            raise GanforgeError(f"generator '{cfg.model.generator.name}' of '{source}' turns the batch size into a "
+                                "Python number in its forward (len(z), int(z.shape[0]), a size from .tolist()), which "
+                                "fixes it, so it cannot be exported for any batch size. Use z.shape[0] or "
+                                f".view(-1, ...) there, or export one batch size: {say('--batch N', 'batch=N')}.") \
+                from None
         raise GanforgeError(f"generator '{cfg.model.generator.name}' of '{source}' cannot be exported: "
                             f"{type(e).__name__}: {first[:300]}. torch.export follows one path through forward(): "
                             "a branch or loop that depends on the input's values cannot be recorded. Rewrite it with "
                             "tensor ops (torch.where), or use the weights: torch.load(checkpoint)['G_ema'].") from None
-    check = tuple(a[:1] for a in args)  # another batch size than the example's: the batch is really free
+    check = args if batch else tuple(a[:1] for a in args)  # another batch than the example's: really free
     with torch.no_grad():
         if not torch.allclose(program.module()(*check), G(*check), rtol=1e-4, atol=1e-5):
             raise GanforgeError(f"the exported program of '{source}' does not reproduce its generator's output; "
@@ -89,7 +100,7 @@ def export_generator(source: str | Path, out: str | Path, use_ema: bool = True) 
     output = (f"float32 (N, {c}, {scale}h, {scale}w) in [0, 1]" if cfg.model.task == "sr" else
               f"float32 (N, {c}, {r}, {r}) in [-1, 1]; as 8-bit images: ((x + 1) * 127.5).round().clamp(0, 255)")
     info = {"ganforge": __version__, "torch": str(torch.__version__), "source": G.source, "task": cfg.model.task,
-            "inputs": takes, "output": output, "channels": c,
+            "batch": batch or None, "inputs": takes, "output": output, "channels": c,
             **({"scale": cfg.sr.scale} if cfg.model.task == "sr" else
                {"z_dim": cfg.model.z_dim, "resolution": cfg.data.resolution, "num_classes": cfg.model.num_classes,
                 "class_names": list(G.class_names)})}

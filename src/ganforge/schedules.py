@@ -116,9 +116,9 @@ def validate_schedule(side: str, opt: OptimizerConfig, train: TrainConfig) -> No
                                 f"the {opt.schedule} schedule falls from lr to min_lr.")
         if not opt.decay_steps and not (train.max_steps or train.max_epochs):
             raise GanforgeError(f"{side}.schedule '{opt.schedule}' falls to min_lr over {side}.decay_steps, or over "
-                                f"the whole run when that is 0, but the run has no step or epoch bound (a time bound does not say how "
-                                f"many steps it will take); set "
-                                f"{side}.decay_steps, train.max_steps or train.max_epochs.")
+                                "the whole run when that is 0, but the run has no step or epoch bound (a time bound "
+                                f"does not say how many steps it will take); set {side}.decay_steps, train.max_steps "
+                                "or train.max_epochs.")
         if not opt.decay_steps and train.max_steps and opt.warmup_steps >= train.max_steps:
             raise GanforgeError(f"config key '{side}.warmup_steps' is {opt.warmup_steps:,}, not below "
                                 f"train.max_steps ({train.max_steps:,}): no steps would be left to decay over.")
