@@ -156,12 +156,12 @@ class Trainer:
         self.abort: str | None = None  # set by a hook to end the run without saving its state
         self.step_replaced = False  # set by a hook that reloaded an earlier state (rollback)
         self.saved_after_error: int | None = None  # the step saved when a hook failed (_save_after_failed)
-        # each optimizer with its config and its schedule's length (ganforge.schedules), and the health
-        # monitor's factor after rollbacks, which multiplies the schedule
-        self.lr_plan = [(opt, oc, decay_length(oc, cfg.train, self.batches.batches_per_epoch))
-                        for opt, oc in ((self.objective.opt_g, cfg.optim_g), (self.objective.opt_d, cfg.optim_d))
-                        if opt is not None]
-        self.scheduled = any(oc.schedule != "constant" or oc.warmup_steps for _, oc, _ in self.lr_plan)
+        # each optimizer ("g", "d") with its config and its schedule's length (ganforge.schedules), and the
+        # health monitor's factor after rollbacks, which multiplies the schedule
+        self.lr_plan = [(side, opt, oc, decay_length(oc, cfg.train, self.batches.batches_per_epoch))
+                        for side, opt, oc in (("g", self.objective.opt_g, cfg.optim_g),
+                                              ("d", self.objective.opt_d, cfg.optim_d)) if opt is not None]
+        self.scheduled = any(oc.schedule != "constant" or oc.warmup_steps for _, _, oc, _ in self.lr_plan)
         self.lr_scale = 1.0
         self.apply_learning_rates()
         if resume_from is not None:
@@ -294,9 +294,9 @@ class Trainer:
         except (KeyError, GanforgeError):  # a checkpoint without a config, or of another version: no reason given
             before = None
         step = self.state.step - 1
-        for opt, oc, length in self.lr_plan:
-            side = "optim_g" if opt is self.objective.opt_g else "optim_d"
-            saved = payload.get(f"opt_{side[-1]}", {}).get("param_groups", [{}])[0].get("lr")
+        for letter, _, oc, length in self.lr_plan:
+            side = f"optim_{letter}"
+            saved = payload.get(f"opt_{letter}", {}).get("param_groups", [{}])[0].get("lr")
             now = learning_rate(oc, step, length) * self.lr_scale
             if saved is None or math.isclose(saved, now, rel_tol=1e-9):
                 continue
@@ -330,19 +330,17 @@ class Trainer:
         self.lr_scale = scale
         self.apply_learning_rates()
 
-    def apply_learning_rates(self, step: int | None = None) -> None:
-        """Set each optimizer's learning rate to its schedule's at ``step`` (default: the step about to be
-        taken), times :attr:`lr_scale`."""
-        step = self.state.step if step is None else step
-        for opt, oc, length in self.lr_plan:
-            lr = learning_rate(oc, step, length) * self.lr_scale
+    def apply_learning_rates(self) -> None:
+        """Set each optimizer's learning rate to its schedule's at the step about to be taken, times
+        :attr:`lr_scale`."""
+        for _, opt, oc, length in self.lr_plan:
+            lr = learning_rate(oc, self.state.step, length) * self.lr_scale
             for group in opt.param_groups:
                 group["lr"] = lr
 
     def learning_rates(self) -> dict[str, float]:
         """The optimizers' current learning rates, as ``lr_g`` and ``lr_d`` (for the logs)."""
-        names = {id(self.objective.opt_g): "lr_g", id(self.objective.opt_d): "lr_d"}
-        return {names[id(opt)]: opt.param_groups[0]["lr"] for opt, _, _ in self.lr_plan}
+        return {f"lr_{side}": opt.param_groups[0]["lr"] for side, opt, _, _ in self.lr_plan}
 
     def report(self, message: str, kind: str = "health") -> None:
         """A warning for the user: console (above the progress bar), metrics.jsonl and TensorBoard (rank 0)."""
