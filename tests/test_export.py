@@ -10,7 +10,7 @@ from ganforge.sampling import load_generator
 
 from conftest import run_cli, tiny
 
-BRANCHY = '''
+PLUGIN = '''
 from dataclasses import dataclass
 import torch, torch.nn as nn
 from ganforge.registry import GENERATORS
@@ -19,42 +19,23 @@ from ganforge.registry import GENERATORS
 class Opts:
     width: int = 8
 
-@GENERATORS.register("test-branchy", Opts)
-class Branchy(nn.Module):
-    """Flips its output when the noise's mean is positive: a branch on the input's values."""
+@GENERATORS.register("{name}", Opts)
+class G(nn.Module):
+    """{doc}"""
     def __init__(self, opts, *, z_dim, channels, resolution):
         super().__init__()
         self.fc = nn.Linear(z_dim, channels * resolution * resolution)
         self.shape = (channels, resolution, resolution)
 
     def forward(self, z):
-        x = torch.tanh(self.fc(z)).view(-1, *self.shape)
-        if z.mean() > 0:
-            x = -x
-        return x
+{forward}
 '''
-
-
-SIZED = '''
-from dataclasses import dataclass
-import torch, torch.nn as nn
-from ganforge.registry import GENERATORS
-
-@dataclass(frozen=True)
-class Opts:
-    width: int = 8
-
-@GENERATORS.register("test-sized", Opts)
-class Sized(nn.Module):
-    """Shapes its output with len(z), as a notebook's network may: len() makes the batch a Python number."""
-    def __init__(self, opts, *, z_dim, channels, resolution):
-        super().__init__()
-        self.fc = nn.Linear(z_dim, channels * resolution * resolution)
-        self.shape = (channels, resolution, resolution)
-
-    def forward(self, z):
-        return torch.tanh(self.fc(z)).view(len(z), *self.shape)
-'''
+BRANCHY = PLUGIN.format(name="test-branchy", doc="Flips its output when the noise's mean is positive: a branch on "
+                        "the input's values.", forward="""        x = torch.tanh(self.fc(z)).view(-1, *self.shape)
+        return -x if z.mean() > 0 else x""")
+SIZED = PLUGIN.format(name="test-sized", doc="Shapes its output with len(z), as a notebook's network may: len() "
+                      "makes the batch a Python number.",
+                      forward="        return torch.tanh(self.fc(z)).view(len(z), *self.shape)")
 
 
 def test_the_exported_generator_runs_without_ganforge(idx_root, tmp_path, capsys):
@@ -110,12 +91,17 @@ def test_conditional_and_super_resolution_generators(idx_root, tmp_path):
         assert torch.allclose(up(lr), G(lr), atol=1e-6) and up(lr).shape == (2, 3, 36, 52)
 
 
-def test_what_cannot_be_exported_is_a_one_line_error(idx_root, tmp_path, capsys):
-    plugin = tmp_path / "branchy.py"
-    plugin.write_text(BRANCHY)
-    run = tmp_path / "br"
+def trained_with(code: str, name: str, idx_root, tmp_path):
+    """A one-step run of the generator ``name`` that the plugin ``code`` registers."""
+    plugin, run = tmp_path / f"{name}.py", tmp_path / name
+    plugin.write_text(code)
     assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=1", f"plugins=['{plugin}']",
-                                                                "model.generator.name=test-branchy")) == 0
+                                                                f"model.generator.name={name}")) == 0
+    return run
+
+
+def test_what_cannot_be_exported_is_a_one_line_error(idx_root, tmp_path, capsys):
+    run = trained_with(BRANCHY, "test-branchy", idx_root, tmp_path)
     capsys.readouterr()
     assert run_cli("export", run, "--out", tmp_path / "br.pt2") == 2
     err = capsys.readouterr().err
@@ -130,11 +116,7 @@ def test_what_cannot_be_exported_is_a_one_line_error(idx_root, tmp_path, capsys)
 
 def test_a_forward_that_fixes_the_batch_exports_one_batch_size(idx_root, tmp_path, capsys):
     """.view(len(z), ...), as a notebook's network may have it: len() turns the batch into a Python number."""
-    plugin = tmp_path / "sized.py"
-    plugin.write_text(SIZED)
-    run = tmp_path / "sized"
-    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=1", f"plugins=['{plugin}']",
-                                                                "model.generator.name=test-sized")) == 0
+    run = trained_with(SIZED, "test-sized", idx_root, tmp_path)
     capsys.readouterr()
     assert run_cli("export", run, "--out", tmp_path / "any.pt2") == 2
     assert ("turns the batch size into a Python number in its forward (len(z), int(z.shape[0]), a size from "
