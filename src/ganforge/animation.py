@@ -42,7 +42,8 @@ def _labelled(path: Path, step: int, size: tuple[int, int], mode: str) -> Image.
     log.num_samples changed on a resume differ in size), in ``mode`` (L keeps a grey run's levels exact in
     the GIF's palette; RGB is quantized to 256 colours per frame)."""
     frame = Image.new(mode, (size[0], size[1] + LABEL_HEIGHT))
-    frame.paste(Image.open(path).convert(mode), (0, LABEL_HEIGHT))
+    with Image.open(path) as grid:
+        frame.paste(grid.convert(mode), (0, LABEL_HEIGHT))
     ImageDraw.Draw(frame).text((2, 1), f"step {step:,}", fill=255 if mode == "L" else (255, 255, 255))
     return frame
 
@@ -65,9 +66,12 @@ def write_timelapse(run: str | Path, out: str | Path, fps: float = 4.0, frames: 
                             "written every log.sample_every_steps and when a run ends); train it first.")
     check_output_file(out)
     chosen = [grids[i] for i in pick_frames(len(grids), frames)]
-    headers = [Image.open(p) for _, p in chosen]  # opening reads the header only
-    size = (max(h.size[0] for h in headers), max(h.size[1] for h in headers))
-    mode = "L" if all(h.mode == "L" for h in headers) else "RGB"
+    headers = []
+    for _, path in chosen:
+        with Image.open(path) as image:  # opening reads the header only
+            headers.append((image.size, image.mode))
+    size = (max(w for (w, _), _ in headers), max(h for (_, h), _ in headers))
+    mode = "L" if all(m == "L" for _, m in headers) else "RGB"
     pictures = [_labelled(p, step, size, mode) for step, p in chosen]
     durations = [round(1000 / fps)] * (len(pictures) - 1) + [max(LAST_FRAME_MS, round(1000 / fps))]
     write_atomic(out, lambda f: pictures[0].save(f, format="GIF", save_all=True, append_images=pictures[1:],
