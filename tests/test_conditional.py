@@ -7,6 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
+import ganforge
+
 from ganforge.config import load_config
 from ganforge.nets import build_networks
 from ganforge.nets.conditional import ClassEmbeddingGenerator, ConditionalBatchNormGenerator, ProjectionDiscriminator
@@ -58,6 +60,14 @@ def test_a_class_conditional_gan_draws_the_class_asked_for(idx_root, bright_and_
     assert run_cli("sample", run, "--interpolate", 3, "--num", 4, "--out", tmp_path / "walks.npy") == 0
     walks = np.load(tmp_path / "walks.npy").astype(float).mean(axis=(1, 2, 3)).reshape(4, 3)
     assert (walks[0::2] > 140).all() and (walks[1::2] < 110).all(), walks
+    # a walk between classes keeps its noise: it starts at --class bright's image i, ends at --class dark's
+    assert run_cli("sample", run, "--interpolate", 5, "--num", 4, "--class", "bright", "--to-class", "dark",
+                   "--out", tmp_path / "morph.npy") == 0
+    morph = np.load(tmp_path / "morph.npy").reshape(4, 5, 1, 28, 28)
+    bright, dark = np.load(tmp_path / "bright.npy"), np.load(tmp_path / "dark.npy")
+    assert np.array_equal(morph[:, 0], bright[:4]) and np.array_equal(morph[:, -1], dark[:4])
+    levels = morph.astype(float).mean(axis=(2, 3, 4))
+    assert (np.diff(levels, axis=1) < 0).mean() > 0.8, levels  # darker frame by frame, nearly always
     assert run_cli("sample", run, "--interpolate", 3, "--num", 2, "--out", tmp_path / "dark.gif",
                    "--class", "dark") == 0
     with Image.open(tmp_path / "dark.gif") as gif:
@@ -106,6 +116,11 @@ def test_conditional_batchnorm_learns_the_class(bright_and_dark, tmp_path):
         z = torch.randn(64, cfg.model.z_dim)  # z alone: no embedding beside it
         bright, dark = (G(z, torch.full((64,), c)).mean(dim=(1, 2, 3)) for c in (0, 1))
         assert bright.min() > 0.1 and dark.max() < -0.1, (use_ema, bright, dark)  # tanh output: 140 and 115 of 255
+    # the per-class gains mix too: a walk from dark to bright with each walk's noise fixed
+    morph = ganforge.interpolate(run, 4, 5, class_="dark", to_class="bright").float().mean(dim=(2, 3, 4))
+    assert (morph[:, 0] < 110).all() and (morph[:, -1] > 140).all(), morph
+    assert torch.equal(ganforge.interpolate(run, 4, 2, class_=1, to_class=1)[:, 0],
+                       ganforge.sample(run, 4, class_=1))  # a walk from a class to itself is sample's images
 
 
 def test_a_class_is_picked_by_name_before_index():
@@ -134,6 +149,12 @@ def test_class_errors_are_bad_input(idx_root, bright_and_dark, tmp_path, capsys)
     capsys.readouterr()
     assert run_cli("sample", plain, "--num", 4, "--out", tmp_path / "x.npy", "--class", "0") == 2
     assert "--class needs a class-conditional run" in capsys.readouterr().err
+    assert run_cli("sample", plain, "--out", tmp_path / "w.png", "--interpolate", 4, "--to-class", "1") == 2
+    assert capsys.readouterr().err == ("ganforge: error: --to-class walks from --class to it, with each walk's noise "
+                                       "fixed; give --class too.\n")
+    assert run_cli("sample", plain, "--out", tmp_path / "w.png", "--to-class", "1") == 2
+    assert "--to-class walks from --class to another class; give it with --interpolate STEPS." in \
+        capsys.readouterr().err
     assert run_cli("train", "srcnn-x4", "--out", tmp_path / "sr", "--set", "model.num_classes=10") == 2
     assert "model.num_classes is for class-conditional GANs" in capsys.readouterr().err
     assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "c", "--set", "model.class_conditioning=concat") == 2
@@ -202,6 +223,12 @@ def test_a_plugin_network_may_take_the_labels_itself(idx_root, tmp_path, capsys)
     assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "a", *sets) == 0
     assert run_cli("sample", tmp_path / "a", "--num", 4, "--out", tmp_path / "s.npy", "--class", "Sneaker") == 0
     capsys.readouterr()
+    # it takes whole classes: a walk between classes, which mixes ganforge's class tables, is refused
+    assert run_cli("sample", tmp_path / "a", "--interpolate", 4, "--class", "Sneaker", "--to-class", "Bag",
+                   "--out", tmp_path / "w.png") == 2
+    assert (f"generator 'labels-g' of '{tmp_path / 'a'}' takes its classes itself, as whole classes; a walk between "
+            "classes mixes the rows of ganforge's class tables (model.class_conditioning), which it does not use."
+            in capsys.readouterr().err)
     sets += ["--set", "model.discriminator.name=scores-only-d", "--set", "model.discriminator.options={}"]
     assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "b", *sets) == 2
     err = capsys.readouterr().err

@@ -132,16 +132,17 @@ def sample(run: str | Path, num: int = 64, *, seed: int = 0, class_: int | str |
 
 @_in_python
 def interpolate(run: str | Path, num: int = 8, steps: int = 10, *, seed: int = 0, class_: int | str | None = None,
-                truncation: float | None = None, ema: bool = True) -> torch.Tensor:
+                to_class: int | str | None = None, truncation: float | None = None, ema: bool = True) -> torch.Tensor:
     """``num`` walks through a run's latent space, ``steps`` frames each, as uint8 (num, steps, C, H, W): the
     frames ``ganforge sample --interpolate`` writes. Walk i starts at image i of ``sample(run, seed=seed)``;
-    ``grid(walks)`` shows a walk per row."""
-    from .interpolation import interpolate as walk
-    from .sampling import load_for_sampling
+    ``grid(walks)`` shows a walk per row. With ``to_class`` (and ``class_``), each walk keeps its noise and goes
+    from ``class_`` to ``to_class``."""
+    from .interpolation import interpolate as walk, load_for_walks
 
     num, steps, seed = _integers(num=num, steps=steps, seed=seed)
-    G, cfg, label = load_for_sampling(run, ema, truncation, None if class_ is None else str(class_))
-    return walk(G, cfg.model.z_dim, num, steps, seed, truncation, cfg.model.num_classes, label)
+    G, cfg, label, to_label = load_for_walks(run, ema, truncation, None if class_ is None else str(class_),
+                                             None if to_class is None else str(to_class))
+    return walk(G, cfg.model.z_dim, num, steps, seed, truncation, cfg.model.num_classes, label, to_label)
 
 
 @_in_python

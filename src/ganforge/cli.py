@@ -49,6 +49,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     if args.interpolate is not None and args.nearest is not None:
         raise GanforgeError("--interpolate and --nearest make different grids; give one of them.")
+    if args.to_class is not None and args.interpolate is None:
+        raise GanforgeError("--to-class walks from --class to another class; give it with --interpolate STEPS.")
     if args.features is not None and args.nearest is None:
         raise GanforgeError("--features chooses the features --nearest compares in; add --nearest K, or drop it.")
     # walks and rows of neighbours are fewer than samples: each is a row of images
@@ -67,7 +69,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         from .interpolation import write_interpolation
 
         out = write_interpolation(args.source, num, args.interpolate, args.out, seed=args.seed,
-                                  use_ema=not args.no_ema, truncation=args.truncation, class_=args.class_)
+                                  use_ema=not args.no_ema, truncation=args.truncation, class_=args.class_,
+                                  to_class=args.to_class)
         print(f"ganforge: wrote {num} walk{'s' * (num != 1)} of {args.interpolate} frames to {out}")
         return 0
     from .sampling import sample
@@ -258,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--truncation", type=float, default=None, metavar="T", help="truncate z to [-T, T]")
     s.add_argument("--class", dest="class_", default=None, metavar="K",
                    help="a class-conditional run: only class K (an index or a name); default: every class in turn")
+    s.add_argument("--to-class", dest="to_class", default=None, metavar="K",
+                   help="with --interpolate and --class: each walk keeps its noise and goes from --class to class K")
     s.set_defaults(func=_cmd_sample)
 
     e = sub.add_parser("evaluate", help="FID, KID, IS, precision/recall, density/coverage and SWD of a run, "

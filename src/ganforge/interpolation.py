@@ -18,8 +18,8 @@ from .errors import GanforgeError
 from .files import check_output_file, write_atomic
 from .images import MAX_GRID_IMAGES, make_grid, save_png, to_pil, to_uint8
 from .memory import check_fits
-from .nets.conditional import with_labels
-from .sampling import NOISE_BATCH, class_labels, draw_noise, load_for_sampling
+from .nets.conditional import takes_class_mixtures, with_labels
+from .sampling import NOISE_BATCH, class_labels, draw_noise, load_for_sampling, pick_class
 from .wording import say
 
 # a walk's outputs: a grid (a walk per row), an animation (every walk at once, frame by frame), or the array
@@ -43,12 +43,15 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def interpolate(G: torch.nn.Module, z_dim: int, num: int, steps: int, seed: int = 0,
-                truncation: float | None = None, num_classes: int = 0, label: int | None = None) -> torch.Tensor:
+                truncation: float | None = None, num_classes: int = 0, label: int | None = None,
+                to_label: int | None = None) -> torch.Tensor:
     """``num`` walks of ``steps`` frames each, as uint8 (num, steps, C, H, W).
 
     Walk i starts at image i of ``ganforge sample --seed`` (the same noise vector) and ends at a vector drawn
     after those ``num``. A class-conditional G keeps walk i's class (see
-    :func:`~ganforge.sampling.class_labels`) all the way, so only the noise moves.
+    :func:`~ganforge.sampling.class_labels`) all the way, so only the noise moves. With ``to_label``, the noise
+    stays (walk i's is image i's) and the class moves instead, from ``label`` to ``to_label``: the class
+    tables' rows are mixed in the walk's proportions (StudioGAN's interpolation with z fixed).
     """
     if steps < 2:
         raise GanforgeError(f"{say('--interpolate', 'steps')} must be at least 2 (a walk's two ends), got {steps}.")
@@ -56,7 +59,7 @@ def interpolate(G: torch.nn.Module, z_dim: int, num: int, steps: int, seed: int 
         raise GanforgeError(f"{say('--num', 'num')} must be > 0, got {num}.")
     g = torch.Generator().manual_seed(seed)
     starts = draw_noise(g, num, z_dim, truncation)  # generate's draw: walk i starts at sample's image i
-    ends = draw_noise(g, num, z_dim, truncation)
+    ends = starts if to_label is not None else draw_noise(g, num, z_dim, truncation)
     device = next(G.parameters()).device
     labels = class_labels(0, num, num_classes, label).to(device) if num_classes else None  # a walk's all the way
     # one frame tells the size of all: refuse walks whose noise, labels and frames will not fit, before making them
@@ -65,16 +68,40 @@ def interpolate(G: torch.nn.Module, z_dim: int, num: int, steps: int, seed: int 
                f"frames of {'x'.join(map(str, frame.shape))}", f"lower {say('--num', 'num')} or "
                f"{say('--interpolate', 'steps')}")
     y = None if labels is None else labels.repeat_interleave(steps)
+    if to_label is not None:  # each frame's class weights: 1 - t of the first class, t of the other
+        t = torch.linspace(0.0, 1.0, steps, device=device)
+        eye = torch.eye(num_classes, device=device)
+        y = ((1 - t)[:, None] * eye[label] + t[:, None] * eye[to_label]).repeat(num, 1)
     z = slerp(starts, ends, torch.linspace(0.0, 1.0, steps)).reshape(-1, z_dim)
     frames = [to_uint8(with_labels(G, z[i:i + NOISE_BATCH].to(device), None if y is None else y[i:i + NOISE_BATCH]))
               for i in range(0, len(z), NOISE_BATCH)]  # a batch at a time, as sample's
     return torch.cat(frames).reshape(num, steps, *frames[0].shape[1:])
 
 
+def load_for_walks(source: str, use_ema: bool, truncation: float | None, class_: str | None,
+                   to_class: str | None) -> tuple[torch.nn.Module, object, int | None, int | None]:
+    """G, its config, and the indices of ``class_`` and ``to_class`` (None where not given), for walks; a walk
+    between classes needs both classes and a G that takes mixtures of them."""
+    G, cfg, label = load_for_sampling(source, use_ema, truncation, class_)
+    if to_class is None:
+        return G, cfg, label, None
+    if class_ is None:
+        raise GanforgeError(f"{say('--to-class', 'to_class')} walks from {say('--class', 'class_')} to it, with each "
+                            f"walk's noise fixed; give {say('--class', 'class_')} too.")
+    to_label = pick_class(to_class, cfg.model.num_classes, G.class_names, str(source))
+    if not takes_class_mixtures(G):
+        raise GanforgeError(f"generator '{cfg.model.generator.name}' of '{source}' takes its classes itself, as whole "
+                            "classes; a walk between classes mixes the rows of ganforge's class tables "
+                            "(model.class_conditioning), which it does not use.")
+    return G, cfg, label, to_label
+
+
 def write_interpolation(source: str, num: int, steps: int, out: str, seed: int = 0, use_ema: bool = True,
-                        truncation: float | None = None, class_: str | None = None) -> Path:
+                        truncation: float | None = None, class_: str | None = None,
+                        to_class: str | None = None) -> Path:
     """Write ``num`` walks of ``steps`` frames to ``out``: a ``.png`` grid (a walk per row), an animated ``.gif``
-    (all walks side by side, moving forth and back), or a ``.npy`` of uint8 (num * steps, C, H, W), walk by walk."""
+    (all walks side by side, moving forth and back), or a ``.npy`` of uint8 (num * steps, C, H, W), walk by walk.
+    With ``to_class`` each walk keeps its noise and goes from ``class_`` to ``to_class``."""
     out_path = Path(out)
     kind = out_path.suffix.lower()
     if kind not in SUFFIXES:
@@ -84,8 +111,9 @@ def write_interpolation(source: str, num: int, steps: int, out: str, seed: int =
         raise GanforgeError(f"--num {num} walks of {steps} frames are {num * steps:,} images, too many for one grid "
                             f"(at most {MAX_GRID_IMAGES:,}); write a .npy, or fewer walks.")
     check_output_file(out_path)
-    G, cfg, label = load_for_sampling(source, use_ema, truncation, class_)
-    walks = interpolate(G, cfg.model.z_dim, num, steps, seed, truncation, cfg.model.num_classes, label).numpy()
+    G, cfg, label, to_label = load_for_walks(source, use_ema, truncation, class_, to_class)
+    walks = interpolate(G, cfg.model.z_dim, num, steps, seed, truncation, cfg.model.num_classes, label,
+                        to_label).numpy()
     frames = walks.reshape(-1, *walks.shape[2:])  # walk by walk: (num * steps, C, H, W)
     if kind == ".png":
         save_png(make_grid(frames, nrow=steps), out_path)

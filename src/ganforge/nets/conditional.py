@@ -36,6 +36,19 @@ def with_labels(net: Callable[..., torch.Tensor], x: torch.Tensor, labels: torch
     return net(x) if labels is None else net(x, labels)
 
 
+def class_vectors(table: nn.Embedding, y: torch.Tensor) -> torch.Tensor:
+    """The rows of ``table`` for classes ``y`` (B,) int64; or, for class weights ``y`` (B, num_classes) float
+    (each row summing to 1), the same mixture of rows: a walk from one class to another
+    (``sample --interpolate --to-class``)."""
+    return y.to(table.weight.dtype) @ table.weight if y.is_floating_point() else table(y)
+
+
+def takes_class_mixtures(G: nn.Module) -> bool:
+    """Whether ``G`` is conditioned by ganforge's own class tables, which take class weights as well as classes
+    (a network that takes its labels itself may only take whole classes)."""
+    return isinstance(G, (ClassEmbeddingGenerator, ConditionalBatchNormGenerator))
+
+
 def embedding_size(num_classes: int) -> int:
     """The size of the class embedding a wrapped G gets beside its noise."""
     return min(num_classes, MAX_EMBEDDING)
@@ -56,7 +69,7 @@ class ClassEmbeddingGenerator(nn.Module):
         self.embed = nn.Embedding(num_classes, embedding_size(num_classes))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([z, self.embed(y).to(z.dtype)], 1))
+        return self.net(torch.cat([z, class_vectors(self.embed, y).to(z.dtype)], 1))
 
 
 class ClassAffine(nn.Module):
@@ -80,7 +93,8 @@ class ClassAffine(nn.Module):
         if self.y is None:
             raise RuntimeError("a class-conditional BatchNorm ran outside its generator's forward(z, y)")
         shape = (-1, out.shape[1]) + (1,) * (out.ndim - 2)  # (B, C, 1, 1) for maps, (B, C) for vectors
-        return out * (1 + self.gain(self.y).view(shape).to(out.dtype)) + self.bias(self.y).view(shape).to(out.dtype)
+        gain, bias = class_vectors(self.gain, self.y), class_vectors(self.bias, self.y)
+        return out * (1 + gain.view(shape).to(out.dtype)) + bias.view(shape).to(out.dtype)
 
 
 class ConditionalBatchNormGenerator(nn.Module):
