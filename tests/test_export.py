@@ -124,6 +124,7 @@ def test_a_forward_that_fixes_the_batch_exports_one_batch_size(idx_root, tmp_pat
             "there, or export one batch size: --batch N.\n") in capsys.readouterr().err
     info = ganforge.export(run, tmp_path / "four.pt2", batch=4)
     assert info["batch"] == 4 and info["inputs"] == "noise float32 (4, 64) from N(0, 1)"
+    assert info["output"].startswith("float32 (4, 1, 28, 28) in [-1, 1]")
     g = torch.export.load(str(tmp_path / "four.pt2")).module()
     G, _ = load_generator(run)
     z = torch.randn(4, 64)

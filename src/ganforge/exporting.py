@@ -96,9 +96,9 @@ def export_generator(source: str | Path, out: str | Path, use_ema: bool = True, 
         if not torch.allclose(program.module()(*check), G(*check), rtol=1e-4, atol=1e-5):
             raise GanforgeError(f"the exported program of '{source}' does not reproduce its generator's output; "
                                 "it was not written. Report this with the run's config.")
-    c, r, scale = cfg.data.channels, cfg.data.resolution, cfg.sr.scale
-    output = (f"float32 (N, {c}, {scale}h, {scale}w) in [0, 1]" if cfg.model.task == "sr" else
-              f"float32 (N, {c}, {r}, {r}) in [-1, 1]; as 8-bit images: ((x + 1) * 127.5).round().clamp(0, 255)")
+    n, c, r, scale = batch or "N", cfg.data.channels, cfg.data.resolution, cfg.sr.scale
+    output = (f"float32 ({n}, {c}, {scale}h, {scale}w) in [0, 1]" if cfg.model.task == "sr" else
+              f"float32 ({n}, {c}, {r}, {r}) in [-1, 1]; as 8-bit images: ((x + 1) * 127.5).round().clamp(0, 255)")
     info = {"ganforge": __version__, "torch": str(torch.__version__), "source": G.source, "task": cfg.model.task,
             "batch": batch or None, "inputs": takes, "output": output, "channels": c,
             **({"scale": cfg.sr.scale} if cfg.model.task == "sr" else
