@@ -223,3 +223,19 @@ def test_adamw_decays_weights_apart_from_the_gradient():
         moved[name] = (1 - w.detach()).tolist()
     assert moved["adamw"] == pytest.approx([0.05] * 3)
     assert moved["adam"] == pytest.approx([0.1] * 3, rel=1e-5)
+
+
+def test_lazy_r1_runs_every_kth_step_weighted_by_k():
+    """StyleGAN2's lazy regularization: R1 on steps 0, k, 2k, ... only, at k times the weight, so a due step of
+    r1_gamma g, r1_every k is the eager step of gamma g * k."""
+    lazy, _ = make("objective.r1_gamma=2", "objective.r1_every=4")
+    batch = real()
+    assert ["r1" in lazy.train_step(batch, step) for step in range(8)] == [True, False, False, False] * 2
+    steps = []
+    for overrides in (("objective.r1_gamma=2", "objective.r1_every=4"), ("objective.r1_gamma=8",)):
+        obj, _ = make(*overrides)
+        torch.manual_seed(1)  # the same fakes
+        steps.append(obj.train_step(batch, 0))
+    assert torch.equal(steps[0]["r1"], steps[1]["r1"]) and torch.equal(steps[0]["loss_d"], steps[1]["loss_d"])
+    with pytest.raises(GanforgeError, match=r"'objective.r1_every' is 4, but objective.r1_gamma is 0 \(R1 off\)"):
+        load_config("dcgan-fmnist", ["objective.r1_every=4"])

@@ -398,3 +398,15 @@ def test_bench_scripts_report_bad_input_in_one_line_and_exit_2(tmp_path, capsys)
         done = subprocess.run([sys.executable, str(root / "bench" / argv[0]), *argv[1:]], capture_output=True, text=True)
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr and "unknown preset 'nope'" in done.stderr
+
+
+def test_bench_train_counts_a_gradient_penalty(idx_root, tmp_path):
+    """The penalty's autograd.grad made torch's module tracker raise inside FLOP counting: bench train failed on
+    hw6-wgan-gp-64 and on any R1 run. Now its extra backward is counted with the rest."""
+    flops = {}
+    for name, sets in (("plain", ()), ("r1", ("objective.r1_gamma=1",)), ("gp", ("objective.gp_weight=10",))):
+        out = tmp_path / f"{name}.json"
+        args = [a for s in (f"data.root={idx_root}", "train.batch_size=16", *sets) for a in ("--set", s)]
+        assert run_cli("bench", "train", "dcgan-fmnist", "--steps", 2, *args, "--json", out) == 0
+        flops[name] = json.loads(out.read_text())["flops_per_image"]
+    assert flops["r1"] > flops["plain"] and flops["gp"] > flops["plain"], flops

@@ -269,8 +269,12 @@ LR_SCHEDULES = ("optim_g.schedule=cosine", "optim_g.decay_steps=4", "optim_d.sch
                 "optim_d.milestones=[3,7]", "optim_d.warmup_steps=2")
 
 
-@pytest.mark.parametrize("sets", [(), SPECTRAL_NORM_GP, CLASS_CONDITIONAL_GP, DIFFAUGMENT_R1, LR_SCHEDULES],
-                         ids=["default", "spectral-norm-gp", "class-conditional-gp", "diffaugment-r1", "lr-schedules"])
+LAZY_R1 = ("objective.r1_gamma=1", "objective.r1_every=3")  # due at steps 0, 3, 6 and 9: on each side of the resume
+
+
+@pytest.mark.parametrize("sets", [(), SPECTRAL_NORM_GP, CLASS_CONDITIONAL_GP, DIFFAUGMENT_R1, LR_SCHEDULES, LAZY_R1],
+                         ids=["default", "spectral-norm-gp", "class-conditional-gp", "diffaugment-r1", "lr-schedules",
+                              "lazy-r1"])
 def test_resume_is_bitwise_identical(idx_root, tmp_path, sets, capsys):
     """Spectral norm's power-iteration vectors are state too; the penalty differentiates through sigma.
     A class-conditional run draws its fakes' classes, and DiffAugment its transforms, from the RNG the

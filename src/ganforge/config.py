@@ -159,6 +159,8 @@ class ObjectiveConfig:
         accumulate: micro-batches whose gradients make one optimizer step.
         gp_weight: WGAN-GP gradient penalty weight (0 = off).
         r1_gamma: R1 penalty on real images (0 = off).
+        r1_every: R1 on every k-th step only, weighted by k (StyleGAN2's lazy regularization: the
+            penalty's second backward is the D step's dearest part, and every 16th step does as well).
         clip_value: WGAN weight clipping of D's parameters (0 = off).
         reuse_fake: the G step reuses the fakes made for the D step (seed 001),
             which saves a G forward; needs n_critic = generator_steps = accumulate = 1.
@@ -179,6 +181,7 @@ class ObjectiveConfig:
     accumulate: int = 1
     gp_weight: float = 0.0
     r1_gamma: float = 0.0
+    r1_every: int = 1
     clip_value: float = 0.0
     reuse_fake: bool = False
     diffaugment: str = ""

@@ -159,6 +159,7 @@ class GANObjective:
         # g_loss that scores the real images itself (see discriminate)
         self.real_labels: torch.Tensor | None = None
         self.augment = parse_policy(cfg.objective.diffaugment)
+        self.r1_due = self.ob.r1_gamma > 0  # whether this step's D step adds R1 (train_step sets it per step)
 
     def autocast(self):
         """The forward-pass precision of ``train.precision`` (a no-op for fp32)."""
@@ -219,6 +220,7 @@ class GANObjective:
             # output memory: this tells torch the last step's outputs are done with, so the step's
             # several G and D calls each keep their own (a no-op without CUDA graphs)
             torch.compiler.cudagraph_mark_step_begin()
+        self.r1_due = self.ob.r1_gamma > 0 and step % self.ob.r1_every == 0  # lazy R1: every r1_every-th step
         if isinstance(real, tuple):
             return self.sr_step(*real, step)
         if isinstance(real, LabeledBatch):
@@ -259,7 +261,7 @@ class GANObjective:
             else:
                 with torch.no_grad():
                     fake = self.generate(g_input, fake_labels)
-            if ob.r1_gamma > 0:
+            if self.r1_due:
                 real = real.detach().requires_grad_(True)
             real_scores = self.discriminate(real, real_labels).float()
             fake_scores = self.discriminate(fake.detach(), fake_labels).float()
@@ -272,9 +274,9 @@ class GANObjective:
             gp = gradient_penalty(lambda x: self.discriminate(x, real_labels), real.detach(), fake.detach(), alpha)
             loss = loss + ob.gp_weight * gp
             logs["gp"] = gp.detach()
-        if ob.r1_gamma > 0:
+        if self.r1_due:  # weighted by r1_every, so the lazy penalty's average pull is the eager one's
             r1 = r1_penalty(real_scores, real)
-            loss = loss + 0.5 * ob.r1_gamma * r1
+            loss = loss + 0.5 * ob.r1_gamma * ob.r1_every * r1
             logs["r1"] = r1.detach()
         self.scaler_d.scale(loss / ob.accumulate).backward()
         if update:

@@ -87,8 +87,12 @@ def validate(cfg: Config) -> None:
     ob = cfg.objective
     if ob.d_real_fake not in ("sum", "mean"):
         raise GanforgeError(f"config key 'objective.d_real_fake' must be 'sum' or 'mean', got '{ob.d_real_fake}'.")
-    for key in ("n_critic", "generator_steps", "accumulate"):
+    for key in ("n_critic", "generator_steps", "accumulate", "r1_every"):
         _positive(getattr(ob, key), f"objective.{key}")
+    if ob.r1_every > 1 and not ob.r1_gamma:  # it would change nothing, without a word
+        raise GanforgeError(f"config key 'objective.r1_every' is {ob.r1_every}, but objective.r1_gamma is 0 (R1 off); "
+                            "set objective.r1_gamma (10 is StyleGAN2's for faces at 1024, far less for small images) "
+                            "or drop r1_every.")
     for key in ("gp_weight", "r1_gamma", "clip_value"):
         _positive(getattr(ob, key), f"objective.{key}", allow_zero=True)
     from .augment import parse_policy

@@ -17,10 +17,10 @@ from ..data import load_images
 from ..errors import GanforgeError
 from ..files import write_json
 from ..nets import build_networks
-from ..training.process import apply_process_settings
-from .reference import REFERENCES
 from ..provenance import machine
+from ..training.process import apply_process_settings
 from .measure import thread_speedup
+from .reference import REFERENCES
 from .train import GanforgeLoop, time_rounds
 
 

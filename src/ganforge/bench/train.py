@@ -8,6 +8,7 @@ rank 0 reports for the job.
 from __future__ import annotations
 
 import json
+import math
 import resource
 import time
 from typing import Callable
@@ -19,10 +20,10 @@ from .. import distributed as dist
 from ..config import Config, load_config
 from ..data import InMemoryBatches
 from ..files import write_json
+from ..provenance import machine
 from ..training.loop import build_objective, make_batches, pick_device
 from ..training.process import apply_process_settings
 from .ceiling import layers_alone, record_layer_calls
-from ..provenance import machine
 from .measure import count_flops, matmul_peak_gflops, sync, thread_speedup
 
 
@@ -42,7 +43,9 @@ class GanforgeLoop:
         else:
             self.batches = make_batches(cfg, env, device)
         self.objective = build_objective(cfg, device, env)
-        self.cycle = cfg.objective.n_critic * cfg.objective.accumulate  # train_step calls per G update
+        # train_step calls that repeat: n_critic D steps per G update, times lazy R1's period where it is on
+        ob = cfg.objective
+        self.cycle = math.lcm(ob.n_critic * ob.accumulate, ob.r1_every if ob.r1_gamma > 0 else 1)
         self.step = 0
 
     def run(self, n: int) -> float:
@@ -112,7 +115,7 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
         cycle = loop.cycle
         loop.run(max(warmup, cycle))
         nets = [m for m in (loop.objective.G, loop.objective.D) if m is not None]
-        with count_flops() as counter:  # one full cycle: n_critic D steps and the G step
+        with count_flops() as counter:  # one full cycle: n_critic D steps and the G step (and lazy R1's)
             calls = record_layer_calls(nets, lambda: loop.run(cycle), device)  # and its conv/linear calls
         flops_per_image = counter.get_total_flops() / (cycle * cfg.train.batch_size / env.world_size)
         steps = max(cycle, steps // cycle * cycle)
