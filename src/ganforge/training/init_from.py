@@ -4,7 +4,8 @@
 The common uses: SRGAN's generator starts from a run of the same network trained on pixel losses alone
 (``srgan-x4`` from ``msrresnet-x4``), and a GAN fine-tunes on new data from one trained on other data. Only
 the weights come over, the EMA copy's included (as StyleGAN2-ADA's ``--resume`` and MMagic's ``load_from``
-take it); the optimizers, the step and the data order start afresh, as in a new run. A resume continues its own checkpoint and never reads ``init_from`` again.
+take it); the optimizers, the step and the data order start afresh, as in a new run. A resume continues its
+own checkpoint and never reads ``init_from`` again.
 """
 from __future__ import annotations
 
