@@ -24,7 +24,7 @@ LAST_FRAME_MS = 2000  # the final grid stays up a while before the loop starts a
 
 def grid_steps(run_dir: Path) -> list[tuple[int, Path]]:
     """The run's sample grids as (step, file), oldest first, up to its newest good checkpoint's step."""
-    found = ckpt.load_latest(run_dir / "checkpoints") if (run_dir / "checkpoints").is_dir() else None
+    found = ckpt.load_latest(run_dir / "checkpoints")
     newest = found[0]["state"]["step"] if found else -1  # no checkpoint: no grid belongs to a state that stays
     grids = ((ckpt.step_of(p), p) for p in (run_dir / "samples").glob("step_*.png"))
     return sorted((step, p) for step, p in grids if 0 <= step <= newest)

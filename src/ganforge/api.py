@@ -217,16 +217,12 @@ def history(run: str | Path) -> list[dict]:
     """The records of a run's ``metrics.jsonl``, oldest first: one per log interval (``step``, the losses,
     ``images_per_second``, ...), one per evaluation (``eval/fid``, ...) and one per health warning.
     ``pandas.DataFrame(history(run))`` makes them columns to plot; a key a record lacks is NaN there."""
+    from .training.hooks.logger import read_records
+
     path = Path(run) / "metrics.jsonl"
     if not path.is_file():
         raise GanforgeError(f"'{run}' has no metrics.jsonl; give a run folder (the --out of ganforge train).")
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:  # a line torn by a kill mid-write; a resume drops it
-            continue
-    return records
+    return read_records(path)
 
 
 @_in_python

@@ -191,8 +191,6 @@ def _cmd_timelapse(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .files import write_json
     from .listing import find_runs, format_runs, summarize
 

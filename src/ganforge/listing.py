@@ -15,6 +15,7 @@ from .config import config_from_dict
 from .errors import GanforgeError, did_you_mean_path
 from .metrics.evaluate import HIGHER_IS_BETTER
 from .training import checkpoint as ckpt
+from .training.hooks.logger import read_records
 from .training.lock import is_being_written
 from .training.run import is_ganforge_run, reached_at_checkpoint
 from .wording import say
@@ -74,16 +75,17 @@ def summarize(run_dir: Path) -> RunSummary:
     """What :class:`RunSummary` says about ``run_dir`` (a ganforge run folder)."""
     cfg = config_from_dict(json.loads((run_dir / "config.json").read_text()))
     try:
-        found = ckpt.load_latest(run_dir / "checkpoints") if (run_dir / "checkpoints").is_dir() else None
+        found = ckpt.load_latest(run_dir / "checkpoints")  # None for a run without the folder
     except GanforgeError:  # every checkpoint damaged: as good as none for going on
         found = None
     payload = found[0] if found else None
     state = payload["state"] if payload else {"step": 0, "images_seen": 0, "seconds": 0.0}
+    records = read_records(run_dir / "metrics.jsonl")
     summary = RunSummary(str(run_dir), cfg.name, "", "", state["step"], state["images_seen"], state["seconds"],
-                         _evaluation(run_dir, cfg, state["step"]), _evaluated(run_dir))
+                         _evaluation(records, cfg, state["step"]), _evaluated(run_dir))
     resume = say("--resume continues it", "resume=True continues it")
     if is_being_written(run_dir):
-        logged = [r["step"] for r in _records(run_dir) if "step" in r]
+        logged = [r["step"] for r in records if "step" in r]
         now = f", at step {logged[-1]:,} by its log" if logged else ""  # the checkpoint's step lags behind
         summary.state, summary.detail = "training", f"a live process is writing it{now}"
     elif payload is None:
@@ -95,24 +97,12 @@ def summarize(run_dir: Path) -> RunSummary:
     return summary
 
 
-def _records(run_dir: Path) -> list[dict]:
-    """metrics.jsonl's records; a line torn by a kill is skipped."""
-    records = []
-    path = run_dir / "metrics.jsonl"
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return records
-
-
-def _evaluation(run_dir: Path, cfg, step: int) -> dict:
-    """The primary metric of the evaluations during training, up to the checkpoint's step (a resume drops the
-    later ones): its last value and its best."""
+def _evaluation(records: list[dict], cfg, step: int) -> dict:
+    """The primary metric of the evaluations during training in metrics.jsonl's ``records``, up to the
+    checkpoint's step (a resume drops the later ones): its last value and its best."""
     metric = cfg.eval.metrics.split(",")[0].strip()
     key = f"eval/{metric}"
-    points = [(r["step"], r[key]) for r in _records(run_dir) if key in r and r.get("step", 0) <= step]
+    points = [(r["step"], r[key]) for r in records if key in r and r.get("step", 0) <= step]
     if not points:
         return {}
     pick = max if metric in HIGHER_IS_BETTER else min

@@ -203,8 +203,7 @@ def pick_class(name: str, num_classes: int, class_names: tuple[str, ...], source
         return int(name)
     named = f": {', '.join(f'{i} {c}' for i, c in enumerate(class_names))}" if class_names else ""
     raise GanforgeError(f"{say('--class', 'class_')} '{name}' is not a class of '{source}'; give an index from 0 to "
-                        f"{num_classes - 1} "
-                        f"or a name{named}.")
+                        f"{num_classes - 1} or a name{named}.")
 
 
 def _png_name(i: int, num: int) -> str:

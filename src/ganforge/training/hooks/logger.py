@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import torch
 
@@ -67,6 +68,18 @@ class MetricsLogger(Hook):
 
     def on_train_end(self, trainer) -> None:
         self.flush(trainer)
+
+
+def read_records(path: Path) -> list[dict]:
+    """The records of a metrics.jsonl, oldest first ([] where there is none); a line torn by a kill mid-write
+    is skipped, as a resume drops it."""
+    records = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
 
 
 def _step_of(line: str) -> int | None:
