@@ -91,6 +91,7 @@ def test_wrong_type_names_key_and_type():
     ("optim_d.betas=[nan, 0.9]", r"'optim_d.betas\[0\]' must be a number, got nan"),
     ("optim_g.eps=-1", r"'optim_g.eps' must be >= 0, got -1.0"),  # torch's ValueError traceback at the first step
     ("optim_d.weight_decay=-0.1", r"'optim_d.weight_decay' must be >= 0"),
+    ("optim_g.clip_grad_norm=-1", r"'optim_g.clip_grad_norm' must be >= 0, got -1.0"),  # torch would flip the gradients
     ("health.min_diversity=nan", r"'health.min_diversity' must be a number, got nan"),  # the check was off unseen
     ("train.seed=4294967296", r"'train.seed' must be in \[0, 2\*\*32\), got 4294967296"),
     ("model.generator=dcgan", r"'model.generator' is a section, not a value \(got 'dcgan'\); set one of its keys, "

@@ -129,12 +129,14 @@ def assert_close(a, b, atol=ATOL):
 
 
 @pytest.mark.parametrize("sets", [(), ("model.discriminator.spectral_norm=true",), ("model.num_classes=10",),
-                                  ("objective.diffaugment=color,translation,cutout",)],
-                         ids=["default", "spectral-norm", "class-conditional", "diffaugment"])
+                                  ("objective.diffaugment=color,translation,cutout", "optim_g.clip_grad_norm=0.01",
+                                   "optim_d.clip_grad_norm=0.01")],
+                         ids=["default", "spectral-norm", "class-conditional", "diffaugment-clipped"])
 def test_two_ranks_equal_one_rank_with_the_global_batch(idx_root, tmp_path, sets):
     """Spectral norm's power iteration runs on each rank from the same weights, so its vectors agree too.
     A class-conditional run slices the real labels with their images, and the fakes' classes as its noise;
-    DiffAugment's transforms are drawn for the global batch and sliced the same way."""
+    DiffAugment's transforms are drawn for the global batch and sliced the same way. Gradients are clipped by
+    the norm of their average over the ranks, which one rank's global batch has too."""
     two, one = tmp_path / "two", tmp_path / "one"
     out = torchrun("train", "mlp-gan-fmnist", "--out", two, *tiny(idx_root, "train.max_steps=8", *EXACT, *sets))
     assert run_cli("train", "mlp-gan-fmnist", "--out", one, *tiny(idx_root, "train.max_steps=8", *EXACT, *sets)) == 0

@@ -239,3 +239,35 @@ def test_lazy_r1_runs_every_kth_step_weighted_by_k():
     assert torch.equal(steps[0]["r1"], steps[1]["r1"]) and torch.equal(steps[0]["loss_d"], steps[1]["loss_d"])
     with pytest.raises(GanforgeError, match=r"'objective.r1_every' is 4, but objective.r1_gamma is 0 \(R1 off\)"):
         load_config("dcgan-fmnist", ["objective.r1_every=4"])
+
+
+def _move_norm(before, module):
+    return float(torch.sqrt(sum(((b - a) ** 2).sum() for a, b in zip(before, module.parameters())).detach()))
+
+
+@pytest.mark.parametrize("max_norm", [1e-3, 1e3])
+def test_clip_grad_norm_bounds_the_step_by_the_norm_it_logs(max_norm):
+    """With SGD at lr 1 a weight moves by minus its (clipped) gradient: the move's total norm is the logged
+    gradient norm when that is under max_norm, and max_norm when it is over."""
+    obj, _ = make("optim_g.name=sgd", "optim_g.lr=1", "optim_d.name=sgd", "optim_d.lr=1",
+                  f"optim_g.clip_grad_norm={max_norm}", f"optim_d.clip_grad_norm={max_norm}")
+    g0, d0 = snapshot(obj.G), snapshot(obj.D)
+    logs = obj.train_step(real(), 0)  # D steps, then G (D is frozen in the G step)
+    for before, module, key in ((g0, obj.G, "grad_norm_g"), (d0, obj.D, "grad_norm_d")):
+        norm = float(logs[key])
+        assert norm > 1e-2  # the small max_norm clips, the large one does not
+        assert _move_norm(before, module) == pytest.approx(min(norm, max_norm), rel=1e-4)
+
+
+def test_logging_grad_norms_leaves_the_step_as_it_was():
+    """log.grad_norms measures the gradients without changing them; off (the default), nothing is logged."""
+    batch, steps = real(), {}
+    for on in (False, True):
+        obj, _ = make(f"log.grad_norms={str(on).lower()}")
+        torch.manual_seed(1)
+        steps[on] = obj.train_step(batch, 0), snapshot(obj.G) + snapshot(obj.D)
+    assert "grad_norm_g" not in steps[False][0] and "grad_norm_d" not in steps[False][0]
+    assert float(steps[True][0]["grad_norm_g"]) > 0 and float(steps[True][0]["grad_norm_d"]) > 0
+    assert all(torch.equal(a, b) for a, b in zip(steps[False][1], steps[True][1]))
+    with pytest.raises(GanforgeError, match=r"'optim_d.clip_grad_norm' is 1.0, but this model has no discriminator"):
+        load_config("srcnn-x4", ["optim_d.clip_grad_norm=1"])

@@ -267,14 +267,16 @@ DIFFAUGMENT_R1 = ("objective.diffaugment=color,translation,cutout", "objective.r
 # a cosine that restarts and a milestone on each side of the resume at step 5, and a warm-up
 LR_SCHEDULES = ("optim_g.schedule=cosine", "optim_g.decay_steps=4", "optim_d.schedule=multistep",
                 "optim_d.milestones=[3,7]", "optim_d.warmup_steps=2")
+# with D's gradients clipped and G's norms logged, which metrics.jsonl then has
+CLIPPED = (*LR_SCHEDULES, "optim_d.clip_grad_norm=0.5", "log.grad_norms=true")
 
 
 LAZY_R1 = ("objective.r1_gamma=1", "objective.r1_every=3")  # due at steps 0, 3, 6 and 9: on each side of the resume
 
 
-@pytest.mark.parametrize("sets", [(), SPECTRAL_NORM_GP, CLASS_CONDITIONAL_GP, DIFFAUGMENT_R1, LR_SCHEDULES, LAZY_R1],
-                         ids=["default", "spectral-norm-gp", "class-conditional-gp", "diffaugment-r1", "lr-schedules",
-                              "lazy-r1"])
+@pytest.mark.parametrize("sets", [(), SPECTRAL_NORM_GP, CLASS_CONDITIONAL_GP, DIFFAUGMENT_R1, CLIPPED, LAZY_R1],
+                         ids=["default", "spectral-norm-gp", "class-conditional-gp", "diffaugment-r1",
+                              "lr-schedules-clipped", "lazy-r1"])
 def test_resume_is_bitwise_identical(idx_root, tmp_path, sets, capsys):
     """Spectral norm's power-iteration vectors are state too; the penalty differentiates through sigma.
     A class-conditional run draws its fakes' classes, and DiffAugment its transforms, from the RNG the
@@ -283,8 +285,10 @@ def test_resume_is_bitwise_identical(idx_root, tmp_path, sets, capsys):
     full, part = trained_whole_and_resumed(idx_root, tmp_path, sets)
     assert_same(weights(full), weights(part))
     # the resumed run's log has each step once
-    steps = [json.loads(line)["step"] for line in (part / "metrics.jsonl").read_text().splitlines()]
-    assert steps == sorted(set(steps))
+    records = [json.loads(line) for line in (part / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == sorted({r["step"] for r in records})
+    if sets == CLIPPED:
+        assert all(r["grad_norm_g"] > 0 and r["grad_norm_d"] > 0 for r in records)
     if sets == SPECTRAL_NORM_GP:
         assert any("_u" in key for key in weights(part)["D"])
         off = tiny(idx_root, "train.max_steps=12", "model.discriminator.spectral_norm=false")

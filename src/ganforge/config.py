@@ -130,6 +130,9 @@ class OptimizerConfig:
             0 = the rest of the run (train.max_steps or train.max_epochs).
         min_lr: linear and cosine: where lr ends (MMagic's ``eta_min``).
         milestones: multistep: the steps at which lr is multiplied by ``gamma``.
+        clip_grad_norm: before each step, scale this network's gradients down so that their total
+            L2 norm is at most this (torch's ``clip_grad_norm_``, MMEngine's ``clip_grad=dict(max_norm=...)``);
+            the norm before clipping is logged as ``grad_norm_g`` / ``grad_norm_d``. 0 = off.
     """
 
     name: str = "adam"
@@ -144,6 +147,7 @@ class OptimizerConfig:
     min_lr: float = 0.0
     milestones: tuple[int, ...] = ()
     gamma: float = 0.1
+    clip_grad_norm: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -292,7 +296,9 @@ class LogConfig:
     ``*_every_epochs``-th epoch (the seeds' loops count in epochs); 0 turns that count off, and
     both are also written when the run ends. ``keep_checkpoints``: how many of the newest
     ``step_XXXXXXX.pt`` files stay, older ones deleted as new ones are written (MMEngine's
-    ``max_keep_ckpts``); 0 keeps them all. ``last.pt`` and ``best.pt`` always stay.
+    ``max_keep_ckpts``); 0 keeps them all. ``last.pt`` and ``best.pt`` always stay. ``grad_norms``:
+    log the total gradient norm of G and of D at each of their steps (``grad_norm_g``, ``grad_norm_d``),
+    a pass over the gradients that a clipped network (``optim_*.clip_grad_norm``) makes anyway.
     """
 
     every_steps: int = 50
@@ -301,6 +307,7 @@ class LogConfig:
     sample_every_epochs: int = 0
     checkpoint_every_epochs: int = 0
     keep_checkpoints: int = 0
+    grad_norms: bool = False
     num_samples: int = 64
     tensorboard: bool = True
     progress: bool = True

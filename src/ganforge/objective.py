@@ -166,12 +166,30 @@ class GANObjective:
         return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                               enabled=self.amp_dtype is not None)
 
-    def _step(self, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, module: nn.Module) -> None:
-        """Average gradients over ranks, then step (unscaling first for fp16)."""
+    def _step(self, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, module: nn.Module) -> torch.Tensor | None:
+        """Average gradients over ranks, clip their norm (``optim_*.clip_grad_norm``), then step (unscaling
+        first for fp16).
+
+        Returns:
+            The total L2 norm of ``module``'s gradients before clipping, where it was computed (clipping on, or
+            ``log.grad_norms``) and is finite or fp32/bf16's; else None: fp16's scaler skips a step whose
+            gradients overflowed, which is its normal course and no sign of a run going wrong.
+        """
         average_gradients(module.parameters(), self.env)
+        side = self.cfg.optim_d if opt is self.opt_d else self.cfg.optim_g
+        norm = None
+        if side.clip_grad_norm > 0 or self.cfg.log.grad_norms:
+            scaler.unscale_(opt)  # the true gradients, not fp16's scaled ones (a no-op when the scaler is off)
+            grads = [p.grad for p in module.parameters() if p.grad is not None]
+            norm = torch.nn.utils.get_total_norm(grads, foreach=True)  # the norm clip_grad_norm_ computes
+            if side.clip_grad_norm > 0:
+                torch.nn.utils.clip_grads_with_norm_(module.parameters(), side.clip_grad_norm, norm, foreach=True)
+            if scaler.is_enabled() and not torch.isfinite(norm):
+                norm = None
         scaler.step(opt)  # a plain opt.step() when the scaler is disabled
         scaler.update()
         opt.zero_grad(set_to_none=True)
+        return norm
 
     def _my_rows(self, full: torch.Tensor) -> torch.Tensor:
         """This rank's slice of a tensor drawn for the whole global batch."""
@@ -280,7 +298,8 @@ class GANObjective:
             logs["r1"] = r1.detach()
         self.scaler_d.scale(loss / ob.accumulate).backward()
         if update:
-            self._step(self.opt_d, self.scaler_d, self.D)
+            if (norm := self._step(self.opt_d, self.scaler_d, self.D)) is not None:
+                logs["grad_norm_d"] = norm
             if ob.clip_value > 0:
                 clip_weights(self.D, ob.clip_value)
         logs["loss_d"] = loss.detach()
@@ -296,6 +315,7 @@ class GANObjective:
         ob = self.ob
         total = torch.zeros((), device=self.device)
         logs: dict[str, torch.Tensor] = {}
+        norms = []
         with frozen(self.D):
             for _ in range(ob.generator_steps):
                 for _ in range(ob.accumulate):
@@ -309,9 +329,13 @@ class GANObjective:
                         loss, logs = self._checked(self.g_loss(scores, real, fake), "g_loss")
                     self.scaler_g.scale(loss / ob.accumulate).backward()
                     total += loss.detach()
-                self._step(self.opt_g, self.scaler_g, self.G)
+                if (norm := self._step(self.opt_g, self.scaler_g, self.G)) is not None:
+                    norms.append(norm)
         # extra terms a subclass logs: those of the last micro-batch
-        return {**{k: v.detach() for k, v in logs.items()}, "loss_g": total / (ob.generator_steps * ob.accumulate)}
+        logs = {**{k: v.detach() for k, v in logs.items()}, "loss_g": total / (ob.generator_steps * ob.accumulate)}
+        if norms:
+            logs["grad_norm_g"] = torch.stack(norms).mean()
+        return logs
 
     # ------------------------------------------------------------------ losses (what a subclass overrides)
 
@@ -391,8 +415,8 @@ class GANObjective:
                     terms.append(sr.adversarial_weight * logs["loss_g_adv"])
             loss = sum(terms)
             self.scaler_g.scale(loss / self.ob.accumulate).backward()
-        if update:
-            self._step(self.opt_g, self.scaler_g, self.G)
+        if update and (norm := self._step(self.opt_g, self.scaler_g, self.G)) is not None:
+            logs["grad_norm_g"] = norm
         return {"loss_g": loss.detach(), **{k: v.detach() for k, v in logs.items()}}
 
     @torch.no_grad()

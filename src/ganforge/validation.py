@@ -70,7 +70,7 @@ def validate(cfg: Config) -> None:
             raise GanforgeError(f"config key '{side}.name' is '{opt.name}'.{did_you_mean(opt.name, OPTIMIZERS)} "
                                 f"Valid optimizers: {', '.join(OPTIMIZERS)}.")
         _positive(opt.lr, f"{side}.lr")
-        for key in ("eps", "alpha", "weight_decay"):  # torch's optimizers refuse negative ones with a traceback
+        for key in ("eps", "alpha", "weight_decay", "clip_grad_norm"):  # torch refuses negative ones with a traceback
             _positive(getattr(opt, key), f"{side}.{key}", allow_zero=True)
         if opt.eps == 0 and opt.name != "sgd":  # Adam and RMSprop divide by sqrt(v) + eps, and v is 0 wherever a
             # gradient has been 0 (a dead ReLU's weights): 0/0 is NaN at the first step
@@ -84,6 +84,10 @@ def validate(cfg: Config) -> None:
             if not 0 <= beta < 1:
                 raise GanforgeError(f"config key '{side}.betas[{i}]' must be in [0, 1), got {beta}.")
         validate_schedule(side, opt, cfg.train)
+    if no_d and cfg.optim_d.clip_grad_norm:  # it would change nothing, without a word
+        raise GanforgeError(f"config key 'optim_d.clip_grad_norm' is {cfg.optim_d.clip_grad_norm}, but this model has "
+                            "no discriminator (model.discriminator.name = 'none'); to clip G's gradients set "
+                            "optim_g.clip_grad_norm.")
     ob = cfg.objective
     if ob.d_real_fake not in ("sum", "mean"):
         raise GanforgeError(f"config key 'objective.d_real_fake' must be 'sum' or 'mean', got '{ob.d_real_fake}'.")
