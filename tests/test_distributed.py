@@ -129,14 +129,16 @@ def assert_close(a, b, atol=ATOL):
 
 
 @pytest.mark.parametrize("sets", [(), ("model.discriminator.spectral_norm=true",), ("model.num_classes=10",),
-                                  ("objective.diffaugment=color,translation,cutout", "optim_g.clip_grad_norm=0.01",
+                                  ("objective.diffaugment=color,translation,cutout", "objective.ada_target=0.05",
+                                   "objective.ada_kimg=0.5", "objective.ada_interval=2", "optim_g.clip_grad_norm=0.01",
                                    "optim_d.clip_grad_norm=0.01")],
-                         ids=["default", "spectral-norm", "class-conditional", "diffaugment-clipped"])
+                         ids=["default", "spectral-norm", "class-conditional", "ada-clipped"])
 def test_two_ranks_equal_one_rank_with_the_global_batch(idx_root, tmp_path, sets):
     """Spectral norm's power iteration runs on each rank from the same weights, so its vectors agree too.
     A class-conditional run slices the real labels with their images, and the fakes' classes as its noise;
-    DiffAugment's transforms are drawn for the global batch and sliced the same way. Gradients are clipped by
-    the norm of their average over the ranks, which one rank's global batch has too."""
+    DiffAugment's transforms are drawn for the global batch and sliced the same way, and ADA's p follows the signs
+    of D's scores summed over the ranks. Gradients are clipped by the norm of their average over the ranks, which
+    one rank's global batch has too."""
     two, one = tmp_path / "two", tmp_path / "one"
     out = torchrun("train", "mlp-gan-fmnist", "--out", two, *tiny(idx_root, "train.max_steps=8", *EXACT, *sets))
     assert run_cli("train", "mlp-gan-fmnist", "--out", one, *tiny(idx_root, "train.max_steps=8", *EXACT, *sets)) == 0
@@ -145,6 +147,8 @@ def test_two_ranks_equal_one_rank_with_the_global_batch(idx_root, tmp_path, sets
     assert p2["state"] == {**p1["state"], "seconds": p2["state"]["seconds"]}  # same steps and images seen
     assert_close(w2, w1)
     assert "finished at step 8" in out
+    if any("ada_target" in kv for kv in sets):
+        assert p2["ada"] == p1["ada"] and 0 < p1["ada"]["p"] < 1
 
 
 def test_only_rank_zero_writes_and_logs_are_averaged(idx_root, tmp_path):

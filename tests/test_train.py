@@ -272,11 +272,14 @@ CLIPPED = (*LR_SCHEDULES, "optim_d.clip_grad_norm=0.5", "log.grad_norms=true")
 
 
 LAZY_R1 = ("objective.r1_gamma=1", "objective.r1_every=3")  # due at steps 0, 3, 6 and 9: on each side of the resume
+# p adjusted after steps 2, 5 and 8, so the resume at 5 restores the signs of steps 3 and 4 and a p above 0
+ADA = ("objective.diffaugment=color,translation,cutout", "objective.ada_target=0.05", "objective.ada_kimg=2",
+       "objective.ada_interval=3")
 
 
-@pytest.mark.parametrize("sets", [(), SPECTRAL_NORM_GP, CLASS_CONDITIONAL_GP, DIFFAUGMENT_R1, CLIPPED, LAZY_R1],
+@pytest.mark.parametrize("sets", [(), SPECTRAL_NORM_GP, CLASS_CONDITIONAL_GP, DIFFAUGMENT_R1, CLIPPED, LAZY_R1, ADA],
                          ids=["default", "spectral-norm-gp", "class-conditional-gp", "diffaugment-r1",
-                              "lr-schedules-clipped", "lazy-r1"])
+                              "lr-schedules-clipped", "lazy-r1", "ada"])
 def test_resume_is_bitwise_identical(idx_root, tmp_path, sets, capsys):
     """Spectral norm's power-iteration vectors are state too; the penalty differentiates through sigma.
     A class-conditional run draws its fakes' classes, and DiffAugment its transforms, from the RNG the
@@ -289,6 +292,9 @@ def test_resume_is_bitwise_identical(idx_root, tmp_path, sets, capsys):
     assert [r["step"] for r in records] == sorted({r["step"] for r in records})
     if sets == CLIPPED:
         assert all(r["grad_norm_g"] > 0 and r["grad_norm_d"] > 0 for r in records)
+    if sets == ADA:
+        assert 0 < torch.load(part / "checkpoints" / "step_0000004.pt", weights_only=True)["ada"]["count"]
+        assert 0 < records[-1]["ada_p"] < 1  # the transforms ran on some images, not all
     if sets == SPECTRAL_NORM_GP:
         assert any("_u" in key for key in weights(part)["D"])
         off = tiny(idx_root, "train.max_steps=12", "model.discriminator.spectral_norm=false")

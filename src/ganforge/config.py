@@ -171,6 +171,11 @@ class ObjectiveConfig:
         diffaugment: DiffAugment (Zhao et al. 2020): the transforms every image D sees goes
             through, comma-separated: ``color``, ``translation``, ``cutout`` (the paper's
             "color,translation,cutout" for small datasets); "" for none. See :mod:`ganforge.augment`.
+        ada_target: 0 applies ``diffaugment``'s transforms to every image; above 0, each to each image
+            with a probability p tuned by ADA's rule (Karras et al. 2020): p rises while the mean sign of
+            D's scores of real images is above this (0.6 in the paper) and falls while below.
+        ada_kimg: how many thousand images p takes to go from 0 to 1 (ADA's 500).
+        ada_interval: steps between adjustments of p (ADA's 4).
         name: the registered algorithm: ``gan`` (:class:`ganforge.objective.GANObjective`)
             or a user's subclass of it, registered in ``OBJECTIVES`` from a plugin (seed
             004's ``DCGAN(BaseGAN)``); ``options`` are checked against its options dataclass.
@@ -189,6 +194,9 @@ class ObjectiveConfig:
     clip_value: float = 0.0
     reuse_fake: bool = False
     diffaugment: str = ""
+    ada_target: float = 0.0
+    ada_kimg: float = 500.0
+    ada_interval: int = 4
 
 
 @dataclass(frozen=True)

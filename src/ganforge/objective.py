@@ -34,7 +34,7 @@ from typing import Any, Iterator
 import torch
 import torch.nn as nn
 
-from .augment import diff_augment, parse_policy
+from .augment import AdaptiveProbability, diff_augment, parse_policy
 from .config import Config, OptimizerConfig
 from .data.batches import LabeledBatch
 from .distributed import DistEnv, average_gradients, rank_rows
@@ -159,6 +159,9 @@ class GANObjective:
         # g_loss that scores the real images itself (see discriminate)
         self.real_labels: torch.Tensor | None = None
         self.augment = parse_policy(cfg.objective.diffaugment)
+        # ADA's adaptive p for those transforms (None: every image gets every transform, as DiffAugment)
+        self.ada = (AdaptiveProbability(self.ob.ada_target, self.ob.ada_kimg, self.ob.ada_interval, device)
+                    if self.ob.ada_target > 0 else None)
         self.r1_due = self.ob.r1_gamma > 0  # whether this step's D step adds R1 (train_step sets it per step)
 
     def autocast(self):
@@ -212,9 +215,11 @@ class GANObjective:
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """D's scores (B,): ``D(x)``, or ``D(x, labels)`` in a class-conditional run (there, the real
         images' classes are :attr:`real_labels`). With ``objective.diffaugment``, D sees ``x``
-        through freshly drawn transforms (:mod:`ganforge.augment`), differentiably."""
+        through freshly drawn transforms (:mod:`ganforge.augment`), differentiably; with ``objective.ada_target``,
+        each transform meets each image with ADA's probability p."""
         if self.augment:
-            images = self._nhwc(diff_augment(images, self.augment, self._my_rows, self.env.world_size))
+            p = self.ada.p if self.ada is not None else 1.0
+            images = self._nhwc(diff_augment(images, self.augment, self._my_rows, self.env.world_size, p))
         return with_labels(self.D, images, labels)
 
     # ------------------------------------------------------------------ steps
@@ -249,6 +254,8 @@ class GANObjective:
         if (step + 1) % (self.ob.n_critic * acc) == 0:
             logs.update(self.g_step(real))
             self.update_ema(step)
+        if self.ada is not None:
+            logs.update(self.ada.after_step(step))
         return logs
 
     def sr_step(self, lr: torch.Tensor, hr: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
@@ -284,6 +291,8 @@ class GANObjective:
             real_scores = self.discriminate(real, real_labels).float()
             fake_scores = self.discriminate(fake.detach(), fake_labels).float()
             loss, logs = self._checked(self.d_loss(real_scores, fake_scores, real, fake.detach()), "d_loss")
+        if self.ada is not None:
+            self.ada.observe(real_scores, self.env.enabled)
         if ob.gp_weight > 0:
             n = real.shape[0]
             alpha = self._my_rows(torch.rand(n * self.env.world_size, *([1] * (real.ndim - 1)),
@@ -444,6 +453,8 @@ class GANObjective:
             state["G_ema"] = self.G_ema.state_dict()
         if self.scaler_d.is_enabled():
             state["scalers"] = {"d": self.scaler_d.state_dict(), "g": self.scaler_g.state_dict()}
+        if self.ada is not None:
+            state["ada"] = self.ada.state_dict()
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -458,6 +469,8 @@ class GANObjective:
         if self.scaler_d.is_enabled() and "scalers" in state:
             self.scaler_d.load_state_dict(state["scalers"]["d"])
             self.scaler_g.load_state_dict(state["scalers"]["g"])
+        if self.ada is not None and "ada" in state:  # a run that turns ADA on at a resume starts at p = 0
+            self.ada.load_state_dict(state["ada"])
 
 
 OBJECTIVES.register("gan")(GANObjective)

@@ -104,6 +104,7 @@ def validate(cfg: Config) -> None:
     if parse_policy(ob.diffaugment) and cfg.model.task == "sr":
         raise GanforgeError("objective.diffaugment is for GANs that draw from noise; a super-resolution D judges "
                             "G's output against its own HR image. Set objective.diffaugment=\"\".")
+    _validate_ada(cfg)
     if ob.reuse_fake and (ob.n_critic, ob.generator_steps, ob.accumulate) != (1, 1, 1):
         # the presets that reuse fakes (dcgan-fmnist, seed 001's) set it themselves, so name the whole key
         changed = ", ".join(f"objective.{k}={getattr(ob, k)}" for k in ("n_critic", "generator_steps", "accumulate")
@@ -175,6 +176,30 @@ def validate(cfg: Config) -> None:
     else:  # checked before training, not at the first evaluation an hour in
         check_num(cfg.eval.num_samples, parse_metrics(cfg.eval.metrics), "config key 'eval.num_samples'")
     FEATURES.get(cfg.eval.features)
+
+
+def _validate_ada(cfg: Config) -> None:
+    """ADA's keys: a target in (0, 1) with transforms to apply, and a loss whose scores' sign means real or fake."""
+    from .augment import parse_policy
+
+    ob = cfg.objective
+    if not ob.ada_target:
+        if (ob.ada_kimg, ob.ada_interval) != (500.0, 4):  # they would change nothing, without a word
+            raise GanforgeError(f"objective.ada_kimg / ada_interval are set ({ob.ada_kimg:g} / {ob.ada_interval}), "
+                                "but objective.ada_target is 0 (ADA off); set objective.ada_target (0.6 is ADA's) "
+                                "or drop them.")
+        return
+    if not 0 < ob.ada_target < 1:
+        raise GanforgeError(f"config key 'objective.ada_target' must be in [0, 1) (the mean sign of D's scores of "
+                            f"real images at which p holds; 0.6 is ADA's, 0 turns it off), got {ob.ada_target}.")
+    if not parse_policy(ob.diffaugment):
+        raise GanforgeError("objective.ada_target is set, but objective.diffaugment names no transforms for ADA's "
+                            "probability to apply; add --set objective.diffaugment=color,translation,cutout.")
+    if ob.loss == "wgan":  # a critic's scores drift freely: their sign says nothing of real or fake
+        raise GanforgeError("objective.ada_target reads the sign of D's scores of real images, which a WGAN critic's "
+                            "(objective.loss = 'wgan') does not give; use objective.diffaugment alone (ada_target=0).")
+    _positive(ob.ada_kimg, "objective.ada_kimg")
+    _positive(ob.ada_interval, "objective.ada_interval")
 
 
 def _validate_hooks(cfg: Config) -> None:
