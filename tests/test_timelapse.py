@@ -1,4 +1,4 @@
-"""ganforge timelapse: a run's sample grids as one animated GIF, step by step."""
+"""ganforge timelapse: a run's sample grids as one animated GIF or WebP, step by step."""
 import numpy as np
 from PIL import Image, ImageSequence
 
@@ -31,6 +31,15 @@ def test_the_grids_become_a_labelled_animation(idx_root, tmp_path, capsys):
     # at most --frames, evenly spread, the first and last kept
     assert ganforge.timelapse(run, tmp_path / "three.gif", frames=3) == (3, 2, 8)
     assert pick_frames(100, 5) == [0, 25, 50, 74, 99] and pick_frames(3, 5) == [0, 1, 2]
+    # a colour grid: a GIF's palette has 256 colours a frame, a WebP keeps every one
+    colours = np.random.default_rng(0).integers(0, 256, (*last.shape, 3), dtype=np.uint8)
+    Image.fromarray(colours).save(run / "samples" / "step_0000006.png")
+    for name, exact in (("c.gif", False), ("c.webp", True)):
+        assert run_cli("timelapse", run, "--out", tmp_path / name) == 0
+        with Image.open(tmp_path / name) as animation:
+            shown = [np.asarray(f.convert("RGB"))[LABEL_HEIGHT:] for f in ImageSequence.Iterator(animation)]
+        assert len(shown) == 4 and np.array_equal(shown[2], colours) == exact
+        assert np.array_equal(shown[-1][..., 0], last)  # grey frames stay exact in either
 
 
 def test_what_a_timelapse_cannot_be_made_from(idx_root, tmp_path, capsys):
@@ -39,8 +48,8 @@ def test_what_a_timelapse_cannot_be_made_from(idx_root, tmp_path, capsys):
     assert f"'{tmp_path}' is not a run folder" in capsys.readouterr().err
     assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2")) == 0
     assert run_cli("timelapse", run, "--out", tmp_path / "t.mp4") == 2
-    assert capsys.readouterr().err.endswith(f"--out '{tmp_path / 't.mp4'}': a timelapse is an animated .gif; name it "
-                                            "'t.gif'.\n")
+    assert capsys.readouterr().err.endswith(f"--out '{tmp_path / 't.mp4'}': a timelapse is an animated .gif (or a "
+                                            "lossless .webp, for a colour run's exact colours); name it 't.gif'.\n")
     for name in ("last.pt", "last.pt.sum"):
         (run / "checkpoints" / name).unlink()  # killed before its first checkpoint: no grid is of a state kept
     assert run_cli("timelapse", run, "--out", tmp_path / "t.gif") == 2

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageSequence
 
 import ganforge
 from ganforge.config import preset_names
@@ -563,6 +563,11 @@ def test_sample_interpolate_walks_from_each_sample_to_another(trained_run, tmp_p
     assert run_cli("sample", trained_run, "--interpolate", 5, "--out", tmp_path / "w.gif") == 0
     with Image.open(tmp_path / "w.gif") as gif:  # 8 walks by default, 3 to a row; forth and back, looping
         assert gif.n_frames == 8 and gif.size == (3 * 30 + 2, 3 * 30 + 2) and gif.info["loop"] == 0
+    assert run_cli("sample", trained_run, "--interpolate", 6, "--num", 1, "--out", tmp_path / "w.webp") == 0
+    with Image.open(tmp_path / "w.webp") as webp:  # lossless: each frame is the walk's frame exactly
+        frames = [np.asarray(f.convert("L"))[2:30, 2:30] for f in ImageSequence.Iterator(webp)]
+    assert len(frames) == 10  # 6 forth, 4 back
+    assert np.array_equal(np.stack(frames[:6]), ganforge.interpolate(trained_run, 1, 6).numpy()[0, :, 0])
     # from Python: the same frames, and a grid of them keeps a walk per row
     assert np.array_equal(ganforge.interpolate(trained_run, 3, 6).numpy().astype(int), walks)
     assert ganforge.grid(ganforge.interpolate(trained_run, 3, 6)).size == (6 * 30 + 2, 3 * 30 + 2)
@@ -582,8 +587,8 @@ def test_sample_interpolate_bad_input(trained_run, tmp_path, capsys):
     assert "--interpolate must be at least 2 (a walk's two ends), got 1." in capsys.readouterr().err
     for name in ("w.jpg", "walks"):
         assert run_cli("sample", trained_run, "--interpolate", 4, "--out", tmp_path / name) == 2
-        assert ("--interpolate writes a .png grid (a walk per row), an animated .gif or a .npy of uint8 frames; "
-                "name the file so.") in capsys.readouterr().err
+        assert ("--interpolate writes a .png grid (a walk per row), an animated .gif or .webp, or a .npy of uint8 "
+                "frames; name the file so.") in capsys.readouterr().err
     assert run_cli("sample", trained_run, "--interpolate", 100, "--num", 101, "--out", tmp_path / "w.png") == 2
     assert "--num 101 walks of 100 frames are 10,100 images, too many for one grid" in capsys.readouterr().err
     assert run_cli("sample", trained_run, "--interpolate", 10**6, "--num", 10**6, "--out", tmp_path / "w.npy") == 2

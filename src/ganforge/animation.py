@@ -1,4 +1,4 @@
-"""``ganforge timelapse``: a run's sample grids as one animated GIF, G learning step by step (the PyTorch DCGAN
+"""``ganforge timelapse``: a run's sample grids as one animated GIF or WebP, G learning step by step (the PyTorch DCGAN
 tutorial's animation of G's progression, from the grids every run writes anyway).
 
 The grids are ``samples/step_XXXXXXX.png``, drawn from the same fixed noise, so a frame differs from the one
@@ -13,7 +13,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .errors import GanforgeError
-from .files import check_output_file, write_atomic
+from .files import check_output_file
+from .images import ANIMATIONS, save_animation
 from .training import checkpoint as ckpt
 from .training.run import is_ganforge_run
 from .wording import say
@@ -40,7 +41,7 @@ def pick_frames(count: int, most: int) -> list[int]:
 def _labelled(path: Path, step: int, size: tuple[int, int], mode: str) -> Image.Image:
     """The grid in ``path`` under a strip that says its step, on a canvas of ``size`` (grids of a run whose
     log.num_samples changed on a resume differ in size), in ``mode`` (L keeps a grey run's levels exact in
-    the GIF's palette; RGB is quantized to 256 colours per frame)."""
+    a GIF's palette, where RGB is quantized to 256 colours per frame; a WebP keeps both exactly)."""
     frame = Image.new(mode, (size[0], size[1] + LABEL_HEIGHT))
     with Image.open(path) as grid:
         frame.paste(grid.convert(mode), (0, LABEL_HEIGHT))
@@ -49,12 +50,12 @@ def _labelled(path: Path, step: int, size: tuple[int, int], mode: str) -> Image.
 
 
 def write_timelapse(run: str | Path, out: str | Path, fps: float = 4.0, frames: int = 100) -> tuple[int, int, int]:
-    """Write ``run``'s sample grids to ``out`` (a ``.gif``) at ``fps`` frames per second, at most ``frames`` of
-    them. Returns (frames written, first step, last step)."""
+    """Write ``run``'s sample grids to ``out`` (a ``.gif``, or a lossless ``.webp``) at ``fps`` frames per second,
+    at most ``frames`` of them. Returns (frames written, first step, last step)."""
     run_dir, out = Path(run), Path(out)
-    if out.suffix.lower() != ".gif":
-        raise GanforgeError(f"{say('--out', 'out')} '{out}': a timelapse is an animated .gif; name it "
-                            f"'{out.with_suffix('.gif').name}'.")
+    if out.suffix.lower() not in ANIMATIONS:
+        raise GanforgeError(f"{say('--out', 'out')} '{out}': a timelapse is an animated .gif (or a lossless .webp, "
+                            f"for a colour run's exact colours); name it '{out.with_suffix('.gif').name}'.")
     if not fps > 0 or frames < 2:
         raise GanforgeError(f"{say('--fps', 'fps')} must be > 0 and {say('--frames', 'frames')} at least 2, got "
                             f"{fps:g} and {frames}.")
@@ -74,6 +75,5 @@ def write_timelapse(run: str | Path, out: str | Path, fps: float = 4.0, frames: 
     mode = "L" if all(m == "L" for _, m in headers) else "RGB"
     pictures = [_labelled(p, step, size, mode) for step, p in chosen]
     durations = [round(1000 / fps)] * (len(pictures) - 1) + [max(LAST_FRAME_MS, round(1000 / fps))]
-    write_atomic(out, lambda f: pictures[0].save(f, format="GIF", save_all=True, append_images=pictures[1:],
-                                                 duration=durations, loop=0))
+    save_animation(pictures, out, durations)
     return len(pictures), chosen[0][0], chosen[-1][0]

@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "walks, and with --nearest, rows (default 8)")
     s.add_argument("--out", required=True, help=".npy (uint8 N,C,H,W), .png (grid) or a folder "
                    "(a class-conditional run's has one subfolder per class); with --interpolate, .png (a walk "
-                   "per row), .gif (animated) or .npy")
+                   "per row), .gif or .webp (animated; .webp lossless) or .npy")
     s.add_argument("--nearest", type=int, default=None, metavar="K",
                    help="a .png grid of --num samples (default 8), each beside its K nearest training images in "
                         "feature space: does G copy its data?")
@@ -295,9 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--no-ema", action="store_true", help="use G instead of the EMA generator")
     u.set_defaults(func=_cmd_upscale)
 
-    tl = sub.add_parser("timelapse", help="a run's sample grids as one animated GIF, labelled with their steps")
+    tl = sub.add_parser("timelapse", help="a run's sample grids as one animated GIF (or lossless WebP), labelled "
+                        "with their steps")
     tl.add_argument("run", metavar="RUN_DIR")
-    tl.add_argument("--out", required=True, help="the .gif to write")
+    tl.add_argument("--out", required=True, help="the .gif (or .webp, lossless) to write")
     tl.add_argument("--fps", type=float, default=4.0, help="grids per second (default 4)")
     tl.add_argument("--frames", type=int, default=100,
                     help="at most this many grids, evenly spread, first and last kept (default 100)")

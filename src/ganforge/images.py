@@ -61,6 +61,18 @@ def save_png(image: np.ndarray, path: str | Path) -> None:
     write_atomic(Path(path), lambda f: pil.save(f, format="PNG"))
 
 
+ANIMATIONS = (".gif", ".webp")
+
+
+def save_animation(pictures: list[Image.Image], path: str | Path, durations: int | list[int]) -> None:
+    """Write ``pictures`` as a looping animation, atomically: a ``.gif`` (256 colours a frame, which every viewer
+    shows) or a ``.webp`` (lossless: a colour run's frames exactly; browsers show it). ``durations``: ms a frame."""
+    path = Path(path)
+    options = {"format": "WEBP", "lossless": True} if path.suffix.lower() == ".webp" else {"format": "GIF"}
+    write_atomic(path, lambda f: pictures[0].save(f, save_all=True, append_images=pictures[1:], duration=durations,
+                                                  loop=0, **options))
+
+
 def to_pil(image: np.ndarray) -> Image.Image:
     """A uint8 (C, H, W) image with C in {1, 3} as a PIL image (mode L or RGB)."""
     image = np.asarray(image)

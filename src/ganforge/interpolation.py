@@ -16,15 +16,15 @@ import torch
 
 from .errors import GanforgeError
 from .files import check_output_file, write_atomic
-from .images import MAX_GRID_IMAGES, make_grid, save_png, to_pil, to_uint8
+from .images import MAX_GRID_IMAGES, make_grid, save_animation, save_png, to_pil, to_uint8
 from .memory import check_fits
 from .nets.conditional import takes_class_mixtures, with_labels
 from .sampling import NOISE_BATCH, class_labels, draw_noise, load_for_sampling, pick_class
 from .wording import say
 
 # a walk's outputs: a grid (a walk per row), an animation (every walk at once, frame by frame), or the array
-SUFFIXES = (".png", ".gif", ".npy")
-GIF_FRAME_MS = 80
+SUFFIXES = (".png", ".gif", ".webp", ".npy")
+FRAME_MS = 80
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -100,13 +100,14 @@ def write_interpolation(source: str, num: int, steps: int, out: str, seed: int =
                         truncation: float | None = None, class_: str | None = None,
                         to_class: str | None = None) -> Path:
     """Write ``num`` walks of ``steps`` frames to ``out``: a ``.png`` grid (a walk per row), an animated ``.gif``
-    (all walks side by side, moving forth and back), or a ``.npy`` of uint8 (num * steps, C, H, W), walk by walk.
+    or lossless ``.webp`` (all walks side by side, moving forth and back), or a ``.npy`` of uint8
+    (num * steps, C, H, W), walk by walk.
     With ``to_class`` each walk keeps its noise and goes from ``class_`` to ``to_class``."""
     out_path = Path(out)
     kind = out_path.suffix.lower()
     if kind not in SUFFIXES:
         raise GanforgeError(f"--out '{out_path}': --interpolate writes a .png grid (a walk per row), an animated "
-                            ".gif or a .npy of uint8 frames; name the file so.")
+                            ".gif or .webp, or a .npy of uint8 frames; name the file so.")
     if kind == ".png" and num * steps > MAX_GRID_IMAGES:
         raise GanforgeError(f"--num {num} walks of {steps} frames are {num * steps:,} images, too many for one grid "
                             f"(at most {MAX_GRID_IMAGES:,}); write a .npy, or fewer walks.")
@@ -123,6 +124,5 @@ def write_interpolation(source: str, num: int, steps: int, out: str, seed: int =
         per_row = math.ceil(math.sqrt(num))
         pictures = [to_pil(make_grid(walks[:, j], nrow=per_row)) for j in range(steps)]
         pictures += pictures[-2:0:-1]  # and back, so the loop has no jump from the last picture to the first
-        write_atomic(out_path, lambda f: pictures[0].save(f, format="GIF", save_all=True,
-                                                          append_images=pictures[1:], duration=GIF_FRAME_MS, loop=0))
+        save_animation(pictures, out_path, FRAME_MS)
     return out_path
