@@ -135,3 +135,29 @@ def test_a_loss_registered_again_from_its_module_replaces_itself():
     for version in (1, 2):
         exec(cell.format(v=version), {"register_loss": register_loss, "__name__": "__main__"})
     assert LOSSES.get("test-nb-loss").builder().d_real(torch.ones(2)).item() == 2
+
+
+def test_one_sided_label_smoothing_lowers_the_real_target():
+    """Salimans et al. 2016: D's real term aims at 1 - s, as the seeds' BCELoss would with targets filled with
+    1 - s; the fakes' term and G's loss do not change. Losses without a target for reals refuse it."""
+    from ganforge.config import load_config
+    from ganforge.errors import GanforgeError
+
+    real, fake = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([-3.0, 0.2, 1.0])
+    vanilla = build_loss("vanilla")
+    smoothed, logs = vanilla.d_loss(real, fake, "sum", smoothing=0.1)
+    expected = nn.BCELoss()(torch.sigmoid(real), torch.full((3,), 0.9))
+    assert float(logs["loss_d_real"]) == pytest.approx(float(expected), rel=1e-6)
+    assert torch.equal(logs["loss_d_fake"], vanilla.d_loss(real, fake)[1]["loss_d_fake"])
+    # the real term's minimum is now where D's probability for a real image is 0.9, not at ever larger scores
+    logit = torch.tensor([math.log(9.0)], requires_grad=True)
+    vanilla.d_loss(logit, torch.zeros(1), smoothing=0.1)[0].backward()
+    assert abs(float(logit.grad)) < 1e-6
+    lsgan, _ = build_loss("lsgan").d_loss(real, fake, smoothing=0.2)
+    assert float(lsgan) == pytest.approx(float(0.5 * (real - 0.8).pow(2).mean() + 0.5 * fake.pow(2).mean()))
+    for sets, message in ((["objective.label_smoothing=1"], r"must be in \[0, 1\)"),
+                          (["objective.label_smoothing=0.1", "objective.loss=hinge"],
+                           "which the 'hinge' loss has none of")):
+        with pytest.raises(GanforgeError, match=message):
+            load_config("dcgan-fmnist", sets)
+    assert load_config("dcgan-fmnist", ["objective.label_smoothing=0.1"]).objective.label_smoothing == 0.1

@@ -310,7 +310,8 @@ def test_d_overpowering_g_is_reported(idx_root, tmp_path, capsys):
         "health.check_every=1000")) == 0
     assert "D overpowers G" in capsys.readouterr().err
     warn = [r for r in records(run) if r.get("warning") == "d_wins"]
-    assert warn and "n_critic=1, a lower D learning rate" in warn[0]["message"]
+    assert warn and ("objective.n_critic=1, a lower optim_d.lr, one-sided label smoothing (objective.label_smoothing"
+                     "=0.1)") in warn[0]["message"]
 
 
 def test_constant_generator_is_mode_collapse(idx_root, tmp_path, capsys):

@@ -240,7 +240,8 @@ def export(run: str | Path, out: str | Path, *, ema: bool = True, batch: int = 0
 @_in_python
 def timelapse(run: str | Path, out: str | Path, *, fps: float = 4.0, frames: int = 100) -> tuple[int, int, int]:
     """Write ``run``'s sample grids (``samples/step_*.png``, from one fixed noise batch) to ``out``, an animated
-    ``.gif`` (or a lossless ``.webp``), each labelled with its step: G's progress over the run. At most ``frames`` grids, evenly spread.
+    ``.gif`` (or a lossless ``.webp``), each labelled with its step: G's progress over the run. At most ``frames``
+    grids, evenly spread.
     Returns (grids written, first step, last step)."""
     from .animation import write_timelapse
 

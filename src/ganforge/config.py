@@ -171,6 +171,9 @@ class ObjectiveConfig:
         diffaugment: DiffAugment (Zhao et al. 2020): the transforms every image D sees goes
             through, comma-separated: ``color``, ``translation``, ``cutout`` (the paper's
             "color,translation,cutout" for small datasets); "" for none. See :mod:`ganforge.augment`.
+        label_smoothing: one-sided label smoothing (Salimans et al. 2016): D's target for real images is
+            ``1 - label_smoothing`` instead of 1 (the fakes' stays 0), so D is not pushed to ever more certain
+            scores; for the ``vanilla`` and ``lsgan`` losses. 0 = off.
         ada_target: 0 applies ``diffaugment``'s transforms to every image; above 0, each to each image
             with a probability p tuned by ADA's rule (Karras et al. 2020): p rises while the mean sign of
             D's scores of real images is above this (0.6 in the paper) and falls while below.
@@ -194,6 +197,7 @@ class ObjectiveConfig:
     clip_value: float = 0.0
     reuse_fake: bool = False
     diffaugment: str = ""
+    label_smoothing: float = 0.0
     ada_target: float = 0.0
     ada_kimg: float = 500.0
     ada_interval: int = 4

@@ -20,15 +20,23 @@ from .registry import LOSSES
 
 @dataclass(frozen=True)
 class AdversarialLoss:
-    """A registered adversarial loss: D's terms on real and fake scores, and G's loss."""
+    """A registered adversarial loss: D's terms on real and fake scores, and G's loss.
+
+    ``d_real_target``, for a loss that pulls D's real scores towards a target: its real term with the target
+    lowered from 1 to ``1 - s`` (one-sided label smoothing, ``objective.label_smoothing``); None where the
+    loss has no such target (hinge, wgan).
+    """
 
     d_real: Callable[[torch.Tensor], torch.Tensor]
     d_fake: Callable[[torch.Tensor], torch.Tensor]
     g: Callable[[torch.Tensor], torch.Tensor]
+    d_real_target: Callable[[torch.Tensor, float], torch.Tensor] | None = None
 
-    def d_loss(self, real: torch.Tensor, fake: torch.Tensor, reduction: str = "sum") -> tuple[torch.Tensor, dict]:
-        """D's loss and its parts for logging."""
-        lr, lf = self.d_real(real), self.d_fake(fake)
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor, reduction: str = "sum",
+               smoothing: float = 0.0) -> tuple[torch.Tensor, dict]:
+        """D's loss and its parts for logging; ``smoothing``: the real images' target is ``1 - smoothing``."""
+        lr = self.d_real_target(real, 1.0 - smoothing) if smoothing else self.d_real(real)
+        lf = self.d_fake(fake)
         loss = lr + lf if reduction == "sum" else (lr + lf) / 2
         return loss, {"loss_d_real": lr.detach(), "loss_d_fake": lf.detach()}
 
@@ -46,6 +54,7 @@ register_loss("vanilla", AdversarialLoss(
     d_real=lambda r: F.binary_cross_entropy_with_logits(r, torch.ones_like(r)),
     d_fake=lambda f: F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)),
     g=lambda f: F.binary_cross_entropy_with_logits(f, torch.ones_like(f)),
+    d_real_target=lambda r, t: F.binary_cross_entropy_with_logits(r, torch.full_like(r, t)),
 ))
 # wgan: D maximizes E[D(x)] - E[D(G(z))] (seed 002's -mean(r) + mean(f)); G minimizes -E[D(G(z))].
 register_loss("wgan", AdversarialLoss(d_real=lambda r: -r.mean(), d_fake=lambda f: f.mean(), g=lambda f: -f.mean()))
@@ -55,7 +64,7 @@ register_loss("hinge", AdversarialLoss(
 # lsgan (Mao et al. 2017) with targets a=0, b=c=1 and the 1/2 factors of the paper
 register_loss("lsgan", AdversarialLoss(
     d_real=lambda r: 0.5 * (r - 1).pow(2).mean(), d_fake=lambda f: 0.5 * f.pow(2).mean(),
-    g=lambda f: 0.5 * (f - 1).pow(2).mean()))
+    g=lambda f: 0.5 * (f - 1).pow(2).mean(), d_real_target=lambda r, t: 0.5 * (r - t).pow(2).mean()))
 
 
 # the losses above take D's raw scores; a loss a plugin registers may take something else

@@ -357,10 +357,10 @@ class GANObjective:
             real: the real images (SR: the HR batch). With R1 on they require grad.
             fake: G's images, detached from G.
 
-        The default is ``objective.loss``'s two terms combined by ``objective.d_real_fake``;
-        gradient penalty and R1 are added after, by :meth:`d_step`.
+        The default is ``objective.loss``'s two terms combined by ``objective.d_real_fake``, the real term's
+        target lowered by ``objective.label_smoothing``; gradient penalty and R1 are added after, by :meth:`d_step`.
         """
-        return self.loss.d_loss(real_scores, fake_scores, self.ob.d_real_fake)
+        return self.loss.d_loss(real_scores, fake_scores, self.ob.d_real_fake, self.ob.label_smoothing)
 
     def g_loss(self, fake_scores: torch.Tensor, real: torch.Tensor,
                fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

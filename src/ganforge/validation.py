@@ -105,6 +105,16 @@ def validate(cfg: Config) -> None:
         raise GanforgeError("objective.diffaugment is for GANs that draw from noise; a super-resolution D judges "
                             "G's output against its own HR image. Set objective.diffaugment=\"\".")
     _validate_ada(cfg)
+    if ob.label_smoothing:
+        if not 0 < ob.label_smoothing < 1:
+            raise GanforgeError(f"config key 'objective.label_smoothing' must be in [0, 1) (D's target for real images "
+                                f"is 1 minus it; 0.1 is usual), got {ob.label_smoothing}.")
+        from .losses import BUILT_IN_LOSSES, build_loss
+
+        if build_loss(ob.loss).d_real_target is None:
+            yours = "" if ob.loss in BUILT_IN_LOSSES else f" (or give {ob.loss}'s AdversarialLoss a d_real_target)"
+            raise GanforgeError(f"objective.label_smoothing lowers D's target for real images, which the "
+                                f"'{ob.loss}' loss has none of; use it with objective.loss = 'vanilla' or 'lsgan'{yours}.")
     if ob.reuse_fake and (ob.n_critic, ob.generator_steps, ob.accumulate) != (1, 1, 1):
         # the presets that reuse fakes (dcgan-fmnist, seed 001's) set it themselves, so name the whole key
         changed = ", ".join(f"objective.{k}={getattr(ob, k)}" for k in ("n_critic", "generator_steps", "accumulate")

@@ -14,8 +14,9 @@ from ...wording import train_call
 from .. import checkpoint as ckpt
 from .base import Hook
 
-SUGGEST_D_WINS = "try n_critic=1, a lower D learning rate, label smoothing or a gradient penalty"
-SUGGEST_COLLAPSE = "try a lower G learning rate, a gradient penalty or R1, or a larger batch"
+SUGGEST_D_WINS = ("try objective.n_critic=1, a lower optim_d.lr, one-sided label smoothing "
+                  "(objective.label_smoothing=0.1) or a gradient penalty (objective.r1_gamma)")
+SUGGEST_COLLAPSE = "try a lower optim_g.lr, a gradient penalty (objective.r1_gamma or gp_weight), or a larger batch"
 
 
 def _finite(tensors) -> bool:
