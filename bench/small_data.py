@@ -68,7 +68,8 @@ def main() -> None:
         last = [r for r in records if "step" in r and "loss_d" in r][-1]
         fid = json.loads((run / "fid_test.json").read_text())["fid"]
         ps = [round(r["ada_p"], 3) for r in records if "ada_p" in r]
-        results[name] = {"overrides": overrides, "fid_test": round(fid, 2), "seconds": last["seconds"], "ada_p": ps[-10:]}
+        results[name] = {"overrides": overrides, "fid_test": round(fid, 2), "seconds": last["seconds"],
+                         "ada_p": ps[-10:]}
         print(f"{name:14s} test FID {results[name]['fid_test']:7.2f}  {last['seconds']:.0f} s"
               + (f"  final p {results[name]['ada_p'][-1]}" if results[name]["ada_p"] else ""), flush=True)
     Path(args.json).write_text(json.dumps({"images": args.images, "steps": args.steps, "num": args.num,

@@ -1,5 +1,5 @@
-"""``ganforge timelapse``: a run's sample grids as one animated GIF or WebP, G learning step by step (the PyTorch DCGAN
-tutorial's animation of G's progression, from the grids every run writes anyway).
+"""``ganforge timelapse``: a run's sample grids as one animated GIF or WebP, G learning step by step (the PyTorch
+DCGAN tutorial's animation of G's progression, from the grids every run writes anyway).
 
 The grids are ``samples/step_XXXXXXX.png``, drawn from the same fixed noise, so a frame differs from the one
 before only by what G learned. Each frame is labelled with its step. Grids written after the run's newest

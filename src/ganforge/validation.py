@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .config import COMPILE_MODES, SEED_LIMIT, Config, OptimizerConfig
+from .config import COMPILE_MODES, SEED_LIMIT, Config, ObjectiveConfig, OptimizerConfig
 from .errors import GanforgeError, did_you_mean
 from .schedules import validate_schedule
 
@@ -105,16 +105,7 @@ def validate(cfg: Config) -> None:
         raise GanforgeError("objective.diffaugment is for GANs that draw from noise; a super-resolution D judges "
                             "G's output against its own HR image. Set objective.diffaugment=\"\".")
     _validate_ada(cfg)
-    if ob.label_smoothing:
-        if not 0 < ob.label_smoothing < 1:
-            raise GanforgeError(f"config key 'objective.label_smoothing' must be in [0, 1) (D's target for real images "
-                                f"is 1 minus it; 0.1 is usual), got {ob.label_smoothing}.")
-        from .losses import BUILT_IN_LOSSES, build_loss
-
-        if build_loss(ob.loss).d_real_target is None:
-            yours = "" if ob.loss in BUILT_IN_LOSSES else f" (or give {ob.loss}'s AdversarialLoss a d_real_target)"
-            raise GanforgeError(f"objective.label_smoothing lowers D's target for real images, which the "
-                                f"'{ob.loss}' loss has none of; use it with objective.loss = 'vanilla' or 'lsgan'{yours}.")
+    _validate_label_smoothing(cfg)
     if ob.reuse_fake and (ob.n_critic, ob.generator_steps, ob.accumulate) != (1, 1, 1):
         # the presets that reuse fakes (dcgan-fmnist, seed 001's) set it themselves, so name the whole key
         changed = ", ".join(f"objective.{k}={getattr(ob, k)}" for k in ("n_critic", "generator_steps", "accumulate")
@@ -188,13 +179,29 @@ def validate(cfg: Config) -> None:
     FEATURES.get(cfg.eval.features)
 
 
+def _validate_label_smoothing(cfg: Config) -> None:
+    """One-sided label smoothing: below 1, and for a loss with a target for real images."""
+    from .losses import BUILT_IN_LOSSES, build_loss
+
+    ob = cfg.objective
+    if not ob.label_smoothing:
+        return
+    if not 0 < ob.label_smoothing < 1:
+        raise GanforgeError(f"config key 'objective.label_smoothing' must be in [0, 1) (D's target for real images "
+                            f"is 1 minus it; 0.1 is usual), got {ob.label_smoothing}.")
+    if build_loss(ob.loss).d_real_target is None:
+        yours = "" if ob.loss in BUILT_IN_LOSSES else f" (or give {ob.loss}'s AdversarialLoss a d_real_target)"
+        raise GanforgeError(f"objective.label_smoothing lowers D's target for real images, which the '{ob.loss}' "
+                            f"loss has none of; use it with objective.loss = 'vanilla' or 'lsgan'{yours}.")
+
+
 def _validate_ada(cfg: Config) -> None:
     """ADA's keys: a target in (0, 1) with transforms to apply, and a loss whose scores' sign means real or fake."""
     from .augment import parse_policy
 
-    ob = cfg.objective
+    ob, default = cfg.objective, ObjectiveConfig()
     if not ob.ada_target:
-        if (ob.ada_kimg, ob.ada_interval) != (500.0, 4):  # they would change nothing, without a word
+        if (ob.ada_kimg, ob.ada_interval) != (default.ada_kimg, default.ada_interval):  # they would change nothing
             raise GanforgeError(f"objective.ada_kimg / ada_interval are set ({ob.ada_kimg:g} / {ob.ada_interval}), "
                                 "but objective.ada_target is 0 (ADA off); set objective.ada_target (0.6 is ADA's) "
                                 "or drop them.")
