@@ -192,9 +192,9 @@ def _cmd_timelapse(args: argparse.Namespace) -> int:
 
 def _cmd_runs(args: argparse.Namespace) -> int:
     from .files import write_json
-    from .listing import find_runs, format_runs, summarize
+    from .listing import format_runs, summarize_all
 
-    summaries = [summarize(run) for folder in args.folders for run in find_runs(Path(folder))]
+    summaries = summarize_all(args.folders)
     if summaries:
         print(format_runs(summaries))
     else:

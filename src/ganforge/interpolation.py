@@ -67,11 +67,12 @@ def interpolate(G: torch.nn.Module, z_dim: int, num: int, steps: int, seed: int 
     check_fits(num * steps * (4 * z_dim + 8 * bool(num_classes) + 2 * frame.numel()), f"{num:,} walks of {steps:,} "
                f"frames of {'x'.join(map(str, frame.shape))}", f"lower {say('--num', 'num')} or "
                f"{say('--interpolate', 'steps')}")
-    y = None if labels is None else labels.repeat_interleave(steps)
     if to_label is not None:  # each frame's class weights: 1 - t of the first class, t of the other
         t = torch.linspace(0.0, 1.0, steps, device=device)
         eye = torch.eye(num_classes, device=device)
         y = ((1 - t)[:, None] * eye[label] + t[:, None] * eye[to_label]).repeat(num, 1)
+    else:
+        y = None if labels is None else labels.repeat_interleave(steps)
     z = slerp(starts, ends, torch.linspace(0.0, 1.0, steps)).reshape(-1, z_dim)
     frames = [to_uint8(with_labels(G, z[i:i + NOISE_BATCH].to(device), None if y is None else y[i:i + NOISE_BATCH]))
               for i in range(0, len(z), NOISE_BATCH)]  # a batch at a time, as sample's

@@ -150,6 +150,11 @@ def format_runs(summaries: list[RunSummary]) -> str:
                      .rstrip() for r in (header, *rows))
 
 
+def summarize_all(folders: list[str | Path]) -> list[RunSummary]:
+    """The runs under each of ``folders`` (or each folder itself), summarized, folder by folder."""
+    return [summarize(run) for folder in folders for run in find_runs(Path(folder))]
+
+
 def list_runs(folder: str | Path = "runs") -> list[dict]:
     """The runs under ``folder`` (or ``folder`` itself), each as :class:`RunSummary`'s fields."""
-    return [asdict(summarize(run)) for run in find_runs(Path(folder))]
+    return [asdict(s) for s in summarize_all([folder])]

@@ -379,10 +379,9 @@ class Trainer:
         self.state = TrainState(**payload["state"])
         # The config's learning rates (and schedules) win over the checkpoint's (resuming with a new lr is
         # common), times the health monitor's rollback factor, which must survive a resume.
-        self.lr_scale = 0.5 ** payload.get("hooks", {}).get("health", {}).get("rollbacks", 0)
+        self.set_lr_scale(0.5 ** payload.get("hooks", {}).get("health", {}).get("rollbacks", 0))
         if self.env.is_main and self.state.step:
             self._say_changed_learning_rates(payload)
-        self.apply_learning_rates()
         self.batches.load_state_dict(payload["data"])
         torch.set_rng_state(payload["rng"]["torch"])
         if "cuda" in payload["rng"] and torch.cuda.is_available():
