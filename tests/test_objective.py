@@ -271,3 +271,43 @@ def test_logging_grad_norms_leaves_the_step_as_it_was():
     assert all(torch.equal(a, b) for a, b in zip(steps[False][1], steps[True][1]))
     with pytest.raises(GanforgeError, match=r"'optim_d.clip_grad_norm' is 1.0, but this model has no discriminator"):
         load_config("srcnn-x4", ["optim_d.clip_grad_norm=1"])
+
+
+@pytest.mark.parametrize("extra", [[], ["objective.r1_gamma=1"], ["model.num_classes=3"]])
+def test_one_d_call_on_real_and_fake_gives_the_two_calls_step(extra):
+    """A D that scores each image alone is called once on the real and fake batches together: the same scores,
+    loss and update as two calls, with R1's gradient through the joined batch and a projection D's classes."""
+    batch, labels, steps = real(), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]), {}
+    for one in (True, False):
+        obj, _ = make(*extra)
+        assert obj.one_d_call
+        obj.one_d_call, obj.real_labels = one, labels if extra == ["model.num_classes=3"] else None
+        calls = []
+        obj.D.register_forward_pre_hook(lambda *a: calls.append(1))  # a hook added after the choice is not seen
+        torch.manual_seed(1)  # the same fakes
+        steps[one] = obj.d_step(batch, update=True), snapshot(obj.D), len(calls)
+    (logs, d, n), (logs2, d2, n2) = steps[True], steps[False]
+    assert (n, n2) == (1, 2)
+    assert logs.keys() == logs2.keys()
+    assert all(torch.allclose(logs[k], logs2[k], atol=1e-6) for k in logs)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(d, d2))
+
+
+def test_which_discriminators_score_each_image_alone():
+    """The class declares it; BatchNorm, spectral norm or a hook overrules it; augmentations keep two calls."""
+    from ganforge.nets import scores_each_image_alone
+
+    def d_of(preset, *overrides):
+        return build_networks(load_config(preset, list(overrides)))[1]
+
+    assert scores_each_image_alone(d_of("mlp-gan-fmnist"))
+    assert scores_each_image_alone(d_of("dcgan-fmnist", "model.discriminator.options.norm=none"))
+    assert scores_each_image_alone(d_of("hw6-wgan-gp-64"))  # InstanceNorm: each image by itself
+    assert not scores_each_image_alone(d_of("dcgan-fmnist", "model.discriminator.options.norm=batch"))
+    assert not scores_each_image_alone(d_of("mlp-gan-fmnist", "model.discriminator.spectral_norm=true"))
+    assert scores_each_image_alone(d_of("mlp-gan-fmnist", "model.num_classes=10"))  # the projection asks its net
+    hooked = d_of("mlp-gan-fmnist")
+    hooked.net[0].register_forward_hook(lambda *a: None)
+    assert not scores_each_image_alone(hooked)
+    assert not scores_each_image_alone(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 1)))
+    assert not make("objective.diffaugment=translation")[0].one_d_call

@@ -41,7 +41,7 @@ from .distributed import DistEnv, average_gradients, rank_rows
 from .errors import GanforgeError
 from .losses import build_loss, clip_weights, gradient_penalty, r1_penalty
 from .nets.conditional import with_labels
-from .nets import hr_size
+from .nets import hr_size, scores_each_image_alone
 from .pixel_losses import build_perceptual_loss, build_pixel_loss
 from .registry import OBJECTIVES
 
@@ -163,6 +163,10 @@ class GANObjective:
         self.ada = (AdaptiveProbability(self.ob.ada_target, self.ob.ada_kimg, self.ob.ada_interval, device)
                     if self.ob.ada_target > 0 else None)
         self.r1_due = self.ob.r1_gamma > 0  # whether this step's D step adds R1 (train_step sets it per step)
+        # the D step scores real and fake images in one call where that gives the same scores: D's weights are
+        # read once, not twice (mmengine-gan-fmnist's step is bound by those reads). Augmentations draw per
+        # call, so with them the two calls stay apart and the random stream stays as it was.
+        self.one_d_call = D is not None and scores_each_image_alone(D) and not self.augment
 
     def autocast(self):
         """The forward-pass precision of ``train.precision`` (a no-op for fp32)."""
@@ -288,8 +292,13 @@ class GANObjective:
                     fake = self.generate(g_input, fake_labels)
             if self.r1_due:
                 real = real.detach().requires_grad_(True)
-            real_scores = self.discriminate(real, real_labels).float()
-            fake_scores = self.discriminate(fake.detach(), fake_labels).float()
+            if self.one_d_call:
+                labels = None if real_labels is None else torch.cat([real_labels, fake_labels])
+                scores = self.discriminate(self._nhwc(torch.cat([real, fake.detach()])), labels).float()
+                real_scores, fake_scores = scores[:real.shape[0]], scores[real.shape[0]:]
+            else:
+                real_scores = self.discriminate(real, real_labels).float()
+                fake_scores = self.discriminate(fake.detach(), fake_labels).float()
             loss, logs = self._checked(self.d_loss(real_scores, fake_scores, real, fake.detach()), "d_loss")
         if self.ada is not None:
             self.ada.observe(real_scores, self.env.enabled)

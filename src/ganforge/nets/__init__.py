@@ -7,6 +7,7 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
+from torch.nn.utils import parametrize
 
 from ..config import Config, NetConfig
 from ..errors import GanforgeError, raised_at
@@ -89,6 +90,27 @@ def add_spectral_norm(module: nn.Module, what: str = "the network") -> nn.Module
     for layer in layers:
         spectral_norm(layer)
     return module
+
+
+def scores_each_image_alone(D: nn.Module) -> bool:
+    """Whether D's score of an image depends on that image alone, so that one call on the real and fake batches
+    together gives the scores two calls would (the D step then reads D's weights once instead of twice).
+
+    The class declares it (``scores_each_image_alone = True``: the built-in discriminators, a projection
+    around one of them) because ganforge cannot see a forward's own arithmetic (a minibatch-deviation
+    feature); the layers it can see overrule the class. BatchNorm mixes the batch, spectral norm advances its
+    power iteration once per call, a running-stats InstanceNorm and any forward hook may count calls too.
+    """
+    if not getattr(D, "scores_each_image_alone", False):
+        return False
+    for m in D.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) or parametrize.is_parametrized(m):
+            return False
+        if isinstance(m, nn.modules.instancenorm._InstanceNorm) and m.track_running_stats:
+            return False
+        if m._forward_hooks or m._forward_pre_hooks:
+            return False
+    return True
 
 
 def build_generator(cfg: Config) -> nn.Module:

@@ -146,6 +146,11 @@ class ProjectionDiscriminator(nn.Module):
         self.embed = nn.Embedding(num_classes, int(torch.Size(feature_shape).numel()))
         nn.init.xavier_uniform_(self.embed.weight)  # as SNGAN-proj: its N(0, 1) default would swamp head(h) at first
 
+    @property
+    def scores_each_image_alone(self) -> bool:
+        """The projection scores each image by its own class: as ``net`` does (see nets.scores_each_image_alone)."""
+        return bool(getattr(self.net, "scores_each_image_alone", False))
+
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h = self.net.features(x)
         # the embedding viewed as h is (C, H, W maps in any memory format): a product and a sum over

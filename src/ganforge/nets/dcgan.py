@@ -82,6 +82,8 @@ class HW6Discriminator(nn.Module):
     loss applies the sigmoid itself (BCE with logits).
     """
 
+    scores_each_image_alone = True  # with norm=instance; BatchNorm turns it off (nets.scores_each_image_alone)
+
     def __init__(self, opts: HW6DiscriminatorOptions, *, z_dim: int, channels: int, resolution: int) -> None:
         super().__init__()
         need_resolution(resolution, "64x64 only", resolution == 64, "hw6-dcgan")
@@ -161,6 +163,8 @@ class MMagicDCGANGenerator(nn.Module):
 
 class MMagicDCGANDiscriminator(nn.Module):
     """MMagic's DCGANDiscriminator: Conv(k4 s2 p1) downsamples (BN from the second), Conv(k4) -> logit (B,)."""
+
+    scores_each_image_alone = True  # only at one level, where it has no BatchNorm (nets.scores_each_image_alone)
 
     def __init__(self, opts: MMagicDiscriminatorOptions, *, z_dim: int, channels: int, resolution: int) -> None:
         super().__init__()

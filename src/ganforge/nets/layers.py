@@ -59,6 +59,8 @@ class ConvsThenLinear(nn.Module):
         features: C * s * s, the linear layer's input size.
     """
 
+    scores_each_image_alone = True  # unless a BatchNorm among the convs says otherwise (nets.scores_each_image_alone)
+
     def __init__(self, convs: nn.Sequential, features: int) -> None:
         super().__init__()
         self.convs = convs

@@ -64,6 +64,8 @@ class MLPDiscriminator(nn.Module):
     logit and applies the sigmoid inside the loss (same math, no overflow).
     """
 
+    scores_each_image_alone = True  # no layer mixes the batch (see nets.scores_each_image_alone)
+
     def __init__(self, opts: MLPDiscriminatorOptions, *, z_dim: int, channels: int, resolution: int) -> None:
         super().__init__()
         layers: list[nn.Module] = []
