@@ -2,7 +2,7 @@
 """Side-by-side speed of one preset under two sets of overrides: training steps of A and B alternate.
 
     python bench/ab_step.py PRESET --a key=value[,key=value] --b key=value[,...] [--steps 30] [--rounds 6]
-        [--b-batches-in-host-memory]
+        [--b-batches-in-host-memory] [--b-two-d-calls]
 
 Both loops live in one process on the same data and threads, and take turns
 (A B, B A, ...) so that the shared machine's drift hits both alike; the ratio of
@@ -31,6 +31,9 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--b-batches-in-host-memory", action="store_true",
                    help="B's training images stay in host memory on a GPU (A's are held on the GPU, as training does)")
+    p.add_argument("--b-two-d-calls", action="store_true",
+                   help="B's D step calls D on the real and the fake batch apart, as it does for a D that may mix "
+                        "the batch (A calls it once on both where D scores each image alone)")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     sets = {name: [kv for kv in text.split(",") if kv] for name, text in (("a", args.a), ("b", args.b))}
@@ -40,6 +43,9 @@ def main() -> None:
     device = pick_device(cfgs["a"].train.device)  # the GPU where there is one, as training picks
     loops = {name: GanforgeLoop(cfg, images, device, hold_on_gpu=name == "a" or not args.b_batches_in_host_memory)
              for name, cfg in cfgs.items()}
+    if args.b_two_d_calls:
+        loops["b"].objective.one_d_call = False
+        sets["b"].append("(two D calls)")
     for loop in loops.values():
         loop.run(10)  # warm-up
     seconds = time_rounds(loops, args.steps, args.rounds, reverse_odd_rounds=True)
