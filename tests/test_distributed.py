@@ -164,6 +164,7 @@ def test_only_rank_zero_writes_and_logs_are_averaged(idx_root, tmp_path):
         "config.json", "metrics.jsonl", "samples/step_0000004.png", "samples/step_0000008.png", "sessions.jsonl"]
     (session,) = [json.loads(line) for line in (run / "sessions.jsonl").read_text().splitlines()]
     assert session["world_size"] == 2  # one record, rank 0's, for the job
+    assert (session["end"]["how"], session["end"]["step"]) == ("finished", 8)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4, 6, 8]  # one writer: every step once
     batch = load_config("dcgan-fmnist").train.batch_size  # the global batch, split over the two ranks

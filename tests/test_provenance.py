@@ -28,6 +28,9 @@ def test_each_session_is_recorded_with_its_command_step_and_environment(idx_root
     assert second["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert (second["device"], second["world_size"]) == ("cpu", 1)
     assert second["started"] >= first["started"]
+    # and how each ended: here a bound reached
+    assert first["end"] | {"time": None} == {"time": None, "step": 4, "how": "finished", "detail": "train.max_steps=4"}
+    assert second["end"]["step"] == 6 and second["end"]["time"] >= second["started"] >= first["end"]["time"]
     # the checkpoint keeps it, and TensorBoard shows it beside the run's curves
     assert ckpt.load(run / "checkpoints" / "last.pt")["environment"]["torch"] == str(torch.__version__)
     acc = EventAccumulator(str(run / "tb"))

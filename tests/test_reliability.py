@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import ganforge
 from ganforge.errors import GanforgeError
 from ganforge.training import checkpoint as ckpt
 
@@ -270,6 +271,9 @@ def test_nan_stop_keeps_last_good_checkpoint(run4, idx_root, capsys):
             "--set optim_d.lr=...), or set health.on_nan=rollback.") in err
     payload = ckpt.load(run4 / "checkpoints" / "last.pt")
     assert payload["state"]["step"] == 4
+    end = json.loads((run4 / "sessions.jsonl").read_text().splitlines()[-1])["end"]
+    assert (end["how"], end["detail"]) == ("stopped", "NaN/Inf in the losses or weights at step 5")
+    assert ganforge.runs(run4)[0]["detail"] == "by the health check (NaN/Inf); resume=True continues it"
     assert all(torch.isfinite(t).all() for net in ("G", "D") for t in payload[net].values() if t.is_floating_point())
 
 

@@ -228,6 +228,11 @@ def test_keep_checkpoints_deletes_the_older_step_files(idx_root, tmp_path):
 
 # ------------------------------------------------------------------ resume
 
+def last_session_end(run: Path) -> dict | None:
+    """The ``end`` of the last record in RUN/sessions.jsonl."""
+    return json.loads((run / "sessions.jsonl").read_text().splitlines()[-1])["end"]
+
+
 def weights(run: Path) -> dict:
     """A run's trained state from last.pt; G_ema only in a run with EMA on."""
     payload = ckpt.load(run / "checkpoints" / "last.pt")
@@ -319,6 +324,8 @@ def test_sigkill_then_resume_matches_uninterrupted(idx_root, tmp_path):
     _wait_for(run / "checkpoints" / "step_0000005.pt", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert last_session_end(run) is None  # the session could not say how it ended, and ganforge runs says so
+    assert ganforge.runs(run)[0]["detail"].startswith("its process ended without a word (killed, ")
     resumed_at = ckpt.load_latest(run / "checkpoints")[0]["state"]["step"]  # the kill may precede last.pt
     assert resumed_at >= 5 and resumed_at % 5 == 0
     target = resumed_at + 5
@@ -343,8 +350,14 @@ def test_signal_saves_checkpoint_and_exits(idx_root, tmp_path, sig, code):
     assert f"{sig.name} received; saved step" in out and "--resume" in out
     state = ckpt.load(run / "checkpoints" / "last.pt")["state"]
     assert state["step"] >= 2
+    end = last_session_end(run)
+    assert (end["how"], end["detail"], end["step"]) == ("signal", sig.name, state["step"])
+    assert ganforge.runs(run)[0]["detail"] == f"by {sig.name}; resume=True continues it"
     assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume",
                    *tiny(idx_root, f"train.max_steps={state['step'] + 2}")) == 0
+    end = last_session_end(run)
+    assert (end["how"], end["detail"], end["step"]) == ("finished", f"train.max_steps={state['step'] + 2}",
+                                                        state["step"] + 2)
 
 
 SLOW_FEATURES = """
@@ -394,6 +407,8 @@ def test_a_signal_is_answered_at_once_and_a_second_ctrl_c_stops_without_saving(i
         proc.kill()  # not left sleeping in its evaluation if the second Ctrl-C failed
     assert proc.returncode == 130 and "Traceback" not in out, out
     assert "ganforge: stopped at step 2 without saving it; --resume continues from the last checkpoint." in out
+    assert last_session_end(run) | {"time": None} == {"time": None, "step": 2, "how": "interrupted",
+                                                      "detail": "a second Ctrl-C, before the save"}
     assert not list((run / "checkpoints").glob(".*.tmp"))
 
 

@@ -2,7 +2,7 @@
 can go on, and its figures.
 
 Read from what each run folder already holds (config.json, the newest good checkpoint, metrics.jsonl,
-evaluate.json) and the lock a training process holds; nothing is written.
+sessions.jsonl, evaluate.json) and the lock a training process holds; nothing is written.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class RunSummary:
         config: its config's name (the preset it came from, or the file's).
         state: ``training`` (a live process holds it), ``finished`` (a bound reached), ``stopped`` (it can
             go on with a resume) or ``no checkpoint`` (stopped before its first).
-        detail: the bound that ended it, or how to go on.
+        detail: the bound that ended it, or what stopped it (where sessions.jsonl says) and how to go on.
         step, images, seconds: where the newest good checkpoint is (0 with none).
         evaluation: the primary metric during training (``eval.every_kimg``): its name, ``last``, ``best``
             and ``best_step``; empty without.
@@ -93,8 +93,25 @@ def summarize(run_dir: Path) -> RunSummary:
     elif bound := reached_at_checkpoint(cfg, payload):
         summary.state, summary.detail = "finished", bound.split(" (")[0]
     else:
-        summary.state, summary.detail = "stopped", resume
+        summary.state, summary.detail = "stopped", _stopped_by(run_dir) + resume
     return summary
+
+
+def _stopped_by(run_dir: Path) -> str:
+    """What ended a stopped run's last session, from its record in sessions.jsonl, as words before the way to go
+    on; '' where the record does not say (a run written before sessions recorded their end)."""
+    sessions = read_records(run_dir / "sessions.jsonl")
+    if not sessions or "end" not in sessions[-1]:
+        return ""
+    end = sessions[-1]["end"]
+    if end is None:  # a live process is reported as training before this is asked
+        return "its process ended without a word (killed, or the machine went down); "
+    if not isinstance(end, dict):
+        return ""
+    detail = str(end.get("detail", ""))
+    return {"signal": f"by {detail}; ", "stopped": "by the health check (NaN/Inf); ",
+            "error": f"by an error ({detail.split(':')[0]}); ",
+            "interrupted": "by a second Ctrl-C, before saving; "}.get(end.get("how"), "")
 
 
 def _evaluation(records: list[dict], cfg, step: int) -> dict:

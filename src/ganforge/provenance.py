@@ -2,7 +2,8 @@
 
 ``RUN/sessions.jsonl`` gets one record each time training starts in a run folder (a new run or a
 resume): when, from which command, at which step, and the environment (:func:`environment`), as
-MMEngine prints its environment at the top of each log. Each checkpoint stores the environment too,
+MMEngine prints its environment at the top of each log; when the session ends, its record gets
+how (:func:`record_session_end`). Each checkpoint stores the environment too,
 so a resume on other versions or another vector ISA can say that it no longer continues bit for bit
 (:func:`differences`): the same code gives other float rounding there.
 """
@@ -18,6 +19,8 @@ import numpy as np
 import torch
 
 from . import __version__
+from .errors import GanforgeError
+from .files import write_atomic
 from .wording import the_command
 
 # what changes a run's floats between two sessions, in the order a note names them
@@ -66,10 +69,38 @@ def differences(saved: dict | None, now: dict) -> list[str]:
             if saved.get(key) != now.get(key)]
 
 
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
 def record_session(run_dir: Path, step: int, env: dict) -> None:
     """Append this session's record to ``RUN/sessions.jsonl``: the UTC time, the command (None from
-    Python), the step it starts at, and ``env``."""
-    record = {"started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "command": the_command(), "step": step, **env}
+    Python), the step it starts at, ``env``, and ``end`` (null until :func:`record_session_end`)."""
+    record = {"started": _now(), "command": the_command(), "step": step, **env, "end": None}
     with open(run_dir / "sessions.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
+
+
+# how a session ended: what record_session_end's ``how`` may be
+SESSION_ENDS = ("finished", "signal", "stopped", "interrupted", "error")
+
+
+def record_session_end(run_dir: Path, step: int, how: str, detail: str) -> None:
+    """Fill in the ``end`` of this session's record, the last of ``RUN/sessions.jsonl``: the UTC time, the step
+    reached, ``how`` (one of :data:`SESSION_ENDS`: a bound reached, a signal that saved, the health check's
+    stop, a second Ctrl-C that did not wait for the save, an exception) and ``detail`` (the bound, the signal's
+    name, the reason, the exception's type and first line).
+
+    The file is replaced atomically, so a crash meanwhile leaves the old one. An ``end`` left null says the
+    session was ended from outside (SIGKILL, the machine going down); ``ganforge runs`` reports that.
+    Nothing is raised: this record describes the run, it is never the reason a run fails.
+    """
+    path = run_dir / "sessions.jsonl"
+    try:
+        lines = path.read_text().splitlines()
+        record = json.loads(lines[-1])
+        record["end"] = {"time": _now(), "step": step, "how": how, "detail": detail}
+        lines[-1] = json.dumps(record)
+        write_atomic(path, lambda f: f.write(("\n".join(lines) + "\n").encode()))
+    except (OSError, ValueError, IndexError, GanforgeError):
+        pass

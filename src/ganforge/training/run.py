@@ -17,7 +17,7 @@ from ..errors import GanforgeError
 from ..files import write_json
 from ..nets import build_networks, count_parameters
 from ..plugins import check_run_components, load_plugins, with_absolute_plugins
-from ..provenance import differences, record_session
+from ..provenance import differences, record_session, record_session_end
 from ..validation import validate
 from ..wording import say, train_call
 from . import checkpoint as ckpt
@@ -283,6 +283,7 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
         state = trainer.fit()
     except KeyboardInterrupt:  # a second Ctrl-C (Trainer._on_signal): the user chose not to wait for the save
         if env.is_main:
+            record_session_end(run_dir, trainer.state.step, "interrupted", "a second Ctrl-C, before the save")
             print(f"ganforge: stopped at step {trainer.state.step} without saving it; "
                   f"{say('--resume', 'resume=True')} continues from the last checkpoint.", file=sys.stderr)
         raise
@@ -292,6 +293,9 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
         # running again needs no --force
         if payload is None and trainer.state.step == 0 and env.is_main:
             remove_run_files(run_dir)
+        elif env.is_main:
+            first_line = (str(error).splitlines() or [""])[0][:300]
+            record_session_end(run_dir, trainer.state.step, "error", f"{type(error).__name__}: {first_line}")
         if trainer.saved_after_error is not None:  # a hook failed after a finished step, which was saved
             note = (f"Step {trainer.saved_after_error} was saved to {run_dir / 'checkpoints' / 'last.pt'} first; "
                     f"once that is fixed, continue with: {train_call(preset_or_file, run_dir, resume=True)}")
@@ -303,15 +307,18 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
     if not env.is_main:  # rank 0 speaks for the job
         return 1 if trainer.abort is not None else (128 + trainer.stop_signal if trainer.stop_signal else 0)
     if trainer.abort is not None:
+        record_session_end(run_dir, state.step, "stopped", trainer.abort.split(";")[0])
         print(f"ganforge: error: {trainer.abort}", file=sys.stderr)
         return 1
     if trainer.stop_signal is not None:
         name = signal.Signals(trainer.stop_signal).name
+        record_session_end(run_dir, state.step, "signal", name)
         print(f"ganforge: {name} received; saved step {state.step} to {where}. "
               f"Continue with: {train_call(preset_or_file, run_dir, resume=True)}", file=sys.stderr)
         return 128 + trainer.stop_signal
     # which bound ended it: a preset's own (hw6's max_epochs=1) may come before the one given with --set
     bound = (trainer.reached_bound() or "").split(" (")[0]
+    record_session_end(run_dir, state.step, "finished", bound)
     print(f"ganforge: finished at step {state.step} ({state.images_seen} images, {state.seconds:.0f} s"
           f"{f'; {bound} reached' if bound else ''}). Samples: {run_dir / 'samples'}  Checkpoint: {where}")
     return 0
