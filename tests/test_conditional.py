@@ -60,6 +60,10 @@ def test_a_class_conditional_gan_draws_the_class_asked_for(idx_root, bright_and_
     assert run_cli("sample", run, "--interpolate", 3, "--num", 4, "--out", tmp_path / "walks.npy") == 0
     walks = np.load(tmp_path / "walks.npy").astype(float).mean(axis=(1, 2, 3)).reshape(4, 3)
     assert (walks[0::2] > 140).all() and (walks[1::2] < 110).all(), walks
+    capsys.readouterr()
+    assert run_cli("sample", run, "--interpolate", 5, "--to-class", "dark", "--out", tmp_path / "m.npy") == 2
+    assert capsys.readouterr().err == ("ganforge: error: --to-class walks from --class to it, with each walk's noise "
+                                       "fixed; give --class too.\n")
     # a walk between classes keeps its noise: it starts at --class bright's image i, ends at --class dark's
     assert run_cli("sample", run, "--interpolate", 5, "--num", 4, "--class", "bright", "--to-class", "dark",
                    "--out", tmp_path / "morph.npy") == 0
@@ -150,8 +154,8 @@ def test_class_errors_are_bad_input(idx_root, bright_and_dark, tmp_path, capsys)
     assert run_cli("sample", plain, "--num", 4, "--out", tmp_path / "x.npy", "--class", "0") == 2
     assert "--class needs a class-conditional run" in capsys.readouterr().err
     assert run_cli("sample", plain, "--out", tmp_path / "w.png", "--interpolate", 4, "--to-class", "1") == 2
-    assert capsys.readouterr().err == ("ganforge: error: --to-class walks from --class to it, with each walk's noise "
-                                       "fixed; give --class too.\n")
+    assert capsys.readouterr().err == (f"ganforge: error: --to-class walks between classes, but '{plain}' was "
+                                       "trained without classes (model.num_classes = 0).\n")
     assert run_cli("sample", plain, "--out", tmp_path / "w.png", "--to-class", "1") == 2
     assert "--to-class walks from --class to another class; give it with --interpolate STEPS." in \
         capsys.readouterr().err

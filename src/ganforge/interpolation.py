@@ -64,7 +64,9 @@ def interpolate(G: torch.nn.Module, z_dim: int, num: int, steps: int, seed: int 
     labels = class_labels(0, num, num_classes, label).to(device) if num_classes else None  # a walk's all the way
     # one frame tells the size of all: refuse walks whose noise, labels and frames will not fit, before making them
     frame = with_labels(G, starts[:1].to(device), None if labels is None else labels[:1])[0]
-    check_fits(num * steps * (4 * z_dim + 8 * bool(num_classes) + 2 * frame.numel()), f"{num:,} walks of {steps:,} "
+    # per frame: its noise (float32), its class (int64) or, on a walk between classes, its class weights (float32)
+    label_bytes = 4 * num_classes if to_label is not None else 8 * bool(num_classes)
+    check_fits(num * steps * (4 * z_dim + label_bytes + 2 * frame.numel()), f"{num:,} walks of {steps:,} "
                f"frames of {'x'.join(map(str, frame.shape))}", f"lower {say('--num', 'num')} or "
                f"{say('--interpolate', 'steps')}")
     if to_label is not None:  # each frame's class weights: 1 - t of the first class, t of the other
@@ -86,6 +88,9 @@ def load_for_walks(source: str, use_ema: bool, truncation: float | None, class_:
     G, cfg, label = load_for_sampling(source, use_ema, truncation, class_)
     if to_class is None:
         return G, cfg, label, None
+    if not cfg.model.num_classes:  # said first: adding --class would only meet this
+        raise GanforgeError(f"{say('--to-class', 'to_class')} walks between classes, but '{source}' was trained "
+                            "without classes (model.num_classes = 0).")
     if class_ is None:
         raise GanforgeError(f"{say('--to-class', 'to_class')} walks from {say('--class', 'class_')} to it, with each "
                             f"walk's noise fixed; give {say('--class', 'class_')} too.")
