@@ -161,3 +161,14 @@ def test_one_sided_label_smoothing_lowers_the_real_target():
         with pytest.raises(GanforgeError, match=message):
             load_config("dcgan-fmnist", sets)
     assert load_config("dcgan-fmnist", ["objective.label_smoothing=0.1"]).objective.label_smoothing == 0.1
+
+
+def test_the_least_real_term_under_label_smoothing_is_the_targets_entropy():
+    """What the health monitor's D-loss floor counts from: BCE's least at target t is t's binary entropy
+    (reached at score logit(t)), lsgan's is 0."""
+    from ganforge.losses import least_real_term
+
+    t = 0.9
+    entropy = -(t * math.log(t) + (1 - t) * math.log(1 - t))
+    assert least_real_term(build_loss("vanilla"), t) == pytest.approx(entropy, abs=1e-3)
+    assert least_real_term(build_loss("lsgan"), t) == pytest.approx(0.0, abs=1e-3)

@@ -306,12 +306,15 @@ def test_resume_applies_new_learning_rate(run4, idx_root):
     assert all(g["lr"] == 1e-5 for g in opt["param_groups"])
 
 
-def test_d_overpowering_g_is_reported(idx_root, tmp_path, capsys):
+@pytest.mark.parametrize("smoothing", [[], ["objective.label_smoothing=0.1", "health.score_gap=1e9"]])
+def test_d_overpowering_g_is_reported(idx_root, tmp_path, capsys, smoothing):
+    """With label smoothing (and the score gap out of the way) D's loss cannot fall below its floor of 0.05, as
+    its least is the entropy of 0.9: the floor counts from that least."""
     run = tmp_path / "dwins"
     # G barely learns (lr 1e-9) while D learns fast: D separates real from fake within the window
     assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(
         idx_root, "optim_g.lr=1e-9", "optim_d.lr=5e-3", "train.max_steps=120", "health.window=20",
-        "health.check_every=1000")) == 0
+        "health.check_every=1000", *smoothing)) == 0
     assert "D overpowers G" in capsys.readouterr().err
     warn = [r for r in records(run) if r.get("warning") == "d_wins"]
     assert warn and ("objective.n_critic=1, a lower optim_d.lr, one-sided label smoothing (objective.label_smoothing"

@@ -354,7 +354,8 @@ class HealthConfig:
             (reload it, halve both learning rates, go on; at most ``max_rollbacks`` times).
         max_rollbacks: rollbacks before giving up.
         window: steps a D-overpowers-G condition must hold before it is reported.
-        d_loss_floor: D's loss below this for the whole window means D wins (not for wgan).
+        d_loss_floor: D's loss below this for the whole window means D wins (not for wgan); with
+            ``objective.label_smoothing``, below this above the least loss D can reach.
         score_gap: mean D(real) - D(fake) score gap above this for the whole window means D wins.
         check_every: steps between weight and diversity checks.
         warmup_steps: no diversity check before this step: an untrained G's samples are alike

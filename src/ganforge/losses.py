@@ -41,6 +41,14 @@ class AdversarialLoss:
         return loss, {"loss_d_real": lr.detach(), "loss_d_fake": lf.detach()}
 
 
+def least_real_term(loss: AdversarialLoss, target: float) -> float:
+    """The least value D's real term can take with the real images' target lowered to ``target`` (one-sided
+    label smoothing): for BCE the entropy of ``target`` (0.325 at 0.9), not 0, so a D that wins outright keeps
+    its loss above a floor meant for 0 (the health monitor's ``d_loss_floor`` adds it). Found on a grid of
+    scores from -20 to 20, since a plugin loss's formula is not known."""
+    return min(float(loss.d_real_target(s.view(1), target)) for s in torch.linspace(-20.0, 20.0, 801))
+
+
 def register_loss(name: str, loss: AdversarialLoss) -> AdversarialLoss:
     """Register a loss object under ``name`` (users call this from a plugin)."""
     # every builder here is this lambda: the loss's first term says where the user defined it

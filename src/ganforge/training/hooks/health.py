@@ -8,6 +8,7 @@ import torch
 
 from ...config import HealthConfig
 from ...distributed import broadcast_object
+from ...losses import least_real_term
 from ...nets.conditional import with_labels
 from ...sampling import class_labels
 from ...wording import train_call
@@ -35,6 +36,7 @@ class HealthMonitor(Hook):
 
     def __init__(self, cfg: HealthConfig) -> None:
         self.cfg = cfg
+        self.d_loss_floor = cfg.d_loss_floor  # on_train_start adds the least loss label smoothing leaves D
         self.rollbacks = 0
         self.d_wins = deque(maxlen=cfg.window)
         self.last_warned: dict[str, int] = {}
@@ -42,6 +44,10 @@ class HealthMonitor(Hook):
     # ------------------------------------------------------------------ events
 
     def on_train_start(self, trainer) -> None:
+        ob = trainer.cfg.objective
+        # with label smoothing D's loss cannot reach 0, so "D wins" is its loss within the floor of its least
+        least = least_real_term(trainer.objective.loss, 1.0 - ob.label_smoothing) if ob.label_smoothing else 0.0
+        self.d_loss_floor = self.cfg.d_loss_floor + (least / 2 if ob.d_real_fake == "mean" else least)
         self.check_diversity = trainer.cfg.model.task == "gan"  # SR output is tied to its input, not to noise
         if not self.check_diversity:
             return
@@ -112,7 +118,7 @@ class HealthMonitor(Hook):
         if "d_real" not in logs:
             return
         gap = float(logs["d_real"] - logs["d_fake"])
-        low_loss = trainer.cfg.objective.loss != "wgan" and float(logs["loss_d"]) < self.cfg.d_loss_floor
+        low_loss = trainer.cfg.objective.loss != "wgan" and float(logs["loss_d"]) < self.d_loss_floor
         self.d_wins.append(low_loss or gap > self.cfg.score_gap)
         if len(self.d_wins) == self.d_wins.maxlen and all(self.d_wins):
             self.warn(trainer, "d_wins", f"D overpowers G (D loss {float(logs['loss_d']):.3g}, "
