@@ -81,15 +81,11 @@ def record_session(run_dir: Path, step: int, env: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-# how a session ended: what record_session_end's ``how`` may be
-SESSION_ENDS = ("finished", "signal", "stopped", "interrupted", "error")
-
-
 def record_session_end(run_dir: Path, step: int, how: str, detail: str) -> None:
     """Fill in the ``end`` of this session's record, the last of ``RUN/sessions.jsonl``: the UTC time, the step
-    reached, ``how`` (one of :data:`SESSION_ENDS`: a bound reached, a signal that saved, the health check's
-    stop, a second Ctrl-C that did not wait for the save, an exception) and ``detail`` (the bound, the signal's
-    name, the reason, the exception's type and first line).
+    reached, ``how`` (``finished``: a bound reached; ``signal``: a signal that saved; ``stopped``: the health
+    check's stop; ``interrupted``: a second Ctrl-C that did not wait for the save; ``error``) and ``detail``
+    (the bound, the signal's name, the reason, the exception's type and first line).
 
     The file is replaced atomically, so a crash meanwhile leaves the old one. An ``end`` left null says the
     session was ended from outside (SIGKILL, the machine going down); ``ganforge runs`` reports that.
