@@ -339,8 +339,12 @@ def test_mfu_by_host_state_computes_each_rounds_mfu(image_folder, tmp_path):
                    "--set", "train.batch_size=4", "--json", tmp_path / "t.json") == 0
     assert r["flops_per_image"] == json.loads((tmp_path / "t.json").read_text())["flops_per_image"]  # counted alike
     for row in r["per_round"]:
-        mfu = r["flops_per_image"] * row["images_per_second"] / 1e9 / r["matmul_peak_gflops"]
-        assert row["mfu"] == pytest.approx(mfu, rel=1e-3, abs=1e-4)
+        # from the JSON's rounded figures (img/s to 0.1, the peak to 0.01, MFU to 1e-4): at a few images per
+        # second, as here, img/s's rounding alone moves the MFU by up to 0.5 %
+        ips, peak = row["images_per_second"], r["matmul_peak_gflops"]
+        low = r["flops_per_image"] * (ips - 0.05) / 1e9 / (peak + 0.005) - 5e-5
+        high = r["flops_per_image"] * (ips + 0.05) / 1e9 / (peak - 0.005) + 5e-5
+        assert low <= row["mfu"] <= high
     assert r["all"]["rounds"] == 3 and r["quiet"]["rounds"] >= 1
 
 
