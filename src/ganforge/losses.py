@@ -37,8 +37,13 @@ class AdversarialLoss:
         """D's loss and its parts for logging; ``smoothing``: the real images' target is ``1 - smoothing``."""
         lr = self.d_real_target(real, 1.0 - smoothing) if smoothing else self.d_real(real)
         lf = self.d_fake(fake)
-        loss = lr + lf if reduction == "sum" else (lr + lf) / 2
-        return loss, {"loss_d_real": lr.detach(), "loss_d_fake": lf.detach()}
+        return self.combine(lr, lf, reduction), {"loss_d_real": lr.detach(), "loss_d_fake": lf.detach()}
+
+    @staticmethod
+    def combine(real_term, fake_term, reduction: str):
+        """D's two terms as its loss (tensors or numbers): their sum, or for ``mean`` their average
+        (``objective.d_real_fake``)."""
+        return real_term + fake_term if reduction == "sum" else (real_term + fake_term) / 2
 
 
 def least_real_term(loss: AdversarialLoss, target: float) -> float:

@@ -8,7 +8,7 @@ import torch
 
 from ...config import HealthConfig
 from ...distributed import broadcast_object
-from ...losses import least_real_term
+from ...losses import AdversarialLoss, least_real_term
 from ...nets.conditional import with_labels
 from ...sampling import class_labels
 from ...wording import train_call
@@ -46,8 +46,9 @@ class HealthMonitor(Hook):
     def on_train_start(self, trainer) -> None:
         ob = trainer.cfg.objective
         # with label smoothing D's loss cannot reach 0, so "D wins" is its loss within the floor of its least
+        # (the real term's least; the fake term's is 0), combined as D's loss combines its terms
         least = least_real_term(trainer.objective.loss, 1.0 - ob.label_smoothing) if ob.label_smoothing else 0.0
-        self.d_loss_floor = self.cfg.d_loss_floor + (least / 2 if ob.d_real_fake == "mean" else least)
+        self.d_loss_floor = self.cfg.d_loss_floor + AdversarialLoss.combine(least, 0.0, ob.d_real_fake)
         self.check_diversity = trainer.cfg.model.task == "gan"  # SR output is tied to its input, not to noise
         if not self.check_diversity:
             return
