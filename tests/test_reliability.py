@@ -296,6 +296,8 @@ def test_nan_before_the_first_checkpoint_says_none_was_written(idx_root, tmp_pat
     assert ("at step 1; stopped without saving that state. No checkpoint had been written yet; train again from step 0 "
             f"with lower learning rates (ganforge train {run / 'config.json'} --out {run} --resume --set optim_g.lr=... "
             "--set optim_d.lr=...).") in err
+    assert ganforge.runs(run)[0]["detail"] == ("stopped before its first, by the health check (NaN/Inf); it trains "
+                                               "again from step 0")  # it said "stopped before its first" alone
     assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume", *tiny(idx_root, "train.max_steps=4")) == 0
 
 

@@ -89,7 +89,10 @@ def summarize(run_dir: Path) -> RunSummary:
         now = f", at step {logged[-1]:,} by its log" if logged else ""  # the checkpoint's step lags behind
         summary.state, summary.detail = "training", f"a live process is writing it{now}"
     elif payload is None:
-        summary.state, summary.detail = "no checkpoint", "stopped before its first; it trains again from step 0"
+        # a session that ended before its first checkpoint (an error, a NaN stop) still says why
+        why = _stopped_by(run_dir).removesuffix("; ")
+        summary.state, summary.detail = "no checkpoint", f"stopped before its first{', ' + why if why else ''}; " \
+                                                         "it trains again from step 0"
     elif bound := reached_at_checkpoint(cfg, payload):
         summary.state, summary.detail = "finished", bound.split(" (")[0]
     else:
