@@ -436,7 +436,7 @@ def test_upscale_from_python_gives_the_commands_image(sr_run, photos, tmp_path):
     with Image.open(src) as lr, Image.open(tmp_path / "one.png") as written:
         one = ganforge.upscale(sr_run, lr, tile=5)
         assert np.array_equal(one.numpy().transpose(1, 2, 0), np.asarray(written))
-        batch = torch.as_tensor(np.asarray(lr.convert("RGB"))).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)
+        batch = torch.as_tensor(np.array(lr.convert("RGB"))).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)
     assert torch.equal(ganforge.upscale(sr_run, batch, tile=5), one[None].repeat(2, 1, 1, 1))
     with pytest.raises(GanforgeError, match=r"upscale takes uint8 images .* with C 3, as the run was trained, "
                                             r"got torch.uint8 \(1, 8, 8\)"):
@@ -452,6 +452,11 @@ def test_upscale_command_writes_4x_images(sr_run, photos, tmp_path, capsys):
     fresh = subprocess.run([sys.executable, "-m", "ganforge", "upscale", run, tmp_path / "dot.png", "--out",
                             tmp_path / "dot4.png"], capture_output=True, text=True, timeout=120)
     assert fresh.returncode == 0 and "warning" not in fresh.stderr, fresh.stderr
+    # nor from Python, given a read-only array (torch warned that it does not support non-writable tensors)
+    fresh = subprocess.run([sys.executable, "-c", "import ganforge, numpy as np; a = np.zeros((1, 3, 4, 4), np.uint8); "
+                            f"a.flags.writeable = False; ganforge.upscale({str(run)!r}, a)"],
+                           capture_output=True, text=True, timeout=120)
+    assert fresh.returncode == 0 and "warning" not in fresh.stderr.lower(), fresh.stderr
     with Image.open(src) as a, Image.open(tmp_path / "one.png") as b:
         assert b.size == (4 * a.size[0], 4 * a.size[1]) and b.mode == "RGB"
     Image.new("RGBA", (3, 3)).save(tmp_path / "clear.png")  # transparent black: white, said so, no traceback
