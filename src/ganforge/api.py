@@ -182,7 +182,7 @@ def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema:
         images = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
     # a read-only array (np.asarray of a PIL image, np.load(mmap_mode='r')) is copied: torch warns about
     # tensors over memory it cannot write
-    x = torch.as_tensor(np.require(images, requirements=['C', 'W']) if isinstance(images, np.ndarray) else images)
+    x = torch.as_tensor(np.require(images, requirements=["C", "W"]) if isinstance(images, np.ndarray) else images)
     if x.dtype != torch.uint8 or x.ndim not in (3, 4) or x.shape[-3] != channels:
         raise GanforgeError(f"upscale takes uint8 images (C, h, w) or (N, C, h, w) with C {channels}, as the run "
                             f"was trained, got {x.dtype} {tuple(x.shape)}.")

@@ -359,7 +359,8 @@ class HealthConfig:
         score_gap: mean D(real) - D(fake) score gap above this for the whole window means D wins.
         check_every: steps between weight and diversity checks.
         warmup_steps: no diversity check before this step: an untrained G's samples are alike
-            (measured on dcgan-fmnist: 0.06-0.19 before step 75, above 0.2 after).
+            (measured on dcgan-fmnist: 0.06-0.19 before step 75, above 0.2 after; seed 001's preset sets 1,000,
+            as its MLP's samples stay alike until about step 850).
         min_diversity: fixed-noise sample diversity, relative to a real batch's, below which
             mode collapse is reported (mean pairwise pixel distance).
     """

@@ -91,8 +91,8 @@ def summarize(run_dir: Path) -> RunSummary:
     elif payload is None:
         # a session that ended before its first checkpoint (an error, a NaN stop) still says why
         why = _stopped_by(run_dir).removesuffix("; ")
-        summary.state, summary.detail = "no checkpoint", f"stopped before its first{', ' + why if why else ''}; " \
-                                                         "it trains again from step 0"
+        stopped = f"stopped before its first, {why}" if why else "stopped before its first"
+        summary.state, summary.detail = "no checkpoint", f"{stopped}; it trains again from step 0"
     elif bound := reached_at_checkpoint(cfg, payload):
         summary.state, summary.detail = "finished", bound.split(" (")[0]
     else:
