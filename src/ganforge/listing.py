@@ -90,31 +90,31 @@ def summarize(run_dir: Path) -> RunSummary:
         summary.state, summary.detail = "training", f"a live process is writing it{now}"
     elif payload is None:
         # a session that ended before its first checkpoint (an error, a NaN stop) still says why
-        why = _stopped_by(run_dir).removesuffix("; ")
+        why = _stopped_by(run_dir)
         stopped = f"stopped before its first, {why}" if why else "stopped before its first"
         summary.state, summary.detail = "no checkpoint", f"{stopped}; it trains again from step 0"
     elif bound := reached_at_checkpoint(cfg, payload):
         summary.state, summary.detail = "finished", bound.split(" (")[0]
     else:
-        summary.state, summary.detail = "stopped", _stopped_by(run_dir) + resume
+        summary.state, summary.detail = "stopped", "; ".join(part for part in (_stopped_by(run_dir), resume) if part)
     return summary
 
 
 def _stopped_by(run_dir: Path) -> str:
-    """What ended a stopped run's last session, from its record in sessions.jsonl, as words before the way to go
-    on; '' where the record does not say (a run written before sessions recorded their end)."""
+    """What ended a stopped run's last session, from its record in sessions.jsonl, in words ("by SIGINT");
+    '' where the record does not say (a run written before sessions recorded their end)."""
     sessions = read_records(run_dir / "sessions.jsonl")
     if not sessions or "end" not in sessions[-1]:
         return ""
     end = sessions[-1]["end"]
     if end is None:  # a live process is reported as training before this is asked
-        return "its process ended without a word (killed, or the machine went down); "
+        return "its process ended without a word (killed, or the machine went down)"
     if not isinstance(end, dict):
         return ""
     detail = str(end.get("detail", ""))
-    return {"signal": f"by {detail}; ", "stopped": "by the health check (NaN/Inf); ",
-            "error": f"by an error ({detail.split(':')[0]}); ",
-            "interrupted": "by a second Ctrl-C, before saving; "}.get(end.get("how"), "")
+    return {"signal": f"by {detail}", "stopped": "by the health check (NaN/Inf)",
+            "error": f"by an error ({detail.split(':')[0]})",
+            "interrupted": "by a second Ctrl-C, before saving"}.get(end.get("how"), "")
 
 
 def _evaluation(records: list[dict], cfg, step: int) -> dict:
