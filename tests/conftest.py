@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import pickle
 import subprocess
@@ -106,3 +107,8 @@ def tiny(idx_root: Path, *extra: str) -> list[str]:
     sets = [f"data.root={idx_root}", "log.progress=false", "log.every_steps=2",
             "log.sample_every_steps=4", "log.checkpoint_every_steps=4", "log.num_samples=16", *extra]
     return [a for s in sets for a in ("--set", s)]
+
+
+def last_session_end(run: Path) -> dict | None:
+    """The ``end`` of the last record in RUN/sessions.jsonl (None while, or if, its session never said)."""
+    return json.loads((run / "sessions.jsonl").read_text().splitlines()[-1])["end"]

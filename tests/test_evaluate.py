@@ -22,7 +22,7 @@ from ganforge.metrics.run import evaluate_source
 from ganforge.sampling import class_folders
 from ganforge.training import checkpoint as ckpt
 
-from conftest import BITWISE, run_cli, tiny
+from conftest import BITWISE, last_session_end, run_cli, tiny
 
 ALL = ("fid", "kid", "is", "pr", "swd")
 
@@ -395,7 +395,7 @@ def test_a_failed_evaluation_saves_its_step_and_is_tried_again_on_resume(idx_roo
     assert "test features cannot read these images. Step 2 was saved to" in err
     assert f"continue with: ganforge train dcgan-fmnist --out {run} --resume" in err
     assert ckpt.load(run / "checkpoints" / "last.pt")["state"]["step"] == 2
-    end = json.loads((run / "sessions.jsonl").read_text().splitlines()[-1])["end"]
+    end = last_session_end(run)
     assert end["how"] == "error" and end["step"] == 2 and "test features cannot read these images" in end["detail"]
     with pytest.warns(UserWarning, match="eval.num_samples well above"):
         assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume",

@@ -16,7 +16,7 @@ import ganforge
 from ganforge.errors import GanforgeError
 from ganforge.training import checkpoint as ckpt
 
-from conftest import run_cli, run_subprocess, tiny
+from conftest import last_session_end, run_cli, run_subprocess, tiny
 
 
 @pytest.fixture
@@ -272,7 +272,7 @@ def test_nan_stop_keeps_last_good_checkpoint(run4, idx_root, capsys):
             "--set optim_d.lr=...), or set health.on_nan=rollback.") in err
     payload = ckpt.load(run4 / "checkpoints" / "last.pt")
     assert payload["state"]["step"] == 4
-    end = json.loads((run4 / "sessions.jsonl").read_text().splitlines()[-1])["end"]
+    end = last_session_end(run4)
     assert (end["how"], end["detail"]) == ("stopped", "NaN/Inf in the losses or weights at step 5")
     assert ganforge.runs(run4)[0]["detail"] == "by the health check (NaN/Inf); resume=True continues it"
     assert all(torch.isfinite(t).all() for net in ("G", "D") for t in payload[net].values() if t.is_floating_point())

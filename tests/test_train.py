@@ -23,7 +23,7 @@ from ganforge.interpolation import slerp
 from ganforge.sampling import _png_name, generate, load_generator
 from ganforge.training import checkpoint as ckpt
 
-from conftest import BITWISE, run_cli, run_subprocess, tiny, write_cifar_folder
+from conftest import BITWISE, last_session_end, run_cli, run_subprocess, tiny, write_cifar_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 FMNIST_PRESETS = ["mlp-gan-fmnist", "mmengine-gan-fmnist", "dcgan-fmnist"]
@@ -227,11 +227,6 @@ def test_keep_checkpoints_deletes_the_older_step_files(idx_root, tmp_path):
 
 
 # ------------------------------------------------------------------ resume
-
-def last_session_end(run: Path) -> dict | None:
-    """The ``end`` of the last record in RUN/sessions.jsonl."""
-    return json.loads((run / "sessions.jsonl").read_text().splitlines()[-1])["end"]
-
 
 def weights(run: Path) -> dict:
     """A run's trained state from last.pt; G_ema only in a run with EMA on."""
