@@ -112,3 +112,13 @@ def tiny(idx_root: Path, *extra: str) -> list[str]:
 def last_session_end(run: Path) -> dict | None:
     """The ``end`` of the last record in RUN/sessions.jsonl (None while, or if, its session never said)."""
     return json.loads((run / "sessions.jsonl").read_text().splitlines()[-1])["end"]
+
+
+def needs_debian_fashion_mnist(split: str = "train") -> None:
+    """Skip the calling test unless Debian's Fashion-MNIST images of ``split`` are where ganforge looks for them
+    (``make data`` installs the package; the tests otherwise use the tiny IDX folder of :func:`idx_root`)."""
+    from ganforge.data.idx import IDX_SETS
+
+    fmnist = IDX_SETS["fashion-mnist"]
+    if not (Path(fmnist["debian"]) / fmnist["files"][split][0]).exists():
+        pytest.skip(f"needs Debian's Fashion-MNIST ({fmnist['debian']}; make data installs it)")

@@ -22,7 +22,7 @@ from ganforge.data.folder import decode_image, load_folder, load_folder_classes
 from ganforge.errors import GanforgeError
 from ganforge.metrics.evaluate import array_batches, evaluate_images
 
-from conftest import fake_garments, run_cli, tiny, write_cifar_folder, write_idx
+from conftest import fake_garments, needs_debian_fashion_mnist, run_cli, tiny, write_cifar_folder, write_idx
 
 
 @pytest.fixture
@@ -186,8 +186,7 @@ def test_download_disabled_says_how_to_fix(tmp_path, monkeypatch):
 
 
 def test_debian_fashion_mnist_when_installed():
-    if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists():
-        pytest.skip("Debian dataset-fashion-mnist not installed")
+    needs_debian_fashion_mnist()
     x = load_images(DataConfig(name="fashion-mnist", download=False))
     assert x.shape == (60000, 1, 28, 28) and 70 < x.float().mean() < 80  # Fashion-MNIST mean is ~72.9
 

@@ -22,7 +22,7 @@ from ganforge.metrics.run import evaluate_source
 from ganforge.sampling import class_folders
 from ganforge.training import checkpoint as ckpt
 
-from conftest import BITWISE, last_session_end, run_cli, tiny
+from conftest import BITWISE, last_session_end, needs_debian_fashion_mnist, run_cli, tiny
 
 ALL = ("fid", "kid", "is", "pr", "swd")
 
@@ -229,8 +229,7 @@ def test_weights_hash_is_checked(tmp_path):
 
 def fashion_mnist_test() -> tuple[torch.Tensor, torch.Tensor]:
     """Debian's Fashion-MNIST test images and labels (the README's setup installs them)."""
-    if not Path("/usr/share/datasets/fashion-mnist").exists():
-        pytest.skip("needs Debian's Fashion-MNIST")
+    needs_debian_fashion_mnist("test")
     images, labels, _ = load_labeled(DataConfig(name="fashion-mnist", split="test", download=False))
     return images, labels
 

@@ -6,7 +6,6 @@ import re
 import resource
 import signal
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ import ganforge
 from ganforge.errors import GanforgeError
 from ganforge.training import checkpoint as ckpt
 
-from conftest import last_session_end, run_cli, run_subprocess, tiny
+from conftest import last_session_end, needs_debian_fashion_mnist, run_cli, run_subprocess, tiny
 
 
 @pytest.fixture
@@ -327,8 +326,7 @@ def test_d_overpowering_g_is_reported(idx_root, tmp_path, capsys, smoothing):
 def test_seed_001s_early_phase_is_not_reported_as_mode_collapse(tmp_path):
     """Its G's samples stay alike until about step 850 and then spread by themselves; with the default warm-up
     of 200 steps the health check warned of mode collapse at steps 200, 400, 600 and 800 of the seed's recipe."""
-    if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists():
-        pytest.skip("needs Debian's Fashion-MNIST (the README's setup installs it)")
+    needs_debian_fashion_mnist()
     run = tmp_path / "seed001"
     assert run_cli("train", "mlp-gan-fmnist", "--out", run, "--set", "train.max_steps=1100", "--set",
                    "log.progress=false", "--set", "log.sample_every_steps=100000") == 0
