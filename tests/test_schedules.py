@@ -158,15 +158,19 @@ def test_a_resume_that_stretches_a_schedule_says_so(idx_root, tmp_path, capsys):
 
 
 def test_a_rollback_halves_the_schedules_learning_rate(idx_root, tmp_path):
-    """The health monitor's factor multiplies the schedule rather than replacing it."""
+    """The health monitor's factor multiplies the schedule rather than replacing it, and a hook's factor too."""
     from ganforge.training.loop import Trainer
 
     cfg = load_config("dcgan-fmnist", [f"data.root={idx_root}", "train.max_steps=20", "optim_g.schedule=linear"])
     trainer = Trainer(cfg, tmp_path)
     trainer.state.step = 10
-    trainer.set_lr_scale(0.5)
+    trainer.set_rollback_scale(0.5)
     assert trainer.learning_rates()["lr_g"] == pytest.approx(0.5 * learning_rate(cfg.optim_g, 10, 20))
     assert trainer.learning_rates()["lr_d"] == pytest.approx(0.5 * cfg.optim_d.lr)
+    trainer.set_lr_scale(0.2)  # a hook's
+    assert trainer.learning_rates()["lr_d"] == pytest.approx(0.1 * cfg.optim_d.lr)
+    with pytest.raises(ValueError, match="set_lr_scale needs a finite factor above 0, got 0"):
+        trainer.set_lr_scale(0)
 
 
 def test_dry_run_says_each_schedule(capsys):

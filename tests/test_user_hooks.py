@@ -51,6 +51,23 @@ class _Counting(Hook):
 HOOKS.register("test-not-a-hook")(lambda: 3)
 
 
+@dataclass(frozen=True)
+class _HalveOptions:
+    at: int = 3
+
+
+@HOOKS.register("test-halve-lr", _HalveOptions)
+class _HalveLr(Hook):
+    """Halves the learning rates after step ``at``, as a reduce-on-plateau hook would."""
+
+    def __init__(self, options: _HalveOptions) -> None:
+        self.at = options.at
+
+    def on_step_end(self, trainer, logs) -> None:
+        if trainer.state.step == self.at:
+            trainer.set_lr_scale(trainer.state.lr_scale * 0.5)
+
+
 def test_a_hook_runs_saves_its_state_and_resumes(idx_root, tmp_path):
     run = tmp_path / "r"
     hooks = "hooks=[{name = 'test-counting', options = {every = 2}}]"
@@ -61,6 +78,30 @@ def test_a_hook_runs_saves_its_state_and_resumes(idx_root, tmp_path):
     assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume", *tiny(idx_root, "train.max_steps=8")) == 0
     assert _BUILT[-1].steps == [2, 4, 6, 8]  # its state came back from step 5's checkpoint
     assert ckpt.load(run / "checkpoints" / "last.pt")["hooks"]["user/test-counting"] == {"steps": [2, 4, 6, 8]}
+
+
+def test_a_hooks_learning_rate_factor_follows_the_schedule_and_a_resume(idx_root, tmp_path):
+    """set_lr_scale multiplies the scheduled rates from the next step on, and the checkpoint keeps it: before,
+    a hook could only write the optimizers' param_groups, which the schedule and a resume overwrote."""
+    import json
+
+    from ganforge.config import load_config
+    from ganforge.schedules import learning_rate
+
+    run = tmp_path / "r"
+    sets = ("optim_g.schedule=linear", "optim_g.decay_steps=10", "optim_g.min_lr=1e-5", "log.every_steps=1")
+    assert run_cli("train", "dcgan-fmnist", "--out", run,
+                   *tiny(idx_root, "hooks=[{name = 'test-halve-lr'}]", "train.max_steps=6", *sets)) == 0
+    assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume", *tiny(idx_root, "train.max_steps=9", *sets)) == 0
+    cfg = load_config(str(run / "config.json"))
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, 10))
+    # records count steps from 1 and log the rates of the step just taken: the hook acted after step 3
+    factor = [1.0 if r["step"] <= 3 else 0.5 for r in records]
+    assert [r["lr_g"] for r in records] == pytest.approx([f * learning_rate(cfg.optim_g, r["step"] - 1, 10)
+                                                          for f, r in zip(factor, records)])
+    assert [r["lr_d"] for r in records] == pytest.approx([f * cfg.optim_d.lr for f in factor])
+    assert ckpt.load(run / "checkpoints" / "last.pt")["state"]["lr_scale"] == 0.5
 
 
 def test_the_example_hook_writes_weight_norms_to_tensorboard(idx_root, tmp_path):

@@ -36,11 +36,12 @@ from .process import apply_process_settings
 
 @dataclass
 class TrainState:
-    """Counters that a checkpoint stores and a resume restores."""
+    """Counters that a checkpoint stores and a resume restores, and the learning-rate factor a hook set."""
 
     step: int = 0
     images_seen: int = 0
     seconds: float = 0.0
+    lr_scale: float = 1.0  # Trainer.set_lr_scale's: a hook's change of the learning rates outlives a resume
 
 
 def pick_device(name: str, env: DistEnv = DistEnv()) -> torch.device:
@@ -156,13 +157,13 @@ class Trainer:
         self.abort: str | None = None  # set by a hook to end the run without saving its state
         self.step_replaced = False  # set by a hook that reloaded an earlier state (rollback)
         self.saved_after_error: int | None = None  # the step saved when a hook failed (_save_after_failed)
-        # each optimizer ("g", "d") with its config and its schedule's length (ganforge.schedules), and the
-        # health monitor's factor after rollbacks, which multiplies the schedule
+        # each optimizer ("g", "d") with its config and its schedule's length (ganforge.schedules); the health
+        # monitor's factor after rollbacks multiplies the schedule, as does a hook's (state.lr_scale)
         self.lr_plan = [(side, opt, oc, decay_length(oc, cfg.train, self.batches.batches_per_epoch))
                         for side, opt, oc in (("g", self.objective.opt_g, cfg.optim_g),
                                               ("d", self.objective.opt_d, cfg.optim_d)) if opt is not None]
         self.scheduled = any(oc.schedule != "constant" or oc.warmup_steps for _, _, oc, _ in self.lr_plan)
-        self.lr_scale = 1.0
+        self.rollback_scale = 1.0
         self.apply_learning_rates()
         if resume_from is not None:
             self.load_payload(resume_from)
@@ -297,7 +298,7 @@ class Trainer:
         for letter, _, oc, length in self.lr_plan:
             side = f"optim_{letter}"
             saved = payload.get(f"opt_{letter}", {}).get("param_groups", [{}])[0].get("lr")
-            now = learning_rate(oc, step, length) * self.lr_scale
+            now = learning_rate(oc, step, length) * self.lr_factor
             if saved is None or math.isclose(saved, now, rel_tol=1e-9):
                 continue
             why = ""
@@ -307,7 +308,7 @@ class Trainer:
                     why = (f"; its {oc.schedule} schedule now spans {length:,} steps, not {old:,}, as it follows the "
                            f"run's bound (set {side}.decay_steps to keep a length of its own)")
             # steps as the logs count them: the checkpoint's is the last step taken, step + 1 the next
-            upcoming = learning_rate(oc, step + 1, length) * self.lr_scale
+            upcoming = learning_rate(oc, step + 1, length) * self.lr_factor
             print(f"ganforge: this config changes {side}'s learning rate: step {step + 2:,} trains at {upcoming:.4g}, "
                   f"where the checkpoint's step {step + 1:,} trained at {saved:.4g}{why}.", file=sys.stderr)
 
@@ -326,15 +327,32 @@ class Trainer:
                         f"checkpoint{again}.\n".encode())
 
     def set_lr_scale(self, scale: float) -> None:
-        """Set both optimizers' learning rates to ``scale`` x their config values (their schedules' at this step)."""
-        self.lr_scale = scale
+        """Set both optimizers' learning rates to ``scale`` x their config values (their schedules' at this step).
+
+        The way for a hook to change learning rates (halve them when FID stalls, say): the factor stays
+        through the schedule's later steps and, since the checkpoint keeps it, through a resume, and it
+        multiplies the health monitor's halving after a rollback. Writing an optimizer's ``param_groups``
+        directly lasts only until the next step while a schedule is active, and until the next resume."""
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"set_lr_scale needs a finite factor above 0, got {scale!r}")
+        self.state.lr_scale = float(scale)
         self.apply_learning_rates()
+
+    def set_rollback_scale(self, scale: float) -> None:
+        """The health monitor's factor after rollbacks (0.5 per rollback), kept apart from a hook's."""
+        self.rollback_scale = scale
+        self.apply_learning_rates()
+
+    @property
+    def lr_factor(self) -> float:
+        """What the config's (scheduled) learning rates are multiplied by: a hook's factor times the rollbacks'."""
+        return self.state.lr_scale * self.rollback_scale
 
     def apply_learning_rates(self) -> None:
         """Set each optimizer's learning rate to its schedule's at the step about to be taken, times
-        :attr:`lr_scale`."""
+        :attr:`lr_factor`."""
         for _, opt, oc, length in self.lr_plan:
-            lr = learning_rate(oc, self.state.step, length) * self.lr_scale
+            lr = learning_rate(oc, self.state.step, length) * self.lr_factor
             for group in opt.param_groups:
                 group["lr"] = lr
 
@@ -378,8 +396,9 @@ class Trainer:
         self.objective.load_state_dict(payload)
         self.state = TrainState(**payload["state"])
         # The config's learning rates (and schedules) win over the checkpoint's (resuming with a new lr is
-        # common), times the health monitor's rollback factor, which must survive a resume.
-        self.set_lr_scale(0.5 ** payload.get("hooks", {}).get("health", {}).get("rollbacks", 0))
+        # common), times a hook's factor (in the state) and the health monitor's after rollbacks: both must
+        # survive a resume.
+        self.set_rollback_scale(0.5 ** payload.get("hooks", {}).get("health", {}).get("rollbacks", 0))
         if self.env.is_main and self.state.step:
             self._say_changed_learning_rates(payload)
         self.batches.load_state_dict(payload["data"])

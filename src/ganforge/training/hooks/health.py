@@ -88,10 +88,9 @@ class HealthMonitor(Hook):
                 trainer.load_payload(payload)  # restores every hook's state, this one's included
                 self.rollbacks = rollbacks
                 trainer.step_replaced = True
-                factor = 0.5 ** rollbacks
-                trainer.set_lr_scale(factor)
+                trainer.set_rollback_scale(0.5 ** rollbacks)
                 trainer.report(f"NaN/Inf at step {step}: rolled back to {path.name} (step {trainer.state.step}) "
-                               f"and set learning rates to {factor:g} x their config values "
+                               f"and set learning rates to {trainer.lr_factor:g} x their config values "
                                f"(rollback {rollbacks} of {self.cfg.max_rollbacks}).")
                 return
         trainer.abort = f"NaN/Inf in the losses or weights at step {step}; stopped without saving that state. " + \
