@@ -277,6 +277,19 @@ def test_nan_stop_keeps_last_good_checkpoint(run4, idx_root, capsys):
     assert all(torch.isfinite(t).all() for net in ("G", "D") for t in payload[net].values() if t.is_floating_point())
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_the_nan_check_sees_any_log_or_weight(bad):
+    """The check reads all logs in one op: of any shape and dtype (a bf16 score mean among fp32 losses)."""
+    from ganforge.training.hooks.health import _finite_logs, _finite_weights
+
+    logs = [torch.tensor(0.7), torch.tensor(-3.0, dtype=torch.bfloat16), torch.zeros(2, 3)]
+    assert _finite_logs(logs) and _finite_logs([]) and _finite_weights(logs) and _finite_weights([])
+    for i in range(len(logs)):
+        spoiled = [t.clone() for t in logs]
+        spoiled[i].view(-1)[-1] = bad
+        assert not _finite_logs(spoiled) and not _finite_weights(spoiled)
+
+
 def test_nan_rollback_halves_learning_rates_then_gives_up(run4, idx_root, capsys):
     assert run_cli("train", "dcgan-fmnist", "--out", run4, "--resume",
                    *tiny(idx_root, *ABSURD, "health.on_nan=rollback", "health.max_rollbacks=2")) == 1

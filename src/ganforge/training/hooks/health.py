@@ -20,8 +20,17 @@ SUGGEST_D_WINS = ("try objective.n_critic=1, a lower optim_d.lr, one-sided label
 SUGGEST_COLLAPSE = "try a lower optim_g.lr, a gradient penalty (objective.r1_gamma or gp_weight), or a larger batch"
 
 
-def _finite(tensors) -> bool:
-    return all(bool(torch.isfinite(t).all()) for t in tensors)
+def _finite_logs(logs) -> bool:
+    """Whether every logged value is finite, in one op and one read-back: a read per loss took 40 us of
+    every step for six losses on a 2-core CPU (15 us so), and on a GPU it makes the host wait once per loss."""
+    values = [t.reshape(-1) for t in logs]
+    return not values or bool(torch.isfinite(torch.cat(values)).all())
+
+
+def _finite_weights(tensors) -> bool:
+    """Whether every weight is finite: one check per tensor (no copy of the weights), read back once."""
+    flags = [torch.isfinite(t).all() for t in tensors]
+    return not flags or bool(torch.stack(flags).all())
 
 
 class HealthMonitor(Hook):
@@ -62,7 +71,7 @@ class HealthMonitor(Hook):
     def on_step_end(self, trainer, logs) -> None:
         step = trainer.state.step
         weights_due = step % self.cfg.check_every == 0
-        ok = _finite(logs.values()) and (not weights_due or _finite(self._weights(trainer)))
+        ok = _finite_logs(logs.values()) and (not weights_due or _finite_weights(self._weights(trainer)))
         if not ok:
             self._non_finite(trainer)
             return
