@@ -11,12 +11,13 @@ a config's ``hooks`` list, with options checked like a network's:
 In a TOML config the same is ``[[hooks]]`` with ``name = "example-weight-norms"`` and ``options = {every = 50}``.
 
 Events: ``on_train_start``, ``on_step_end(trainer, logs)`` (after each step, with its losses) and
-``on_train_end``. The trainer gives ``trainer.state`` (step, images_seen, seconds), ``trainer.objective``
-(``G``, ``D``, ``G_ema``, the optimizers), ``trainer.tb`` (TensorBoard's writer on rank 0, else None),
-``trainer.run_dir`` and ``trainer.env`` (``is_main`` under torchrun). Hooks run on every process, so one that
-changes training acts alike everywhere; one that writes files does so where ``trainer.env.is_main``. What
-``state_dict`` returns (tensors and plain values) is saved in every checkpoint and given back to
-``load_state_dict`` on ``--resume``.
+``on_train_end``. The trainer gives ``trainer.state`` (step, images_seen, seconds, lr_scale),
+``trainer.objective`` (``G``, ``D``, ``G_ema``, the optimizers), ``trainer.tb`` (TensorBoard's writer on rank 0,
+else None), ``trainer.run_dir`` and ``trainer.env`` (``is_main`` under torchrun); ``trainer.set_lr_scale(x)``
+multiplies the config's (scheduled) learning rates by ``x``, and the checkpoint keeps it. Hooks run on every
+process, so one that changes training acts alike everywhere; one that writes files does so where
+``trainer.env.is_main``. What ``state_dict`` returns (tensors and plain values) is saved in every checkpoint and
+given back to ``load_state_dict`` on ``--resume``.
 """
 from __future__ import annotations
 

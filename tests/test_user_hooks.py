@@ -1,13 +1,16 @@
 """A user's own hooks (training/hooks/user.py): registered by a plugin, named in a config, run and resumed."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from ganforge.config import load_config
 from ganforge.registry import HOOKS
+from ganforge.schedules import learning_rate
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.hooks import Hook
 
@@ -83,11 +86,6 @@ def test_a_hook_runs_saves_its_state_and_resumes(idx_root, tmp_path):
 def test_a_hooks_learning_rate_factor_follows_the_schedule_and_a_resume(idx_root, tmp_path):
     """set_lr_scale multiplies the scheduled rates from the next step on, and the checkpoint keeps it: before,
     a hook could only write the optimizers' param_groups, which the schedule and a resume overwrote."""
-    import json
-
-    from ganforge.config import load_config
-    from ganforge.schedules import learning_rate
-
     run = tmp_path / "r"
     sets = ("optim_g.schedule=linear", "optim_g.decay_steps=10", "optim_g.min_lr=1e-5", "log.every_steps=1")
     assert run_cli("train", "dcgan-fmnist", "--out", run,
