@@ -249,6 +249,26 @@ def test_a_16_bit_png_is_scaled_not_clipped(tmp_path):
     assert rgb.converted and np.array_equal(rgb.image[1], levels)
 
 
+def test_a_float_tiff_is_scaled_not_clipped(tmp_path, capsys):
+    """A 32-bit float TIFF (Pillow's mode "F") in [0, 1] or [0, 255]; another range is skipped, saying why."""
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    Image.fromarray(levels.astype(np.float32) / 255, "F").save(tmp_path / "unit.tif")
+    Image.fromarray(levels.astype(np.float32), "F").save(tmp_path / "bytes.tif")
+    Image.fromarray(levels.astype(np.float32) * 4 - 100, "F").save(tmp_path / "odd.tif")
+    with Image.open(tmp_path / "unit.tif") as im:
+        assert im.mode == "F"
+    for name in ("unit.tif", "bytes.tif"):
+        gray = decode_image(tmp_path / name, 0, 1)  # Pillow's convert("L") would make unit.tif 0s and 1s
+        assert np.array_equal(gray.image[0], levels) and not gray.converted
+    rgb = decode_image(tmp_path / "unit.tif", 0, 3)
+    assert rgb.converted and np.array_equal(rgb.image[2], levels)
+    why = ("ValueError: a float image with values from -100 to 920; ganforge reads float images in [0, 1] or "
+           "[0, 255]: rescale it to one of them, or save it as 8- or 16-bit")
+    assert decode_image(tmp_path / "odd.tif", 0, 1) == why
+    with pytest.warns(DataWarning, match=r"skipped 1 of 3 files .* odd.tif \(ValueError: a float image"):
+        assert load_folder(str(tmp_path), 16, 1, str(tmp_path / "cache")).shape == (2, 1, 16, 16)
+
+
 def test_a_photo_is_turned_as_its_exif_orientation_says(tmp_path):
     stored = np.zeros((20, 40, 3), np.uint8)  # 40 wide, 20 high as stored; the left half bright
     stored[:, :20] = 255

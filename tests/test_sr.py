@@ -443,6 +443,20 @@ def test_upscale_from_python_gives_the_commands_image(sr_run, photos, tmp_path):
         ganforge.upscale(sr_run, torch.zeros(1, 8, 8, dtype=torch.uint8))
 
 
+def test_upscale_from_python_reads_a_16_bit_or_float_image_as_the_command_does(sr_run, tmp_path):
+    """A PIL image given to ganforge.upscale is scaled as the command scales the file, not clipped by convert()."""
+    levels = np.arange(144, dtype=np.float32).reshape(12, 12) / 143
+    Image.fromarray(np.rint(levels * 65535).astype(np.uint16)).save(tmp_path / "deep.png")
+    Image.fromarray(levels, "F").save(tmp_path / "unit.tif")
+    for name in ("deep.png", "unit.tif"):
+        assert run_cli("upscale", sr_run, tmp_path / name, "--out", tmp_path / f"{name}.x4.png", "--tile", "5") == 0
+        with Image.open(tmp_path / name) as lr, Image.open(tmp_path / f"{name}.x4.png") as written:
+            assert np.array_equal(ganforge.upscale(sr_run, lr, tile=5).numpy().transpose(1, 2, 0), np.asarray(written))
+    with pytest.raises(GanforgeError, match=r"upscale cannot read this image: a float image with values from -1 to 1; "
+                                            r"ganforge reads float images in \[0, 1\] or \[0, 255\]"):
+        ganforge.upscale(sr_run, Image.fromarray(levels * 2 - 1, "F"))
+
+
 def test_upscale_command_writes_4x_images(sr_run, photos, tmp_path, capsys):
     run = sr_run
     src = sorted(photos[1].glob("*.png"))[0]

@@ -169,6 +169,7 @@ def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema:
     """
     from PIL import Image
 
+    from .data.folder import as_8_bit
     from .images import unit_to_uint8
     from .upscaling import load_sr_generator, upscale_tensor
 
@@ -177,8 +178,11 @@ def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema:
         raise GanforgeError(f"tile and overlap must be >= 0, got {tile} and {overlap}.")
     G, cfg = load_sr_generator(run, ema)
     channels = cfg.data.channels
-    if isinstance(images, Image.Image):
-        array = np.asarray(images.convert("L" if channels == 1 else "RGB"))
+    if isinstance(images, Image.Image):  # read as `ganforge upscale` reads a file (16-bit, float, transparency)
+        try:
+            array = np.asarray(as_8_bit(images, channels)[0])
+        except ValueError as e:
+            raise GanforgeError(f"upscale cannot read this image: {e}.") from None
         images = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
     # a read-only array (np.asarray of a PIL image, np.load(mmap_mode='r')) is copied: torch warns about
     # tensors over memory it cannot write

@@ -20,8 +20,8 @@ from .download import default_cache_dir, write_cache
 
 # Pillow modes of 16-bit grayscale images (16-bit PNGs open as I;16, older Pillows gave I)
 SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I"}
-CACHE_VERSION = 3  # bump when decoding changes, so old caches are not reused (2: 16-bit scaled, 3: EXIF turned,
-# transparency put on white)
+CACHE_VERSION = 4  # bump when decoding changes, so old caches are not reused (2: 16-bit scaled, 3: EXIF turned,
+# transparency put on white, 4: float images scaled)
 BACKGROUND = 255  # what shows through transparent pixels: white, as a sprite or a logo is drawn to be seen on
 
 
@@ -103,6 +103,21 @@ def _to_8_bit(img: Image.Image) -> Image.Image:
     return Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")
 
 
+def _float_to_8_bit(img: Image.Image) -> Image.Image:
+    """A float image (a 32-bit float TIFF, Pillow's mode "F") as 8-bit "L": values in [0, 1] scaled by 255,
+    values in [0, 255] kept. Pillow's own convert() clips instead, which turns a [0, 1] image black.
+
+    Raises ValueError (the file is then skipped, with the reason in the warning) for other ranges or
+    non-finite values, whose meaning only their maker knows."""
+    values = np.asarray(img, dtype=np.float32)
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0 or hi > 255:
+        raise ValueError(f"a float image with values from {lo:g} to {hi:g}; ganforge reads float images in "
+                         "[0, 1] or [0, 255]: rescale it to one of them, or save it as 8- or 16-bit")
+    scale = 255.0 if hi <= 1 else 1.0
+    return Image.fromarray(np.rint(values * scale).astype(np.uint8), "L")
+
+
 class Decoded(NamedTuple):
     """One decoded image and what was done to it on the way, for the warnings."""
     image: np.ndarray  # uint8 (C, H, W)
@@ -125,6 +140,20 @@ def _flatten(img: Image.Image) -> tuple[Image.Image, bool]:
     return Image.alpha_composite(Image.new("RGBA", rgba.size, (BACKGROUND,) * 3 + (255,)), rgba), True
 
 
+def as_8_bit(img: Image.Image, channels: int) -> tuple[Image.Image, bool]:
+    """``img`` in mode "L" (``channels`` 1) or "RGB", as training reads it: turned as its EXIF says, 16-bit
+    and float values scaled, transparent pixels put on white; and whether any pixel was transparent. Raises
+    ValueError for a float image whose range it cannot tell (:func:`_float_to_8_bit`)."""
+    # A phone photo stores its pixels as the sensor saw them and says in EXIF how to turn them;
+    # viewers (and OpenCV, which MMagic reads with) turn them, so a face would otherwise train sideways.
+    img, flattened = _flatten(ImageOps.exif_transpose(img))
+    if img.mode in SIXTEEN_BIT:
+        img = _to_8_bit(img)
+    elif img.mode == "F":
+        img = _float_to_8_bit(img)
+    return img.convert("L" if channels == 1 else "RGB"), flattened
+
+
 def decode_image(path: Path, resolution: int, channels: int) -> Decoded | str:
     """One image as uint8 (C, H, W), with what was done to it; or why it could not be read.
 
@@ -133,13 +162,10 @@ def decode_image(path: Path, resolution: int, channels: int) -> Decoded | str:
     try:
         with Image.open(path) as img:
             small = min(img.size) < resolution
-            # A phone photo stores its pixels as the sensor saw them and says in EXIF how to turn them;
-            # viewers (and OpenCV, which MMagic reads with) turn them, so a face would otherwise train sideways.
-            img = ImageOps.exif_transpose(img)
-            target = "L" if channels == 1 else "RGB"
-            converted = img.mode not in (target, target + "A", "P")
-            img, flattened = _flatten(img)
-            img = img.convert(target) if img.mode not in SIXTEEN_BIT else _to_8_bit(img).convert(target)
+            # grayscale made RGB or the other way (a palette may be either; a 16-bit or float image is grayscale)
+            grayscale = img.mode in ("1", "L", "LA", "F") or img.mode in SIXTEEN_BIT
+            converted = img.mode != "P" and grayscale != (channels == 1)
+            img, flattened = as_8_bit(img, channels)
             if resolution:  # scale the shorter side to the resolution, then center-crop the square
                 img = ImageOps.fit(img, (resolution, resolution), Image.Resampling.BICUBIC)
             arr = np.asarray(img, dtype=np.uint8)
