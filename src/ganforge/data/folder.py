@@ -164,7 +164,7 @@ def decode_image(path: Path, resolution: int, channels: int) -> Decoded | str:
             small = min(img.size) < resolution
             # grayscale made RGB or the other way (a palette may be either; a 16-bit or float image is grayscale)
             grayscale = img.mode in ("1", "L", "LA", "F") or img.mode in SIXTEEN_BIT
-            converted = img.mode != "P" and grayscale != (channels == 1)
+            converted = img.mode not in ("P", "PA") and grayscale != (channels == 1)
             img, flattened = as_8_bit(img, channels)
             if resolution:  # scale the shorter side to the resolution, then center-crop the square
                 img = ImageOps.fit(img, (resolution, resolution), Image.Resampling.BICUBIC)
