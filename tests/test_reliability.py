@@ -336,6 +336,19 @@ def test_d_overpowering_g_is_reported(idx_root, tmp_path, capsys, smoothing):
                      "=0.1)") in warn[0]["message"]
 
 
+def test_a_wasserstein_critics_gap_is_not_reported_as_d_winning(idx_root, tmp_path, capsys):
+    """A WGAN critic's score gap estimates the Wasserstein distance, large and growing while G is poor:
+    hw6-wgan-gp-64 on a garment folder had 7 at step 40 and 31 at step 400, and the check told the student
+    to drop n_critic to 1 and add label smoothing or a gradient penalty, which the recipe has."""
+    run = tmp_path / "wgan"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(
+        idx_root, "objective.loss=wgan", "objective.gp_weight=10", "optim_g.lr=1e-9", "optim_d.lr=5e-3",
+        "train.max_steps=120", "health.window=20", "health.check_every=1000", "log.every_steps=1")) == 0
+    gaps = [r["d_real"] - r["d_fake"] for r in records(run) if "d_real" in r]
+    assert max(gaps[-20:]) > 12  # above the score gap that means D wins for the other losses
+    assert "D overpowers G" not in capsys.readouterr().err
+
+
 def test_seed_001s_early_phase_is_not_reported_as_mode_collapse(tmp_path):
     """Its G's samples stay alike until about step 850 and then spread by themselves; with the default warm-up
     of 200 steps the health check warned of mode collapse at steps 200, 400, 600 and 800 of the seed's recipe."""

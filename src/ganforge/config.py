@@ -356,7 +356,8 @@ class HealthConfig:
         window: steps a D-overpowers-G condition must hold before it is reported.
         d_loss_floor: D's loss below this for the whole window means D wins (not for wgan); with
             ``objective.label_smoothing``, below this above the least loss D can reach.
-        score_gap: mean D(real) - D(fake) score gap above this for the whole window means D wins.
+        score_gap: mean D(real) - D(fake) score gap above this for the whole window means D wins (not for
+            wgan, whose gap estimates the Wasserstein distance: watch it fall in TensorBoard instead).
         check_every: steps between weight and diversity checks.
         warmup_steps: no diversity check before this step: an untrained G's samples are alike
             (measured on dcgan-fmnist: 0.06-0.19 before step 75, above 0.2 after; seed 001's preset sets 1,000,

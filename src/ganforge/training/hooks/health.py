@@ -124,10 +124,12 @@ class HealthMonitor(Hook):
                 "overflows (a loss, a network without normalization).")
 
     def _check_d_wins(self, trainer, logs) -> None:
-        if "d_real" not in logs:
+        # A WGAN critic's loss and score gap are its estimate of the Wasserstein distance, not a margin of
+        # victory: large and growing while G is still poor (hw6-wgan-gp-64: 7 at step 40, 31 at step 400)
+        if "d_real" not in logs or trainer.cfg.objective.loss == "wgan":
             return
         gap = float(logs["d_real"] - logs["d_fake"])
-        low_loss = trainer.cfg.objective.loss != "wgan" and float(logs["loss_d"]) < self.d_loss_floor
+        low_loss = float(logs["loss_d"]) < self.d_loss_floor
         self.d_wins.append(low_loss or gap > self.cfg.score_gap)
         if len(self.d_wins) == self.d_wins.maxlen and all(self.d_wins):
             self.warn(trainer, "d_wins", f"D overpowers G (D loss {float(logs['loss_d']):.3g}, "
