@@ -247,6 +247,10 @@ def test_a_16_bit_png_is_scaled_not_clipped(tmp_path):
     assert np.array_equal(gray[0], levels)  # Pillow's convert("L") would give 255 for all but the first level
     rgb = decode_image(tmp_path / "deep.png", 0, 3)
     assert rgb.converted and np.array_equal(rgb.image[1], levels)
+    Image.fromarray(levels.astype(np.int32) * 257 - 5).save(tmp_path / "signed.tif")  # 32-bit: Pillow's mode I
+    assert decode_image(tmp_path / "signed.tif", 0, 1) == (
+        "ValueError: a 32-bit integer image with values from -5 to 65530; ganforge reads integer images in "
+        "[0, 65535]: rescale it, or save it as 8- or 16-bit")  # it was decoded by a scaling that wraps such values
 
 
 def test_a_float_tiff_is_scaled_not_clipped(tmp_path, capsys):

@@ -98,8 +98,14 @@ def _to_8_bit(img: Image.Image) -> Image.Image:
     """A 16-bit grayscale image (a 16-bit PNG) as 8-bit "L", scaled by 255/65535.
 
     Pillow's own convert() clips such values at 255 instead, which turns nearly every pixel white.
+    Raises ValueError for a 32-bit integer image (mode "I") with values outside 16 bits, which the
+    scaling would wrap around.
     """
-    wide = np.asarray(img, dtype=np.uint32)
+    wide = np.asarray(img, dtype=np.int64)
+    lo, hi = (int(wide.min()), int(wide.max())) if wide.size else (0, 0)
+    if lo < 0 or hi > 65535:
+        raise ValueError(f"a 32-bit integer image with values from {lo} to {hi}; ganforge reads integer images "
+                         "in [0, 65535]: rescale it, or save it as 8- or 16-bit")
     return Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")
 
 
