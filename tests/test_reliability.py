@@ -332,8 +332,27 @@ def test_d_overpowering_g_is_reported(idx_root, tmp_path, capsys, smoothing):
         "health.check_every=1000", *smoothing)) == 0
     assert "D overpowers G" in capsys.readouterr().err
     warn = [r for r in records(run) if r.get("warning") == "d_wins"]
-    assert warn and ("objective.n_critic=1, a lower optim_d.lr, one-sided label smoothing (objective.label_smoothing"
-                     "=0.1)") in warn[0]["message"]
+    smoothing_tip = "" if smoothing else " one-sided label smoothing (objective.label_smoothing=0.1),"
+    assert warn and warn[0]["message"].endswith(
+        f"steps): try a lower optim_d.lr,{smoothing_tip} a gradient penalty (objective.r1_gamma) or DiffAugment for "
+        'a small dataset (objective.diffaugment="color,translation,cutout").')
+
+
+@pytest.mark.parametrize("sets, tips", [
+    ({}, "a lower optim_d.lr, one-sided label smoothing (objective.label_smoothing=0.1), a gradient penalty "
+         '(objective.r1_gamma) or DiffAugment for a small dataset (objective.diffaugment="color,translation,cutout")'),
+    ({"loss": "hinge", "n_critic": 2, "r1_gamma": 1.0, "diffaugment": "translation"},
+     "objective.n_critic=1 (now 2) or a lower optim_d.lr"),
+    ({"loss": "lsgan", "label_smoothing": 0.1, "gp_weight": 10.0, "diffaugment": "color"}, "a lower optim_d.lr"),
+])
+def test_the_d_wins_advice_leaves_out_what_the_run_does(sets, tips):
+    """It told every run to set n_critic=1 (most had it), label smoothing (which hinge refuses) and a penalty."""
+    from ganforge.config import ObjectiveConfig
+    from ganforge.losses import build_loss
+    from ganforge.training.hooks.health import d_wins_advice
+
+    ob = ObjectiveConfig(**sets)
+    assert d_wins_advice(ob, build_loss(ob.loss)) == "try " + tips
 
 
 def test_a_wasserstein_critics_gap_is_not_reported_as_d_winning(idx_root, tmp_path, capsys):

@@ -6,7 +6,7 @@ from collections import deque
 
 import torch
 
-from ...config import HealthConfig
+from ...config import HealthConfig, ObjectiveConfig
 from ...distributed import broadcast_object
 from ...losses import AdversarialLoss, least_real_term
 from ...nets.conditional import with_labels
@@ -15,9 +15,20 @@ from ...wording import train_call
 from .. import checkpoint as ckpt
 from .base import Hook
 
-SUGGEST_D_WINS = ("try objective.n_critic=1, a lower optim_d.lr, one-sided label smoothing "
-                  "(objective.label_smoothing=0.1) or a gradient penalty (objective.r1_gamma)")
 SUGGEST_COLLAPSE = "try a lower optim_g.lr, a gradient penalty (objective.r1_gamma or gp_weight), or a larger batch"
+
+
+def d_wins_advice(ob: ObjectiveConfig, loss: AdversarialLoss) -> str:
+    """What to try when D overpowers G, leaving out what the run already does and what its loss refuses."""
+    tips = [f"objective.n_critic=1 (now {ob.n_critic})"] if ob.n_critic > 1 else []
+    tips.append("a lower optim_d.lr")
+    if not ob.label_smoothing and loss.d_real_target is not None:  # hinge has no target to lower
+        tips.append("one-sided label smoothing (objective.label_smoothing=0.1)")
+    if not (ob.r1_gamma or ob.gp_weight):
+        tips.append("a gradient penalty (objective.r1_gamma)")
+    if not ob.diffaugment:  # D memorizing a small dataset is the usual reason it wins (Zhao et al. 2020)
+        tips.append('DiffAugment for a small dataset (objective.diffaugment="color,translation,cutout")')
+    return "try " + (", ".join(tips[:-1]) + " or " if len(tips) > 1 else "") + tips[-1]
 
 
 def _finite_logs(logs) -> bool:
@@ -58,6 +69,7 @@ class HealthMonitor(Hook):
         # (the real term's least; the fake term's is 0), combined as D's loss combines its terms
         least = least_real_term(trainer.objective.loss, 1.0 - ob.label_smoothing) if ob.label_smoothing else 0.0
         self.d_loss_floor = self.cfg.d_loss_floor + AdversarialLoss.combine(least, 0.0, ob.d_real_fake)
+        self.d_wins_tips = d_wins_advice(ob, trainer.objective.loss)
         self.check_diversity = trainer.cfg.model.task == "gan"  # SR output is tied to its input, not to noise
         if not self.check_diversity:
             return
@@ -133,7 +145,7 @@ class HealthMonitor(Hook):
         self.d_wins.append(low_loss or gap > self.cfg.score_gap)
         if len(self.d_wins) == self.d_wins.maxlen and all(self.d_wins):
             self.warn(trainer, "d_wins", f"D overpowers G (D loss {float(logs['loss_d']):.3g}, "
-                                         f"score gap {gap:.3g} for {self.cfg.window} steps): {SUGGEST_D_WINS}.")
+                                         f"score gap {gap:.3g} for {self.cfg.window} steps): {self.d_wins_tips}.")
 
     @torch.no_grad()
     def _check_diversity(self, trainer) -> None:
