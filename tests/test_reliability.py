@@ -400,7 +400,15 @@ class ConstantG(nn.Module):
     assert run_cli("train", cfg, "--out", run, *tiny(idx_root, "train.max_steps=4", "health.check_every=2",
                                                       "health.warmup_steps=2")) == 0
     assert "mode collapse" in capsys.readouterr().err
-    assert any(r.get("warning") == "collapse" for r in records(run))
+    warned = [r["message"] for r in records(run) if r.get("warning") == "collapse"]
+    assert warned and warned[0].endswith("as much as real images do: try a lower optim_g.lr, a gradient penalty "
+                                         "(objective.r1_gamma or gp_weight) or a larger batch (train.batch_size is "
+                                         "64).")
+    # a run with a penalty is not told to add one (it was)
+    assert run_cli("train", cfg, "--out", tmp_path / "r1", *tiny(idx_root, "train.max_steps=4", "health.check_every=2",
+                                                                   "health.warmup_steps=2", "objective.r1_gamma=1")) == 0
+    assert [r["message"] for r in records(tmp_path / "r1") if r.get("warning") == "collapse"][0].endswith(
+        "try a lower optim_g.lr or a larger batch (train.batch_size is 64).")
 
 
 def test_healthy_run_has_no_warnings(idx_root, tmp_path):

@@ -15,7 +15,6 @@ from ...wording import train_call
 from .. import checkpoint as ckpt
 from .base import Hook
 
-SUGGEST_COLLAPSE = "try a lower optim_g.lr, a gradient penalty (objective.r1_gamma or gp_weight), or a larger batch"
 
 
 def d_wins_advice(ob: ObjectiveConfig, loss: AdversarialLoss) -> str:
@@ -29,6 +28,12 @@ def d_wins_advice(ob: ObjectiveConfig, loss: AdversarialLoss) -> str:
     if not ob.diffaugment:  # D memorizing a small dataset is the usual reason it wins (Zhao et al. 2020)
         tips.append('DiffAugment for a small dataset (objective.diffaugment="color,translation,cutout")')
     return "try " + (", ".join(tips[:-1]) + " or " if len(tips) > 1 else "") + tips[-1]
+
+
+def collapse_advice(ob: ObjectiveConfig, batch_size: int) -> str:
+    """What to try when G's samples collapse, leaving out a gradient penalty the run already has."""
+    penalty = "" if ob.r1_gamma or ob.gp_weight else ", a gradient penalty (objective.r1_gamma or gp_weight)"
+    return f"try a lower optim_g.lr{penalty} or a larger batch (train.batch_size is {batch_size})"
 
 
 def _finite_logs(logs) -> bool:
@@ -70,6 +75,7 @@ class HealthMonitor(Hook):
         least = least_real_term(trainer.objective.loss, 1.0 - ob.label_smoothing) if ob.label_smoothing else 0.0
         self.d_loss_floor = self.cfg.d_loss_floor + AdversarialLoss.combine(least, 0.0, ob.d_real_fake)
         self.d_wins_tips = d_wins_advice(ob, trainer.objective.loss)
+        self.collapse_tips = collapse_advice(ob, trainer.cfg.train.batch_size)
         self.check_diversity = trainer.cfg.model.task == "gan"  # SR output is tied to its input, not to noise
         if not self.check_diversity:
             return
@@ -157,7 +163,7 @@ class HealthMonitor(Hook):
         diversity = float(torch.pdist(fake.flatten(1) + 1).mean()) / max(self.real_diversity, 1e-8)
         if math.isfinite(diversity) and diversity < self.cfg.min_diversity:
             self.warn(trainer, "collapse", f"mode collapse: samples from different noise differ {diversity:.2f}x "
-                                           f"as much as real images do: {SUGGEST_COLLAPSE}.")
+                                           f"as much as real images do: {self.collapse_tips}.")
 
     def warn(self, trainer, kind: str, message: str) -> None:
         """Report once per window per kind."""
