@@ -149,7 +149,8 @@ def _flatten(img: Image.Image) -> tuple[Image.Image, bool]:
 def as_8_bit(img: Image.Image, channels: int) -> tuple[Image.Image, bool]:
     """``img`` in mode "L" (``channels`` 1) or "RGB", as training reads it: turned as its EXIF says, 16-bit
     and float values scaled, transparent pixels put on white; and whether any pixel was transparent. Raises
-    ValueError for a float image whose range it cannot tell (:func:`_float_to_8_bit`)."""
+    ValueError for a float or 32-bit integer image whose range it cannot tell (:func:`_float_to_8_bit`,
+    :func:`_to_8_bit`)."""
     # A phone photo stores its pixels as the sensor saw them and says in EXIF how to turn them;
     # viewers (and OpenCV, which MMagic reads with) turn them, so a face would otherwise train sideways.
     img, flattened = _flatten(ImageOps.exif_transpose(img))

@@ -16,7 +16,6 @@ from .. import checkpoint as ckpt
 from .base import Hook
 
 
-
 def d_wins_advice(ob: ObjectiveConfig, loss: AdversarialLoss) -> str:
     """What to try when D overpowers G, leaving out what the run already does and what its loss refuses."""
     tips = [f"objective.n_critic=1 (now {ob.n_critic})"] if ob.n_critic > 1 else []
