@@ -54,20 +54,12 @@ class _Counting(Hook):
 HOOKS.register("test-not-a-hook")(lambda: 3)
 
 
-@dataclass(frozen=True)
-class _HalveOptions:
-    at: int = 3
-
-
-@HOOKS.register("test-halve-lr", _HalveOptions)
+@HOOKS.register("test-halve-lr")
 class _HalveLr(Hook):
-    """Halves the learning rates after step ``at``, as a reduce-on-plateau hook would."""
-
-    def __init__(self, options: _HalveOptions) -> None:
-        self.at = options.at
+    """Halves the learning rates after step 3, as a reduce-on-plateau hook would (a hook without options)."""
 
     def on_step_end(self, trainer, logs) -> None:
-        if trainer.state.step == self.at:
+        if trainer.state.step == 3:
             trainer.set_lr_scale(trainer.state.lr_scale * 0.5)
 
 
