@@ -1,13 +1,16 @@
 """Shared fixtures: tiny datasets the tests make, and a CLI runner."""
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -112,6 +115,23 @@ def tiny(idx_root: Path, *extra: str) -> list[str]:
 def last_session_end(run: Path) -> dict | None:
     """The ``end`` of the last record in RUN/sessions.jsonl (None while, or if, its session never said)."""
     return json.loads((run / "sessions.jsonl").read_text().splitlines()[-1])["end"]
+
+
+@contextlib.contextmanager
+def refusing_new_files(folder: Path) -> Iterator[None]:
+    """Within this block ``folder`` refuses new files, as a dataset's read-only folder does: by its mode, or as
+    root (who passes the mode) by the immutable attribute. Skips the test where neither can be set."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        undo = lambda: folder.chmod(0o755)  # noqa: E731
+    elif shutil.which("chattr") and subprocess.run(["chattr", "+i", folder], capture_output=True).returncode == 0:
+        undo = lambda: subprocess.run(["chattr", "-i", folder], check=True)  # noqa: E731
+    else:
+        pytest.skip("needs a folder that refuses new files: as root, chattr +i on a file system that has it")
+    try:
+        yield
+    finally:
+        undo()
 
 
 def needs_debian_fashion_mnist(split: str = "train") -> None:

@@ -22,7 +22,7 @@ from ganforge.metrics.run import evaluate_source
 from ganforge.sampling import class_folders
 from ganforge.training import checkpoint as ckpt
 
-from conftest import BITWISE, last_session_end, needs_debian_fashion_mnist, run_cli, tiny
+from conftest import BITWISE, last_session_end, needs_debian_fashion_mnist, refusing_new_files, run_cli, tiny
 
 ALL = ("fid", "kid", "is", "pr", "swd")
 
@@ -140,6 +140,28 @@ def test_evaluate_a_folder_of_images_as_its_npy(idx_root, test_npy, tmp_path, ca
     (tmp_path / "empty").mkdir()
     assert run_cli("evaluate", tmp_path / "empty") == 2
     assert "is neither a run folder (it has no checkpoints) nor a folder of images" in capsys.readouterr().err
+
+
+def test_a_folder_that_refuses_new_files_is_evaluated_all_the_same(idx_root, test_npy, tmp_path, capsys):
+    """A dataset's read-only folder printed its figures, then failed on evaluate.json after all the work."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    for i, image in enumerate(np.load(test_npy)[:20]):
+        Image.fromarray(image[0]).save(folder / f"{i:06d}.png")
+    common = ["--num", 20, "--metrics", "fid", "--data-root", idx_root]
+    with refusing_new_files(folder):
+        with pytest.warns(UserWarning, match=r"cannot write '.*shared/evaluate.json': .*\. The figures are printed "
+                                             r"but not kept; give --json PATH to keep them\.$"):
+            assert run_cli("evaluate", folder, *common) == 0
+        assert capsys.readouterr().out.startswith("fid ")
+        # a JSON asked for there is an error, before the work: no figures are printed
+        assert run_cli("evaluate", folder, *common, "--json", folder / "fid.json") == 2
+        out, err = capsys.readouterr()
+        assert out == "" and f"cannot write '{folder / 'fid.json'}'" in err
+        with pytest.raises(GanforgeError, match="cannot write"):  # from Python, checked as early
+            evaluate_source(folder, num=20, metrics="fid", data_root=str(idx_root), json_out=folder / "fid.json")
+        assert capsys.readouterr().out == ""
+    assert sorted(p.name for p in folder.iterdir()) == [f"{i:06d}.png" for i in range(20)]  # no trial file left
 
 
 def test_bad_inputs(idx_root, test_npy, tmp_path, capsys):

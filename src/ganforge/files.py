@@ -62,7 +62,7 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object], fix: str = WRI
     raises :class:`WriteFailed`; any other exception propagates. ``fix`` ends the message
     about a folder that cannot be written.
     """
-    check_output_file(path, fix)
+    _make_parent(path, fix)
     fd, tmp = temp_file_beside(path, ".tmp", fix)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -98,8 +98,18 @@ def format_bytes(n: float) -> str:
 
 
 def check_output_file(path: Path, fix: str = WRITABLE_FIX) -> None:
-    """Make ``path``'s folder and refuse a ``path`` that is a folder: a command calls this before
-    minutes of work, so a bad output path fails at once instead of at the end."""
+    """Make ``path``'s folder, refuse a ``path`` that is a folder, and make and remove a file beside it:
+    a command calls this before minutes of work, so a bad output path fails at once instead of at the
+    end. The trial file catches a folder that exists but refuses new files (read-only, immutable,
+    another user's), which its permission bits do not tell root."""
+    _make_parent(path, fix)
+    fd, tmp = temp_file_beside(path, ".probe", fix)
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def _make_parent(path: Path, fix: str) -> None:
+    """Make ``path``'s folder; a ``path`` that is a folder is bad input."""
     make_dir(path.parent, fix)
     if path.is_dir():
         raise GanforgeError(f"cannot write '{path}': it is a folder. Give a file name, or remove the folder.")

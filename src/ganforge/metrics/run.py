@@ -14,7 +14,7 @@ from ..data.download import check_mirror
 from ..data.folder import (SIXTEEN_BIT, decode_files, image_files, read_header, run_folder_of, stack_freeing,
                            subfolder_classes, subfolder_labels)
 from ..errors import GanforgeError, did_you_mean_path
-from ..files import write_json
+from ..files import check_output_file, write_json
 from ..images import IMAGE_SUFFIXES, uint8_images
 from ..memory import check_fits
 from ..plugins import check_run_components
@@ -155,7 +155,8 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
             during training used; ``fmnist`` for a .npy or a folder of images).
         ref: reference split of the dataset.
         json_out: JSON path (default: RUN_DIR/evaluate.json, FOLDER/evaluate.json, SAMPLES.eval.json, or
-            CKPT.eval.json for a checkpoint outside a run's checkpoints/ folder).
+            CKPT.eval.json for a checkpoint outside a run's checkpoints/ folder; none, with a warning, where
+            that folder refuses new files).
         dataset, data_root: the reference dataset (a run's own dataset by default).
         mirror: a base URL to download the reference dataset's files from (default: a run's ``data.mirror``,
             else the official mirrors).
@@ -166,6 +167,8 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
     if ref not in ("train", "test"):  # the command's parser takes only these; from Python, a KeyError came later
         raise GanforgeError(f"{say('--ref', 'ref')} must be 'train' or 'test', got {ref!r}.")
     check_mirror(mirror, "--mirror", "give --data-root FOLDER")
+    if json_out:  # before the work, from Python as from the command
+        check_output_file(Path(json_out))
     num_name = say("--num", "num")  # in the messages
     where = Reference(dataset, data_root, mirror)
     if not isinstance(source, (str, Path)):  # images in memory (ganforge.evaluate from Python): no file is written
@@ -185,10 +188,10 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
         _warn_val_ignored(val, path)
         given, num = num is not None, DEFAULT_NUM if num is None else num
         check_num(num, names, num_name)
+        # inside the folder, as for a run folder: beside it, 'S/' and 'S.npy' would both write S.eval.json
+        default_json = _keepable(json_out, path / "evaluate.json" if path.is_dir() else _json_beside(path))
         loaded = FolderImages(_load_npy(path), 0) if is_npy else load_image_folder(path, num, seed, num_name)
         result = _score_images(loaded, f"'{path}'", names, num, given, features, ref, seed, where, num_name)
-        # inside the folder, as for a run folder: beside it, 'S/' and 'S.npy' would both write S.eval.json
-        default_json = path / "evaluate.json" if path.is_dir() else _json_beside(path)
     else:
         G, cfg = load_generator(path, use_ema)
         # RUN/evaluate.json, whether given the run, its checkpoints folder or one checkpoint in it; a checkpoint
@@ -200,6 +203,7 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
         else:
             run_dir = path if (path / "checkpoints").is_dir() else path.parent
             default_json = run_dir / "evaluate.json"
+        default_json = _keepable(json_out, default_json)
         if cfg.model.task == "sr":
             # the GAN metrics' options, where given (their defaults cannot be told from not giving them)
             given = {"--metrics": metrics, "--features": features,
@@ -231,6 +235,21 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
                                      num_name=num_name)
         result["protocol"]["generator"] = G.source  # so figures kept in RUN/evaluate.json say which step they are
     return _report(result, json_out or default_json)
+
+
+def _keepable(json_out: str | Path | None, default: Path) -> Path | None:
+    """``default``, the JSON beside what is evaluated, if ``json_out`` was not given and its folder takes
+    new files; else None, with a warning where it does not. A dataset's read-only folder or a run shared
+    read-only failed only after the whole evaluation, and the figures are worth having without it."""
+    if json_out:
+        return None  # checked on its own, and an error there: it was asked for
+    try:
+        check_output_file(default, "The figures are printed but not kept; give "
+                                   f"{say('--json PATH', 'json_out=PATH')} to keep them.")
+    except GanforgeError as e:
+        warnings.warn(str(e))
+        return None
+    return default
 
 
 def _report(result: dict, json_out: str | Path | None) -> dict:
