@@ -273,15 +273,20 @@ def test_logging_grad_norms_leaves_the_step_as_it_was():
         load_config("srcnn-x4", ["optim_d.clip_grad_norm=1"])
 
 
-@pytest.mark.parametrize("extra", [[], ["objective.r1_gamma=1"], ["model.num_classes=3"]])
+@pytest.mark.parametrize("extra", [[], ["objective.r1_gamma=1"], ["model.num_classes=3"],
+                                   ["objective.diffaugment=color,translation,cutout", "objective.r1_gamma=1"],
+                                   ["objective.diffaugment=translation,cutout", "objective.ada_target=0.6"]])
 def test_one_d_call_on_real_and_fake_gives_the_two_calls_step(extra):
     """A D that scores each image alone is called once on the real and fake batches together: the same scores,
-    loss and update as two calls, with R1's gradient through the joined batch and a projection D's classes."""
+    loss and update as two calls, with R1's gradient through the joined batch, a projection D's classes, and
+    DiffAugment's or ADA's transforms drawn as the two calls draw them."""
     batch, labels, steps = real(), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]), {}
     for one in (True, False):
         obj, _ = make(*extra)
         assert obj.one_d_call
         obj.one_d_call, obj.real_labels = one, labels if extra == ["model.num_classes=3"] else None
+        if obj.ada is not None:
+            obj.ada.p = 0.5  # each transform meets half the images, by draws of its own (p starts at 0: none)
         calls = []
         obj.D.register_forward_pre_hook(lambda *a: calls.append(1))  # a hook added after the choice is not seen
         torch.manual_seed(1)  # the same fakes
@@ -294,7 +299,7 @@ def test_one_d_call_on_real_and_fake_gives_the_two_calls_step(extra):
 
 
 def test_which_discriminators_score_each_image_alone():
-    """The class declares it; BatchNorm, spectral norm or a hook overrules it; augmentations keep two calls."""
+    """The class declares it; BatchNorm, spectral norm or a hook overrules it."""
     from ganforge.nets import scores_each_image_alone
 
     def d_of(preset, *overrides):
@@ -310,4 +315,3 @@ def test_which_discriminators_score_each_image_alone():
     hooked.net[0].register_forward_hook(lambda *a: None)
     assert not scores_each_image_alone(hooked)
     assert not scores_each_image_alone(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 1)))
-    assert not make("objective.diffaugment=translation")[0].one_d_call

@@ -164,9 +164,10 @@ class GANObjective:
                     if self.ob.ada_target > 0 else None)
         self.r1_due = self.ob.r1_gamma > 0  # whether this step's D step adds R1 (train_step sets it per step)
         # the D step scores real and fake images in one call where that gives the same scores: D's weights are
-        # read once, not twice (mmengine-gan-fmnist's step is bound by those reads). Augmentations draw per
-        # call, so with them the two calls stay apart and the random stream stays as it was.
-        self.one_d_call = D is not None and scores_each_image_alone(D) and not self.augment
+        # read once, not twice (mmengine-gan-fmnist's step is bound by those reads). Augmentations are drawn
+        # for the real batch and then the fake one before that call, as two calls draw them, so the random
+        # stream stays as it was.
+        self.one_d_call = D is not None and scores_each_image_alone(D)
 
     def autocast(self):
         """The forward-pass precision of ``train.precision`` (a no-op for fp32)."""
@@ -221,10 +222,14 @@ class GANObjective:
         images' classes are :attr:`real_labels`). With ``objective.diffaugment``, D sees ``x``
         through freshly drawn transforms (:mod:`ganforge.augment`), differentiably; with ``objective.ada_target``,
         each transform meets each image with ADA's probability p."""
-        if self.augment:
-            p = self.ada.p if self.ada is not None else 1.0
-            images = self._nhwc(diff_augment(images, self.augment, self._my_rows, self.env.world_size, p))
-        return with_labels(self.D, images, labels)
+        return with_labels(self.D, self._augmented(images), labels)
+
+    def _augmented(self, images: torch.Tensor) -> torch.Tensor:
+        """``images`` through freshly drawn transforms with ``objective.diffaugment``; as they are without."""
+        if not self.augment:
+            return images
+        p = self.ada.p if self.ada is not None else 1.0
+        return self._nhwc(diff_augment(images, self.augment, self._my_rows, self.env.world_size, p))
 
     # ------------------------------------------------------------------ steps
 
@@ -294,7 +299,8 @@ class GANObjective:
                 real = real.detach().requires_grad_(True)
             if self.one_d_call:
                 labels = None if real_labels is None else torch.cat([real_labels, fake_labels])
-                scores = self.discriminate(self._nhwc(torch.cat([real, fake.detach()])), labels).float()
+                both = torch.cat([self._augmented(real), self._augmented(fake.detach())])
+                scores = with_labels(self.D, self._nhwc(both), labels).float()
                 real_scores, fake_scores = scores[:real.shape[0]], scores[real.shape[0]:]
             else:
                 real_scores = self.discriminate(real, real_labels).float()
