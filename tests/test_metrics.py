@@ -172,6 +172,20 @@ def test_sliced_wasserstein_1d_shift():
     assert sliced_wasserstein(a, a.flip(0), num_directions=8) == pytest.approx(0.0)
 
 
+def test_sliced_wasserstein_is_the_mean_of_scipys_1d_distances_over_its_directions():
+    """Against scipy's W1 of each direction's projections, on sets of several dimensions (the 1-D test above
+    cannot tell which axis the projections are sorted along)."""
+    from scipy.stats import wasserstein_distance
+
+    g = torch.Generator().manual_seed(4)
+    a, b = torch.randn(300, 5, generator=g), torch.randn(300, 5, generator=g) * 1.5 + 0.3
+    dirs = torch.randn(5, 16, generator=torch.Generator().manual_seed(7), dtype=torch.float64)  # its draw
+    dirs /= dirs.norm(dim=0, keepdim=True)
+    pa, pb = (a.double() @ dirs).numpy(), (b.double() @ dirs).numpy()
+    expected = np.mean([wasserstein_distance(pa[:, k], pb[:, k]) for k in range(16)])
+    assert sliced_wasserstein(a, b, num_directions=16, seed=7) == pytest.approx(expected, rel=1e-12)
+
+
 def test_laplacian_pyramid_levels_and_reconstruction():
     x = torch.rand(2, 1, 28, 28)
     levels = laplacian_pyramid(x, 7)
