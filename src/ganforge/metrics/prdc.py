@@ -10,7 +10,9 @@ def _kth_neighbour_radius(x: torch.Tensor, k: int, batch: int) -> torch.Tensor:
     radii = []
     for start in range(0, len(x), batch):
         d = torch.cdist(x[start:start + batch], x)  # (b, N)
-        radii.append(d.kthvalue(k + 1, dim=1).values)  # +1: the point itself is at distance 0
+        # the k + 1 smallest, ascending (+1: the point itself is at distance 0): the same value as
+        # kthvalue(k + 1), which took 9x as long on (1,000, 10,000) rows
+        radii.append(d.topk(k + 1, dim=1, largest=False).values[:, -1])
     return torch.cat(radii)
 
 
