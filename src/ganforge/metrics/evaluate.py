@@ -24,7 +24,7 @@ from ..data.download import default_cache_dir, write_cache
 from ..errors import GanforgeError, did_you_mean
 from ..memory import check_fits
 from ..sampling import class_folders, class_labels
-from .features import FeatureExtractor, build_features, checked_features
+from .features import FEATURES, FeatureExtractor, build_features, checked_features
 from .fid import frechet_distance
 from .inception_score import inception_score
 from .kid import KID_SUBSET_SIZE, KID_SUBSETS, kernel_inception_distance
@@ -33,6 +33,8 @@ from .stats import RunningStats
 from .swd import PatchSampler, swd_from_descriptors
 
 METRICS = ("fid", "kid", "is", "pr", "swd")
+# the metrics computed from the feature network's features or logits; SWD compares pixel patches and needs none
+FEATURE_METRICS = ("fid", "kid", "is", "pr")
 # For choosing best.pt: which direction is better for each reported figure.
 HIGHER_IS_BETTER = {"is", "precision", "recall", "coverage", "psnr", "ssim"}  # density: nearest 1 is best
 CACHE_VERSION = 1
@@ -44,6 +46,12 @@ SWD_PER_IMAGE, SWD_PER_LEVEL = 128, 1 << 15
 # each image's ball reaches its k-th nearest neighbour: k = 3 for precision/recall and 5 for
 # density/coverage, as each paper chose
 PR_K, DC_K = 3, 5
+
+
+def needs_features(metrics: Iterable[str]) -> bool:
+    """Whether any of ``metrics`` needs the feature network: SWD alone runs none (no weights to load, no
+    features of the fakes or the reference images to compute)."""
+    return any(m in FEATURE_METRICS for m in metrics)
 
 
 def check_num(num: int, metrics: tuple[str, ...], what: str = "--num") -> None:
@@ -94,6 +102,12 @@ class FeatureSet:
         return FeatureSet(np.concatenate([p.features for p in parts]), np.concatenate([p.logits for p in parts]),
                           stats, swd)
 
+    @staticmethod
+    def without_features(num: int, swd: list[torch.Tensor] | None = None) -> "FeatureSet":
+        """``num`` images for which no metric asked needs features: (num, 0) arrays keep their count."""
+        empty = np.zeros((num, 0), np.float32)
+        return FeatureSet(empty, empty, RunningStats(0), swd or [])
+
 
 def check_features_fit(extractor: FeatureExtractor, num: int, feature_dim: int, logit_dim: int,
                        num_name: str = "--num") -> None:
@@ -103,19 +117,25 @@ def check_features_fit(extractor: FeatureExtractor, num: int, feature_dim: int, 
                f"and {logit_dim} logits of {num:,} images", f"lower {num_name}")
 
 
-def extract(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], num: int, want_swd: bool,
+def extract(extractor: FeatureExtractor | None, batches: Iterable[torch.Tensor], num: int, want_swd: bool,
             seed: int = 0, first: int = 0, num_name: str = "--num") -> FeatureSet:
     """Run uint8 batches through the extractor, keeping features, logits, running stats and SWD patches.
+    With no extractor (no metric asked needs features), the images are only counted and patched.
 
     ``first`` is the index of the first image among ``num`` (a shard of a sharded evaluation),
     so SWD patch positions are those the whole stream would use. ``num_name`` is the setting that
     gave ``num``, for the error when their features would not fit in memory.
     """
-    feats, logits, swd_parts = [], [], []
-    stats = RunningStats(extractor.dim)
+    feats, logits, swd_parts, count = [], [], [], 0
+    stats = RunningStats(extractor.dim if extractor is not None else 0)
     sampler = swd_sampler(num, seed)
     sampler.offset = first
     for batch in batches:
+        count += len(batch)
+        if want_swd:
+            swd_parts.append(sampler(batch))
+        if extractor is None:
+            continue
         if not feats:  # the first batch tells what each image keeps
             f, lg = checked_features(extractor, batch)
             check_features_fit(extractor, num, f.shape[1], lg.shape[1], num_name)
@@ -125,9 +145,9 @@ def extract(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], num: i
         stats.update(f)
         feats.append(f.astype(np.float32))
         logits.append(lg.float().numpy())
-        if want_swd:
-            swd_parts.append(sampler(batch))
     swd = [torch.cat(level) for level in zip(*swd_parts)] if want_swd and swd_parts else []
+    if extractor is None:
+        return FeatureSet.without_features(count, swd)
     if not feats:  # an empty shard
         return FeatureSet(np.zeros((0, extractor.dim), np.float32), np.zeros((0, 0), np.float32), stats, [])
     return FeatureSet(np.concatenate(feats), np.concatenate(logits), stats, swd)
@@ -191,12 +211,16 @@ def cached_features(extractor: FeatureExtractor, images: torch.Tensor, cache_dir
     return fs, key
 
 
-def reference_features(extractor: FeatureExtractor, data: DataConfig, num: int, seed: int,
-                       want_swd: bool, with_labels: bool = False) -> tuple[FeatureSet, str]:
-    """Features of the reference images, cached; returns them and the cache key. With
-    ``with_labels``, the set has the images' classes and the data's class names."""
+def reference_features(extractor: FeatureExtractor | None, data: DataConfig, num: int, seed: int,
+                       want_swd: bool, with_labels: bool = False) -> tuple[FeatureSet, str | None]:
+    """Features of the reference images, cached; returns them and the cache key (None without an
+    extractor: no metric asked needs features). With ``with_labels``, the set has the images'
+    classes and the data's class names."""
     images, labels, classes = reference_images(data, num, seed, with_labels)
-    fs, key = cached_features(extractor, images, data.cache_dir)
+    if extractor is None:
+        fs, key = FeatureSet.without_features(len(images)), None
+    else:
+        fs, key = cached_features(extractor, images, data.cache_dir)
     if want_swd:  # no network involved: cheap to recompute, so not cached
         sampler = swd_sampler(len(images), seed)
         fs.swd = [torch.cat(level) for level in zip(*(sampler(b) for b in array_batches(images)))]
@@ -227,12 +251,16 @@ def evaluate_images(fake_batches: Iterable[torch.Tensor], num: int, data: DataCo
                     labels: np.ndarray | None = None, num_name: str = "--num") -> dict:
     """Evaluate a stream of ``num`` uint8 images against ``data``; returns figures plus the protocol.
     ``classes``, ``labels`` and ``num_name``: as for :func:`compare_with_reference`."""
-    extractor = build_features(features)
+    if needs_features(metrics):
+        extractor = build_features(features)
+    else:  # SWD alone: nothing to build, but a misspelt name is still one
+        FEATURES.get(features)
+        extractor = None
     fake = extract_fakes(extractor, fake_batches, num, metrics, seed, num_name=num_name)
     return compare_with_reference(extractor, fake, data, metrics, seed, classes, num_name, labels)
 
 
-def extract_fakes(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], num: int,
+def extract_fakes(extractor: FeatureExtractor | None, batches: Iterable[torch.Tensor], num: int,
                   metrics: tuple[str, ...], seed: int = 0, first: int = 0, num_name: str = "--num") -> FeatureSet:
     """Features of generated images (or of images [first, ...) of them, one rank's shard).
 
@@ -242,7 +270,7 @@ def extract_fakes(extractor: FeatureExtractor, batches: Iterable[torch.Tensor], 
     return extract(extractor, batches, num, "swd" in metrics, seed=seed + 1, first=first, num_name=num_name)
 
 
-def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: DataConfig,
+def compare_with_reference(extractor: FeatureExtractor | None, fake: FeatureSet, data: DataConfig,
                            metrics: tuple[str, ...], seed: int = 0, classes: tuple[str, ...] = (),
                            num_name: str = "--num", labels: np.ndarray | None = None) -> dict:
     """Figures and protocol for generated features ``fake`` against the reference split of ``data``.
@@ -254,6 +282,7 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
     class's samples and its reference images (Miyato & Koyama 2018), and ``intra_fid_per_class``.
     Where the extractor is a classifier of those classes (the ``fmnist`` features on
     Fashion-MNIST), ``class_accuracy`` is the share the classifier assigns to each image's class.
+    ``extractor`` is None where no metric asked needs features (SWD alone): no per-class figures then.
 
     ``num_name``: what sets the number of images where the caller is (the CLI's ``--num``, the
     config key ``eval.num_samples`` during training), so a warning names the knob to turn.
@@ -265,10 +294,11 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
         warnings.warn(f"FID from {num} images of {extractor.dim}-dimensional '{extractor.name}' features: with no "
                       "more images than feature dimensions the covariance estimates are poor and FID is biased far "
                       f"upward. Use {num_name} well above {extractor.dim}, and compare FIDs only at the same {num_name}.")
-    if extractor.name == "fmnist" and data.name != "fashion-mnist":
+    if extractor is not None and extractor.name == "fmnist" and data.name != "fashion-mnist":
         warnings.warn(f"the 'fmnist' features come from a classifier of Fashion-MNIST garments, so '{data.name}' "
                       "images are outside their domain: the figures can rank runs on the same data but say little "
                       "about quality. Use --features inception (eval.features during training) for other data.")
+    classes = classes if extractor is not None else ()  # the per-class figures all come from features
     real, key = reference_features(extractor, data, num, seed, want_swd, with_labels=bool(classes))
     result = compute_metrics(real, fake, metrics, seed)
     kid_images = min(num, len(real.features))  # the most a KID subset can hold here
@@ -287,9 +317,10 @@ def compare_with_reference(extractor: FeatureExtractor, fake: FeatureSet, data: 
         if extractor.name == "fmnist" and data.name == "fashion-mnist":
             result["class_accuracy"] = float((fake.logits.argmax(1) == drawn).mean())
     result["protocol"] = {
-        "features": extractor.name, "weights_sha256": extractor.weights_sha256, "num_fake": len(fake.features),
-        "num_real": len(real.features), "reference": f"{data.name}:{data.split}",
-        "reference_cache_key": key, "resize": extractor.resize_rule, "seed": seed,
+        # None where no metric asked needs the feature network (SWD alone)
+        "features": extractor and extractor.name, "weights_sha256": extractor and extractor.weights_sha256,
+        "num_fake": len(fake.features), "num_real": len(real.features), "reference": f"{data.name}:{data.split}",
+        "reference_cache_key": key, "resize": extractor and extractor.resize_rule, "seed": seed,
         "kid": f"cubic polynomial kernel, {KID_SUBSETS} subsets of min({KID_SUBSET_SIZE}, N)",
         "pr_k": PR_K, "dc_k": DC_K,
         "swd": "7x7 Laplacian-pyramid patches, 512 directions, x1e3, mean over levels",
@@ -357,8 +388,9 @@ def format_table(result: dict) -> str:
         lines.append(f"({n} image{'s' * (n != 1)} of {proto['validation']}, x{proto['scale']}, "
                      f"border {proto['crop_border']} px cropped)")
         return "\n".join(lines)
-    lines.append(f"({proto['num_fake']} images vs {proto['num_real']} of {proto['reference']}, "
-                 f"features '{proto['features']}' sha256 {proto['weights_sha256'][:12]})")
+    features = (f"features '{proto['features']}' sha256 {proto['weights_sha256'][:12]}" if proto["features"]
+                else "no feature network: SWD compares pixel patches")
+    lines.append(f"({proto['num_fake']} images vs {proto['num_real']} of {proto['reference']}, {features})")
     return "\n".join(lines)
 
 

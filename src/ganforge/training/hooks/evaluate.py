@@ -12,7 +12,7 @@ from ...data.pairs import check_validation_source
 from ...distributed import gather_to_main
 from ...errors import GanforgeError
 from ...metrics.evaluate import (HIGHER_IS_BETTER, FeatureSet, check_features_fit, compare_with_reference,
-                                 extract_fakes, parse_metrics, single_figures)
+                                 extract_fakes, needs_features, parse_metrics, single_figures)
 from ...metrics.features import build_features, checked_features
 from ...metrics.sr_eval import evaluate_sr, parse_sr_metrics
 from ...sampling import generate
@@ -41,7 +41,7 @@ class Evaluator(Hook):
         self.primary = {"pr": "precision"}.get(primary, primary)
         self.best: float | None = None
         self.done = 0  # evaluations so far
-        self.extractor = None  # the feature network, built at the start of training
+        self.extractor = None  # the feature network, built at the start of training (none for SWD alone)
         self.resumed: dict = {}  # the state a resume loaded
         self.judged_by: str | None = None  # set at the start of training (it needs the config)
 
@@ -62,9 +62,10 @@ class Evaluator(Hook):
             check_validation_source(trainer.cfg)
         else:  # and whether eval.num_samples images' features fit in memory, from two blank images
             data, extractor = trainer.cfg.data, self._extractor()
-            f, lg = checked_features(extractor, torch.zeros(2, data.channels, data.resolution, data.resolution,
-                                                            dtype=torch.uint8))
-            check_features_fit(extractor, self.num, f.shape[1], lg.shape[1], "eval.num_samples")
+            if extractor is not None:
+                f, lg = checked_features(extractor, torch.zeros(2, data.channels, data.resolution, data.resolution,
+                                                                dtype=torch.uint8))
+                check_features_fit(extractor, self.num, f.shape[1], lg.shape[1], "eval.num_samples")
             if self.ref != data.split and trainer.env.is_main:  # eval.ref=test: is that split there? (rank 0 reads it)
                 try:
                     load_images(dataclasses.replace(data, split=self.ref))
@@ -108,8 +109,9 @@ class Evaluator(Hook):
         return self._record(trainer, result)
 
     def _extractor(self):
-        """The feature network, built on first use and kept for every evaluation after."""
-        if self.extractor is None:
+        """The feature network, built on first use and kept for every evaluation after; None where no metric
+        in eval.metrics needs one (SWD alone)."""
+        if self.extractor is None and needs_features(self.metrics):
             self.extractor = build_features(self.features)
         return self.extractor
 
