@@ -264,6 +264,22 @@ def test_shipped_net_classifies_test_set():
     assert (pred == labels).float().mean() >= 0.93
 
 
+def test_the_extractor_computes_the_shipped_nets_features_faster():
+    """The `fmnist` extractor folds each BatchNorm into its conv and runs channels_last (2.6x): the features and
+    logits are the plain network's to float32 rounding; a fold that dropped BN's shift or scale would be off by
+    whole units."""
+    test, _ = fashion_mnist_test()
+    images = test[:500]
+    net = fmnist_net.load_fmnist_net()
+    fast = fmnist_net.for_inference(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # the shipped network is left as it was
+    with torch.no_grad():
+        plain = net(fmnist_net.preprocess(images))
+    for got, want in zip(FEATURES.build("fmnist")(images), plain):
+        assert torch.allclose(got, want, rtol=1e-5, atol=1e-4 * float(want.abs().max()))
+
+
 def test_per_class_figures_of_class_conditional_samples():
     """Image i of a class-conditional sample is of class i mod 10: real test images in that order score
     about the classifier's accuracy and a low intra-class FID; the same images one class off score

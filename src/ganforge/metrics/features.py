@@ -38,11 +38,12 @@ class FeatureExtractor:
 @FEATURES.register("fmnist")
 def fmnist_features() -> FeatureExtractor:
     """The shipped Fashion-MNIST CNN: 128-d penultimate features, 10 logits."""
-    from .fmnist_net import WEIGHTS, load_fmnist_net, preprocess, sha256_of
+    from .fmnist_net import WEIGHTS, for_inference, load_fmnist_net, preprocess, sha256_of
 
-    net = load_fmnist_net()
+    net = for_inference(load_fmnist_net())
     return FeatureExtractor(
-        name="fmnist", forward=lambda x: net(preprocess(x)), dim=net.feature_dim,
+        name="fmnist", forward=lambda x: net(preprocess(x).contiguous(memory_format=torch.channels_last)),
+        dim=net.feature_dim,
         weights_sha256=sha256_of(WEIGHTS),
         resize_rule="RGB -> luma (0.299, 0.587, 0.114); other sizes -> 28x28 antialiased bilinear; "
                     "then (x/255 - 0.2860) / 0.3530")

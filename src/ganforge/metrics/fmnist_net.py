@@ -6,12 +6,14 @@ checked against :data:`WEIGHTS_SHA256` on load, so a figure computed with
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..errors import GanforgeError
 
@@ -41,6 +43,23 @@ class FashionCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.embed(self.body(x))
         return features, self.head(features)
+
+
+def for_inference(net: FashionCNN) -> FashionCNN:
+    """A copy of ``net`` (in eval mode) that computes the same features 2.6x faster on a CPU.
+
+    Each BatchNorm is folded into the conv before it (in eval mode it is a fixed affine map per
+    channel; ``torch.nn.utils.fusion.fuse_conv_bn_eval``), and the weights are channels_last,
+    oneDNN's fast layout; feed it channels_last images. On 10,000 images, 2.5 against 6.6 s, with
+    features equal to 5e-6 (4e-7 of the largest): float32 rounding, as another CPU's kernels give
+    (docs/performance.md, "Evaluation: SWD's sort and the k-NN radii").
+    """
+    net = copy.deepcopy(net).eval()
+    for block in net.body:
+        for conv, norm in ((0, 1), (3, 4)):
+            block[conv] = fuse_conv_bn_eval(block[conv], block[norm])
+            block[norm] = nn.Identity()
+    return net.to(memory_format=torch.channels_last)
 
 
 def preprocess(images: torch.Tensor) -> torch.Tensor:
