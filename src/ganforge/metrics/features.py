@@ -52,9 +52,10 @@ def fmnist_features() -> FeatureExtractor:
 @FEATURES.register("inception")
 def inception_features(weights: str = "") -> FeatureExtractor:
     """Standard FID's Inception-v3 (TF 2015-12-05 graph): 2048-d pool3 features, 1008 logits without bias."""
-    from .inception import load_inception
+    from .inception import for_inference, load_inception
 
     net, digest = load_inception(weights)
+    net = for_inference(net)
     return FeatureExtractor(
         name="inception", forward=net, dim=net.feature_dim, weights_sha256=digest,
         resize_rule="grayscale repeated to RGB; TensorFlow-1 bilinear resize to 299x299 (no half-pixel centers); "

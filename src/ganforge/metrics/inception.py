@@ -12,6 +12,7 @@ its published name (``...-6726825d.pth``), as torch.hub checks.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..data.download import default_cache_dir, fetch
 from ..errors import GanforgeError
@@ -176,12 +178,15 @@ class FIDInceptionV3(nn.Module):
         self.Mixed_7b = InceptionE(1280, max_pool=False)
         self.Mixed_7c = InceptionE(2048, max_pool=True)
         self.fc = nn.Linear(2048, 1008)
+        self.channels_last = False  # set by for_inference, whose weights are channels_last
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = images.float()
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)  # grayscale is repeated into RGB
         x = (resize_bilinear_tf1(x, 299) - 128) / 128  # (B, 3, 299, 299)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = F.max_pool2d(self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x))), 3, stride=2)  # 73x73
         x = F.max_pool2d(self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x)), 3, stride=2)  # (B, 192, 35, 35)
         for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
@@ -189,6 +194,20 @@ class FIDInceptionV3(nn.Module):
             x = block(x)
         features = x.mean((2, 3))  # (B, 2048)
         return features, features @ self.fc.weight.T
+
+
+def for_inference(net: FIDInceptionV3) -> FIDInceptionV3:
+    """A copy of ``net`` (in eval mode) that computes the same features 1.7x faster on a CPU: each
+    BatchNorm folded into its conv (``torch.nn.utils.fusion.fuse_conv_bn_eval``; in eval mode it is a
+    fixed affine map per channel), weights and activations channels_last, oneDNN's fast layout. On 100
+    CIFAR-sized images, 8.9 against 14.8 s on 2 cores, features within 3e-6 of the plain network's
+    (float32 rounding; docs/performance.md, "Evaluation: SWD's sort and the k-NN radii")."""
+    net = copy.deepcopy(net).eval()
+    for m in net.modules():
+        if isinstance(m, BasicConv2d):
+            m.conv, m.bn = fuse_conv_bn_eval(m.conv, m.bn), nn.Identity()
+    net.channels_last = True
+    return net.to(memory_format=torch.channels_last)
 
 
 def inception_weights_path(path: str = "", download: bool = True) -> Path:
