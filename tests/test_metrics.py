@@ -10,7 +10,7 @@ import torch
 from ganforge.metrics.fid import frechet_distance
 from ganforge.metrics.inception_score import inception_score
 from ganforge.metrics.kid import kernel_inception_distance, polynomial_mmd2_unbiased
-from ganforge.metrics.prdc import density_coverage, precision_recall
+from ganforge.metrics.prdc import density_coverage, prdc, precision_recall
 from ganforge.metrics.stats import RunningStats
 from ganforge.metrics.swd import PatchSampler, laplacian_pyramid, sliced_wasserstein, swd_from_descriptors
 
@@ -151,6 +151,26 @@ def test_density_coverage_match_the_definition_in_batches():
     assert density_coverage(real, fake, k=5, batch=64) == pytest.approx(want, rel=1e-12)
     assert density_coverage(real, real.copy(), k=5)[1] == 1.0
     assert density_coverage(real, real + 100, k=5) == (0.0, 0.0)
+
+
+def test_prdc_matches_the_definitions_from_its_shared_distances():
+    """prdc reads all four figures off three distance matrices, in batches (the fake-to-real one serves recall
+    transposed); numpy's whole matrices, each metric from its own, give the same. Of different sizes, so a
+    recall that indexed the fake radii by the wrong axis would fail."""
+    rng = np.random.default_rng(11)
+    real, fake = rng.normal(size=(230, 6)), rng.normal(size=(170, 6)) * 1.3 + 0.2
+
+    def radii(x, k):
+        return np.sort(np.linalg.norm(x[:, None] - x[None], axis=-1), axis=1)[:, k]  # column 0: the point itself
+
+    d_fr = np.linalg.norm(fake[:, None] - real[None], axis=-1)
+    inside = d_fr < radii(real, 5)[None]
+    want = {"precision": (d_fr <= radii(real, 3)[None]).any(1).mean(),
+            "recall": (d_fr.T <= radii(fake, 3)[None]).any(1).mean(),
+            "density": inside.sum() / (5 * len(fake)), "coverage": inside.any(0).mean()}
+    got = prdc(real, fake, pr_k=3, dc_k=5, batch=64)
+    assert got == pytest.approx(want, rel=1e-12)
+    assert 0.1 < got["recall"] < 0.99 and 0.1 < got["precision"] < 0.99  # neither case trivial
 
 
 def test_coverage_is_not_fooled_by_outliers_as_precision_is():

@@ -28,7 +28,7 @@ from .features import FEATURES, FeatureExtractor, build_features, checked_featur
 from .fid import frechet_distance
 from .inception_score import inception_score
 from .kid import KID_SUBSET_SIZE, KID_SUBSETS, kernel_inception_distance
-from .prdc import density_coverage, precision_recall
+from .prdc import prdc
 from .stats import RunningStats
 from .swd import PatchSampler, swd_from_descriptors
 
@@ -239,8 +239,7 @@ def compute_metrics(real: FeatureSet, fake: FeatureSet, metrics: tuple[str, ...]
     if "is" in metrics:
         out["is"], out["is_std"] = inception_score(fake.logits)
     if "pr" in metrics:
-        out["precision"], out["recall"] = precision_recall(real.features, fake.features, k=PR_K)
-        out["density"], out["coverage"] = density_coverage(real.features, fake.features, k=DC_K)
+        out.update(prdc(real.features, fake.features, pr_k=PR_K, dc_k=DC_K))
     if "swd" in metrics:
         out.update(swd_from_descriptors(real.swd, fake.swd, seed=seed))
     return out

@@ -8,6 +8,17 @@ KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 
 
+def _cubic_kernel(a: np.ndarray, b: np.ndarray, d: int) -> np.ndarray:
+    """(a @ b.T / d + 1) ** 3, in place on the one (m, n) array: NumPy's ** 3 is a general pow, 5x the
+    time of two multiplies, and each step of the plain expression makes another (m, n) array."""
+    k = a @ b.T
+    k /= d
+    k += 1
+    cube = k * k
+    cube *= k
+    return cube
+
+
 def polynomial_mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     """Unbiased MMD^2 with the cubic polynomial kernel k(a, b) = (a.b / d + 1)^3.
 
@@ -15,9 +26,7 @@ def polynomial_mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
                   - 2/(mn) sum_{i,j} k(x_i, y_j)
     """
     d = x.shape[1]
-    kxx = (x @ x.T / d + 1) ** 3
-    kyy = (y @ y.T / d + 1) ** 3
-    kxy = (x @ y.T / d + 1) ** 3
+    kxx, kyy, kxy = _cubic_kernel(x, x, d), _cubic_kernel(y, y, d), _cubic_kernel(x, y, d)
     m, n = len(x), len(y)
     return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
                  - 2 * kxy.mean())
