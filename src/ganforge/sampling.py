@@ -44,6 +44,10 @@ def load_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.nn.M
     G.class_names = tuple(payload.get("classes", ()))
     # which weights these are, for what is measured or drawn from them (evaluate.json's protocol)
     G.source = {"checkpoint": str(path), "step": int(payload["state"]["step"]), "weights": key}
+    if cfg.train.channels_last:
+        # computed as in training, whose evaluations and sample grids ran G so; and oneDNN's convolutions are
+        # faster so: 10,000 dcgan-fmnist samples in 0.69 against 1.04 s (docs/performance.md)
+        G.to(memory_format=torch.channels_last)
     return G.eval().requires_grad_(False), cfg
 
 
