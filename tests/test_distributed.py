@@ -282,6 +282,8 @@ def test_bench_train_writes_the_documented_keys(idx_root, tmp_path):
         assert key in r, key
     assert r["flops_per_image"] > 1e6 and 0 < r["mfu"] < 1.5 and 0 <= r["data_wait_fraction"] < 1
     assert r["precision"] == ("bf16" if r["machine"]["cpu_bf16"] else "fp32")  # train.precision=auto follows the CPU
+    # the peak is the best of three timings (before the steps, after them, after the layers alone)
+    assert len(r["matmul_peak_samples_gflops"]) == 3 and r["matmul_peak_gflops"] == max(r["matmul_peak_samples_gflops"])
     assert r["layers_alone_gflops"] > 0 and r["layers_alone_mfu"] == pytest.approx(
         r["layers_alone_gflops"] / r["matmul_peak_gflops"], abs=1e-3)
     assert set(r["host_threads"]) == {"before", "after"}  # whether the host's threads paid off around the steps
