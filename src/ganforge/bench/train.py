@@ -124,7 +124,10 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
         # timed before the steps, after them and after the layers alone; the best of the three is the
         # peak. Timed once, it read 0.55x the host's usual peak in a slow spell of the shared host, and a
         # width-24 fp32 step measured against it gave MFU 1.25
-        peaks = [matmul_peak_gflops(device, dtype=loop.objective.amp_dtype or torch.float32)]
+        def time_peak() -> float:
+            return matmul_peak_gflops(device, dtype=loop.objective.amp_dtype or torch.float32)
+
+        peaks = [time_peak()]
         # whether the CPU threads paid off around the timed steps (a shared host's slow spells; a GPU step has no say)
         host = {"before": thread_speedup()} if device.type == "cpu" else None
         if env.enabled:
@@ -140,9 +143,9 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
         if host is not None:
             host["after"] = thread_speedup()
-        peaks.append(matmul_peak_gflops(device, dtype=loop.objective.amp_dtype or torch.float32))
+        peaks.append(time_peak())
         layer_flops, layer_seconds = layers_alone(calls, device)
-        peaks.append(matmul_peak_gflops(device, dtype=loop.objective.amp_dtype or torch.float32))
+        peaks.append(time_peak())
         finished = True
     finally:
         dist.shutdown(wait_for_others=finished)
