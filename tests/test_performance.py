@@ -284,6 +284,7 @@ def test_bench_scripts_run_and_write_json(script, args, idx_root, tmp_path):
     else:  # every conv and linear call of G and D, with its passes timed
         assert {row["layer"].split(".")[0] for row in r["layers"]} == {"G", "D"}
         assert all(row["forward_ms"] > 0 for row in r["layers"])
+        assert r["matmul_peak_gflops"] == max(r["matmul_peak_samples_gflops"])  # the best of the two timings
 
 
 def test_ab_step_writes_both_sides_and_their_ratio(idx_root, tmp_path):
