@@ -16,7 +16,7 @@ import argparse
 import torch
 
 from ganforge.bench.ceiling import passes_alone, record_layer_calls
-from ganforge.bench.measure import matmul_peak_gflops
+from ganforge.bench.measure import PeakTimings
 from ganforge.bench.train import GanforgeLoop
 from ganforge.config import load_config
 from ganforge.data import load_images
@@ -40,13 +40,12 @@ def main() -> None:
     G, D = loop.objective.G, loop.objective.D
     calls = record_layer_calls([G, D], lambda: loop.run(loop.cycle), device)
     names = {m: f"{net_name}.{n}" for net_name, net in (("G", G), ("D", D)) for n, m in net.named_modules()}
-    peaks = [matmul_peak_gflops(device, dtype=loop.objective.amp_dtype or torch.float32)]
+    peaks = PeakTimings(device, loop.objective.amp_dtype or torch.float32)
+    peaks.time()
     timed = [(call, count, *passes_alone(call, device, args.repeats)) for call, count in calls.items()]
-    # the peak is the best of the timings before and after the passes: one timed in a slow spell of a
-    # shared host reads low, and every pass's share of it would read high
-    peaks.append(matmul_peak_gflops(device, dtype=loop.objective.amp_dtype or torch.float32))
-    peak = max(peaks)
-    print(f"{args.preset}: matmul peak {peak:.0f} GFLOP/s (best of {', '.join(f'{p:.0f}' for p in peaks)}); "
+    peaks.time()
+    peak = peaks.best
+    print(f"{args.preset}: matmul peak {peak:.0f} GFLOP/s (best of {', '.join(f'{p:.0f}' for p in peaks.samples)}); "
           "each pass as ms and fraction of the peak")
     rows = []
     for call, count, flops, seconds in timed:
@@ -58,7 +57,7 @@ def main() -> None:
         print(f"{row['layer']:14s} {str(tuple(call.shape)):20s} x{count}  {flops / 1e6:7.1f} MFLOP  {passes}")
     if args.json:
         write_json({"preset": args.preset, "overrides": args.set, "matmul_peak_gflops": round(peak, 2),
-                    "matmul_peak_samples_gflops": [round(p, 2) for p in peaks],
+                    "matmul_peak_samples_gflops": [round(p, 2) for p in peaks.samples],
                     "layers": rows}, args.json)
 
 

@@ -18,7 +18,7 @@ import argparse
 
 import torch
 
-from ganforge.bench.measure import count_flops, matmul_peak_gflops, mlp_probe
+from ganforge.bench.measure import PeakTimings, count_flops, mlp_probe
 from ganforge.bench.train import GanforgeLoop, time_rounds
 from ganforge.config import load_config
 from ganforge.errors import run_script
@@ -49,15 +49,14 @@ def main() -> None:
     steps = -(-args.steps // cycle) * cycle
     probe = mlp_probe()
     probes: list[float] = []
-    peaks: list[float] = []
+    peaks = PeakTimings(cpu, loop.objective.amp_dtype or torch.float32, repeats=2)
 
     def before_round(_) -> None:
         probes.append(probe())
-        peaks.append(matmul_peak_gflops(cpu, repeats=2, dtype=loop.objective.amp_dtype or torch.float32))
+        peaks.time()
 
     seconds = time_rounds({"step": loop}, steps, args.rounds, before_turn=before_round)["step"]
-    # the machine's peak is the best of the rounds' peaks: one timed in a slow spell reads low
-    peak = max(peaks)
+    peak = peaks.best
     rows = []
     for probe_ms, s in zip(probes, seconds):
         ips = steps * cfg.train.batch_size / s

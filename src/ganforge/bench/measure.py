@@ -3,6 +3,7 @@ how much the CPU threads pay off right now (the machine itself: :func:`ganforge.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -121,3 +122,24 @@ def matmul_peak_gflops(device: torch.device, n: int | None = None, repeats: int 
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b  # warm-up
     return 2 * n ** 3 / best_seconds(lambda: a @ b, device, repeats) / 1e9
+
+
+@dataclass
+class PeakTimings:
+    """The matmul peak (:func:`matmul_peak_gflops`) timed at several moments of one run; :attr:`best` is
+    the machine's peak. On a shared host a timing taken in a slow spell reads low (once 0.55x this
+    host's usual fp32 peak), and an MFU measured against it reads high (a width-24 fp32 step read 1.25).
+    """
+
+    device: torch.device
+    dtype: torch.dtype = torch.float32  # the precision the measured step computes in
+    repeats: int = 5
+    samples: list[float] = field(default_factory=list)  # GFLOP/s, one per timing
+
+    def time(self) -> None:
+        """Time the peak once more."""
+        self.samples.append(matmul_peak_gflops(self.device, repeats=self.repeats, dtype=self.dtype))
+
+    @property
+    def best(self) -> float:
+        return max(self.samples)

@@ -24,7 +24,7 @@ from ..provenance import machine
 from ..training.loop import build_objective, make_batches, pick_device
 from ..training.process import apply_process_settings
 from .ceiling import layers_alone, record_layer_calls
-from .measure import count_flops, matmul_peak_gflops, sync, thread_speedup
+from .measure import PeakTimings, count_flops, sync, thread_speedup
 
 
 class GanforgeLoop:
@@ -121,13 +121,9 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
         flops_per_image = counter.get_total_flops() / (cycle * cfg.train.batch_size / env.world_size)
         steps = max(cycle, steps // cycle * cycle)
         # the matmul peak in the precision the step computes in (bf16 matmuls run faster than fp32 ones),
-        # timed before the steps, after them and after the layers alone; the best of the three is the
-        # peak. Timed once, it read 0.55x the host's usual peak in a slow spell of the shared host, and a
-        # width-24 fp32 step measured against it gave MFU 1.25
-        def time_peak() -> float:
-            return matmul_peak_gflops(device, dtype=loop.objective.amp_dtype or torch.float32)
-
-        peaks = [time_peak()]
+        # timed before the steps, after them and after the layers alone
+        peaks = PeakTimings(device, loop.objective.amp_dtype or torch.float32)
+        peaks.time()
         # whether the CPU threads paid off around the timed steps (a shared host's slow spells; a GPU step has no say)
         host = {"before": thread_speedup()} if device.type == "cpu" else None
         if env.enabled:
@@ -143,9 +139,9 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
         if host is not None:
             host["after"] = thread_speedup()
-        peaks.append(time_peak())
+        peaks.time()
         layer_flops, layer_seconds = layers_alone(calls, device)
-        peaks.append(time_peak())
+        peaks.time()
         finished = True
     finally:
         dist.shutdown(wait_for_others=finished)
@@ -153,8 +149,7 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
     achieved = flops_per_image * images_per_second / 1e9
     # the peak and the layers' speed of one process's share of the machine, times the processes;
     # None (JSON null) for a network without conv or linear layers: nothing to replay
-    peaks = [p * env.world_size for p in peaks]
-    peak = max(peaks)
+    peak = peaks.best * env.world_size
     alone = layer_flops * env.world_size / layer_seconds / 1e9 if layer_seconds else None
     out = {"preset": cfg.name, "overrides": list(overrides or []),
            "batch_size": cfg.train.batch_size, "world_size": env.world_size,
@@ -163,7 +158,7 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
            "threads": torch.get_num_threads(), "device": str(device), "steps": steps,
            "images_per_second": round(images_per_second, 1), "flops_per_image": int(flops_per_image),
            "achieved_gflops": round(achieved, 2), "matmul_peak_gflops": round(peak, 2),
-           "matmul_peak_samples_gflops": [round(p, 2) for p in peaks],
+           "matmul_peak_samples_gflops": [round(p * env.world_size, 2) for p in peaks.samples],
            "mfu": round(achieved / peak, 4),
            "layers_alone_gflops": None if alone is None else round(alone, 2),
            "layers_alone_mfu": None if alone is None else round(alone / peak, 4),
