@@ -489,6 +489,25 @@ def test_a_resume_that_changes_the_evaluation_keeps_its_interval_and_best(idx_ro
     assert best["state"]["step"] == 8 and best["hooks"]["evaluate"]["best"] == pytest.approx(evals[-1]["eval/kid"])
 
 
+def test_a_resume_that_changes_only_the_feature_network_keeps_swds_best(idx_root, tmp_path):
+    """SWD compares pixel patches: with SWD as the primary metric, another eval.features on resume is the same
+    protocol, and best.pt stays (it was said to be chosen by another one and replaced at the next evaluation)."""
+    run = tmp_path / "r"
+    sets = ["train.batch_size=32", "eval.num_samples=32", "log.checkpoint_every_steps=1000",
+            "eval.every_kimg=0.064", "eval.metrics=swd"]
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, *sets, "train.max_steps=4")) == 0
+    best = ckpt.load(run / "checkpoints" / "best.pt")["hooks"]["evaluate"]
+    assert best["judged_by"] == "swd of 32 images (train reference)"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume",
+                       *tiny(idx_root, *sets, "train.max_steps=6", "eval.features=inception")) == 0
+    assert not [w for w in caught if "best.pt was chosen" in str(w.message)]
+    last = ckpt.load(run / "checkpoints" / "last.pt")["hooks"]["evaluate"]
+    assert last["best"] == min(json.loads(line)["eval/swd"] for line in
+                               (run / "metrics.jsonl").read_text().splitlines() if "eval/swd" in line)
+
+
 def run_with_weights(idx_root: Path, tmp_path: Path) -> Path:
     """A two-step run to evaluate."""
     run = tmp_path / "two-steps"

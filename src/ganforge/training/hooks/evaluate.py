@@ -136,7 +136,9 @@ class Evaluator(Hook):
         """The primary metric and its protocol: best figures compare only under the same one."""
         if self.sr:
             return f"{self.primary} on {cfg.sr.val_root or cfg.data.name + ':test'} ({self.num or 'all'} images)"
-        return f"{self.primary} of {self.num} images ({self.features} features, {self.ref} reference)"
+        # SWD compares pixel patches, so eval.features does not change its figure and is left out
+        features = f"{self.features} features, " if needs_features(self.metrics[:1]) else ""
+        return f"{self.primary} of {self.num} images ({features}{self.ref} reference)"
 
     def state_dict(self) -> dict:
         return {"best": self.best, "done": self.done, "every_images": self.every_images, "judged_by": self.judged_by}
