@@ -142,4 +142,5 @@ class PeakTimings:
 
     @property
     def best(self) -> float:
+        """The fastest timing so far, GFLOP/s (call :meth:`time` at least once first)."""
         return max(self.samples)
