@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -104,5 +105,18 @@ def export_generator(source: str | Path, out: str | Path, use_ema: bool = True, 
             **({"scale": cfg.sr.scale} if cfg.model.task == "sr" else
                {"z_dim": cfg.model.z_dim, "resolution": cfg.data.resolution, "num_classes": cfg.model.num_classes,
                 "class_names": list(G.class_names)})}
-    write_atomic(out, lambda f: torch.export.save(program, f, extra_files={"ganforge.json": json.dumps(info)}))
+    write_atomic(out, lambda f: _save(program, f, info))
     return info
+
+
+def _save(program, f, info: dict) -> None:
+    """``torch.export.save`` without its warning about channels_last weights.
+
+    A channels_last run's G keeps its conv weights so (``load_generator``), and ``torch.export.load`` restores
+    them so, where CPU sampling is faster (5,000 dcgan-fmnist samples in 0.47 against 0.66 s). torch's
+    weight packer calls a tensor that is not contiguous "not complete" and warns that it may cause issues
+    for weights not on the CPU; ours are on the CPU and each owns its storage whole, so it is stored as it is.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No complete tensor found in the group")
+        torch.export.save(program, f, extra_files={"ganforge.json": json.dumps(info)})
