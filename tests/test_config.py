@@ -263,7 +263,7 @@ def test_bad_yaml_configs(text, pattern, tmp_path):
 
 def test_a_runs_config_json_trains_a_new_run_like_it(idx_root, tmp_path, capsys):
     """A run's config.json is a config file: the same config again, with new --set on top."""
-    run = tmp_path / "a"
+    run = tmp_path / "my run"  # a space: the commands offered below quote the path, to paste into a shell
     assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2")) == 0
     cfg = load_config(str(run / "config.json"), ["train.seed=7"])
     assert cfg == dataclasses.replace(config_from_dict(json.loads((run / "config.json").read_text())),
@@ -271,8 +271,8 @@ def test_a_runs_config_json_trains_a_new_run_like_it(idx_root, tmp_path, capsys)
     assert cfg.name == "dcgan-fmnist" and cfg.data.root == str(idx_root)
     assert run_cli("train", run / "config.json", "--out", tmp_path / "b", "--set", "train.max_steps=1") == 0
     assert run_cli("config", run) == 2  # a run folder: both commands are offered
-    assert (f"To continue the run in it: ganforge train dcgan-fmnist --out {run} --resume; to train a new run like "
-            f"it: ganforge train {run / 'config.json'} --out NEW_FOLDER") in capsys.readouterr().err
+    assert (f"To continue the run in it: ganforge train dcgan-fmnist --out '{run}' --resume; to train a new run like "
+            f"it: ganforge train '{run / 'config.json'}' --out NEW_FOLDER") in capsys.readouterr().err
     for text, pattern in (('{"train": {"max_steps": 3,}}', r"is not valid JSON: Expecting property name enclosed in "
                                                             r"double quotes \(at line 1, column 27\)"),
                           ("[1, 2]", r"holds a list; a config is an object of sections"),

@@ -483,6 +483,14 @@ def test_a_run_that_cannot_start_leaves_no_run_behind(idx_root, tmp_path, capsys
     assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2", bad)) == 2
     assert "cannot be built" in capsys.readouterr().err
     assert not run.exists()  # the folder the failed command made is gone (it was left holding .lock)
+    nested = tmp_path / "runs" / "a"  # with the folder above it, which the command made too
+    assert run_cli("train", "dcgan-fmnist", "--out", nested, *tiny(idx_root, "train.max_steps=2", bad)) == 2
+    assert not (tmp_path / "runs").exists() and "cannot be built" in capsys.readouterr().err
+    # a run folder given where the config goes, with --resume: the error alone, no "starting a new run"
+    assert run_cli("train", tmp_path, "--resume", "--out", nested) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ganforge: error: config file '{tmp_path}' is a folder") and "new run" not in err
+    assert not (tmp_path / "runs").exists()
     run.mkdir()  # a folder the user made stays, holding only the released (empty) lock file
     assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2", bad)) == 2
     assert [p.name for p in run.iterdir()] == [".lock"] and (run / ".lock").read_text() == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -166,7 +167,8 @@ def check_run_components(cfg, run_dir: Path, keys: tuple[str, ...] | None = None
                 "registers: the process that trained it did (a notebook or a script), and a run keeps only the "
                 "plugins its config names. In Python, run the code that registers it, then load the run. For the "
                 "ganforge command, put that code in a .py file and train the run on with it once; its checkpoints "
-                f"then name the file: ganforge train {run_dir / 'config.json'} --out {run_dir} --resume "
+                f"then name the file: ganforge train {shlex.quote(str(run_dir / 'config.json'))} --out "
+                f"{shlex.quote(str(run_dir))} --resume "
                 f"--set plugins='{plugins}' (with a higher --set train.max_steps if it has finished)."
                 + (" A resume may also drop the run's hooks: --set hooks=[]." if key.startswith("hooks") else ""))
 

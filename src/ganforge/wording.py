@@ -58,4 +58,4 @@ def train_call(config: str | Path, out: str | Path, *sets: str, resume: bool = F
         return f"ganforge.train({json.dumps(str(config))}, {json.dumps(str(out))}{overrides}" \
                f"{', resume=True' if resume else ''})"
     flags = (" --resume" if resume else "") + "".join(f" --set {k}=..." for k in sets)
-    return f"ganforge train {config} --out {out}{flags}"
+    return f"ganforge train {shlex.quote(str(config))} --out {shlex.quote(str(out))}{flags}"

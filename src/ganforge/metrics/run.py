@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import sys
 import warnings
 from dataclasses import dataclass
@@ -105,7 +106,7 @@ def load_image_folder(path: Path, num: int, seed: int, num_name: str = "--num") 
     run_dir = run_folder_of(path)
     if run_dir is not None and run_dir != path.resolve():  # a run's samples/ (a run folder is scored as a run)
         raise GanforgeError(f"'{path}' holds a run's grids of samples, not single images; to score the run, "
-                            f"evaluate the run itself: ganforge evaluate {run_dir}")
+                            f"evaluate the run itself: ganforge evaluate {shlex.quote(str(run_dir))}")
     every = image_files(path)
     files = every
     if num < len(every):

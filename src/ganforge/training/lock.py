@@ -25,6 +25,10 @@ class RunLock:
 
     def __enter__(self) -> "RunLock":
         self.created = not self.run_dir.exists()
+        # the topmost folder made here (runs/ too for runs/a when neither exists), so a failed start removes both
+        self.created_top = self.run_dir
+        while not self.created_top.parent.exists():
+            self.created_top = self.created_top.parent
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.file = open(self.path, "a+")
@@ -62,7 +66,12 @@ class RunLock:
                 # Unlinked while still locked, so no other process can have taken this lock file.
                 with contextlib.suppress(OSError):
                     self.path.unlink()
-                    self.run_dir.rmdir()  # fails, and is left, if another process has just put a file there
+                    folder = self.run_dir
+                    while True:
+                        folder.rmdir()  # fails, and is left, if another process has just put a file there
+                        if folder == self.created_top:
+                            break
+                        folder = folder.parent
             else:
                 self.file.seek(0)
                 self.file.truncate()  # empty: a clean exit leaves nothing to take over

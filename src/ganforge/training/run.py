@@ -182,9 +182,10 @@ def resolve(run_dir: Path, preset_or_file: str, overrides: list[str], resume: bo
     """The config to train and, when resuming, the checkpoint to start from."""
     found = ckpt.load_latest(run_dir / "checkpoints") if resume and (run_dir / "checkpoints").is_dir() else None
     if found is None:
+        cfg = load_config(preset_or_file, overrides)  # first: a bad config is the one thing said, not a new run
         if resume:
             print(f"ganforge: no checkpoint in '{run_dir}' yet; starting a new run there.", file=sys.stderr)
-        return load_config(preset_or_file, overrides), None
+        return cfg, None
     payload, path, skipped = found
     for note in skipped:
         print(f"ganforge: warning: {note}", file=sys.stderr)
