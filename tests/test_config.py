@@ -170,6 +170,10 @@ def test_config_file_and_roundtrip(tmp_path):
     bad.write_text("[train\n")
     with pytest.raises(GanforgeError, match="not valid TOML"):
         load_config(str(bad))
+    bad.write_text('plugins = ["mine.py"]\nname = "x"\nplugins = []\n[train]\nseed = 1\n')  # plugins added on top
+    with pytest.raises(GanforgeError, match=r"is not valid TOML: line 3 sets 'plugins' again \(line 1 sets it first\); "
+                                            r"TOML allows each key once in its table, so keep one \(Cannot overwrite"):
+        load_config(str(bad))
     windows = tmp_path / "notepad.toml"  # UTF-8 with a BOM and CRLF line ends, as Notepad saves it
     windows.write_bytes("[train]\r\nbatch_size = 8\r\n".encode("utf-8-sig"))
     assert load_config(str(windows)).train.batch_size == 8

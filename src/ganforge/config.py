@@ -576,7 +576,7 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
         values = _read_yaml(text, path) if is_yaml else _read_json(text, path) if is_json else tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         read_as = "" if suffix == ".toml" or not is_path else f" (read as TOML: its suffix is none of {', '.join(CONFIG_SUFFIXES)})"
-        raise GanforgeError(f"config file '{path}' is not valid TOML{read_as}: {e}") from None
+        raise GanforgeError(f"config file '{path}' is not valid TOML{read_as}: {_toml_error(e, text)}") from None
     except UnicodeDecodeError as e:
         as_toml = "" if is_yaml or is_json else ", as TOML must be"
         raise GanforgeError(f"config file '{path}' is not UTF-8 text{as_toml} "
@@ -669,6 +669,28 @@ def _check_keys(values: dict, path: Path, where: str) -> None:
                                 f"{' in ' + where if where else ''}; config keys are names, e.g. batch_size.")
         if isinstance(value, dict):
             _check_keys(value, path, f"{where}.{key}" if where else key)
+
+
+def _toml_error(error: tomllib.TOMLDecodeError, text: str) -> str:
+    """tomllib's message, with the key named when one is set twice: tomllib says only "Cannot overwrite a value"
+    and the line, and a key set twice is the usual slip after `ganforge config PRESET > mine.toml` (adding
+    ``plugins = [...]`` at the top of a file that already has ``plugins = []``)."""
+    said = str(error)
+    found = re.fullmatch(r"Cannot overwrite a value \(at line (\d+), column \d+\)", said)
+    lines = text.splitlines()
+    if not found or int(found[1]) > len(lines) or "=" not in lines[int(found[1]) - 1]:
+        return said
+    number = int(found[1])
+    key = lines[number - 1].split("=", 1)[0].strip()
+    earlier = ""
+    for before in range(number - 1, 0, -1):  # back to its table's header: the line that set it first
+        line = lines[before - 1].strip()
+        if line.startswith("["):
+            break
+        if "=" in line and line.split("=", 1)[0].strip() == key:
+            earlier = f" (line {before} sets it first)"
+            break
+    return f"line {number} sets '{key}' again{earlier}; TOML allows each key once in its table, so keep one ({said})."
 
 
 def _resume_hint(folder: Path) -> str:
