@@ -80,6 +80,11 @@ def test_a_class_conditional_gan_draws_the_class_asked_for(idx_root, bright_and_
     capsys.readouterr()
     assert run_cli("sample", run, "--num", 4, "--out", tmp_path / "x.npy", "--class", "grey") == 2
     assert "--class 'grey' is not a class of" in capsys.readouterr().err
+    with pytest.raises(GanforgeError, match=r"^--class 'drak' is not a class of 'R'\. Did you mean 'dark'\? Give an "
+                                            r"index from 0 to 1 or a name: 0 bright, 1 dark\.$"):
+        pick_class("drak", 2, ("bright", "dark"), "R")
+    with pytest.raises(GanforgeError, match=r"Did you mean 'T-shirt/top'\?"):  # the name it begins, not 'Shirt'
+        pick_class("t-shirt", 3, ("T-shirt/top", "Shirt", "Bag"), "R")
     assert load_generator(run)[0].class_names == ("bright", "dark")
     # a folder of samples has a subfolder per class, which a folder dataset reads the labels from
     out = tmp_path / "labelled"
@@ -131,7 +136,7 @@ def test_a_class_is_picked_by_name_before_index():
     numbered = tuple(sorted(str(i) for i in range(1, 11)))  # folders 1..10 sort as 1, 10, 2, ..., 9
     assert [pick_class(n, 10, numbered, "R") for n in ("1", "10", "2")] == [0, 1, 2]
     assert pick_class("sneaker", 10, ("Bag", "Sneaker"), "R") == 1 and pick_class("0", 2, ("a", "b"), "R") == 0
-    with pytest.raises(GanforgeError, match="give an index from 0 to 1 or a name: 0 a, 1 b"):
+    with pytest.raises(GanforgeError, match="Give an index from 0 to 1 or a name: 0 a, 1 b"):
         pick_class("2", 2, ("a", "b"), "R")
 
 

@@ -12,7 +12,7 @@ import torch
 
 from .config import Config, config_from_dict
 from .data.folder import image_files
-from .errors import GanforgeError
+from .errors import GanforgeError, did_you_mean
 from .files import OTHER_ARRAY_SUFFIXES, check_output_file, format_bytes, make_dir, write_atomic
 from .images import MAX_GRID_IMAGES, make_grid, refuse_other_image_formats, save_png, to_uint8
 from .nets import build_generator
@@ -206,8 +206,11 @@ def pick_class(name: str, num_classes: int, class_names: tuple[str, ...], source
     if name.isdigit() and int(name) < num_classes:
         return int(name)
     named = f": {', '.join(f'{i} {c}' for i, c in enumerate(class_names))}" if class_names else ""
-    raise GanforgeError(f"{say('--class', 'class_')} '{name}' is not a class of '{source}'; give an index from 0 to "
-                        f"{num_classes - 1} or a name{named}.")
+    # a misspelt name ('Sneakr'), or the start of one: 't-shirt' means 'T-shirt/top', though 'Shirt' is closer
+    starts = [c for c in class_names if c.casefold().startswith(name.casefold())]
+    hint = "" if name.isdigit() else did_you_mean(name, starts if len(starts) == 1 else class_names)
+    raise GanforgeError(f"{say('--class', 'class_')} '{name}' is not a class of '{source}'.{hint} Give an index from 0 "
+                        f"to {num_classes - 1} or a name{named}.")
 
 
 def _png_name(i: int, num: int) -> str:
