@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+import ganforge
 from ganforge.config import Config, apply_overrides, config_from_dict, load_config, parse_override, preset_names
 from ganforge.errors import GanforgeError
 
@@ -60,6 +61,25 @@ def test_unknown_key_suggests_closest():
     with pytest.raises(GanforgeError, match=r"another section: model.generator.spectral_norm or "
                                             r"model.discriminator.spectral_norm\."):
         load_config("dcgan-fmnist", ["model.spectral_norm=true"])
+
+
+def test_a_bad_key_says_where_it_was_set(tmp_path):
+    """A file's key, or the --set that gave it (the last, where two did; the one that set the section it is in)."""
+    path = tmp_path / "mine.toml"
+    path.write_text("[train]\nbogus = 1\n")
+    with pytest.raises(GanforgeError, match=r"^config file '.*mine.toml': unknown config key 'train.bogus'\. Valid"):
+        load_config(str(path))
+    with pytest.raises(GanforgeError, match=r"^--set train.bogus=3: unknown config key 'train.bogus'\."):
+        load_config(str(path), ["train.bogus=2", "train.max_steps=5", "train.bogus=3"])
+    with pytest.raises(GanforgeError, match=r"^--set train.batch_size=x: config key 'train.batch_size' must be an "):
+        load_config("dcgan-fmnist", ["train.max_steps=5", "train.batch_size=x"])
+    with pytest.raises(GanforgeError, match=r"^--set hooks=\[\{bogus=1\}\]: unknown config key 'hooks\[0\].bogus'"):
+        load_config("dcgan-fmnist", ["hooks=[{bogus=1}]"])
+    with pytest.raises(GanforgeError, match=r"^--set train.x.y=1: unknown config key 'train.x'\."):
+        load_config("dcgan-fmnist", ["train.x.y=1"])
+    with pytest.raises(GanforgeError, match=r"^overrides\['train.batch_size'\]: config key 'train.batch_size' must"):
+        ganforge.train("dcgan-fmnist", tmp_path / "run", {"train": {"batch_size": "x"}})
+    assert not (tmp_path / "run").exists()
 
 
 def test_wrong_type_names_key_and_type():

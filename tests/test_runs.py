@@ -78,6 +78,24 @@ def test_json_and_python_give_the_same_records(runs_folder, tmp_path, capsys):
         {k: v for k, v in records[1].items() if k != "detail"}
 
 
+def test_a_run_whose_config_json_is_not_read_is_listed_with_the_others(runs_folder, tmp_path, capsys):
+    """A config.json edited by hand (or another version's) is said on its row; it hid every run behind one error."""
+    shutil.copytree(runs_folder / "done", tmp_path / "edited")
+    shutil.copytree(runs_folder / "killed", tmp_path / "killed")
+    stored = json.loads((tmp_path / "edited" / "config.json").read_text())
+    stored["train"]["bogus"] = 1
+    (tmp_path / "edited" / "config.json").write_text(json.dumps(stored))
+    capsys.readouterr()
+    assert run_cli("runs", tmp_path) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert len(rows) == 2 and "stopped: --resume continues it" in rows[1]
+    assert rows[0].split()[:3] == [str(tmp_path / "edited"), "dcgan-fmnist", "4"]
+    assert "unreadable: its config.json: unknown config key 'train.bogus'  " in rows[0]  # not the valid keys after
+    # and a bad --set on a resume names itself
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "killed", "--resume", "--set", "train.bogus=2") == 2
+    assert capsys.readouterr().err.startswith("ganforge: error: --set train.bogus=2: unknown config key 'train.bogus'.")
+
+
 def test_no_runs_and_a_missing_folder(tmp_path, capsys):
     (tmp_path / "runs").mkdir()
     assert run_cli("runs", tmp_path / "runs") == 0

@@ -27,7 +27,7 @@ from typing import Any
 
 from .errors import GanforgeError, did_you_mean, did_you_mean_path
 from .plugins import load_plugins, with_absolute_plugins
-from .wording import train_call
+from .wording import say, train_call
 
 PRESET_DIR = Path(__file__).parent / "presets"
 # seeds are offset and multiplied into per-epoch and per-hook seeds (seed * 1_000_003 + epoch), which must stay
@@ -496,6 +496,15 @@ def _in_another_section(key: str) -> str:
     return f" It is a key of another section: {shown}."
 
 
+class ConfigKeyError(GanforgeError):
+    """A config key that is unknown or holds a value of the wrong kind; ``key`` is its path (``train.batch_size``,
+    ``hooks[0].name``), so that the error can name where the key came from (a ``--set``, or a file)."""
+
+    def __init__(self, message: str, key: str):
+        super().__init__(message)
+        self.key = key
+
+
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
@@ -506,24 +515,43 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
             hint = did_you_mean(key, fields) or _in_another_section(key)
             if key == "type" and "name" in fields:  # MMEngine's dict(type='DCGANGenerator', ...) (seed 004)
                 hint = " Did you mean 'name'? (MMEngine's type= is name here.)"
-            raise GanforgeError(
+            raise ConfigKeyError(
                 f"unknown config key '{path}'.{hint} "
-                f"Valid keys{' in ' + where if where else ''}: {', '.join(fields)}."
-            )
+                f"Valid keys{' in ' + where if where else ''}: {', '.join(fields)}.", path)
         if dataclasses.is_dataclass(hints[key]):
             if not isinstance(value, dict):  # `--set train=5`: a whole section given one value
                 first = dataclasses.fields(hints[key])[0].name
-                raise GanforgeError(f"config key '{path}' is a section, not a value (got {value!r}); set one of "
-                                    f"its keys, e.g. {path}.{first}=...")
+                raise ConfigKeyError(f"config key '{path}' is a section, not a value (got {value!r}); set one of "
+                                     f"its keys, e.g. {path}.{first}=...", path)
             kwargs[key] = _build(hints[key], value, path)
         else:
-            kwargs[key] = coerce(value, hints[key], f"config key '{path}'")
+            try:
+                kwargs[key] = coerce(value, hints[key], f"config key '{path}'")
+            except ConfigKeyError:  # a key inside a list of tables (hooks[0].name) names itself
+                raise
+            except GanforgeError as e:
+                raise ConfigKeyError(str(e), path) from None
     return cls(**kwargs)
 
 
 def config_from_dict(values: dict[str, Any]) -> Config:
     """Build a :class:`Config` from nested dicts, checking every key and type."""
     return _build(Config, values, "")
+
+
+def config_naming_source(values: dict[str, Any], overrides: list[str], source: str | None) -> Config:
+    """:func:`config_from_dict` of ``values`` (``source``'s keys with ``overrides`` applied), whose error for a bad
+    key says where the key came from: the last ``--set`` that set it or a section holding it, else ``source``
+    (a config file, in words; None for a preset, whose keys are all good)."""
+    try:
+        return config_from_dict(values)
+    except ConfigKeyError as e:
+        def holds(key: str) -> bool:  # the --set of key gave e.key, a section it is in, or a key under it
+            return e.key == key or e.key.startswith((key + ".", key + "[")) or key.startswith(e.key + ".")
+
+        given = [text for text in overrides if holds(text.split("=", 1)[0].strip())]
+        where = say(f"--set {given[-1]}", f"overrides[{given[-1].split('=', 1)[0].strip()!r}]") if given else source
+        raise GanforgeError(f"{where}: {e}" if where else str(e)) from None
 
 
 # ---------------------------------------------------------------- files and overrides
@@ -763,8 +791,8 @@ def load_config(preset_or_file: str, overrides: list[str] | None = None) -> Conf
     """Resolve a preset, TOML, YAML or JSON file plus ``--set`` overrides into a validated :class:`Config`."""
     values, base = read_source(preset_or_file)
     # the resolved config (saved with the run) names plugin files and model.init_from by absolute path
-    cfg = config_from_dict(_absolute_init_from(with_absolute_plugins(apply_overrides(values, overrides or []), base),
-                                               base))
+    values = _absolute_init_from(with_absolute_plugins(apply_overrides(values, overrides or []), base), base)
+    cfg = config_naming_source(values, overrides or [], None if base is None else f"config file '{preset_or_file}'")
     load_plugins(cfg.plugins, base)
     from .validation import validate  # it reads the registries the plugins fill, and imports this module
 

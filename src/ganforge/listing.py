@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,8 @@ class RunSummary:
         path: the run folder.
         config: its config's name (the preset it came from, or the file's).
         state: ``training`` (a live process holds it), ``finished`` (a bound reached), ``stopped`` (it can
-            go on with a resume) or ``no checkpoint`` (stopped before its first).
+            go on with a resume), ``no checkpoint`` (stopped before its first) or ``unreadable`` (its config.json
+            is not a config this ganforge reads: edited, or another version's).
         detail: the bound that ended it, or what stopped it (where sessions.jsonl says) and how to go on.
         step, images, seconds: where the newest good checkpoint is (0 with none).
         evaluation: the primary metric during training (``eval.every_kimg``): its name, ``last``, ``best``
@@ -73,7 +75,14 @@ def find_runs(folder: Path) -> list[Path]:
 
 def summarize(run_dir: Path) -> RunSummary:
     """What :class:`RunSummary` says about ``run_dir`` (a ganforge run folder)."""
-    cfg = config_from_dict(json.loads((run_dir / "config.json").read_text()))
+    stored = json.loads((run_dir / "config.json").read_text())
+    try:
+        cfg = config_from_dict(stored)
+    except GanforgeError as e:  # edited by hand, or written by another ganforge version: the other runs are listed
+        first = re.split(r"(?<=\.)\s+(?=[A-Z])", str(e))[0]  # the key and what is wrong, not the valid keys after
+        cfg, unreadable = None, f"its config.json: {first.rstrip('.')}"
+    else:
+        unreadable = ""
     try:
         found = ckpt.load_latest(run_dir / "checkpoints")  # None for a run without the folder
     except GanforgeError:  # every checkpoint damaged: as good as none for going on
@@ -81,10 +90,13 @@ def summarize(run_dir: Path) -> RunSummary:
     payload = found[0] if found else None
     state = payload["state"] if payload else {"step": 0, "images_seen": 0, "seconds": 0.0}
     records = read_records(run_dir / "metrics.jsonl")
-    summary = RunSummary(str(run_dir), cfg.name, "", "", state["step"], state["images_seen"], state["seconds"],
-                         _evaluation(records, cfg, state["step"]), _evaluated(run_dir))
+    name = cfg.name if cfg else str(stored.get("name", "?"))
+    summary = RunSummary(str(run_dir), name, "", "", state["step"], state["images_seen"], state["seconds"],
+                         _evaluation(records, cfg, state["step"]) if cfg else {}, _evaluated(run_dir))
     resume = say("--resume continues it", "resume=True continues it")
-    if is_being_written(run_dir):
+    if cfg is None:
+        summary.state, summary.detail = "unreadable", unreadable
+    elif is_being_written(run_dir):
         logged = [r["step"] for r in records if "step" in r]
         now = f", at step {logged[-1]:,} by its log" if logged else ""  # the checkpoint's step lags behind
         summary.state, summary.detail = "training", f"a live process is writing it{now}"

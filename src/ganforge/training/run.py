@@ -10,7 +10,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from ..config import Config, apply_overrides, config_from_dict, load_config, preset_names, read_source
+from ..config import (Config, apply_overrides, config_from_dict, config_naming_source, load_config, preset_names,
+                      read_source)
 from .. import distributed as dist, schedules
 from ..data.batches import epochs_at
 from ..errors import GanforgeError
@@ -36,7 +37,8 @@ def config_for_resume(payload: dict, preset_or_file: str, overrides: list[str], 
             "resume it with its own preset, or pick another --out folder."
         )
     # a plugin given with --set (a network a notebook registered, now in a file) is named by path from here on
-    cfg = config_from_dict(with_absolute_plugins(apply_overrides(stored, overrides), run_dir=run_dir))
+    cfg = config_naming_source(with_absolute_plugins(apply_overrides(stored, overrides), run_dir=run_dir), overrides,
+                               f"the config stored in the checkpoint of '{run_dir}'")
     load_plugins(cfg.plugins, run_dir=run_dir)
     check_run_components(cfg, run_dir)
     validate(cfg)
