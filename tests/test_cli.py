@@ -34,6 +34,9 @@ def ganforge(*args):
                                                   "(N, C, H, W); name the file .npy."),  # it wrote x.npz.npy
     (["sample", "runs/x", "--out", ""], "--out is empty; give a path."),  # '' was the current folder
     (["evaluate", "runs/x", "--json", ""], "--json is empty; give a path."),
+    # named as the flag and before the samples are made (it said "data.root '/no/such/refs' does not exist")
+    (["evaluate", "runs/x", "--data-root", "/no/such/refs"], "--data-root '/no/such/refs' does not exist or is not a "
+                                                             "folder; give the folder that holds the reference"),
     (["bench", "compare", "mlp-gan-fmnist", "--steps", "0"], "--steps must be > 0, got 0"),
     (["bench", "train", "dcgan-fmnist", "--steps", "-5"], "--steps must be > 0, got -5"),
     (["bench", "compare", "mlp-gan-fmnist", "--rounds", "0"], "--rounds must be > 0, got 0"),
