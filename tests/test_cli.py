@@ -32,6 +32,9 @@ def ganforge(*args):
                                               "fashion-mnist-train.npy"),  # it wrote the hidden file ./.npy
     (["data", "fashion-mnist", "--out", "x.npz"], "--out 'x.npz': ganforge data writes a .npy of uint8 images "
                                                   "(N, C, H, W); name the file .npy."),  # it wrote x.npz.npy
+    (["data", "fashion-mnist", "--out", "x.png"], "--out 'x.png': ganforge data writes a .npy"),  # x.png.npy
+    (["data", "fashion-mnist", "--out", "x.npy", "--root", "/no/such/idx"],
+     "--root '/no/such/idx' does not exist or is not a folder."),  # it said data.root, which data has no flag of
     (["sample", "runs/x", "--out", ""], "--out is empty; give a path."),  # '' was the current folder
     (["evaluate", "runs/x", "--json", ""], "--json is empty; give a path."),
     # named as the flag and before the samples are made (it said "data.root '/no/such/refs' does not exist")

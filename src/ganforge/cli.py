@@ -111,6 +111,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from .data import load_images
     from .data.download import check_mirror
     from .files import OTHER_ARRAY_SUFFIXES, check_output_file, write_atomic
+    from .images import IMAGE_SUFFIXES
 
     if args.name == "folder" and not args.root:  # the shared message would name train's --set data.root
         raise GanforgeError("ganforge data folder needs --root PATH, the folder of images to export.")
@@ -123,7 +124,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
     if Path(args.out).is_dir() or args.out.endswith(("/", os.sep)):  # 'out/' would become the hidden 'out/.npy'
         raise GanforgeError(f"--out '{args.out}' is a folder; name the .npy file to write, "
                             f"e.g. {Path(args.out) / f'{args.name}-{args.split}.npy'}.")
-    if Path(args.out).suffix.lower() in OTHER_ARRAY_SUFFIXES:  # it would write x.npz.npy
+    if Path(args.out).suffix.lower() in (*OTHER_ARRAY_SUFFIXES, *IMAGE_SUFFIXES):  # it would write x.npz.npy
         raise GanforgeError(f"--out '{args.out}': ganforge data writes a .npy of uint8 images (N, C, H, W); "
                             "name the file .npy.")
     # np.save would add .npy silently; .NPY is a .npy too
@@ -133,7 +134,10 @@ def _cmd_data(args: argparse.Namespace) -> int:
     data = DataConfig(name=args.name, root=args.root, split=args.split, mirror=args.mirror)
     data = dataclasses.replace(data, resolution=args.resolution or (32 if args.name == "cifar10" else 28),
                                channels=args.channels or (3 if args.name in ("cifar10", "folder") else 1))
-    images = load_images(data, first=args.num, resolution_key="--resolution")
+    try:
+        images = load_images(data, first=args.num, resolution_key="--resolution")
+    except GanforgeError as e:  # the loaders name the config key data.root, which this command's --root sets
+        raise GanforgeError(str(e).replace("data.root", "--root")) from None
     write_atomic(out, lambda f: np.save(f, images.numpy()))
     print(f"ganforge: wrote {tuple(images.shape)} uint8 images of {args.name}:{args.split} to {out}")
     return 0
