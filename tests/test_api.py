@@ -257,6 +257,9 @@ def test_a_bad_value_is_a_ganforge_error(tmp_path):
                           (lambda: ganforge.evaluate(np.zeros((10, 1, 28, 28), np.uint8), "pr", 5),
                            r"^num must be >= 6 with metric pr"),
                           (lambda: ganforge.evaluate(np.zeros((4, 1, 28, 28), np.uint8), "fid", 10),
-                           r"the array given holds 4 images, fewer than num 10; lower num\.$")):
+                           r"the array given holds 4 images, fewer than num 10; lower num\.$"),
+                          # it was read as the path '[[0, 0], [0, 0]]', which "does not exist"
+                          (lambda: ganforge.evaluate([[0, 0], [0, 0]], "fid"), r"^source is list; give a run folder"),
+                          (lambda: ganforge.history(tmp_path / "rnu"), r"'.*rnu' is not a folder; give a run folder")):
         with pytest.raises(GanforgeError, match=message):
             call()

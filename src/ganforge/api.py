@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .config import SEED_LIMIT
-from .errors import GanforgeError, format_warning
+from .errors import GanforgeError, did_you_mean_path, format_warning
 from .wording import python_call
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -214,6 +214,9 @@ def evaluate(source: str | Path | np.ndarray | torch.Tensor, metrics: str | Iter
         num, = _integers(num=num)
     if metrics is not None and not isinstance(metrics, str):
         metrics = ",".join(metrics)
+    if not isinstance(source, (str, Path, np.ndarray, torch.Tensor)):  # a list was read as the path '[1, 2, 3]'
+        raise GanforgeError(f"source is {type(source).__name__}; give a run folder, a checkpoint, a .npy or a folder "
+                            "of images (a str or Path), or uint8 images (N, C, H, W) as a numpy array or torch tensor.")
     return evaluate_source(source if isinstance(source, (np.ndarray, torch.Tensor)) else str(source), metrics, num,
                            features, ref, None if json_out is None else str(json_out), seed, dataset, data_root,
                            ema, val, mirror)
@@ -226,6 +229,9 @@ def history(run: str | Path) -> list[dict]:
     from .training.hooks.logger import read_records
 
     path = Path(run) / "metrics.jsonl"
+    if not Path(run).is_dir():
+        raise GanforgeError(f"'{run}' is not a folder; give a run folder (the --out of ganforge train)."
+                            f"{did_you_mean_path(Path(run))}")
     if not path.is_file():
         raise GanforgeError(f"'{run}' has no metrics.jsonl; give a run folder (the --out of ganforge train).")
     return read_records(path)
