@@ -5,6 +5,7 @@ import shutil
 import warnings
 
 import pytest
+import torch
 
 import ganforge
 from ganforge.training.lock import RunLock
@@ -94,6 +95,13 @@ def test_a_run_whose_config_json_is_not_read_is_listed_with_the_others(runs_fold
     # and a bad --set on a resume names itself
     assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "killed", "--resume", "--set", "train.bogus=2") == 2
     assert capsys.readouterr().err.startswith("ganforge: error: --set train.bogus=2: unknown config key 'train.bogus'.")
+    # a checkpoint whose stored config this ganforge does not read (another version's) is named
+    payload = torch.load(tmp_path / "killed" / "checkpoints" / "step_0000004.pt", weights_only=False)
+    payload["config"] = json.dumps({**json.loads(payload["config"]), "newer": {"key": 1}})
+    torch.save(payload, tmp_path / "newer.pt")
+    assert run_cli("sample", tmp_path / "newer.pt", "--out", tmp_path / "s.png") == 2
+    assert capsys.readouterr().err.startswith(f"ganforge: error: the config stored in checkpoint '{tmp_path / 'newer.pt'}"
+                                              "': unknown config key 'newer'.")
 
 
 def test_no_runs_and_a_missing_folder(tmp_path, capsys):

@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .config import Config, config_from_dict
+from .config import Config, config_naming_source
 from .data.folder import image_files
 from .errors import GanforgeError, did_you_mean
 from .files import OTHER_ARRAY_SUFFIXES, check_output_file, format_bytes, make_dir, write_atomic
@@ -29,7 +29,8 @@ def load_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.nn.M
     Every G has ``source``: its checkpoint file, step, and ``G_ema`` or ``G``.
     """
     payload, path = ckpt.resolve(source)
-    cfg = config_from_dict(json.loads(payload["config"]))
+    # a checkpoint of another ganforge version may hold a key this one lacks: its error names the file
+    cfg = config_naming_source(json.loads(payload["config"]), [], f"the config stored in checkpoint '{path}'")
     run_dir = ckpt.run_dir_of(path)
     load_plugins(cfg.plugins, run_dir=run_dir)
     check_run_components(cfg, run_dir, ("model.generator.name",))
