@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import re
+import shlex
 
 import pytest
 
@@ -316,8 +317,14 @@ def test_a_python_or_unknown_suffix_config_says_what_is_read(tmp_path):
     mm = tmp_path / "mm_config.py"
     mm.write_text("model = dict(type='DCGAN')\n")
     with pytest.raises(GanforgeError, match=r"config file '.*mm_config.py' is a Python file, but ganforge's configs are "
-                                            r"TOML, YAML or JSON .* is a plugin: --set plugins='\[\".*mm_config.py\"\]'"):
+                                            r"TOML, YAML or JSON .* is a plugin: --set 'plugins=\[\".*mm_config.py\"\]'\.$"):
         load_config(str(mm))
+    # the --set to paste is quoted for a shell, a path with a space too (it was --set plugins='["my nets.py"]' by hand)
+    (tmp_path / "my nets.py").write_text("")
+    with pytest.raises(GanforgeError) as e:
+        load_config(str(tmp_path / "my nets.py"))
+    given = str(e.value).split("is a plugin: ")[1].rstrip(".")
+    assert shlex.split(given) == ["--set", f'plugins=["{tmp_path / "my nets.py"}"]']
     csv = tmp_path / "c.csv"
     csv.write_text("a,b\n1,2\n")
     with pytest.raises(GanforgeError, match=r"'.*c.csv' is not valid TOML \(read as TOML: its suffix is none of "

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import shlex
 import tomllib
 import typing
 import warnings
@@ -594,8 +595,9 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
     if suffix == ".py":  # seed 004's MMagic configs are Python; here Python files are plugins
         raise GanforgeError(f"config file '{path}' is a Python file, but ganforge's configs are TOML, YAML or JSON "
                             "(`ganforge config dcgan-fmnist > mine.toml` writes one to edit; MMEngine's Python configs "
-                            f"are not read). A .py file of networks or losses is a plugin: --set "
-                            f"plugins='[\"{preset_or_file}\"]'.")
+                            f"are not read). A .py file of networks or losses is a plugin: "
+                            + say(f"--set {shlex.quote('plugins=' + json.dumps([preset_or_file]))}.",
+                                  f"overrides={{'plugins': [{preset_or_file!r}]}}."))
     is_yaml, is_json = suffix in YAML_SUFFIXES, suffix == ".json"
     try:
         # TOML is UTF-8 whatever the locale says (YAML and JSON files are read the same way); utf-8-sig also
