@@ -90,6 +90,17 @@ def test_wrong_type_names_key_and_type():
         load_config("dcgan-fmnist", ["optim_g.betas=[0.5]"])
     with pytest.raises(GanforgeError, match=r"'ema.enabled' must be a boolean \(true or false\)"):
         load_config("dcgan-fmnist", ["ema.enabled=1"])
+    # a duration with a unit where seconds belong says the number; a list's item says lists are set whole
+    with pytest.raises(GanforgeError, match=r"'train.max_seconds' must be a number, got '10m' \(str\)\. It counts "
+                                            r"seconds: for 10m, write 600\.$"):
+        load_config("dcgan-fmnist", ["train.max_seconds=10m"])
+    with pytest.raises(GanforgeError, match=r"for 2 hours, write 7200\.$"):
+        load_config("dcgan-fmnist", ["train.max_seconds=2 hours"])
+    with pytest.raises(GanforgeError, match=r"got '3x' \(str\)\.$"):  # no unit it knows: no guess
+        load_config("dcgan-fmnist", ["train.max_seconds=3x"])
+    with pytest.raises(GanforgeError, match=r"unknown config key 'optim_g.betas\[0\]'\. A list is set whole: "
+                                            r"optim_g.betas=\[\.\.\.\]\. Valid keys"):
+        load_config("dcgan-fmnist", ["optim_g.betas[0]=0.5"])
 
 
 @pytest.mark.parametrize("override, pattern", [

@@ -514,6 +514,9 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
         path = f"{where}.{key}" if where else key
         if key not in fields:
             hint = did_you_mean(key, fields) or _in_another_section(key)
+            item = re.fullmatch(r"(\w+)\[\d+\]", key)  # `--set optim_g.betas[0]=0.5`: one item of a list
+            if item and item[1] in fields:
+                hint = f" A list is set whole: {where + '.' if where else ''}{item[1]}=[...]."
             if key == "type" and "name" in fields:  # MMEngine's dict(type='DCGANGenerator', ...) (seed 004)
                 hint = " Did you mean 'name'? (MMEngine's type= is name here.)"
             raise ConfigKeyError(
@@ -531,8 +534,23 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
             except ConfigKeyError:  # a key inside a list of tables (hooks[0].name) names itself
                 raise
             except GanforgeError as e:
-                raise ConfigKeyError(str(e), path) from None
+                raise ConfigKeyError(str(e) + _seconds_hint(key, value), path) from None
     return cls(**kwargs)
+
+
+_UNIT_SECONDS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hr": 3600, "hour": 3600}
+
+
+def _seconds_hint(key: str, value: Any) -> str:
+    """For a duration written with a unit where seconds belong (``train.max_seconds=10m``): the number to write."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", value, re.I) if isinstance(value, str) else None
+    if not key.endswith("seconds") or found is None:
+        return ""
+    unit = found[2].lower()
+    unit = unit if unit in _UNIT_SECONDS else unit.removesuffix("s")  # 10mins, 2hrs, 30secs, 2 hours
+    if unit not in _UNIT_SECONDS:
+        return ""
+    return f" It counts seconds: for {value.strip()}, write {float(found[1]) * _UNIT_SECONDS[unit]:g}."
 
 
 def config_from_dict(values: dict[str, Any]) -> Config:
