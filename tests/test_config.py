@@ -96,6 +96,9 @@ def test_wrong_type_names_key_and_type():
         load_config("dcgan-fmnist", ["train.max_seconds=10m"])
     with pytest.raises(GanforgeError, match=r"for 2 hours, write 7200\.$"):
         load_config("dcgan-fmnist", ["train.max_seconds=2 hours"])
+    with pytest.raises(GanforgeError, match=r"'train.max_steps' must be an integer, got 10000.0 \(float\); write "
+                                            r"10000\.$"):  # 1e4 is a float in TOML
+        load_config("dcgan-fmnist", ["train.max_steps=1e4"])
     with pytest.raises(GanforgeError, match=r"got '3x' \(str\)\.$"):  # no unit it knows: no guess
         load_config("dcgan-fmnist", ["train.max_seconds=3x"])
     with pytest.raises(GanforgeError, match=r"unknown config key 'optim_g.betas\[0\]'\. A list is set whole: "

@@ -437,6 +437,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             raise bad
         return value
     if tp is int:
+        if isinstance(value, float) and value.is_integer():  # `max_steps=1e4`: TOML and YAML read it as a float
+            raise GanforgeError(f"{where} must be an integer, got {value!r} (float); write {int(value)}.")
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad
         if not -2**63 <= value < 2**63:  # torch and the C code under Python take 64-bit integers, with a traceback
