@@ -73,6 +73,9 @@ def test_json_and_python_give_the_same_records(runs_folder, tmp_path, capsys):
     assert [(r["config"], r["state"], r["step"]) for r in records] == [("dcgan-fmnist", "finished", 2),
                                                                        ("dcgan-fmnist", "stopped", 4)]
     assert records[1]["images"] == 4 * 128 and records[1]["seconds"] > 0
+    # a run under two of the folders given is listed once
+    assert run_cli("runs", runs_folder / "sweep", runs_folder / "sweep" / "lr_1", "--json", tmp_path / "r.json") == 0
+    assert [r["path"] for r in json.loads((tmp_path / "r.json").read_text())] == [str(runs_folder / "sweep" / "lr_1")]
     in_python = ganforge.runs(runs_folder / "killed")
     assert in_python[0]["detail"] == "resume=True continues it"  # in Python's words
     assert {k: v for k, v in in_python[0].items() if k != "detail"} == \

@@ -183,8 +183,15 @@ def format_runs(summaries: list[RunSummary]) -> str:
 
 
 def summarize_all(folders: list[str | Path]) -> list[RunSummary]:
-    """The runs under each of ``folders`` (or each folder itself), summarized, folder by folder."""
-    return [summarize(run) for folder in folders for run in find_runs(Path(folder))]
+    """The runs under each of ``folders`` (or each folder itself), summarized, folder by folder; a run found
+    under two of them (``ganforge runs runs runs/a``) once, where it is first found."""
+    seen, runs = set(), []
+    for folder in folders:
+        for run in find_runs(Path(folder)):
+            if run.resolve() not in seen:
+                seen.add(run.resolve())
+                runs.append(run)
+    return [summarize(run) for run in runs]
 
 
 def list_runs(folder: str | Path = "runs") -> list[dict]:
