@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ganforge.config import DataConfig
+from ganforge.config import DataConfig, load_config
 from ganforge.data import DataWarning, load_images, load_labeled
 from ganforge.errors import GanforgeError
 from ganforge.metrics import fmnist_net
@@ -168,6 +168,12 @@ def test_bad_inputs(idx_root, test_npy, tmp_path, capsys):
     with pytest.raises(GanforgeError, match="unknown metric 'fd'. Did you mean 'fid'"):
         parse_metrics("fid,fd")
     assert parse_metrics("FID, KID") == ("fid", "kid")  # as papers write them; it said "unknown metric 'FID'"
+    # a super-resolution metric for images scored by the GAN metrics is named so, with where it was given
+    assert run_cli("evaluate", test_npy, "--metrics", "fid,psnr", "--data-root", idx_root) == 2
+    assert capsys.readouterr().err == ("ganforge: error: --metrics: 'psnr' is a super-resolution metric (model.task = "
+                                       "'sr'); a GAN's are fid, kid, is, pr, swd.\n")
+    with pytest.raises(GanforgeError, match=r"^config key 'eval.metrics': unknown metric 'fd'\. Did you mean 'fid'"):
+        load_config("dcgan-fmnist", ["eval.metrics=fid,fd"])
     assert run_cli("evaluate", test_npy, "--num", 65, "--data-root", idx_root) == 2
     assert "holds 64 images, fewer than --num 65" in capsys.readouterr().err
     # without --num, the 64 are scored: the default 10,000 was refused as "fewer than --num 10000", a flag not given

@@ -353,6 +353,9 @@ def test_sr_presets_train_evaluate_and_resume(preset, photos, tmp_path, capsys):
     assert "--metrics" not in capsys.readouterr().err
     assert run_cli("evaluate", run, "--metrics", "fid", "--json", tmp_path / "e2.json") == 0  # scored all the same
     assert "--metrics fid does not apply to a super-resolution run" in capsys.readouterr().err
+    # its own metrics' names are taken (they were "unknown metric 'psnr'. Did you mean 'pr'?"), and said nothing of
+    assert run_cli("evaluate", run, "--metrics", "PSNR,ssim", "--json", tmp_path / "e5.json") == 0
+    assert "--metrics" not in capsys.readouterr().err and "psnr" in json.loads((tmp_path / "e5.json").read_text())
     assert run_cli("evaluate", run, "--features", "inception", "--ref", "test", "--json", tmp_path / "e3.json") == 0
     assert "--features inception, --ref test do not apply to a super-resolution run" in capsys.readouterr().err
     assert "psnr" in json.loads((tmp_path / "e2.json").read_text())

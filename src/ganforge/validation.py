@@ -175,7 +175,8 @@ def validate(cfg: Config) -> None:
         check_num(cfg.eval.num_samples, (), "config key 'eval.num_samples'")
         _validate_sr(cfg)
     else:  # checked before training, not at the first evaluation an hour in
-        check_num(cfg.eval.num_samples, parse_metrics(cfg.eval.metrics), "config key 'eval.num_samples'")
+        check_num(cfg.eval.num_samples, parse_metrics(cfg.eval.metrics, "config key 'eval.metrics'"),
+                  "config key 'eval.num_samples'")
     FEATURES.get(cfg.eval.features)
 
 

@@ -68,15 +68,26 @@ def swd_sampler(num: int, seed: int) -> PatchSampler:
     return PatchSampler(num, max(1, min(SWD_PER_IMAGE, SWD_PER_LEVEL // max(num, 1))), seed)
 
 
-def parse_metrics(text: str | Iterable[str]) -> tuple[str, ...]:
+SR_METRIC_NAMES = ("psnr", "ssim")
+
+
+def parse_metrics(text: str | Iterable[str], where: str = "", sr_too: bool = False) -> tuple[str, ...]:
     """``"fid,kid"`` -> ("fid", "kid"), in any case (papers write FID); unknown names are an error listing the
-    valid ones."""
+    valid ones, which starts with ``where`` (the setting that gave them: ``--metrics``, ``eval.metrics``).
+    ``sr_too`` takes psnr and ssim as well (a source that may be a super-resolution run)."""
+    said = f"{where}: " if where else ""
     names = tuple(n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text) if n.strip())
     for n in names:
+        if n in SR_METRIC_NAMES and sr_too:
+            continue
+        if n in SR_METRIC_NAMES:  # "Did you mean 'pr'?" would send a super-resolution user the wrong way
+            raise GanforgeError(f"{said}'{n}' is a super-resolution metric (model.task = 'sr'); a GAN's are "
+                                f"{', '.join(METRICS)}.")
         if n not in METRICS:
-            raise GanforgeError(f"unknown metric '{n}'.{did_you_mean(n, METRICS)} Valid metrics: {', '.join(METRICS)}.")
+            raise GanforgeError(f"{said}unknown metric '{n}'.{did_you_mean(n, METRICS)} Valid metrics: "
+                                f"{', '.join(METRICS)}.")
     if not names:
-        raise GanforgeError(f"no metrics given; choose from {', '.join(METRICS)}.")
+        raise GanforgeError(f"{said}no metrics given; choose from {', '.join(METRICS)}.")
     return names
 
 

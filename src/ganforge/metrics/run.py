@@ -22,8 +22,8 @@ from ..plugins import check_run_components
 from ..sampling import generate, load_generator
 from ..training import checkpoint as ckpt
 from ..wording import say
-from .evaluate import (METRICS, array_batches, check_num, evaluate_images, format_table, parse_metrics,
-                       seeded_subset)
+from .evaluate import (METRICS, SR_METRIC_NAMES, array_batches, check_num, evaluate_images, format_table,
+                       parse_metrics, seeded_subset)
 
 
 def _npy_hint(shape: tuple[int, ...], dtype: np.dtype) -> str:
@@ -164,7 +164,9 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
         val: super-resolution runs: the HR validation folder (default: the run's ``sr.val_root``,
             else its dataset's test split). SR runs report PSNR/SSIM, not the GAN metrics.
     """
-    names = parse_metrics(metrics or METRICS)
+    flag = say("--metrics", "metrics")
+    # psnr and ssim name a super-resolution run's figures; they are refused below for a source of the GAN metrics
+    names = parse_metrics(metrics or METRICS, flag, sr_too=True)
     if ref not in ("train", "test"):  # the command's parser takes only these; from Python, a KeyError came later
         raise GanforgeError(f"{say('--ref', 'ref')} must be 'train' or 'test', got {ref!r}.")
     check_mirror(mirror, "--mirror", "give --data-root FOLDER")
@@ -177,7 +179,7 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
     where = Reference(dataset, data_root, mirror)
     if not isinstance(source, (str, Path)):  # images in memory (ganforge.evaluate from Python): no file is written
         given, num = num is not None, DEFAULT_NUM if num is None else num
-        check_num(num, names, num_name)
+        check_num(num, parse_metrics(names, flag), num_name)
         images = FolderImages(uint8_images(source, "the array to evaluate must hold", _npy_hint), 0)
         result = _score_images(images, "the array given", names, num, given, features, ref, seed, where, num_name)
         return _report(result, json_out)
@@ -191,7 +193,7 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
     if is_npy or _is_image_folder(path):
         _warn_val_ignored(val, path)
         given, num = num is not None, DEFAULT_NUM if num is None else num
-        check_num(num, names, num_name)
+        check_num(num, parse_metrics(names, flag), num_name)
         # inside the folder, as for a run folder: beside it, 'S/' and 'S.npy' would both write S.eval.json
         default_json = _keepable(json_out, path / "evaluate.json" if path.is_dir() else _json_beside(path))
         loaded = FolderImages(_load_npy(path), 0) if is_npy else load_image_folder(path, num, seed, num_name)
@@ -210,7 +212,8 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
         default_json = _keepable(json_out, default_json)
         if cfg.model.task == "sr":
             # the GAN metrics' options, where given (their defaults cannot be told from not giving them)
-            given = {"--metrics": metrics, "--features": features,
+            gan_names = metrics is not None and not set(names) <= set(SR_METRIC_NAMES)  # psnr, ssim: its own
+            given = {"--metrics": metrics if gan_names else None, "--features": features,
                      "--ref": ref if ref != "train" else None, "--dataset": dataset, "--data-root": data_root or None,
                      "--mirror": mirror or None}
             ignored = [f"{flag} {value}" for flag, value in given.items() if value is not None]
@@ -227,7 +230,7 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
         else:
             _warn_val_ignored(val, path)
             num = DEFAULT_NUM if num is None else num
-            check_num(num, names, num_name)
+            check_num(num, parse_metrics(names, flag), num_name)
             data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
                                        **({"root": data_root} if data_root else {}),
                                        **({"mirror": mirror} if mirror else {}))
