@@ -271,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "checkpoint, .npy or image folder (PSNR/SSIM for super-resolution runs)")
     e.add_argument("source", metavar="RUN_DIR|CHECKPOINT|SAMPLES.npy|IMAGE_FOLDER")
     e.add_argument("--metrics", default=None,
-                   help="comma-separated: fid,kid,is,pr,swd; pr also gives density and coverage (default: all five)")
+                   help="comma-separated: fid,kid,is,pr,swd; pr also gives density and coverage (default: all five; "
+                   "a super-resolution run: psnr and ssim, always both)")
     e.add_argument("--num", type=int, default=None, help="images to evaluate (default 10,000, or all of a .npy's or "
                    "folder's if fewer; a super-resolution run: all its validation images)")
     e.add_argument("--features", default=None, help="feature extractor: fmnist, inception, or one the run's "
