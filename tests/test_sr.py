@@ -507,7 +507,7 @@ def test_upscale_command_writes_4x_images(sr_run, photos, tmp_path, capsys):
     assert "is a folder, so --out must be a folder too" in capsys.readouterr().err
     assert not (tmp_path / "all.png").exists()
     assert run_cli("sample", run, "--num", "2", "--out", tmp_path / "s.npy") == 2
-    assert "ganforge upscale" in capsys.readouterr().err
+    assert f"Use: ganforge upscale {run} INPUT --out OUTPUT." in capsys.readouterr().err  # the run named
     before = {p: p.read_bytes() for p in photos[1].glob("*.png")}  # --out that is the input: refused, none replaced
     assert run_cli("upscale", run, src, "--out", src) == 2
     assert run_cli("upscale", run, photos[1], "--out", photos[1]) == 2

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shlex
 import shutil
 from pathlib import Path
 from typing import Callable, Iterator
@@ -128,8 +129,8 @@ def load_for_sampling(source: str | Path, use_ema: bool = True, truncation: floa
     G, cfg = load_generator(source, use_ema)
     if cfg.model.task == "sr":
         raise GanforgeError(f"'{source}' is a super-resolution run: its generator needs an image, not noise. "
-                            + say("Use: ganforge upscale RUN INPUT --out OUTPUT.",
-                                  "Use: ganforge.upscale(run, image)."))
+                            + say(f"Use: ganforge upscale {shlex.quote(str(source))} INPUT --out OUTPUT.",
+                                  f"Use: ganforge.upscale({str(source)!r}, image)."))
     label = pick_class(class_, cfg.model.num_classes, G.class_names, str(source)) if class_ is not None else None
     return G, cfg, label
 
