@@ -415,7 +415,14 @@ def test_out_folder_with_a_run_needs_resume_or_force(idx_root, tmp_path, capsys)
     assert "already holds a run" in capsys.readouterr().err
     assert run_cli(*args, "--force") == 0
     assert run_cli("train", "mlp-gan-fmnist", "--out", run, "--resume", *tiny(idx_root)) == 2
-    assert "holds a 'dcgan-fmnist' run, not 'mlp-gan-fmnist'" in capsys.readouterr().err
+    assert (f"holds a 'dcgan-fmnist' run, not 'mlp-gan-fmnist'; resume it with its own config: ganforge train "
+            f"dcgan-fmnist --out {run} --resume, or pick") in capsys.readouterr().err
+    # a run of a config file: its own config.json, which a resume takes too
+    (tmp_path / "mine.toml").write_text("[train]\nmax_steps = 2\n")
+    assert run_cli("train", tmp_path / "mine.toml", "--out", tmp_path / "mine", *tiny(idx_root)) == 0
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "mine", "--resume", *tiny(idx_root)) == 2
+    assert f"ganforge train {tmp_path / 'mine' / 'config.json'} --out {tmp_path / 'mine'} --resume, or pick" in \
+        capsys.readouterr().err
 
 
 def test_a_config_file_given_to_resume_says_which_of_its_values_are_not_used(idx_root, tmp_path):

@@ -32,9 +32,11 @@ def config_for_resume(payload: dict, preset_or_file: str, overrides: list[str], 
     stored = json.loads(payload["config"])
     is_preset = preset_or_file in preset_names()
     if is_preset and preset_or_file != stored.get("name"):
+        # its own preset, or (a run of a config file) its config.json, which a resume takes as well
+        own = stored.get("name") if stored.get("name") in preset_names() else run_dir / "config.json"
         raise GanforgeError(
-            f"the run folder holds a '{stored.get('name')}' run, not '{preset_or_file}'; "
-            "resume it with its own preset, or pick another --out folder."
+            f"the run folder holds a '{stored.get('name')}' run, not '{preset_or_file}'; resume it with its own "
+            f"config: {train_call(own, run_dir, resume=True)}, or pick another --out folder."
         )
     # a plugin given with --set (a network a notebook registered, now in a file) is named by path from here on
     cfg = config_naming_source(with_absolute_plugins(apply_overrides(stored, overrides), run_dir=run_dir), overrides,
