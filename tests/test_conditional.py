@@ -108,6 +108,8 @@ def test_a_class_conditional_gan_draws_the_class_asked_for(idx_root, bright_and_
 
 def test_class_folders_are_safe_names_in_class_order():
     assert class_folders(("T-shirt/top", "Trouser"), 2) == ["T-shirt_top", "Trouser"]
+    # the folder's name picks its class too, as a user reads it in the folder sample wrote (it was "not a class")
+    assert pick_class("t-shirt_top", 2, ("T-shirt/top", "Trouser"), "R") == 0
     assert class_folders(("a/b", "a_b", "c"), 3) == ["0", "1", "2"]  # names that collide once made safe
     assert class_folders((), 12) == [f"{i:02d}" for i in range(12)]  # zero-padded: they sort in class order
     assert class_folders(("..", "x"), 2) == ["0", "1"]

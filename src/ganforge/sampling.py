@@ -205,6 +205,9 @@ def pick_class(name: str, num_classes: int, class_names: tuple[str, ...], source
     folded = [c.casefold() for c in class_names]
     if name.casefold() in folded:
         return folded.index(name.casefold())
+    folders = [f.casefold() for f in class_folders(class_names, num_classes)]  # the name of its folder of samples
+    if name.casefold() in folders:  # ('T-shirt_top', as `ganforge sample --out FOLDER` wrote it)
+        return folders.index(name.casefold())
     if name.isdigit() and int(name) < num_classes:
         return int(name)
     named = f": {', '.join(f'{i} {c}' for i, c in enumerate(class_names))}" if class_names else ""
