@@ -441,6 +441,17 @@ def test_an_output_that_cannot_be_written_is_bad_input(run4, idx_root, tmp_path,
     assert re.search(pattern, err) and "Traceback" not in err
 
 
+def test_a_command_that_fails_after_the_output_check_leaves_no_folder(run4, tmp_path, capsys):
+    """The output's missing folders are tried, not made, before the work: a source that does not exist left
+    the empty folders of --out and --json behind."""
+    assert run_cli("sample", tmp_path / "no_run", "--out", tmp_path / "new" / "deep" / "grid.png") == 2
+    assert run_cli("evaluate", tmp_path / "no_run", "--json", tmp_path / "new2" / "e.json") == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists() and not (tmp_path / "new2").exists()
+    assert run_cli("sample", run4, "--num", "4", "--out", tmp_path / "new" / "deep" / "grid.png") == 0  # made here
+    assert (tmp_path / "new" / "deep" / "grid.png").is_file() and not list((tmp_path / "new").glob(".*"))
+
+
 @pytest.mark.parametrize("command", ["evaluate", "bench"])
 def test_a_json_path_that_cannot_be_written_fails_before_the_work(run4, idx_root, tmp_path, capsys, command):
     (tmp_path / "blocker").write_text("a file, not a folder")

@@ -98,14 +98,27 @@ def format_bytes(n: float) -> str:
 
 
 def check_output_file(path: Path, fix: str = WRITABLE_FIX) -> None:
-    """Make ``path``'s folder, refuse a ``path`` that is a folder, and make and remove a file beside it:
-    a command calls this before minutes of work, so a bad output path fails at once instead of at the
-    end. The trial file catches a folder that exists but refuses new files (read-only, immutable,
-    another user's), which its permission bits do not tell root."""
-    _make_parent(path, fix)
-    fd, tmp = temp_file_beside(path, ".probe", fix)
-    os.close(fd)
-    os.unlink(tmp)
+    """Refuse an output ``path`` that cannot be written: a folder, under a file, or in a folder that refuses new
+    files or folders. A command calls this before minutes of work, so a bad output path fails at once instead
+    of at the end. It leaves nothing behind: a missing folder is tried by making and removing one where it
+    would go, and made when the file is written, so a command that fails later leaves no empty folder. The
+    trials catch a folder that refuses new entries (read-only, immutable, another user's), which its
+    permission bits do not tell root."""
+    if path.is_dir():
+        raise GanforgeError(f"cannot write '{path}': it is a folder. Give a file name, or remove the folder.")
+    folder = path.parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise GanforgeError(f"cannot create the folder '{folder}': '{existing}' is a file, not a folder. {fix}")
+    if existing == folder:
+        fd, tmp = temp_file_beside(path, ".probe", fix)
+        os.close(fd)
+        os.unlink(tmp)
+        return
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".ganforge-probe."))
+    except OSError as e:
+        raise GanforgeError(f"cannot create the folder '{folder}': {e.strerror}. {fix}") from None
 
 
 def _make_parent(path: Path, fix: str) -> None:
