@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from conftest import run_cli
+from ganforge import cli
 from ganforge.config import DataConfig, preset_names
 from ganforge.data import load_images
 
@@ -114,6 +115,19 @@ def test_a_seed_out_of_range_is_refused_by_the_parser(args):
     result = ganforge(*args)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"argument --seed: must be an integer in [0, 2**32), got '{args[-1]}'" in result.stderr
+
+
+def test_a_misspelt_choice_gets_did_you_mean(capsys):
+    """A command, a subcommand or a flag's choice: argparse listed them all without saying which was meant."""
+    for args, meant in ((["trian"], "train"), (["bench", "comapre", "x"], "compare"),
+                        (["config", "dcgan-fmnist", "--format", "yml"], "yaml")):
+        with pytest.raises(SystemExit) as e:
+            cli.main(args)
+        assert e.value.code == 2
+        assert capsys.readouterr().err.rstrip().endswith(f"). Did you mean '{meant}'?")
+    with pytest.raises(SystemExit):
+        cli.main(["xyz"])  # nothing close: the list alone
+    assert capsys.readouterr().err.rstrip().endswith("'config')")
 
 
 def test_two_overrides_after_one_set_get_a_hint():

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import threading
 import warnings
 from pathlib import Path
 
-from .errors import GanforgeError, format_warning
+from .errors import GanforgeError, did_you_mean, format_warning
 from .wording import command_line
 
 
@@ -224,9 +225,22 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser (its subcommands' too), whose error for an invalid choice adds the one it may mean:
+    ``ganforge trian`` listed the eleven commands without saying 'train'."""
+
+    def error(self, message: str):
+        found = re.search(r"invalid choice: '?([^']*?)'? \(choose from (.*)\)$", message)
+        if found:  # the choices are quoted up to Python 3.13 and bare from 3.14
+            choices = re.findall(r"'([^']*)'", found[2]) or [c.strip() for c in found[2].split(",")]
+            hint = did_you_mean(found[1], choices)
+            message += f".{hint}" if hint else ""
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used by the docs)."""
-    p = argparse.ArgumentParser(prog="ganforge", description="Train, sample and evaluate GANs.")
+    p = _Parser(prog="ganforge", description="Train, sample and evaluate GANs.")
     p.add_argument("--version", action=_VersionAction)
     sub = p.add_subparsers(dest="command", required=True)
 
