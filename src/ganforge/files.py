@@ -104,8 +104,7 @@ def check_output_file(path: Path, fix: str = WRITABLE_FIX) -> None:
     would go, and made when the file is written, so a command that fails later leaves no empty folder. The
     trials catch a folder that refuses new entries (read-only, immutable, another user's), which its
     permission bits do not tell root."""
-    if path.is_dir():
-        raise GanforgeError(f"cannot write '{path}': it is a folder. Give a file name, or remove the folder.")
+    _refuse_folder(path)
     folder = path.parent
     existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
     if not existing.is_dir():
@@ -124,6 +123,11 @@ def check_output_file(path: Path, fix: str = WRITABLE_FIX) -> None:
 def _make_parent(path: Path, fix: str) -> None:
     """Make ``path``'s folder; a ``path`` that is a folder is bad input."""
     make_dir(path.parent, fix)
+    _refuse_folder(path)
+
+
+def _refuse_folder(path: Path) -> None:
+    """A file to write whose path is a folder is bad input."""
     if path.is_dir():
         raise GanforgeError(f"cannot write '{path}': it is a folder. Give a file name, or remove the folder.")
 
