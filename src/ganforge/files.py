@@ -106,18 +106,15 @@ def check_output_file(path: Path, fix: str = WRITABLE_FIX) -> None:
     permission bits do not tell root."""
     _refuse_folder(path)
     folder = path.parent
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
-    if not existing.is_dir():
-        raise GanforgeError(f"cannot create the folder '{folder}': '{existing}' is a file, not a folder. {fix}")
-    if existing == folder:
+    if folder.is_dir():
         fd, tmp = temp_file_beside(path, ".probe", fix)
         os.close(fd)
         os.unlink(tmp)
         return
     try:
-        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".ganforge-probe."))
-    except OSError as e:
-        raise GanforgeError(f"cannot create the folder '{folder}': {e.strerror}. {fix}") from None
+        os.rmdir(tempfile.mkdtemp(dir=nearest_existing(folder), prefix=".ganforge-probe."))
+    except OSError as e:  # a file where the folder would go, too: mkdtemp fails with "Not a directory"
+        raise _cannot_make(folder, e, fix) from None
 
 
 def _make_parent(path: Path, fix: str) -> None:
@@ -140,10 +137,21 @@ def make_dir(path: Path, fix: str = WRITABLE_FIX) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        # "File exists" and "Not a directory" both mean a file stands where a folder is wanted: name it
-        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
-        why = f"'{blocker}' is a file, not a folder" if blocker is not None else e.strerror
-        raise GanforgeError(f"cannot create the folder '{path}': {why}. {fix}") from None
+        raise _cannot_make(path, e, fix) from None
+
+
+def nearest_existing(path: Path) -> Path:
+    """``path``, or the nearest of its parents that exists (``.`` for a relative path where none does)."""
+    return next((p for p in (path, *path.parents) if p.exists()), Path("."))
+
+
+def _cannot_make(folder: Path, error: OSError, fix: str) -> GanforgeError:
+    """The error for a ``folder`` that ``error`` kept from being made, ending in ``fix``. "File exists" and "Not a
+    directory" both mean a file stands where a folder is wanted: that file is named. (Once one existing path is a
+    folder, so are all its parents, so the nearest existing one is the file if any is.)"""
+    existing = nearest_existing(folder)
+    why = error.strerror if existing.is_dir() else f"'{existing}' is a file, not a folder"
+    return GanforgeError(f"cannot create the folder '{folder}': {why}. {fix}")
 
 
 def write_json(obj: object, path: str | Path) -> None:

@@ -14,7 +14,7 @@ import torch
 from .config import Config, config_naming_source
 from .data.folder import image_files
 from .errors import GanforgeError, did_you_mean
-from .files import OTHER_ARRAY_SUFFIXES, check_output_file, format_bytes, make_dir, write_atomic
+from .files import OTHER_ARRAY_SUFFIXES, check_output_file, format_bytes, make_dir, nearest_existing, write_atomic
 from .images import MAX_GRID_IMAGES, make_grid, refuse_other_image_formats, save_png, to_uint8
 from .nets import build_generator
 from .nets.conditional import with_labels
@@ -249,7 +249,7 @@ def _refuse_stale_images(folder: Path, num: int, path_of: Callable[[int], Path],
 
 def _check_free_space(out: Path, need: int) -> None:
     """Refuse, before generating, an output larger than the free space where it will go."""
-    folder = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    folder = nearest_existing(out.absolute())
     free = shutil.disk_usage(folder).free
     if need > free:
         raise GanforgeError(f"the samples need about {format_bytes(need)} but '{folder}' has "
