@@ -104,7 +104,7 @@ def test_a_run_of_a_network_registered_outside_plugins_names_the_way_back(idx_ro
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert (f"the run in '{out}' was trained with generator 'test-api-g' (model.generator.name), which none of its "
             "plugins (it lists none) registers") in done.stderr
-    assert f"ganforge train {out / 'config.json'} --out {out} --resume --set plugins='[\"my_code.py\"]'" in done.stderr
+    assert f"ganforge train {out / 'config.json'} --out {out} --resume --set 'plugins=[\"my_code.py\"]'" in done.stderr
 
     # the way back it names: the code in a file, given once at a resume; the run then samples anywhere
     source = Path(__file__).read_text()
@@ -118,6 +118,25 @@ def test_a_run_of_a_network_registered_outside_plugins_names_the_way_back(idx_ro
     done = subprocess.run([sys.executable, "-m", "ganforge", "sample", str(out), "--num", "4", "--out",
                            str(tmp_path / "s.png")], capture_output=True, text=True, cwd="/", timeout=300)
     assert done.returncode == 0, done.stderr  # found by the absolute path the resume recorded
+
+
+def test_the_way_back_pastes_into_a_shell_whatever_the_plugin_paths(tmp_path):
+    """The resume it offers splits in a shell back into the arguments meant (--set plugins='[...]' was
+    quoted by hand, and a plugin path with an apostrophe broke it)."""
+    import shlex
+
+    from ganforge.plugins import check_run_components
+
+    cfg = load_config("mlp-gan-fmnist")
+    generator = dataclasses.replace(cfg.model.generator, name="test-api-nowhere")
+    cfg = dataclasses.replace(cfg, plugins=["/home/o'brien/nets.py"],
+                              model=dataclasses.replace(cfg.model, generator=generator))
+    run = tmp_path / "my run"
+    with pytest.raises(GanforgeError) as e:
+        check_run_components(cfg, run)
+    command = str(e.value).split("then name the file: ")[1].split(" (with a higher")[0]
+    assert shlex.split(command) == ["ganforge", "train", str(run / "config.json"), "--out", str(run), "--resume",
+                                    "--set", 'plugins=["/home/o\'brien/nets.py", "my_code.py"]']
 
 
 def test_a_network_from_a_plugin_file_trains_without_the_warning(idx_root, tmp_path):

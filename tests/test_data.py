@@ -139,6 +139,32 @@ def test_data_and_evaluate_download_from_a_mirror_given_on_the_command_line(http
     assert "for files already on this machine, give --data-root FOLDER instead." in capsys.readouterr().err
 
 
+def test_loader_errors_name_the_flag_that_set_the_folder(tmp_path, capsys):
+    """A loader's error names the setting as the command took it: data's --root, evaluate's --data-root (or
+    data_root from Python), and data.root again once the command is over."""
+    import ganforge
+
+    empty = tmp_path / "data.root"  # a folder named like the key: ganforge data rewrote it to '--root'
+    empty.mkdir()
+    samples = tmp_path / "s.npy"
+    np.save(samples, fake_garments(40)[:, None])
+    assert run_cli("data", "fashion-mnist", "--root", empty, "--out", tmp_path / "x.npy") == 2
+    assert f"--root '{empty}' has no train-images-idx3-ubyte.gz;" in capsys.readouterr().err
+    # it said "data.root '...' has no ...", a key evaluate has no flag for
+    assert run_cli("evaluate", samples, "--metrics", "kid", "--data-root", empty) == 2
+    assert f"--data-root '{empty}' has no train-images-idx3-ubyte.gz;" in capsys.readouterr().err
+    with pytest.raises(GanforgeError, match=r"^data_root '.*' has no train-images"):
+        ganforge.evaluate(samples, "kid", data_root=str(empty))
+    # before the samples' features were computed, it said to --set data.root
+    assert run_cli("evaluate", samples, "--metrics", "kid", "--dataset", "folder") == 2
+    assert capsys.readouterr().err.endswith(
+        "ganforge: error: --dataset folder compares with a folder of images; name it: --data-root PATH.\n")
+    with pytest.raises(GanforgeError, match=r"^dataset='folder' compares .* name it: data_root=PATH\.$"):
+        ganforge.evaluate(samples, "kid", dataset="folder")
+    with pytest.raises(GanforgeError, match=r"^data\.root '.*' has no train-images"):  # the names are put back
+        load_images(DataConfig(root=str(empty)))
+
+
 def test_download_rejects_bad_checksum_and_keeps_nothing(http_server, tmp_path):
     www, url = http_server
     (www / "f.bin").write_bytes(b"tampered")

@@ -47,6 +47,10 @@ def test_what_a_timelapse_cannot_be_made_from(idx_root, tmp_path, capsys):
     assert run_cli("timelapse", tmp_path, "--out", tmp_path / "t.gif") == 2
     assert f"'{tmp_path}' is not a run folder" in capsys.readouterr().err
     assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2")) == 0
+    # a typo: it said "'.../rnu' is not a run folder", as of a folder that is something else
+    assert run_cli("timelapse", tmp_path / "rnu", "--out", tmp_path / "t.gif") == 2
+    assert capsys.readouterr().err.endswith(f"'{tmp_path / 'rnu'}' does not exist; give a run folder (the --out of "
+                                            f"ganforge train). Did you mean '{run}'?\n")
     assert run_cli("timelapse", run, "--out", tmp_path / "t.mp4") == 2
     assert capsys.readouterr().err.endswith(f"--out '{tmp_path / 't.mp4'}': a timelapse is an animated .gif (or a "
                                             "lossless .webp, for a colour run's exact colours); name it 't.gif'.\n")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .errors import GanforgeError
+from .errors import GanforgeError, did_you_mean_path
 from .files import check_output_file
 from .images import ANIMATIONS, save_animation
 from .training import checkpoint as ckpt
@@ -59,6 +59,9 @@ def write_timelapse(run: str | Path, out: str | Path, fps: float = 4.0, frames: 
     if not fps > 0 or frames < 2:
         raise GanforgeError(f"{say('--fps', 'fps')} must be > 0 and {say('--frames', 'frames')} at least 2, got "
                             f"{fps:g} and {frames}.")
+    if not run_dir.exists():  # a typo in the run's name, the usual slip: offer the name beside it
+        raise GanforgeError(f"'{run}' does not exist; give a run folder (the --out of ganforge train)."
+                            f"{did_you_mean_path(run_dir)}")
     if not is_ganforge_run(run_dir):
         raise GanforgeError(f"'{run}' is not a run folder (the --out of ganforge train, with its config.json).")
     grids = grid_steps(run_dir)

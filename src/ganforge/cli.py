@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from .errors import GanforgeError, did_you_mean, format_warning
-from .wording import command_line
+from .wording import command_line, settings_named
 
 
 def _seed(text: str) -> int:
@@ -135,10 +135,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
     data = DataConfig(name=args.name, root=args.root, split=args.split, mirror=args.mirror)
     data = dataclasses.replace(data, resolution=args.resolution or (32 if args.name == "cifar10" else 28),
                                channels=args.channels or (3 if args.name in ("cifar10", "folder") else 1))
-    try:
-        images = load_images(data, first=args.num, resolution_key="--resolution")
-    except GanforgeError as e:  # the loaders name the config key data.root, which this command's --root sets
-        raise GanforgeError(str(e).replace("data.root", "--root")) from None
+    with settings_named({"data.root": "--root", "data.resolution": "--resolution"}):  # this command's flags
+        images = load_images(data, first=args.num)
     write_atomic(out, lambda f: np.save(f, images.numpy()))
     print(f"ganforge: wrote {tuple(images.shape)} uint8 images of {args.name}:{args.split} to {out}")
     return 0

@@ -18,7 +18,6 @@ import json
 import math
 import os
 import re
-import shlex
 import tomllib
 import typing
 import warnings
@@ -28,7 +27,7 @@ from typing import Any
 
 from .errors import GanforgeError, did_you_mean, did_you_mean_path
 from .plugins import load_plugins, with_absolute_plugins
-from .wording import say, train_call
+from .wording import say, set_flag, train_call
 
 PRESET_DIR = Path(__file__).parent / "presets"
 # seeds are offset and multiplied into per-epoch and per-hook seeds (seed * 1_000_003 + epoch), which must stay
@@ -616,7 +615,7 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
         raise GanforgeError(f"config file '{path}' is a Python file, but ganforge's configs are TOML, YAML or JSON "
                             "(`ganforge config dcgan-fmnist > mine.toml` writes one to edit; MMEngine's Python configs "
                             f"are not read). A .py file of networks or losses is a plugin: "
-                            + say(f"--set {shlex.quote('plugins=' + json.dumps([preset_or_file]))}.",
+                            + say(f"{set_flag('plugins', [preset_or_file])}.",
                                   f"overrides={{'plugins': [{preset_or_file!r}]}}."))
     is_yaml, is_json = suffix in YAML_SUFFIXES, suffix == ".json"
     try:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import shlex
 import sys
 from pathlib import Path
 
 from .errors import GanforgeError, raised_at
+from .wording import set_flag
 
 
 def _plugin_candidates(plugin: str, base: Path | None, run_dir: Path | None = None) -> list[Path]:
@@ -161,7 +161,6 @@ def check_run_components(cfg, run_dir: Path, keys: tuple[str, ...] | None = None
     for key, registry, name in components(cfg):
         if (keys is None or key in keys) and name not in registry:
             listed = f"its plugins ({', '.join(cfg.plugins)})" if cfg.plugins else "its plugins (it lists none)"
-            plugins = json.dumps([*cfg.plugins, "my_code.py"])
             raise GanforgeError(
                 f"the run in '{run_dir}' was trained with {registry.kind} '{name}' ({key}), which none of {listed} "
                 "registers: the process that trained it did (a notebook or a script), and a run keeps only the "
@@ -169,7 +168,7 @@ def check_run_components(cfg, run_dir: Path, keys: tuple[str, ...] | None = None
                 "ganforge command, put that code in a .py file and train the run on with it once; its checkpoints "
                 f"then name the file: ganforge train {shlex.quote(str(run_dir / 'config.json'))} --out "
                 f"{shlex.quote(str(run_dir))} --resume "
-                f"--set plugins='{plugins}' (with a higher --set train.max_steps if it has finished)."
+                f"{set_flag('plugins', [*cfg.plugins, 'my_code.py'])} (with a higher --set train.max_steps if it has finished)."
                 + (" A resume may also drop the run's hooks: --set hooks=[]." if key.startswith("hooks") else ""))
 
 

@@ -17,6 +17,9 @@ from typing import Iterator
 _IN_PYTHON: ContextVar[bool] = ContextVar("ganforge_in_python", default=False)
 # the ganforge command's arguments, for the record a run keeps of its sessions (provenance.record_session)
 _ARGUMENTS: ContextVar[tuple[str, ...] | None] = ContextVar("ganforge_arguments", default=None)
+# config keys that the running command sets with flags of its own (ganforge data's --root sets data.root), so that
+# an error deep in a loader names the flag the user typed, not a key this command has no way to set
+_SETTING_NAMES: ContextVar[dict[str, str] | None] = ContextVar("ganforge_setting_names", default=None)
 
 
 @contextlib.contextmanager
@@ -39,6 +42,21 @@ def command_line(arguments: list[str]) -> Iterator[None]:
         _ARGUMENTS.reset(token)
 
 
+@contextlib.contextmanager
+def settings_named(names: dict[str, str]) -> Iterator[None]:
+    """Within this block, messages name each config key of ``names`` as its value (``{"data.root": "--root"}``)."""
+    token = _SETTING_NAMES.set({**(_SETTING_NAMES.get() or {}), **names})
+    try:
+        yield
+    finally:
+        _SETTING_NAMES.reset(token)
+
+
+def setting(key: str) -> str:
+    """How messages name the config key ``key``: as :func:`settings_named` renamed it, else the key itself."""
+    return (_SETTING_NAMES.get() or {}).get(key, key)
+
+
 def the_command() -> str | None:
     """The ganforge command being run, as a shell line; None inside a call of the Python API."""
     arguments = _ARGUMENTS.get()
@@ -48,6 +66,11 @@ def the_command() -> str | None:
 def say(command: str, python: str) -> str:
     """``command`` for the ganforge command, ``python`` inside a call of the Python API."""
     return python if _IN_PYTHON.get() else command
+
+
+def set_flag(key: str, value: object) -> str:
+    """``--set key=VALUE`` to paste into a shell: ``value`` as JSON (which ``--set`` reads), the whole quoted."""
+    return "--set " + shlex.quote(f"{key}={json.dumps(value)}")
 
 
 def train_call(config: str | Path, out: str | Path, *sets: str, resume: bool = False) -> str:

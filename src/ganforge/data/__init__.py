@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from ..config import DataConfig
 from ..errors import GanforgeError
 from ..memory import check_fits
+from ..wording import setting
 from .batches import InMemoryBatches
 from .cifar import CLASSES as CIFAR10_CLASSES
 from .cifar import load_cifar10
@@ -20,8 +21,8 @@ CHUNK_BYTES = 1 << 28  # float32 images resized at a time (256 MB)
 __all__ = ["DATASET_NAMES", "DataWarning", "InMemoryBatches", "load_images", "load_labeled"]
 
 
-def _fit(images: np.ndarray, cfg: DataConfig, resolution_key: str) -> np.ndarray:
-    """Convert a fixed-size dataset to the config's channels and resolution; errors name ``resolution_key``."""
+def _fit(images: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """Convert a fixed-size dataset to the config's channels and resolution."""
     if images.shape[1] != cfg.channels:
         if cfg.channels == 3:
             images = np.repeat(images, 3, axis=1)
@@ -31,6 +32,7 @@ def _fit(images: np.ndarray, cfg: DataConfig, resolution_key: str) -> np.ndarray
     if images.shape[-1] != cfg.resolution:
         # e.g. 28 -> 32 for networks that want powers of two; bilinear with antialiasing when shrinking
         n, c, r = len(images), images.shape[1], cfg.resolution
+        resolution_key = setting("data.resolution")  # ganforge data's --resolution
         check_fits(n * c * r * r, f"{n:,} image{'s' * (n != 1)} of {c}x{r}x{r} ({resolution_key}={r})",
                    f"lower {resolution_key}")
         out = np.empty((n, c, r, r), np.uint8)
@@ -48,21 +50,21 @@ FOLDER_HAS_NO_TEST_SPLIT = (
     "as the reference: ganforge evaluate RUN --data-root HELD_OUT_FOLDER.")
 
 
-def load_images(cfg: DataConfig, first: int | None = None, resolution_key: str = "data.resolution") -> torch.Tensor:
+def load_images(cfg: DataConfig, first: int | None = None) -> torch.Tensor:
     """Load the configured dataset as a uint8 tensor (N, C, resolution, resolution).
 
-    ``first`` keeps only the first N images, before they are resized; ``resolution_key`` is
-    the setting that errors name (``ganforge data`` calls it --resolution).
+    ``first`` keeps only the first N images, before they are resized. Errors name the data settings
+    as the running command does (:func:`ganforge.wording.settings_named`).
     """
     images = _load(cfg, with_labels=False)[0]
-    return torch.from_numpy(np.ascontiguousarray(_fit(images[:first], cfg, resolution_key)))
+    return torch.from_numpy(np.ascontiguousarray(_fit(images[:first], cfg)))
 
 
 def load_labeled(cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
     """The dataset of :func:`load_images`, each image's class as int64 (N,), and the class names:
     the datasets' own ten classes, or an image folder's subfolders (see :func:`load_folder_classes`)."""
     images, labels, classes = _load(cfg, with_labels=True)
-    return torch.from_numpy(np.ascontiguousarray(_fit(images, cfg, "data.resolution"))), torch.from_numpy(labels), classes
+    return torch.from_numpy(np.ascontiguousarray(_fit(images, cfg))), torch.from_numpy(labels), classes
 
 
 def _load(cfg: DataConfig, with_labels: bool) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
@@ -74,7 +76,7 @@ def _load(cfg: DataConfig, with_labels: bool) -> tuple[np.ndarray, np.ndarray | 
             labels, classes = load_idx_labels(cfg.name, *where), IDX_SETS[cfg.name]["classes"]
             if len(labels) != len(images):
                 raise GanforgeError(f"{cfg.name} {cfg.split}: {len(images):,} images but {len(labels):,} labels; "
-                                    "the IDX files do not belong together (re-download or fix data.root).")
+                                    f"the IDX files do not belong together (re-download or fix {setting('data.root')}).")
     elif cfg.name == "cifar10":
         images, labels = load_cifar10(cfg.split, cfg.root, cfg.download, cfg.mirror, cfg.cache_dir)
         classes = CIFAR10_CLASSES

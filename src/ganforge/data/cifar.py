@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GanforgeError
+from ..wording import setting
 from .download import default_cache_dir, download
 
 URLS = ["https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"]
@@ -52,13 +53,13 @@ def load_cifar10(split: str, root: str = "", download_ok: bool = True, mirror: s
     if root:
         folder = Path(root).expanduser()
         if not folder.is_dir():
-            raise GanforgeError(f"data.root '{folder}' does not exist or is not a folder.")
+            raise GanforgeError(f"{setting('data.root')} '{folder}' does not exist or is not a folder.")
         if (folder / "cifar-10-batches-py").is_dir():
             folder = folder / "cifar-10-batches-py"
         if not (folder / ARCHIVE).is_file():
             missing = [b for b in BATCHES[split] if not (folder / b).is_file()]
             if missing:
-                raise GanforgeError(f"data.root '{folder}' lacks CIFAR-10 batches {missing}.")
+                raise GanforgeError(f"{setting('data.root')} '{folder}' lacks CIFAR-10 batches {missing}.")
             return _joined([read_batch((folder / b).read_bytes(), str(folder / b)) for b in BATCHES[split]])
         archive = folder / ARCHIVE
     else:

@@ -13,6 +13,7 @@ from typing import BinaryIO, Callable
 
 from ..errors import GanforgeError
 from ..files import make_dir, temp_file_beside, write_atomic
+from ..wording import setting
 
 # how to fix a cache folder that cannot be written (the message names the folder itself)
 CACHE_FIX = "Set GANFORGE_CACHE (or data.cache_dir) to a folder you can write to."
@@ -116,4 +117,4 @@ def download(urls: list[str], dest: Path, md5: str, timeout_s: float = 60.0) -> 
         return fetch(urls, dest, wrong_md5, timeout_s)
     except DownloadFailed as e:
         raise GanforgeError(f"could not download {dest.name}: {e}. Put the file in {dest.parent} yourself, "
-                            "or set data.root to a folder that holds it.") from None
+                            f"or point {setting('data.root')} at a folder that holds it.") from None

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import GanforgeError
+from ..wording import setting
 from ..images import IMAGE_SUFFIXES
 from ..memory import check_fits
 from .download import default_cache_dir, write_cache
@@ -50,8 +51,10 @@ def image_files(root: Path) -> list[Path]:
     return kept
 
 
-def list_images(root: Path, what: str = "data.root") -> list[Path]:
-    """Image files under ``root`` (recursive), sorted for a stable order; ``what`` names the setting in errors."""
+def list_images(root: Path, what: str = "") -> list[Path]:
+    """Image files under ``root`` (recursive), sorted for a stable order; ``what`` names the setting in errors
+    (default: data.root, as the running command names it)."""
+    what = what or setting("data.root")
     if not root.exists():
         raise GanforgeError(f"{what} '{root}' does not exist.")
     if not root.is_dir():
@@ -221,9 +224,10 @@ def folder_class_names(folder: Path, files: list[Path]) -> tuple[str, ...]:
     if classes is None:
         loose = [p for p in files if len(p.relative_to(folder).parts) == 1]
         n = len(loose)
-        raise GanforgeError(f"data.root '{folder}' holds {n} image{'s' * (n != 1)} directly in it "
+        root = setting("data.root")
+        raise GanforgeError(f"{root} '{folder}' holds {n} image{'s' * (n != 1)} directly in it "
                             f"({first_few([p.name for p in loose])}), but a class-conditional run (model.num_classes > "
-                            "0) reads each image's class from its subfolder (data.root/CLASS/image.png, as "
+                            f"0) reads each image's class from its subfolder ({root}/CLASS/image.png, as "
                             f"torchvision's ImageFolder does). Move {'them' if n != 1 else 'it'} into class folders, "
                             "or set model.num_classes=0.")
     return classes
@@ -259,7 +263,7 @@ def _load_folder(root: str, resolution: int, channels: int, cache_dir: str,
             return images, labels, classes
     check_fits(len(files) * channels * resolution ** 2,
                f"{len(files):,} image{'s' * (len(files) != 1)} of {channels}x{resolution}x{resolution} in '{folder}'",
-               "lower data.resolution or use fewer images")
+               f"lower {setting('data.resolution')} or use fewer images")
     kept, decoded, notes = decode_files(folder, files, resolution, channels)
     # the folder as a quoted name or the start of a quoted path, never loose text: a folder named "." must not
     # match every dot
@@ -370,12 +374,13 @@ def read_header(path: Path) -> Header | None:
         return None
 
 
-def load_folder_native(root: str, channels: int, what: str = "data.root") -> tuple[list[Path], list[np.ndarray]]:
+def load_folder_native(root: str, channels: int, what: str = "") -> tuple[list[Path], list[np.ndarray]]:
     """Images under ``root`` at their own sizes: (paths relative to root, uint8 (C, H, W) arrays).
 
     For super-resolution, which crops patches from full-size images. Not cached:
     the images differ in size, so they do not fit one array.
     """
+    what = what or setting("data.root")
     if not root:
         raise GanforgeError(f"{what} is empty; set --set {what}=PATH to a folder of images.")
     folder = Path(root).expanduser()

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GanforgeError
+from ..wording import setting
 from .download import default_cache_dir, download
 
 # Official files and their published MD5s (the same as torchvision's).
@@ -88,10 +89,10 @@ def _idx_file(name: str, filename: str, md5: str, root: str, download_ok: bool, 
     if root:
         folder = Path(root).expanduser()
         if not folder.is_dir():
-            raise GanforgeError(f"data.root '{folder}' does not exist or is not a folder.")
+            raise GanforgeError(f"{setting('data.root')} '{folder}' does not exist or is not a folder.")
         path = _find_local(folder, filename)
         if path is None:
-            raise GanforgeError(f"data.root '{folder}' has no {filename}; it needs the {name} IDX files.")
+            raise GanforgeError(f"{setting('data.root')} '{folder}' has no {filename}; it needs the {name} IDX files.")
         return path
     cache = default_cache_dir(cache_dir) / name
     path = _find_local(Path(spec["debian"]), filename) or _find_local(cache, filename)
