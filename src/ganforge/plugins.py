@@ -168,7 +168,8 @@ def check_run_components(cfg, run_dir: Path, keys: tuple[str, ...] | None = None
                 "ganforge command, put that code in a .py file and train the run on with it once; its checkpoints "
                 f"then name the file: ganforge train {shlex.quote(str(run_dir / 'config.json'))} --out "
                 f"{shlex.quote(str(run_dir))} --resume "
-                f"{set_flag('plugins', [*cfg.plugins, 'my_code.py'])} (with a higher --set train.max_steps if it has finished)."
+                f"{set_flag('plugins', [*cfg.plugins, 'my_code.py'])} (with a higher --set train.max_steps if it "
+                "has finished)."
                 + (" A resume may also drop the run's hooks: --set hooks=[]." if key.startswith("hooks") else ""))
 
 

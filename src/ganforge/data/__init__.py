@@ -76,7 +76,8 @@ def _load(cfg: DataConfig, with_labels: bool) -> tuple[np.ndarray, np.ndarray | 
             labels, classes = load_idx_labels(cfg.name, *where), IDX_SETS[cfg.name]["classes"]
             if len(labels) != len(images):
                 raise GanforgeError(f"{cfg.name} {cfg.split}: {len(images):,} images but {len(labels):,} labels; "
-                                    f"the IDX files do not belong together (re-download or fix {setting('data.root')}).")
+                                    "the IDX files do not belong together (re-download or fix "
+                                    f"{setting('data.root')}).")
     elif cfg.name == "cifar10":
         images, labels = load_cifar10(cfg.split, cfg.root, cfg.download, cfg.mirror, cfg.cache_dir)
         classes = CIFAR10_CLASSES

@@ -164,6 +164,16 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
         val: super-resolution runs: the HR validation folder (default: the run's ``sr.val_root``,
             else its dataset's test split). SR runs report PSNR/SSIM, not the GAN metrics.
     """
+    # the loaders' errors (an IDX file missing, a folder with no images) then name the flag given, not data.root
+    with settings_named({"data.root": say("--data-root", "data_root")} if data_root else {}):
+        return _evaluate_source(source, metrics, num, features, ref, json_out, seed, dataset, data_root, use_ema, val,
+                                mirror)
+
+
+def _evaluate_source(source: str | Path | np.ndarray, metrics: str | None, num: int | None, features: str | None,
+                     ref: str, json_out: str | None, seed: int, dataset: str | None, data_root: str, use_ema: bool,
+                     val: str, mirror: str) -> dict:
+    """:func:`evaluate_source`, within its naming of the settings."""
     flag = say("--metrics", "metrics")
     # psnr and ssim name a super-resolution run's figures; they are refused below for a source of the GAN metrics
     names = parse_metrics(metrics or METRICS, flag, sr_too=True)
@@ -175,76 +185,74 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
                             f"the folder that holds the reference dataset's files.{did_you_mean_path(Path(data_root))}")
     if json_out:  # before the work, from Python as from the command
         check_output_file(Path(json_out))
-    # the loaders' errors (a folder with no images, an IDX file missing) then name the flag, not data.root
-    with settings_named({"data.root": say("--data-root", "data_root")} if data_root else {}):
-        num_name = say("--num", "num")  # in the messages
-        where = Reference(dataset, data_root, mirror)
-        if not isinstance(source, (str, Path)):  # images in memory (ganforge.evaluate from Python): no file is written
-            given, num = num is not None, DEFAULT_NUM if num is None else num
-            check_num(num, parse_metrics(names, flag), num_name)
-            images = FolderImages(uint8_images(source, "the array to evaluate must hold", _npy_hint), 0)
-            result = _score_images(images, "the array given", names, num, given, features, ref, seed, where, num_name)
-            return _report(result, json_out)
-        path = Path(source)
-        is_npy = path.suffix.lower() == ".npy"  # samples.NPY too, which was read as a checkpoint
-        if not path.exists() and not is_npy:  # a missing .npy gets _load_npy's own message
-            raise GanforgeError(f"'{path}' does not exist; give a run folder, a checkpoint file, a .npy of uint8 "
-                                f"images or a folder of images.{did_you_mean_path(path)}")
-        if path.suffix.lower() == ".npz" and path.is_file():
-            _refuse_npz(path)
-        if is_npy or _is_image_folder(path):
-            _warn_val_ignored(val, path)
-            given, num = num is not None, DEFAULT_NUM if num is None else num
-            check_num(num, parse_metrics(names, flag), num_name)
-            # inside the folder, as for a run folder: beside it, 'S/' and 'S.npy' would both write S.eval.json
-            default_json = _keepable(json_out, path / "evaluate.json" if path.is_dir() else _json_beside(path))
-            loaded = FolderImages(_load_npy(path), 0) if is_npy else load_image_folder(path, num, seed, num_name)
-            result = _score_images(loaded, f"'{path}'", names, num, given, features, ref, seed, where, num_name)
+    num_name = say("--num", "num")  # in the messages
+    where = Reference(dataset, data_root, mirror)
+    if not isinstance(source, (str, Path)):  # images in memory (ganforge.evaluate from Python): no file is written
+        given, num = num is not None, DEFAULT_NUM if num is None else num
+        check_num(num, parse_metrics(names, flag), num_name)
+        images = FolderImages(uint8_images(source, "the array to evaluate must hold", _npy_hint), 0)
+        result = _score_images(images, "the array given", names, num, given, features, ref, seed, where, num_name)
+        return _report(result, json_out)
+    path = Path(source)
+    is_npy = path.suffix.lower() == ".npy"  # samples.NPY too, which was read as a checkpoint
+    if not path.exists() and not is_npy:  # a missing .npy gets _load_npy's own message
+        raise GanforgeError(f"'{path}' does not exist; give a run folder, a checkpoint file, a .npy of uint8 "
+                            f"images or a folder of images.{did_you_mean_path(path)}")
+    if path.suffix.lower() == ".npz" and path.is_file():
+        _refuse_npz(path)
+    if is_npy or _is_image_folder(path):
+        _warn_val_ignored(val, path)
+        given, num = num is not None, DEFAULT_NUM if num is None else num
+        check_num(num, parse_metrics(names, flag), num_name)
+        # inside the folder, as for a run folder: beside it, 'S/' and 'S.npy' would both write S.eval.json
+        default_json = _keepable(json_out, path / "evaluate.json" if path.is_dir() else _json_beside(path))
+        loaded = FolderImages(_load_npy(path), 0) if is_npy else load_image_folder(path, num, seed, num_name)
+        result = _score_images(loaded, f"'{path}'", names, num, given, features, ref, seed, where, num_name)
+    else:
+        G, cfg = load_generator(path, use_ema)
+        # RUN/evaluate.json, whether given the run, its checkpoints folder or one checkpoint in it; a checkpoint
+        # copied out of its run (~/models/g.pt) writes beside itself, as a .npy does: its folder's parent
+        # (~/evaluate.json) would be shared by every file in ~/models
+        if path.is_file():
+            run_dir = ckpt.run_dir_of(path)
+            default_json = _json_beside(path) if run_dir == path.parent else run_dir / "evaluate.json"
         else:
-            G, cfg = load_generator(path, use_ema)
-            # RUN/evaluate.json, whether given the run, its checkpoints folder or one checkpoint in it; a checkpoint
-            # copied out of its run (~/models/g.pt) writes beside itself, as a .npy does: its folder's parent
-            # (~/evaluate.json) would be shared by every file in ~/models
-            if path.is_file():
-                run_dir = ckpt.run_dir_of(path)
-                default_json = _json_beside(path) if run_dir == path.parent else run_dir / "evaluate.json"
-            else:
-                run_dir = path if (path / "checkpoints").is_dir() else path.parent
-                default_json = run_dir / "evaluate.json"
-            default_json = _keepable(json_out, default_json)
-            if cfg.model.task == "sr":
-                # the GAN metrics' options, where given (their defaults cannot be told from not giving them)
-                gan_names = metrics is not None and not set(names) <= set(SR_METRIC_NAMES)  # psnr, ssim: its own
-                given = {"--metrics": metrics if gan_names else None, "--features": features,
-                         "--ref": ref if ref != "train" else None, "--dataset": dataset, "--data-root": data_root or None,
-                         "--mirror": mirror or None}
-                ignored = [f"{flag} {value}" for flag, value in given.items() if value is not None]
-                if ignored:
-                    print(f"ganforge: warning: {', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to "
-                          "a super-resolution run; it is scored by PSNR and SSIM against the bicubic baseline.",
-                          file=sys.stderr)
-                if num is not None and num < 1:  # PSNR and SSIM are per image: the GAN metrics' minimums do not apply
-                    raise GanforgeError(f"{num_name} must be >= 1, got {num}.")
-                result = _evaluate_sr_run(G, cfg, num or 0, val)
-                if num is not None and result["protocol"]["images"] < num:
-                    warnings.warn(f"{num_name} {num} is more than the {result['protocol']['images']} validation images; "
-                                  "all of them were scored.")
-            else:
-                _warn_val_ignored(val, path)
-                num = DEFAULT_NUM if num is None else num
-                check_num(num, parse_metrics(names, flag), num_name)
-                data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
-                                           **({"root": data_root} if data_root else {}),
-                                           **({"mirror": mirror} if mirror else {}))
-                _check_folder_reference(data)
-                if features is None:
-                    check_run_components(cfg, run_dir, ("eval.features",))
-                fakes = generate(G, cfg.model.z_dim, num, seed=seed, num_classes=cfg.model.num_classes)
-                # the run's own extractor by default, so the figures match those its training logged
-                result = evaluate_images(fakes, num, data, names, features or cfg.eval.features, seed, G.class_names,
-                                         num_name=num_name)
-            result["protocol"]["generator"] = G.source  # so figures kept in RUN/evaluate.json say which step they are
-        return _report(result, json_out or default_json)
+            run_dir = path if (path / "checkpoints").is_dir() else path.parent
+            default_json = run_dir / "evaluate.json"
+        default_json = _keepable(json_out, default_json)
+        if cfg.model.task == "sr":
+            # the GAN metrics' options, where given (their defaults cannot be told from not giving them)
+            gan_names = metrics is not None and not set(names) <= set(SR_METRIC_NAMES)  # psnr, ssim: its own
+            given = {"--metrics": metrics if gan_names else None, "--features": features,
+                     "--ref": ref if ref != "train" else None, "--dataset": dataset, "--data-root": data_root or None,
+                     "--mirror": mirror or None}
+            ignored = [f"{flag} {value}" for flag, value in given.items() if value is not None]
+            if ignored:
+                print(f"ganforge: warning: {', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to "
+                      "a super-resolution run; it is scored by PSNR and SSIM against the bicubic baseline.",
+                      file=sys.stderr)
+            if num is not None and num < 1:  # PSNR and SSIM are per image: the GAN metrics' minimums do not apply
+                raise GanforgeError(f"{num_name} must be >= 1, got {num}.")
+            result = _evaluate_sr_run(G, cfg, num or 0, val)
+            if num is not None and result["protocol"]["images"] < num:
+                warnings.warn(f"{num_name} {num} is more than the {result['protocol']['images']} validation images; "
+                              "all of them were scored.")
+        else:
+            _warn_val_ignored(val, path)
+            num = DEFAULT_NUM if num is None else num
+            check_num(num, parse_metrics(names, flag), num_name)
+            data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
+                                       **({"root": data_root} if data_root else {}),
+                                       **({"mirror": mirror} if mirror else {}))
+            _check_folder_reference(data)
+            if features is None:
+                check_run_components(cfg, run_dir, ("eval.features",))
+            fakes = generate(G, cfg.model.z_dim, num, seed=seed, num_classes=cfg.model.num_classes)
+            # the run's own extractor by default, so the figures match those its training logged
+            result = evaluate_images(fakes, num, data, names, features or cfg.eval.features, seed, G.class_names,
+                                     num_name=num_name)
+        result["protocol"]["generator"] = G.source  # so figures kept in RUN/evaluate.json say which step they are
+    return _report(result, json_out or default_json)
 
 
 def _keepable(json_out: str | Path | None, default: Path) -> Path | None:
