@@ -102,6 +102,21 @@ def test_evaluate_a_run_folder(idx_root, tmp_path, capsys):
         evaluate_source(str(run / "samples"), num=4, metrics="fid")
 
 
+def test_a_run_whose_data_has_moved_is_told_to_give_data_root(idx_root, tmp_path, capsys):
+    """The run's data.root, gone since it trained, was "data.root '...' does not exist", a key evaluate has no
+    flag for, and only after its samples were made."""
+    data, run = tmp_path / "garments", tmp_path / "run"
+    shutil.copytree(idx_root, data)
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2", f"data.root={data}")) == 0
+    data.rename(tmp_path / "moved")
+    capsys.readouterr()
+    assert run_cli("evaluate", run, "--num", 10, "--metrics", "kid") == 2
+    assert capsys.readouterr().err == (f"ganforge: error: the run's data.root '{data}', where its training images were, "
+                                       "does not exist or is not a folder; give the reference images' folder: "
+                                       "--data-root PATH.\n")
+    assert run_cli("evaluate", run, "--num", 10, "--metrics", "kid", "--data-root", tmp_path / "moved") == 0
+
+
 def test_evaluate_a_folder_of_images_as_its_npy(idx_root, test_npy, tmp_path, capsys):
     folder = tmp_path / "real_test"  # what `sample --out FOLDER` writes: numbered grayscale PNGs; named as the .npy
     folder.mkdir()

@@ -571,16 +571,19 @@ def test_folder_sr_evaluation_needs_held_out_images(photos):
         validation_pairs(cfg)
 
 
-@pytest.mark.parametrize("val", ["missing", "empty", "none"])
+@pytest.mark.parametrize("val", ["missing", "empty", "none", "missing, not evaluating"])
 def test_held_out_images_are_checked_before_training_that_evaluates(val, photos, tmp_path, capsys):
-    """A missing sr.val_root was found only at the first evaluation, with the steps before it unsaved."""
+    """A missing sr.val_root was found only at the first evaluation, with the steps before it unsaved; in a run
+    that does not evaluate as it trains, only at ganforge evaluate after the whole run."""
     (tmp_path / "empty").mkdir()
     val_root = {"missing": [f"sr.val_root={tmp_path / 'nowhere'}"], "empty": [f"sr.val_root={tmp_path / 'empty'}"],
-                "none": ["sr.val_root="]}[val]
+                "none": ["sr.val_root="], "missing, not evaluating": [f"sr.val_root={tmp_path / 'nowhere'}"]}[val]
+    every_kimg = "eval.every_kimg=0" if val.endswith("not evaluating") else "eval.every_kimg=1"
     assert run_cli("train", "srcnn-x4", "--out", tmp_path / "r",
-                   *sr_sets(photos, "srcnn-x4", "eval.every_kimg=1", "train.max_steps=600", *val_root)) == 2
+                   *sr_sets(photos, "srcnn-x4", every_kimg, "train.max_steps=600", *val_root)) == 2
     assert re.search({"missing": "sr.val_root '.*nowhere' does not exist", "empty": "sr.val_root '.*empty' holds no "
-                      "images", "none": "needs held-out images: set sr.val_root"}[val], capsys.readouterr().err)
+                      "images", "none": "needs held-out images: set sr.val_root"}[val.split(",")[0]],
+                     capsys.readouterr().err)
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
 
 

@@ -14,9 +14,9 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import GanforgeError
-from ..wording import setting
 from ..images import IMAGE_SUFFIXES
 from ..memory import check_fits
+from ..wording import setting
 from .download import default_cache_dir, write_cache
 
 # Pillow modes of 16-bit grayscale images (16-bit PNGs open as I;16, older Pillows gave I)

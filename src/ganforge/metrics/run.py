@@ -244,7 +244,7 @@ def _evaluate_source(source: str | Path | np.ndarray, metrics: str | None, num: 
             data = dataclasses.replace(cfg.data, split=ref, **({"name": dataset} if dataset else {}),
                                        **({"root": data_root} if data_root else {}),
                                        **({"mirror": mirror} if mirror else {}))
-            _check_folder_reference(data)
+            _check_reference(data, data_root)
             if features is None:
                 check_run_components(cfg, run_dir, ("eval.features",))
             fakes = generate(G, cfg.model.z_dim, num, seed=seed, num_classes=cfg.model.num_classes)
@@ -313,7 +313,7 @@ def _score_images(loaded: FolderImages, what: str, names: tuple[str, ...], num: 
                       "--data-root PATH.")
     data = DataConfig(name=dataset or "fashion-mnist", root=where.root, split=ref, mirror=where.mirror,
                       resolution=images.shape[2], channels=images.shape[1])
-    _check_folder_reference(data)
+    _check_reference(data, where.root)
     result = evaluate_images(array_batches(images[:num]), num, data, names, features or "fmnist", seed,
                              loaded.classes, loaded.labels, num_name)
     if loaded.total > num:  # which images were scored: a seeded subset of the folder's
@@ -321,12 +321,17 @@ def _score_images(loaded: FolderImages, what: str, names: tuple[str, ...], num: 
     return result
 
 
-def _check_folder_reference(data: DataConfig) -> None:
-    """Refuse a reference folder that was not named, before any image is made or scored: the folder loader's
-    own message says to set data.root, a key evaluate has no flag of."""
+def _check_reference(data: DataConfig, data_root: str) -> None:
+    """Refuse reference images that cannot be read, before any image is made or scored: a folder not named,
+    or a run's own data.root that is gone (a dataset moved since it trained). The loaders' messages would say
+    to set data.root, a key evaluate has no flag of; ``data_root``, the flag's folder, was checked already."""
+    flag = say("--data-root PATH", "data_root=PATH")
     if data.name == "folder" and not data.root:
-        dataset, root = say("--dataset folder", "dataset='folder'"), say("--data-root PATH", "data_root=PATH")
-        raise GanforgeError(f"{dataset} compares with a folder of images; name it: {root}.")
+        raise GanforgeError(f"{say('--dataset folder', 'dataset=' + repr('folder'))} compares with a folder of "
+                            f"images; name it: {flag}.")
+    if data.root and not data_root and not Path(data.root).expanduser().is_dir():
+        raise GanforgeError(f"the run's data.root '{data.root}', where its training images were, does not exist or "
+                            f"is not a folder; give the reference images' folder: {flag}.")
 
 
 def _json_beside(path: Path) -> Path:

@@ -19,7 +19,7 @@ import torch
 
 from ..config import Config
 from ..data import InMemoryBatches, load_images, load_labeled
-from ..data.pairs import SRBatches, load_pairs
+from ..data.pairs import SRBatches, check_validation_source, load_pairs
 from ..distributed import DistEnv, any_rank, average_logs, broadcast_module, convert_sync_bn
 from ..errors import GanforgeError
 from ..nets import build_networks
@@ -99,6 +99,8 @@ def make_batches(cfg: Config, env: DistEnv = DistEnv(), device: torch.device | N
     are held on ``device`` when it is a GPU with room for them (:meth:`InMemoryBatches.hold_on`)."""
     tr = cfg.train
     if cfg.model.task == "sr":
+        if cfg.sr.val_root:  # also when not evaluating as it trains: a typo showed only at ganforge evaluate
+            check_validation_source(cfg)
         hr, lr = load_pairs(cfg.data, cfg.sr.scale, cfg.sr.lr_root)
         return SRBatches(hr, lr, cfg.sr.scale, cfg.sr.patch_size, cfg.sr.augment, tr.batch_size, tr.seed,
                          env.rank, env.world_size)
