@@ -107,12 +107,13 @@ def test_a_run_whose_data_has_moved_is_told_to_give_data_root(idx_root, tmp_path
     flag for, and only after its samples were made."""
     data, run = tmp_path / "garments", tmp_path / "run"
     shutil.copytree(idx_root, data)
-    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2", f"data.root={data}")) == 0
+    sets = tiny(idx_root, "train.max_steps=2", f"data.root={data}")
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *sets) == 0
     data.rename(tmp_path / "moved")
     capsys.readouterr()
     assert run_cli("evaluate", run, "--num", 10, "--metrics", "kid") == 2
-    assert capsys.readouterr().err == (f"ganforge: error: the run's data.root '{data}', where its training images were, "
-                                       "does not exist or is not a folder; give the reference images' folder: "
+    assert capsys.readouterr().err == (f"ganforge: error: the run's data.root '{data}', where its training images "
+                                       "were, does not exist or is not a folder; give the reference images' folder: "
                                        "--data-root PATH.\n")
     assert run_cli("evaluate", run, "--num", 10, "--metrics", "kid", "--data-root", tmp_path / "moved") == 0
 
