@@ -459,7 +459,7 @@ def test_force_replaces_only_a_ganforge_run(idx_root, tmp_path, capsys):
     assert (other / "checkpoints" / "epoch_5.pth").read_bytes() == b"the user's weights"
 
 
-def test_a_run_inside_its_training_images_is_refused(image_folder, tmp_path, capsys):
+def test_a_run_inside_its_training_images_is_refused(image_folder, tmp_path, capsys, monkeypatch):
     """Its sample grids would become training images of the next run or resume (folders are read with
     their subfolders)."""
     image_folder = Path(shutil.copytree(image_folder, tmp_path / "faces"))  # a refused run leaves its .lock there
@@ -468,6 +468,11 @@ def test_a_run_inside_its_training_images_is_refused(image_folder, tmp_path, cap
                        "--set", "train.max_steps=1") == 2
         assert "the run's sample grids would be read as images of that folder next time" in capsys.readouterr().err
     assert not list(image_folder.rglob("step_*.png"))
+    # a config's ~ is the home folder, as the loaders read it; this check took it for a folder named '~'
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert run_cli("train", "hw6-dcgan-64", "--out", image_folder / "r", "--set", "data.root=~/faces",
+                   "--set", "train.max_steps=1") == 2
+    assert "is inside data.root '~/faces'" in capsys.readouterr().err
     assert run_cli("train", "srcnn-x4", "--out", tmp_path / "val" / "r", "--set", f"sr.val_root={tmp_path / 'val'}",
                    "--set", "train.max_steps=1") == 2
     assert f"is inside sr.val_root '{tmp_path / 'val'}'" in capsys.readouterr().err

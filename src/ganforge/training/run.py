@@ -118,8 +118,9 @@ def _refuse_run_inside_images(run_dir: Path, cfg: Config) -> None:
              "sr.val_root": cfg.sr.val_root, "sr.val_lr_root": cfg.sr.val_lr_root}
     here = run_dir.resolve()
     for key, root in roots.items():
-        if root and (here == Path(root).resolve() or Path(root).resolve() in here.parents):
-            where = key if here == Path(root).resolve() else f"inside {key}"
+        folder = Path(root).expanduser().resolve()  # as the loaders read it: data.root=~/faces is the home's
+        if root and (here == folder or folder in here.parents):
+            where = key if here == folder else f"inside {key}"
             raise GanforgeError(f"--out '{run_dir}' is {where} '{root}': the run's sample grids would be read "
                                 "as images of that folder next time. Choose an --out outside it.")
 
