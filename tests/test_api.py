@@ -120,6 +120,21 @@ def test_a_run_of_a_network_registered_outside_plugins_names_the_way_back(idx_ro
     assert done.returncode == 0, done.stderr  # found by the absolute path the resume recorded
 
 
+def test_paths_read_a_leading_tilde_as_the_home_folder(idx_root, tmp_path, monkeypatch):
+    """Python meets no shell: train(..., "~/runs/a") trained into a folder named '~' in the working directory."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    run = ganforge.train("mlp-gan-fmnist", "~/runs/a", tiny(idx_root, **{"train.max_steps": 2}))
+    assert run == home / "runs" / "a" and (run / "checkpoints" / "last.pt").is_file()
+    assert not any(work.iterdir())  # no folder named '~'
+    assert ganforge.sample("~/runs/a", 4).shape == (4, 1, 28, 28)
+    assert ganforge.history(Path("~/runs/a"))[-1]["step"] == 2
+    assert ganforge.timelapse("~/runs/a", "~/a.gif")[0] >= 1 and (home / "a.gif").is_file()
+    assert [r["path"] for r in ganforge.runs("~/runs")] == [str(run)]
+
+
 def test_the_way_back_pastes_into_a_shell_whatever_the_plugin_paths(tmp_path):
     """The resume it offers splits in a shell back into the arguments meant (--set plugins='[...]' was
     quoted by hand, and a plugin path with an apostrophe broke it)."""

@@ -18,7 +18,9 @@ from the command line will not find it.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
+import os
 import signal
 import warnings
 from pathlib import Path
@@ -38,9 +40,21 @@ def _in_python(fn: F) -> F:
     """Speak Python during ``fn``'s call: messages name its arguments (``resume=True``, not ``--resume``; see
     ``wording.py``), and ganforge's own warnings print as the command prints them, one line each. Python's default
     form adds the file and line of ganforge's code that issued it, and that line of code. Other libraries'
-    warnings (tqdm's, torch's) keep Python's form, which says whose they are."""
+    warnings (tqdm's, torch's) keep Python's form, which says whose they are.
+
+    Its path arguments (those annotated with ``Path``) read a leading ``~`` as the home folder, as a shell
+    would have: ``train(..., "~/runs/a")`` made a folder named '~' in the working directory."""
+    signature = inspect.signature(fn)
+    paths = [name for name, p in signature.parameters.items() if "Path" in str(p.annotation)]
+
     @functools.wraps(fn)
     def call(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        for name in paths:
+            value = bound.arguments.get(name)
+            if isinstance(value, (str, Path)) and str(value).startswith("~"):
+                bound.arguments[name] = type(value)(os.path.expanduser(value))
+        args, kwargs = bound.args, bound.kwargs
         previous = warnings.formatwarning
 
         def formatwarning(message, category, filename, lineno, line=None):
@@ -107,6 +121,7 @@ def train(config: str | Path = "dcgan-fmnist", out: str | Path | None = None,
     return run_dir
 
 
+@_in_python
 def load_generator(run: str | Path, ema: bool = True) -> torch.nn.Module:
     """The generator of a run folder or checkpoint file (its EMA copy when it has one, unless ``ema=False``),
     in eval mode, on the CPU. It maps noise (N, model.z_dim) to images in [-1, 1]."""
@@ -198,8 +213,8 @@ def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema:
 @_in_python
 def evaluate(source: str | Path | np.ndarray | torch.Tensor, metrics: str | Iterable[str] | None = None,
              num: int | None = None, *, features: str | None = None, ref: str = "train", seed: int = 0,
-             dataset: str | None = None, data_root: str = "", ema: bool = True, json_out: str | Path | None = None,
-             val: str = "", mirror: str = "") -> dict:
+             dataset: str | None = None, data_root: str | Path = "", ema: bool = True,
+             json_out: str | Path | None = None, val: str | Path = "", mirror: str = "") -> dict:
     """Score ``source`` as ``ganforge evaluate`` does and return the figures (with their protocol) as a dict.
 
     ``source`` is a run folder, a checkpoint, a .npy, a folder of images, or uint8 images (N, C, H, W) in an
@@ -218,10 +233,11 @@ def evaluate(source: str | Path | np.ndarray | torch.Tensor, metrics: str | Iter
         raise GanforgeError(f"source is {type(source).__name__}; give a run folder, a checkpoint, a .npy or a folder "
                             "of images (a str or Path), or uint8 images (N, C, H, W) as a numpy array or torch tensor.")
     return evaluate_source(source if isinstance(source, (np.ndarray, torch.Tensor)) else str(source), metrics, num,
-                           features, ref, None if json_out is None else str(json_out), seed, dataset, data_root,
-                           ema, val, mirror)
+                           features, ref, None if json_out is None else str(json_out), seed, dataset, str(data_root),
+                           ema, str(val), mirror)
 
 
+@_in_python
 def history(run: str | Path) -> list[dict]:
     """The records of a run's ``metrics.jsonl``, oldest first: one per log interval (``step``, the losses,
     ``images_per_second``, ...), one per evaluation (``eval/fid``, ...) and one per health warning.
