@@ -166,6 +166,17 @@ def test_data_writes_npy_and_names_the_file_it_wrote(idx_root, tmp_path, capsys)
     assert np.array_equal(images, load_images(DataConfig(root=str(idx_root), resolution=32, channels=3))[:5].numpy())
 
 
+def test_a_path_flag_written_with_equals_reads_tilde_as_home(idx_root, tmp_path, monkeypatch):
+    """The shell expands --out ~/x but not --out=~/x, which wrote into a folder named '~' in the working directory."""
+    import shutil
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(idx_root, tmp_path / "home" / "idx")
+    assert run_cli("data", "fashion-mnist", "--root=~/idx", "--out=~/x.npy", "--num", 2) == 0
+    assert (tmp_path / "home" / "x.npy").is_file() and not (tmp_path / "~").exists()
+
+
 def test_data_resizes_only_the_images_it_keeps(idx_root, tmp_path, capsys):
     # 1 image at 1,000,000 px is 1 TB, more than any machine here has; the whole split would be 256 TB,
     # so the count in the message shows which was checked. The flag it names is this command's own.

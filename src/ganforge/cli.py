@@ -31,6 +31,12 @@ def _seed(text: str) -> int:
     return value
 
 
+def _user_path(text: str) -> str:
+    """argparse type for a path flag: a leading ~ is the home folder. The shell expands ``--out ~/a`` but not
+    ``--out=~/a``, which made a folder named '~' in the working directory."""
+    return os.path.expanduser(text)
+
+
 def _keep_freed_memory() -> None:
     """evaluate and upscale keep the memory they free, as training does: each is a process of its
     own, and a 10,000-image FID ran 1.13-1.41x faster with 1-2 M fewer page faults
@@ -245,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a preset or a TOML, YAML or JSON config (a run's config.json: a new run "
                                      "like it)")
     t.add_argument("config", metavar="PRESET|CONFIG_FILE")
-    t.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/NAME)")
+    t.add_argument("--out", type=_user_path, metavar="RUN_DIR", help="run folder (default runs/NAME)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. train.max_steps=500 (repeatable)")
     t.add_argument("--resume", action="store_true",
@@ -258,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("source", metavar="RUN_DIR|CHECKPOINT")
     s.add_argument("--num", type=int, default=None, help="images to generate (default 64); with --interpolate, "
                    "walks, and with --nearest, rows (default 8)")
-    s.add_argument("--out", required=True, help=".npy (uint8 N,C,H,W), .png (grid) or a folder "
+    s.add_argument("--out", type=_user_path, required=True, help=".npy (uint8 N,C,H,W), .png (grid) or a folder "
                    "(a class-conditional run's has one subfolder per class); with --interpolate, .png (a walk "
                    "per row), .gif or .webp (animated; .webp lossless) or .npy")
     s.add_argument("--nearest", type=int, default=None, metavar="K",
@@ -290,23 +296,23 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--features", default=None, help="feature extractor: fmnist, inception, or one the run's "
                    "plugins register (default: a run's own eval.features; fmnist for a .npy or a folder)")
     e.add_argument("--ref", choices=["train", "test"], default="train", help="reference split")
-    e.add_argument("--json", metavar="OUT", help="JSON output (default: beside the source)")
+    e.add_argument("--json", type=_user_path, metavar="OUT", help="JSON output (default: beside the source)")
     e.add_argument("--seed", type=_seed, default=0,
                    help="draws the noise of a run's samples and the subsets of a reference split or image folder "
                         "larger than --num (default 0)")
     e.add_argument("--dataset", help="reference dataset for a .npy (default fashion-mnist)")
-    e.add_argument("--data-root", default="", help="folder with the reference dataset's files")
+    e.add_argument("--data-root", type=_user_path, default="", help="folder with the reference dataset's files")
     e.add_argument("--mirror", default="", metavar="URL", help="download the reference dataset's files from this "
                    "base URL instead of the official mirrors (default: a run's data.mirror)")
     e.add_argument("--no-ema", action="store_true", help="evaluate G instead of the EMA generator")
-    e.add_argument("--val", default="", metavar="FOLDER",
+    e.add_argument("--val", type=_user_path, default="", metavar="FOLDER",
                    help="super-resolution runs: HR validation folder (default: the run's sr.val_root or test split)")
     e.set_defaults(func=_cmd_evaluate)
 
     u = sub.add_parser("upscale", help="upscale an image or a folder with a super-resolution run")
     u.add_argument("source", metavar="CHECKPOINT", help="SR run folder or checkpoint")
     u.add_argument("input", metavar="INPUT", help="an image file or a folder of images")
-    u.add_argument("--out", required=True, help="a .png path (one image) or a folder")
+    u.add_argument("--out", type=_user_path, required=True, help="a .png path (one image) or a folder")
     u.add_argument("--tile", type=int, default=128, help="LR tile side that bounds memory (0: whole images)")
     u.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")
     u.add_argument("--no-ema", action="store_true", help="use G instead of the EMA generator")
@@ -315,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     tl = sub.add_parser("timelapse", help="a run's sample grids as one animated GIF (or lossless WebP), labelled "
                         "with their steps")
     tl.add_argument("run", metavar="RUN_DIR")
-    tl.add_argument("--out", required=True, help="the .gif (or .webp, lossless) to write")
+    tl.add_argument("--out", type=_user_path, required=True, help="the .gif (or .webp, lossless) to write")
     tl.add_argument("--fps", type=float, default=4.0, help="grids per second (default 4)")
     tl.add_argument("--frames", type=int, default=100,
                     help="at most this many grids, evenly spread, first and last kept (default 100)")
@@ -323,18 +329,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("export", help="a run's generator as a .pt2 file that plain PyTorch runs (torch.export)")
     x.add_argument("source", metavar="RUN_DIR|CHECKPOINT")
-    x.add_argument("--out", required=True, help="the .pt2 file to write")
+    x.add_argument("--out", type=_user_path, required=True, help="the .pt2 file to write")
     x.add_argument("--no-ema", action="store_true", help="export G instead of the EMA generator")
     x.add_argument("--batch", type=int, default=0, help="the one batch size it takes (default 0: any)")
     x.set_defaults(func=_cmd_export)
 
     d = sub.add_parser("data", help="export a dataset split as a uint8 .npy (N, C, H, W)")
     d.add_argument("name", choices=["fashion-mnist", "mnist", "cifar10", "folder"])
-    d.add_argument("--out", required=True, help="the .npy to write")
+    d.add_argument("--out", type=_user_path, required=True, help="the .npy to write")
     d.add_argument("--split", choices=["train", "test"], default="train",
                    help="train (default) or test (held out; image folders have only train)")
-    d.add_argument("--root", default="", help="folder with the dataset's files (default: Debian's, then the download "
-                   "cache, as data.root); for 'folder', the images")
+    d.add_argument("--root", type=_user_path, default="", help="folder with the dataset's files (default: Debian's, "
+                   "then the download cache, as data.root); for 'folder', the images")
     d.add_argument("--mirror", default="", metavar="URL", help="download the dataset's files from this base URL "
                    "instead of the official mirrors (a proxy, a local copy: file:///srv/mirror/)")
     d.add_argument("--num", type=int, default=None, help="first N images (default all)")
@@ -357,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--num", type=int, default=10000, help="images per FID (default 10,000)")
     be.add_argument("--features", default="fmnist", help="feature extractor: fmnist or inception")
     for one in (bt, bc, be):
-        one.add_argument("--json", metavar="OUT", help="the JSON to write (default: print it only)")
+        one.add_argument("--json", type=_user_path, metavar="OUT", help="the JSON to write (default: print it only)")
         one.set_defaults(func=_cmd_bench)
 
     pr = sub.add_parser("presets", help="list the presets")
@@ -366,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("runs", help="the runs in folders: config, step, time, finished or not, figures")
     r.add_argument("folders", nargs="*", default=["runs"], metavar="FOLDER",
                    help="a run folder or a folder of runs, searched 4 deep (default: runs)")
-    r.add_argument("--json", metavar="OUT", help="also write the table as JSON, a run per object")
+    r.add_argument("--json", type=_user_path, metavar="OUT", help="also write the table as JSON, a run per object")
     r.set_defaults(func=_cmd_runs)
 
     c = sub.add_parser("config", help="print a preset's resolved config as TOML or YAML (a start for your own)")
