@@ -600,6 +600,17 @@ def test_a_colour_image_through_a_grayscale_run_says_it_comes_out_gray(idx_root,
         assert out.mode == "L" and out.size == (48, 48)
 
 
+def test_a_negative_tile_or_overlap_is_refused_before_the_run_is_read(tmp_path, capsys):
+    """Named as given: the command's flags, or Python's arguments (the check was written once for each)."""
+    import ganforge
+
+    assert run_cli("upscale", tmp_path / "no-run", tmp_path / "in.png", "--out", tmp_path / "o.png",
+                   "--tile", -1) == 2
+    assert capsys.readouterr().err == "ganforge: error: --tile and --overlap must be >= 0, got -1 and 16.\n"
+    with pytest.raises(GanforgeError, match=r"^tile and overlap must be >= 0, got 128 and -2\.$"):
+        ganforge.upscale(tmp_path / "no-run", np.zeros((1, 4, 4), np.uint8), overlap=-2)
+
+
 def test_upscale_refuses_a_gan_run(idx_root, photos, tmp_path, capsys):
     from conftest import tiny
 

@@ -186,11 +186,10 @@ def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema:
 
     from .data.folder import as_8_bit
     from .images import unit_to_uint8
-    from .upscaling import load_sr_generator, upscale_tensor
+    from .upscaling import check_tiling, load_sr_generator, upscale_tensor
 
     tile, overlap = _integers(tile=tile, overlap=overlap)
-    if tile < 0 or overlap < 0:
-        raise GanforgeError(f"tile and overlap must be >= 0, got {tile} and {overlap}.")
+    check_tiling(tile, overlap)
     G, cfg = load_sr_generator(run, ema)
     channels = cfg.data.channels
     if isinstance(images, Image.Image):  # read as `ganforge upscale` reads a file (16-bit, float, transparency)

@@ -30,6 +30,13 @@ def load_sr_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.n
 
 
 @torch.no_grad()
+def check_tiling(tile: int, overlap: int) -> None:
+    """Refuse a negative tile side or overlap, named as the caller gave them (the command's flags or Python's)."""
+    if tile < 0 or overlap < 0:
+        raise GanforgeError(f"{say('--tile', 'tile')} and {say('--overlap', 'overlap')} must be >= 0, got {tile} "
+                            f"and {overlap}.")
+
+
 def upscale_tensor(G: torch.nn.Module, lr: torch.Tensor, scale: int, tile: int = 0, overlap: int = 16,
                    convert: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """G(lr) for LR images in [0, 1] (B, C, h, w), ``tile`` x ``tile`` LR pixels at a time (0: all at once).
@@ -102,8 +109,7 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
         out: for one image, a ``.png`` path or a folder; for a folder, a folder (same relative paths).
         tile, overlap: LR tile side and context (see :func:`upscale_tensor`); ``tile`` 0 disables tiling.
     """
-    if tile < 0 or overlap < 0:
-        raise GanforgeError(f"--tile and --overlap must be >= 0, got {tile} and {overlap}.")
+    check_tiling(tile, overlap)
     refuse_other_image_formats(Path(out))
     G, cfg = load_sr_generator(source, use_ema)
     src, channels, scale = Path(input_path), cfg.data.channels, cfg.sr.scale
