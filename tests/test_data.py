@@ -139,7 +139,7 @@ def test_data_and_evaluate_download_from_a_mirror_given_on_the_command_line(http
     assert "for files already on this machine, give --data-root FOLDER instead." in capsys.readouterr().err
 
 
-def test_loader_errors_name_the_flag_that_set_the_folder(tmp_path, capsys):
+def test_loader_errors_name_the_flag_that_set_the_folder(tmp_path, capsys, monkeypatch):
     """A loader's error names the setting as the command took it: data's --root, evaluate's --data-root (or
     data_root from Python), and data.root again once the command is over."""
     import ganforge
@@ -161,6 +161,11 @@ def test_loader_errors_name_the_flag_that_set_the_folder(tmp_path, capsys):
         "ganforge: error: --dataset folder compares with a folder of images; name it: --data-root PATH.\n")
     with pytest.raises(GanforgeError, match=r"^dataset='folder' compares .* name it: data_root=PATH\.$"):
         ganforge.evaluate(samples, "kid", dataset="folder")
+    # a failed download said to "point data.root at a folder that holds it", without --data-root given
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(idx.IDX_SETS, "mnist", dict(idx.IDX_SETS["mnist"], debian=str(tmp_path / "no-debian")))
+    assert run_cli("evaluate", samples, "--metrics", "kid", "--dataset", "mnist", "--mirror", "http://127.0.0.1:9/") == 2
+    assert capsys.readouterr().err.endswith("or point --data-root at a folder that holds it.\n")
     with pytest.raises(GanforgeError, match=r"^data\.root '.*' has no train-images"):  # the names are put back
         load_images(DataConfig(root=str(empty)))
 

@@ -1,6 +1,7 @@
 """``ganforge evaluate`` on a run folder, a checkpoint, a .npy of uint8 images or a folder of images."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shlex
 import sys
@@ -164,16 +165,6 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
         val: super-resolution runs: the HR validation folder (default: the run's ``sr.val_root``,
             else its dataset's test split). SR runs report PSNR/SSIM, not the GAN metrics.
     """
-    # the loaders' errors (an IDX file missing, a folder with no images) then name the flag given, not data.root
-    with settings_named({"data.root": say("--data-root", "data_root")} if data_root else {}):
-        return _evaluate_source(source, metrics, num, features, ref, json_out, seed, dataset, data_root, use_ema, val,
-                                mirror)
-
-
-def _evaluate_source(source: str | Path | np.ndarray, metrics: str | None, num: int | None, features: str | None,
-                     ref: str, json_out: str | None, seed: int, dataset: str | None, data_root: str, use_ema: bool,
-                     val: str, mirror: str) -> dict:
-    """:func:`evaluate_source`, within its naming of the settings."""
     flag = say("--metrics", "metrics")
     # psnr and ssim name a super-resolution run's figures; they are refused below for a source of the GAN metrics
     names = parse_metrics(metrics or METRICS, flag, sr_too=True)
@@ -249,8 +240,9 @@ def _evaluate_source(source: str | Path | np.ndarray, metrics: str | None, num: 
                 check_run_components(cfg, run_dir, ("eval.features",))
             fakes = generate(G, cfg.model.z_dim, num, seed=seed, num_classes=cfg.model.num_classes)
             # the run's own extractor by default, so the figures match those its training logged
-            result = evaluate_images(fakes, num, data, names, features or cfg.eval.features, seed, G.class_names,
-                                     num_name=num_name)
+            with _reference_flags():
+                result = evaluate_images(fakes, num, data, names, features or cfg.eval.features, seed,
+                                         G.class_names, num_name=num_name)
         result["protocol"]["generator"] = G.source  # so figures kept in RUN/evaluate.json say which step they are
     return _report(result, json_out or default_json)
 
@@ -314,11 +306,19 @@ def _score_images(loaded: FolderImages, what: str, names: tuple[str, ...], num: 
     data = DataConfig(name=dataset or "fashion-mnist", root=where.root, split=ref, mirror=where.mirror,
                       resolution=images.shape[2], channels=images.shape[1])
     _check_reference(data, where.root)
-    result = evaluate_images(array_batches(images[:num]), num, data, names, features or "fmnist", seed,
-                             loaded.classes, loaded.labels, num_name)
+    with _reference_flags():
+        result = evaluate_images(array_batches(images[:num]), num, data, names, features or "fmnist", seed,
+                                 loaded.classes, loaded.labels, num_name)
     if loaded.total > num:  # which images were scored: a seeded subset of the folder's
         result["protocol"]["fake_subset_of"] = loaded.total
     return result
+
+
+def _reference_flags() -> contextlib.AbstractContextManager[None]:
+    """Within it, the loaders' errors (an IDX file missing, a download that failed) name the flag that sets the
+    reference's folder here, not data.root, a key evaluate has no way to set. Not around a super-resolution
+    run's evaluation: --data-root does not apply to it."""
+    return settings_named({"data.root": say("--data-root", "data_root")})
 
 
 def _check_reference(data: DataConfig, data_root: str) -> None:
