@@ -419,6 +419,7 @@ def test_tiled_upscaling_equals_whole_image():
         whole = G(lr)
     tiled = upscale_tensor(G, lr, 4, tile=8, overlap=8)  # overlap covers the receptive field
     assert tiled.shape == (1, 3, 148, 116)
+    assert not tiled.requires_grad  # run without autograd: no graph of every tile is kept
     assert torch.allclose(tiled, whole, atol=1e-5)
     as_png = upscale_tensor(G, lr, 4, tile=8, overlap=8, convert=unit_to_uint8)  # each tile stored as uint8
     assert as_png.dtype == torch.uint8 and as_png.shape == (1, 3, 148, 116)

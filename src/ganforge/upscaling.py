@@ -29,7 +29,6 @@ def load_sr_generator(source: str | Path, use_ema: bool = True) -> tuple[torch.n
     return G, cfg
 
 
-@torch.no_grad()
 def check_tiling(tile: int, overlap: int) -> None:
     """Refuse a negative tile side or overlap, named as the caller gave them (the command's flags or Python's)."""
     if tile < 0 or overlap < 0:
@@ -37,6 +36,7 @@ def check_tiling(tile: int, overlap: int) -> None:
                             f"and {overlap}.")
 
 
+@torch.no_grad()
 def upscale_tensor(G: torch.nn.Module, lr: torch.Tensor, scale: int, tile: int = 0, overlap: int = 16,
                    convert: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """G(lr) for LR images in [0, 1] (B, C, h, w), ``tile`` x ``tile`` LR pixels at a time (0: all at once).
