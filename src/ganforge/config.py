@@ -569,8 +569,8 @@ def config_naming_source(values: dict[str, Any], overrides: list[str], source: s
         def holds(key: str) -> bool:  # the --set of key gave e.key, a section it is in, or a key under it
             return e.key == key or e.key.startswith((key + ".", key + "[")) or key.startswith(e.key + ".")
 
-        given = [text for text in overrides if holds(text.split("=", 1)[0].strip())]
-        where = say(f"--set {given[-1]}", f"overrides[{given[-1].split('=', 1)[0].strip()!r}]") if given else source
+        given = [(text, key) for text in overrides if holds(key := text.split("=", 1)[0].strip())]
+        where = say(f"--set {given[-1][0]}", f"overrides[{given[-1][1]!r}]") if given else source
         raise GanforgeError(f"{where}: {e}" if where else str(e)) from None
 
 

@@ -188,8 +188,9 @@ def summarize_all(folders: list[str | Path]) -> list[RunSummary]:
     seen, runs = set(), []
     for folder in folders:
         for run in find_runs(Path(folder)):
-            if run.resolve() not in seen:
-                seen.add(run.resolve())
+            key = run.resolve()
+            if key not in seen:
+                seen.add(key)
                 runs.append(run)
     return [summarize(run) for run in runs]
 
