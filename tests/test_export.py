@@ -4,6 +4,7 @@ import sys
 import textwrap
 import warnings
 
+import pytest
 import torch
 
 import ganforge
@@ -120,6 +121,19 @@ def test_what_cannot_be_exported_is_a_one_line_error(idx_root, tmp_path, capsys)
     assert run_cli("export", run, "--out", tmp_path / "g.onnx") == 2
     assert capsys.readouterr().err == (f"ganforge: error: --out '{tmp_path / 'g.onnx'}': an exported program is a "
                                        ".pt2 file (torch.export's); name it 'g.pt2'.\n")
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_the_trace(idx_root, tmp_path, monkeypatch, capsys):
+    """The trace takes seconds (minutes for a large G); a bad --out was found only when writing after it."""
+    run = tmp_path / "run"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2")) == 0
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    monkeypatch.setattr(torch.export, "export", lambda *a, **k: pytest.fail("traced before --out was checked"))
+    capsys.readouterr()
+    assert run_cli("export", run, "--out", tmp_path / "blocker" / "g.pt2") == 2
+    assert capsys.readouterr().err == (f"ganforge: error: cannot create the folder '{tmp_path / 'blocker'}': "
+                                       f"'{tmp_path / 'blocker'}' is a file, not a folder. Choose a path in a folder "
+                                       "you can write to.\n")
 
 
 def test_a_forward_that_fixes_the_batch_exports_one_batch_size(idx_root, tmp_path, capsys):

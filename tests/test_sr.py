@@ -535,6 +535,19 @@ def test_upscale_writes_each_image_before_reading_the_next(sr_run, tmp_path, mon
         assert img.size == (48, 32)
 
 
+def test_an_out_that_cannot_be_written_is_refused_before_upscaling(sr_run, photos, tmp_path, monkeypatch, capsys):
+    """A large image takes minutes to upscale on a CPU; a bad --out was found only when writing after it."""
+    import ganforge.upscaling as up
+
+    monkeypatch.setattr(up, "upscale_tensor", lambda *a, **k: pytest.fail("upscaled before --out was checked"))
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    one = sorted(photos[1].glob("*.png"))[0]
+    for given, out in ((one, "blocker/x4.png"), (photos[1], "blocker/x4")):  # an image, then a folder
+        assert run_cli("upscale", sr_run, given, "--out", tmp_path / out) == 2
+        err = capsys.readouterr().err
+        assert re.search(r"cannot create the folder '.*blocker(/x4)?': '.*blocker' is a file, not a folder", err), err
+
+
 def huge_png_header(path: Path, width: int, height: int) -> Path:
     """A PNG whose header claims ``width`` x ``height`` (the pixel data is a 1x1 image's): a size check
     that reads headers sees the claim without anything that large on disk."""

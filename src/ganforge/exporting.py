@@ -21,7 +21,7 @@ import torch
 
 from . import __version__
 from .errors import GanforgeError
-from .files import write_atomic
+from .files import check_output_file, write_atomic
 from .sampling import load_generator
 from .wording import say
 
@@ -75,6 +75,7 @@ def export_generator(source: str | Path, out: str | Path, use_ema: bool = True, 
                             f"name it '{out.with_suffix('.pt2').name}'.")
     if batch < 0:
         raise GanforgeError(f"{say('--batch', 'batch')} must be >= 0 (0: any batch size), got {batch}.")
+    check_output_file(out)  # before the trace, which takes seconds, so a bad --out fails at once
     G, cfg = load_generator(source, use_ema)
     args, dynamic, takes = _inputs(cfg, batch)
     try:

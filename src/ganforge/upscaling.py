@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from .config import Config
 from .data.folder import DataWarning, Decoded, decode_image, list_images, read_header, warn_decoded
 from .errors import GanforgeError, did_you_mean_path
+from .files import check_output_file
 from .images import refuse_other_image_formats, save_png, unit_to_uint8
 from .memory import check_fits
 from .sampling import load_generator
@@ -116,6 +117,7 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
     if src.is_file():
         path = Path(out) if Path(out).suffix.lower() == ".png" else Path(out) / src.with_suffix(".png").name
         _refuse_overwriting_inputs([path], [src])
+        check_output_file(path)  # before a large image's upscaling, which can take minutes on a CPU
         _check_fits(src, channels, scale)
         decoded = decode_image(src, 0, channels)
         if isinstance(decoded, str):
@@ -141,6 +143,7 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
             raise GanforgeError(f"INPUT '{src}' holds no images outside --out '{out}'.")
     paths = [Path(out) / name for name in _png_names([f.relative_to(src) for f in files])]
     _refuse_overwriting_inputs(paths, files)
+    check_output_file(paths[0])  # an --out that cannot be made or written: said before the first upscaling
     for given in files:  # all before the first is written, so a run does not stop halfway
         _check_fits(given, channels, scale)
     outcomes: list[Decoded | str] = []
