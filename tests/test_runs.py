@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import ganforge
+from ganforge.data.folder import DataWarning
 from ganforge.training.lock import RunLock
 
 from conftest import run_cli, tiny
@@ -115,3 +116,31 @@ def test_no_runs_and_a_missing_folder(tmp_path, capsys):
     assert capsys.readouterr().err == (f"ganforge: error: '{tmp_path / 'rnus'}' does not exist; give the folder your "
                                        "runs are in (the --out of ganforge train, or the folder above them). Did you "
                                        f"mean '{tmp_path / 'runs'}'?\n")
+
+
+def test_a_command_given_a_folder_of_runs_names_the_runs_in_it(runs_folder, tmp_path, capsys):
+    """``sample runs`` said "run folder 'runs' has no checkpoints yet; train it first", and ``evaluate runs`` that
+    it was no folder of images: neither said that the runs are one level down, nor which."""
+    mine = tmp_path / "runs"  # four runs, each with a checkpoint (empty_start's grids are images to evaluate)
+    for name in ("done", "evaluated", "killed", "sweep"):
+        shutil.copytree(runs_folder / name, mine / name)
+    first = ", ".join(f"'{mine / name}'" for name in ("done", "evaluated", "killed"))
+    said = f"ganforge: error: '{mine}' holds run folders rather than being one: {first} and 1 more; give one of them.\n"
+    capsys.readouterr()
+    assert run_cli("sample", mine, "--num", "4", "--out", tmp_path / "g.png") == 2
+    assert capsys.readouterr().err == said
+    with pytest.warns(DataWarning, match="holds ganforge run folders"):  # evaluate read it as a folder of images
+        assert run_cli("evaluate", mine, "--num", "8", "--metrics", "kid") == 2
+    assert capsys.readouterr().err == said
+    assert run_cli("sample", runs_folder / "sweep", "--out", tmp_path / "g.png") == 2
+    assert capsys.readouterr().err == (f"ganforge: error: '{runs_folder / 'sweep'}' holds run folders rather than "
+                                       f"being one: '{runs_folder / 'sweep' / 'lr_1'}'; give one of them.\n")
+    # a run killed before its first checkpoint is one; a folder with another tool's config.json is none
+    assert run_cli("sample", runs_folder / "empty_start", "--out", tmp_path / "g.png") == 2
+    assert capsys.readouterr().err == (f"ganforge: error: run folder '{runs_folder / 'empty_start'}' has no "
+                                       "checkpoints yet; train it first.\n")
+    assert run_cli("sample", runs_folder / "notes", "--out", tmp_path / "g.png") == 2
+    assert capsys.readouterr().err == (f"ganforge: error: '{runs_folder / 'notes'}' is not a run folder (it has no "
+                                       "config.json or checkpoints); give a run folder (the --out of ganforge train) "
+                                       "or a checkpoint file.\n")
+    assert not (tmp_path / "g.png").exists()

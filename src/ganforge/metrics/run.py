@@ -113,8 +113,8 @@ def load_image_folder(path: Path, num: int, seed: int, num_name: str = "--num") 
     if num < len(every):
         files = [every[i] for i in seeded_subset(len(every), num, seed).tolist()]
     if not files:
-        raise GanforgeError(f"'{path}' is neither a run folder (it has no checkpoints) nor a folder of images "
-                            f"({', '.join(sorted(IMAGE_SUFFIXES))}).")
+        raise GanforgeError(ckpt.runs_inside(path) or f"'{path}' is neither a run folder (it has no checkpoints) nor "
+                            f"a folder of images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
     headers = [h for h in map(read_header, files) if h]  # unreadable files: decode_files skips them, warning
     side = max(headers[0].width, headers[0].height) if headers else 0
     channels = 1 if {h.mode for h in headers} <= {"L", "LA", "1", *SIXTEEN_BIT} else 3

@@ -201,7 +201,7 @@ def resolve(source: str | Path) -> tuple[dict[str, Any], Path]:
         folder = checkpoints_folder(p)
         found = load_latest(folder) if folder is not None else None
         if found is None:
-            raise GanforgeError(f"run folder '{p}' has no checkpoints yet; train it first.")
+            raise GanforgeError(_without_checkpoints(p))
         payload, path, skipped = found
         for note in skipped:
             print(f"ganforge: warning: {note} Using {path} instead.", file=sys.stderr)
@@ -210,6 +210,29 @@ def resolve(source: str | Path) -> tuple[dict[str, Any], Path]:
         raise GanforgeError(f"'{p}' does not exist; give a run folder (the --out of ganforge train) or a "
                             f"checkpoint file.{did_you_mean_path(p)}")
     raise GanforgeError(f"'{p}' is neither a run folder nor a checkpoint file.")
+
+
+def runs_inside(folder: Path) -> str:
+    """For a folder that holds run folders rather than being one (``ganforge sample runs``), a sentence that names
+    them, up to three, so the user can pick one; '' for any other folder."""
+    from ..listing import find_runs  # listing reads runs through this module
+
+    runs = [run for run in find_runs(folder) if run != folder]
+    if not runs:
+        return ""
+    named = ", ".join(f"'{run}'" for run in runs[:3]) + (f" and {len(runs) - 3} more" if len(runs) > 3 else "")
+    return f"'{folder}' holds run folders rather than being one: {named}; give one of them."
+
+
+def _without_checkpoints(folder: Path) -> str:
+    """Why a folder without a checkpoint gives no generator: a run not trained yet, a folder of runs, or neither
+    (it said "run folder 'F' has no checkpoints yet; train it first" of all three)."""
+    from .run import is_ganforge_run  # run.py builds on this module
+
+    if is_ganforge_run(folder):
+        return f"run folder '{folder}' has no checkpoints yet; train it first."
+    return runs_inside(folder) or (f"'{folder}' is not a run folder (it has no config.json or checkpoints); give a "
+                                   "run folder (the --out of ganforge train) or a checkpoint file.")
 
 
 def misfit_detail(error: RuntimeError) -> str:
