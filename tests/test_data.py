@@ -499,6 +499,12 @@ def test_a_run_inside_a_folder_of_images_is_left_out(image_folder, idx_root, tmp
                                          r"samples, was left out. Keep runs outside folders of images"):
         images = load_folder(str(folder), 32, 3, str(tmp_path / "c"))
     assert len(images) == 24
+    # a run killed after a grid, before its first checkpoint, is a run too (its grid was read as an image)
+    shutil.copytree(tmp_path / "a", folder / "runs" / "b", ignore=shutil.ignore_patterns("checkpoints"))
+    with pytest.warns(DataWarning, match=r"run folders \(runs/[ab], runs/[ab]\); 2 images in them, grids of samples"):
+        assert len(load_folder(str(folder), 32, 3, str(tmp_path / "c"))) == 24
+    with pytest.raises(GanforgeError, match=r"data.root '.*b' is a ganforge run's folder: its PNGs are grids"):
+        load_folder(str(folder / "runs" / "b"), 32, 3, str(tmp_path / "c"))
     with pytest.warns(DataWarning, match="left out"):
         _, _, classes = load_folder_classes(str(folder), 32, 3, str(tmp_path / "c"))
     assert classes == ("a", "b")  # runs/ is no class

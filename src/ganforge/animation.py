@@ -16,7 +16,7 @@ from .errors import GanforgeError, did_you_mean_path
 from .files import check_output_file
 from .images import ANIMATIONS, save_animation
 from .training import checkpoint as ckpt
-from .training.run import is_ganforge_run
+from .run_folder import is_ganforge_run
 from .wording import say
 
 LABEL_HEIGHT = 14  # the strip above each grid that says its step

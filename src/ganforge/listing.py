@@ -18,7 +18,8 @@ from .metrics.evaluate import HIGHER_IS_BETTER
 from .training import checkpoint as ckpt
 from .training.hooks.logger import read_records
 from .training.lock import is_being_written
-from .training.run import is_ganforge_run, reached_at_checkpoint
+from .run_folder import is_ganforge_run
+from .training.run import reached_at_checkpoint
 from .wording import say
 
 MAX_DEPTH = 4  # run folders this deep under a given folder are found (runs/sweep/lr_1e-4/seed_0)

@@ -16,6 +16,7 @@ from PIL import Image, ImageOps
 from ..errors import GanforgeError
 from ..images import IMAGE_SUFFIXES
 from ..memory import check_fits
+from ..run_folder import is_ganforge_run
 from ..wording import setting
 from .download import default_cache_dir, write_cache
 
@@ -76,15 +77,12 @@ def list_images(root: Path, what: str = "") -> list[Path]:
 
 
 def run_folder_of(folder: Path) -> Path | None:
-    """The ganforge run (resolved) that ``folder`` is, with its config.json and checkpoints/, or whose
-    ``samples/`` it is, with the run's config.json beside it; None for any other folder. Its PNGs are
-    grids of samples, which neither training nor evaluation should read as single images."""
+    """The ganforge run (resolved) that ``folder`` is, or whose ``samples/`` it is; None for any other folder.
+    Its PNGs are grids of samples, which neither training nor evaluation should read as single images."""
     folder = folder.resolve()
-    if folder.name == "samples" and (folder.parent / "config.json").is_file():
+    if folder.name == "samples" and is_ganforge_run(folder.parent):
         return folder.parent
-    if (folder / "config.json").is_file() and (folder / "checkpoints").is_dir():
-        return folder
-    return None
+    return folder if is_ganforge_run(folder) else None
 
 
 def _content_key(root: Path, files: list[Path], resolution: int, channels: int) -> str:

@@ -23,6 +23,7 @@ import torch
 
 from ..errors import GanforgeError, did_you_mean_path
 from ..files import WriteFailed, write_atomic
+from ..run_folder import is_ganforge_run
 
 FORMAT = "ganforge-checkpoint"
 VERSION = 1
@@ -227,8 +228,6 @@ def runs_inside(folder: Path) -> str:
 def _without_checkpoints(folder: Path) -> str:
     """Why a folder without a checkpoint gives no generator: a run not trained yet, a folder of runs, or neither
     (it said "run folder 'F' has no checkpoints yet; train it first" of all three)."""
-    from .run import is_ganforge_run  # run.py builds on this module
-
     if is_ganforge_run(folder):
         return f"run folder '{folder}' has no checkpoints yet; train it first."
     return runs_inside(folder) or (f"'{folder}' is not a run folder (it has no config.json or checkpoints); give a "

@@ -19,6 +19,7 @@ from ..files import write_json
 from ..nets import build_networks, count_parameters
 from ..plugins import check_run_components, load_plugins, with_absolute_plugins
 from ..provenance import differences, record_session, record_session_end
+from ..run_folder import is_ganforge_run
 from ..validation import validate
 from ..wording import say, train_call
 from . import checkpoint as ckpt
@@ -99,16 +100,6 @@ def prepare_run_dir(run_dir: Path, resume: bool, force: bool, cfg: Config) -> No
         tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-").close()
     except OSError as e:
         raise GanforgeError(f"cannot write to --out '{run_dir}': {e.strerror}. Pick a writable folder.") from None
-
-
-def is_ganforge_run(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds a ganforge run: its config.json, written before any other run file, is a
-    ganforge config (a Hugging Face model folder has a config.json too)."""
-    try:
-        stored = json.loads((run_dir / "config.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(stored, dict) and {"model", "train", "data"} <= stored.keys()
 
 
 def _refuse_run_inside_images(run_dir: Path, cfg: Config) -> None:
