@@ -210,6 +210,24 @@ def test_messages_in_python_name_its_arguments(idx_root, tmp_path, capsys):
     assert "Add --resume to continue it, --force to replace it, or choose another --out." in capsys.readouterr().err
 
 
+def test_a_wrong_argument_names_the_function_and_a_setting_its_override(tmp_path):
+    """Python's own call error names the function; the wrapper that speaks Python lost it ("got an unexpected
+    keyword argument 'max_steps'"), and a tutorial's train(max_steps=...) is a config key, given as overrides."""
+    for call, message in (
+            (lambda: ganforge.train("dcgan-fmnist", tmp_path / "r", max_steps=3),
+             "train() got an unexpected keyword argument 'max_steps'; it is a config key: pass "
+             "overrides={'train.max_steps': 3}"),
+            (lambda: ganforge.train(lr=1e-3), "train() got an unexpected keyword argument 'lr'; it is a config key: "
+                                              "pass overrides={'optim_g.lr': 0.001} (or optim_d.lr)"),
+            (lambda: ganforge.train(bogus=1), "train() got an unexpected keyword argument 'bogus'"),
+            (lambda: ganforge.sample(), "sample() missing a required argument: 'run'"),
+            (lambda: ganforge.sample(tmp_path, max_steps=1), "sample() got an unexpected keyword argument 'max_steps'")):
+        with pytest.raises(TypeError) as raised:
+            call()
+        assert str(raised.value) == message
+    assert not (tmp_path / "r").exists()
+
+
 def test_train_from_another_thread(idx_root, tmp_path):
     """Only the main thread may set signal handlers: a run started from a worker thread raised ValueError."""
     errors = []

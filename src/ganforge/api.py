@@ -49,7 +49,10 @@ def _in_python(fn: F) -> F:
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
-        bound = signature.bind(*args, **kwargs)
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as e:  # bind's message lacks the function's name, which Python's own call error gives
+            raise TypeError(f"{fn.__name__}() {e}{_as_override(signature, kwargs)}") from None
         for name in paths:
             value = bound.arguments.get(name)
             if isinstance(value, (str, Path)) and str(value).startswith("~"):
@@ -67,6 +70,19 @@ def _in_python(fn: F) -> F:
         finally:
             warnings.formatwarning = previous
     return call  # type: ignore[return-value]
+
+
+def _as_override(signature: inspect.Signature, kwargs: dict) -> str:
+    """For ``train(max_steps=3)``: "; it is a config key: pass overrides={'train.max_steps': 3}", the way a setting
+    reaches a function that takes ``overrides``; '' for any other mistake."""
+    from .config import keys_named
+
+    unknown = [name for name in kwargs if name not in signature.parameters]
+    if "overrides" not in signature.parameters or not unknown or not keys_named(unknown[0]):
+        return ""
+    first, *others = keys_named(unknown[0])
+    return (f"; it is a config key: pass overrides={{{first!r}: {kwargs[unknown[0]]!r}}}"
+            + (f" (or {', '.join(others)})" if others else ""))
 
 
 def _integers(**given: Any) -> tuple[int, ...]:

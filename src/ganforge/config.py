@@ -488,9 +488,14 @@ def _key_paths(cls: type, prefix: str = "") -> list[str]:
     return paths
 
 
+def keys_named(name: str) -> list[str]:
+    """The config keys whose last part is ``name``, as dotted paths: ``max_steps`` is ``train.max_steps``."""
+    return [p for p in _key_paths(Config) if p.rsplit(".", 1)[-1] == name]
+
+
 def _in_another_section(key: str) -> str:
     """' It is a key of another section: objective.gp_weight.' for a key put in the wrong section, or ''."""
-    homes = [p for p in _key_paths(Config) if p.rsplit(".", 1)[-1] == key]
+    homes = keys_named(key)
     if not homes:
         return ""
     homes = [p if "." in p else f"{p} (top level)" for p in homes]
