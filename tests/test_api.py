@@ -312,6 +312,7 @@ def test_a_bad_value_is_a_ganforge_error(tmp_path):
                            r"the array given holds 4 images, fewer than num 10; lower num\.$"),
                           # it was read as the path '[[0, 0], [0, 0]]', which "does not exist"
                           (lambda: ganforge.evaluate([[0, 0], [0, 0]], "fid"), r"^source is list; give a run folder"),
-                          (lambda: ganforge.history(tmp_path / "rnu"), r"'.*rnu' is not a folder; give a run folder")):
+                          (lambda: ganforge.history(tmp_path / "rnu"), r"'.*rnu' does not exist; give a run folder"),
+                          (lambda: ganforge.history(__file__), r"'.*test_api.py' is not a folder; give a run folder")):
         with pytest.raises(GanforgeError, match=message):
             call()

@@ -261,7 +261,8 @@ def history(run: str | Path) -> list[dict]:
 
     path = Path(run) / "metrics.jsonl"
     if not Path(run).is_dir():
-        raise GanforgeError(f"'{run}' is not a folder; give a run folder (the --out of ganforge train)."
+        what = "is not a folder" if Path(run).exists() else "does not exist"
+        raise GanforgeError(f"'{run}' {what}; give a run folder (the --out of ganforge train)."
                             f"{did_you_mean_path(Path(run))}")
     if not path.is_file():
         raise GanforgeError(f"'{run}' has no metrics.jsonl; give a run folder (the --out of ganforge train).")
