@@ -35,6 +35,23 @@ def test_mixed_modes_warn(tmp_path):
     assert np.array_equal(gray[0], gray[1]) and np.array_equal(gray[1], gray[2])
 
 
+def test_decoding_warnings_name_the_flags_of_the_command_that_reads_the_folder(tmp_path):
+    """``ganforge data folder`` said "Lower data.resolution", a key it has no flag of, and a folder's cache
+    repeated the words of whichever command decoded it first."""
+    folder = make_images(tmp_path / "mixed", [(32, "RGB"), (32, "L")])
+    export = ["data", "folder", "--root", folder, "--resolution", "64", "--out", tmp_path / "x.npy"]
+    for _ in range(2):  # a first decode, then the cache's note
+        with pytest.warns(DataWarning) as caught:
+            assert run_cli(*export) == 0
+        said = " ".join(str(w.message) for w in caught)
+        assert "Lower --resolution or remove them" in said and "converted to RGB (--channels=3)" in said, said
+        assert len(list((tmp_path / "cache" / "folders").glob("*.warnings.json"))) == 1  # the notes the cache repeats
+    with pytest.warns(DataWarning) as caught:  # training's words, from the same cache
+        load_folder(str(folder), 64, 3)
+    said = " ".join(str(w.message) for w in caught)
+    assert "Lower data.resolution or remove them" in said and "converted to RGB (data.channels=3)" in said, said
+
+
 def test_all_corrupt(tmp_path):
     folder = tmp_path / "bad"
     folder.mkdir()

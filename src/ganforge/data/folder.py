@@ -257,7 +257,7 @@ def _load_folder(root: str, resolution: int, channels: int, cache_dir: str,
         else:
             for note in notes:  # stored with the folder as {folder}: the same content may sit elsewhere now
                 # stacklevel 2: load_folder's line, as warn_decoded's warnings point at on a first decode
-                warnings.warn(note.replace("'{folder}", f"'{folder}"), DataWarning, stacklevel=2)
+                warnings.warn(_named(note.replace("'{folder}", f"'{folder}")), DataWarning, stacklevel=2)
             return images, labels, classes
     check_fits(len(files) * channels * resolution ** 2,
                f"{len(files):,} image{'s' * (len(files) != 1)} of {channels}x{resolution}x{resolution} in '{folder}'",
@@ -331,11 +331,11 @@ def warn_decoded(folder: Path, files: list[Path], decoded: list[Decoded | str], 
     notes = []
     if small:
         notes.append(f"{len(small)} of {len(files)} images in '{folder}' are smaller than {resolution}x{resolution} "
-                     f"and were upscaled (blurry): {first_few(small)}. Lower data.resolution or remove them.")
+                     f"and were upscaled (blurry): {first_few(small)}. Lower {{data.resolution}} or remove them.")
     if converted:
         mode = "grayscale" if channels == 1 else "RGB"
         notes.append(f"{len(converted)} of {len(files)} images in '{folder}' were converted to {mode} "
-                     f"({channels_from or f'data.channels={channels}'}): {first_few(converted)}.")
+                     f"({channels_from or f'{{data.channels}}={channels}'}): {first_few(converted)}.")
     if flattened:
         notes.append(f"{len(flattened)} of {len(files)} images in '{folder}' have transparent pixels, which were put "
                      f"on a white background: {first_few(flattened)}.")
@@ -344,10 +344,19 @@ def warn_decoded(folder: Path, files: list[Path], decoded: list[Decoded | str], 
         notes.append(f"skipped {len(bad)} of {len(files)} files in '{folder}' that could not be read as images: "
                      f"{first_few(why)}")
     for note in notes:
-        warnings.warn(note, DataWarning, stacklevel=4)
+        warnings.warn(_named(note), DataWarning, stacklevel=4)
     if not kept:
         raise GanforgeError(f"none of the {len(files)} image files in '{folder}' could be read.")
     return [p for p, _ in kept], notes
+
+
+def _named(note: str) -> str:
+    """A decoding note with its settings named as the running command takes them (``--resolution`` in ganforge
+    data). The notes are kept with ``{data.resolution}`` and ``{data.channels}`` so, as a folder's cache repeats
+    them to whichever command reads it next."""
+    for key in ("data.resolution", "data.channels"):
+        note = note.replace("{" + key + "}", setting(key))
+    return note
 
 
 def first_few(names: list[str]) -> str:
