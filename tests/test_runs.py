@@ -140,7 +140,18 @@ def test_a_command_given_a_folder_of_runs_names_the_runs_in_it(runs_folder, tmp_
     assert capsys.readouterr().err == (f"ganforge: error: run folder '{runs_folder / 'empty_start'}' has no "
                                        "checkpoints yet; train it first.\n")
     assert run_cli("sample", runs_folder / "notes", "--out", tmp_path / "g.png") == 2
-    assert capsys.readouterr().err == (f"ganforge: error: '{runs_folder / 'notes'}' is not a run folder (it has no "
-                                       "config.json or checkpoints); give a run folder (the --out of ganforge train) "
-                                       "or a checkpoint file.\n")
+    assert capsys.readouterr().err == (f"ganforge: error: '{runs_folder / 'notes'}' is not a run folder: it holds "
+                                       "neither a ganforge config.json nor checkpoints; give a run folder (the --out "
+                                       "of ganforge train) or a checkpoint file.\n")
     assert not (tmp_path / "g.png").exists()
+    # and evaluate scores the images of a folder with another tool's config.json (it looked for a run's checkpoint)
+    notes = tmp_path / "notes"
+    shutil.copytree(runs_folder / "notes", notes)
+    for out in (notes / "samples_of_done", tmp_path / "s.npy"):
+        assert run_cli("sample", runs_folder / "done", "--num", 8, "--out", out) == 0
+    with warnings.catch_warnings():  # kid_std of so few images
+        warnings.simplefilter("ignore")
+        assert run_cli("evaluate", notes, "--num", 8, "--metrics", "kid") == 0
+        assert run_cli("evaluate", tmp_path / "s.npy", "--num", 8, "--metrics", "kid") == 0
+    assert json.loads((notes / "evaluate.json").read_text())["kid"] == \
+        json.loads((tmp_path / "s.eval.json").read_text())["kid"]  # the same 8 images, read from the folder

@@ -78,9 +78,10 @@ def _as_override(signature: inspect.Signature, kwargs: dict) -> str:
     from .config import keys_named
 
     unknown = [name for name in kwargs if name not in signature.parameters]
-    if "overrides" not in signature.parameters or not unknown or not keys_named(unknown[0]):
+    keys = keys_named(unknown[0]) if unknown and "overrides" in signature.parameters else []
+    if not keys:
         return ""
-    first, *others = keys_named(unknown[0])
+    first, *others = keys
     return (f"; it is a config key: pass overrides={{{first!r}: {kwargs[unknown[0]]!r}}}"
             + (f" (or {', '.join(others)})" if others else ""))
 

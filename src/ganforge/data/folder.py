@@ -352,8 +352,8 @@ def warn_decoded(folder: Path, files: list[Path], decoded: list[Decoded | str], 
 
 def _named(note: str) -> str:
     """A decoding note with its settings named as the running command takes them (``--resolution`` in ganforge
-    data). The notes are kept with ``{data.resolution}`` and ``{data.channels}`` so, as a folder's cache repeats
-    them to whichever command reads it next."""
+    data). The notes are kept with ``{data.resolution}`` and ``{data.channels}`` in them, so that a folder's cache,
+    which repeats them to whichever command reads it next, says them in that command's words."""
     for key in ("data.resolution", "data.channels"):
         note = note.replace("{" + key + "}", setting(key))
     return note

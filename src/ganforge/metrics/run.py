@@ -20,6 +20,7 @@ from ..files import check_output_file, write_json
 from ..images import IMAGE_SUFFIXES, uint8_images
 from ..memory import check_fits
 from ..plugins import check_run_components
+from ..run_folder import is_ganforge_run
 from ..sampling import generate, load_generator
 from ..training import checkpoint as ckpt
 from ..wording import say, settings_named
@@ -79,8 +80,9 @@ def _load_npy(path: Path) -> np.ndarray:
 
 
 def _is_image_folder(path: Path) -> bool:
-    """A folder that is not a run (no checkpoints, no config.json): the images in it are scored."""
-    return path.is_dir() and ckpt.checkpoints_folder(path) is None and not (path / "config.json").exists()
+    """A folder that is not a run (no checkpoints, no ganforge config.json): the images in it are scored. Another
+    tool's config.json beside them (a dataset's card) does not make it a run."""
+    return path.is_dir() and ckpt.checkpoints_folder(path) is None and not is_ganforge_run(path)
 
 
 @dataclass

@@ -230,8 +230,8 @@ def _without_checkpoints(folder: Path) -> str:
     (it said "run folder 'F' has no checkpoints yet; train it first" of all three)."""
     if is_ganforge_run(folder):
         return f"run folder '{folder}' has no checkpoints yet; train it first."
-    return runs_inside(folder) or (f"'{folder}' is not a run folder (it has no config.json or checkpoints); give a "
-                                   "run folder (the --out of ganforge train) or a checkpoint file.")
+    return runs_inside(folder) or (f"'{folder}' is not a run folder: it holds neither a ganforge config.json nor "
+                                   "checkpoints; give a run folder (the --out of ganforge train) or a checkpoint file.")
 
 
 def misfit_detail(error: RuntimeError) -> str:
