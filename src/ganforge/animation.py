@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .errors import GanforgeError, did_you_mean_path
+from .errors import GanforgeError
 from .files import check_output_file
 from .images import ANIMATIONS, save_animation
 from .training import checkpoint as ckpt
-from .run_folder import is_ganforge_run
+from .run_folder import is_ganforge_run, missing_run
 from .wording import say
 
 LABEL_HEIGHT = 14  # the strip above each grid that says its step
@@ -59,9 +59,8 @@ def write_timelapse(run: str | Path, out: str | Path, fps: float = 4.0, frames: 
     if not fps > 0 or frames < 2:
         raise GanforgeError(f"{say('--fps', 'fps')} must be > 0 and {say('--frames', 'frames')} at least 2, got "
                             f"{fps:g} and {frames}.")
-    if not run_dir.exists():  # a typo in the run's name, the usual slip: offer the name beside it
-        raise GanforgeError(f"'{run}' does not exist; give a run folder (the --out of ganforge train)."
-                            f"{did_you_mean_path(run_dir)}")
+    if not run_dir.exists():
+        raise missing_run(run)
     if not is_ganforge_run(run_dir):
         raise GanforgeError(f"'{run}' is not a run folder (the --out of ganforge train, with its config.json).")
     grids = grid_steps(run_dir)

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from .config import SEED_LIMIT
-from .errors import GanforgeError, did_you_mean_path, format_warning
+from .errors import GanforgeError, format_warning
+from .run_folder import missing_run
 from .wording import python_call
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -262,9 +263,7 @@ def history(run: str | Path) -> list[dict]:
 
     path = Path(run) / "metrics.jsonl"
     if not Path(run).is_dir():
-        what = "is not a folder" if Path(run).exists() else "does not exist"
-        raise GanforgeError(f"'{run}' {what}; give a run folder (the --out of ganforge train)."
-                            f"{did_you_mean_path(Path(run))}")
+        raise missing_run(run)
     if not path.is_file():
         raise GanforgeError(f"'{run}' has no metrics.jsonl; give a run folder (the --out of ganforge train).")
     return read_records(path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .errors import GanforgeError, did_you_mean_path
+
 
 def is_ganforge_run(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds a ganforge run: its config.json, written before any other run file, is a
@@ -15,3 +17,12 @@ def is_ganforge_run(run_dir: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(stored, dict) and {"model", "train", "data"} <= stored.keys()
+
+
+def missing_run(path: str | Path, or_else: str = "") -> GanforgeError:
+    """The error for a run that ``path`` does not lead to: it does not exist (a typo, the usual slip: the name
+    beside it is offered), or it is a file where a folder is wanted. ``or_else`` names what else the command
+    takes (" or a checkpoint file")."""
+    what = "is not a folder" if Path(path).exists() else "does not exist"
+    return GanforgeError(f"'{path}' {what}; give a run folder (the --out of ganforge train){or_else}."
+                         f"{did_you_mean_path(Path(path))}")

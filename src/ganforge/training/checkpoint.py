@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
-from ..errors import GanforgeError, did_you_mean_path
+from ..errors import GanforgeError
 from ..files import WriteFailed, write_atomic
-from ..run_folder import is_ganforge_run
+from ..run_folder import is_ganforge_run, missing_run
 
 FORMAT = "ganforge-checkpoint"
 VERSION = 1
@@ -208,8 +208,7 @@ def resolve(source: str | Path) -> tuple[dict[str, Any], Path]:
             print(f"ganforge: warning: {note} Using {path} instead.", file=sys.stderr)
         return payload, path
     if not p.exists():
-        raise GanforgeError(f"'{p}' does not exist; give a run folder (the --out of ganforge train) or a "
-                            f"checkpoint file.{did_you_mean_path(p)}")
+        raise missing_run(p, " or a checkpoint file")
     raise GanforgeError(f"'{p}' is neither a run folder nor a checkpoint file.")
 
 
