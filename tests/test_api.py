@@ -313,6 +313,12 @@ def test_a_bad_value_is_a_ganforge_error(tmp_path):
                           # it was read as the path '[[0, 0], [0, 0]]', which "does not exist"
                           (lambda: ganforge.evaluate([[0, 0], [0, 0]], "fid"), r"^source is list; give a run folder"),
                           (lambda: ganforge.history(tmp_path / "rnu"), r"'.*rnu' does not exist; give a run folder"),
-                          (lambda: ganforge.history(__file__), r"'.*test_api.py' is not a folder; give a run folder")):
+                          (lambda: ganforge.history(__file__), r"'.*test_api.py' is not a folder; give a run folder"),
+                          # a switch given as a string or a number: Python read "false" as true and drew from the EMA
+                          (lambda: ganforge.sample(tmp_path, 4, ema="false"),
+                           r"^ema must be True or False, got 'false' \(str\)\.$"),
+                          (lambda: ganforge.load_generator(tmp_path, 0.999), r"^ema must be True or False, got 0.999"),
+                          (lambda: ganforge.train("dcgan-fmnist", tmp_path / "r", resume="no"),
+                           r"^resume must be True or False, got 'no'")):
         with pytest.raises(GanforgeError, match=message):
             call()

@@ -83,6 +83,20 @@ def test_a_bad_key_says_where_it_was_set(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_folder_named_by_a_date_or_a_number(tmp_path):
+    # TOML and YAML read 2024-01-05 as a date: a config file holding one ended in a traceback (no JSON for dates)
+    (tmp_path / "d.toml").write_text("[data]\nroot = 2024-01-05\n")
+    (tmp_path / "d.yaml").write_text("data:\n  root: 2024-01-05\n")
+    for name in ("d.toml", "d.yaml"):
+        assert load_config(str(tmp_path / name)).data.root == "2024-01-05"
+    # --set of a key that holds text keeps the text as written: these were "must be a string, got 2024 (int)"
+    for text in ("2024-01-05", "2024", "1.5", "true"):
+        assert load_config("dcgan-fmnist", [f"data.root={text}"]).data.root == text
+    assert load_config("dcgan-fmnist", ["train.max_steps=2024"]).train.max_steps == 2024  # a number stays one
+    with pytest.raises(GanforgeError, match=r"'train.max_steps' must be an integer, got '2024-01-05' \(str\)"):
+        load_config("dcgan-fmnist", ["train.max_steps=2024-01-05"])
+
+
 def test_wrong_type_names_key_and_type():
     with pytest.raises(GanforgeError, match=r"config key 'train.batch_size' must be an integer, got 'big'"):
         load_config("dcgan-fmnist", ["train.batch_size=big"])

@@ -2,7 +2,9 @@ import functools
 import hashlib
 import http.server
 import pickle
+import re
 import shutil
+import socket
 import tarfile
 import threading
 import warnings
@@ -187,6 +189,36 @@ def test_download_tries_next_mirror(http_server, tmp_path):
     assert dest.read_bytes() == b"payload"
 
 
+def _server_replying(reply: bytes) -> str:
+    """The URL of a server on 127.0.0.1 that answers every request with ``reply`` and hangs up."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer():
+        while True:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(reply)
+    threading.Thread(target=answer, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/f.bin"
+
+
+def test_a_mirror_that_breaks_off_or_does_not_speak_http_is_passed_over(http_server, tmp_path):
+    www, url = http_server
+    (www / "f.bin").write_bytes(b"payload")
+    md5 = hashlib.md5(b"payload").hexdigest()
+    broken = _server_replying(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\npaylo\r\n")  # then hangs up
+    other = _server_replying(b"SSH-2.0-OpenSSH_9.6\r\n")  # another service on the mirror's port
+    # http.client's errors are no OSError: the first mirror's ended the command with a traceback
+    assert download([broken, other, url + "f.bin"], tmp_path / "f.bin", md5).read_bytes() == b"payload"
+    with pytest.raises(GanforgeError, match=re.escape(f"could not download f.bin: {broken}: the server's reply broke "
+                                                      "off or is not HTTP (IncompleteRead(5 bytes read)); "
+                                                      f"{other}: the server's reply broke off or is not HTTP "
+                                                      "(BadStatusLine('SSH-2.0-OpenSSH_9.6\\r\\n')). Put the file")):
+        download([broken, other], tmp_path / "g" / "f.bin", md5)
+    assert not list((tmp_path / "g").iterdir())  # no part file is left
+
+
 def test_download_cache_that_cannot_be_made_says_how_to_fix(http_server, tmp_path):
     www, url = http_server
     (www / "f.bin").write_bytes(b"payload")
@@ -242,6 +274,29 @@ def test_cifar_from_folder_and_archive(tmp_path, http_server):
     finally:
         c.ARCHIVE_MD5 = old
     assert y.shape == (3, 3, 32, 32)
+
+
+def test_a_damaged_archive_says_so_and_how_to_fix_it(tmp_path):
+    # gzip's header, then a deflate block of the reserved type: zlib's error is no OSError, and came as a traceback
+    (tmp_path / "t.gz").write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff\x07" + bytes(20))
+    with pytest.raises(GanforgeError, match=r"^cannot read IDX file '.*t.gz': Error -3 while decompressing data: "
+                                            r"invalid block type. It is damaged or incomplete: delete it and download "
+                                            r"it again.$"):
+        idx.read_idx(tmp_path / "t.gz")
+    folder = write_cifar_folder(tmp_path / "c", per_batch=4, test=3)
+    whole = tmp_path / "whole.tar.gz"
+    with tarfile.open(whole, "w:gz") as tar:
+        tar.add(folder, arcname="cifar-10-batches-py")
+    root = tmp_path / "root"
+    root.mkdir()
+    # a download cut short (EOFError) and a file that is no archive at all (tarfile's ReadError): both tracebacks
+    for damaged, why in ((whole.read_bytes()[:len(whole.read_bytes()) // 2], "Compressed file ended"),
+                         (b"<html>404 Not Found</html>", "not a gzip file")):
+        (root / cifar.ARCHIVE).write_bytes(damaged)
+        with pytest.raises(GanforgeError, match=rf"^cannot read the CIFAR-10 archive '.*{cifar.ARCHIVE}': {why}.*\. "
+                                                rf"It is damaged or incomplete \(its MD5 should be {cifar.ARCHIVE_MD5}\): "
+                                                "delete it and download it again.$"):
+            load_images(DataConfig(name="cifar10", root=str(root), resolution=32, channels=3))
 
 
 def test_cifar_refuses_code_in_pickle(tmp_path):

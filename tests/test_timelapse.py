@@ -8,6 +8,17 @@ from ganforge.animation import LABEL_HEIGHT, pick_frames
 from conftest import run_cli, tiny
 
 
+def _durations(path) -> list[int]:
+    """Each frame's duration in ms, as the file stores it (Pillow reads a WebP frame's on loading it)."""
+    with Image.open(path) as animation:
+        frames = []
+        for i in range(animation.n_frames):
+            animation.seek(i)
+            animation.load()
+            frames.append(animation.info["duration"])
+        return frames
+
+
 def test_the_grids_become_a_labelled_animation(idx_root, tmp_path, capsys):
     run, out = tmp_path / "run", tmp_path / "t.gif"
     assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=8",
@@ -20,8 +31,7 @@ def test_the_grids_become_a_labelled_animation(idx_root, tmp_path, capsys):
     gif = Image.open(out)
     frames = [f.convert("L") for f in ImageSequence.Iterator(gif)]
     assert len(frames) == 4 and gif.info["loop"] == 0
-    durations = [f.info["duration"] for f in ImageSequence.Iterator(Image.open(out))]
-    assert durations == [200, 200, 200, 2000]  # the last grid stays up
+    assert _durations(out) == [200, 200, 200, 2000]  # the last grid stays up
     last = np.asarray(Image.open(run / "samples" / "step_0000008.png").convert("L"))
     assert np.array_equal(np.asarray(frames[-1])[LABEL_HEIGHT:], last)  # grey levels fit a GIF's palette exactly
     labels = [np.asarray(f)[:LABEL_HEIGHT] for f in frames]
@@ -30,6 +40,9 @@ def test_the_grids_become_a_labelled_animation(idx_root, tmp_path, capsys):
     assert np.array_equal(np.asarray(frames[0])[LABEL_HEIGHT:], first)
     # at most --frames, evenly spread, the first and last kept
     assert ganforge.timelapse(run, tmp_path / "three.gif", frames=3) == (3, 2, 8)
+    for name, fps, shown in (("fast.gif", 50, 20), ("fast.webp", 90, 11)):  # the fastest each format plays
+        ganforge.timelapse(run, tmp_path / name, fps=fps)
+        assert _durations(tmp_path / name) == [shown] * 3 + [2000]
     assert pick_frames(100, 5) == [0, 25, 50, 74, 99] and pick_frames(3, 5) == [0, 1, 2]
     # a colour grid: a GIF's palette has 256 colours a frame, a WebP keeps every one
     colours = np.random.default_rng(0).integers(0, 256, (*last.shape, 3), dtype=np.uint8)
@@ -51,6 +64,15 @@ def test_what_a_timelapse_cannot_be_made_from(idx_root, tmp_path, capsys):
     assert run_cli("timelapse", tmp_path / "rnu", "--out", tmp_path / "t.gif") == 2
     assert capsys.readouterr().err.endswith(f"'{tmp_path / 'rnu'}' does not exist; give a run folder (the --out of "
                                             f"ganforge train). Did you mean '{run}'?\n")
+    # frames browsers would show for 100 ms, slower than asked: a GIF's are whole hundredths, so 60 fps wrote 10 ms
+    assert run_cli("timelapse", run, "--out", tmp_path / "t.gif", "--fps", 60) == 2
+    assert capsys.readouterr().err.endswith("--fps 60 is above 50 for a .gif: browsers show a frame of 10 ms or less "
+                                            "for 100 ms, so it would play at 10 frames a second; give --fps 50 or "
+                                            "less, or write a .webp (up to 90).\n")
+    assert run_cli("timelapse", run, "--out", tmp_path / "t.webp", "--fps", 100) == 2
+    assert capsys.readouterr().err.endswith("--fps 100 is above 90 for a .webp: browsers show a frame of 10 ms or "
+                                            "less for 100 ms, so it would play at 10 frames a second; give --fps 90 "
+                                            "or less.\n")
     assert run_cli("timelapse", run, "--out", tmp_path / "t.mp4") == 2
     assert capsys.readouterr().err.endswith(f"--out '{tmp_path / 't.mp4'}': a timelapse is an animated .gif (or a "
                                             "lossless .webp, for a colour run's exact colours); name it 't.gif'.\n")

@@ -21,6 +21,9 @@ from .wording import say
 
 LABEL_HEIGHT = 14  # the strip above each grid that says its step
 LAST_FRAME_MS = 2000  # the final grid stays up a while before the loop starts again
+# Browsers (Chromium, Firefox, WebKit) show a frame of 10 ms or less for 100 ms, so a faster --fps would play
+# slower. A GIF's frames last whole hundredths of a second (Pillow rounds down), a WebP's whole milliseconds.
+MAX_FPS = {".gif": 50, ".webp": 90}
 
 
 def grid_steps(run_dir: Path) -> list[tuple[int, Path]]:
@@ -59,6 +62,12 @@ def write_timelapse(run: str | Path, out: str | Path, fps: float = 4.0, frames: 
     if not fps > 0 or frames < 2:
         raise GanforgeError(f"{say('--fps', 'fps')} must be > 0 and {say('--frames', 'frames')} at least 2, got "
                             f"{fps:g} and {frames}.")
+    fastest = MAX_FPS[out.suffix.lower()]
+    if fps > fastest:
+        raise GanforgeError(f"{say('--fps', 'fps')} {fps:g} is above {fastest} for a {out.suffix.lower()}: browsers "
+                            "show a frame of 10 ms or less for 100 ms, so it would play at 10 frames a second; "
+                            f"give {say('--fps', 'fps')} {fastest} or less"
+                            + (", or write a .webp (up to 90)." if fastest < MAX_FPS[".webp"] else "."))
     if not run_dir.exists():
         raise missing_run(run)
     if not is_ganforge_run(run_dir):

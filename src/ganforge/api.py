@@ -44,9 +44,11 @@ def _in_python(fn: F) -> F:
     warnings (tqdm's, torch's) keep Python's form, which says whose they are.
 
     Its path arguments (those annotated with ``Path``) read a leading ``~`` as the home folder, as a shell
-    would have: ``train(..., "~/runs/a")`` made a folder named '~' in the working directory."""
+    would have: ``train(..., "~/runs/a")`` made a folder named '~' in the working directory. Its switches (those
+    annotated ``bool``) take True or False only: ``ema="false"``, a true value, drew from the EMA copy."""
     signature = inspect.signature(fn)
     paths = [name for name, p in signature.parameters.items() if "Path" in str(p.annotation)]
+    switches = [name for name, p in signature.parameters.items() if p.annotation == "bool"]
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
@@ -58,6 +60,9 @@ def _in_python(fn: F) -> F:
             value = bound.arguments.get(name)
             if isinstance(value, (str, Path)) and str(value).startswith("~"):
                 bound.arguments[name] = type(value)(os.path.expanduser(value))
+        for name in switches:
+            if name in bound.arguments:  # a default is left as it is
+                bound.arguments[name] = _switch(name, bound.arguments[name])
         args, kwargs = bound.args, bound.kwargs
         previous = warnings.formatwarning
 
@@ -85,6 +90,14 @@ def _as_override(signature: inspect.Signature, kwargs: dict) -> str:
     first, *others = keys
     return (f"; it is a config key: pass overrides={{{first!r}: {kwargs[unknown[0]]!r}}}"
             + (f" (or {', '.join(others)})" if others else ""))
+
+
+def _switch(name: str, value: Any) -> bool:
+    """``value`` as a bool (numpy's too), refusing anything else: Python would read ``ema="false"`` or ``resume="no"``
+    as true, and ``ema=0.999`` (a decay, not a switch) too."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise GanforgeError(f"{name} must be True or False, got {value!r} ({type(value).__name__}).")
+    return bool(value)
 
 
 def _integers(**given: Any) -> tuple[int, ...]:

@@ -14,6 +14,7 @@ A config is resolved in three steps, and nothing starts before the last one:
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import math
 import os
@@ -477,20 +478,21 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     raise AssertionError(f"unsupported config annotation {tp!r} at {where}")
 
 
-def _key_paths(cls: type, prefix: str = "") -> list[str]:
-    """Every key of the config dataclass ``cls`` as a dotted path (``objective.gp_weight``), sections included."""
+def _key_types(cls: type, prefix: str = "") -> dict[str, Any]:
+    """Every key of the config dataclass ``cls`` as a dotted path (``objective.gp_weight``), sections included,
+    with its type."""
     hints = typing.get_type_hints(cls)
-    paths = []
+    types = {}
     for f in dataclasses.fields(cls):
-        paths.append(prefix + f.name)
+        types[prefix + f.name] = hints[f.name]
         if dataclasses.is_dataclass(hints[f.name]):
-            paths += _key_paths(hints[f.name], f"{prefix}{f.name}.")
-    return paths
+            types.update(_key_types(hints[f.name], f"{prefix}{f.name}."))
+    return types
 
 
 def keys_named(name: str) -> list[str]:
     """The config keys whose last part is ``name``, as dotted paths: ``max_steps`` is ``train.max_steps``."""
-    return [p for p in _key_paths(Config) if p.rsplit(".", 1)[-1] == name]
+    return [p for p in _key_types(Config) if p.rsplit(".", 1)[-1] == name]
 
 
 def _in_another_section(key: str) -> str:
@@ -637,11 +639,23 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
                             f"(byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8.") from None
     except OSError as e:
         raise GanforgeError(f"cannot read config file '{path}': {e.strerror}.") from None
+    values = _dates_as_text(values)
     if not values:  # e.g. `ganforge config ... > mine.toml` that failed and left the file empty
         warnings.warn(f"config file '{path}' sets no keys, so every key takes its default (the dcgan network on "
                       f"Fashion-MNIST); fill it, e.g. with `ganforge config dcgan-fmnist > {path.name}`.")
     values.setdefault("name", path.stem)
     return values, base
+
+
+def _dates_as_text(value: Any) -> Any:
+    """``value`` with the dates that TOML and YAML read (``root = 2024-01-05``: a folder named by its date) as ISO
+    text, which a key that holds text takes (a date as written; a time in ISO form). Left as dates, they broke the
+    config's copy into JSON with a traceback."""
+    if isinstance(value, dict):
+        return {k: _dates_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dates_as_text(v) for v in value]
+    return value.isoformat() if isinstance(value, (datetime.date, datetime.time)) else value
 
 
 def _kind_of(value: Any) -> str:
@@ -766,7 +780,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key:
         raise GanforgeError(f"--set '{text}' has no key before '='.")
     try:
-        value = tomllib.loads(f"v = {raw}")["v"]
+        value = _dates_as_text(tomllib.loads(f"v = {raw}")["v"])
     except tomllib.TOMLDecodeError:
         value = raw
         sections = "|".join(f.name for f in dataclasses.fields(Config))
@@ -786,6 +800,11 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
     """
     values = json.loads(json.dumps(values))
     parsed = [(text, *parse_override(text)) for text in overrides]
+    # a key that holds text keeps the text as written where TOML read a number or a bool: a folder named 2024 was
+    # refused as "must be a string, got 2024 (int)"
+    texts = {key for key, tp in _key_types(Config).items() if tp is str}
+    parsed = [(text, keys, text.split("=", 1)[1] if ".".join(keys) in texts and not isinstance(value, (str, list, dict))
+               else value) for text, keys, value in parsed]
     # network names first, so their options can follow them in any order
     for text, keys, value in sorted(parsed, key=lambda p: p[1][-1] != "name"):
         node = values

@@ -1,9 +1,11 @@
 """CIFAR-10 from its official python pickles (``cifar-10-batches-py``)."""
 from __future__ import annotations
 
+import gzip
 import io
 import pickle
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -71,13 +73,19 @@ def load_cifar10(split: str, root: str = "", download_ok: bool = True, mirror: s
                                     f"folder holding cifar-10-batches-py or {ARCHIVE}, or allow the download.")
             urls = [mirror.rstrip("/") + "/" + ARCHIVE] if mirror else URLS
             download(urls, archive, ARCHIVE_MD5)
-    with tarfile.open(archive, "r:gz") as tar:
-        members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
-        arrays = []
-        for b in BATCHES[split]:
-            if b not in members:
-                raise GanforgeError(f"archive '{archive}' has no batch '{b}'.")
-            arrays.append(read_batch(tar.extractfile(members[b]).read(), f"{archive}:{b}"))
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+            arrays = []
+            for b in BATCHES[split]:
+                if b not in members:
+                    raise GanforgeError(f"archive '{archive}' has no batch '{b}'.")
+                arrays.append(read_batch(tar.extractfile(members[b]).read(), f"{archive}:{b}"))
+    except (tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error) as e:  # a download cut short, a damaged copy
+        raise GanforgeError(f"cannot read the CIFAR-10 archive '{archive}': {e}. It is damaged or incomplete (its "
+                            f"MD5 should be {ARCHIVE_MD5}): delete it and download it again.") from None
+    except OSError as e:
+        raise GanforgeError(f"cannot read the CIFAR-10 archive '{archive}': {e}") from None
     return _joined(arrays)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import sys
@@ -89,6 +90,8 @@ def fetch(urls: list[str], dest: Path, check: Callable[[Path], str | None], time
             return dest
         except (urllib.error.URLError, OSError, TimeoutError) as e:
             errors.append(f"{url}: {e}")
+        except http.client.HTTPException as e:  # not an OSError: it came as a traceback, and no other URL was tried
+            errors.append(f"{url}: the server's reply broke off or is not HTTP ({e!r})")
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)

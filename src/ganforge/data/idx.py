@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,10 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as e:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:  # damaged (zlib's error is no OSError)
+        raise GanforgeError(f"cannot read IDX file '{path}': {e}. It is damaged or incomplete: delete it and "
+                            "download it again.") from None
+    except OSError as e:
         raise GanforgeError(f"cannot read IDX file '{path}': {e}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
         raise GanforgeError(f"'{path}' is not an IDX file (bad magic number).")
