@@ -155,3 +155,26 @@ def test_a_command_given_a_folder_of_runs_names_the_runs_in_it(runs_folder, tmp_
         assert run_cli("evaluate", tmp_path / "s.npy", "--num", 8, "--metrics", "kid") == 0
     assert json.loads((notes / "evaluate.json").read_text())["kid"] == \
         json.loads((tmp_path / "s.eval.json").read_text())["kid"]  # the same 8 images, read from the folder
+
+
+def test_a_file_of_a_run_that_is_no_checkpoint_says_what_it_is(runs_folder, tmp_path, capsys):
+    """A grid, a config or a .npy given where a run goes was "damaged, truncated or not a checkpoint (it is not a
+    PyTorch file)", as of a checkpoint gone bad; and evaluate of a grid, which is one image, said the same."""
+    done = runs_folder / "done"
+    grid = sorted((done / "samples").glob("step_*.png"))[-1]
+    capsys.readouterr()
+    for given, said in ((grid, f"'{grid}' is an image, not a checkpoint; give its run folder, '{done}'."),
+                        (done / "config.json", f"'{done / 'config.json'}' is a JSON file, not a checkpoint; give its "
+                                               f"run folder, '{done}'.")):
+        assert run_cli("sample", given, "--num", 4, "--out", tmp_path / "g.png") == 2
+        assert capsys.readouterr().err == f"ganforge: error: {said}\n"
+    assert run_cli("sample", done, "--num", 4, "--out", tmp_path / "s.npy") == 0
+    assert run_cli("export", tmp_path / "s.npy", "--out", tmp_path / "g.pt2") == 2
+    assert capsys.readouterr().err.endswith(f"'{tmp_path / 's.npy'}' is an array of images, not a checkpoint; give a "
+                                            "run folder (the --out of ganforge train) or a checkpoint file "
+                                            "(RUN/checkpoints/last.pt).\n")
+    assert run_cli("evaluate", grid, "--num", 8, "--metrics", "kid") == 2
+    assert capsys.readouterr().err == (f"ganforge: error: '{grid}' is one image (a grid of samples is one too); "
+                                       "evaluate scores a set of images: give a folder of them (ganforge sample --out "
+                                       "FOLDER writes one PNG per image), a .npy of uint8 images, or a run folder.\n")
+    assert not (tmp_path / "g.png").exists() and not (tmp_path / "g.pt2").exists()

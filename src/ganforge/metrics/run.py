@@ -193,6 +193,10 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
                             f"images or a folder of images.{did_you_mean_path(path)}")
     if path.suffix.lower() == ".npz" and path.is_file():
         _refuse_npz(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():  # a sample grid, most often
+        raise GanforgeError(f"'{path}' is one image (a grid of samples is one too); evaluate scores a set of images: "
+                            "give a folder of them (ganforge sample --out FOLDER writes one PNG per image), a .npy of "
+                            "uint8 images, or a run folder.")
     if is_npy or _is_image_folder(path):
         _warn_val_ignored(val, path)
         given, num = num is not None, DEFAULT_NUM if num is None else num

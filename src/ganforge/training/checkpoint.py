@@ -23,6 +23,7 @@ import torch
 
 from ..errors import GanforgeError
 from ..files import WriteFailed, write_atomic
+from ..images import IMAGE_SUFFIXES
 from ..run_folder import is_ganforge_run, missing_run
 
 FORMAT = "ganforge-checkpoint"
@@ -197,6 +198,12 @@ def resolve(source: str | Path) -> tuple[dict[str, Any], Path]:
 
     p = Path(source)
     if p.is_file():
+        kind = _other_kind(p)
+        if kind:  # torch's reading of it said "damaged, truncated or not a checkpoint", as of a checkpoint gone bad
+            run = next((d for d in (p.parent, p.parent.parent) if is_ganforge_run(d)), None)  # RUN/samples/x.png
+            give = (f"give its run folder, '{run}'" if run else "give a run folder (the --out of ganforge train) or a "
+                    "checkpoint file (RUN/checkpoints/last.pt)")
+            raise GanforgeError(f"'{p}' is {kind}, not a checkpoint; {give}.")
         return load(p), p
     if p.is_dir():
         folder = checkpoints_folder(p)
@@ -210,6 +217,18 @@ def resolve(source: str | Path) -> tuple[dict[str, Any], Path]:
     if not p.exists():
         raise missing_run(p, " or a checkpoint file")
     raise GanforgeError(f"'{p}' is neither a run folder nor a checkpoint file.")
+
+
+def _other_kind(path: Path) -> str | None:
+    """What a file that a run holds beside its checkpoints, or that ganforge writes, is, by its name (a grid, a
+    .npy of samples, a config, an export); None for anything that may be a checkpoint."""
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES or suffix == ".gif":
+        return "an image"
+    kinds = {".npy": "an array of images", ".npz": "an array of images", ".json": "a JSON file", ".toml": "a config",
+             ".yaml": "a config", ".yml": "a config", ".pt2": "a generator exported by ganforge export (plain PyTorch "
+             "reads it: torch.export.load(path).module())"}
+    return kinds.get(suffix)
 
 
 def runs_inside(folder: Path) -> str:
