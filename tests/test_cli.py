@@ -142,6 +142,24 @@ def test_two_overrides_after_one_set_get_a_hint():
                                            "objective.diffaugment=color,translation").stdout
 
 
+def test_a_config_key_given_as_a_flag_gets_its_set(capsys):
+    """``--max-steps 3``, as other trainers take it: argparse said only "unrecognized arguments"."""
+    for args, hint in ((["train", "dcgan-fmnist", "--max-steps", "3"], "--set train.max_steps=3"),
+                       (["train", "dcgan-fmnist", "--batch-size=32"], "--set train.batch_size=32"),
+                       (["train", "dcgan-fmnist", "--steps", "100"], "--set train.max_steps=100"),
+                       (["bench", "train", "dcgan-fmnist", "--lr", "1e-3"], "--set optim_g.lr=1e-3 (or optim_d.lr)"),
+                       (["config", "dcgan-fmnist", "--epochs"], "--set train.max_epochs=...")):
+        with pytest.raises(SystemExit) as e:
+            cli.main(args)
+        assert e.value.code == 2
+        assert capsys.readouterr().err.rstrip().endswith(f"; settings are config keys, given with --set: {hint}")
+    # a section is no value, and a command without --set takes no config key
+    for args in (["train", "dcgan-fmnist", "--train", "3"], ["sample", "runs/a", "--out", "g.png", "--lr", "3"]):
+        with pytest.raises(SystemExit):
+            cli.main(args)
+        assert capsys.readouterr().err.rstrip().endswith(f"unrecognized arguments: {' '.join(args[-2:])}")
+
+
 def test_train_then_sample_in_fresh_processes(idx_root, tmp_path):
     """Each command in its own process, as a user runs them (nothing pre-imported)."""
     run = tmp_path / "run"

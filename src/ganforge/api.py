@@ -84,7 +84,7 @@ def _as_override(signature: inspect.Signature, kwargs: dict) -> str:
     from .config import keys_named
 
     unknown = [name for name in kwargs if name not in signature.parameters]
-    keys = keys_named(unknown[0]) if unknown and "overrides" in signature.parameters else []
+    keys = keys_named(unknown[0], values_only=True) if unknown and "overrides" in signature.parameters else []
     if not keys:
         return ""
     first, *others = keys

@@ -386,6 +386,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _set_hint(extra: list[str], args: argparse.Namespace) -> str:
+    """For a config key given as a flag (``train dcgan-fmnist --max-steps 3``, ``--batch-size``, ``--lr``, ``--steps``
+    for ``max_steps``) to a command that takes ``--set``: the ``--set`` to write instead; '' for anything else."""
+    if not hasattr(args, "set"):
+        return ""
+    from .config import keys_named
+
+    for i, token in enumerate(extra):
+        flag, _, value = token.partition("=")
+        name = flag.lstrip("-").replace("-", "_")
+        keys = (keys_named(name, values_only=True) or keys_named(f"max_{name}", values_only=True)) \
+            if token.startswith("--") else []
+        if keys:
+            if not value:  # `--max-steps 3`: the value is the next word
+                value = extra[i + 1] if i + 1 < len(extra) and not extra[i + 1].startswith("-") else "..."
+            others = f" (or {', '.join(keys[1:])})" if len(keys) > 1 else ""
+            return f"; settings are config keys, given with --set: --set {keys[0]}={value}{others}"
+    return ""
+
+
 class _VersionAction(argparse.Action):
     """``--version``: the versions are looked up only when asked, not at every command's start (reading
     torch's from its package metadata takes about 40 ms)."""
@@ -421,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         # `--set a=1 b=2` is the likely slip: every override needs its own --set
         stray = [a for a in extra if "=" in a and not a.startswith("-")]
         hint = f"; give each override its own --set, e.g. --set {stray[0]}" if stray else ""
-        parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{hint or _set_hint(extra, args)}")
     warnings.formatwarning = format_warning
     if int(os.environ.get("RANK", "0")) > 0:
         # under torchrun every rank reads the same config and data and would print each warning once per

@@ -490,9 +490,11 @@ def _key_types(cls: type, prefix: str = "") -> dict[str, Any]:
     return types
 
 
-def keys_named(name: str) -> list[str]:
-    """The config keys whose last part is ``name``, as dotted paths: ``max_steps`` is ``train.max_steps``."""
-    return [p for p in _key_types(Config) if p.rsplit(".", 1)[-1] == name]
+def keys_named(name: str, values_only: bool = False) -> list[str]:
+    """The config keys whose last part is ``name``, as dotted paths: ``max_steps`` is ``train.max_steps``; with
+    ``values_only``, not the sections (``train``)."""
+    return [p for p, tp in _key_types(Config).items() if p.rsplit(".", 1)[-1] == name
+            and not (values_only and dataclasses.is_dataclass(tp))]
 
 
 def _in_another_section(key: str) -> str:
