@@ -160,6 +160,21 @@ def test_a_config_key_given_as_a_flag_gets_its_set(capsys):
         assert capsys.readouterr().err.rstrip().endswith(f"unrecognized arguments: {' '.join(args[-2:])}")
 
 
+def test_a_misspelt_flag_gets_did_you_mean(capsys):
+    """argparse said "unrecognized arguments: --nmu 4" alone."""
+    for args, said in ((["sample", "runs/a", "--out", "g.png", "--nmu", "4"], "--nmu 4; did you mean '--num' (ganforge "
+                                                                            "sample --help lists them)?"),
+                       (["bench", "compare", "mlp-gan-fmnist", "--rouns=3"], "--rouns=3; did you mean '--rounds' "
+                                                                            "(ganforge bench compare --help lists them)?"),
+                       (["train", "dcgan-fmnist", "--reusme"], "--reusme; did you mean '--resume' (ganforge train "
+                                                               "--help lists them)?"),
+                       (["train", "dcgan-fmnist", "--xyzzy"], "--xyzzy")):  # nothing close: no guess
+        with pytest.raises(SystemExit) as e:
+            cli.main(args)
+        assert e.value.code == 2
+        assert capsys.readouterr().err.rstrip().endswith(f"unrecognized arguments: {said}")
+
+
 def test_train_then_sample_in_fresh_processes(idx_root, tmp_path):
     """Each command in its own process, as a user runs them (nothing pre-imported)."""
     run = tmp_path / "run"

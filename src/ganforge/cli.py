@@ -406,6 +406,26 @@ def _set_hint(extra: list[str], args: argparse.Namespace) -> str:
     return ""
 
 
+def _flag_hint(extra: list[str], parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """For a misspelt flag (``sample RUN --nmu 4``): '; did you mean '--num'?' among the running command's flags;
+    '' when none is close."""
+    unknown = next((token.partition("=")[0] for token in extra if token.startswith("--")), None)
+    if unknown is None:
+        return ""
+    for name in (args.command, getattr(args, "what", None)):  # down to the (bench) subcommand's own parser
+        # argparse keeps a command's subparsers, and each parser's options, in private attributes only
+        subcommands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if name is None or not subcommands:
+            break
+        parser = subcommands[0].choices[name]
+    # compared without the dashes, which every flag shares: with them '--lr' was close to '--help'
+    names = [flag[2:] for action in parser._actions for flag in action.option_strings if flag.startswith("--")]
+    hint = re.sub(r"'([^']*)'", r"'--\1'", did_you_mean(unknown[2:], names)).strip().replace("Did", "did", 1)
+    hint = hint.rstrip("?")
+    command = " ".join(filter(None, (args.command, getattr(args, "what", None))))
+    return f"; {hint} (ganforge {command} --help lists them)?" if hint else ""
+
+
 class _VersionAction(argparse.Action):
     """``--version``: the versions are looked up only when asked, not at every command's start (reading
     torch's from its package metadata takes about 40 ms)."""
@@ -441,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         # `--set a=1 b=2` is the likely slip: every override needs its own --set
         stray = [a for a in extra if "=" in a and not a.startswith("-")]
         hint = f"; give each override its own --set, e.g. --set {stray[0]}" if stray else ""
-        parser.error(f"unrecognized arguments: {' '.join(extra)}{hint or _set_hint(extra, args)}")
+        hint = hint or _set_hint(extra, args) or _flag_hint(extra, parser, args)
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     warnings.formatwarning = format_warning
     if int(os.environ.get("RANK", "0")) > 0:
         # under torchrun every rank reads the same config and data and would print each warning once per
