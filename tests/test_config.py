@@ -95,6 +95,11 @@ def test_a_folder_named_by_a_date_or_a_number(tmp_path):
     assert load_config("dcgan-fmnist", ["train.max_steps=2024"]).train.max_steps == 2024  # a number stays one
     with pytest.raises(GanforgeError, match=r"'train.max_steps' must be an integer, got '2024-01-05' \(str\)"):
         load_config("dcgan-fmnist", ["train.max_steps=2024-01-05"])
+    # YAML's tags for bytes and sets build values no config holds: tracebacks too
+    (tmp_path / "b.yaml").write_text("data:\n  root: !!binary aGVsbG8=\nplugins: !!set {a.py: null}\n")
+    with pytest.raises(GanforgeError, match=r"^config file '.*b.yaml' gives 'data.root' a bytes value, which a config "
+                                            r"cannot hold; give text, a number, true or false, a list or a table.$"):
+        load_config(str(tmp_path / "b.yaml"))
 
 
 def test_wrong_type_names_key_and_type():

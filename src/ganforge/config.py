@@ -641,7 +641,7 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
                             f"(byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8.") from None
     except OSError as e:
         raise GanforgeError(f"cannot read config file '{path}': {e.strerror}.") from None
-    values = _dates_as_text(values)
+    values = _plain_values(values, f"config file '{path}'")
     if not values:  # e.g. `ganforge config ... > mine.toml` that failed and left the file empty
         warnings.warn(f"config file '{path}' sets no keys, so every key takes its default (the dcgan network on "
                       f"Fashion-MNIST); fill it, e.g. with `ganforge config dcgan-fmnist > {path.name}`.")
@@ -649,15 +649,21 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
     return values, base
 
 
-def _dates_as_text(value: Any) -> Any:
-    """``value`` with the dates that TOML and YAML read (``root = 2024-01-05``: a folder named by its date) as ISO
-    text, which a key that holds text takes (a date as written; a time in ISO form). Left as dates, they broke the
-    config's copy into JSON with a traceback."""
+def _plain_values(value: Any, source: str, key: str = "") -> Any:
+    """``value`` in the types a run's config.json holds: the dates that TOML and YAML read (``root = 2024-01-05``: a
+    folder named by its date) as ISO text, which a key that holds text takes (a date as written; a time in ISO
+    form); any other type (YAML's ``!!binary`` bytes, ``!!set``) refused, naming ``key`` in ``source``. Left as
+    they were, they broke the config's copy into JSON with a traceback."""
     if isinstance(value, dict):
-        return {k: _dates_as_text(v) for k, v in value.items()}
+        return {k: _plain_values(v, source, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [_dates_as_text(v) for v in value]
-    return value.isoformat() if isinstance(value, (datetime.date, datetime.time)) else value
+        return [_plain_values(v, source, f"{key}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise GanforgeError(f"{source} gives '{key}' a {type(value).__name__} value, which a config cannot hold; give text, "
+                        "a number, true or false, a list or a table.")
 
 
 def _kind_of(value: Any) -> str:
@@ -782,7 +788,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key:
         raise GanforgeError(f"--set '{text}' has no key before '='.")
     try:
-        value = _dates_as_text(tomllib.loads(f"v = {raw}")["v"])
+        value = _plain_values(tomllib.loads(f"v = {raw}")["v"], f"--set '{text}'")
     except tomllib.TOMLDecodeError:
         value = raw
         sections = "|".join(f.name for f in dataclasses.fields(Config))
