@@ -164,8 +164,8 @@ def test_a_misspelt_flag_gets_did_you_mean(capsys):
     """argparse said "unrecognized arguments: --nmu 4" alone."""
     for args, said in ((["sample", "runs/a", "--out", "g.png", "--nmu", "4"], "--nmu 4; did you mean '--num' (ganforge "
                                                                             "sample --help lists them)?"),
-                       (["bench", "compare", "mlp-gan-fmnist", "--rouns=3"], "--rouns=3; did you mean '--rounds' "
-                                                                            "(ganforge bench compare --help lists them)?"),
+                       (["bench", "compare", "mlp-gan-fmnist", "--rouns=3"],
+                        "--rouns=3; did you mean '--rounds' (ganforge bench compare --help lists them)?"),
                        (["train", "dcgan-fmnist", "--reusme"], "--reusme; did you mean '--resume' (ganforge train "
                                                                "--help lists them)?"),
                        (["train", "dcgan-fmnist", "--xyzzy"], "--xyzzy")):  # nothing close: no guess

@@ -294,8 +294,8 @@ def test_a_damaged_archive_says_so_and_how_to_fix_it(tmp_path):
                          (b"<html>404 Not Found</html>", "not a gzip file")):
         (root / cifar.ARCHIVE).write_bytes(damaged)
         with pytest.raises(GanforgeError, match=rf"^cannot read the CIFAR-10 archive '.*{cifar.ARCHIVE}': {why}.*\. "
-                                                rf"It is damaged or incomplete \(its MD5 should be {cifar.ARCHIVE_MD5}\): "
-                                                "delete it and download it again.$"):
+                                                r"It is damaged or incomplete \(its MD5 should be "
+                                                rf"{cifar.ARCHIVE_MD5}\): delete it and download it again.$"):
             load_images(DataConfig(name="cifar10", root=str(root), resolution=32, channels=3))
 
 

@@ -323,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "with their steps")
     tl.add_argument("run", metavar="RUN_DIR")
     tl.add_argument("--out", type=_user_path, required=True, help="the .gif (or .webp, lossless) to write")
-    tl.add_argument("--fps", type=float, default=4.0, help="grids per second (default 4; at most 50 for a .gif, 90 for a .webp)")
+    tl.add_argument("--fps", type=float, default=4.0,
+                    help="grids per second (default 4; at most 50 for a .gif, 90 for a .webp)")
     tl.add_argument("--frames", type=int, default=100,
                     help="at most this many grids, evenly spread, first and last kept (default 100)")
     tl.set_defaults(func=_cmd_timelapse)

@@ -662,8 +662,8 @@ def _plain_values(value: Any, source: str, key: str = "") -> Any:
         return value.isoformat()
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
-    raise GanforgeError(f"{source} gives '{key}' a {type(value).__name__} value, which a config cannot hold; give text, "
-                        "a number, true or false, a list or a table.")
+    raise GanforgeError(f"{source} gives '{key}' a {type(value).__name__} value, which a config cannot hold; give "
+                        "text, a number, true or false, a list or a table.")
 
 
 def _kind_of(value: Any) -> str:
