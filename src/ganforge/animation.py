@@ -67,7 +67,7 @@ def write_timelapse(run: str | Path, out: str | Path, fps: float = 4.0, frames: 
         raise GanforgeError(f"{say('--fps', 'fps')} {fps:g} is above {fastest} for a {out.suffix.lower()}: browsers "
                             "show a frame of 10 ms or less for 100 ms, so it would play at 10 frames a second; "
                             f"give {say('--fps', 'fps')} {fastest} or less"
-                            + (", or write a .webp (up to 90)." if fastest < MAX_FPS[".webp"] else "."))
+                            + (f", or write a .webp (up to {MAX_FPS['.webp']})." if fastest < MAX_FPS[".webp"] else "."))
     if not run_dir.exists():
         raise missing_run(run)
     if not is_ganforge_run(run_dir):

@@ -780,7 +780,8 @@ def _resume_hint(folder: Path) -> str:
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split ``a.b=value``; the value is read as TOML (numbers, bools, lists), else as a string."""
+    """Split ``a.b=value``; the value is read as TOML (numbers, bools, lists), else as a string, and as the text
+    written for a key that holds text."""
     if "=" not in text:
         raise GanforgeError(f"--set '{text}' must look like key=value, e.g. train.max_steps=100.")
     key, raw = text.split("=", 1)
@@ -796,6 +797,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
             parts = re.split(rf",\s*(?=(?:{sections})\.[\w.]+\s*=)", text)
             raise GanforgeError(f"--set '{text}' sets {len(parts)} keys; give each its own --set: "
                                 f"{' '.join(f'--set {part}' for part in parts)}.")
+    if not isinstance(value, (str, list, dict)) and _key_types(Config).get(key) is str:
+        value = raw  # TOML read a number or a bool: a folder named 2024 was refused as "must be a string, got 2024"
     return key.split("."), value
 
 
@@ -808,11 +811,6 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
     """
     values = json.loads(json.dumps(values))
     parsed = [(text, *parse_override(text)) for text in overrides]
-    # a key that holds text keeps the text as written where TOML read a number or a bool: a folder named 2024 was
-    # refused as "must be a string, got 2024 (int)"
-    texts = {key for key, tp in _key_types(Config).items() if tp is str}
-    parsed = [(text, keys, text.split("=", 1)[1] if ".".join(keys) in texts and not isinstance(value, (str, list, dict))
-               else value) for text, keys, value in parsed]
     # network names first, so their options can follow them in any order
     for text, keys, value in sorted(parsed, key=lambda p: p[1][-1] != "name"):
         node = values
