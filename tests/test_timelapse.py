@@ -3,7 +3,7 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 import ganforge
-from ganforge.animation import LABEL_HEIGHT, pick_frames
+from ganforge.animation import LABEL_HEIGHT, frame_durations, pick_frames
 
 from conftest import run_cli, tiny
 
@@ -43,6 +43,11 @@ def test_the_grids_become_a_labelled_animation(idx_root, tmp_path, capsys):
     for name, fps, shown in (("fast.gif", 50, 20), ("fast.webp", 90, 11)):  # the fastest each format plays
         ganforge.timelapse(run, tmp_path / name, fps=fps)
         assert _durations(tmp_path / name) == [shown] * 3 + [2000]
+    # a pace that is no whole number of ticks keeps its rate on average: 25 ms frames were stored as 20 in a GIF
+    for name, fps, shown in (("40.gif", 40, [20, 30, 30]), ("3.webp", 3, [333, 334, 333])):
+        ganforge.timelapse(run, tmp_path / name, fps=fps)
+        assert _durations(tmp_path / name) == shown + [2000]
+    assert sum(frame_durations(41, 40, 10)[:-1]) == 1000 and set(frame_durations(41, 40, 10)[:-1]) == {20, 30}
     assert pick_frames(100, 5) == [0, 25, 50, 74, 99] and pick_frames(3, 5) == [0, 1, 2]
     # a colour grid: a GIF's palette has 256 colours a frame, a WebP keeps every one
     colours = np.random.default_rng(0).integers(0, 256, (*last.shape, 3), dtype=np.uint8)

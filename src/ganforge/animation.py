@@ -24,6 +24,7 @@ LAST_FRAME_MS = 2000  # the final grid stays up a while before the loop starts a
 # Browsers (Chromium, Firefox, WebKit) show a frame of 10 ms or less for 100 ms, so a faster --fps would play
 # slower. A GIF's frames last whole hundredths of a second (Pillow rounds down), a WebP's whole milliseconds.
 MAX_FPS = {".gif": 50, ".webp": 90}
+TICK_MS = {".gif": 10, ".webp": 1}  # the unit a frame's duration is stored in
 
 
 def grid_steps(run_dir: Path) -> list[tuple[int, Path]]:
@@ -39,6 +40,15 @@ def pick_frames(count: int, most: int) -> list[int]:
     if count <= most:
         return list(range(count))
     return sorted(set(np.linspace(0, count - 1, most).round().astype(int).tolist()))
+
+
+def frame_durations(count: int, fps: float, tick_ms: int) -> list[int]:
+    """Each of ``count`` frames' duration in ms, whole ``tick_ms`` each, so that the animation keeps ``fps`` on
+    average: frame i ends at i + 1 periods, rounded to a tick. A GIF at 40 fps alternates 20 and 30 ms frames,
+    where 25 ms each would be stored as 20 and play 25 % fast. The last frame stays up ``LAST_FRAME_MS``."""
+    ends = [round((i + 1) * 1000 / fps / tick_ms) * tick_ms for i in range(count)]
+    durations = [end - start for start, end in zip([0, *ends], ends)]
+    return durations[:-1] + [max(LAST_FRAME_MS, durations[-1])]
 
 
 def _labelled(path: Path, step: int, size: tuple[int, int], mode: str) -> Image.Image:
@@ -85,6 +95,5 @@ def write_timelapse(run: str | Path, out: str | Path, fps: float = 4.0, frames: 
     size = (max(w for (w, _), _ in headers), max(h for (_, h), _ in headers))
     mode = "L" if all(m == "L" for _, m in headers) else "RGB"
     pictures = [_labelled(p, step, size, mode) for step, p in chosen]
-    durations = [round(1000 / fps)] * (len(pictures) - 1) + [max(LAST_FRAME_MS, round(1000 / fps))]
-    save_animation(pictures, out, durations)
+    save_animation(pictures, out, frame_durations(len(pictures), fps, TICK_MS[out.suffix.lower()]))
     return len(pictures), chosen[0][0], chosen[-1][0]
