@@ -45,13 +45,20 @@ def test_overrides_parse_toml_values():
     assert (cfg.train.max_steps, cfg.optim_g.lr, cfg.ema.enabled) == (7, 1e-3, False)
 
 
-def test_unknown_key_suggests_closest():
+def test_unknown_key_suggests_closest(tmp_path):
     with pytest.raises(GanforgeError, match=r"unknown config key 'train.max_step'.*Did you mean 'max_steps'"):
         load_config("dcgan-fmnist", ["train.max_step=5"])
     with pytest.raises(GanforgeError, match=r"unknown config key 'trian'.*Did you mean 'train'"):
         load_config("dcgan-fmnist", ["trian.max_steps=5"])
     with pytest.raises(GanforgeError, match=r"'model.generator.type'. Did you mean 'name'\? \(MMEngine's type= is "):
         load_config("dcgan-fmnist", ["model.generator.type=dcgan"])  # seed 004's dict(type=...)
+    # a config that names another to build on, as MMEngine's `_base_` does: the way to a preset's whole config
+    mine = tmp_path / "mine.toml"
+    for line, named in (('_base_ = ["../_base_/dcgan.py"]', "dcgan-fmnist"), ('base = "hw6-dcgan-64"', "hw6-dcgan-64")):
+        mine.write_text(f"{line}\n[train]\nmax_steps = 3\n")
+        said = rf"unknown config key '{line.split()[0]}'. A ganforge config stands alone: `ganforge config {named} > "
+        with pytest.raises(GanforgeError, match=said + "mine.toml` writes that preset's"):
+            load_config(str(mine))
     with pytest.raises(GanforgeError) as e:  # nothing close: no far-fetched guess, just the valid keys
         load_config("dcgan-fmnist", ["train.nope=5"])
     assert "Did you mean" not in str(e.value) and "Valid keys in train: batch_size" in str(e.value)

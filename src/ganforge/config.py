@@ -516,6 +516,10 @@ class ConfigKeyError(GanforgeError):
         self.key = key
 
 
+# top-level keys by which other tools' configs build on another (MMEngine's `_base_`): no key of ganforge's
+BASE_KEYS = ("_base_", "base", "bases", "extends", "inherit", "inherits", "parent", "preset")
+
+
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
@@ -529,6 +533,11 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
                 hint = f" A list is set whole: {where + '.' if where else ''}{item[1]}=[...]."
             if key == "type" and "name" in fields:  # MMEngine's dict(type='DCGANGenerator', ...) (seed 004)
                 hint = " Did you mean 'name'? (MMEngine's type= is name here.)"
+            if not where and key in BASE_KEYS:  # MMEngine's `_base_ = [...]`: a config built on another
+                named = value if isinstance(value, str) and value in preset_names() else "dcgan-fmnist"
+                hint = (f" A ganforge config stands alone: `ganforge config {named} > mine.toml` writes "
+                        f"that preset's whole config to edit, or `ganforge train {named} --set KEY=VALUE` changes a "
+                        "few keys.")
             raise ConfigKeyError(
                 f"unknown config key '{path}'.{hint} "
                 f"Valid keys{' in ' + where if where else ''}: {', '.join(fields)}.", path)
