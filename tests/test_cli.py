@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import run_cli
@@ -117,10 +118,11 @@ def test_a_seed_out_of_range_is_refused_by_the_parser(args):
     assert f"argument --seed: must be an integer in [0, 2**32), got '{args[-1]}'" in result.stderr
 
 
-def test_a_misspelt_choice_gets_did_you_mean(capsys):
+def test_a_misspelt_choice_gets_did_you_mean(capsys, tmp_path):
     """A command, a subcommand or a flag's choice: argparse listed them all without saying which was meant."""
     for args, meant in ((["trian"], "train"), (["bench", "comapre", "x"], "compare"),
-                        (["config", "dcgan-fmnist", "--format", "yml"], "yaml")):
+                        (["config", "dcgan-fmnist", "--format", "yml"], "yaml"),
+                        (["data", "fmnist", "--out", "x.npy"], "fashion-mnist")):  # not 'mnist', the closest spelling
         with pytest.raises(SystemExit) as e:
             cli.main(args)
         assert e.value.code == 2
@@ -128,6 +130,12 @@ def test_a_misspelt_choice_gets_did_you_mean(capsys):
     with pytest.raises(SystemExit):
         cli.main(["xyz"])  # nothing close: the list alone
     assert capsys.readouterr().err.rstrip().endswith("'config')")
+    # a dataset named where no choices are listed: a config's data.name, evaluate's --dataset
+    np.save(tmp_path / "s.npy", np.zeros((2, 1, 28, 28), np.uint8))
+    for args in (["train", "dcgan-fmnist", "--dry-run", "--set", "data.name=fmnist"],
+                 ["evaluate", str(tmp_path / "s.npy"), "--dataset", "fmnist", "--metrics", "kid"]):
+        assert run_cli(*args) == 2
+        assert "'fmnist'. Did you mean 'fashion-mnist'? Valid datasets: fashion-mnist, mnist" in capsys.readouterr().err
 
 
 def test_two_overrides_after_one_set_get_a_hint():

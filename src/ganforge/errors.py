@@ -24,16 +24,25 @@ def format_warning(message, category, *args, **kwargs) -> str:
 
 def did_you_mean(name: str, valid: Iterable[str]) -> str:
     """Return ' Did you mean 'x'?' for the closest valid name, or ''. Case does not count ('DCGAN-fmnist'); a
-    valid name that begins with ``name`` is close too ('dcgan' for 'dcgan-fmnist'), and several such are listed."""
+    valid name that begins with ``name`` is close too ('dcgan' for 'dcgan-fmnist'), and several such are listed;
+    a hyphenated name shortened to its first parts' initials is meant before any spelling ('fmnist')."""
     folded = {v.casefold(): v for v in valid}
     key = name.casefold()
+    # 'fmnist' (the presets' suffix, the features' name) is fashion-mnist: difflib offered 'mnist', another dataset
+    close = [v for f, v in folded.items() if "-" in f and _initials(f) == key]
     # difflib's cutoff, 0.6: 0.5 offered 'compile' for 'nope'
-    close = [folded[c] for c in difflib.get_close_matches(key, list(folded), n=1)]
+    close = close or [folded[c] for c in difflib.get_close_matches(key, list(folded), n=1)]
     if not close and len(key) >= 3:  # an abbreviation: 'hw6' begins three presets
         close = sorted(v for f, v in folded.items() if f.startswith(key))
     if len(close) > 1:
         return f" Did you mean one of {', '.join(map(repr, close))}?"
     return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _initials(name: str) -> str:
+    """A hyphenated name by the initials of its parts but the last, which stays whole: 'fashion-mnist' -> 'fmnist'."""
+    *first, last = name.split("-")
+    return "".join(part[:1] for part in first) + last
 
 
 def did_you_mean_path(path: Path) -> str:

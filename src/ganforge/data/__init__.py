@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import DataConfig
-from ..errors import GanforgeError
+from ..errors import GanforgeError, did_you_mean
 from ..memory import check_fits
 from ..wording import setting
 from .batches import InMemoryBatches
@@ -89,5 +89,6 @@ def _load(cfg: DataConfig, with_labels: bool) -> tuple[np.ndarray, np.ndarray | 
         else:
             images = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.cache_dir)
     else:
-        raise GanforgeError(f"unknown dataset '{cfg.name}'; valid: {', '.join(DATASET_NAMES)}.")
+        raise GanforgeError(f"unknown dataset '{cfg.name}'.{did_you_mean(cfg.name, DATASET_NAMES)} Valid datasets: "
+                            f"{', '.join(DATASET_NAMES)}.")
     return images, labels, classes
