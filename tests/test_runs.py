@@ -96,6 +96,18 @@ def test_a_run_whose_config_json_is_not_read_is_listed_with_the_others(runs_fold
     assert len(rows) == 2 and "stopped: --resume continues it" in rows[1]
     assert rows[0].split()[:3] == [str(tmp_path / "edited"), "dcgan-fmnist", "4"]
     assert "unreadable: its config.json: unknown config key 'train.bogus'  " in rows[0]  # not the valid keys after
+    # one that is no longer JSON (a comma too many) was not listed at all, and --out called it another tool's
+    shutil.copytree(runs_folder / "done", tmp_path / "broken")
+    text = (tmp_path / "broken" / "config.json").read_text()
+    (tmp_path / "broken" / "config.json").write_text(text.replace("{", "{,", 1))
+    assert run_cli("runs", tmp_path) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [row.split()[:2] for row in rows[:1]] == [[str(tmp_path / "broken"), "dcgan-fmnist"]]  # its checkpoint's name
+    assert ("unreadable: its config.json is not JSON (line 1, column 2: Expecting property name enclosed in double "
+            "quotes)") in rows[0]
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "broken") == 2
+    assert "already holds a run (config.json, metrics.jsonl, sessions.jsonl, checkpoints" in capsys.readouterr().err
+    shutil.rmtree(tmp_path / "broken")
     # and a bad --set on a resume names itself
     assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "killed", "--resume", "--set", "train.bogus=2") == 2
     assert capsys.readouterr().err.startswith("ganforge: error: --set train.bogus=2: unknown config key 'train.bogus'.")

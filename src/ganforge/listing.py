@@ -12,13 +12,13 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .config import config_from_dict
+from .config import Config, config_from_dict
 from .errors import GanforgeError, did_you_mean_path
 from .metrics.evaluate import HIGHER_IS_BETTER
 from .training import checkpoint as ckpt
 from .training.hooks.logger import read_records
 from .training.lock import is_being_written
-from .run_folder import is_ganforge_run
+from .run_folder import config_damage, is_ganforge_run
 from .training.run import reached_at_checkpoint
 from .wording import say
 
@@ -34,7 +34,7 @@ class RunSummary:
         config: its config's name (the preset it came from, or the file's).
         state: ``training`` (a live process holds it), ``finished`` (a bound reached), ``stopped`` (it can
             go on with a resume), ``no checkpoint`` (stopped before its first) or ``unreadable`` (its config.json
-            is not a config this ganforge reads: edited, or another version's).
+            is not JSON, or not a config this ganforge reads: edited by hand, or another version's).
         detail: the bound that ended it, or what stopped it (where sessions.jsonl says) and how to go on.
         step, images, seconds: where the newest good checkpoint is (0 with none).
         evaluation: the primary metric during training (``eval.every_kimg``): its name, ``last``, ``best``
@@ -76,14 +76,7 @@ def find_runs(folder: Path) -> list[Path]:
 
 def summarize(run_dir: Path) -> RunSummary:
     """What :class:`RunSummary` says about ``run_dir`` (a ganforge run folder)."""
-    stored = json.loads((run_dir / "config.json").read_text())
-    try:
-        cfg = config_from_dict(stored)
-    except GanforgeError as e:  # edited by hand, or written by another ganforge version: the other runs are listed
-        first = re.split(r"(?<=\.)\s+(?=[A-Z])", str(e))[0]  # the key and what is wrong, not the valid keys after
-        cfg, unreadable = None, f"its config.json: {first.rstrip('.')}"
-    else:
-        unreadable = ""
+    stored, cfg, unreadable = _read_config(run_dir)
     try:
         found = ckpt.load_latest(run_dir / "checkpoints")  # None for a run without the folder
     except GanforgeError:  # every checkpoint damaged: as good as none for going on
@@ -91,7 +84,9 @@ def summarize(run_dir: Path) -> RunSummary:
     payload = found[0] if found else None
     state = payload["state"] if payload else {"step": 0, "images_seen": 0, "seconds": 0.0}
     records = read_records(run_dir / "metrics.jsonl")
-    name = cfg.name if cfg else str(stored.get("name", "?"))
+    # the checkpoint's copy of the config names a run whose config.json no longer does
+    name = cfg.name if cfg else str(stored.get("name")
+                                    or (payload and json.loads(payload["config"]).get("name")) or "?")
     summary = RunSummary(str(run_dir), name, "", "", state["step"], state["images_seen"], state["seconds"],
                          _evaluation(records, cfg, state["step"]) if cfg else {}, _evaluated(run_dir))
     resume = say("--resume continues it", "resume=True continues it")
@@ -111,6 +106,20 @@ def summarize(run_dir: Path) -> RunSummary:
     else:
         summary.state, summary.detail = "stopped", "; ".join(part for part in (_stopped_by(run_dir), resume) if part)
     return summary
+
+
+def _read_config(run_dir: Path) -> tuple[dict, Config | None, str]:
+    """The run's config.json as stored, the config it makes (None where it makes none) and, then, why not.
+    A config.json edited by hand, or written by another ganforge version, is said on its run's row, and the
+    other runs are listed."""
+    if damage := config_damage(run_dir):
+        return {}, None, f"its config.json is not JSON ({damage})"
+    stored = json.loads((run_dir / "config.json").read_text())
+    try:
+        return stored, config_from_dict(stored), ""
+    except GanforgeError as e:
+        first = re.split(r"(?<=\.)\s+(?=[A-Z])", str(e))[0]  # the key and what is wrong, not the valid keys after
+        return stored, None, f"its config.json: {first.rstrip('.')}"
 
 
 def _stopped_by(run_dir: Path) -> str:
