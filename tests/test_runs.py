@@ -3,6 +3,7 @@ its figures."""
 import json
 import shutil
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -118,6 +119,27 @@ def test_a_run_whose_config_json_is_not_read_is_listed_with_the_others(runs_fold
     assert run_cli("sample", tmp_path / "newer.pt", "--out", tmp_path / "s.png") == 2
     assert capsys.readouterr().err.startswith(f"ganforge: error: the config stored in checkpoint '{tmp_path / 'newer.pt'}"
                                               "': unknown config key 'newer'.")
+
+
+def test_a_run_inside_a_run_is_listed_or_refused(runs_folder, idx_root, tmp_path, capsys, monkeypatch):
+    """A run beside a run's own files (RUN/finetune) is listed, and --force on the outer run leaves it; one
+    inside its samples/ (or checkpoints/, tb/) is refused: it was not listed, and --force on the outer run
+    deleted it with the grids."""
+    base = Path(shutil.copytree(runs_folder / "done", tmp_path / "runs" / "base"))
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("train", "dcgan-fmnist", "--out", base / "finetune", *tiny(idx_root, "train.max_steps=2")) == 0
+    for out in (Path("runs/base/samples/x"), Path("runs/base/tb")):
+        assert run_cli("train", "dcgan-fmnist", "--out", out, *tiny(idx_root, "train.max_steps=2")) == 2
+        assert capsys.readouterr().err.startswith(
+            f"ganforge: error: --out '{out}' is inside the {out.parts[2]}/ folder of the run 'runs/base', which that "
+            f"run writes and deletes with --force. Choose a folder outside it, such as 'runs/{out.name}' (a run ")
+    assert not (base / "samples" / "x").exists()
+    for folder in ("runs", "runs/base"):
+        assert run_cli("runs", folder) == 0
+        rows = capsys.readouterr().out.splitlines()[1:]
+        assert [row.split()[0] for row in rows] == ["runs/base", "runs/base/finetune"]
+    assert run_cli("train", "dcgan-fmnist", "--out", base, "--force", *tiny(idx_root, "train.max_steps=2")) == 0
+    assert ganforge.runs(base / "finetune")[0]["state"] == "finished"
 
 
 def test_no_runs_and_a_missing_folder(tmp_path, capsys):

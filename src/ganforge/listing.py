@@ -19,7 +19,7 @@ from .training import checkpoint as ckpt
 from .training.hooks.logger import read_records
 from .training.lock import is_being_written
 from .run_folder import config_damage, is_ganforge_run
-from .training.run import reached_at_checkpoint
+from .training.run import RUN_FILES, reached_at_checkpoint
 from .wording import say
 
 MAX_DEPTH = 4  # run folders this deep under a given folder are found (runs/sweep/lr_1e-4/seed_0)
@@ -54,23 +54,22 @@ class RunSummary:
 
 
 def find_runs(folder: Path) -> list[Path]:
-    """``folder`` if it is a run, else the runs under it (up to :data:`MAX_DEPTH` deep), in path order."""
+    """``folder`` if it is a run, and the runs under it (up to :data:`MAX_DEPTH` deep, a run's own among them:
+    RUN/finetune), in path order."""
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         raise GanforgeError(f"'{folder}' {what}; give the folder your runs are in (the --out of ganforge train, "
                             f"or the folder above them).{did_you_mean_path(folder)}")
-    if is_ganforge_run(folder):
-        return [folder]
     found = []
     for here, subfolders, _ in os.walk(folder):
         here_path = Path(here)
-        if is_ganforge_run(here_path):
+        is_run = is_ganforge_run(here_path)
+        if is_run:
             found.append(here_path)
-            subfolders.clear()  # a run's own folders (checkpoints, samples) hold no runs
-            continue
         if len(here_path.relative_to(folder).parts) >= MAX_DEPTH:
             subfolders.clear()
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        # a run's own folders (checkpoints, samples, tb) hold no runs: training refuses an --out inside them
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and not (is_run and d in RUN_FILES))
     return sorted(found)
 
 

@@ -80,6 +80,7 @@ def prepare_run_dir(run_dir: Path, resume: bool, force: bool, cfg: Config) -> No
     """Refuse to mix two runs in one folder unless --resume or --force (the folder exists and is locked),
     to replace files that are not a ganforge run's, and to write a run inside a folder of training images."""
     _refuse_run_inside_images(run_dir, cfg)
+    _refuse_run_inside_a_runs_files(run_dir)
     existing = [name for name in RUN_FILES if (run_dir / name).exists()]
     if existing and not resume:
         if not is_ganforge_run(run_dir):
@@ -114,6 +115,23 @@ def _refuse_run_inside_images(run_dir: Path, cfg: Config) -> None:
             where = key if here == folder else f"inside {key}"
             raise GanforgeError(f"--out '{run_dir}' is {where} '{root}': the run's sample grids would be read "
                                 "as images of that folder next time. Choose an --out outside it.")
+
+
+def _refuse_run_inside_a_runs_files(run_dir: Path) -> None:
+    """A run folder in or under another run's checkpoints/, samples/ or tb/: that run writes there, its
+    timelapse reads the grids there, and ``--force`` on it deletes them, the run inside with them. A run
+    beside those (RUN/finetune) is fine: ``ganforge runs`` lists it, and ``--force`` leaves it."""
+    here, cwd = run_dir.resolve(), Path.cwd()
+    for folder in (here, *here.parents):
+        if folder.name in RUN_FILES and is_ganforge_run(run := folder.parent):
+            beside = run.parent / run_dir.name
+            beside = beside.relative_to(cwd) if beside.is_relative_to(cwd) else beside  # as the user wrote --out
+            out = say("--out", "out")
+            raise GanforgeError(f"{out} '{run_dir}' is inside the {folder.name}/ folder of the run "
+                                f"'{run.relative_to(cwd) if run.is_relative_to(cwd) else run}', which that run writes "
+                                f"and deletes with {say('--force', 'force=True')}. Choose a folder outside it, such as "
+                                f"'{beside}' (a run already there moves out with mv, and "
+                                f"{say('--resume', 'resume=True')} continues it in its new place).")
 
 
 def describe(cfg: Config) -> str:
