@@ -122,16 +122,18 @@ def _refuse_run_inside_a_runs_files(run_dir: Path) -> None:
     timelapse reads the grids there, and ``--force`` on it deletes them, the run inside with them. A run
     beside those (RUN/finetune) is fine: ``ganforge runs`` lists it, and ``--force`` leaves it."""
     here, cwd = run_dir.resolve(), Path.cwd()
+
+    def shown(path: Path) -> Path:  # relative where --out is, as users write it
+        return path.relative_to(cwd) if path.is_relative_to(cwd) else path
+
     for folder in (here, *here.parents):
         if folder.name in RUN_FILES and is_ganforge_run(run := folder.parent):
-            beside = run.parent / run_dir.name
-            beside = beside.relative_to(cwd) if beside.is_relative_to(cwd) else beside  # as the user wrote --out
             out = say("--out", "out")
-            raise GanforgeError(f"{out} '{run_dir}' is inside the {folder.name}/ folder of the run "
-                                f"'{run.relative_to(cwd) if run.is_relative_to(cwd) else run}', which that run writes "
-                                f"and deletes with {say('--force', 'force=True')}. Choose a folder outside it, such as "
-                                f"'{beside}' (a run already there moves out with mv, and "
-                                f"{say('--resume', 'resume=True')} continues it in its new place).")
+            raise GanforgeError(f"{out} '{run_dir}' is inside the {folder.name}/ folder of the run '{shown(run)}', "
+                                f"which that run writes and deletes with {say('--force', 'force=True')}. Choose a "
+                                f"folder outside it, such as '{shown(run.parent / run_dir.name)}' (a run already "
+                                f"there moves out with mv, and {say('--resume', 'resume=True')} continues it in its "
+                                "new place).")
 
 
 def describe(cfg: Config) -> str:
