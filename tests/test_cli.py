@@ -207,7 +207,7 @@ def test_data_writes_npy_and_names_the_file_it_wrote(idx_root, tmp_path, capsys)
     assert np.array_equal(images, load_images(DataConfig(root=str(idx_root), resolution=32, channels=3))[:5].numpy())
 
 
-def test_a_path_flag_written_with_equals_reads_tilde_as_home(idx_root, tmp_path, monkeypatch):
+def test_a_path_flag_written_with_equals_reads_tilde_as_home(idx_root, tmp_path, monkeypatch, capsys):
     """The shell expands --out ~/x but not --out=~/x, which wrote into a folder named '~' in the working directory."""
     import shutil
 
@@ -216,6 +216,14 @@ def test_a_path_flag_written_with_equals_reads_tilde_as_home(idx_root, tmp_path,
     shutil.copytree(idx_root, tmp_path / "home" / "idx")
     assert run_cli("data", "fashion-mnist", "--root=~/idx", "--out=~/x.npy", "--num", 2) == 0
     assert (tmp_path / "home" / "x.npy").is_file() and not (tmp_path / "~").exists()
+    # nor a quoted '~/x', or one a script passes in a list: a positional path too, as ganforge's functions read it
+    capsys.readouterr()
+    assert run_cli("config", "dcgan-fmnist", "--format", "yaml") == 0
+    (tmp_path / "home" / "mine.yaml").write_text(capsys.readouterr().out)
+    assert run_cli("config", "~/mine.yaml") == 0
+    assert capsys.readouterr().out.startswith("name = \"dcgan-fmnist\"")
+    assert run_cli("runs", "~") == 0  # it said '~' does not exist
+    assert capsys.readouterr().err.startswith(f"ganforge: no runs under '{tmp_path / 'home'}'")
 
 
 def test_data_resizes_only_the_images_it_keeps(idx_root, tmp_path, capsys):

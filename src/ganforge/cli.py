@@ -32,8 +32,10 @@ def _seed(text: str) -> int:
 
 
 def _user_path(text: str) -> str:
-    """argparse type for a path flag: a leading ~ is the home folder. The shell expands ``--out ~/a`` but not
-    ``--out=~/a``, which made a folder named '~' in the working directory."""
+    """argparse type for a path: a leading ~ is the home folder. The shell expands ``--out ~/a`` but not
+    ``--out=~/a``, which made a folder named '~' in the working directory, nor a quoted '~/a', nor a path a
+    script passes in a list (subprocess.run(["ganforge", "sample", "~/runs/a", ...])), as ganforge's
+    Python functions do."""
     return os.path.expanduser(text)
 
 
@@ -251,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a preset or a TOML, YAML or JSON config (a run's config.json: a new run "
                                      "like it)")
-    t.add_argument("config", metavar="PRESET|CONFIG_FILE")
+    t.add_argument("config", type=_user_path, metavar="PRESET|CONFIG_FILE")
     t.add_argument("--out", type=_user_path, metavar="RUN_DIR", help="run folder (default runs/NAME)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. train.max_steps=500 (repeatable)")
@@ -262,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("sample", help="generate images from a run or checkpoint")
-    s.add_argument("source", metavar="RUN_DIR|CHECKPOINT")
+    s.add_argument("source", type=_user_path, metavar="RUN_DIR|CHECKPOINT")
     s.add_argument("--num", type=int, default=None, help="images to generate (default 64); with --interpolate, "
                    "walks, and with --nearest, rows (default 8)")
     s.add_argument("--out", type=_user_path, required=True, help=".npy (uint8 N,C,H,W), .png (grid) or a folder "
@@ -288,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="FID, KID, IS, precision/recall, density/coverage and SWD of a run, "
                                         "checkpoint, .npy or image folder (PSNR/SSIM for super-resolution runs)")
-    e.add_argument("source", metavar="RUN_DIR|CHECKPOINT|SAMPLES.npy|IMAGE_FOLDER")
+    e.add_argument("source", type=_user_path, metavar="RUN_DIR|CHECKPOINT|SAMPLES.npy|IMAGE_FOLDER")
     e.add_argument("--metrics", default=None,
                    help="comma-separated: fid,kid,is,pr,swd; pr also gives density and coverage (default: all five; "
                    "a super-resolution run: psnr and ssim, always both)")
@@ -311,8 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_evaluate)
 
     u = sub.add_parser("upscale", help="upscale an image or a folder with a super-resolution run")
-    u.add_argument("source", metavar="CHECKPOINT", help="SR run folder or checkpoint")
-    u.add_argument("input", metavar="INPUT", help="an image file or a folder of images")
+    u.add_argument("source", type=_user_path, metavar="CHECKPOINT", help="SR run folder or checkpoint")
+    u.add_argument("input", type=_user_path, metavar="INPUT", help="an image file or a folder of images")
     u.add_argument("--out", type=_user_path, required=True, help="a .png path (one image) or a folder")
     u.add_argument("--tile", type=int, default=128, help="LR tile side that bounds memory (0: whole images)")
     u.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")
@@ -321,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tl = sub.add_parser("timelapse", help="a run's sample grids as one animated GIF (or lossless WebP), labelled "
                         "with their steps")
-    tl.add_argument("run", metavar="RUN_DIR")
+    tl.add_argument("run", type=_user_path, metavar="RUN_DIR")
     tl.add_argument("--out", type=_user_path, required=True, help="the .gif (or .webp, lossless) to write")
     tl.add_argument("--fps", type=float, default=4.0,
                     help="grids per second (default 4; at most 50 for a .gif, 90 for a .webp)")
@@ -330,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     tl.set_defaults(func=_cmd_timelapse)
 
     x = sub.add_parser("export", help="a run's generator as a .pt2 file that plain PyTorch runs (torch.export)")
-    x.add_argument("source", metavar="RUN_DIR|CHECKPOINT")
+    x.add_argument("source", type=_user_path, metavar="RUN_DIR|CHECKPOINT")
     x.add_argument("--out", type=_user_path, required=True, help="the .pt2 file to write")
     x.add_argument("--no-ema", action="store_true", help="export G instead of the EMA generator")
     x.add_argument("--batch", type=int, default=0, help="the one batch size it takes (default 0: any)")
@@ -372,13 +374,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=_cmd_presets)
 
     r = sub.add_parser("runs", help="the runs in folders: config, step, time, finished or not, figures")
-    r.add_argument("folders", nargs="*", default=["runs"], metavar="FOLDER",
+    r.add_argument("folders", type=_user_path, nargs="*", default=["runs"], metavar="FOLDER",
                    help="a run folder or a folder of runs, searched 4 deep (default: runs)")
     r.add_argument("--json", type=_user_path, metavar="OUT", help="also write the table as JSON, a run per object")
     r.set_defaults(func=_cmd_runs)
 
     c = sub.add_parser("config", help="print a preset's resolved config as TOML or YAML (a start for your own)")
-    c.add_argument("config", metavar="PRESET|CONFIG_FILE")
+    c.add_argument("config", type=_user_path, metavar="PRESET|CONFIG_FILE")
     c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, as for train (repeatable)")
     c.add_argument("--format", choices=["toml", "yaml"], default="toml",
