@@ -176,11 +176,24 @@ def test_a_misspelt_flag_gets_did_you_mean(capsys):
                         "--rouns=3; did you mean '--rounds' (ganforge bench compare --help lists them)?"),
                        (["train", "dcgan-fmnist", "--reusme"], "--reusme; did you mean '--resume' (ganforge train "
                                                                "--help lists them)?"),
-                       (["train", "dcgan-fmnist", "--xyzzy"], "--xyzzy")):  # nothing close: no guess
+                       (["train", "dcgan-fmnist", "--xyzzy"], "--xyzzy"),  # nothing close: no guess
+                       # ahead of a required flag's absence, which it may be: argparse named only the absence
+                       (["sample", "runs/a", "--ot", "g.png"], "--ot g.png; did you mean '--out' (ganforge sample "
+                                                               "--help lists them)?"),
+                       (["upscale", "runs/sr", "in.png", "--tiles", "64"], "--tiles 64; did you mean '--tile' "
+                                                                            "(ganforge upscale --help lists them)?")):
         with pytest.raises(SystemExit) as e:
             cli.main(args)
         assert e.value.code == 2
         assert capsys.readouterr().err.rstrip().endswith(f"unrecognized arguments: {said}")
+    # a required flag's absence alone is still said, its usage line showing it as required
+    with pytest.raises(SystemExit):
+        cli.main(["sample", "runs/a"])
+    assert "ganforge sample: error: the following arguments are required: --out" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["sample", "--out", "g.png"])
+    err = capsys.readouterr().err
+    assert " --out OUT " in err and "the following arguments are required: RUN_DIR|CHECKPOINT" in err
 
 
 def test_train_then_sample_in_fresh_processes(idx_root, tmp_path):
@@ -237,18 +250,9 @@ def test_data_resizes_only_the_images_it_keeps(idx_root, tmp_path, capsys):
 
 def test_every_option_has_help():
     """`ganforge CMD --help` explains each option (sample --num and --seed, config --set had none)."""
-    import argparse
+    from ganforge.cli import all_parsers, build_parser
 
-    from ganforge.cli import build_parser
-
-    def parsers(p, name="ganforge"):
-        yield name, p
-        for action in p._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for sub_name, sub in action.choices.items():
-                    yield from parsers(sub, f"{name} {sub_name}")
-
-    bare = [f"{name} {a.option_strings[-1]}" for name, p in parsers(build_parser()) for a in p._actions
+    bare = [f"{p.prog} {a.option_strings[-1]}" for p in all_parsers(build_parser()) for a in p._actions
             if a.option_strings and not a.help]
     assert bare == []
 

@@ -456,16 +456,41 @@ def _version() -> str:
     return f"ganforge {__version__} (torch {torch_version}, Python {sys.version.split()[0]})"
 
 
+def all_parsers(parser: argparse.ArgumentParser):
+    """``parser`` and its subcommands' parsers, ``bench``'s own subcommands' included."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from all_parsers(sub)
+
+
+def _without_required_flags(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``parser`` with every required flag (``sample --out``) made optional; positionals stay required, and
+    each usage line still shows the flags it requires."""
+    parsers = list(all_parsers(parser))
+    for p in parsers:
+        p.usage = p.format_usage().removeprefix("usage: ").rstrip("\n")
+    for p in parsers:
+        for action in p._actions:
+            if action.option_strings:
+                action.required = False
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    # unknown arguments first: `sample RUN --ot x.png` (or `--nmu 4` with --out not yet written) said only
+    # that --out is required, and named the misspelt flag once that was mended
+    args, extra = _without_required_flags(build_parser()).parse_known_args(argv)
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
     if extra:
         # `--set a=1 b=2` is the likely slip: every override needs its own --set
         stray = [a for a in extra if "=" in a and not a.startswith("-")]
         hint = f"; give each override its own --set, e.g. --set {stray[0]}" if stray else ""
         hint = hint or _set_hint(extra, args) or _flag_hint(extra, parser, args)
         parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+    args = parser.parse_args(argv)  # the same arguments, now with the required flags checked
     warnings.formatwarning = format_warning
     if int(os.environ.get("RANK", "0")) > 0:
         # under torchrun every rank reads the same config and data and would print each warning once per
