@@ -301,6 +301,18 @@ def test_ab_step_writes_both_sides_and_their_ratio(idx_root, tmp_path):
     assert r["ratio_b_over_a"] == pytest.approx(r["median_b"] / r["median_a"], rel=1e-2)
 
 
+def test_the_bench_loop_trains_a_super_resolution_preset(idx_root):
+    """The bench scripts hand the loop a GAN's images, which an SR G cannot take (ab_step.py srgan-x4 ended
+    in a traceback inside G's first conv): an SR config's loop loads its LR-HR pairs as training does."""
+    from ganforge.bench.train import GanforgeLoop
+
+    cfg = load_config("srcnn-x4", [f"data.root={idx_root}", "train.batch_size=4"])
+    loop = GanforgeLoop(cfg, load_images(load_config("dcgan-fmnist", [f"data.root={idx_root}"]).data),
+                        torch.device("cpu"))
+    loop.run(2)
+    assert loop.step == 2
+
+
 def test_compare_by_host_state_groups_rounds_by_the_probe(idx_root, tmp_path):
     """bench/compare_by_host_state.py, which performance.md quotes for mmengine-gan-fmnist's ratio on a
     quiet and a contended host: every round has its probe, and the groups are medians of their rounds."""

@@ -33,10 +33,11 @@ class GanforgeLoop:
     def __init__(self, cfg: Config, images: torch.Tensor | None, device: torch.device,
                  env: dist.DistEnv = dist.DistEnv(), hold_on_gpu: bool = True) -> None:
         """``images``: the training images already loaded (shared with a reference loop), or None
-        to load the config's data as training does (real images, or SR pairs). ``hold_on_gpu=False``
+        to load the config's data as training does (real images, or SR pairs). An SR config always
+        loads its LR-HR pairs so: a bench script's images are a GAN's. ``hold_on_gpu=False``
         keeps given images in host memory, as training did before ``InMemoryBatches.hold_on``."""
         self.device = device
-        if images is not None:
+        if images is not None and cfg.model.task != "sr":
             self.batches = InMemoryBatches(images, cfg.train.batch_size, cfg.train.seed, env.rank, env.world_size)
             if hold_on_gpu:
                 self.batches.hold_on(device)
