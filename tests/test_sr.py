@@ -645,6 +645,13 @@ def test_pixel_and_perceptual_losses():
     out = a.clone().requires_grad_(True)
     perceptual(out, b).backward()
     assert out.grad.abs().sum() > 0  # differentiable through the frozen network
+    # its BatchNorms are folded into the convs, for speed: the features of the network as shipped, to rounding
+    from ganforge.metrics.fmnist_net import MEAN, STD, load_fmnist_net
+
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in perceptual.net.modules())
+    gray = (a * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    shipped = load_fmnist_net().eval().body((gray - MEAN) / STD)
+    assert torch.allclose(perceptual.net(a), shipped, atol=1e-5) and shipped.abs().max() > 0.1
 
     # a user's network, registered by name, returning several feature maps
     @PERCEPTUAL_NETS.register("test-two-pools")
