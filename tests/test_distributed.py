@@ -182,6 +182,19 @@ def test_a_warning_prints_once_not_once_per_rank(idx_root, tmp_path):
     assert out.count("ganforge: warning: train.precision=bf16 on a CPU without native bf16") == 1, out
 
 
+def test_an_error_prints_once_not_once_per_rank(idx_root, tmp_path):
+    """A bad --set, which every rank reads, and rank 0's refusal of an --out that already holds a run, which
+    it sends the others: each printed once per rank."""
+    run = tmp_path / "run"
+    assert conftest.run_cli("train", "mlp-gan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=1")) == 0
+    for sets, said in ((["train.batch_size=x"], "config key 'train.batch_size' must be an integer"),
+                       ([], "already holds a run")):
+        proc = torchrun("train", "mlp-gan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2", *sets),
+                        wait=False)
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode != 0 and out.count("ganforge: error: ") == 1 and said in out, out
+
+
 def test_two_rank_run_killed_then_resumed_on_one_rank(idx_root, tmp_path):
     killed, ref = tmp_path / "killed", tmp_path / "ref"
     proc = torchrun("train", "mlp-gan-fmnist", "--out", killed,

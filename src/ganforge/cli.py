@@ -14,7 +14,7 @@ import threading
 import warnings
 from pathlib import Path
 
-from .errors import GanforgeError, did_you_mean, format_warning
+from .errors import AlreadyReported, GanforgeError, did_you_mean, format_warning
 from .wording import command_line, settings_named
 
 
@@ -494,7 +494,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = format_warning
     if int(os.environ.get("RANK", "0")) > 0:
         # under torchrun every rank reads the same config and data and would print each warning once per
-        # process; rank 0's copy is enough. Errors still print on every rank: one may fail alone.
+        # process; rank 0's copy is enough. Errors print on every rank that meets its own (one may fail
+        # alone), not on those that only hear of rank 0's (errors.AlreadyReported).
         warnings.simplefilter("ignore")
     # SIGTERM unwinds like Ctrl-C, so an atomic write in progress removes its temp file (the default
     # action would kill the process on the spot and leave it); training sets its own handler
@@ -527,7 +528,8 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + getattr(signal, "SIGPIPE", 13)
     except GanforgeError as e:
-        print(f"ganforge: error: {e}", file=sys.stderr)
+        if not isinstance(e, AlreadyReported):
+            print(f"ganforge: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # a write the system refused outside files.write_atomic (a log line, the lock file)
         from .files import REFUSED_WRITE_ERRNOS, refused_reason

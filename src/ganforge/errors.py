@@ -16,6 +16,12 @@ class GanforgeError(Exception):
     """A problem with user input (config, data, paths, checkpoints)."""
 
 
+class AlreadyReported(GanforgeError):
+    """Under torchrun, an error another process of the job prints: rank 0's, which it sends the others, or
+    a bad config, which the first process on each machine reads from the same files. The CLI exits 2 on it
+    without printing it once more per process."""
+
+
 def format_warning(message, category, *args, **kwargs) -> str:
     """A warning as ganforge prints it (``warnings.formatwarning``): one line, without the file and line of
     ganforge's code that issued it, which say nothing to the user who can fix the cause."""

@@ -14,7 +14,7 @@ from ..config import (Config, apply_overrides, config_from_dict, config_naming_s
                       read_source)
 from .. import distributed as dist, schedules
 from ..data.batches import epochs_at
-from ..errors import GanforgeError
+from ..errors import AlreadyReported, GanforgeError
 from ..files import write_json
 from ..nets import build_networks, count_parameters
 from ..plugins import check_run_components, load_plugins, with_absolute_plugins
@@ -26,6 +26,8 @@ from . import checkpoint as ckpt
 from .lock import RunLock
 
 RUN_FILES = ("config.json", "metrics.jsonl", "sessions.jsonl", "checkpoints", "samples", "tb")
+# what the other ranks say where rank 0 stopped on something other than bad input (and printed a traceback)
+RANK_ZERO_FAILED = "rank 0 stopped before training started; its error says why."
 
 
 def config_for_resume(payload: dict, preset_or_file: str, overrides: list[str], run_dir: Path) -> Config:
@@ -168,11 +170,17 @@ def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bo
     # the checkpoint, and sends the result (or its error) to the others.
     from .loop import pick_device
 
-    dist.init(env, pick_device(load_config(preset_or_file, overrides).train.device, env))
+    try:
+        cfg = load_config(preset_or_file, overrides)
+    except GanforgeError as e:
+        if env.local_rank == 0:
+            raise
+        raise AlreadyReported(str(e)) from None  # this machine's first process read the same files and says it
+    dist.init(env, pick_device(cfg.train.device, env))
     finished = False
     try:
         with RunLock(run_dir) if env.is_main else contextlib.nullcontext():
-            outcome: tuple | str = "rank 0 stopped before training started; its error says why."
+            outcome: tuple | str = RANK_ZERO_FAILED
             try:
                 if env.is_main:
                     cfg, payload = resolve(run_dir, preset_or_file, overrides, resume)
@@ -183,8 +191,8 @@ def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bo
                 raise
             finally:
                 outcome = dist.broadcast_object(outcome, env)
-            if isinstance(outcome, str):
-                raise GanforgeError(outcome)
+            if isinstance(outcome, str):  # rank 0 printed its own error; this rank need not again
+                raise GanforgeError(outcome) if outcome == RANK_ZERO_FAILED else AlreadyReported(outcome)
             cfg, payload = config_from_dict(outcome[0]), outcome[1]
             load_plugins(cfg.plugins, run_dir=run_dir)
             code = _train_locked(cfg, payload, run_dir, preset_or_file, env)
