@@ -183,14 +183,16 @@ def test_a_warning_prints_once_not_once_per_rank(idx_root, tmp_path):
 
 
 def test_an_error_prints_once_not_once_per_rank(idx_root, tmp_path):
-    """A bad --set, which every rank reads, and rank 0's refusal of an --out that already holds a run, which
-    it sends the others: each printed once per rank."""
+    """A bad --set, which every rank reads (for bench train too), and rank 0's refusal of an --out that already
+    holds a run, which it sends the others: each printed once per rank."""
     run = tmp_path / "run"
     assert conftest.run_cli("train", "mlp-gan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=1")) == 0
-    for sets, said in ((["train.batch_size=x"], "config key 'train.batch_size' must be an integer"),
-                       ([], "already holds a run")):
-        proc = torchrun("train", "mlp-gan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2", *sets),
-                        wait=False)
+    bad = "config key 'train.batch_size' must be an integer"
+    for command, sets, said in ((["train"], ["train.batch_size=x"], bad),
+                                (["bench", "train"], ["train.batch_size=x"], bad),
+                                (["train"], [], "already holds a run")):
+        out = ["--out", run] if command == ["train"] else []
+        proc = torchrun(*command, "mlp-gan-fmnist", *out, *tiny(idx_root, "train.max_steps=2", *sets), wait=False)
         out, _ = proc.communicate(timeout=300)
         assert proc.returncode != 0 and out.count("ganforge: error: ") == 1 and said in out, out
 

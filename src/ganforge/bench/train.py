@@ -17,12 +17,13 @@ import torch
 import torch.distributed as tdist
 
 from .. import distributed as dist
-from ..config import Config, load_config
+from ..config import Config
 from ..data import InMemoryBatches
 from ..files import write_json
 from ..provenance import machine
 from ..training.loop import build_objective, make_batches, pick_device
 from ..training.process import apply_process_settings
+from ..training.run import load_config_on_each_rank
 from .ceiling import layers_alone, record_layer_calls
 from .measure import PeakTimings, count_flops, sync, thread_speedup
 
@@ -107,7 +108,7 @@ def bench_train(preset: str, steps: int = 50, warmup: int = 10, overrides: list[
     support, GPU).
     """
     env = dist.from_env()
-    cfg = load_config(preset, list(overrides or []))
+    cfg = load_config_on_each_rank(preset, list(overrides or []), env)
     apply_process_settings(cfg.train)
     device = pick_device(cfg.train.device, env)
     dist.init(env, device)

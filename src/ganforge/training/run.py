@@ -170,12 +170,7 @@ def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bo
     # the checkpoint, and sends the result (or its error) to the others.
     from .loop import pick_device
 
-    try:
-        cfg = load_config(preset_or_file, overrides)
-    except GanforgeError as e:
-        if env.local_rank == 0:
-            raise
-        raise AlreadyReported(str(e)) from None  # this machine's first process read the same files and says it
+    cfg = load_config_on_each_rank(preset_or_file, overrides, env)
     dist.init(env, pick_device(cfg.train.device, env))
     finished = False
     try:
@@ -200,6 +195,17 @@ def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bo
             return code
     finally:
         dist.shutdown(wait_for_others=finished)
+
+
+def load_config_on_each_rank(preset_or_file: str, overrides: list[str], env: dist.DistEnv) -> Config:
+    """:func:`load_config` in each torchrun process; a bad config is said by each machine's first process
+    alone, since the others read the same files (:class:`AlreadyReported`)."""
+    try:
+        return load_config(preset_or_file, overrides)
+    except GanforgeError as e:
+        if env.local_rank == 0:
+            raise
+        raise AlreadyReported(str(e)) from None
 
 
 def resolve(run_dir: Path, preset_or_file: str, overrides: list[str], resume: bool) -> tuple[Config, dict | None]:
