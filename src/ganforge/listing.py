@@ -18,7 +18,7 @@ from .metrics.evaluate import HIGHER_IS_BETTER
 from .training import checkpoint as ckpt
 from .training.hooks.logger import read_records
 from .training.lock import is_being_written
-from .run_folder import config_damage, is_ganforge_run
+from .run_folder import is_ganforge_run
 from .training.run import RUN_FILES, reached_at_checkpoint
 from .wording import say
 
@@ -111,9 +111,11 @@ def _read_config(run_dir: Path) -> tuple[dict, Config | None, str]:
     """The run's config.json as stored, the config it makes (None where it makes none) and, then, why not.
     A config.json edited by hand, or written by another ganforge version, is said on its run's row, and the
     other runs are listed."""
-    if damage := config_damage(run_dir):
-        return {}, None, f"its config.json is not JSON ({damage})"
-    stored = json.loads((run_dir / "config.json").read_text())
+    try:
+        stored = json.loads((run_dir / "config.json").read_text())
+    except ValueError as e:  # a run by its sessions.jsonl (is_ganforge_run), its config.json broken by hand
+        where = f"line {e.lineno}, column {e.colno}: {e.msg}" if isinstance(e, json.JSONDecodeError) else str(e)
+        return {}, None, f"its config.json is not JSON ({where})"
     try:
         return stored, config_from_dict(stored), ""
     except GanforgeError as e:

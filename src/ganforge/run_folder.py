@@ -12,8 +12,8 @@ def is_ganforge_run(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds a ganforge run: its config.json, written before any other run file, is a
     ganforge config (a Hugging Face model folder has a config.json too). A run killed before its first
     checkpoint is one: it may already hold sample grids. So is a run whose config.json a hand edit left
-    unreadable as JSON, by the sessions.jsonl beside it, which only ganforge writes: :func:`config_damage`
-    says where."""
+    unreadable as JSON, by the sessions.jsonl beside it, which only ganforge writes (``ganforge runs`` says
+    where the file breaks)."""
     try:
         stored = json.loads((run_dir / "config.json").read_text())
     except OSError:
@@ -21,20 +21,6 @@ def is_ganforge_run(run_dir: Path) -> bool:
     except ValueError:
         return (run_dir / "sessions.jsonl").is_file()
     return isinstance(stored, dict) and {"model", "train", "data"} <= stored.keys()
-
-
-def config_damage(run_dir: Path) -> str:
-    """Where a run's config.json stops being JSON ("line 1, column 2: Expecting property name enclosed in double
-    quotes"); '' where it reads as JSON or is missing."""
-    try:
-        json.loads((run_dir / "config.json").read_text())
-    except json.JSONDecodeError as e:
-        return f"line {e.lineno}, column {e.colno}: {e.msg}"
-    except ValueError as e:  # bytes that are not UTF-8
-        return str(e)
-    except OSError:
-        pass
-    return ""
 
 
 def missing_run(path: str | Path, or_else: str = "") -> GanforgeError:
