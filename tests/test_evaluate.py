@@ -250,6 +250,26 @@ def test_fmnist_features_on_other_data_warn(idx_root, image_folder):
         evaluate_images(array_batches(fakes[:24]), 24, folder, ("kid",))
 
 
+def test_a_reference_smaller_than_the_samples_is_named_in_the_warnings(idx_root, image_folder):
+    """40 samples against a folder of 24 images: FID's warning named neither side (it looked at the 40 only),
+    and KID's said kid_std "is 0 and says nothing" beside a kid_std that was not 0."""
+    fakes = load_images(DataConfig(root=str(idx_root)))[:40]
+    folder = DataConfig(name="folder", root=str(image_folder), resolution=28, channels=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = evaluate_images(array_batches(fakes), len(fakes), folder, ("fid", "kid"))
+    said = [str(w.message) for w in caught]
+    assert ("FID against a reference of only 24 images (all that folder:train holds), of 128-dimensional 'fmnist' "
+            "features: with no more images than feature dimensions the covariance estimates are poor and FID is "
+            "biased far upward. A reference of well above 128 images is needed; compare these FIDs only against the "
+            "same one.") in said
+    assert ("KID's subsets hold 24 images here, not 1,000: the reference (folder:train) has only 24, and every subset "
+            "holds all of them, so kid_std measures only the draws from the 40 samples. kid is still unbiased; "
+            "compare kid_std only at the same counts.") in said
+    assert not [m for m in said if "FID from" in m or "kid_std from" in m]
+    assert result["kid_std"] > 0 and result["protocol"]["num_real"] == 24
+
+
 def test_colour_samples_against_the_default_reference_warn(idx_root, tmp_path):
     colour = tmp_path / "colour.npy"
     np.save(colour, np.random.default_rng(0).integers(0, 256, (8, 3, 28, 28), dtype=np.uint8))

@@ -300,10 +300,6 @@ def compare_with_reference(extractor: FeatureExtractor | None, fake: FeatureSet,
     want_swd = "swd" in metrics
     num = len(fake.features)
     check_num(num, metrics, "the number of images")
-    if "fid" in metrics and num <= extractor.dim:
-        warnings.warn(f"FID from {num} images of {extractor.dim}-dimensional '{extractor.name}' features: with no "
-                      "more images than feature dimensions the covariance estimates are poor and FID is biased far "
-                      f"upward. Use {num_name} well above {extractor.dim}, and compare FIDs only at the same {num_name}.")
     if extractor is not None and extractor.name == "fmnist" and data.name != "fashion-mnist":
         warnings.warn(f"the 'fmnist' features come from a classifier of Fashion-MNIST garments, so '{data.name}' "
                       "images are outside their domain: the figures can rank runs on the same data but say little "
@@ -311,11 +307,7 @@ def compare_with_reference(extractor: FeatureExtractor | None, fake: FeatureSet,
     classes = classes if extractor is not None else ()  # the per-class figures all come from features
     real, key = reference_features(extractor, data, num, seed, want_swd, with_labels=bool(classes))
     result = compute_metrics(real, fake, metrics, seed)
-    kid_images = min(num, len(real.features))  # the most a KID subset can hold here
-    if "kid" in metrics and kid_images <= KID_SUBSET_SIZE:
-        warnings.warn(f"kid_std from {kid_images} images is 0 and says nothing: KID's subsets hold "
-                      f"min({KID_SUBSET_SIZE:,}, N) images, so here every subset is all of them (kid itself is the "
-                      f"unbiased estimate from all of them). Use {num_name} above {KID_SUBSET_SIZE:,} for a spread.")
+    warn_of_few_images(metrics, extractor, num, len(real.features), f"{data.name}:{data.split}", num_name)
     drawn = reference_classes_of(real.classes, classes, labels, num) if classes else None
     if classes and drawn is None and labels is None:  # a folder's subfolders may be anything: no warning for them
         warnings.warn(f"the samples' classes ({', '.join(classes[:3])}, ...) are not those of the reference "
@@ -336,6 +328,40 @@ def compare_with_reference(extractor: FeatureExtractor | None, fake: FeatureSet,
         "swd": "7x7 Laplacian-pyramid patches, 512 directions, x1e3, mean over levels",
     }
     return result
+
+
+def warn_of_few_images(metrics: tuple[str, ...], extractor: FeatureExtractor | None, num_fake: int,
+                       num_real: int, reference: str, num_name: str) -> None:
+    """Warn where FID or KID rests on too few images, naming the side that has too few.
+
+    The reference is a seeded subset as large as the samples, so the counts differ only where the
+    reference holds fewer images than asked for (a small folder or test split); then raising
+    ``num_name`` cannot help, and the warning says so."""
+    few = min(num_fake, num_real)
+    short = num_real < num_fake  # the reference is the smaller side
+    if "fid" in metrics and few <= extractor.dim:
+        if short:
+            warnings.warn(f"FID against a reference of only {num_real:,} images (all that {reference} holds), of "
+                          f"{extractor.dim}-dimensional '{extractor.name}' features: with no more images than feature "
+                          "dimensions the covariance estimates are poor and FID is biased far upward. A reference of "
+                          f"well above {extractor.dim} images is needed; compare these FIDs only against the same one.")
+        else:
+            warnings.warn(f"FID from {few:,} images of {extractor.dim}-dimensional '{extractor.name}' features: with "
+                          "no more images than feature dimensions the covariance estimates are poor and FID is biased "
+                          f"far upward. Use {num_name} well above {extractor.dim}, and compare FIDs only at the same "
+                          f"{num_name}.")
+    if "kid" not in metrics or few > KID_SUBSET_SIZE:
+        return
+    if num_fake == num_real:  # each subset is all of each set: every subset gives the same value
+        warnings.warn(f"kid_std from {few:,} images is 0 and says nothing: KID's subsets hold "
+                      f"min({KID_SUBSET_SIZE:,}, N) images, so here every subset is all of them (kid itself is the "
+                      f"unbiased estimate from all of them). Use {num_name} above {KID_SUBSET_SIZE:,} for a spread.")
+    else:  # the smaller set is whole in every subset, so only the larger one's draws vary
+        smaller = f"the reference ({reference})" if short else "the samples"
+        larger = f"{num_fake:,} samples" if short else f"{num_real:,} reference images"
+        warnings.warn(f"KID's subsets hold {few:,} images here, not {KID_SUBSET_SIZE:,}: {smaller} has only {few:,}, "
+                      f"and every subset holds all of them, so kid_std measures only the draws from the {larger}. "
+                      "kid is still unbiased; compare kid_std only at the same counts.")
 
 
 def reference_classes_of(reference: tuple[str, ...], classes: tuple[str, ...], labels: np.ndarray | None,

@@ -39,8 +39,9 @@ def kernel_inception_distance(x: np.ndarray, y: np.ndarray, num_subsets: int = K
 
     As in Bińkowski et al. and torch-fidelity: ``num_subsets`` subsets of
     ``subset_size`` features drawn without replacement from each set (capped at the set sizes).
-    Where a set is no larger than ``subset_size``, every subset is all of it, and the standard
-    deviation is 0: the spread is then unmeasured, not absent.
+    Where a set is no larger than ``subset_size``, every subset holds all of it: with both sets that
+    small and of one size the standard deviation is 0 (the spread is unmeasured, not absent), and
+    with one smaller than the other it measures only the larger set's draws.
     """
     rng = np.random.default_rng(seed)
     size = min(subset_size, len(x), len(y))
