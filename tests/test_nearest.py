@@ -97,13 +97,18 @@ def test_the_neighbours_in_an_image_folder_are_named_by_file(tmp_path, capsys):
     sets = [f"data.root={root}", "data.name=folder", "data.channels=1", "data.resolution=28"]
     run = tmp_path / "run"
     # each load of the folder (and of its cache) says which file it skipped
-    with pytest.warns(DataWarning, match="skipped 1 of 120 files .* a/003.png"):
+    with pytest.warns(DataWarning, match="skipped 1 of 120 files .* a/003.png") as caught:
         _TRAINING_IMAGES.append(load_images(load_config("mlp-gan-fmnist", sets).data))
         assert run_cli("train", "mlp-gan-fmnist", "--out", run, *tiny(root, "train.max_steps=1", "ema.enabled=false",
                                                                       "model.generator.name=test-copy-g", *sets)) == 0
         found = ganforge.nearest(run, 4, 2)
         capsys.readouterr()
         assert run_cli("sample", run, "--nearest", 1, "--num", 4, "--out", tmp_path / "nn.png") == 0
+    # the garment classifier's features judge these images' nearness, as evaluate says of its figures
+    assert len([w for w in caught if str(w.message) == (
+        "the 'fmnist' features come from a classifier of Fashion-MNIST garments, so 'folder' images are outside their "
+        "domain: a copy still lies at 0 from its training image, but which other images come nearest says little. "
+        "Use --features inception (eval.features during training) for other data.")]) == 2  # Python's and the CLI's
     assert [row[0] for row in found.files] == ["a/006.png", "a/018.png", "a/043.png", "b/101.png"]
     assert [line.split()[2] for line in capsys.readouterr().out.splitlines()[1:5]] == [
         "a/006.png", "a/018.png", "a/043.png", "b/101.png"]

@@ -51,7 +51,7 @@ def nearest_neighbours(source: str | Path, num: int, k: int, seed: int = 0, use_
     """``num`` samples of a run (those ``ganforge sample --seed`` draws) with their ``k`` nearest images of the
     run's training data, in the features ``features`` (default: the run's ``eval.features``)."""
     from .data import load_images
-    from .metrics.evaluate import array_batches, cached_features, extract, seeded_subset
+    from .metrics.evaluate import array_batches, cached_features, extract, seeded_subset, warn_of_foreign_features
     from .metrics.features import build_features
     from .plugins import check_run_components
 
@@ -63,6 +63,8 @@ def nearest_neighbours(source: str | Path, num: int, k: int, seed: int = 0, use_
     if features is None:
         check_run_components(cfg, Path(source), ("eval.features",))
     extractor = build_features(features or cfg.eval.features)
+    warn_of_foreign_features(extractor, cfg.data.name, "a copy still lies at 0 from its training image, but "
+                                                       "which other images come nearest says little")
     train = load_images(cfg.data)  # all of it, in its own order
     if k > len(train):
         raise GanforgeError(f"{say('--nearest', 'k')} {k} is more than the {len(train)} training images.")

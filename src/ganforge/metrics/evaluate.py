@@ -300,10 +300,8 @@ def compare_with_reference(extractor: FeatureExtractor | None, fake: FeatureSet,
     want_swd = "swd" in metrics
     num = len(fake.features)
     check_num(num, metrics, "the number of images")
-    if extractor is not None and extractor.name == "fmnist" and data.name != "fashion-mnist":
-        warnings.warn(f"the 'fmnist' features come from a classifier of Fashion-MNIST garments, so '{data.name}' "
-                      "images are outside their domain: the figures can rank runs on the same data but say little "
-                      "about quality. Use --features inception (eval.features during training) for other data.")
+    warn_of_foreign_features(extractor, data.name, "the figures can rank runs on the same data but say little "
+                                                   "about quality")
     classes = classes if extractor is not None else ()  # the per-class figures all come from features
     real, key = reference_features(extractor, data, num, seed, want_swd, with_labels=bool(classes))
     result = compute_metrics(real, fake, metrics, seed)
@@ -328,6 +326,15 @@ def compare_with_reference(extractor: FeatureExtractor | None, fake: FeatureSet,
         "swd": "7x7 Laplacian-pyramid patches, 512 directions, x1e3, mean over levels",
     }
     return result
+
+
+def warn_of_foreign_features(extractor: FeatureExtractor | None, data_name: str, consequence: str) -> None:
+    """Warn where the 'fmnist' features, a garment classifier's, measure images of another dataset;
+    ``consequence`` says what that does to the figures at hand."""
+    if extractor is not None and extractor.name == "fmnist" and data_name != "fashion-mnist":
+        warnings.warn(f"the 'fmnist' features come from a classifier of Fashion-MNIST garments, so '{data_name}' "
+                      f"images are outside their domain: {consequence}. Use --features inception (eval.features "
+                      "during training) for other data.")
 
 
 def warn_of_few_images(metrics: tuple[str, ...], extractor: FeatureExtractor | None, num_fake: int,
