@@ -70,8 +70,29 @@ def test_idx_from_root_and_split(idx_root):
 def test_idx_missing_root_names_path(tmp_path):
     with pytest.raises(GanforgeError, match=f"data.root '{tmp_path / 'nope'}' does not exist"):
         load_images(DataConfig(root=str(tmp_path / "nope")))
-    with pytest.raises(GanforgeError, match="has no train-images-idx3-ubyte.gz"):
+    with pytest.raises(GanforgeError, match="has no train-images-idx3-ubyte.gz; it needs the fashion-mnist IDX files.$"):
         load_images(DataConfig(root=str(tmp_path)))
+
+
+def test_a_folder_of_images_given_as_another_datasets_root_says_how_to_read_it(tmp_path, capsys):
+    """data.root=photos with a preset of Fashion-MNIST or CIFAR-10 said only that the dataset's files were missing."""
+    (tmp_path / "photos" / "trip").mkdir(parents=True)
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "photos" / "trip" / "a.png")
+    photos = str(tmp_path / "photos")
+    hint = " It holds images ('trip/a.png'): to read them as a folder of images, set data.name to folder."
+    with pytest.raises(GanforgeError, match=re.escape(f"it needs the fashion-mnist IDX files.{hint}")):
+        load_images(DataConfig(root=photos))
+    with pytest.raises(GanforgeError, match=re.escape(f"lacks CIFAR-10 batches {cifar.BATCHES['train']}.{hint}")):
+        load_images(DataConfig(name="cifar10", root=photos))
+    assert run_cli("train", "srcnn-x4", "--out", tmp_path / "sr", "--set", f"data.root={photos}") == 2
+    assert capsys.readouterr().err.endswith(f"it needs the fashion-mnist IDX files.{hint}\n")
+    np.save(tmp_path / "s.npy", np.zeros((8, 1, 28, 28), np.uint8))  # the commands whose flags set the dataset
+    assert run_cli("evaluate", tmp_path / "s.npy", "--metrics", "swd", "--data-root", photos) == 2
+    assert capsys.readouterr().err.endswith(hint.replace("data.name", "--dataset") + "\n")
+    assert run_cli("data", "mnist", "--root", photos, "--out", tmp_path / "m.npy") == 2
+    assert capsys.readouterr().err.endswith(hint.replace("data.name", "the dataset argument") + "\n")
+    assert run_cli("train", "srcnn-x4", "--out", tmp_path / "sr", "--set", f"data.root={photos}",
+                   "--set", "data.name=folder", "--set", "train.max_steps=1", "--set", "train.batch_size=1") == 0
 
 
 def test_resize_and_channels(idx_root):

@@ -144,7 +144,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
     data = dataclasses.replace(data, resolution=args.resolution or (32 if args.name == "cifar10" else 28),
                                channels=args.channels or (3 if args.name in ("cifar10", "folder") else 1))
     # this command's flags, in the loaders' messages
-    with settings_named({"data.root": "--root", "data.resolution": "--resolution", "data.channels": "--channels"}):
+    with settings_named({"data.root": "--root", "data.resolution": "--resolution", "data.channels": "--channels",
+                         "data.name": "the dataset argument"}):
         images = load_images(data, first=args.num)
     write_atomic(out, lambda f: np.save(f, images.numpy()))
     print(f"ganforge: wrote {tuple(images.shape)} uint8 images of {args.name}:{args.split} to {out}")

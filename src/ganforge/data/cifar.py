@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import GanforgeError
 from ..wording import setting
 from .download import default_cache_dir, download
+from .folder import images_instead_hint
 
 URLS = ["https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"]
 ARCHIVE, ARCHIVE_MD5 = "cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"
@@ -61,7 +62,8 @@ def load_cifar10(split: str, root: str = "", download_ok: bool = True, mirror: s
         if not (folder / ARCHIVE).is_file():
             missing = [b for b in BATCHES[split] if not (folder / b).is_file()]
             if missing:
-                raise GanforgeError(f"{setting('data.root')} '{folder}' lacks CIFAR-10 batches {missing}.")
+                raise GanforgeError(f"{setting('data.root')} '{folder}' lacks CIFAR-10 batches {missing}."
+                                    f"{images_instead_hint(folder)}")
             return _joined([read_batch((folder / b).read_bytes(), str(folder / b)) for b in BATCHES[split]])
         archive = folder / ARCHIVE
     else:

@@ -52,6 +52,17 @@ def image_files(root: Path) -> list[Path]:
     return kept
 
 
+def images_instead_hint(folder: Path) -> str:
+    """For a dataset's files missing from ``folder``: a sentence saying it holds images, and how to read it as
+    a folder of images (a user pointing data.root at their photos, with a preset whose data.name is another
+    dataset); "" where it holds none."""
+    an_image = next((p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), None)
+    if an_image is None:
+        return ""
+    return (f" It holds images ('{an_image.relative_to(folder)}'): to read them as a folder of images, set "
+            f"{setting('data.name')} to folder.")
+
+
 def list_images(root: Path, what: str = "") -> list[Path]:
     """Image files under ``root`` (recursive), sorted for a stable order; ``what`` names the setting in errors
     (default: data.root, as the running command names it)."""

@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import GanforgeError
 from ..wording import setting
 from .download import default_cache_dir, download
+from .folder import images_instead_hint
 
 # Official files and their published MD5s (the same as torchvision's).
 IDX_SETS = {
@@ -96,7 +97,8 @@ def _idx_file(name: str, filename: str, md5: str, root: str, download_ok: bool, 
             raise GanforgeError(f"{setting('data.root')} '{folder}' does not exist or is not a folder.")
         path = _find_local(folder, filename)
         if path is None:
-            raise GanforgeError(f"{setting('data.root')} '{folder}' has no {filename}; it needs the {name} IDX files.")
+            raise GanforgeError(f"{setting('data.root')} '{folder}' has no {filename}; it needs the {name} IDX "
+                                f"files.{images_instead_hint(folder)}")
         return path
     cache = default_cache_dir(cache_dir) / name
     path = _find_local(Path(spec["debian"]), filename) or _find_local(cache, filename)

@@ -322,9 +322,9 @@ def _score_images(loaded: FolderImages, what: str, names: tuple[str, ...], num: 
 
 def _reference_flags() -> contextlib.AbstractContextManager[None]:
     """Within it, the loaders' errors (an IDX file missing, a download that failed) name the flag that sets the
-    reference's folder here, not data.root, a key evaluate has no way to set. Not around a super-resolution
-    run's evaluation: --data-root does not apply to it."""
-    return settings_named({"data.root": say("--data-root", "data_root")})
+    reference's folder here, not data.root, a key evaluate has no way to set (and --dataset for data.name). Not
+    around a super-resolution run's evaluation: --data-root does not apply to it."""
+    return settings_named({"data.root": say("--data-root", "data_root"), "data.name": say("--dataset", "dataset")})
 
 
 def _check_reference(data: DataConfig, data_root: str) -> None:
