@@ -1,6 +1,7 @@
 """Super-resolution: networks, PSNR/SSIM known answers, paired data, presets, evaluate, upscale."""
 import json
 import math
+import io
 import re
 import shutil
 import subprocess
@@ -208,8 +209,15 @@ def test_paired_folder_errors(tmp_path):
     with pytest.raises(GanforgeError, match="smaller than the 48-pixel patches"):
         SRBatches(hr, None, 4, 48, True, 2, seed=0)
     mixed = hr + [torch.zeros(3, 20, 20, dtype=torch.uint8)]
-    with pytest.raises(GanforgeError, match="different sizes; set sr.patch_size"):
+    with pytest.raises(GanforgeError, match=re.escape(  # it named no size that would do
+            "the HR images have 2 different sizes; set sr.patch_size (a multiple of sr.scale=4, at most the smallest "
+            "image's side of 20 pixels) to train on crops, e.g. sr.patch_size=20.")):
         SRBatches(mixed, None, 4, 0, True, 2, seed=0)
+    big = [torch.zeros(3, 300, 200, dtype=torch.uint8), torch.zeros(3, 150, 400, dtype=torch.uint8)]
+    with pytest.raises(GanforgeError, match=r"side of 150 pixels\) to train on crops, e.g. sr.patch_size=128\.$"):
+        SRBatches(big, None, 4, 0, True, 2, seed=0)
+    with pytest.raises(GanforgeError, match=r"remove the images smaller than 4 pixels first\.$"):
+        SRBatches([*big, torch.zeros(3, 3, 9, dtype=torch.uint8)], None, 4, 0, True, 2, seed=0)
 
 
 # ------------------------------------------------------------------ config
@@ -332,6 +340,23 @@ def test_srgan_starts_from_a_pixel_loss_run_of_its_generator(photos, tmp_path, c
     cfg = load_config("srgan-x4", [f"model.init_from={pixel}", SMALL_G])
     G = build_objective(cfg, torch.device("cpu")).G
     assert all(torch.equal(v, ckpt.load(pixel / "checkpoints" / "last.pt")["G"][k]) for k, v in G.state_dict().items())
+
+
+def test_a_folder_of_photos_of_many_sizes_trains(photos, tmp_path):
+    """DIV2K's images differ in size: training on crops of them ended in a traceback from the grid of real images
+    that TensorBoard gets at the start, which tried to lay the whole images side by side."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    mixed = tmp_path / "mixed"
+    for i, size in enumerate([(40, 36), (52, 44), (36, 60)]):
+        random_photos(mixed / str(i), 2, size=size, seed=i)
+    run = tmp_path / "run"
+    sets = sr_sets(photos, "srcnn-x4", f"data.root={mixed}", "train.batch_size=2", "train.max_steps=2")
+    assert run_cli("train", "srcnn-x4", "--out", run, *sets) == 0
+    events = EventAccumulator(str(run / "tb"), size_guidance={"images": 0})
+    events.Reload()
+    [real] = events.Images("real")  # the centre 16-pixel patches of the six photos, as the sample grids show them
+    with Image.open(io.BytesIO(real.encoded_image_string)) as im:
+        assert im.size == (3 * 18 + 2, 2 * 18 + 2)  # 6 patches in 2 rows of 3, with 2-pixel gaps
 
 
 @pytest.mark.parametrize("preset", SR_PRESETS)

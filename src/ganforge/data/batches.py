@@ -101,11 +101,10 @@ class InMemoryBatches:
         self.labels = self.labels.to(device) if self.labels is not None else None
         self._order = self._order.to(device)
 
-    def first(self, n: int) -> torch.Tensor | list[torch.Tensor]:
+    def first(self, n: int) -> torch.Tensor:
         """The dataset's first ``n`` uint8 images on the CPU, wherever the set is held (for grids and
-        checks); a list where they were given as one (super-resolution's images of several sizes)."""
-        head = self.images[:n]
-        return head.cpu() if isinstance(head, torch.Tensor) else head
+        checks). Super-resolution's batches give crops of one size instead."""
+        return self.images[:n].cpu()
 
     def _permutation(self, epoch: int) -> torch.Tensor:
         # drawn on the CPU with a CPU generator (the same order on any device), then put beside the images

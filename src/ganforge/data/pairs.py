@@ -109,6 +109,9 @@ def validation_pairs(cfg: Config, num: int = 0) -> tuple[list[torch.Tensor], lis
     return lr[:len(hr)], hr
 
 
+PATCH_EXAMPLE = 128  # the HR crop side that errors suggest where images allow it (seed 004's gt_patch_size)
+
+
 class SRBatches(InMemoryBatches):
     """Training pairs: seeded crops of ``patch`` HR pixels, their LR versions, flips and transposes.
 
@@ -128,8 +131,12 @@ class SRBatches(InMemoryBatches):
         sizes = {tuple(h.shape[-2:]) for h in _as_list(hr)}
         if patch == 0:
             if len(sizes) > 1:
-                raise GanforgeError(f"the HR images have {len(sizes)} different sizes; set sr.patch_size "
-                                    f"(a multiple of sr.scale={scale}) to train on crops.")
+                side = min(min(size) for size in sizes)
+                fits = min(PATCH_EXAMPLE, side // scale * scale)  # MMagic's x4 configs crop 128 HR pixels
+                raise GanforgeError(f"the HR images have {len(sizes)} different sizes; set sr.patch_size (a multiple "
+                                    f"of sr.scale={scale}, at most the smallest image's side of {side} pixels) to "
+                                    "train on crops" + (f", e.g. sr.patch_size={fits}." if fits else
+                                                        f"; remove the images smaller than {scale} pixels first."))
             side = min(next(iter(sizes)))
             patch = side // scale * scale
         if patch % scale:
@@ -175,11 +182,20 @@ class SRBatches(InMemoryBatches):
         hr_b, lr_b = _augment(hr_b, flips[rows]), _augment(lr_b, flips[rows])
         return lr_b.div_(255.0), hr_b.div_(255.0)
 
+    def _centres(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The centre patches of the first ``n`` images as (LR, HR) floats in [0, 255]."""
+        return self._crops([(i, *(room // 2 for room in self._room(i))) for i in range(min(n, len(self.images)))],
+                           "cpu")
+
     def fixed_pairs(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The centre patches of the first ``n`` images as (LR, HR) in [0, 1], for sample grids."""
-        picks = [(i, *(room // 2 for room in self._room(i))) for i in range(min(n, len(self.images)))]
-        lr_b, hr_b = self._crops(picks, "cpu")
+        lr_b, hr_b = self._centres(n)
         return lr_b / 255.0, hr_b / 255.0
+
+    def first(self, n: int) -> torch.Tensor:
+        """The centre HR patches of the first ``n`` images, uint8, as the sample grids show them: the images
+        themselves may differ in size, and one grid of them could not be drawn."""
+        return self._centres(n)[1].to(torch.uint8)  # crops of uint8 images: whole numbers, exact
 
 
 def _augment(x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
