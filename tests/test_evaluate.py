@@ -355,6 +355,29 @@ def test_per_class_figures_of_class_conditional_samples():
     assert "intra_fid" in table and "\n  Ankle boot" in table  # the classes indented under their mean
 
 
+def test_per_class_warnings_of_a_small_reference_folder_name_it(tmp_path):
+    """A folder of 1 image of class 'a' against 20 samples: the warning said to raise --num, which cannot add an
+    image to the folder."""
+    rng = np.random.default_rng(0)
+    for name, count in (("a", 1), ("b", 9)):
+        (tmp_path / name).mkdir()
+        for i in range(count):
+            Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(tmp_path / name / f"{i}.png")
+    folder = DataConfig(name="folder", root=str(tmp_path), resolution=28, channels=1)
+    fakes = rng.integers(0, 256, (20, 1, 28, 28), dtype=np.uint8)
+    with pytest.warns(UserWarning, match=r"^no intra-class FID: it needs at least 2 images of every class, and the "
+                                         r"reference \(folder:train\) holds only 1 of class 'a'\. Add images of that "
+                                         r"class\.$"):
+        assert "intra_fid" not in evaluate_images(array_batches(fakes), 20, folder, ("fid",), classes=("a", "b"))
+    for i in range(1, 3):
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(tmp_path / "a" / f"{i}.png")
+    with pytest.warns(UserWarning, match=r"^intra-class FID from as few as 3 images of a class, of 128-dimensional "
+                                         r"'fmnist' features: it is biased far upward at so few\. The reference "
+                                         r"\(folder:train\) holds only 3 of class 'a': compare it only against the "
+                                         r"same reference\.$"):
+        assert "intra_fid" in evaluate_images(array_batches(fakes), 20, folder, ("fid",), classes=("a", "b"))
+
+
 def test_per_class_figures_of_a_folder_of_class_subfolders(tmp_path):
     """A folder with a subfolder per class, named as `sample --out FOLDER` names them ('T-shirt/top' as
     'T-shirt_top'), is scored per class by its folders: the same figures as the same images drawn in turn."""

@@ -313,7 +313,7 @@ def compare_with_reference(extractor: FeatureExtractor | None, fake: FeatureSet,
                       "figures (intra_fid, class_accuracy).")
     elif drawn is not None:
         if "fid" in metrics:
-            result.update(intra_fid(real, fake, drawn, extractor, num_name))
+            result.update(intra_fid(real, fake, drawn, extractor, num_name, f"{data.name}:{data.split}"))
         if extractor.name == "fmnist" and data.name == "fashion-mnist":
             result["class_accuracy"] = float((fake.logits.argmax(1) == drawn).mean())
     result["protocol"] = {
@@ -386,23 +386,34 @@ def reference_classes_of(reference: tuple[str, ...], classes: tuple[str, ...], l
 
 
 def intra_fid(real: FeatureSet, fake: FeatureSet, drawn: np.ndarray, extractor: FeatureExtractor,
-              num_name: str = "--num") -> dict:
+              num_name: str = "--num", reference: str = "the reference") -> dict:
     """``intra_fid``, the mean over classes of each class's FID (its samples, as ``drawn``, against
-    the reference images of that class), and ``intra_fid_per_class`` by class name."""
+    the reference images of that class), and ``intra_fid_per_class`` by class name. ``reference``
+    names the reference (``folder:train``) in the warnings."""
     per_class = {}
     counts = [(int((real.labels == c).sum()), int((drawn == c).sum())) for c in range(len(real.classes))]
     c = min(range(len(counts)), key=lambda i: min(counts[i]))  # the class with the fewest, on either side
-    fewest = min(counts[c])
+    fewest, name = min(counts[c]), real.classes[c]
+    # the reference is a subset as large as the samples unless it holds fewer: then it is all there is,
+    # and raising the number of samples cannot add to a class it lacks
+    whole = counts[c][0] <= counts[c][1] and len(real.features) < len(fake.features)
     if fewest < 2:  # a warning, not an error: evaluation during training must not stop the run
+        if whole:
+            warnings.warn(f"no intra-class FID: it needs at least 2 images of every class, and the reference "
+                          f"({reference}) holds only {fewest} of class '{name}'. Add images of that class.")
+            return {}
         side = ("the reference images (a seeded subset of the split, as many as the samples) have"
                 if counts[c][0] <= counts[c][1] else "the samples have")
         warnings.warn(f"no intra-class FID: it needs at least 2 images of every class, and {side} {fewest} of class "
-                      f"'{real.classes[c]}'. Raise {num_name}.")
+                      f"'{name}'. Raise {num_name}.")
         return {}
     if fewest <= extractor.dim:
+        remedy = (f"The reference ({reference}) holds only {fewest} of class '{name}': compare it only against the "
+                  "same reference" if whole else
+                  f"Use {num_name} well above {extractor.dim * len(real.classes):,} ({extractor.dim} per class), "
+                  f"and compare it only at the same {num_name}")
         warnings.warn(f"intra-class FID from as few as {fewest} images of a class, of {extractor.dim}-dimensional "
-                      f"'{extractor.name}' features: it is biased far upward at so few. Use {num_name} well above "
-                      f"{extractor.dim * len(real.classes):,} ({extractor.dim} per class), and compare it only at the same {num_name}.")
+                      f"'{extractor.name}' features: it is biased far upward at so few. {remedy}.")
     for c, name in enumerate(real.classes):
         r, f = real.features[real.labels == c].astype(np.float64), fake.features[drawn == c].astype(np.float64)
         per_class[name] = frechet_distance(r.mean(0), np.cov(r, rowvar=False), f.mean(0), np.cov(f, rowvar=False))
