@@ -347,16 +347,14 @@ def warn_of_few_images(metrics: tuple[str, ...], extractor: FeatureExtractor | N
     few = min(num_fake, num_real)
     short = num_real < num_fake  # the reference is the smaller side
     if "fid" in metrics and few <= extractor.dim:
-        if short:
-            warnings.warn(f"FID against a reference of only {num_real:,} images (all that {reference} holds), of "
-                          f"{extractor.dim}-dimensional '{extractor.name}' features: with no more images than feature "
-                          "dimensions the covariance estimates are poor and FID is biased far upward. A reference of "
-                          f"well above {extractor.dim} images is needed; compare these FIDs only against the same one.")
-        else:
-            warnings.warn(f"FID from {few:,} images of {extractor.dim}-dimensional '{extractor.name}' features: with "
-                          "no more images than feature dimensions the covariance estimates are poor and FID is biased "
-                          f"far upward. Use {num_name} well above {extractor.dim}, and compare FIDs only at the same "
-                          f"{num_name}.")
+        features = f"{extractor.dim}-dimensional '{extractor.name}' features"
+        why = ("with no more images than feature dimensions the covariance estimates are poor and FID is biased "
+               "far upward")
+        warnings.warn(f"FID against a reference of only {num_real:,} images (all that {reference} holds), of "
+                      f"{features}: {why}. A reference of well above {extractor.dim} images is needed; compare "
+                      "these FIDs only against the same one." if short else
+                      f"FID from {few:,} images of {features}: {why}. Use {num_name} well above {extractor.dim}, and "
+                      f"compare FIDs only at the same {num_name}.")
     if "kid" not in metrics or few > KID_SUBSET_SIZE:
         return
     if num_fake == num_real:  # each subset is all of each set: every subset gives the same value
@@ -398,14 +396,11 @@ def intra_fid(real: FeatureSet, fake: FeatureSet, drawn: np.ndarray, extractor: 
     # and raising the number of samples cannot add to a class it lacks
     whole = counts[c][0] <= counts[c][1] and len(real.features) < len(fake.features)
     if fewest < 2:  # a warning, not an error: evaluation during training must not stop the run
-        if whole:
-            warnings.warn(f"no intra-class FID: it needs at least 2 images of every class, and the reference "
-                          f"({reference}) holds only {fewest} of class '{name}'. Add images of that class.")
-            return {}
         side = ("the reference images (a seeded subset of the split, as many as the samples) have"
                 if counts[c][0] <= counts[c][1] else "the samples have")
-        warnings.warn(f"no intra-class FID: it needs at least 2 images of every class, and {side} {fewest} of class "
-                      f"'{name}'. Raise {num_name}.")
+        warnings.warn("no intra-class FID: it needs at least 2 images of every class, and " + (
+            f"the reference ({reference}) holds only {fewest} of class '{name}'. Add images of that class." if whole
+            else f"{side} {fewest} of class '{name}'. Raise {num_name}."))
         return {}
     if fewest <= extractor.dim:
         remedy = (f"The reference ({reference}) holds only {fewest} of class '{name}': compare it only against the "
