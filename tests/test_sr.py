@@ -196,11 +196,31 @@ def test_lr_hr_folder_pairs_are_aligned(tmp_path):
         assert (lf - lm)[..., 2:-2, 2:-2].abs().max() <= 1 / 255 + 1e-6
 
 
+def test_lr_files_named_as_div2k_names_them_are_paired(tmp_path):
+    """DIV2K's LR files are 0001x4.png beside HR 0001.png (MMagic reads them with filename_tmpl '{}x4'): every HR
+    image had "no LR image of the same name". A file of the same name still comes first."""
+    hr_root = random_photos(tmp_path / "hr", 3)
+    lr_root = tmp_path / "lr"
+    lr_root.mkdir()
+    for p in sorted(hr_root.glob("*.png")):
+        with Image.open(p) as im:
+            im.resize((10, 9), Image.Resampling.BICUBIC).save(lr_root / f"{p.stem}x4.png")
+    data = load_config("msrresnet-x4", ["data.name=folder", f"data.root={hr_root}"]).data
+    hr, lr = load_pairs(data, 4, str(lr_root))
+    for i, p in enumerate(sorted(hr_root.glob("*.png"))):
+        with Image.open(lr_root / f"{p.stem}x4.png") as im:
+            assert torch.equal(lr[i], torch.from_numpy(np.array(im)).permute(2, 0, 1))
+    Image.fromarray(np.zeros((9, 10, 3), np.uint8)).save(lr_root / "p01.png")  # the same name wins
+    assert not load_pairs(data, 4, str(lr_root))[1][1].any() and lr[1].any()
+    with pytest.raises(GanforgeError, match=r"no LR image of the same name \(or DIV2K's, NAMEx2\)"):
+        load_pairs(data, 2, str(lr_root))  # x4 files are not x2's
+
+
 def test_paired_folder_errors(tmp_path):
     hr_root = random_photos(tmp_path / "hr", 3)
     data = load_config("msrresnet-x4", ["data.name=folder", f"data.root={hr_root}"]).data
     lr_root = random_photos(tmp_path / "lr", 2, size=(10, 9))
-    with pytest.raises(GanforgeError, match="no LR image of the same name"):
+    with pytest.raises(GanforgeError, match=r"no LR image of the same name \(or DIV2K's, NAMEx4\) in"):
         load_pairs(data, 4, str(lr_root))
     random_photos(lr_root, 3, size=(12, 12))
     with pytest.raises(GanforgeError, match="must be 10x9"):

@@ -47,8 +47,10 @@ def load_pairs(data: DataConfig, scale: int, lr_root: str = "", what: str = "dat
                lr_what: str = "sr.lr_root") -> tuple[torch.Tensor | list[torch.Tensor], list[torch.Tensor] | None]:
     """HR images of ``data`` (a folder at full size, or an IDX/CIFAR split) and, with ``lr_root``, their LR files.
 
-    LR files are matched to HR files by path relative to their folders, and each HR image
-    must be ``scale`` x its LR image (after cropping the HR to a multiple of ``scale``).
+    LR files are matched to HR files by path relative to their folders, with any image suffix, or
+    as DIV2K names them (``0001.png``'s LR is ``0001x4.png`` at scale 4, MMagic's ``filename_tmpl``
+    ``'{}x4'``); each HR image must be ``scale`` x its LR image (after cropping the HR to a multiple
+    of ``scale``).
     """
     from . import load_images
 
@@ -62,11 +64,16 @@ def load_pairs(data: DataConfig, scale: int, lr_root: str = "", what: str = "dat
         return hr, None
     lr_names, lr_arrays = load_folder_native(lr_root, data.channels, lr_what)
     by_name = {n.with_suffix(""): torch.from_numpy(np.ascontiguousarray(a)) for n, a in zip(lr_names, lr_arrays)}
-    missing = [str(n) for n in names if n.with_suffix("") not in by_name]
+
+    def lr_name(hr_name: Path) -> Path | None:  # the same name first, then DIV2K's
+        same = hr_name.with_suffix("")
+        return next((n for n in (same, same.with_name(f"{same.name}x{scale}")) if n in by_name), None)
+
+    missing = [str(n) for n in names if lr_name(n) is None]
     if missing:
-        raise GanforgeError(f"{len(missing)} HR images in {what} '{data.root}' have no LR image of the same name in "
-                            f"{lr_what} '{lr_root}': {first_few(missing)}.")
-    lr = [by_name[n.with_suffix("")] for n in names]
+        raise GanforgeError(f"{len(missing)} HR images in {what} '{data.root}' have no LR image of the same name "
+                            f"(or DIV2K's, NAMEx{scale}) in {lr_what} '{lr_root}': {first_few(missing)}.")
+    lr = [by_name[lr_name(n)] for n in names]
     for n, h, low in zip(names, hr, lr):
         if (h.shape[-2] // scale, h.shape[-1] // scale) != tuple(low.shape[-2:]):
             raise GanforgeError(f"HR image '{n}' is {h.shape[-1]}x{h.shape[-2]} but its LR image is "
