@@ -378,6 +378,18 @@ def test_per_class_warnings_of_a_small_reference_folder_name_it(tmp_path):
         assert "intra_fid" in evaluate_images(array_batches(fakes), 20, folder, ("fid",), classes=("a", "b"))
 
 
+def test_per_class_figures_line_up_under_class_names_in_chinese():
+    """A class folder named 猫 (cat) took two columns a character on the screen but one in the padding, so its
+    figure stood to the right of the others'; a long name is cut to 16 columns, not 16 characters."""
+    from tqdm.utils import disp_len
+    per_class = {"猫": 1.0, "dog": 30.0, "很长的中文类别名字超过十六列": 2.5}
+    table = format_table({"fid": 1.0, "intra_fid": 11.1, "intra_fid_per_class": per_class, "protocol": {
+        "num_fake": 6, "num_real": 6, "reference": "folder:train", "features": "fmnist", "weights_sha256": "0" * 64}})
+    rows = table.splitlines()[:5]
+    assert {disp_len(row) for row in rows} == {31}, rows  # every figure ends in the same column
+    assert rows[4].startswith("  很长的中文类别名 ")  # 8 characters, 16 columns
+
+
 def test_per_class_figures_of_a_folder_of_class_subfolders(tmp_path):
     """A folder with a subfolder per class, named as `sample --out FOLDER` names them ('T-shirt/top' as
     'T-shirt_top'), is scored per class by its folders: the same figures as the same images drawn in turn."""

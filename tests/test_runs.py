@@ -61,6 +61,19 @@ def test_the_table_says_where_each_run_stands(runs_folder, capsys):
     assert rows["evaluated"].endswith(" at 8")
 
 
+def test_the_columns_line_up_under_names_in_chinese(runs_folder, tmp_path, capsys):
+    """A CJK character takes two columns on a screen: the columns after '运行/一' stood one column left per
+    character of it."""
+    from tqdm.utils import disp_len
+    for name in ("运行/一", "ab"):
+        shutil.copytree(runs_folder / "done", tmp_path / name)
+    capsys.readouterr()
+    assert run_cli("runs", tmp_path) == 0
+    lines = capsys.readouterr().out.splitlines()
+    starts = {disp_len(line[:line.index(word)]) for line in lines for word in ("config", "dcgan-fmnist") if word in line}
+    assert len(lines) == 3 and len(starts) == 1, lines
+
+
 def test_a_run_being_trained_is_training(runs_folder, capsys):
     with RunLock(runs_folder / "done"):
         assert run_cli("runs", runs_folder / "done") == 0

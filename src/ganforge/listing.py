@@ -12,6 +12,9 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tqdm.utils import disp_len
+
+from .columns import pad
 from .config import Config, config_from_dict
 from .errors import GanforgeError, did_you_mean_path
 from .metrics.evaluate import HIGHER_IS_BETTER
@@ -187,10 +190,10 @@ def format_runs(summaries: list[RunSummary]) -> str:
     header = ("run", "config", "step", "images", "trained", "state", "figures")
     rows = [(s.path, s.config, f"{s.step:,}", f"{s.images:,}", _duration(s.seconds),
              f"{s.state}: {s.detail}", _figures(s)) for s in summaries]
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    widths = [max(disp_len(r[i]) for r in (header, *rows)) for i in range(len(header))]  # columns on the screen
     right = {2, 3, 4}  # numbers
-    return "\n".join("  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
-                     .rstrip() for r in (header, *rows))
+    return "\n".join("  ".join(pad(c, w, i in right) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+                     for r in (header, *rows))
 
 
 def summarize_all(folders: list[str | Path]) -> list[RunSummary]:

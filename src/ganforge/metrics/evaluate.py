@@ -18,6 +18,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
+from ..columns import clip, pad
 from ..config import DataConfig
 from ..data import load_images, load_labeled
 from ..data.download import default_cache_dir, write_cache
@@ -428,7 +429,7 @@ def format_table(result: dict) -> str:
         if isinstance(v, (int, float)):
             lines.append(f"{k:18s} {v:12.4f}")
         elif k.endswith("_per_class"):
-            lines.extend(f"  {name[:16]:16s} {x:12.4f}" for name, x in v.items())
+            lines.extend(f"  {pad(clip(name, 16), 16)} {x:12.4f}" for name, x in v.items())  # 猫: two columns
     if "generator" in proto:
         g = proto["generator"]
         lines.append(f"({g['weights']} of {g['checkpoint']}, step {g['step']:,})")
