@@ -262,6 +262,23 @@ def test_apply_overrides_does_not_mutate():
         apply_overrides(base, ["train.max_steps"])
 
 
+def test_a_set_typed_with_full_width_characters_is_given_back_in_ascii(capsys):
+    """A Chinese input method types ＝, ６４, ． and ，, which look like =, 64, . and , but are other characters: the
+    errors quoted them without saying so."""
+    hint = " It holds full-width characters, as a Chinese or Japanese input method types them; in ASCII it is "
+    for typed, said, plain in (
+            ("train.max_steps＝5", "--set 'train.max_steps＝5' must look like key=value", "train.max_steps=5"),
+            ("train.batch_size=６４", "config key 'train.batch_size' must be an integer, got '６４' (str).",
+             "train.batch_size=64"),
+            ("train．batch_size=64", "unknown config key 'train．batch_size'.", "train.batch_size=64"),
+            ("train.batch_size=64，", "must be an integer, got '64，' (str).", "train.batch_size=64,")):
+        assert run_cli("train", "dcgan-fmnist", "--dry-run", "--set", typed) == 2
+        err = capsys.readouterr().err
+        assert said in err and err.endswith(f"{hint}'{plain}'.\n"), err
+    assert run_cli("train", "dcgan-fmnist", "--dry-run", "--set", "train.batch_size=x") == 2  # ASCII: no hint
+    assert "full-width" not in capsys.readouterr().err
+
+
 def test_dry_run_prints_config_and_parameter_counts(capsys):
     assert run_cli("train", "mmengine-gan-fmnist", "--dry-run") == 0
     out = capsys.readouterr().out

@@ -21,6 +21,7 @@ import os
 import re
 import tomllib
 import typing
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -589,7 +590,8 @@ def config_naming_source(values: dict[str, Any], overrides: list[str], source: s
 
         given = [(text, key) for text in overrides if holds(key := text.split("=", 1)[0].strip())]
         where = say(f"--set {given[-1][0]}", f"overrides[{given[-1][1]!r}]") if given else source
-        raise GanforgeError(f"{where}: {e}" if where else str(e)) from None
+        hint = say(full_width_hint(given[-1][0]), "") if given else ""  # Python's values are typed, not IME text
+        raise GanforgeError((f"{where}: {e}" if where else str(e)) + hint) from None
 
 
 # ---------------------------------------------------------------- files and overrides
@@ -788,11 +790,22 @@ def _resume_hint(folder: Path) -> str:
             f"{train_call(folder / 'config.json', 'NEW_FOLDER')}")
 
 
+def full_width_hint(text: str) -> str:
+    """Where ``text`` holds full-width forms (＝, ６４, ．), which a Chinese or Japanese input method types and
+    which look like the ASCII ones: a sentence giving ``text`` in ASCII; else ""."""
+    plain = unicodedata.normalize("NFKC", text)  # full-width forms to ASCII, as Unicode defines them
+    if plain == text:
+        return ""
+    return (f" It holds full-width characters, as a Chinese or Japanese input method types them; in ASCII it is "
+            f"'{plain}'.")
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Split ``a.b=value``; the value is read as TOML (numbers, bools, lists), else as a string, and as the text
     written for a key that holds text."""
     if "=" not in text:
-        raise GanforgeError(f"--set '{text}' must look like key=value, e.g. train.max_steps=100.")
+        raise GanforgeError(f"--set '{text}' must look like key=value, e.g. train.max_steps=100."
+                            f"{full_width_hint(text)}")
     key, raw = text.split("=", 1)
     key = key.strip()
     if not key:
