@@ -279,6 +279,28 @@ def test_a_set_typed_with_full_width_characters_is_given_back_in_ascii(capsys):
     assert "full-width" not in capsys.readouterr().err
 
 
+def test_data_folders_are_recorded_by_their_absolute_path(image_folder, tmp_path, monkeypatch, capsys):
+    """data.root=faces was stored as 'faces': evaluate, --resume and sample --nearest of the run from any other
+    folder said its data did not exist. As model.init_from and plugins: from the working directory, or in a
+    config file from the file's folder; a path not found stays as given, for its error."""
+    monkeypatch.chdir(image_folder.parent)
+    sets = [f"data.root={image_folder.name}", "data.name=folder", "data.resolution=28", "data.channels=1"]
+    cfg = load_config("dcgan-fmnist", [*sets, f"sr.val_root={image_folder.name}"])
+    assert cfg.data.root == cfg.sr.val_root == str(image_folder)
+    (image_folder.parent / "mine.toml").write_text(f'[data]\nname = "folder"\nroot = "{image_folder.name}/a"\n')
+    monkeypatch.chdir(tmp_path)
+    assert load_config(str(image_folder.parent / "mine.toml")).data.root == str(image_folder / "a")
+    assert load_config("dcgan-fmnist", ["data.root=nothere"]).data.root == "nothere"
+    monkeypatch.chdir(image_folder.parent)  # a run trained here, then measured from elsewhere
+    run = tmp_path / "run"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *[a for s in sets for a in ("--set", s)],
+                   "--set", "train.max_steps=1", "--set", "train.batch_size=8", "--set", "log.progress=false") == 0
+    assert json.loads((run / "config.json").read_text())["data"]["root"] == str(image_folder)
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert run_cli("evaluate", run, "--metrics", "swd", "--num", 8) == 0, capsys.readouterr().err
+
+
 def test_dry_run_prints_config_and_parameter_counts(capsys):
     assert run_cli("train", "mmengine-gan-fmnist", "--dry-run") == 0
     out = capsys.readouterr().out

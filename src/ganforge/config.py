@@ -847,24 +847,31 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
     return values
 
 
-def _absolute_init_from(values: dict, base: Path | None) -> dict:
-    """``values`` with ``model.init_from`` by its absolute path where it is found: from the working directory, or
-    (in a config file) from the file's folder, as plugins are. The run's config.json then names the run it
-    started from wherever ganforge runs next; a path not found stays as given, for the error at the start."""
-    source = values.get("model", {}).get("init_from") if isinstance(values.get("model"), dict) else None
-    if isinstance(source, str) and source:
-        for path in (Path(source).expanduser(), *([base / source] if base is not None else [])):
-            if path.exists():
-                values["model"]["init_from"] = str(path.absolute())
-                break
+# the keys that name files or folders a run reads: the run it starts from, its images
+PATH_KEYS = (("model", "init_from"), ("data", "root"), ("sr", "lr_root"), ("sr", "val_root"), ("sr", "val_lr_root"))
+
+
+def with_absolute_paths(values: dict, base: Path | None = None) -> dict:
+    """``values`` with each of :data:`PATH_KEYS` by its absolute path where it is found: from the working
+    directory, or (in a config file, ``base`` its folder) from the file's folder, as plugins are. The run's
+    config.json then names its data and the run it started from wherever ganforge runs next (``evaluate``,
+    ``--resume`` and ``sample --nearest`` from another folder); a path not found stays as given, for the error
+    at the start."""
+    for section, key in PATH_KEYS:
+        given = values.get(section, {}).get(key) if isinstance(values.get(section), dict) else None
+        if isinstance(given, str) and given:
+            for path in (Path(given).expanduser(), *([base / given] if base is not None else [])):
+                if path.exists():
+                    values[section][key] = str(path.absolute())
+                    break
     return values
 
 
 def load_config(preset_or_file: str, overrides: list[str] | None = None) -> Config:
     """Resolve a preset, TOML, YAML or JSON file plus ``--set`` overrides into a validated :class:`Config`."""
     values, base = read_source(preset_or_file)
-    # the resolved config (saved with the run) names plugin files and model.init_from by absolute path
-    values = _absolute_init_from(with_absolute_plugins(apply_overrides(values, overrides or []), base), base)
+    # the resolved config (saved with the run) names plugin files, data folders and model.init_from by absolute path
+    values = with_absolute_paths(with_absolute_plugins(apply_overrides(values, overrides or []), base), base)
     cfg = config_naming_source(values, overrides or [], None if base is None else f"config file '{preset_or_file}'")
     load_plugins(cfg.plugins, base)
     from .validation import validate  # it reads the registries the plugins fill, and imports this module

@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 from ..config import (Config, apply_overrides, config_from_dict, config_naming_source, load_config, preset_names,
-                      read_source)
+                      read_source, with_absolute_paths)
 from .. import distributed as dist, schedules
 from ..data.batches import epochs_at
 from ..errors import AlreadyReported, GanforgeError
@@ -41,9 +41,10 @@ def config_for_resume(payload: dict, preset_or_file: str, overrides: list[str], 
             f"the run folder holds a '{stored.get('name')}' run, not '{preset_or_file}'; resume it with its own "
             f"config: {train_call(own, run_dir, resume=True)}, or pick another --out folder."
         )
-    # a plugin given with --set (a network a notebook registered, now in a file) is named by path from here on
-    cfg = config_naming_source(with_absolute_plugins(apply_overrides(stored, overrides), run_dir=run_dir), overrides,
-                               f"the config stored in the checkpoint of '{run_dir}'")
+    # a plugin given with --set (a network a notebook registered, now in a file) is named by path from here on,
+    # and so is a data folder given with --set (or stored as given, by a run older than that)
+    values = with_absolute_paths(with_absolute_plugins(apply_overrides(stored, overrides), run_dir=run_dir))
+    cfg = config_naming_source(values, overrides, f"the config stored in the checkpoint of '{run_dir}'")
     load_plugins(cfg.plugins, run_dir=run_dir)
     check_run_components(cfg, run_dir)
     validate(cfg)
