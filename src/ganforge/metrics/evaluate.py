@@ -306,7 +306,8 @@ def compare_with_reference(extractor: FeatureExtractor | None, fake: FeatureSet,
     classes = classes if extractor is not None else ()  # the per-class figures all come from features
     real, key = reference_features(extractor, data, num, seed, want_swd, with_labels=bool(classes))
     result = compute_metrics(real, fake, metrics, seed)
-    warn_of_few_images(metrics, extractor, num, len(real.features), f"{data.name}:{data.split}", num_name)
+    reference = f"{data.name}:{data.split}"  # as the protocol and the warnings name it
+    warn_of_few_images(metrics, extractor, num, len(real.features), reference, num_name)
     drawn = reference_classes_of(real.classes, classes, labels, num) if classes else None
     if classes and drawn is None and labels is None:  # a folder's subfolders may be anything: no warning for them
         warnings.warn(f"the samples' classes ({', '.join(classes[:3])}, ...) are not those of the reference "
@@ -314,13 +315,13 @@ def compare_with_reference(extractor: FeatureExtractor | None, fake: FeatureSet,
                       "figures (intra_fid, class_accuracy).")
     elif drawn is not None:
         if "fid" in metrics:
-            result.update(intra_fid(real, fake, drawn, extractor, num_name, f"{data.name}:{data.split}"))
+            result.update(intra_fid(real, fake, drawn, extractor, num_name, reference))
         if extractor.name == "fmnist" and data.name == "fashion-mnist":
             result["class_accuracy"] = float((fake.logits.argmax(1) == drawn).mean())
     result["protocol"] = {
         # None where no metric asked needs the feature network (SWD alone)
         "features": extractor and extractor.name, "weights_sha256": extractor and extractor.weights_sha256,
-        "num_fake": len(fake.features), "num_real": len(real.features), "reference": f"{data.name}:{data.split}",
+        "num_fake": len(fake.features), "num_real": len(real.features), "reference": reference,
         "reference_cache_key": key, "resize": extractor and extractor.resize_rule, "seed": seed,
         "kid": f"cubic polynomial kernel, {KID_SUBSETS} subsets of min({KID_SUBSET_SIZE}, N)",
         "pr_k": PR_K, "dc_k": DC_K,
