@@ -3,6 +3,7 @@ import os
 import signal
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -244,8 +245,20 @@ def test_data_resizes_only_the_images_it_keeps(idx_root, tmp_path, capsys):
     # so the count in the message shows which was checked. The flag it names is this command's own.
     assert run_cli("data", "fashion-mnist", "--root", idx_root, "--out", tmp_path / "x", "--num", 1,
                    "--resolution", 1_000_000) == 2
-    assert ("1 image of 1x1000000x1000000 (--resolution=1000000) would need about 1,000.0 GB of memory"
+    assert ("1 image of 1x1000000x1000000 (--resolution=1000000) would need about 5,000.0 GB of memory"
             in capsys.readouterr().err)
+
+
+def test_data_counts_the_float_copy_it_resizes_in(idx_root, tmp_path, capsys, monkeypatch):
+    # --resolution 100000 fitted the 20 GB of uint8 images in memory, then died in an allocator traceback on the
+    # 40 GB float32 copy that one image is resized in. Here 2 images of 1000x1000 are 2 MB as uint8 and 10 MB
+    # with that copy; the machine is told to have 3 MB free.
+    monkeypatch.setattr("ganforge.memory.psutil.virtual_memory", lambda: SimpleNamespace(available=3_000_000))
+    assert run_cli("data", "fashion-mnist", "--root", idx_root, "--out", tmp_path / "x.npy", "--num", 2,
+                   "--resolution", 1000) == 2
+    assert ("2 images of 1x1000x1000 (--resolution=1000) would need about 10.0 MB of memory, but 3.0 MB is "
+            "available; lower --resolution.") in capsys.readouterr().err
+    assert not (tmp_path / "x.npy").exists()
 
 
 def test_every_option_has_help():

@@ -115,7 +115,7 @@ def test_resize_in_chunks_equals_one_pass(idx_root, monkeypatch):
 def test_a_resolution_too_large_for_memory_is_refused_before_allocating(idx_root, image_folder, tmp_path):
     """A real check against this machine's available memory: terabytes fit nowhere (it was an allocator traceback)."""
     with pytest.raises(GanforgeError, match=r"256 images of 1x100000x100000 \(data.resolution=100000\) would need "
-                                            r"about 2,560.0 GB of memory, but .* GB is available; lower "
+                                            r"about 2,600.0 GB of memory, but .* GB is available; lower "
                                             r"data.resolution"):
         load_images(DataConfig(root=str(idx_root), resolution=100_000))
     with pytest.raises(GanforgeError, match=r"24 images of 3x100000x100000 in .* would need about 720.0 GB of memory"):

@@ -33,14 +33,15 @@ def _fit(images: np.ndarray, cfg: DataConfig) -> np.ndarray:
         # e.g. 28 -> 32 for networks that want powers of two; bilinear with antialiasing when shrinking
         n, c, r = len(images), images.shape[1], cfg.resolution
         resolution_key = setting("data.resolution")  # ganforge data's --resolution
-        check_fits(n * c * r * r, f"{n:,} image{'s' * (n != 1)} of {c}x{r}x{r} ({resolution_key}={r})",
-                   f"lower {resolution_key}")
-        out = np.empty((n, c, r, r), np.uint8)
         step = max(1, CHUNK_BYTES // (4 * c * r * r))  # float32 in chunks: the whole set would be 4x the uint8 result
+        # the uint8 result, and beside it one chunk resized in float32 (a single huge image is 4x its own result)
+        check_fits(n * c * r * r + 4 * min(step, n) * c * r * r,
+                   f"{n:,} image{'s' * (n != 1)} of {c}x{r}x{r} ({resolution_key}={r})", f"lower {resolution_key}")
+        out = np.empty((n, c, r, r), np.uint8)
         for i in range(0, n, step):
             t = torch.from_numpy(images[i:i + step]).float()
             t = F.interpolate(t, size=(r, r), mode="bilinear", align_corners=False, antialias=r < images.shape[-1])
-            out[i:i + step] = t.round().clamp(0, 255).to(torch.uint8).numpy()
+            out[i:i + step] = t.round_().clamp_(0, 255).to(torch.uint8).numpy()  # in place: no second float chunk
         images = out
     return images
 
