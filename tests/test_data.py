@@ -95,6 +95,34 @@ def test_a_folder_of_images_given_as_another_datasets_root_says_how_to_read_it(t
                    "--set", "data.name=folder", "--set", "train.max_steps=1", "--set", "train.batch_size=1") == 0
 
 
+def test_idx_files_where_torchvision_and_kaggle_put_them_are_found(idx_root, tmp_path, capsys):
+    """Seeds 000 and 001 load MNIST with torchvision's datasets.MNIST(root), which writes root/MNIST/raw; Kaggle's
+    copies name the unpacked files 'train-images.idx3-ubyte'. data.root=root, root/MNIST or the Kaggle folder said
+    they had no train-images-idx3-ubyte.gz."""
+    want = load_images(DataConfig(root=str(idx_root)))
+    raw = tmp_path / "dataset" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in idx_root.glob("*.gz"):  # torchvision keeps the download and the unpacked file side by side
+        shutil.copy(f, raw / f.name)
+        write_idx(raw / f.name.removesuffix(".gz"), idx.read_idx(f))
+    for root in (tmp_path / "dataset", tmp_path / "dataset" / "MNIST"):
+        assert torch.equal(load_images(DataConfig(name="mnist", root=str(root))), want)
+        labels = load_labeled(DataConfig(name="mnist", root=str(root), split="test"))[1]
+        assert labels.shape == (64,)
+    kaggle = tmp_path / "kaggle"
+    kaggle.mkdir()
+    for f in idx_root.glob("*.gz"):
+        write_idx(kaggle / f.name.removesuffix(".gz").replace("-idx", ".idx"), idx.read_idx(f))
+    assert torch.equal(load_images(DataConfig(name="mnist", root=str(kaggle))), want)
+    # the Fashion-MNIST presets pointed at seed 001's download: it is MNIST, and only torchvision's folder says so
+    hint = " It holds mnist's ('MNIST/raw', as torchvision writes it): to train on it, set data.name to mnist."
+    with pytest.raises(GanforgeError, match=re.escape(f"it needs the fashion-mnist IDX files.{hint}")):
+        load_images(DataConfig(root=str(tmp_path / "dataset")))
+    assert run_cli("train", "mlp-gan-fmnist", "--out", tmp_path / "r", "--set", f"data.root={tmp_path / 'dataset'}",
+                   "--set", "train.max_steps=1") == 2
+    assert capsys.readouterr().err.endswith(f"IDX files.{hint}\n")
+
+
 def test_resize_and_channels(idx_root):
     x = load_images(DataConfig(root=str(idx_root), resolution=32, channels=3))
     assert x.shape == (256, 3, 32, 32)

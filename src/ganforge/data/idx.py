@@ -20,6 +20,7 @@ IDX_SETS = {
             "http://yann.lecun.com/exdb/mnist/",
         ],
         "debian": "/usr/share/datasets/mnist",
+        "torchvision": "MNIST",
         "files": {
             "train": ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
             "test": ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
@@ -36,6 +37,7 @@ IDX_SETS = {
             "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
         ],
         "debian": "/usr/share/datasets/fashion-mnist",
+        "torchvision": "FashionMNIST",
         "files": {
             "train": ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
             "test": ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
@@ -80,25 +82,45 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def _find_local(folder: Path, filename: str) -> Path | None:
-    for name in (filename, filename[:-3]):  # gzipped or already unpacked
+    bare = filename[:-3]
+    # gzipped, unpacked, or unpacked as the Kaggle copies of MNIST name them ('train-images.idx3-ubyte')
+    for name in (filename, bare, bare.replace("-idx", ".idx")):
         if (folder / name).is_file():
             return folder / name
     return None
 
 
+def _torchvision_folders(folder: Path, name: str) -> list[Path]:
+    """Where torchvision's ``datasets.MNIST(root)`` (seeds 000 and 001) and ``FashionMNIST(root)`` put the files:
+    ``root/MNIST/raw``. A user who ran them points data.root at that root, or at ``root/MNIST``."""
+    return [folder / IDX_SETS[name]["torchvision"] / "raw", folder / "raw"]
+
+
+def _other_set_hint(folder: Path, name: str) -> str:
+    """For ``name``'s files missing from ``folder``: a sentence naming the other IDX set torchvision left there
+    (Fashion-MNIST's preset pointed at the root of seed 001's MNIST download); "" where there is none."""
+    for other, spec in IDX_SETS.items():
+        raw = folder / spec["torchvision"] / "raw"
+        if other != name and raw.is_dir() and any(_find_local(raw, f) for f, _ in spec["files"].values()):
+            return (f" It holds {other}'s ('{raw.relative_to(folder)}', as torchvision writes it): to train on it, "
+                    f"set {setting('data.name')} to {other}.")
+    return ""
+
+
 def _idx_file(name: str, filename: str, md5: str, root: str, download_ok: bool, mirror: str,
               cache_dir: str) -> Path:
-    """One IDX file of ``name``: from ``root`` when given; otherwise from Debian's dataset folder, then
-    the download cache, downloading into the cache when allowed."""
+    """One IDX file of ``name``: from ``root`` (or torchvision's ``root/MNIST/raw``) when given; otherwise from
+    Debian's dataset folder, then the download cache, downloading into the cache when allowed."""
     spec = IDX_SETS[name]
     if root:
         folder = Path(root).expanduser()
         if not folder.is_dir():
             raise GanforgeError(f"{setting('data.root')} '{folder}' does not exist or is not a folder.")
-        path = _find_local(folder, filename)
+        path = next(filter(None, (_find_local(f, filename) for f in [folder, *_torchvision_folders(folder, name)])),
+                    None)
         if path is None:
             raise GanforgeError(f"{setting('data.root')} '{folder}' has no {filename}; it needs the {name} IDX "
-                                f"files.{images_instead_hint(folder)}")
+                                f"files.{_other_set_hint(folder, name) or images_instead_hint(folder)}")
         return path
     cache = default_cache_dir(cache_dir) / name
     path = _find_local(Path(spec["debian"]), filename) or _find_local(cache, filename)
