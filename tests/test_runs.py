@@ -186,6 +186,13 @@ def test_a_command_given_a_folder_of_runs_names_the_runs_in_it(runs_folder, tmp_
     assert run_cli("sample", runs_folder / "empty_start", "--out", tmp_path / "g.png") == 2
     assert capsys.readouterr().err == (f"ganforge: error: run folder '{runs_folder / 'empty_start'}' has no "
                                        "checkpoints yet; train it first.\n")
+    # sampled from a second terminal while it trains: "train it first" of a run being trained
+    live = shutil.copytree(runs_folder / "empty_start", tmp_path / "live")
+    with RunLock(live):
+        assert run_cli("sample", live, "--out", tmp_path / "g.png") == 2
+    assert capsys.readouterr().err == (f"ganforge: error: run folder '{live}' has no checkpoints yet: a live process "
+                                       "is training it, and saves one every 4 steps (log.checkpoint_every_steps) "
+                                       "and when it stops (Ctrl-C saves one). Try again then.\n")
     assert run_cli("sample", runs_folder / "notes", "--out", tmp_path / "g.png") == 2
     assert capsys.readouterr().err == (f"ganforge: error: '{runs_folder / 'notes'}' is not a run folder: it holds "
                                        "neither a ganforge config.json nor checkpoints; give a run folder (the --out "

@@ -25,6 +25,7 @@ from ..errors import GanforgeError
 from ..files import WriteFailed, write_atomic
 from ..images import IMAGE_SUFFIXES
 from ..run_folder import is_ganforge_run, missing_run
+from .lock import is_being_written
 
 FORMAT = "ganforge-checkpoint"
 VERSION = 1
@@ -247,9 +248,24 @@ def _without_checkpoints(folder: Path) -> str:
     """Why a folder without a checkpoint gives no generator: a run not trained yet, a folder of runs, or neither
     (it said "run folder 'F' has no checkpoints yet; train it first" of all three)."""
     if is_ganforge_run(folder):
+        if is_being_written(folder):  # sampled from a second terminal while it trains: "train it first" misled
+            return (f"run folder '{folder}' has no checkpoints yet: a live process is training it, and saves one "
+                    f"{_when_saved(folder)}when it stops (Ctrl-C saves one). Try again then.")
         return f"run folder '{folder}' has no checkpoints yet; train it first."
     return runs_inside(folder) or (f"'{folder}' is not a run folder: it holds neither a ganforge config.json nor "
                                    "checkpoints; give a run folder (the --out of ganforge train) or a checkpoint file.")
+
+
+def _when_saved(run_dir: Path) -> str:
+    """"every 1,000 steps (log.checkpoint_every_steps) and ", as the run's config.json sets its checkpoints; "" where
+    it sets none or cannot be read."""
+    try:
+        log = json.loads((run_dir / "config.json").read_text())["log"]
+        every = [f"every {log[key]:,} {unit} (log.{key})" for key, unit in
+                 (("checkpoint_every_steps", "steps"), ("checkpoint_every_epochs", "epochs")) if log.get(key)]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return "".join(f"{when} and " for when in every)
 
 
 def misfit_detail(error: RuntimeError) -> str:
