@@ -407,13 +407,22 @@ def test_a_signal_is_answered_at_once_and_a_second_ctrl_c_stops_without_saving(i
     assert not list((run / "checkpoints").glob(".*.tmp"))
 
 
-def test_out_folder_with_a_run_needs_resume_or_force(idx_root, tmp_path, capsys):
+def test_out_folder_with_a_run_needs_resume_or_force(idx_root, tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     args = ["train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2")]
     assert run_cli(*args) == 0
     assert run_cli(*args) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert run_cli(*args, "--force") == 0
+    # the default folder, runs/PRESET: the message named an --out the user had not typed
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        code = run_cli("train", "dcgan-fmnist", *tiny(idx_root, "train.max_steps=2"))
+    assert code == 2 and capsys.readouterr().err.startswith(
+        "ganforge: error: 'runs/dcgan-fmnist' (the run folder when no --out is given) already holds a run (")
+    with pytest.raises(GanforgeError, match=re.escape("'runs/dcgan-fmnist' (the run folder when no out is given) "
+                                                      "already holds a run (")):
+        ganforge.train("dcgan-fmnist", overrides=tiny(idx_root, "train.max_steps=2")[1::2])
     assert run_cli("train", "mlp-gan-fmnist", "--out", run, "--resume", *tiny(idx_root)) == 2
     assert (f"holds a 'dcgan-fmnist' run, not 'mlp-gan-fmnist'; resume it with its own config: ganforge train "
             f"dcgan-fmnist --out {run} --resume, or pick") in capsys.readouterr().err

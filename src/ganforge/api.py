@@ -143,7 +143,7 @@ def train(config: str | Path = "dcgan-fmnist", out: str | Path | None = None,
                           f"on '{run_dir}' from the command line, or from a new kernel before the code runs again, "
                           "will not find it. To keep the run usable anywhere, put that code in a .py file and add it "
                           "to the config's plugins.")
-    code = train_run(str(config), str(run_dir), sets, resume=resume, force=force)
+    code = train_run(str(config), None if out is None else str(run_dir), sets, resume=resume, force=force)
     if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):  # saved; stop the notebook's queue of cells too
         raise KeyboardInterrupt
     if code:

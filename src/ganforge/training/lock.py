@@ -18,8 +18,10 @@ from ..errors import GanforgeError
 class RunLock:
     """Context manager that holds ``RUN_DIR/.lock`` for the life of a training process."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, named: str = "") -> None:
+        """``named``: the folder as errors name it (default "--out 'RUN_DIR'")."""
         self.run_dir = run_dir
+        self.named = named or f"--out '{run_dir}'"
         self.path = run_dir / ".lock"
         self.file = None
 
@@ -33,7 +35,7 @@ class RunLock:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.file = open(self.path, "a+")
         except OSError as e:
-            raise GanforgeError(f"cannot write to --out '{self.run_dir}': {e.strerror}. Pick a writable folder.") from None
+            raise GanforgeError(f"cannot write to {self.named}: {e.strerror}. Pick a writable folder.") from None
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -79,7 +79,14 @@ def remove_run_files(run_dir: Path) -> None:
             path.unlink()
 
 
-def prepare_run_dir(run_dir: Path, resume: bool, force: bool, cfg: Config) -> None:
+def out_named(run_dir: Path, given: bool) -> str:
+    """The run folder as messages name it: by the flag that set it, or, where none was given, as the default the
+    user did not type (``ganforge train dcgan-fmnist`` run twice was told its "--out" already held a run)."""
+    out = say("--out", "out")
+    return f"{out} '{run_dir}'" if given else f"'{run_dir}' (the run folder when no {out} is given)"
+
+
+def prepare_run_dir(run_dir: Path, resume: bool, force: bool, cfg: Config, out_given: bool = True) -> None:
     """Refuse to mix two runs in one folder unless --resume or --force (the folder exists and is locked),
     to replace files that are not a ganforge run's, and to write a run inside a folder of training images."""
     _refuse_run_inside_images(run_dir, cfg)
@@ -95,7 +102,7 @@ def prepare_run_dir(run_dir: Path, resume: bool, force: bool, cfg: Config) -> No
             )
         if not force:
             raise GanforgeError(
-                f"{say('--out', 'out')} '{run_dir}' already holds a run ({', '.join(existing)}). "
+                f"{out_named(run_dir, out_given)} already holds a run ({', '.join(existing)}). "
                 + say("Add --resume to continue it, --force to replace it, or choose another --out.",
                       "Pass resume=True to continue it, force=True to replace it, or choose another out.")
             )
@@ -103,7 +110,8 @@ def prepare_run_dir(run_dir: Path, resume: bool, force: bool, cfg: Config) -> No
     try:
         tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-").close()
     except OSError as e:
-        raise GanforgeError(f"cannot write to --out '{run_dir}': {e.strerror}. Pick a writable folder.") from None
+        raise GanforgeError(f"cannot write to {out_named(run_dir, out_given)}: {e.strerror}. Pick a writable "
+                            "folder.") from None
 
 
 def _refuse_run_inside_images(run_dir: Path, cfg: Config) -> None:
@@ -162,9 +170,9 @@ def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bo
             print(describe(resolve(run_dir, preset_or_file, overrides, resume)[0]))
         return 0
     if not env.enabled:
-        with RunLock(run_dir):
+        with RunLock(run_dir, out_named(run_dir, out is not None)):
             cfg, payload = resolve(run_dir, preset_or_file, overrides, resume)
-            prepare_run_dir(run_dir, resume, force, cfg)
+            prepare_run_dir(run_dir, resume, force, cfg, out is not None)
             return _train_locked(cfg, payload, run_dir, preset_or_file)
     # torchrun: every rank validates the config (same input, same error), then joins the group
     # on the device the config names; rank 0 alone locks and prepares the folder and resolves
@@ -175,12 +183,12 @@ def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bo
     dist.init(env, pick_device(cfg.train.device, env))
     finished = False
     try:
-        with RunLock(run_dir) if env.is_main else contextlib.nullcontext():
+        with RunLock(run_dir, out_named(run_dir, out is not None)) if env.is_main else contextlib.nullcontext():
             outcome: tuple | str = RANK_ZERO_FAILED
             try:
                 if env.is_main:
                     cfg, payload = resolve(run_dir, preset_or_file, overrides, resume)
-                    prepare_run_dir(run_dir, resume, force, cfg)
+                    prepare_run_dir(run_dir, resume, force, cfg, out is not None)
                     outcome = (cfg.to_dict(), payload)
             except GanforgeError as e:
                 outcome = str(e)
