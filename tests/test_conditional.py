@@ -61,6 +61,12 @@ def test_a_class_conditional_gan_draws_the_class_asked_for(idx_root, bright_and_
     walks = np.load(tmp_path / "walks.npy").astype(float).mean(axis=(1, 2, 3)).reshape(4, 3)
     assert (walks[0::2] > 140).all() and (walks[1::2] < 110).all(), walks
     capsys.readouterr()
+    assert run_cli("sample", run, "--interpolate", 5, "--class", "bright", "--to-class", "drak",
+                   "--out", tmp_path / "m.npy") == 2  # it named --class, which was right
+    assert capsys.readouterr().err == (f"ganforge: error: --to-class 'drak' is not a class of '{run}'. Did you mean "
+                                       "'dark'? Give an index from 0 to 1 or a name: 0 bright, 1 dark.\n")
+    with pytest.raises(GanforgeError, match=r"^to_class 'drak' is not a class of "):
+        ganforge.interpolate(run, 2, 3, class_="bright", to_class="drak")
     assert run_cli("sample", run, "--interpolate", 5, "--to-class", "dark", "--out", tmp_path / "m.npy") == 2
     assert capsys.readouterr().err == ("ganforge: error: --to-class walks from --class to it, with each walk's noise "
                                        "fixed; give --class too.\n")

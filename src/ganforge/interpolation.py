@@ -94,7 +94,7 @@ def load_for_walks(source: str, use_ema: bool, truncation: float | None, class_:
     if class_ is None:
         raise GanforgeError(f"{say('--to-class', 'to_class')} walks from {say('--class', 'class_')} to it, with each "
                             f"walk's noise fixed; give {say('--class', 'class_')} too.")
-    to_label = pick_class(to_class, cfg.model.num_classes, G.class_names, str(source))
+    to_label = pick_class(to_class, cfg.model.num_classes, G.class_names, str(source), ("--to-class", "to_class"))
     if not takes_class_mixtures(G):
         raise GanforgeError(f"generator '{cfg.model.generator.name}' of '{source}' takes its classes itself, as whole "
                             "classes; a walk between classes mixes the rows of ganforge's class tables "

@@ -196,9 +196,11 @@ def class_folders(class_names: tuple[str, ...], num_classes: int) -> list[str]:
     return names
 
 
-def pick_class(name: str, num_classes: int, class_names: tuple[str, ...], source: str) -> int:
+def pick_class(name: str, num_classes: int, class_names: tuple[str, ...], source: str,
+               flag: tuple[str, str] = ("--class", "class_")) -> int:
     """The index of ``--class name``: a class's name (case-insensitive), else its index. The name comes
-    first: a folder of classes named 1 to 10 sorts as 1, 10, 2, ..., so class '2' is index 2 but '10' is 1."""
+    first: a folder of classes named 1 to 10 sorts as 1, 10, 2, ..., so class '2' is index 2 but '10' is 1.
+    ``flag``: the option that gave it, as the command and as Python name it (``--to-class`` gives one too)."""
     if not num_classes:
         raise GanforgeError(f"{say('--class', 'class_')} needs a class-conditional run, but '{source}' was trained "
                             "without classes (model.num_classes = 0).")
@@ -214,7 +216,7 @@ def pick_class(name: str, num_classes: int, class_names: tuple[str, ...], source
     # a misspelt name ('Sneakr'), or the start of one: 't-shirt' means 'T-shirt/top', though 'Shirt' is closer
     starts = [c for c in class_names if c.casefold().startswith(name.casefold())]
     hint = "" if name.isdigit() else did_you_mean(name, starts if len(starts) == 1 else class_names)
-    raise GanforgeError(f"{say('--class', 'class_')} '{name}' is not a class of '{source}'.{hint} Give an index from 0 "
+    raise GanforgeError(f"{say(*flag)} '{name}' is not a class of '{source}'.{hint} Give an index from 0 "
                         f"to {num_classes - 1} or a name{named}.")
 
 
