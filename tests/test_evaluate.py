@@ -81,6 +81,15 @@ def test_evaluate_a_run_folder(idx_root, tmp_path, capsys):
     # which weights were measured: a run trained on after it was evaluated keeps figures that say their step
     assert out["protocol"]["generator"] == {"checkpoint": str(run / "checkpoints" / "last.pt"), "step": 4,
                                             "weights": "G_ema"}
+    # a reference it cannot read is refused before the warning that fmnist's features are outside its domain
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run_cli("evaluate", run, "--num", 40, "--metrics", "fid", "--dataset", "fashon-mnist") == 2
+        assert capsys.readouterr().err == ("ganforge: error: unknown dataset 'fashon-mnist'. Did you mean "
+                                           "'fashion-mnist'? Valid datasets: fashion-mnist, mnist, cifar10, folder.\n")
+        assert run_cli("evaluate", run, "--num", 40, "--metrics", "fid", "--ref", "test", "--dataset", "folder",
+                       "--data-root", tmp_path) == 2
+    assert capsys.readouterr().err.startswith("ganforge: error: an image folder has one set of images and no test split")
     (run / "evaluate.json").unlink()
     assert run_cli("evaluate", run / "checkpoints", "--num", 40, "--metrics", "fid,is") == 0  # it means the run
     assert json.loads((run / "evaluate.json").read_text())["fid"] == out["fid"]

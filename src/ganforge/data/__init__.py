@@ -18,7 +18,7 @@ from .idx import IDX_SETS, load_idx_images, load_idx_labels
 DATASET_NAMES = ("fashion-mnist", "mnist", "cifar10", "folder")
 CHUNK_BYTES = 1 << 28  # float32 images resized at a time (256 MB)
 
-__all__ = ["DATASET_NAMES", "DataWarning", "InMemoryBatches", "load_images", "load_labeled"]
+__all__ = ["DATASET_NAMES", "DataWarning", "InMemoryBatches", "check_dataset", "load_images", "load_labeled"]
 
 
 def _fit(images: np.ndarray, cfg: DataConfig) -> np.ndarray:
@@ -68,7 +68,18 @@ def load_labeled(cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor, tuple[str
     return torch.from_numpy(np.ascontiguousarray(_fit(images, cfg))), torch.from_numpy(labels), classes
 
 
+def check_dataset(cfg: DataConfig) -> None:
+    """Refuse a dataset name ganforge does not read, and a folder's test split, which it does not have; before
+    any work, as evaluate asks it before it warns of the features' domain and makes its samples."""
+    if cfg.name not in DATASET_NAMES:
+        raise GanforgeError(f"unknown dataset '{cfg.name}'.{did_you_mean(cfg.name, DATASET_NAMES)} Valid datasets: "
+                            f"{', '.join(DATASET_NAMES)}.")
+    if cfg.name == "folder" and cfg.split == "test":  # load_folder would return the training images as 'folder:test'
+        raise GanforgeError(FOLDER_HAS_NO_TEST_SPLIT)
+
+
 def _load(cfg: DataConfig, with_labels: bool) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
+    check_dataset(cfg)
     labels, classes = None, ()
     if cfg.name in ("mnist", "fashion-mnist"):
         where = (cfg.split, cfg.root, cfg.download, cfg.mirror, cfg.cache_dir)
@@ -82,14 +93,8 @@ def _load(cfg: DataConfig, with_labels: bool) -> tuple[np.ndarray, np.ndarray | 
     elif cfg.name == "cifar10":
         images, labels = load_cifar10(cfg.split, cfg.root, cfg.download, cfg.mirror, cfg.cache_dir)
         classes = CIFAR10_CLASSES
-    elif cfg.name == "folder":
-        if cfg.split == "test":  # load_folder would return the training images under the name 'folder:test'
-            raise GanforgeError(FOLDER_HAS_NO_TEST_SPLIT)
-        if with_labels:
-            images, labels, classes = load_folder_classes(cfg.root, cfg.resolution, cfg.channels, cfg.cache_dir)
-        else:
-            images = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.cache_dir)
+    elif with_labels:  # a folder (check_dataset refused any other name)
+        images, labels, classes = load_folder_classes(cfg.root, cfg.resolution, cfg.channels, cfg.cache_dir)
     else:
-        raise GanforgeError(f"unknown dataset '{cfg.name}'.{did_you_mean(cfg.name, DATASET_NAMES)} Valid datasets: "
-                            f"{', '.join(DATASET_NAMES)}.")
+        images = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.cache_dir)
     return images, labels, classes

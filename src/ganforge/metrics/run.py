@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DataConfig
+from ..data import check_dataset
 from ..data.download import check_mirror
 from ..data.folder import (SIXTEEN_BIT, decode_files, image_files, read_header, run_folder_of, stack_freeing,
                            subfolder_classes, subfolder_labels)
@@ -332,6 +333,7 @@ def _check_reference(data: DataConfig, data_root: str) -> None:
     or a run's own data.root that is gone (a dataset moved since it trained). The loaders' messages would say
     to set data.root, a key evaluate has no flag of; ``data_root``, the flag's folder, was checked already."""
     flag = say("--data-root PATH", "data_root=PATH")
+    check_dataset(data)  # before the warning of the features' domain, and before samples are made
     if data.name == "folder" and not data.root:
         raise GanforgeError(f"{say('--dataset folder', 'dataset=' + repr('folder'))} compares with a folder of "
                             f"images; name it: {flag}.")
