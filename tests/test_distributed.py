@@ -183,15 +183,19 @@ def test_a_warning_prints_once_not_once_per_rank(idx_root, tmp_path):
 
 
 def test_an_error_prints_once_not_once_per_rank(idx_root, tmp_path):
-    """A bad --set, which every rank reads (for bench train too), and rank 0's refusal of an --out that already
-    holds a run, which it sends the others: each printed once per rank."""
+    """A bad --set, which every rank reads (for bench train too), rank 0's refusal of an --out that already
+    holds a run, which it sends the others, and a data folder that every rank reads: each printed once per rank."""
     run = tmp_path / "run"
     assert conftest.run_cli("train", "mlp-gan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=1")) == 0
     bad = "config key 'train.batch_size' must be an integer"
+    (tmp_path / "empty").mkdir()  # data every rank reads, and none can
+    no_data = [f"data.root={tmp_path / 'empty'}"]
     for command, sets, said in ((["train"], ["train.batch_size=x"], bad),
                                 (["bench", "train"], ["train.batch_size=x"], bad),
-                                (["train"], [], "already holds a run")):
-        out = ["--out", run] if command == ["train"] else []
+                                (["train"], [], "already holds a run"),
+                                (["train"], no_data, "has no train-images-idx3-ubyte.gz"),
+                                (["bench", "train"], no_data, "has no train-images-idx3-ubyte.gz")):
+        out = ["--out", run if sets == [] else tmp_path / "new"] if command == ["train"] else []
         proc = torchrun(*command, "mlp-gan-fmnist", *out, *tiny(idx_root, "train.max_steps=2", *sets), wait=False)
         out, _ = proc.communicate(timeout=300)
         assert proc.returncode != 0 and out.count("ganforge: error: ") == 1 and said in out, out

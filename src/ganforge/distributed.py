@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from .errors import GanforgeError
+from .errors import AlreadyReported, GanforgeError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,30 @@ def shutdown(wait_for_others: bool = False) -> None:
         if wait_for_others:
             dist.barrier()
         dist.destroy_process_group()
+
+
+def agreed(build: Callable[[], T], env: DistEnv) -> T:
+    """``build()`` on every rank, which then agree on how it went: where any rank met a :class:`GanforgeError`
+    (a data folder it cannot read), every rank stops with it, and each distinct message is printed by the lowest
+    rank that met it alone. Ranks read the same files, so 8 processes printed one message 8 times, run together
+    on one line. ``build`` must run no collective: a rank that failed in it would never join that one."""
+    error: GanforgeError | None = None
+    try:
+        result = build()
+    except GanforgeError as e:
+        if not env.enabled:
+            raise
+        error = e
+    if not env.enabled:
+        return result
+    said: list[str | None] = [None] * env.world_size
+    dist.all_gather_object(said, None if error is None else str(error))
+    if error is not None and said.index(str(error)) == env.rank:
+        raise error
+    failed = next((message for message in said if message is not None), None)
+    if failed is not None:  # printed by a lower rank (the same message) or by the rank that met it
+        raise AlreadyReported(failed)
+    return result
 
 
 def broadcast_object(obj: Any, env: DistEnv) -> Any:

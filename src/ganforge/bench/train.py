@@ -43,7 +43,7 @@ class GanforgeLoop:
             if hold_on_gpu:
                 self.batches.hold_on(device)
         else:
-            self.batches = make_batches(cfg, env, device)
+            self.batches = dist.agreed(lambda: make_batches(cfg, env, device), env)  # a data error said once
         self.objective = build_objective(cfg, device, env)
         # train_step calls that repeat: n_critic D steps per G update, times lazy R1's period where it is on
         ob = cfg.objective

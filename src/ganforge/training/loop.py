@@ -20,7 +20,7 @@ import torch
 from ..config import Config
 from ..data import InMemoryBatches, load_images, load_labeled
 from ..data.pairs import SRBatches, check_validation_source, load_pairs
-from ..distributed import DistEnv, any_rank, average_logs, broadcast_module, convert_sync_bn
+from ..distributed import DistEnv, agreed, any_rank, average_logs, broadcast_module, convert_sync_bn
 from ..errors import GanforgeError
 from ..nets import build_networks
 from ..objective import GANObjective
@@ -150,7 +150,8 @@ class Trainer:
         apply_process_settings(cfg.train)
         self.device = pick_device(cfg.train.device, env)
         self.environment = environment(self.device, env.world_size)  # after the thread settings above
-        self.batches = make_batches(cfg, env, self.device)
+        # every rank reads the data; a folder none can read is said once, not once per process
+        self.batches = agreed(lambda: make_batches(cfg, env, self.device), env)
         self.objective = build_objective(cfg, self.device, env, new_run=resume_from is None)
         self.state = TrainState()
         self.tb = None
