@@ -1,11 +1,13 @@
 import copy
 import dataclasses
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
+from ganforge import nets
 from ganforge.config import load_config
 from ganforge.errors import GanforgeError
 from ganforge.plugins import load_plugins
@@ -108,6 +110,25 @@ def test_weight_clipping_and_gp_run_in_d_step():
     assert "gp" in logs and torch.isfinite(logs["gp"])
     obj, _ = make("objective.r1_gamma=1")
     assert "r1" in obj.train_step(real(), 0)
+
+
+def test_a_wgan_critic_held_by_nothing_is_warned_of():
+    """objective.loss=wgan alone trained a critic free to raise its scores without limit (loss_g 36 at step 100,
+    96 at 400 on dcgan-fmnist), without a word."""
+    with pytest.warns(UserWarning, match=r"^objective.loss = 'wgan' with nothing to hold discriminator 'mlp' to a "
+                                         r"Lipschitz bound: .* Add what seed 002 adds: objective.clip_value=0.01"):
+        make("objective.loss=wgan")
+    held = (["objective.clip_value=0.01"], ["objective.gp_weight=10"], ["objective.r1_gamma=1"],
+            ["model.discriminator.spectral_norm=true"], ["objective.loss=hinge"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for sets in held:
+            make("objective.loss=wgan", *sets)
+    # a user's D with spectral norm of its own, in torch's older form (weight_orig) as in the newer
+    cfg = load_config("mlp-gan-fmnist", ["objective.loss=wgan"])
+    D = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.utils.spectral_norm(torch.nn.Linear(784, 1)))
+    assert nets._critic_is_held(D, cfg)
+    assert not nets._critic_is_held(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 1)), cfg)
 
 
 def test_d_frozen_during_g_step():

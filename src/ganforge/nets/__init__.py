@@ -170,12 +170,28 @@ def build_networks(cfg: Config, images_per_process: int = 2) -> tuple[nn.Module,
                               "scores (logits): 'vanilla' applies the sigmoid itself, as BCEWithLogitsLoss does, and "
                               "wgan, hinge and lsgan need unbounded scores. Drop the final sigmoid: the seeds' "
                               "nn.Sigmoid + nn.BCELoss is what 'vanilla' computes, more stably.")
+            if cfg.objective.loss == "wgan" and cfg.objective.name == "gan" and not _critic_is_held(D, cfg):
+                warnings.warn(f"objective.loss = 'wgan' with nothing to hold {d_what} to a Lipschitz bound: the "
+                              "critic can raise its real-minus-fake gap without limit, so its scores and G's loss "
+                              "grow step after step. Add what seed 002 adds: objective.clip_value=0.01 (WGAN, as "
+                              "hw6-wgan-64) or objective.gp_weight=10 (WGAN-GP, as hw6-wgan-gp-64), or set "
+                              "model.discriminator.spectral_norm=true.")
         if images_per_process == 1:
             _check_single_images([(G, probe[:1], g_what), (D, out[:1].detach(), d_what)], [t[:1] for t in labels])
     finally:
         for m in [m for m in (G, D) if m is not None]:
             m.train()
     return G, D
+
+
+def _critic_is_held(D: nn.Module, cfg: Config) -> bool:
+    """Whether something bounds a WGAN critic: weight clipping, a gradient penalty (WGAN-GP's, or R1, which
+    penalizes D's gradients too), or spectral norm on its layers (the config's or the user's own)."""
+    ob = cfg.objective
+    if ob.clip_value > 0 or ob.gp_weight > 0 or ob.r1_gamma > 0:
+        return True
+    # torch's parametrization, or the older torch.nn.utils.spectral_norm, which keeps weight_orig
+    return any(parametrize.is_parametrized(m) or hasattr(m, "weight_orig") for m in D.modules())
 
 
 def _check_g_learns_through(G: nn.Module, D: nn.Module, fake: torch.Tensor, labels: tuple[torch.Tensor, ...],
