@@ -131,6 +131,20 @@ def test_a_wgan_critic_held_by_nothing_is_warned_of():
     assert not nets._critic_is_held(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 1)), cfg)
 
 
+def test_a_gradient_penalty_on_a_d_with_batchnorm_is_warned_of():
+    """WGAN-GP on dcgan-fmnist's D, whose norm is BatchNorm, penalized gradients of batch-mixed scores silently."""
+    gp = ["objective.loss=wgan", "objective.gp_weight=10"]
+    with pytest.warns(UserWarning, match=r"^objective.gp_weight penalizes .* but discriminator 'dcgan' has BatchNorm, "
+                                         r".*; set model.discriminator.options.norm=instance \(as hw6-wgan-gp-64\)"):
+        build_networks(load_config("dcgan-fmnist", gp))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_networks(load_config("dcgan-fmnist", [*gp, "model.discriminator.options.norm=instance"]))
+        build_networks(load_config("dcgan-fmnist", ["objective.r1_gamma=1"]))  # R1 is not warned of: only WGAN-GP's penalty
+        build_networks(load_config("hw6-wgan-gp-64", ["model.generator.options.feature_dim=8",
+                                                      "model.discriminator.options.feature_dim=8"]))
+
+
 def test_d_frozen_during_g_step():
     obj, _ = make("objective.n_critic=1")
     obj.d_step(real(), update=True)

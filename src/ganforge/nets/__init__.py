@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import warnings
 from typing import Callable
 
@@ -176,6 +177,15 @@ def build_networks(cfg: Config, images_per_process: int = 2) -> tuple[nn.Module,
                               "grow step after step. Add what seed 002 adds: objective.clip_value=0.01 (WGAN, as "
                               "hw6-wgan-64) or objective.gp_weight=10 (WGAN-GP, as hw6-wgan-gp-64), or set "
                               "model.discriminator.spectral_norm=true.")
+            if cfg.objective.gp_weight > 0 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
+                options = DISCRIMINATORS.get(d_name).options
+                fix = ("set model.discriminator.options.norm=instance (as hw6-wgan-gp-64) or none"
+                       if options is not None and "norm" in {f.name for f in dataclasses.fields(options)} else
+                       "give D layer or instance normalization, or none")
+                warnings.warn(f"objective.gp_weight penalizes the gradient of each image's score on that image, but "
+                              f"{d_what} has BatchNorm, which makes each score depend on the whole batch, so the "
+                              "penalty holds the wrong function to norm 1 (WGAN-GP's paper leaves BatchNorm out of "
+                              f"the critic for this reason); {fix}.")
         if images_per_process == 1:
             _check_single_images([(G, probe[:1], g_what), (D, out[:1].detach(), d_what)], [t[:1] for t in labels])
     finally:
