@@ -257,8 +257,8 @@ def _without_checkpoints(folder: Path) -> str:
 
 
 def _when_saved(run_dir: Path) -> str:
-    """"every 1,000 steps (log.checkpoint_every_steps) and ", as the run's config.json sets its checkpoints; "" where
-    it sets none or cannot be read."""
+    """When the run's config.json has it save checkpoints, as 'every 1,000 steps (log.checkpoint_every_steps) and '
+    to go before "when it stops"; '' where it sets no interval or cannot be read."""
     try:
         log = json.loads((run_dir / "config.json").read_text())["log"]
         every = [f"every {log[key]:,} {unit} (log.{key})" for key, unit in
