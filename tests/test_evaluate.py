@@ -17,7 +17,8 @@ from ganforge.errors import GanforgeError
 from ganforge.metrics import fmnist_net
 from ganforge.data.idx import IDX_SETS
 from ganforge.metrics.features import FEATURES, FeatureExtractor
-from ganforge.metrics.evaluate import array_batches, evaluate_images, format_table, parse_metrics
+from ganforge.metrics.evaluate import array_batches, evaluate_images, format_table, parse_metrics, warn_of_capped_is
+from ganforge.metrics.inception_score import split_sizes
 from ganforge.metrics.run import evaluate_source
 from ganforge.sampling import class_folders
 from ganforge.training import checkpoint as ckpt
@@ -281,12 +282,13 @@ def test_a_reference_smaller_than_the_samples_is_named_in_the_warnings(idx_root,
 
 def test_colour_samples_against_the_default_reference_warn(idx_root, tmp_path):
     colour = tmp_path / "colour.npy"
-    np.save(colour, np.random.default_rng(0).integers(0, 256, (8, 3, 28, 28), dtype=np.uint8))
+    # 100 images, in 10 splits of 10: from 8, splits of one image, IS is warned of too
+    np.save(colour, np.random.default_rng(0).integers(0, 256, (100, 3, 28, 28), dtype=np.uint8))
     with pytest.warns(UserWarning, match="holds colour images and is compared with Fashion-MNIST, the default"):
-        assert run_cli("evaluate", colour, "--num", 8, "--metrics", "is", "--data-root", idx_root) == 0
+        assert run_cli("evaluate", colour, "--num", 100, "--metrics", "is", "--data-root", idx_root) == 0
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a named reference is the user's choice: no warning
-        assert run_cli("evaluate", colour, "--num", 8, "--metrics", "is", "--data-root", idx_root,
+        assert run_cli("evaluate", colour, "--num", 100, "--metrics", "is", "--data-root", idx_root,
                        "--dataset", "fashion-mnist") == 0
 
 
@@ -629,3 +631,21 @@ def test_evaluation_during_training_is_checked_before_the_first_step(idx_root, t
     assert run_cli("evaluate", run, "--num", 100_000, "--metrics", "fid") == 2
     assert "of 100,000 images would need about 110.4 MB of memory, but 50.0 MB is available; lower --num." \
         in capsys.readouterr().err
+
+
+def test_an_inception_score_pinned_by_its_split_sizes_is_warned_of(idx_root, tmp_path):
+    """``evaluate --num 6 --metrics is`` gave IS 1.0000 and is_std 0 without a word: splits of one image score 1."""
+    run = tmp_path / "run"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2")) == 0
+    with pytest.warns(UserWarning, match=r"^IS from 6 images in 6 splits of 1 is 1 whatever the images: a split's IS "
+                                         r"is at most its number of images\. Use --num well above 10 x"):
+        assert run_cli("evaluate", run, "--num", 6, "--metrics", "is") == 0
+    assert split_sizes(25) == [3] * 5 + [2] * 5 and split_sizes(6) == [1] * 6
+    with pytest.warns(UserWarning, match=r"^IS 1\.80 from 20 images in 10 splits of 2 is held down by that count"):
+        warn_of_capped_is(1.8, 20, "--num")
+    with pytest.warns(UserWarning, match=r"in 10 splits of 2 to 3 is held down"):
+        warn_of_capped_is(2.5, 25, "eval.num_samples")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_of_capped_is(1.4, 20, "--num")  # in the lower half of [1, 2]: the images set it
+        warn_of_capped_is(9.0, 10_000, "--num")

@@ -27,7 +27,7 @@ from ..memory import check_fits
 from ..sampling import class_folders, class_labels
 from .features import FEATURES, FeatureExtractor, build_features, checked_features
 from .fid import frechet_distance
-from .inception_score import inception_score
+from .inception_score import SPLITS, inception_score, split_sizes
 from .kid import KID_SUBSET_SIZE, KID_SUBSETS, kernel_inception_distance
 from .prdc import prdc
 from .stats import RunningStats
@@ -308,6 +308,8 @@ def compare_with_reference(extractor: FeatureExtractor | None, fake: FeatureSet,
     result = compute_metrics(real, fake, metrics, seed)
     reference = f"{data.name}:{data.split}"  # as the protocol and the warnings name it
     warn_of_few_images(metrics, extractor, num, len(real.features), reference, num_name)
+    if "is" in metrics:
+        warn_of_capped_is(result["is"], num, num_name)
     drawn = reference_classes_of(real.classes, classes, labels, num) if classes else None
     if classes and drawn is None and labels is None:  # a folder's subfolders may be anything: no warning for them
         warnings.warn(f"the samples' classes ({', '.join(classes[:3])}, ...) are not those of the reference "
@@ -369,6 +371,22 @@ def warn_of_few_images(metrics: tuple[str, ...], extractor: FeatureExtractor | N
         warnings.warn(f"KID's subsets hold {few:,} images here, not {KID_SUBSET_SIZE:,}: {smaller} has only {few:,}, "
                       f"and every subset holds all of them, so kid_std measures only the draws from the {larger}. "
                       "kid is still unbiased; compare kid_std only at the same counts.")
+
+
+def warn_of_capped_is(score: float, num: int, num_name: str) -> None:
+    """Warn where IS is pinned by its splits' sizes: a split of n images scores between 1 and n, so splits of
+    one image give 1 whatever the images (``--num 6`` gave IS 1.0000, is_std 0), and a score in the upper half
+    of that range is held down by the count as much as by the images."""
+    sizes = split_sizes(num)
+    n = min(sizes)
+    if n > 1 and score - 1 <= (n - 1) / 2:
+        return
+    splits = f"{len(sizes)} splits of {n:,}{'' if n == max(sizes) else f' to {max(sizes):,}'}"
+    said = (f"IS from {num:,} images in {splits} is 1 whatever the images" if n == 1 else
+            f"IS {score:.2f} from {num:,} images in {splits} is held down by that count as much as by the images")
+    warnings.warn(f"{said}: a split's IS is at most its number of images. Use {num_name} well above {SPLITS} x the "
+                  f"classifier's classes (IS is usually given from 50,000 images, {SPLITS} splits of 5,000), and "
+                  f"compare IS only at the same {num_name}.")
 
 
 def reference_classes_of(reference: tuple[str, ...], classes: tuple[str, ...], labels: np.ndarray | None,
