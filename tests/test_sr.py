@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -360,6 +361,18 @@ def test_srgan_starts_from_a_pixel_loss_run_of_its_generator(photos, tmp_path, c
     cfg = load_config("srgan-x4", [f"model.init_from={pixel}", SMALL_G])
     G = build_objective(cfg, torch.device("cpu")).G
     assert all(torch.equal(v, ckpt.load(pixel / "checkpoints" / "last.pt")["G"][k]) for k, v in G.state_dict().items())
+
+
+def test_the_fmnist_perceptual_net_on_other_images_is_warned_of(photos):
+    """srgan-x4 on photos compared them through the garment classifier, in grey at 28x28, without a word."""
+    photo_sets = ["data.name=folder", f"data.root={photos[0]}", "sr.patch_size=16", SMALL_G]
+    with pytest.warns(UserWarning, match=r"^sr.perceptual_net 'fmnist' compares .* on 'folder' images it stands in "
+                                         r"for SRGAN's VGG19 only loosely: it sees them in grey, resized to 28x28\."):
+        build_objective(load_config("srgan-x4", photo_sets), torch.device("cpu"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_objective(load_config("srgan-x4", [SMALL_G]), torch.device("cpu"))  # its own data: garments
+        build_objective(load_config("srgan-x4", [*photo_sets, "sr.perceptual_weight=0"]), torch.device("cpu"))
 
 
 def test_a_folder_of_photos_of_many_sizes_trains(photos, tmp_path):
