@@ -152,9 +152,10 @@ class GANObjective:
                     # SRGAN's VGG19 cannot be downloaded here; the shipped net stands in, for garments above all
                     warnings.warn(f"sr.perceptual_net 'fmnist' compares G's output and the HR images through a "
                                   f"classifier of 28x28 grey Fashion-MNIST garments, so on '{cfg.data.name}' images "
-                                  "it stands in for SRGAN's VGG19 only loosely: it sees them in grey, resized to 28x28. For photos, "
-                                  "register a network that knows images like yours in PERCEPTUAL_NETS and name it in "
-                                  "sr.perceptual_net (docs/sr.md), or lower sr.perceptual_weight.")
+                                  "it stands in for SRGAN's VGG19 only loosely: it sees them in grey, resized to "
+                                  "28x28. For photos, register a network that knows images like yours in "
+                                  "PERCEPTUAL_NETS and name it in sr.perceptual_net (docs/sr.md), or lower "
+                                  "sr.perceptual_weight.")
         # train.precision: autocast for the forwards; fp16 also scales the losses (one scaler per optimizer)
         self.precision = precision = resolve_precision(cfg.train.precision, device)
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
