@@ -123,6 +123,34 @@ def test_idx_files_where_torchvision_and_kaggle_put_them_are_found(idx_root, tmp
     assert capsys.readouterr().err.endswith(f"IDX files.{hint}\n")
 
 
+def test_a_data_root_that_is_a_file_or_a_typo_says_which_folder_to_give(idx_root, tmp_path, capsys):
+    """data.root given one of the dataset's files, an image, or a misspelt folder said only that it did not exist or
+    was not a folder; evaluate's --data-root of a file offered another file named like it."""
+    gz = idx_root / "train-images-idx3-ubyte.gz"
+    with pytest.raises(GanforgeError, match=re.escape(f"data.root '{gz}' is a file, not a folder; point it at the "
+                                                      f"folder that holds the fashion-mnist IDX files: '{idx_root}'.")):
+        load_images(DataConfig(root=str(gz)))
+    typo = idx_root.parent / (idx_root.name + "x")
+    with pytest.raises(GanforgeError, match=re.escape(f"does not exist or is not a folder. Did you mean '{idx_root}'?")):
+        load_images(DataConfig(root=str(typo)))
+    (tmp_path / "photos").mkdir()
+    photo = tmp_path / "photos" / "a.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(photo)
+    with pytest.raises(GanforgeError, match=re.escape(f"data.root '{photo}' is one image, not a folder of the CIFAR-10 "
+                                                      "files; to train on images, set data.name to folder and point "
+                                                      f"data.root at the folder that holds them, such as "
+                                                      f"'{photo.parent}'.")):
+        load_images(DataConfig(name="cifar10", root=str(photo)))
+    with pytest.raises(GanforgeError, match=re.escape(f"data.root '{photo}' is not a folder; it is one image: point it "
+                                                      f"at the folder of images, such as '{photo.parent}'.")):
+        load_images(DataConfig(name="folder", root=str(photo), resolution=32, channels=3))
+    with pytest.raises(GanforgeError, match=re.escape(f"does not exist. Did you mean '{photo.parent}'?")):
+        load_images(DataConfig(name="folder", root=str(tmp_path / "photo"), resolution=32, channels=3))
+    np.save(tmp_path / "s.npy", np.zeros((8, 1, 28, 28), np.uint8))
+    assert run_cli("evaluate", tmp_path / "s.npy", "--metrics", "swd", "--data-root", gz) == 2
+    assert capsys.readouterr().err.endswith(f"the reference dataset's files. It is a file: '{idx_root}' holds it.\n")
+
+
 def test_resize_and_channels(idx_root):
     x = load_images(DataConfig(root=str(idx_root), resolution=32, channels=3))
     assert x.shape == (256, 3, 32, 32)

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import GanforgeError
 from ..wording import setting
 from .download import default_cache_dir, download
-from .folder import images_instead_hint
+from .folder import check_files_folder, images_instead_hint
 
 URLS = ["https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"]
 ARCHIVE, ARCHIVE_MD5 = "cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"
@@ -55,8 +55,7 @@ def load_cifar10(split: str, root: str = "", download_ok: bool = True, mirror: s
     (downloaded) archive."""
     if root:
         folder = Path(root).expanduser()
-        if not folder.is_dir():
-            raise GanforgeError(f"{setting('data.root')} '{folder}' does not exist or is not a folder.")
+        check_files_folder(folder, "CIFAR-10")
         if (folder / "cifar-10-batches-py").is_dir():
             folder = folder / "cifar-10-batches-py"
         if not (folder / ARCHIVE).is_file():

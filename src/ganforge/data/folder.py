@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import GanforgeError
+from ..errors import GanforgeError, did_you_mean_path
 from ..images import IMAGE_SUFFIXES
 from ..memory import check_fits
 from ..run_folder import is_ganforge_run
@@ -63,17 +63,35 @@ def images_instead_hint(folder: Path) -> str:
             f"{setting('data.name')} to folder.")
 
 
+def check_files_folder(folder: Path, dataset: str) -> None:
+    """Refuse a data.root of an IDX or CIFAR-10 ``dataset`` that is no folder: one of its files given instead of
+    the folder that holds them, or a path that does not exist (with the closest name beside it that does)."""
+    if folder.is_dir():
+        return
+    what = setting("data.root")
+    if folder.is_file() and folder.suffix.lower() in IMAGE_SUFFIXES:
+        raise GanforgeError(f"{what} '{folder}' is one image, not a folder of the {dataset} files; to train on "
+                            f"images, set {setting('data.name')} to folder and point {what} at the folder that "
+                            f"holds them, such as '{folder.parent}'.")
+    if folder.is_file():
+        raise GanforgeError(f"{what} '{folder}' is a file, not a folder; point it at the folder that holds the "
+                            f"{dataset} files: '{folder.parent}'.")
+    raise GanforgeError(f"{what} '{folder}' does not exist or is not a folder.{did_you_mean_path(folder)}")
+
+
 def list_images(root: Path, what: str = "") -> list[Path]:
     """Image files under ``root`` (recursive), sorted for a stable order; ``what`` names the setting in errors
     (default: data.root, as the running command names it)."""
     what = what or setting("data.root")
     if not root.exists():
-        raise GanforgeError(f"{what} '{root}' does not exist.")
+        raise GanforgeError(f"{what} '{root}' does not exist.{did_you_mean_path(root)}")
     if not root.is_dir():
         archive = root.name.lower().endswith((".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".7z", ".rar"))
+        one_image = root.suffix.lower() in IMAGE_SUFFIXES
         raise GanforgeError(f"{what} '{root}' is not a folder" + (
             "; it looks like an archive: extract it (e.g. unzip, tar -xf) and point it at the folder of images."
-            if archive else "."))
+            if archive else f"; it is one image: point it at the folder of images, such as '{root.parent}'."
+            if one_image else "."))
     run = run_folder_of(root)
     if run is not None and what != "INPUT":  # upscaling a run's grids is a choice; training on them is a slip
         of_samples = "" if run == root.resolve() else " of samples"

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import GanforgeError
 from ..wording import setting
 from .download import default_cache_dir, download
-from .folder import images_instead_hint
+from .folder import check_files_folder, images_instead_hint
 
 # Official files and their published MD5s (the same as torchvision's).
 IDX_SETS = {
@@ -114,8 +114,7 @@ def _idx_file(name: str, filename: str, md5: str, root: str, download_ok: bool, 
     spec = IDX_SETS[name]
     if root:
         folder = Path(root).expanduser()
-        if not folder.is_dir():
-            raise GanforgeError(f"{setting('data.root')} '{folder}' does not exist or is not a folder.")
+        check_files_folder(folder, f"{name} IDX")
         path = next(filter(None, (_find_local(f, filename) for f in [folder, *_torchvision_folders(folder, name)])),
                     None)
         if path is None:

@@ -174,9 +174,11 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
     if ref not in ("train", "test"):  # the command's parser takes only these; from Python, a KeyError came later
         raise GanforgeError(f"{say('--ref', 'ref')} must be 'train' or 'test', got {ref!r}.")
     check_mirror(mirror, "--mirror", "give --data-root FOLDER")
-    if data_root and not Path(data_root).expanduser().is_dir():  # before the samples are made; named as given
+    if data_root and not (root := Path(data_root).expanduser()).is_dir():  # before the samples are made; as given
+        # a file: the folder it is in, not another file named like it
+        hint = f" It is a file: '{root.parent}' holds it." if root.is_file() else did_you_mean_path(root)
         raise GanforgeError(f"{say('--data-root', 'data_root')} '{data_root}' does not exist or is not a folder; give "
-                            f"the folder that holds the reference dataset's files.{did_you_mean_path(Path(data_root))}")
+                            f"the folder that holds the reference dataset's files.{hint}")
     if json_out:  # before the work, from Python as from the command
         check_output_file(Path(json_out))
     num_name = say("--num", "num")  # in the messages
