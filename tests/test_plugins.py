@@ -19,6 +19,11 @@ def test_plugin_errors(tmp_path):
     cfg.write_text('plugins = ["missing.py"]\n')
     with pytest.raises(GanforgeError, match="plugin file 'missing.py' not found"):
         load_config(str(cfg))
+    (tmp_path / "my_nets.py").write_text("")  # a misspelt name beside the config file: the file meant is named
+    cfg.write_text('plugins = ["my_net.py"]\n')
+    with pytest.raises(GanforgeError, match=re.escape(f"not found (looked in my_net.py, {tmp_path / 'my_net.py'}). "
+                                                      f"Did you mean '{tmp_path / 'my_nets.py'}'?")):
+        load_config(str(cfg))
     absolute = tmp_path / "gone.py"  # the same file from either folder: named once
     cfg.write_text(f'plugins = ["{absolute}"]\n')
     with pytest.raises(GanforgeError, match=rf"not found \(looked in {re.escape(str(absolute))}\)\."):

@@ -414,6 +414,13 @@ def test_out_folder_with_a_run_needs_resume_or_force(idx_root, tmp_path, capsys,
     assert run_cli(*args) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert run_cli(*args, "--force") == 0
+    # --resume of a misspelt folder starts a new run there, as a script that always resumes wants, and names the
+    # run it may have meant
+    capsys.readouterr()
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "rum", "--resume",
+                   *tiny(idx_root, "train.max_steps=1")) == 0
+    assert (f"no checkpoint in '{tmp_path / 'rum'}' yet; starting a new run there. Did you mean '{run}'?"
+            in capsys.readouterr().err)
     # the default folder, runs/PRESET: the message named an --out the user had not typed
     monkeypatch.chdir(tmp_path)
     for _ in range(2):

@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .errors import GanforgeError, raised_at
+from .errors import GanforgeError, did_you_mean_path, raised_at
 from .wording import set_flag
 
 
@@ -78,9 +78,10 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None, run_dir: Pa
             if plugin.endswith(".py"):
                 path = plugin_file(plugin, base, run_dir)
                 if path is None:
-                    looked = ", ".join(map(str, _plugin_candidates(plugin, base, run_dir)))
+                    candidates = _plugin_candidates(plugin, base, run_dir)
+                    looked = ", ".join(map(str, candidates))
                     fix = (f" The run in '{run_dir}' was trained with it: put it back, or copy it into that folder."
-                           if run_dir else "")
+                           if run_dir else next(filter(None, map(did_you_mean_path, candidates)), ""))  # a typo
                     raise GanforgeError(f"plugin file '{plugin}' not found (looked in {looked}).{fix}")
                 # one module per file name, so a notebook that loads a config twice imports its plugin once;
                 # two files of one name in one list would be one module, the second never imported

@@ -14,7 +14,7 @@ from ..config import (Config, apply_overrides, config_from_dict, config_naming_s
                       read_source, with_absolute_paths)
 from .. import distributed as dist, schedules
 from ..data.batches import epochs_at
-from ..errors import AlreadyReported, GanforgeError
+from ..errors import AlreadyReported, GanforgeError, did_you_mean_path
 from ..files import write_json
 from ..nets import build_networks, count_parameters
 from ..plugins import check_run_components, load_plugins, with_absolute_plugins
@@ -223,7 +223,10 @@ def resolve(run_dir: Path, preset_or_file: str, overrides: list[str], resume: bo
     if found is None:
         cfg = load_config(preset_or_file, overrides)  # first: a bad config is the one thing said, not a new run
         if resume:
-            print(f"ganforge: no checkpoint in '{run_dir}' yet; starting a new run there.", file=sys.stderr)
+            # a folder made just now (it holds only the lock) may be a typo for the run meant to continue
+            new = not run_dir.is_dir() or [p.name for p in run_dir.iterdir()] == [".lock"]  # --dry-run: none
+            print(f"ganforge: no checkpoint in '{run_dir}' yet; starting a new run there."
+                  f"{did_you_mean_path(run_dir) if new else ''}", file=sys.stderr)
         return cfg, None
     payload, path, skipped = found
     for note in skipped:
