@@ -86,9 +86,10 @@ def out_named(run_dir: Path, given: bool) -> str:
     return f"{out} '{run_dir}'" if given else f"'{run_dir}' (the run folder when no {out} is given)"
 
 
-def prepare_run_dir(run_dir: Path, resume: bool, force: bool, cfg: Config, out_given: bool = True) -> None:
+def prepare_run_dir(run_dir: Path, resume: bool, force: bool, cfg: Config, named: str) -> None:
     """Refuse to mix two runs in one folder unless --resume or --force (the folder exists and is locked),
-    to replace files that are not a ganforge run's, and to write a run inside a folder of training images."""
+    to replace files that are not a ganforge run's, and to write a run inside a folder of training images.
+    ``named``: the folder as messages name it (:func:`out_named`)."""
     _refuse_run_inside_images(run_dir, cfg)
     _refuse_run_inside_a_runs_files(run_dir)
     existing = [name for name in RUN_FILES if (run_dir / name).exists()]
@@ -102,7 +103,7 @@ def prepare_run_dir(run_dir: Path, resume: bool, force: bool, cfg: Config, out_g
             )
         if not force:
             raise GanforgeError(
-                f"{out_named(run_dir, out_given)} already holds a run ({', '.join(existing)}). "
+                f"{named} already holds a run ({', '.join(existing)}). "
                 + say("Add --resume to continue it, --force to replace it, or choose another --out.",
                       "Pass resume=True to continue it, force=True to replace it, or choose another out.")
             )
@@ -110,8 +111,7 @@ def prepare_run_dir(run_dir: Path, resume: bool, force: bool, cfg: Config, out_g
     try:
         tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-").close()
     except OSError as e:
-        raise GanforgeError(f"cannot write to {out_named(run_dir, out_given)}: {e.strerror}. Pick a writable "
-                            "folder.") from None
+        raise GanforgeError(f"cannot write to {named}: {e.strerror}. Pick a writable folder.") from None
 
 
 def _refuse_run_inside_images(run_dir: Path, cfg: Config) -> None:
@@ -165,14 +165,15 @@ def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bo
     if run_dir.exists() and not run_dir.is_dir():
         raise GanforgeError(f"--out '{run_dir}' exists and is not a folder.")
     env = dist.from_env()
+    named = out_named(run_dir, out is not None)  # how messages name the folder: by --out, or as its default
     if dry_run:
         if env.is_main:
             print(describe(resolve(run_dir, preset_or_file, overrides, resume)[0]))
         return 0
     if not env.enabled:
-        with RunLock(run_dir, out_named(run_dir, out is not None)):
+        with RunLock(run_dir, named):
             cfg, payload = resolve(run_dir, preset_or_file, overrides, resume)
-            prepare_run_dir(run_dir, resume, force, cfg, out is not None)
+            prepare_run_dir(run_dir, resume, force, cfg, named)
             return _train_locked(cfg, payload, run_dir, preset_or_file)
     # torchrun: every rank validates the config (same input, same error), then joins the group
     # on the device the config names; rank 0 alone locks and prepares the folder and resolves
@@ -183,12 +184,12 @@ def train(preset_or_file: str, out: str | None, overrides: list[str], resume: bo
     dist.init(env, pick_device(cfg.train.device, env))
     finished = False
     try:
-        with RunLock(run_dir, out_named(run_dir, out is not None)) if env.is_main else contextlib.nullcontext():
+        with RunLock(run_dir, named) if env.is_main else contextlib.nullcontext():
             outcome: tuple | str = RANK_ZERO_FAILED
             try:
                 if env.is_main:
                     cfg, payload = resolve(run_dir, preset_or_file, overrides, resume)
-                    prepare_run_dir(run_dir, resume, force, cfg, out is not None)
+                    prepare_run_dir(run_dir, resume, force, cfg, named)
                     outcome = (cfg.to_dict(), payload)
             except GanforgeError as e:
                 outcome = str(e)
