@@ -90,17 +90,22 @@ def _find_local(folder: Path, filename: str) -> Path | None:
     return None
 
 
-def _torchvision_folders(folder: Path, name: str) -> list[Path]:
+def _torchvision_raw(folder: Path, name: str) -> Path:
     """Where torchvision's ``datasets.MNIST(root)`` (seeds 000 and 001) and ``FashionMNIST(root)`` put the files:
-    ``root/MNIST/raw``. A user who ran them points data.root at that root, or at ``root/MNIST``."""
-    return [folder / IDX_SETS[name]["torchvision"] / "raw", folder / "raw"]
+    ``root/MNIST/raw``."""
+    return folder / IDX_SETS[name]["torchvision"] / "raw"
+
+
+def _torchvision_folders(folder: Path, name: str) -> list[Path]:
+    """The folders torchvision's files may be in, for a user who points data.root at its root or at ``root/MNIST``."""
+    return [_torchvision_raw(folder, name), folder / "raw"]
 
 
 def _other_set_hint(folder: Path, name: str) -> str:
     """For ``name``'s files missing from ``folder``: a sentence naming the other IDX set torchvision left there
     (Fashion-MNIST's preset pointed at the root of seed 001's MNIST download); "" where there is none."""
     for other, spec in IDX_SETS.items():
-        raw = folder / spec["torchvision"] / "raw"
+        raw = _torchvision_raw(folder, other)
         if other != name and raw.is_dir() and any(_find_local(raw, f) for f, _ in spec["files"].values()):
             return (f" It holds {other}'s ('{raw.relative_to(folder)}', as torchvision writes it): to train on it, "
                     f"set {setting('data.name')} to {other}.")
