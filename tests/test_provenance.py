@@ -57,6 +57,22 @@ def test_a_resume_on_another_setup_says_it_is_no_longer_exact(idx_root, tmp_path
             "would.") in capsys.readouterr().err
 
 
+def test_a_resume_that_changes_how_the_run_trains_says_what(idx_root, tmp_path, capsys):
+    """A resume may change the batch size or the loss; the steps before trained otherwise, so it says which values
+    changed (config.json keeps only the new ones). Raising a bound or logging otherwise is what a resume is for."""
+    run = tmp_path / "run"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=4")) == 0
+    assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume",
+                   *tiny(idx_root, "train.max_steps=6", "log.every_steps=3", "eval.num_samples=64")) == 0
+    assert "this resume changes" not in capsys.readouterr().err
+    assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume",
+                   *tiny(idx_root, "train.max_steps=8", "train.batch_size=64", "objective.loss=hinge")) == 0
+    assert ("ganforge: this resume changes objective.loss ('vanilla' in the run, now 'hinge'), train.batch_size "
+            "(128 in the run, now 64); the steps from 7 on train with the new values, the first 6 did not "
+            "(config.json now holds them).") in capsys.readouterr().err
+    assert json.loads((run / "config.json").read_text())["objective"]["loss"] == "hinge"
+
+
 def test_a_session_from_python_has_no_command(idx_root, tmp_path):
     run = tmp_path / "py"
     ganforge.train("dcgan-fmnist", run, {"data.root": str(idx_root), "train.max_steps": 2, "log.progress": False})

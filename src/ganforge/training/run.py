@@ -9,6 +9,7 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Callable
 
 from ..config import (Config, apply_overrides, config_from_dict, config_naming_source, load_config, preset_names,
                       read_source, with_absolute_paths)
@@ -249,11 +250,22 @@ def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
     return flat
 
 
+def _changes(payload: dict, cfg: Config, picked: Callable[[str], bool]) -> list[str]:
+    """The keys ``picked`` takes that ``cfg`` gives another value than the checkpoint's config, each as
+    ``"k (old in the run, now new)"``."""
+    stored = json.loads(payload["config"])
+    try:  # with this version's defaults for keys an older one did not write, which no --set changed
+        stored = config_from_dict(stored).to_dict()
+    except GanforgeError:  # a network's options the plugin no longer has: the stored values as they are
+        pass
+    old, new = _flat(stored), _flat(cfg.to_dict())
+    return [f"{k} ({old.get(k)!r} in the run, now {new.get(k)!r})" for k in sorted(old.keys() | new.keys())
+            if picked(k) and old.get(k) != new.get(k)]
+
+
 def _misfit(run_dir: Path, cfg: Config, payload: dict, error: RuntimeError) -> str:
     """Why a resumed checkpoint's weights do not load: the model/data keys that --set changed, or the code did."""
-    old, new = _flat(json.loads(payload["config"])), _flat(cfg.to_dict())
-    changed = [f"{k} ({old.get(k)!r} in the run, now {new.get(k)!r})" for k in sorted(old.keys() | new.keys())
-               if k.startswith(("model.", "data.")) and old.get(k) != new.get(k)]
+    changed = _changes(payload, cfg, lambda k: k.startswith(("model.", "data.")))
     detail = ckpt.misfit_detail(error)
     if changed:
         return (f"the checkpoint in '{run_dir}' does not fit this network, because "
@@ -282,6 +294,15 @@ def _check_fit(run_dir: Path, cfg: Config, payload: dict) -> None:
                 net.load_state_dict(payload[key])
         except RuntimeError as e:
             raise GanforgeError(_misfit(run_dir, cfg, payload, e)) from None
+
+
+_DESCRIPTION_AND_BOUNDS = ("name", "description", "notes", "train.max_steps", "train.max_seconds", "train.max_epochs")
+
+
+def _changes_training(key: str) -> bool:
+    """A config key whose change on a resume trains the next steps otherwise than the run's first: not a bound,
+    logging, evaluation, the health monitor or the run's description."""
+    return not (key.startswith(("log.", "eval.", "health.")) or key in _DESCRIPTION_AND_BOUNDS)
 
 
 def _nothing_to_train(run_dir: Path, preset_or_file: str, bound: str, env: dist.DistEnv) -> int:
@@ -319,6 +340,11 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
             print(f"ganforge: step {trainer.state.step}'s checkpoint was written with another setup "
                   f"({', '.join(changed)}); training goes on, but no longer bit for bit as one uninterrupted "
                   "run would.", file=sys.stderr)
+        if payload is not None and (changed := _changes(payload, cfg, _changes_training)):
+            # allowed (a larger batch, another loss), but the steps before trained otherwise: said, as the setup is
+            step = trainer.state.step
+            print(f"ganforge: this resume changes {', '.join(changed)}; the steps from {step + 1} on train with the "
+                  f"new values, the first {step} did not (config.json now holds them).", file=sys.stderr)
         tr = cfg.train
         if not (tr.max_steps or tr.max_seconds or tr.max_epochs):  # allowed, but say so: it will not stop by itself
             print("ganforge: train.max_steps, max_seconds and max_epochs are all 0, so this run has no end; "
