@@ -789,6 +789,8 @@ class FaultyD(nn.Module):
         y = self.fc((x.detach() if self.mode == "detach_input" else x).flatten(1))
         if self.mode == "sigmoid":  # seeds 000 and 001 end D in nn.Sigmoid for their nn.BCELoss
             return torch.sigmoid(y[:, 0])
+        if self.mode in ("column", "patch"):  # the seeds' nn.Linear(..., 1) end; a PatchGAN's map
+            return y[:, :1] if self.mode == "column" else y[:, :1, None, None].expand(-1, 1, 4, 4)
         return y if self.mode == "two" else y[:, 0].detach() if self.mode == "detach" else y[:, 0]
 
 @GENERATORS.register("function-g")  # a builder that returns a function, not a network
@@ -820,8 +822,14 @@ class NarrowD(nn.Module):
      r"generator 'faulty-g' failed on a probe batch of shape \(2, 64\): ValueError: boom in my generator "
      r"\(.*faulty_nets.py:\d+\)"),
     (["model.generator.options.mode=tuple"], "generator 'faulty-g' must return a tensor, got tuple"),
-    (["model.generator.options.mode=flat"], r"makes images of shape \(784,\), but the data .* is \(1, 28, 28\)"),
-    (["model.discriminator.options.mode=two"], r"one score per image \(B,\), got shape \(2, 2\)"),
+    # seed 001's G returns flat vectors its loop reshapes, and the seeds' D a (B, 1) column: each said only the shape
+    (["model.generator.options.mode=flat"], r"makes flat vectors of 784 values, but the data .* is \(1, 28, 28\); "
+                                            r"ganforge's G returns images: end its forward with \.view\(-1, 1, 28, 28\)"),
+    (["model.discriminator.options.mode=two"], r"one score per image \(B,\), got shape \(2, 2\)\.$"),
+    (["model.discriminator.options.mode=column"],
+     r"one score per image \(B,\), got shape \(2, 1\); end its forward with \.view\(-1\) \(nn\.Linear"),
+    (["model.discriminator.options.mode=patch"], r"got shape \(2, 1, 4, 4\), a map of scores per image; end its "
+                                                 r"forward with \.mean\(\(1, 2, 3\)\)"),
     (["model.discriminator.options.mode=detach"], "discriminator 'faulty-d' returns a tensor that none of its weights reach"),
     # each was a traceback: D's dtype error, torch's "optimizer got an empty parameter list", a TypeError
     (["model.generator.options.mode=double"], "generator 'faulty-g' returns float64 images, but its input, D and the "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import warnings
 from typing import Callable
 
@@ -151,13 +152,12 @@ def build_networks(cfg: Config, images_per_process: int = 2) -> tuple[nn.Module,
                 raise GanforgeError(f"{g_what} returns {got} images, but its input, D and the losses are "
                                     f"{want_dtype}; return {want_dtype} (drop a .double() or .half() at its end).")
             if tuple(out.shape[1:]) != want:
-                raise GanforgeError(f"{g_what} makes images of shape {tuple(out.shape[1:])}, but {what} is {want}; "
-                                    "change one of them.")
+                raise GanforgeError(_misshapen_images(out, want, g_what, what))
             if D is not None and k > 0 and not takes_labels(DISCRIMINATORS.get(d_name).builder):
                 D = projection(D, k, out.detach(), d_what)
             score = probe_output(D, out.detach(), d_what, *labels) if D is not None else torch.zeros(2)
         if tuple(score.shape) != (2,):
-            raise GanforgeError(f"{d_what} must return one score per image (B,), got shape {tuple(score.shape)}.")
+            raise GanforgeError(_misshapen_scores(score, d_what))
         if cfg.model.task != "sr" and (last := _NON_NEGATIVE.get(_last_operation(out))):
             # a tutorial's G for images in [0, 1]: D tells its images from the real ones by their sign alone
             warnings.warn(f"{g_what} ends in {last}, so its images are never below 0, but ganforge's real images "
@@ -259,6 +259,27 @@ def _check_single_images(nets: list[tuple[nn.Module | None, torch.Tensor, str]],
             raise GanforgeError(f"{what} cannot train on one image per process (train.batch_size over the "
                                 f"processes is 1): {type(e).__name__}: {e}. BatchNorm needs at least 2 images for "
                                 "its batch statistics; raise train.batch_size.") from None
+
+
+def _misshapen_images(out: torch.Tensor, want: tuple[int, ...], g_what: str, what: str) -> str:
+    """G's images are not of the data's shape: flat vectors (seed 001's G, reshaped by its loop) get the
+    reshape to write."""
+    if out.ndim == 2 and out.shape[1] == math.prod(want):
+        return (f"{g_what} makes flat vectors of {out.shape[1]} values, but {what} is {want}; ganforge's G "
+                f"returns images: end its forward with .view(-1, {', '.join(map(str, want))}), as seed 001's loop "
+                "reshapes G's output.")
+    return f"{g_what} makes images of shape {tuple(out.shape[1:])}, but {what} is {want}; change one of them."
+
+
+def _misshapen_scores(score: torch.Tensor, d_what: str) -> str:
+    """D's scores are not one per image: a (B, 1) column (nn.Linear(..., 1), as the seeds end D) and a patch
+    D's (B, 1, H, W) map get what to write."""
+    said = f"{d_what} must return one score per image (B,), got shape {tuple(score.shape)}"
+    if score.ndim > 1 and score.shape[0] == 2 and score[0].numel() == 1:
+        return f"{said}; end its forward with .view(-1) (nn.Linear(..., 1) gives a (B, 1) column)."
+    if score.ndim == 4 and score.shape[:2] == (2, 1):
+        return f"{said}, a map of scores per image; end its forward with .mean((1, 2, 3)) (a patch D's average)."
+    return f"{said}."
 
 
 def probe_output(net: Callable[..., torch.Tensor], x: torch.Tensor, what: str, *more: torch.Tensor) -> torch.Tensor:
