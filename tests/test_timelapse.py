@@ -1,5 +1,6 @@
 """ganforge timelapse: a run's sample grids as one animated GIF or WebP, step by step."""
 import numpy as np
+import pytest
 from PIL import Image, ImageSequence
 
 import ganforge
@@ -81,6 +82,12 @@ def test_what_a_timelapse_cannot_be_made_from(idx_root, tmp_path, capsys):
     assert run_cli("timelapse", run, "--out", tmp_path / "t.mp4") == 2
     assert capsys.readouterr().err.endswith(f"--out '{tmp_path / 't.mp4'}': a timelapse is an animated .gif (or a "
                                             "lossless .webp, for a colour run's exact colours); name it 't.gif'.\n")
+    # one grid (tiny's every 4 steps, and the end at step 2): a still, written, and said to be one
+    with pytest.warns(UserWarning) as said:
+        assert run_cli("timelapse", run, "--out", tmp_path / "one.gif") == 0
+    assert [str(w.message) for w in said] == [f"'{run}' holds one sample grid (step 2), so the timelapse is a still "
+                                              "picture; the run saves a grid every 4 steps (log.sample_every_steps) "
+                                              "and when it stops. Train it on (--resume, a bound raised) for more."]
     for name in ("last.pt", "last.pt.sum"):
         (run / "checkpoints" / name).unlink()  # killed before its first checkpoint: no grid is of a state kept
     assert run_cli("timelapse", run, "--out", tmp_path / "t.gif") == 2

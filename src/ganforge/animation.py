@@ -7,6 +7,7 @@ checkpoint (a run killed after a grid, before its checkpoint, whose steps a resu
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from .errors import GanforgeError
 from .files import check_output_file
 from .images import ANIMATIONS, save_animation
 from .training import checkpoint as ckpt
-from .run_folder import is_ganforge_run, missing_run
+from .run_folder import is_ganforge_run, missing_run, when_saved
 from .wording import say
 
 LABEL_HEIGHT = 14  # the strip above each grid that says its step
@@ -87,6 +88,10 @@ def write_timelapse(run: str | Path, out: str | Path, fps: float = 4.0, frames: 
         raise GanforgeError(f"the run in '{run}' has no sample grids up to its checkpoint yet (samples/step_*.png, "
                             "written every log.sample_every_steps and when a run ends); train it first.")
     check_output_file(out)
+    if len(grids) == 1:  # written all the same: a still of where the run is
+        warnings.warn(f"'{run}' holds one sample grid (step {grids[0][0]:,}), so the timelapse is a still picture; "
+                      f"the run saves a grid {when_saved(run_dir, 'sample')}when it stops. Train it on "
+                      f"({say('--resume', 'resume=True')}, a bound raised) for more.")
     chosen = [grids[i] for i in pick_frames(len(grids), frames)]
     headers = []
     for _, path in chosen:

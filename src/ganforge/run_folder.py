@@ -30,3 +30,16 @@ def missing_run(path: str | Path, or_else: str = "") -> GanforgeError:
     what = "is not a folder" if Path(path).exists() else "does not exist"
     return GanforgeError(f"'{path}' {what}; give a run folder (the --out of ganforge train){or_else}."
                          f"{did_you_mean_path(Path(path))}")
+
+
+def when_saved(run_dir: Path, what: str) -> str:
+    """When the run's config.json has it save a ``what`` (``checkpoint`` or ``sample``, as its log keys name
+    them), as 'every 1,000 steps (log.checkpoint_every_steps) and ', to go before "when it stops"; '' where it
+    sets no interval or cannot be read."""
+    try:
+        log = json.loads((run_dir / "config.json").read_text())["log"]
+        intervals = [(key, log[key], unit) for key, unit in
+                     ((f"{what}_every_steps", "step"), (f"{what}_every_epochs", "epoch")) if log.get(key)]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return "".join(f"every {unit if n == 1 else f'{n:,} {unit}s'} (log.{key}) and " for key, n, unit in intervals)

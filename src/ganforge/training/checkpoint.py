@@ -24,7 +24,7 @@ import torch
 from ..errors import GanforgeError
 from ..files import WriteFailed, write_atomic
 from ..images import IMAGE_SUFFIXES
-from ..run_folder import is_ganforge_run, missing_run
+from ..run_folder import is_ganforge_run, missing_run, when_saved
 from .lock import is_being_written
 
 FORMAT = "ganforge-checkpoint"
@@ -250,22 +250,10 @@ def _without_checkpoints(folder: Path) -> str:
     if is_ganforge_run(folder):
         if is_being_written(folder):  # sampled from a second terminal while it trains: "train it first" misled
             return (f"run folder '{folder}' has no checkpoints yet: a live process is training it, and saves one "
-                    f"{_when_saved(folder)}when it stops (Ctrl-C saves one). Try again then.")
+                    f"{when_saved(folder, 'checkpoint')}when it stops (Ctrl-C saves one). Try again then.")
         return f"run folder '{folder}' has no checkpoints yet; train it first."
     return runs_inside(folder) or (f"'{folder}' is not a run folder: it holds neither a ganforge config.json nor "
                                    "checkpoints; give a run folder (the --out of ganforge train) or a checkpoint file.")
-
-
-def _when_saved(run_dir: Path) -> str:
-    """When the run's config.json has it save checkpoints, as 'every 1,000 steps (log.checkpoint_every_steps) and '
-    to go before "when it stops"; '' where it sets no interval or cannot be read."""
-    try:
-        log = json.loads((run_dir / "config.json").read_text())["log"]
-        every = [f"every {log[key]:,} {unit} (log.{key})" for key, unit in
-                 (("checkpoint_every_steps", "steps"), ("checkpoint_every_epochs", "epochs")) if log.get(key)]
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""
-    return "".join(f"{when} and " for when in every)
 
 
 def misfit_detail(error: RuntimeError) -> str:
