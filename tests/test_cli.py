@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from ganforge import cli
+from ganforge import cli, evaluate
+from ganforge.errors import GanforgeError
 from ganforge.config import DataConfig, preset_names
 from ganforge.data import load_images
 
@@ -117,6 +118,21 @@ def test_a_seed_out_of_range_is_refused_by_the_parser(args):
     result = ganforge(*args)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"argument --seed: must be an integer in [0, 2**32), got '{args[-1]}'" in result.stderr
+
+
+def test_a_json_out_named_for_another_format_is_refused(tmp_path, capsys):
+    """runs --json runs.csv wrote JSON under a .csv name, which a spreadsheet cannot read; so for each --json."""
+    for args in (["runs", tmp_path], ["evaluate", tmp_path / "x.npy"], ["bench", "train", "dcgan-fmnist"]):
+        with pytest.raises(SystemExit) as stopped:
+            cli.main([*map(str, args), "--json", str(tmp_path / "t.CSV")])
+        assert stopped.value.code == 2
+        assert capsys.readouterr().err.endswith(f"argument --json: '{tmp_path / 't.CSV'}' names a .csv file, but "
+                                                "ganforge writes JSON there; name it 't.json' (pandas.read_json "
+                                                "reads it as a table)\n")
+    assert not list(tmp_path.iterdir())
+    assert run_cli("runs", tmp_path, "--json", tmp_path / "runs") == 0  # no suffix: JSON all the same, as asked
+    with pytest.raises(GanforgeError, match=r"^json_out '.*t.csv' names a .csv file, but ganforge writes JSON there"):
+        evaluate(tmp_path / "x.npy", json_out=tmp_path / "t.csv")
 
 
 def test_a_misspelt_choice_gets_did_you_mean(capsys, tmp_path):

@@ -31,6 +31,7 @@ import torch
 
 from .config import SEED_LIMIT
 from .errors import GanforgeError, format_warning
+from .files import json_name_problem
 from .run_folder import missing_run
 from .wording import python_call
 
@@ -259,6 +260,8 @@ def evaluate(source: str | Path | np.ndarray | torch.Tensor, metrics: str | Iter
         num, = _integers(num=num)
     if metrics is not None and not isinstance(metrics, str):
         metrics = ",".join(metrics)
+    if json_out is not None and (problem := json_name_problem(json_out)):
+        raise GanforgeError(f"json_out {problem}.")
     if not isinstance(source, (str, Path, np.ndarray, torch.Tensor)):  # a list was read as the path '[1, 2, 3]'
         raise GanforgeError(f"source is {type(source).__name__}; give a run folder, a checkpoint, a .npy or a folder "
                             "of images (a str or Path), or uint8 images (N, C, H, W) as a numpy array or torch tensor.")

@@ -154,6 +154,20 @@ def _cannot_make(folder: Path, error: OSError, fix: str) -> GanforgeError:
     return GanforgeError(f"cannot create the folder '{folder}': {why}. {fix}")
 
 
+# files a JSON output was named as though it wrote them: it wrote JSON into them all the same
+NOT_JSON = (".csv", ".tsv", ".xlsx", ".yaml", ".yml", ".toml", ".png", ".npy", ".pt")
+
+
+def json_name_problem(path: str | Path) -> str:
+    """Why ``path`` should not take a JSON output ('' if nothing): it is named for another format, so a table
+    asked for as runs.csv would be JSON under a .csv name, which a spreadsheet then cannot read."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in NOT_JSON:
+        return ""
+    return (f"'{path}' names a {suffix} file, but ganforge writes JSON there; name it "
+            f"'{Path(path).with_suffix('.json').name}' (pandas.read_json reads it as a table)")
+
+
 def write_json(obj: object, path: str | Path) -> None:
     """Write ``obj`` as indented JSON with a final newline, atomically, creating the parent folders."""
     text = json.dumps(obj, indent=2) + "\n"
