@@ -16,6 +16,7 @@ from ganforge.training import checkpoint as ckpt
 
 from conftest import run_cli, tiny
 from test_distributed import torchrun
+from test_reliability import HUNGRY_NET
 from test_train import assert_same, check_run_folder, trained_whole_and_resumed, weights
 
 pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"), pytest.mark.slow]
@@ -84,3 +85,14 @@ def test_batches_held_on_the_gpu_are_the_cpu_batches():
     for _ in range(10):  # across an epoch's end (6 batches per epoch): the next order is drawn on the GPU side too
         a, b = cpu.next(), gpu.next("cuda")
         assert b.images.is_cuda and torch.equal(a.images, b.images.cpu()) and torch.equal(a.labels, b.labels.cpu())
+
+
+def test_running_out_of_gpu_memory_names_the_batch(idx_root, tmp_path, capsys):
+    """CUDA's OutOfMemoryError, the real one (a 1 PB tensor on the GPU), is said as training's other
+    out-of-memory errors are: the batch to lower, no traceback."""
+    (tmp_path / "hungry.py").write_text(HUNGRY_NET)
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "run", *tiny(
+        idx_root, f"plugins=['{tmp_path / 'hungry.py'}']", "model.generator.name=hungry-g", "train.device=cuda",
+        "train.batch_size=64")) == 2
+    err = capsys.readouterr().err
+    assert "step 1 ran out of memory (torch could not allocate " in err and " more on the GPU)" in err, err

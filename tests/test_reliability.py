@@ -13,6 +13,7 @@ import torch
 
 import ganforge
 from ganforge.errors import GanforgeError
+from ganforge.memory import failed_allocation, is_out_of_memory
 from ganforge.training import checkpoint as ckpt
 
 from conftest import last_session_end, needs_debian_fashion_mnist, run_cli, run_subprocess, tiny
@@ -470,3 +471,72 @@ def test_written_files_get_the_usual_permissions(run4, tmp_path):
     assert run_cli("sample", run4, "--num", "4", "--out", tmp_path / "grid.png") == 0
     for path in (tmp_path / "grid.png", run4 / "config.json", run4 / "checkpoints" / "last.pt"):
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
+
+
+HUNGRY_NET = '''
+from dataclasses import dataclass
+import torch
+import torch.nn as nn
+from ganforge.registry import GENERATORS
+
+@dataclass(frozen=True)
+class Hunger:
+    after: int = 0  # training forwards before it asks too much whatever the batch (0: never)
+
+@GENERATORS.register("hungry-g", Hunger)
+class HungryG(nn.Module):
+    """A G whose training activations at 64 images do not fit: it asks torch's allocator for 1 PB."""
+    def __init__(self, opts, *, z_dim, channels, resolution):
+        super().__init__()
+        self.shape, self.fc = (channels, resolution, resolution), nn.Linear(z_dim, channels * resolution ** 2)
+        self.after, self.calls = opts.after, 0
+    def forward(self, z):
+        self.calls += self.training
+        if self.training and (z.shape[0] >= 64 or self.calls == self.after):
+            torch.empty(1 << 50, dtype=torch.uint8, device=z.device)
+        return torch.tanh(self.fc(z)).view(-1, *self.shape)
+'''
+
+
+def test_a_batch_that_runs_out_of_memory_names_the_batch_and_keeps_the_run(idx_root, tmp_path, capsys):
+    """The allocator's failure was a traceback, exit 1: it is a setting too large for the machine, said as one, with
+    the gradient accumulation that keeps the images per update, and the resume that goes on with less."""
+    (tmp_path / "hungry.py").write_text(HUNGRY_NET)
+    run = tmp_path / "run"
+    sets = tiny(idx_root, f"plugins=['{tmp_path / 'hungry.py'}']", "model.generator.name=hungry-g")
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *sets, "--set", "train.batch_size=32",
+                   "--set", "train.max_steps=4") == 0
+    capsys.readouterr()
+    assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume", *sets, "--set", "train.batch_size=64",
+                   "--set", "train.max_steps=6") == 2
+    err = capsys.readouterr().err
+    assert err.endswith("ganforge: error: step 5 ran out of memory (torch could not allocate 1,125,899.9 GB more): "
+                          "its batch of train.batch_size=64 images needs more than this machine has room for with "
+                          "these networks. Lower train.batch_size, or keep 64 images per update with "
+                          "train.batch_size=32 and objective.accumulate=2 (gradients summed over 2 smaller batches). "
+                          "The run is kept at its last checkpoint; continue it with the smaller batch: ganforge train "
+                          f"dcgan-fmnist --out {run} --resume --set train.batch_size=...\n"), err
+    assert "Traceback" not in err and ckpt.load(run / "checkpoints" / "last.pt")["state"]["step"] == 4
+    assert last_session_end(run)["how"] == "error"
+    # a new run that cannot take its first step leaves no files, as any failed start
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "new", *sets, "--set", "train.batch_size=64") == 2
+    assert "step 1 ran out of memory" in capsys.readouterr().err and not (tmp_path / "new").exists()
+    # and the other commands: bench train's steps are training's
+    assert run_cli("bench", "train", "dcgan-fmnist", "--steps", 1, *sets, "--set", "train.batch_size=64") == 2
+    assert capsys.readouterr().err.endswith("ganforge: error: ganforge bench train ran out of memory (torch could not "
+                                            "allocate 1,125,899.9 GB more). Lower the batch: --set "
+                                            "train.batch_size=...\n")
+    # a GPU's wording (tests/test_cuda.py meets the real one)
+    gpu = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
+                                 "79.19 GiB of which 1.06 GiB is free.")
+    assert is_out_of_memory(gpu) and failed_allocation(gpu) == "torch could not allocate 2.00 GiB more on the GPU"
+    assert not is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    # one that ran out before its first checkpoint (every 4 steps here) is started again
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "new", *sets, "--set", "train.batch_size=32",
+                   "--set", "model.generator.options.after=3") == 2
+    assert capsys.readouterr().err.endswith("step 3 ran out of memory (torch could not allocate 1,125,899.9 GB more): "
+                                            "its batch of train.batch_size=32 images needs more than this machine has "
+                                            "room for with these networks. Lower train.batch_size, or keep 32 images "
+                                            "per update with train.batch_size=16 and objective.accumulate=2 (gradients "
+                                            "summed over 2 smaller batches). It saved no checkpoint yet; start it again "
+                                            "with the smaller batch and --force.\n")

@@ -551,6 +551,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganforge: error: {reason}{where}. Free some space and run the command again; "
               "a training run continues from its last checkpoint with --resume.", file=sys.stderr)
         return 2
+    except (RuntimeError, MemoryError) as e:
+        from .memory import failed_allocation, is_out_of_memory
+
+        if not is_out_of_memory(e):
+            raise
+        # training says which setting and keeps the run (training.run); this is the other commands' way out
+        command = " ".join(filter(None, (args.command, getattr(args, "what", None))))
+        print(f"ganforge: error: ganforge {command} ran out of memory ({failed_allocation(e)}). "
+              f"{LESS_AT_ONCE.get(command, 'Free some memory (another process?) and run it again.')}",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt as e:  # training handles its own signals (it saves a checkpoint); this is the rest
         print("ganforge: interrupted. Outputs are written whole or not at all, so no file is left half-written.",
               file=sys.stderr)
@@ -558,6 +569,17 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         threading.excepthook = previous_hook
+
+
+# how each command that may run out of memory asks for less at once
+LESS_AT_ONCE = {
+    "train": "Lower train.batch_size (or data.resolution, for a large image folder).",
+    "upscale": "Upscale in tiles: --tile 128 or smaller bounds the network's memory (--tile 0 takes whole images).",
+    "evaluate": "Score fewer images: a smaller --num.",
+    "sample": "Ask for fewer images: a smaller --num.",
+    "bench train": "Lower the batch: --set train.batch_size=...",
+    "bench compare": "Lower the batch: --set train.batch_size=...",
+}
 
 
 def _thread_excepthook(args: threading.ExceptHookArgs) -> None:

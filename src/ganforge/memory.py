@@ -6,6 +6,8 @@ page cache that can be dropped; macOS and Windows alike), which "free" memory un
 """
 from __future__ import annotations
 
+import re
+
 import psutil
 
 from .errors import GanforgeError
@@ -23,3 +25,22 @@ def check_fits(need: int, what: str, fix: str) -> None:
     if need > available:
         raise GanforgeError(f"{what} would need about {format_bytes(need)} of memory, but {format_bytes(available)} "
                             f"is available; {fix}.")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an allocation that failed: a GPU's (torch.OutOfMemoryError), the CPU allocator's
+    (a RuntimeError from torch's DefaultCPUAllocator) or Python's own MemoryError."""
+    import torch
+
+    return (isinstance(error, (torch.OutOfMemoryError, MemoryError))
+            or (isinstance(error, RuntimeError) and "DefaultCPUAllocator" in str(error)))
+
+
+def failed_allocation(error: BaseException) -> str:
+    """What ``error`` (:func:`is_out_of_memory`) could not allocate, for a message: 'torch could not allocate
+    134.2 MB more' from the CPU's or a GPU's wording; its first line where it says no size."""
+    if cpu := re.search(r"allocate (\d+) bytes", str(error)):
+        return f"torch could not allocate {format_bytes(int(cpu.group(1)))} more"
+    if gpu := re.search(r"Tried to allocate ([\d.]+ [KMGT]?i?B)", str(error)):
+        return f"torch could not allocate {gpu.group(1)} more on the GPU"
+    return (str(error).splitlines() or [type(error).__name__])[0][:200]

@@ -17,6 +17,7 @@ from .. import distributed as dist, schedules
 from ..data.batches import epochs_at
 from ..errors import AlreadyReported, GanforgeError, did_you_mean_path
 from ..files import write_json
+from ..memory import failed_allocation, is_out_of_memory
 from ..nets import build_networks, count_parameters
 from ..plugins import check_run_components, load_plugins, with_absolute_plugins
 from ..provenance import differences, record_session, record_session_end
@@ -305,6 +306,23 @@ def _changes_training(key: str) -> bool:
     return not (key.startswith(("log.", "eval.", "health.")) or key in _DESCRIPTION_AND_BOUNDS)
 
 
+def _out_of_memory(cfg: Config, step: int, error: BaseException, preset_or_file: str, run_dir: Path) -> str:
+    """Training ran out of memory: the batch of a step holds most of it, so name train.batch_size, and the
+    gradient accumulation that keeps the images per update with half of it."""
+    batch, accumulate = cfg.train.batch_size, cfg.objective.accumulate
+    said = (f"step {step + 1} ran out of memory ({failed_allocation(error)}): its batch of train.batch_size={batch} "
+            "images needs more than this machine has room for with these networks. Lower train.batch_size")
+    if batch >= 2:
+        said += (f", or keep {batch * accumulate} images per update with train.batch_size={batch // 2} and "
+                 f"objective.accumulate={2 * accumulate} (gradients summed over {2 * accumulate} smaller batches)")
+    if (run_dir / "checkpoints" / "last.pt").exists():  # the command last, with no full stop to copy with it
+        return (f"{said}. The run is kept at its last checkpoint; continue it with the smaller batch: "
+                f"{train_call(preset_or_file, run_dir, 'train.batch_size', resume=True)}")
+    if step:  # a new run (step 0 leaves no files) that failed before its first checkpoint
+        said += f". It saved no checkpoint yet; start it again with the smaller batch and {say('--force', 'force=True')}"
+    return said + "."
+
+
 def _nothing_to_train(run_dir: Path, preset_or_file: str, bound: str, env: dist.DistEnv) -> int:
     if env.is_main:
         key = bound.split("=", 1)[0]
@@ -372,6 +390,8 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
             if isinstance(error, GanforgeError):
                 raise GanforgeError(f"{str(error).rstrip('.')}. {note}") from None
             print(f"ganforge: {note}", file=sys.stderr)  # above the traceback, which shows the bug
+        if is_out_of_memory(error):  # a setting too large for this machine, not a bug: say which, and the way on
+            raise GanforgeError(_out_of_memory(cfg, trainer.state.step, error, preset_or_file, run_dir)) from None
         raise
     where = run_dir / "checkpoints" / "last.pt"
     if not env.is_main:  # rank 0 speaks for the job
