@@ -235,6 +235,10 @@ def test_data_writes_npy_and_names_the_file_it_wrote(idx_root, tmp_path, capsys)
     images = np.load(out)
     assert images.shape == (5, 3, 32, 32) and images.dtype == np.uint8
     assert np.array_equal(images, load_images(DataConfig(root=str(idx_root), resolution=32, channels=3))[:5].numpy())
+    # more than the split holds: all of them ("first N"), which it said only by the shape
+    assert run_cli("data", "fashion-mnist", "--root", idx_root, "--out", tmp_path / "all.npy", "--num", 1000) == 0
+    assert capsys.readouterr().out == (f"ganforge: wrote (256, 1, 28, 28) uint8 images of fashion-mnist:train to "
+                                       f"{tmp_path / 'all.npy'} (all of them: the split holds 256, not --num 1,000)\n")
 
 
 def test_a_path_flag_written_with_equals_reads_tilde_as_home(idx_root, tmp_path, monkeypatch, capsys):

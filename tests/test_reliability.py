@@ -538,5 +538,5 @@ def test_a_batch_that_runs_out_of_memory_names_the_batch_and_keeps_the_run(idx_r
                                             "its batch of train.batch_size=32 images needs more than this machine has "
                                             "room for with these networks. Lower train.batch_size, or keep 32 images "
                                             "per update with train.batch_size=16 and objective.accumulate=2 (gradients "
-                                            "summed over 2 smaller batches). It saved no checkpoint yet; start it again "
-                                            "with the smaller batch and --force.\n")
+                                            "summed over 2 smaller batches). It saved no checkpoint yet; start it "
+                                            "again with the smaller batch and --force.\n")

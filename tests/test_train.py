@@ -823,8 +823,9 @@ class NarrowD(nn.Module):
      r"\(.*faulty_nets.py:\d+\)"),
     (["model.generator.options.mode=tuple"], "generator 'faulty-g' must return a tensor, got tuple"),
     # seed 001's G returns flat vectors its loop reshapes, and the seeds' D a (B, 1) column: each said only the shape
-    (["model.generator.options.mode=flat"], r"makes flat vectors of 784 values, but the data .* is \(1, 28, 28\); "
-                                            r"ganforge's G returns images: end its forward with \.view\(-1, 1, 28, 28\)"),
+    (["model.generator.options.mode=flat"],
+     r"makes flat vectors of 784 values, but the data .* is \(1, 28, 28\); ganforge's G returns images: end its "
+     r"forward with \.view\(-1, 1, 28, 28\)"),
     (["model.discriminator.options.mode=two"], r"one score per image \(B,\), got shape \(2, 2\)\.$"),
     (["model.discriminator.options.mode=column"],
      r"one score per image \(B,\), got shape \(2, 1\); end its forward with \.view\(-1\) \(nn\.Linear"),

@@ -157,7 +157,11 @@ def _cmd_data(args: argparse.Namespace) -> int:
                          "data.name": "the dataset argument"}):
         images = load_images(data, first=args.num)
     write_atomic(out, lambda f: np.save(f, images.numpy()))
-    print(f"ganforge: wrote {tuple(images.shape)} uint8 images of {args.name}:{args.split} to {out}")
+    # a --num above the split's size takes them all ("first N"), said beside the shape that shows it
+    fewer = ""
+    if (args.num or 0) > len(images):
+        fewer = f" (all of them: the split holds {len(images):,}, not --num {args.num:,})"
+    print(f"ganforge: wrote {tuple(images.shape)} uint8 images of {args.name}:{args.split} to {out}{fewer}")
     return 0
 
 

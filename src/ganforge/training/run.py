@@ -319,7 +319,8 @@ def _out_of_memory(cfg: Config, step: int, error: BaseException, preset_or_file:
         return (f"{said}. The run is kept at its last checkpoint; continue it with the smaller batch: "
                 f"{train_call(preset_or_file, run_dir, 'train.batch_size', resume=True)}")
     if step:  # a new run (step 0 leaves no files) that failed before its first checkpoint
-        said += f". It saved no checkpoint yet; start it again with the smaller batch and {say('--force', 'force=True')}"
+        said += (f". It saved no checkpoint yet; start it again with the smaller batch and "
+                 f"{say('--force', 'force=True')}")
     return said + "."
 
 
