@@ -23,6 +23,7 @@ from ganforge.training import checkpoint as ckpt
 
 import conftest
 from conftest import run_cli
+from test_reliability import HUNGRY_NET
 
 pytestmark = pytest.mark.slow
 
@@ -199,6 +200,20 @@ def test_an_error_prints_once_not_once_per_rank(idx_root, tmp_path):
         proc = torchrun(*command, "mlp-gan-fmnist", *out, *tiny(idx_root, "train.max_steps=2", *sets), wait=False)
         out, _ = proc.communicate(timeout=300)
         assert proc.returncode != 0 and out.count("ganforge: error: ") == 1 and said in out, out
+
+
+def test_an_error_on_every_rank_prints_whole_lines(idx_root, tmp_path):
+    """An error each rank meets alone mid-run (here each one's batch of 64 runs out of memory) is said by each, into
+    torchrun's one pipe: each line whole, where print's two writes ran two ranks' messages together on one line."""
+    (tmp_path / "hungry.py").write_text(HUNGRY_NET)
+    proc = torchrun("train", "dcgan-fmnist", "--out", tmp_path / "run", *tiny(
+        idx_root, f"plugins=['{tmp_path / 'hungry.py'}']", "model.generator.name=hungry-g", "train.batch_size=128"),
+        wait=False)
+    out, _ = proc.communicate(timeout=300)
+    said = [line for line in out.splitlines() if "ganforge: error: " in line]
+    assert proc.returncode != 0 and said, out
+    assert all(line.startswith("ganforge: error: step 1 ran out of memory") and line.count("ganforge:") == 1
+               and line.endswith("(gradients summed over 2 smaller batches).") for line in said), out
 
 
 def test_two_rank_run_killed_then_resumed_on_one_rank(idx_root, tmp_path):

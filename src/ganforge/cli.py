@@ -14,7 +14,7 @@ import threading
 import warnings
 from pathlib import Path
 
-from .errors import AlreadyReported, GanforgeError, did_you_mean, format_warning
+from .errors import AlreadyReported, GanforgeError, did_you_mean, format_warning, say_error
 from .wording import command_line, settings_named
 
 
@@ -543,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + getattr(signal, "SIGPIPE", 13)
     except GanforgeError as e:
         if not isinstance(e, AlreadyReported):
-            print(f"ganforge: error: {e}", file=sys.stderr)
+            say_error(str(e))
         return 2
     except OSError as e:  # a write the system refused outside files.write_atomic (a log line, the lock file)
         from .files import REFUSED_WRITE_ERRNOS, refused_reason
@@ -552,8 +552,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         reason = refused_reason(e)
         where = f" (writing '{e.filename}')" if e.filename else ""
-        print(f"ganforge: error: {reason}{where}. Free some space and run the command again; "
-              "a training run continues from its last checkpoint with --resume.", file=sys.stderr)
+        say_error(f"{reason}{where}. Free some space and run the command again; a training run continues from its "
+                  "last checkpoint with --resume.")
         return 2
     except (RuntimeError, MemoryError) as e:
         from .memory import failed_allocation, is_out_of_memory
@@ -562,9 +562,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         # training says which setting and keeps the run (training.run); this is the other commands' way out
         command = " ".join(filter(None, (args.command, getattr(args, "what", None))))
-        print(f"ganforge: error: ganforge {command} ran out of memory ({failed_allocation(e)}). "
-              f"{LESS_AT_ONCE.get(command, 'Free some memory (another process?) and run it again.')}",
-              file=sys.stderr)
+        say_error(f"ganforge {command} ran out of memory ({failed_allocation(e)}). "
+                  f"{LESS_AT_ONCE.get(command, 'Free some memory (another process?) and run it again.')}")
         return 2
     except KeyboardInterrupt as e:  # training handles its own signals (it saves a checkpoint); this is the rest
         print("ganforge: interrupted. Outputs are written whole or not at all, so no file is left half-written.",

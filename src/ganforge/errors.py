@@ -101,3 +101,11 @@ def run_script(main: Callable[[], object]) -> NoReturn:
         print(f"{os.path.basename(sys.argv[0])}: error: {e}", file=sys.stderr)
         sys.exit(2)
     sys.exit(0)
+
+
+def say_error(message: str) -> None:
+    """Print ``ganforge: error: MESSAGE`` to stderr in one write: under torchrun every rank that meets an error of its
+    own says it into the same pipe, unbuffered (PYTHONUNBUFFERED), and print's two writes, the text and then its
+    newline, let two ranks' lines run together on one."""
+    sys.stderr.write(f"ganforge: error: {message}\n")
+    sys.stderr.flush()

@@ -15,7 +15,7 @@ from ..config import (Config, apply_overrides, config_from_dict, config_naming_s
                       read_source, with_absolute_paths)
 from .. import distributed as dist, schedules
 from ..data.batches import epochs_at
-from ..errors import AlreadyReported, GanforgeError, did_you_mean_path
+from ..errors import AlreadyReported, GanforgeError, did_you_mean_path, say_error
 from ..files import write_json
 from ..memory import failed_allocation, is_out_of_memory
 from ..nets import build_networks, count_parameters
@@ -399,7 +399,7 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
         return 1 if trainer.abort is not None else (128 + trainer.stop_signal if trainer.stop_signal else 0)
     if trainer.abort is not None:
         record_session_end(run_dir, state.step, "stopped", trainer.abort.split(";")[0])
-        print(f"ganforge: error: {trainer.abort}", file=sys.stderr)
+        say_error(trainer.abort)
         return 1
     if trainer.stop_signal is not None:
         name = signal.Signals(trainer.stop_signal).name
