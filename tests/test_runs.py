@@ -57,8 +57,10 @@ def test_the_table_says_where_each_run_stands(runs_folder, capsys):
     evaluation = ganforge.history(runs_folder / "evaluated")
     fids = [(r["step"], r["eval/fid"]) for r in evaluation if "eval/fid" in r]
     best_step, best = min(fids, key=lambda p: p[1])
-    assert f"fid {fids[-1][1]:.4g} (best {best:.4g} at {best_step:,}); evaluate: kid " in rows["evaluated"]
-    assert rows["evaluated"].endswith(" at 8")
+    # with what each was measured, which runs must share to compare (it said the figure alone)
+    assert f"fid {fids[-1][1]:.4g} (best {best:.4g} at {best_step:,}; fmnist, 32 images); evaluate: kid " \
+        in rows["evaluated"]
+    assert rows["evaluated"].endswith(" at 8 (fmnist, 40 images)")
 
 
 def test_the_columns_line_up_under_names_in_chinese(runs_folder, tmp_path, capsys):

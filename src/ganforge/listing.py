@@ -25,6 +25,9 @@ from .run_folder import is_ganforge_run
 from .training.run import RUN_FILES, reached_at_checkpoint
 from .wording import say
 
+# figures measured on the pixels, without a feature network
+NO_FEATURES = ("swd", "psnr", "ssim")
+
 MAX_DEPTH = 4  # run folders this deep under a given folder are found (runs/sweep/lr_1e-4/seed_0)
 
 
@@ -41,8 +44,9 @@ class RunSummary:
         detail: the bound that ended it, or what stopped it (where sessions.jsonl says) and how to go on.
         step, images, seconds: where the newest good checkpoint is (0 with none).
         evaluation: the primary metric during training (``eval.every_kimg``): its name, ``last``, ``best``
-            and ``best_step``; empty without.
-        evaluated: ``ganforge evaluate``'s figures in RUN/evaluate.json, with ``step``; empty without.
+            and ``best_step``, and the ``features`` and ``images`` it was measured with; empty without.
+        evaluated: ``ganforge evaluate``'s figures in RUN/evaluate.json, with ``step``, ``features`` and
+            ``images``; empty without. Figures compare only where the features and image counts match.
     """
 
     path: str
@@ -153,7 +157,8 @@ def _evaluation(records: list[dict], cfg, step: int) -> dict:
         return {}
     pick = max if metric in HIGHER_IS_BETTER else min
     best_step, best = pick(points, key=lambda p: p[1])
-    return {"metric": metric, "last": points[-1][1], "best": best, "best_step": best_step}
+    protocol = {} if metric in NO_FEATURES else {"features": cfg.eval.features, "images": cfg.eval.num_samples}
+    return {"metric": metric, "last": points[-1][1], "best": best, "best_step": best_step, **protocol}
 
 
 def _evaluated(run_dir: Path) -> dict:
@@ -163,8 +168,13 @@ def _evaluated(run_dir: Path) -> dict:
     except (OSError, ValueError):
         return {}
     figures = {k: v for k, v in result.items() if isinstance(v, (int, float))}
-    step = result.get("protocol", {}).get("generator", {}).get("step")  # None: written before it was recorded
-    return {**figures, "step": step} if figures else {}
+    if not figures:
+        return {}
+    protocol = result.get("protocol", {})
+    step = protocol.get("generator", {}).get("step")  # None: written before it was recorded
+    measured = {"features": protocol.get("features") if next(iter(figures)) not in NO_FEATURES else None,
+                "images": protocol.get("num_fake")}
+    return {**figures, "step": step, **{k: v for k, v in measured.items() if v is not None}}
 
 
 def _duration(seconds: float) -> str:
@@ -173,15 +183,25 @@ def _duration(seconds: float) -> str:
     return f"{hours}h {m:02d}m" if hours else f"{m}m {s:02d}s"
 
 
+def _measured_by(figures: dict) -> str:
+    """'fmnist, 5,000 images': what a figure was measured with, which two runs' figures must share to compare
+    (FID from 200 images is far above FID from 10,000 of the same G; fmnist's and inception's differ in scale)."""
+    said = [figures["features"]] if "features" in figures else []
+    said += [f"{figures['images']:,} images"] if "images" in figures else []
+    return ", ".join(said)
+
+
 def _figures(s: RunSummary) -> str:
     parts = []
     if s.evaluation:
         e = s.evaluation
-        parts.append(f"{e['metric']} {e['last']:.4g} (best {e['best']:.4g} at {e['best_step']:,})")
+        by = f"; {by}" if (by := _measured_by(e)) else ""
+        parts.append(f"{e['metric']} {e['last']:.4g} (best {e['best']:.4g} at {e['best_step']:,}{by})")
     if s.evaluated:
-        first = next(k for k in s.evaluated if k != "step")
+        first = next(iter(s.evaluated))  # the first figure evaluate wrote
         at = f" at {s.evaluated['step']:,}" if s.evaluated["step"] is not None else ""
-        parts.append(f"evaluate: {first} {s.evaluated[first]:.4g}{at}")
+        by = f" ({by})" if (by := _measured_by(s.evaluated)) else ""
+        parts.append(f"evaluate: {first} {s.evaluated[first]:.4g}{at}{by}")
     return "; ".join(parts) or "-"
 
 
