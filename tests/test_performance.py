@@ -1,5 +1,6 @@
 """Speed options and the benchmark plumbing (figures themselves come from `ganforge bench`, never from tests)."""
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -150,6 +151,26 @@ def test_compile_trains_and_keeps_checkpoint_keys(idx_root, tmp_path):
     payload = ckpt.load(run / "checkpoints" / "last.pt")
     assert not any("_orig_mod" in k for k in payload["G"])  # Module.compile() keeps the plain names
     assert run_cli("sample", run, "--num", 4, "--out", tmp_path / "s.npy") == 0
+
+
+@pytest.mark.slow
+def test_compile_without_a_cxx_compiler_says_what_to_install(idx_root, tmp_path):
+    """A laptop without build tools: inductor's InvalidCxxCompiler, wrapped in an InductorError, was a
+    traceback at the first step, exit 1. CXX points inductor at a compiler that is not there, and a cache of
+    its own makes it compile (a cached kernel needs no compiler)."""
+    env = dict(os.environ, CXX=str(tmp_path / "no-such-g++"), TORCHINDUCTOR_CACHE_DIR=str(tmp_path / "cache"),
+               OMP_NUM_THREADS="2")
+    said = ("ganforge: error: train.compile=true: torch.compile builds its CPU kernels with a C++ compiler, and "
+            "none works here (torch: No working C++ compiler found in torch._inductor.config.cpp.cxx: (None, "
+            f"'{tmp_path / 'no-such-g++'}')). Install one (Debian, Ubuntu: apt-get install g++; macOS: xcode-select "
+            "--install; or point the CXX environment variable at one), or train without it: --set "
+            "train.compile=false.\n")
+    for command in (["train", "mlp-gan-fmnist", "--out", tmp_path / "run"], ["bench", "train", "mlp-gan-fmnist"]):
+        proc = subprocess.run([sys.executable, "-m", "ganforge", *map(str, command),
+                               *tiny(idx_root, "train.max_steps=3", "train.compile=true")],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert (proc.returncode, proc.stderr) == (2, said), proc.stderr
+    assert not (tmp_path / "run").exists()  # a run that could not take its first step leaves no files
 
 
 @pytest.mark.slow

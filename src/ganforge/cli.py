@@ -557,7 +557,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (RuntimeError, MemoryError) as e:
         from .memory import failed_allocation, is_out_of_memory
+        from .training.run import compiler_missing
 
+        if why := compiler_missing(e):  # bench train's compiled steps (train says it with its run's state)
+            say_error(why)
+            return 2
         if not is_out_of_memory(e):
             raise
         # training says which setting and keeps the run (training.run); this is the other commands' way out

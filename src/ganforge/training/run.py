@@ -306,6 +306,22 @@ def _changes_training(key: str) -> bool:
     return not (key.startswith(("log.", "eval.", "health.")) or key in _DESCRIPTION_AND_BOUNDS)
 
 
+def compiler_missing(error: BaseException) -> str:
+    """The message for torch.compile's failure to find a C++ compiler (inductor builds the CPU's kernels with
+    one; a laptop without build tools has none), '' for any other error. Inductor wraps its InvalidCxxCompiler
+    in an InductorError, so the chain of causes is searched, and the text where it was flattened into one."""
+    seen: BaseException | None = error
+    while seen is not None and type(seen).__name__ != "InvalidCxxCompiler" and "InvalidCxxCompiler" not in str(seen):
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return ""
+    found = str(seen).split("InvalidCxxCompiler: ")[-1].splitlines()[0] if str(seen) else "no compiler found"
+    return (f"train.compile=true: torch.compile builds its CPU kernels with a C++ compiler, and none works here "
+            f"(torch: {found}). Install one (Debian, Ubuntu: apt-get install g++; macOS: xcode-select --install; "
+            f"or point the CXX environment variable at one), or train without it: "
+            f"{say('--set train.compile=false', 'train.compile=False in the overrides')}.")
+
+
 def _out_of_memory(cfg: Config, step: int, error: BaseException, preset_or_file: str, run_dir: Path) -> str:
     """Training ran out of memory: the batch of a step holds most of it, so name train.batch_size, and the
     gradient accumulation that keeps the images per update with half of it."""
@@ -393,6 +409,10 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
             print(f"ganforge: {note}", file=sys.stderr)  # above the traceback, which shows the bug
         if is_out_of_memory(error):  # a setting too large for this machine, not a bug: say which, and the way on
             raise GanforgeError(_out_of_memory(cfg, trainer.state.step, error, preset_or_file, run_dir)) from None
+        if why := compiler_missing(error):
+            kept = (f" The run is kept at its last checkpoint; {say('--resume', 'resume=True')} continues it."
+                    if (run_dir / "checkpoints" / "last.pt").exists() else "")
+            raise GanforgeError(why + kept) from None
         raise
     where = run_dir / "checkpoints" / "last.pt"
     if not env.is_main:  # rank 0 speaks for the job
