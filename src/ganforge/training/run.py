@@ -322,16 +322,17 @@ def compiler_missing(error: BaseException) -> str:
             f"{say('--set train.compile=false', 'train.compile=False in the overrides')}.")
 
 
-def _out_of_memory(cfg: Config, step: int, error: BaseException, preset_or_file: str, run_dir: Path) -> str:
+def _out_of_memory(cfg: Config, step: int, error: BaseException, preset_or_file: str, run_dir: Path,
+                   kept: bool) -> str:
     """Training ran out of memory: the batch of a step holds most of it, so name train.batch_size, and the
-    gradient accumulation that keeps the images per update with half of it."""
+    gradient accumulation that keeps the images per update with half of it. ``kept``: the run has a checkpoint."""
     batch, accumulate = cfg.train.batch_size, cfg.objective.accumulate
     said = (f"step {step + 1} ran out of memory ({failed_allocation(error)}): its batch of train.batch_size={batch} "
             "images needs more than this machine has room for with these networks. Lower train.batch_size")
     if batch >= 2:
         said += (f", or keep {batch * accumulate} images per update with train.batch_size={batch // 2} and "
                  f"objective.accumulate={2 * accumulate} (gradients summed over {2 * accumulate} smaller batches)")
-    if (run_dir / "checkpoints" / "last.pt").exists():  # the command last, with no full stop to copy with it
+    if kept:  # the command last, with no full stop to copy with it
         return (f"{said}. The run is kept at its last checkpoint; continue it with the smaller batch: "
                 f"{train_call(preset_or_file, run_dir, 'train.batch_size', resume=True)}")
     if step:  # a new run (step 0 leaves no files) that failed before its first checkpoint
@@ -407,12 +408,13 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
             if isinstance(error, GanforgeError):
                 raise GanforgeError(f"{str(error).rstrip('.')}. {note}") from None
             print(f"ganforge: {note}", file=sys.stderr)  # above the traceback, which shows the bug
-        if is_out_of_memory(error):  # a setting too large for this machine, not a bug: say which, and the way on
-            raise GanforgeError(_out_of_memory(cfg, trainer.state.step, error, preset_or_file, run_dir)) from None
+        # a setting too large for this machine, or a tool it lacks, not a bug: say which, and the way on
+        kept = (run_dir / "checkpoints" / "last.pt").exists()
+        if is_out_of_memory(error):
+            raise GanforgeError(_out_of_memory(cfg, trainer.state.step, error, preset_or_file, run_dir, kept)) from None
         if why := compiler_missing(error):
-            kept = (f" The run is kept at its last checkpoint; {say('--resume', 'resume=True')} continues it."
-                    if (run_dir / "checkpoints" / "last.pt").exists() else "")
-            raise GanforgeError(why + kept) from None
+            resume = f" The run is kept at its last checkpoint; {say('--resume', 'resume=True')} continues it."
+            raise GanforgeError(why + (resume if kept else "")) from None
         raise
     where = run_dir / "checkpoints" / "last.pt"
     if not env.is_main:  # rank 0 speaks for the job
