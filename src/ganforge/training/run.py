@@ -27,6 +27,7 @@ from ..wording import say, train_call
 from . import checkpoint as ckpt
 from .lock import RunLock
 
+DESCRIPTION_KEYS = ("name", "description", "notes")  # what a config says of itself, not how it trains
 RUN_FILES = ("config.json", "metrics.jsonl", "sessions.jsonl", "checkpoints", "samples", "tb")
 # what the other ranks say where rank 0 stopped on something other than bad input (and printed a traceback)
 RANK_ZERO_FAILED = "rank 0 stopped before training started; its error says why."
@@ -63,7 +64,7 @@ def _warn_file_not_used(config_file: str, overrides: list[str], cfg: Config) -> 
     written = _flat(read_source(config_file)[0])  # the keys the file sets itself are named first
     keys = sorted(given, key=lambda k: (k not in written, k))
     differ = [f"{k}={given[k]!r} (the run: {resumed.get(k)!r})" for k in keys
-              if given[k] != resumed.get(k) and k not in ("name", "description", "notes")]
+              if given[k] != resumed.get(k) and k not in DESCRIPTION_KEYS]
     if differ:
         warnings.warn(f"{say('--resume', 'resume=True')} continues the run's own config, stored in its checkpoint; "
                       f"'{config_file}' differs "
@@ -297,13 +298,13 @@ def _check_fit(run_dir: Path, cfg: Config, payload: dict) -> None:
             raise GanforgeError(_misfit(run_dir, cfg, payload, e)) from None
 
 
-_DESCRIPTION_AND_BOUNDS = ("name", "description", "notes", "train.max_steps", "train.max_seconds", "train.max_epochs")
+BOUND_KEYS = ("train.max_steps", "train.max_seconds", "train.max_epochs")  # a resume raises them to train on
 
 
 def _changes_training(key: str) -> bool:
     """A config key whose change on a resume trains the next steps otherwise than the run's first: not a bound,
     logging, evaluation, the health monitor or the run's description."""
-    return not (key.startswith(("log.", "eval.", "health.")) or key in _DESCRIPTION_AND_BOUNDS)
+    return not (key.startswith(("log.", "eval.", "health.")) or key in DESCRIPTION_KEYS + BOUND_KEYS)
 
 
 def compiler_missing(error: BaseException) -> str:
@@ -352,6 +353,8 @@ def _nothing_to_train(run_dir: Path, preset_or_file: str, bound: str, env: dist.
 def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_file: str,
                   env: dist.DistEnv = dist.DistEnv()) -> int:
     from .loop import Trainer
+
+    where = run_dir / "checkpoints" / "last.pt"
 
     # resuming a finished run with its bounds unchanged: said from the checkpoint and the networks
     # alone, before the data is loaded (seconds for Fashion-MNIST, minutes for a large SR folder)
@@ -403,20 +406,19 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
             first_line = (str(error).splitlines() or [""])[0][:300]
             record_session_end(run_dir, trainer.state.step, "error", f"{type(error).__name__}: {first_line}")
         if trainer.saved_after_error is not None:  # a hook failed after a finished step, which was saved
-            note = (f"Step {trainer.saved_after_error} was saved to {run_dir / 'checkpoints' / 'last.pt'} first; "
+            note = (f"Step {trainer.saved_after_error} was saved to {where} first; "
                     f"once that is fixed, continue with: {train_call(preset_or_file, run_dir, resume=True)}")
             if isinstance(error, GanforgeError):
                 raise GanforgeError(f"{str(error).rstrip('.')}. {note}") from None
             print(f"ganforge: {note}", file=sys.stderr)  # above the traceback, which shows the bug
         # a setting too large for this machine, or a tool it lacks, not a bug: say which, and the way on
-        kept = (run_dir / "checkpoints" / "last.pt").exists()
+        kept = where.exists()
         if is_out_of_memory(error):
             raise GanforgeError(_out_of_memory(cfg, trainer.state.step, error, preset_or_file, run_dir, kept)) from None
         if why := compiler_missing(error):
             resume = f" The run is kept at its last checkpoint; {say('--resume', 'resume=True')} continues it."
             raise GanforgeError(why + (resume if kept else "")) from None
         raise
-    where = run_dir / "checkpoints" / "last.pt"
     if not env.is_main:  # rank 0 speaks for the job
         return 1 if trainer.abort is not None else (128 + trainer.stop_signal if trainer.stop_signal else 0)
     if trainer.abort is not None:
