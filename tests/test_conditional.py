@@ -78,6 +78,9 @@ def test_a_class_conditional_gan_draws_the_class_asked_for(idx_root, bright_and_
     assert np.array_equal(morph[:, 0], bright[:4]) and np.array_equal(morph[:, -1], dark[:4])
     levels = morph.astype(float).mean(axis=(2, 3, 4))
     assert (np.diff(levels, axis=1) < 0).mean() > 0.8, levels  # darker frame by frame, nearly always
+    with pytest.warns(UserWarning, match=r"^--to-class names --class's own class \(0 bright\), and each walk keeps"):
+        assert run_cli("sample", run, "--interpolate", 3, "--num", 2, "--class", "0", "--to-class", "Bright",
+                       "--out", tmp_path / "still.npy") == 0
     assert run_cli("sample", run, "--interpolate", 3, "--num", 2, "--out", tmp_path / "dark.gif",
                    "--class", "dark") == 0
     with Image.open(tmp_path / "dark.gif") as gif:
@@ -136,8 +139,11 @@ def test_conditional_batchnorm_learns_the_class(bright_and_dark, tmp_path):
     # the per-class gains mix too: a walk from dark to bright with each walk's noise fixed
     morph = ganforge.interpolate(run, 4, 5, class_="dark", to_class="bright").float().mean(dim=(2, 3, 4))
     assert (morph[:, 0] < 110).all() and (morph[:, -1] > 140).all(), morph
-    assert torch.equal(ganforge.interpolate(run, 4, 2, class_=1, to_class=1)[:, 0],
-                       ganforge.sample(run, 4, class_=1))  # a walk from a class to itself is sample's images
+    # a walk from a class to itself is sample's images, still: it is drawn, with a warning that it does not move
+    with pytest.warns(UserWarning, match=r"^to_class names class_'s own class \(1 dark\), and each walk keeps its "
+                      r"noise: its frames are one image repeated\. Name another class, or leave to_class out"):
+        still = ganforge.interpolate(run, 4, 2, class_=1, to_class="dark")
+    assert torch.equal(still[:, 0], ganforge.sample(run, 4, class_=1))
 
 
 def test_a_class_is_picked_by_name_before_index():

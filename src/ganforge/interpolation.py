@@ -9,6 +9,7 @@ all the way, says it memorised or collapsed.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,11 @@ def load_for_walks(source: str, use_ema: bool, truncation: float | None, class_:
         raise GanforgeError(f"generator '{cfg.model.generator.name}' of '{source}' takes its classes itself, as whole "
                             "classes; a walk between classes mixes the rows of ganforge's class tables "
                             "(model.class_conditioning), which it does not use.")
+    if to_label == label:  # drawn all the same (a still per walk), as asked, but not without a word
+        named = f" {G.class_names[label]}" if G.class_names else ""
+        warnings.warn(f"{say('--to-class', 'to_class')} names {say('--class', 'class_')}'s own class ({label}{named}), "
+                      "and each walk keeps its noise: its frames are one image repeated. Name another class, or leave "
+                      f"{say('--to-class', 'to_class')} out for walks between noise vectors in this class.")
     return G, cfg, label, to_label
 
 
