@@ -113,6 +113,13 @@ def test_resuming_a_finished_run_says_which_bound_to_raise(run4, idx_root, tmp_p
     assert ("already reached train.max_steps=4 (it is at step 4); nothing to train. To train on, raise it: "
             f"ganforge train dcgan-fmnist --out {run4} --resume --set train.max_steps=...") in capsys.readouterr().err
     assert (last.stat().st_mtime_ns, (run4 / "metrics.jsonl").read_text()) == before  # nothing written
+    # two bounds reached: both named at once, so that raising the one named does not meet the other
+    assert run_cli("train", "dcgan-fmnist", "--out", run4, "--resume",
+                   *tiny(idx_root, "train.max_steps=4", "train.max_seconds=0.001")) == 0
+    assert ("already reached train.max_steps=4 (it is at step 4) and train.max_seconds=0.001 (it has trained ") in \
+        (err := capsys.readouterr().err)
+    assert (" s); nothing to train. To train on, raise them: ganforge train dcgan-fmnist --out "
+            f"{run4} --resume --set train.max_steps=... --set train.max_seconds=...") in err
     # said from the checkpoint alone, before any data is read (here the data is gone); epochs at the new batch size
     gone = tiny(tmp_path / "gone", "train.max_steps=0", "train.max_epochs=1", "train.batch_size=48")
     assert run_cli("train", "dcgan-fmnist", "--out", run4, "--resume", *gone) == 0

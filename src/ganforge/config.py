@@ -289,17 +289,24 @@ class TrainConfig:
     deterministic: bool = False
 
     def reached(self, step: int, seconds: float, epochs: float | None) -> str | None:
-        """The bound a run at this point has reached, as ``"train.KEY=LIMIT (where it is)"``, or None.
+        """The bound a run at this point has reached, as ``"train.KEY=LIMIT (where it is)"``, or None (the first
+        of :meth:`reached_all`'s).
 
         ``epochs`` may be None where it is not known (it is not checked then).
         """
+        return next(iter(self.reached_all(step, seconds, epochs)), None)
+
+    def reached_all(self, step: int, seconds: float, epochs: float | None) -> list[str]:
+        """Every bound a run at this point has reached, each as :meth:`reached` says it."""
+        reached = []
         if self.max_steps and step >= self.max_steps:
-            return f"train.max_steps={self.max_steps} (it is at step {step})"
+            reached.append(f"train.max_steps={self.max_steps} (it is at step {step})")
         if self.max_seconds and seconds >= self.max_seconds:
-            return f"train.max_seconds={self.max_seconds:g} (it has trained {seconds:.1f} s)"
+            reached.append(f"train.max_seconds={self.max_seconds:g} (it has trained {seconds:.1f} s)")
         if self.max_epochs and epochs is not None and epochs >= self.max_epochs:
-            return f"train.max_epochs={self.max_epochs:g} (it has trained {epochs:.3g} epoch{'s' * (epochs != 1)})"
-        return None
+            reached.append(f"train.max_epochs={self.max_epochs:g} (it has trained {epochs:.3g} "
+                           f"epoch{'s' * (epochs != 1)})")
+        return reached
 
 
 @dataclass(frozen=True)

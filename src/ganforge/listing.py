@@ -107,8 +107,8 @@ def summarize(run_dir: Path) -> RunSummary:
         why = _stopped_by(run_dir)
         stopped = f"stopped before its first, {why}" if why else "stopped before its first"
         summary.state, summary.detail = "no checkpoint", f"{stopped}; it trains again from step 0"
-    elif bound := reached_at_checkpoint(cfg, payload):
-        summary.state, summary.detail = "finished", bound.split(" (")[0]
+    elif bounds := reached_at_checkpoint(cfg, payload):
+        summary.state, summary.detail = "finished", bounds[0].split(" (")[0]
     else:
         summary.state, summary.detail = "stopped", "; ".join(part for part in (_stopped_by(run_dir), resume) if part)
     return summary

@@ -280,12 +280,12 @@ def _misfit(run_dir: Path, cfg: Config, payload: dict, error: RuntimeError) -> s
             "or train a new run with another --out.")
 
 
-def reached_at_checkpoint(cfg: Config, payload: dict) -> str | None:
-    """The bound a checkpoint's run has already reached under ``cfg``, read without loading any data."""
+def reached_at_checkpoint(cfg: Config, payload: dict) -> list[str]:
+    """The bounds a checkpoint's run has already reached under ``cfg`` (none: []), read without loading any data."""
     position = payload.get("data", {})
     known = {"epoch", "start", "images"} <= position.keys()  # checkpoints before 2026-11-24 did not count images
     epochs = epochs_at(position, cfg.train.batch_size) if known else None
-    return cfg.train.reached(payload["state"]["step"], payload["state"]["seconds"], epochs)
+    return cfg.train.reached_all(payload["state"]["step"], payload["state"]["seconds"], epochs)
 
 
 def _check_fit(run_dir: Path, cfg: Config, payload: dict) -> None:
@@ -342,11 +342,12 @@ def _out_of_memory(cfg: Config, step: int, error: BaseException, preset_or_file:
     return said + "."
 
 
-def _nothing_to_train(run_dir: Path, preset_or_file: str, bound: str, env: dist.DistEnv) -> int:
-    if env.is_main:
-        key = bound.split("=", 1)[0]
-        print(f"ganforge: the run in '{run_dir}' already reached {bound}; nothing to train. To train on, "
-              f"raise it: {train_call(preset_or_file, run_dir, key, resume=True)}", file=sys.stderr)
+def _nothing_to_train(run_dir: Path, preset_or_file: str, bounds: list[str], env: dist.DistEnv) -> int:
+    if env.is_main:  # every bound reached, so that raising the one named does not stop at the next
+        keys = [bound.split("=", 1)[0] for bound in bounds]
+        print(f"ganforge: the run in '{run_dir}' already reached {' and '.join(bounds)}; nothing to train. "
+              f"To train on, raise {'them' if len(bounds) > 1 else 'it'}: "
+              f"{train_call(preset_or_file, run_dir, *keys, resume=True)}", file=sys.stderr)
     return 0
 
 
@@ -358,9 +359,9 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
 
     # resuming a finished run with its bounds unchanged: said from the checkpoint and the networks
     # alone, before the data is loaded (seconds for Fashion-MNIST, minutes for a large SR folder)
-    if payload is not None and (bound := reached_at_checkpoint(cfg, payload)):
+    if payload is not None and (bounds := reached_at_checkpoint(cfg, payload)):
         _check_fit(run_dir, cfg, payload)  # a --set that changed the network is still named
-        return _nothing_to_train(run_dir, preset_or_file, bound, env)
+        return _nothing_to_train(run_dir, preset_or_file, bounds, env)
     try:
         trainer = Trainer(cfg, run_dir, payload, env)
     except RuntimeError as e:
@@ -368,7 +369,7 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
             raise GanforgeError(_misfit(run_dir, cfg, payload, e)) from None
         raise
     if payload is not None and (bound := trainer.reached_bound()):  # epochs of a checkpoint that did not count images
-        return _nothing_to_train(run_dir, preset_or_file, bound, env)
+        return _nothing_to_train(run_dir, preset_or_file, [bound], env)
     # only once the data and networks are built: a run that cannot start leaves its folder
     # empty, so fixing the --set and running again needs no --force
     if env.is_main:
