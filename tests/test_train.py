@@ -102,6 +102,28 @@ def test_tensorboard_has_scalars_and_image_grids(idx_root, tmp_path):
     assert fake[-1].encoded_image_string[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_tensorboard_shows_the_config_as_text_and_as_hparams(idx_root, tmp_path):
+    """The TEXT tab shows the run's config; the HPARAMS tab lists runs by their config keys beside their scalars,
+    from the session-start record that TensorBoard's hparams plugin reads."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata
+
+    run = tmp_path / "run"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=2", "optim_g.lr=0.001")) == 0
+    acc = EventAccumulator(str(run / "tb"), size_guidance={"tensors": 0})
+    acc.Reload()
+    content = acc.PluginTagToContent(metadata.PLUGIN_NAME)[metadata.SESSION_START_INFO_TAG]
+    hp = dict(metadata.parse_session_start_info_plugin_data(content).hparams)
+    assert hp["optim_g.lr"].number_value == 0.001 and hp["train.batch_size"].number_value == 128
+    assert hp["name"].string_value == "dcgan-fmnist" and hp["objective.loss"].string_value == "vanilla"
+    assert hp["model.generator.options.base_channels"].number_value == 16  # a network's options, key by key
+    assert hp["optim_g.betas"].string_value == "[0.5, 0.999]" and hp["ema.enabled"].bool_value is True
+    # how the run trains, not where it writes or what it says of itself
+    assert not [k for k in hp if k.startswith(("log.", "health.")) or k in ("description", "notes")]
+    text = acc.Tensors("config/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert "    [train]\n    batch_size = 128\n" in text  # TOML, indented: a code block in TensorBoard's Markdown
+
+
 def test_a_resumed_run_keeps_its_tensorboard_history_up_to_its_checkpoint(idx_root, tmp_path):
     """Events logged after the checkpoint a run resumes from are replaced; those up to it stay, once each."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

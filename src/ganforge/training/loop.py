@@ -225,6 +225,8 @@ class Trainer:
         if self.cfg.log.tensorboard and self.env.is_main:
             from torch.utils.tensorboard import SummaryWriter
 
+            from .tensorboard_config import write_config
+
             # purge_step drops the events a killed run logged after the checkpoint this run resumes from, as
             # metrics.jsonl drops its records. Those of the checkpoint's own step stay: the hooks that log run
             # before the checkpointer (_build_hooks), so they were written before it, and are not logged again.
@@ -234,6 +236,7 @@ class Trainer:
             self.tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=purge)
             self.tb.add_text("environment", "  \n".join(f"{k}: {v}" for k, v in self.environment.items()),
                              self.state.step)
+            write_config(self.tb, self.cfg, self.state.step)
         try:
             self._run_hooks("on_train_start")
             t0, seconds0 = time.perf_counter(), self.state.seconds
