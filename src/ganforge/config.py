@@ -412,6 +412,18 @@ class Config:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
+def flat_values(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A config's nested values (``Config.to_dict()``, a config file's) by their dotted keys:
+    ``{"model": {"z_dim": 64}}`` as ``{"model.z_dim": 64}``, a network's options key by key."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flat_values(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 # ---------------------------------------------------------------- type checks
 
 def _type_name(tp: Any, plural: bool = False) -> str:

@@ -11,8 +11,8 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-from ..config import (Config, apply_overrides, config_from_dict, config_naming_source, load_config, preset_names,
-                      read_source, with_absolute_paths)
+from ..config import (Config, apply_overrides, config_from_dict, config_naming_source, flat_values, load_config,
+                      preset_names, read_source, with_absolute_paths)
 from .. import distributed as dist, schedules
 from ..data.batches import epochs_at
 from ..errors import AlreadyReported, GanforgeError, did_you_mean_path, say_error
@@ -59,9 +59,9 @@ def config_for_resume(payload: dict, preset_or_file: str, overrides: list[str], 
 def _warn_file_not_used(config_file: str, overrides: list[str], cfg: Config) -> None:
     """--resume continues the run's stored config, so a config file given with it is not read for its
     values: say which of them differ (an edited file, or another run's), where it was silently ignored."""
-    given = _flat(load_config(config_file, overrides).to_dict())
-    resumed = _flat(cfg.to_dict())
-    written = _flat(read_source(config_file)[0])  # the keys the file sets itself are named first
+    given = flat_values(load_config(config_file, overrides).to_dict())
+    resumed = flat_values(cfg.to_dict())
+    written = flat_values(read_source(config_file)[0])  # the keys the file sets itself are named first
     keys = sorted(given, key=lambda k: (k not in written, k))
     differ = [f"{k}={given[k]!r} (the run: {resumed.get(k)!r})" for k in keys
               if given[k] != resumed.get(k) and k not in DESCRIPTION_KEYS]
@@ -241,17 +241,6 @@ def resolve(run_dir: Path, preset_or_file: str, overrides: list[str], resume: bo
     return config_for_resume(payload, preset_or_file, overrides, run_dir), payload
 
 
-def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
-    """``{"model": {"z_dim": 64}}`` as ``{"model.z_dim": 64}``."""
-    flat: dict[str, object] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _changes(payload: dict, cfg: Config, picked: Callable[[str], bool]) -> list[str]:
     """The keys ``picked`` takes that ``cfg`` gives another value than the checkpoint's config, each as
     ``"k (old in the run, now new)"``."""
@@ -260,7 +249,7 @@ def _changes(payload: dict, cfg: Config, picked: Callable[[str], bool]) -> list[
         stored = config_from_dict(stored).to_dict()
     except GanforgeError:  # a network's options the plugin no longer has: the stored values as they are
         pass
-    old, new = _flat(stored), _flat(cfg.to_dict())
+    old, new = flat_values(stored), flat_values(cfg.to_dict())
     return [f"{k} ({old.get(k)!r} in the run, now {new.get(k)!r})" for k in sorted(old.keys() | new.keys())
             if picked(k) and old.get(k) != new.get(k)]
 

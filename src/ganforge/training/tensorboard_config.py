@@ -18,7 +18,7 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import metadata, plugin_data_pb2
 from torch.utils.tensorboard import SummaryWriter
 
-from ..config import Config
+from ..config import Config, flat_values
 
 # where a run writes and what a config says of itself, not how it trains: left out of the HPARAMS columns
 NOT_HYPERPARAMETERS = ("log.", "health.", "description", "notes", "data.download", "data.mirror", "data.cache_dir")
@@ -26,19 +26,11 @@ NOT_HYPERPARAMETERS = ("log.", "health.", "description", "notes", "data.download
 HyperparameterValue = bool | int | float | str
 
 
-def hyperparameters(values: dict[str, Any], prefix: str = "") -> dict[str, HyperparameterValue]:
+def hyperparameters(values: dict[str, Any]) -> dict[str, HyperparameterValue]:
     """A config's values (``Config.to_dict()``) as flat ``section.key`` columns: a network's options key by
     key, and a list (betas, plugins) as its JSON, for the plugin takes numbers, strings and booleans only."""
-    flat: dict[str, HyperparameterValue] = {}
-    for key, value in values.items():
-        name = prefix + key
-        if name.startswith(NOT_HYPERPARAMETERS):
-            continue
-        if isinstance(value, dict):
-            flat.update(hyperparameters(value, name + "."))
-        else:
-            flat[name] = value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
-    return flat
+    return {key: value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
+            for key, value in flat_values(values).items() if not key.startswith(NOT_HYPERPARAMETERS)}
 
 
 def write_config(writer: SummaryWriter, cfg: Config, step: int) -> None:
