@@ -43,16 +43,19 @@ def runs_folder(idx_root, tmp_path_factory):
     return root
 
 
-def test_the_table_says_where_each_run_stands(runs_folder, capsys):
+def test_the_table_says_where_each_run_stands(runs_folder, idx_root, capsys):
     capsys.readouterr()
     assert run_cli("runs", runs_folder) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["run", "config", "step", "images", "trained", "state", "figures"]
+    assert lines[0].split() == ["run", "config", "set", "step", "images", "trained", "state", "figures"]
     rows = {line.split()[0].removeprefix(str(runs_folder) + "/"): line for line in lines[1:]}
+    # what each run set otherwise than its preset, for training (a sweep's lr): not its bounds, logging or evaluation
+    assert rows["sweep/lr_1"].split()[1:4] == ["dcgan-fmnist", f"data.root=…/{idx_root.name}", "optim_g.lr=0.001"]
+    assert rows["done"].split()[1:4] == ["dcgan-fmnist", f"data.root=…/{idx_root.name}", "4"]
     assert list(rows) == ["done", "empty_start", "evaluated", "killed", "sweep/lr_1"]  # not notes/, whose config
     # is another tool's
     assert "finished: train.max_steps=4" in rows["done"]
-    assert "stopped: --resume continues it" in rows["killed"] and rows["killed"].split()[2] == "4"
+    assert "stopped: --resume continues it" in rows["killed"] and rows["killed"].split()[3] == "4"
     assert "no checkpoint: stopped before its first; it trains again from step 0" in rows["empty_start"]
     evaluation = ganforge.history(runs_folder / "evaluated")
     fids = [(r["step"], r["eval/fid"]) for r in evaluation if "eval/fid" in r]
@@ -84,11 +87,12 @@ def test_a_run_being_trained_is_training(runs_folder, capsys):
     assert "finished" in capsys.readouterr().out
 
 
-def test_json_and_python_give_the_same_records(runs_folder, tmp_path, capsys):
+def test_json_and_python_give_the_same_records(runs_folder, idx_root, tmp_path, capsys):
     assert run_cli("runs", runs_folder / "sweep", runs_folder / "killed", "--json", tmp_path / "r.json") == 0
     records = json.loads((tmp_path / "r.json").read_text())
     assert [(r["config"], r["state"], r["step"]) for r in records] == [("dcgan-fmnist", "finished", 2),
                                                                        ("dcgan-fmnist", "stopped", 4)]
+    assert records[0]["settings"] == {"data.root": str(idx_root), "optim_g.lr": 0.001}  # the whole values
     assert records[1]["images"] == 4 * 128 and records[1]["seconds"] > 0
     # a run under two of the folders given is listed once
     assert run_cli("runs", runs_folder / "sweep", runs_folder / "sweep" / "lr_1", "--json", tmp_path / "r.json") == 0
@@ -110,7 +114,7 @@ def test_a_run_whose_config_json_is_not_read_is_listed_with_the_others(runs_fold
     assert run_cli("runs", tmp_path) == 0
     rows = capsys.readouterr().out.splitlines()[1:]
     assert len(rows) == 2 and "stopped: --resume continues it" in rows[1]
-    assert rows[0].split()[:3] == [str(tmp_path / "edited"), "dcgan-fmnist", "4"]
+    assert rows[0].split()[:4] == [str(tmp_path / "edited"), "dcgan-fmnist", "-", "4"]  # no settings to compare
     assert "unreadable: its config.json: unknown config key 'train.bogus'  " in rows[0]  # not the valid keys after
     # one that is no longer JSON (a comma too many) was not listed at all, and --out called it another tool's
     shutil.copytree(runs_folder / "done", tmp_path / "broken")

@@ -311,7 +311,8 @@ def timelapse(run: str | Path, out: str | Path, *, fps: float = 4.0, frames: int
 @_in_python
 def runs(folder: str | Path = "runs") -> list[dict]:
     """The runs in ``folder`` (a run folder, or a folder of them searched 4 deep), as ``ganforge runs`` lists
-    them: each a dict of ``path``, ``config``, ``state`` (training, finished, stopped, no checkpoint),
+    them: each a dict of ``path``, ``config``, ``settings`` (the keys that change how it trains which its config
+    sets otherwise than its preset, ``{"optim_g.lr": 0.001}``), ``state`` (training, finished, stopped, no checkpoint),
     ``detail``, ``step``, ``images``, ``seconds``, ``evaluation`` (the primary metric during training: last,
     best, best_step) and ``evaluated`` (RUN/evaluate.json's figures and their step).
     ``pandas.DataFrame(runs())`` makes a table of them."""

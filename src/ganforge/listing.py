@@ -6,29 +6,33 @@ sessions.jsonl, evaluate.json) and the lock a training process holds; nothing is
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm.utils import disp_len
 
-from .columns import pad
-from .config import Config, config_from_dict
+from .columns import clip, pad
+from .config import Config, config_from_dict, flat_values, load_config, preset_names
 from .errors import GanforgeError, did_you_mean_path
 from .metrics.evaluate import HIGHER_IS_BETTER
 from .training import checkpoint as ckpt
 from .training.hooks.logger import read_records
 from .training.lock import is_being_written
 from .run_folder import is_ganforge_run
-from .training.run import RUN_FILES, reached_at_checkpoint
+from .training.run import RUN_FILES, changes_training, reached_at_checkpoint
 from .wording import say
 
 # figures measured on the pixels, without a feature network
 NO_FEATURES = ("swd", "psnr", "ssim")
 
 MAX_DEPTH = 4  # run folders this deep under a given folder are found (runs/sweep/lr_1e-4/seed_0)
+
+SET_COLUMN_WIDTH = 60  # the table's "set" column, cut at this many screen columns (the JSON has every key)
 
 
 @dataclass
@@ -38,6 +42,9 @@ class RunSummary:
     Attributes:
         path: the run folder.
         config: its config's name (the preset it came from, or the file's).
+        settings: the keys its config sets otherwise than that preset, by their dotted names, where they change
+            how it trains (a sweep's learning rate, its data): not the bounds, logging, evaluation or the
+            description; empty where the config is named for no preset.
         state: ``training`` (a live process holds it), ``finished`` (a bound reached), ``stopped`` (it can
             go on with a resume), ``no checkpoint`` (stopped before its first) or ``unreadable`` (its config.json
             is not JSON, or not a config this ganforge reads: edited by hand, or another version's).
@@ -51,6 +58,7 @@ class RunSummary:
 
     path: str
     config: str
+    settings: dict[str, Any]
     state: str
     detail: str
     step: int = 0
@@ -93,7 +101,8 @@ def summarize(run_dir: Path) -> RunSummary:
     # the checkpoint's copy of the config names a run whose config.json no longer does
     name = cfg.name if cfg else str(stored.get("name")
                                     or (payload and json.loads(payload["config"]).get("name")) or "?")
-    summary = RunSummary(str(run_dir), name, "", "", state["step"], state["images_seen"], state["seconds"],
+    summary = RunSummary(str(run_dir), name, set_otherwise(cfg) if cfg else {}, "", "", state["step"],
+                         state["images_seen"], state["seconds"],
                          _evaluation(records, cfg, state["step"]) if cfg else {}, _evaluated(run_dir))
     resume = say("--resume continues it", "resume=True continues it")
     if cfg is None:
@@ -112,6 +121,33 @@ def summarize(run_dir: Path) -> RunSummary:
     else:
         summary.state, summary.detail = "stopped", "; ".join(part for part in (_stopped_by(run_dir), resume) if part)
     return summary
+
+
+@functools.cache
+def _preset_values(name: str) -> dict[str, Any] | None:
+    """Preset ``name``'s values by their dotted keys; None where no preset has that name (a config file's own)."""
+    return flat_values(load_config(name).to_dict()) if name in preset_names() else None
+
+
+def set_otherwise(cfg: Config) -> dict[str, Any]:
+    """The keys that change how a run trains which ``cfg`` sets otherwise than the preset it is named for
+    (:attr:`RunSummary.settings`)."""
+    preset = _preset_values(cfg.name)
+    if preset is None:
+        return {}
+    return {k: v for k, v in flat_values(cfg.to_dict()).items() if changes_training(k) and preset.get(k) != v}
+
+
+def _settings_cell(settings: dict[str, Any]) -> str:
+    """'optim_g.lr=0.001 data.root=…/faces': a path by its last name, cut to :data:`SET_COLUMN_WIDTH`."""
+    said = []
+    for key, value in settings.items():
+        shown = value if isinstance(value, str) else json.dumps(value)
+        if isinstance(value, str) and os.sep in value:
+            shown = f"…{os.sep}{Path(value).name}"
+        said.append(f"{key}={shown}")
+    cell = " ".join(said) or "-"
+    return cell if disp_len(cell) <= SET_COLUMN_WIDTH else clip(cell, SET_COLUMN_WIDTH - 1) + "…"
 
 
 def _read_config(run_dir: Path) -> tuple[dict, Config | None, str]:
@@ -207,11 +243,11 @@ def _figures(s: RunSummary) -> str:
 
 def format_runs(summaries: list[RunSummary]) -> str:
     """The summaries as an aligned table, a run per line."""
-    header = ("run", "config", "step", "images", "trained", "state", "figures")
-    rows = [(s.path, s.config, f"{s.step:,}", f"{s.images:,}", _duration(s.seconds),
+    header = ("run", "config", "set", "step", "images", "trained", "state", "figures")
+    rows = [(s.path, s.config, _settings_cell(s.settings), f"{s.step:,}", f"{s.images:,}", _duration(s.seconds),
              f"{s.state}: {s.detail}", _figures(s)) for s in summaries]
     widths = [max(disp_len(r[i]) for r in (header, *rows)) for i in range(len(header))]  # columns on the screen
-    right = {2, 3, 4}  # numbers
+    right = {3, 4, 5}  # numbers
     return "\n".join("  ".join(pad(c, w, i in right) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
                      for r in (header, *rows))
 

@@ -290,7 +290,7 @@ def _check_fit(run_dir: Path, cfg: Config, payload: dict) -> None:
 BOUND_KEYS = ("train.max_steps", "train.max_seconds", "train.max_epochs")  # a resume raises them to train on
 
 
-def _changes_training(key: str) -> bool:
+def changes_training(key: str) -> bool:
     """A config key whose change on a resume trains the next steps otherwise than the run's first: not a bound,
     logging, evaluation, the health monitor or the run's description."""
     return not (key.startswith(("log.", "eval.", "health.")) or key in DESCRIPTION_KEYS + BOUND_KEYS)
@@ -369,7 +369,7 @@ def _train_locked(cfg: Config, payload: dict | None, run_dir: Path, preset_or_fi
             print(f"ganforge: step {trainer.state.step}'s checkpoint was written with another setup "
                   f"({', '.join(changed)}); training goes on, but no longer bit for bit as one uninterrupted "
                   "run would.", file=sys.stderr)
-        if payload is not None and (changed := _changes(payload, cfg, _changes_training)):
+        if payload is not None and (changed := _changes(payload, cfg, changes_training)):
             # allowed (a larger batch, another loss), but the steps before trained otherwise: said, as the setup is
             step = trainer.state.step
             print(f"ganforge: this resume changes {', '.join(changed)}; the steps from {step + 1} on train with the "
