@@ -291,8 +291,9 @@ BOUND_KEYS = ("train.max_steps", "train.max_seconds", "train.max_epochs")  # a r
 
 
 def changes_training(key: str) -> bool:
-    """A config key whose change on a resume trains the next steps otherwise than the run's first: not a bound,
-    logging, evaluation, the health monitor or the run's description."""
+    """A config key whose value changes how a run trains (a resume's next steps, or one run of a sweep against
+    another; ``ganforge runs`` shows them): not a bound, logging, evaluation, the health monitor or the run's
+    description."""
     return not (key.startswith(("log.", "eval.", "health.")) or key in DESCRIPTION_KEYS + BOUND_KEYS)
 
 
