@@ -63,7 +63,8 @@ def test_a_resume_that_changes_how_the_run_trains_says_what(idx_root, tmp_path, 
     run = tmp_path / "run"
     assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=4")) == 0
     assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume",
-                   *tiny(idx_root, "train.max_steps=6", "log.every_steps=3", "eval.num_samples=64")) == 0
+                   *tiny(idx_root, "train.max_steps=6", "log.every_steps=3", "eval.num_samples=64",
+                         f"data.cache_dir={tmp_path / 'cache'}", "data.download=false")) == 0  # where from, not what
     assert "this resume changes" not in capsys.readouterr().err
     assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume",
                    *tiny(idx_root, "train.max_steps=8", "train.batch_size=64", "objective.loss=hinge")) == 0

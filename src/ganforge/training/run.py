@@ -11,8 +11,8 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-from ..config import (Config, apply_overrides, config_from_dict, config_naming_source, flat_values, load_config,
-                      preset_names, read_source, with_absolute_paths)
+from ..config import (DATA_SOURCE_KEYS, Config, apply_overrides, config_from_dict, config_naming_source, flat_values,
+                      load_config, preset_names, read_source, with_absolute_paths)
 from .. import distributed as dist, schedules
 from ..data.batches import epochs_at
 from ..errors import AlreadyReported, GanforgeError, did_you_mean_path, say_error
@@ -293,8 +293,9 @@ BOUND_KEYS = ("train.max_steps", "train.max_seconds", "train.max_epochs")  # a r
 def changes_training(key: str) -> bool:
     """A config key whose value changes how a run trains (a resume's next steps, or one run of a sweep against
     another; ``ganforge runs`` shows them): not a bound, logging, evaluation, the health monitor or the run's
-    description."""
-    return not (key.startswith(("log.", "eval.", "health.")) or key in DESCRIPTION_KEYS + BOUND_KEYS)
+    description, nor where the data is fetched from."""
+    return not (key.startswith(("log.", "eval.", "health.")) or key in (*DESCRIPTION_KEYS, *BOUND_KEYS,
+                                                                          *DATA_SOURCE_KEYS))
 
 
 def compiler_missing(error: BaseException) -> str:

@@ -18,10 +18,10 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import metadata, plugin_data_pb2
 from torch.utils.tensorboard import SummaryWriter
 
-from ..config import Config, flat_values
+from ..config import DATA_SOURCE_KEYS, Config, flat_values
 
 # where a run writes and what a config says of itself, not how it trains: left out of the HPARAMS columns
-NOT_HYPERPARAMETERS = ("log.", "health.", "description", "notes", "data.download", "data.mirror", "data.cache_dir")
+NOT_HYPERPARAMETERS = ("log.", "health.", "description", "notes", *DATA_SOURCE_KEYS)
 
 HyperparameterValue = bool | int | float | str
 
