@@ -4,8 +4,10 @@ import math
 import io
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -591,6 +593,24 @@ def test_upscale_writes_each_image_before_reading_the_next(sr_run, tmp_path, mon
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p00.png", "p02.png"]
     with Image.open(tmp_path / "out" / "p02.png") as img:
         assert img.size == (48, 32)
+
+
+def test_a_signal_during_upscaling_a_folder_says_how_many_are_done(sr_run, tmp_path):
+    """Each upscaled PNG is whole, but an interrupted folder holds only some of them: said, with the way to all."""
+    src = random_photos(tmp_path / "in", 300)
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "upscale", str(sr_run), str(src), "--out",
+                             str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    t = time.time()
+    while len(list((tmp_path / "out").glob("*.png"))) < 2:
+        assert proc.poll() is None and time.time() - t < 60, proc.stdout.read()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in out, out
+    done = len(list((tmp_path / "out").glob("*.png")))
+    assert (f"ganforge: interrupted: '{tmp_path / 'out'}' holds the upscaled images of the first {done:,} of the "
+            "300 files, each whole; the same command upscales them all.") in out, out
 
 
 def test_an_out_that_cannot_be_written_is_refused_before_upscaling(sr_run, photos, tmp_path, monkeypatch, capsys):

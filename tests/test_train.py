@@ -683,6 +683,24 @@ def test_a_signal_during_sample_exits_cleanly_and_leaves_no_temp_file(trained_ru
     assert not list(tmp_path.iterdir())  # neither big.npy nor its temp file
 
 
+def test_a_signal_during_sample_into_a_folder_says_how_many_it_holds(trained_run, tmp_path):
+    """A folder of samples is written image by image: an interrupted one holds whole PNGs, but only some of those
+    asked for, which evaluate FOLDER would score as if they were all; it said only that no file was half-written."""
+    proc = run_subprocess("sample", trained_run, "--num", 200_000, "--out", tmp_path / "many",
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    t = time.time()
+    while len(list((tmp_path / "many").glob("*.png"))) < 3:  # a few are written
+        assert proc.poll() is None and time.time() - t < 60, proc.stdout.read()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in out, out
+    held = len(list((tmp_path / "many").glob("*.png")))
+    assert (f"ganforge: interrupted: '{tmp_path / 'many'}' holds the first {held:,} of the 200,000 images, each "
+            "whole; the same command writes them all.") in out, out
+    assert not list((tmp_path / "many").glob(".*"))  # no temp file of the image being written
+
+
 def test_sample_bad_input(trained_run, tmp_path, capsys):
     assert run_cli("sample", tmp_path / "nothing", "--num", 4, "--out", tmp_path / "x.npy") == 2
     assert "nothing' does not exist; give a run folder" in capsys.readouterr().err

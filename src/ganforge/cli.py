@@ -570,7 +570,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{LESS_AT_ONCE.get(command, 'Free some memory (another process?) and run it again.')}")
         return 2
     except KeyboardInterrupt as e:  # training handles its own signals (it saves a checkpoint); this is the rest
-        print("ganforge: interrupted. Outputs are written whole or not at all, so no file is left half-written.",
+        said = getattr(e, "said", "")  # errors.Interrupted: a folder written in part
+        print(f"ganforge: interrupted: {said}" if said else
+              "ganforge: interrupted. Outputs are written whole or not at all, so no file is left half-written.",
               file=sys.stderr)
         return 128 + (e.args[0] if e.args else signal.SIGINT)
     finally:

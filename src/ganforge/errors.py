@@ -22,6 +22,19 @@ class AlreadyReported(GanforgeError):
     without printing it once more per process."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM in a command that had written part of a folder of outputs, image by image: ``said``
+    names what the folder holds, for the command's last line. Python's caller gets the KeyboardInterrupt it is.
+    """
+
+    def __init__(self, stopped: KeyboardInterrupt, said: str) -> None:
+        super().__init__(*stopped.args)  # the signal's number, where the CLI's handler raised it
+        self.said = said
+
+    def __str__(self) -> str:  # what a notebook shows after the class's name
+        return self.said
+
+
 def format_warning(message, category, *args, **kwargs) -> str:
     """A warning as ganforge prints it (``warnings.formatwarning``): one line, without the file and line of
     ganforge's code that issued it, which say nothing to the user who can fix the cause."""

@@ -13,7 +13,7 @@ import torch
 
 from .config import Config, config_naming_source
 from .data.folder import image_files
-from .errors import GanforgeError, did_you_mean
+from .errors import GanforgeError, Interrupted, did_you_mean
 from .files import OTHER_ARRAY_SUFFIXES, check_output_file, format_bytes, make_dir, nearest_existing, write_atomic
 from .images import MAX_GRID_IMAGES, make_grid, refuse_other_image_formats, save_png, to_uint8
 from .nets import build_generator
@@ -180,8 +180,14 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
     else:
         for i in range(min(num, k or 1)):  # the first k images' folders are every folder the images go to
             make_dir(path_of(i).parent)
-        for i, img in enumerate(img for b in batches for img in b.numpy()):
-            save_png(img, path_of(i))
+        written = 0
+        try:
+            for i, img in enumerate(img for b in batches for img in b.numpy()):
+                save_png(img, path_of(i))
+                written += 1
+        except KeyboardInterrupt as stopped:  # each PNG whole (written atomically), but not all of them
+            raise Interrupted(stopped, f"'{out_path}' holds the first {written:,} of the {num:,} images, each "
+                                       "whole; the same command writes them all.") from None
     return out_path
 
 

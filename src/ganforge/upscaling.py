@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .config import Config
 from .data.folder import DataWarning, Decoded, decode_image, list_images, read_header, warn_decoded
-from .errors import GanforgeError, did_you_mean_path
+from .errors import GanforgeError, Interrupted, did_you_mean_path
 from .files import check_output_file
 from .images import refuse_other_image_formats, save_png, unit_to_uint8
 from .memory import check_fits
@@ -149,14 +149,19 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
     outcomes: list[Decoded | str] = []
     written = []
     bar = tqdm(total=len(files), unit="image", disable=not sys.stderr.isatty(), leave=False)
-    for path, given in zip(paths, files):
-        decoded = decode_image(given, 0, channels)
-        if not isinstance(decoded, str):
-            _upscale_one(G, decoded.image, scale, tile, overlap, path)
-            written.append(path)
-            decoded = decoded._replace(image=None)  # written: keep only what the warnings need
-        outcomes.append(decoded)
-        bar.update()
-    bar.close()
+    try:
+        for path, given in zip(paths, files):
+            decoded = decode_image(given, 0, channels)
+            if not isinstance(decoded, str):
+                _upscale_one(G, decoded.image, scale, tile, overlap, path)
+                written.append(path)
+                decoded = decoded._replace(image=None)  # written: keep only what the warnings need
+            outcomes.append(decoded)
+            bar.update()
+    except KeyboardInterrupt as stopped:  # each PNG whole (written atomically), but not all of them
+        raise Interrupted(stopped, f"'{out}' holds the upscaled images of the first {len(outcomes):,} of the "
+                                   f"{len(files):,} files, each whole; the same command upscales them all.") from None
+    finally:
+        bar.close()
     warn_decoded(src, files, outcomes, 0, channels)
     return written
