@@ -387,8 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("presets", help="list the presets")
     pr.set_defaults(func=_cmd_presets)
 
-    r = sub.add_parser("runs", help="the runs in folders: config and what it sets otherwise than its preset, step, time, "
-                                         "finished or not, figures")
+    r = sub.add_parser("runs", help="the runs in folders: config and what it sets otherwise than its preset, step, "
+                                    "time, finished or not, figures")
     r.add_argument("folders", type=_user_path, nargs="*", default=["runs"], metavar="FOLDER",
                    help="a run folder or a folder of runs, searched 4 deep (default: runs)")
     r.add_argument("--json", type=_json_out, metavar="OUT", help="also write the table as JSON, a run per object")
