@@ -35,10 +35,9 @@ PRESET_DIR = Path(__file__).parent / "presets"
 # seeds are offset and multiplied into per-epoch and per-hook seeds (seed * 1_000_003 + epoch), which must stay
 # inside torch.manual_seed's 64 bits; numpy's SeedSequence refuses negative ones
 SEED_LIMIT = 2**32
-# torch.compile's modes (train.compile_mode); the two with CUDA graphs need objective.GANObjective to mark each step
 # where a dataset is fetched from and kept, not what it is: they do not change how a run trains
 DATA_SOURCE_KEYS = ("data.download", "data.mirror", "data.cache_dir")
-
+# torch.compile's modes (train.compile_mode); the two with CUDA graphs need objective.GANObjective to mark each step
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
