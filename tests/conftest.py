@@ -7,8 +7,10 @@ import json
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -97,6 +99,20 @@ def run_subprocess(*args: str, **kwargs) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONUNBUFFERED="1")
     return subprocess.Popen([sys.executable, "-m", "ganforge", *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def interrupt_once_it_wrote(folder: Path, count: int, *args: str) -> tuple[int, str, int]:
+    """Run ``python -m ganforge ARGS``, send it a SIGINT (Ctrl-C) once ``folder`` holds ``count`` PNGs, and return
+    its exit code, its output and the PNGs the folder then holds."""
+    # SIG_DFL: a child of a non-interactive shell may inherit an ignored SIGINT, which Python then keeps
+    proc = run_subprocess(*args, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    t = time.time()
+    while len(list(folder.glob("*.png"))) < count:
+        assert proc.poll() is None and time.time() - t < 60, proc.stdout.read()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    return proc.returncode, out, len(list(folder.glob("*.png")))
 
 
 # For a test that compares two runs bitwise: on a GPU, cuDNN's default kernels may sum in another order

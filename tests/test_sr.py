@@ -4,10 +4,8 @@ import math
 import io
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -32,7 +30,7 @@ from ganforge.training import checkpoint as ckpt
 from ganforge.training.loop import build_objective
 from ganforge.upscaling import upscale_tensor
 
-from conftest import BITWISE, run_cli, tiny
+from conftest import BITWISE, interrupt_once_it_wrote, run_cli, tiny
 
 SR_PRESETS = ["srcnn-x4", "msrresnet-x4", "srgan-x4"]
 SMALL_G = "model.generator.options.num_blocks=2"
@@ -598,17 +596,8 @@ def test_upscale_writes_each_image_before_reading_the_next(sr_run, tmp_path, mon
 def test_a_signal_during_upscaling_a_folder_says_how_many_are_done(sr_run, tmp_path):
     """Each upscaled PNG is whole, but an interrupted folder holds only some of them: said, with the way to all."""
     src = random_photos(tmp_path / "in", 300)
-    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "upscale", str(sr_run), str(src), "--out",
-                             str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    t = time.time()
-    while len(list((tmp_path / "out").glob("*.png"))) < 2:
-        assert proc.poll() is None and time.time() - t < 60, proc.stdout.read()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "Traceback" not in out, out
-    done = len(list((tmp_path / "out").glob("*.png")))
+    code, out, done = interrupt_once_it_wrote(tmp_path / "out", 2, "upscale", sr_run, src, "--out", tmp_path / "out")
+    assert code == 130 and "Traceback" not in out, out
     assert (f"ganforge: interrupted: '{tmp_path / 'out'}' holds the upscaled images of the first {done:,} of the "
             "300 files, each whole; the same command upscales them all.") in out, out
 

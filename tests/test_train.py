@@ -23,7 +23,8 @@ from ganforge.interpolation import slerp
 from ganforge.sampling import _png_name, generate, load_generator
 from ganforge.training import checkpoint as ckpt
 
-from conftest import BITWISE, last_session_end, run_cli, run_subprocess, tiny, write_cifar_folder
+from conftest import (BITWISE, interrupt_once_it_wrote, last_session_end, run_cli, run_subprocess, tiny,
+                      write_cifar_folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 FMNIST_PRESETS = ["mlp-gan-fmnist", "mmengine-gan-fmnist", "dcgan-fmnist"]
@@ -686,16 +687,9 @@ def test_a_signal_during_sample_exits_cleanly_and_leaves_no_temp_file(trained_ru
 def test_a_signal_during_sample_into_a_folder_says_how_many_it_holds(trained_run, tmp_path):
     """A folder of samples is written image by image: an interrupted one holds whole PNGs, but only some of those
     asked for, which evaluate FOLDER would score as if they were all; it said only that no file was half-written."""
-    proc = run_subprocess("sample", trained_run, "--num", 200_000, "--out", tmp_path / "many",
-                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    t = time.time()
-    while len(list((tmp_path / "many").glob("*.png"))) < 3:  # a few are written
-        assert proc.poll() is None and time.time() - t < 60, proc.stdout.read()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "Traceback" not in out, out
-    held = len(list((tmp_path / "many").glob("*.png")))
+    code, out, held = interrupt_once_it_wrote(tmp_path / "many", 3, "sample", trained_run, "--num", 200_000, "--out",
+                                              tmp_path / "many")
+    assert code == 130 and "Traceback" not in out, out
     assert (f"ganforge: interrupted: '{tmp_path / 'many'}' holds the first {held:,} of the 200,000 images, each "
             "whole; the same command writes them all.") in out, out
     assert not list((tmp_path / "many").glob(".*"))  # no temp file of the image being written
