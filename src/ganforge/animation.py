@@ -30,7 +30,7 @@ TICK_MS = {".gif": 10, ".webp": 1}  # the unit a frame's duration is stored in
 
 def grid_steps(run_dir: Path) -> list[tuple[int, Path]]:
     """The run's sample grids as (step, file), oldest first, up to its newest good checkpoint's step."""
-    found = ckpt.load_latest(run_dir / "checkpoints")
+    found = ckpt.load_latest(run_dir / "checkpoints", mmap=True)  # its step alone: the weights stay in the file
     newest = found[0]["state"]["step"] if found else -1  # no checkpoint: no grid belongs to a state that stays
     grids = ((ckpt.step_of(p), p) for p in (run_dir / "samples").glob("step_*.png"))
     return sorted((step, p) for step, p in grids if 0 <= step <= newest)

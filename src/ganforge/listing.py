@@ -92,7 +92,7 @@ def summarize(run_dir: Path) -> RunSummary:
     """What :class:`RunSummary` says about ``run_dir`` (a ganforge run folder)."""
     stored, cfg, unreadable = _read_config(run_dir)
     try:
-        found = ckpt.load_latest(run_dir / "checkpoints")  # None for a run without the folder
+        found = ckpt.load_latest(run_dir / "checkpoints", mmap=True)  # None for a run without the folder
     except GanforgeError:  # every checkpoint damaged: as good as none for going on
         found = None
     payload = found[0] if found else None
