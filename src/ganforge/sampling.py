@@ -180,10 +180,10 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
     else:
         for i in range(min(num, k or 1)):  # the first k images' folders are every folder the images go to
             make_dir(path_of(i).parent)
-        written = 0
+        written = 0  # image i goes to path_of(i): the count is the index of the next
         try:
-            for i, img in enumerate(img for b in batches for img in b.numpy()):
-                save_png(img, path_of(i))
+            for img in (img for b in batches for img in b.numpy()):
+                save_png(img, path_of(written))
                 written += 1
         except KeyboardInterrupt as stopped:  # each PNG whole (written atomically), but not all of them
             raise Interrupted(stopped, f"'{out_path}' holds the first {written:,} of the {num:,} images, each "

@@ -23,7 +23,7 @@ def inception_score(logits: np.ndarray, splits: int = SPLITS) -> tuple[float, fl
     """
     logp = log_softmax(np.asarray(logits, np.float64), axis=1)
     scores = []
-    for chunk in np.array_split(logp, min(splits, len(logp))):  # the sizes split_sizes gives
+    for chunk in np.split(logp, np.cumsum(split_sizes(len(logp), splits))[:-1]):  # views, split_sizes' sizes
         p = np.exp(chunk)
         log_marginal = np.log(p.mean(0) + 1e-12)
         scores.append(np.exp((p * (chunk - log_marginal)).sum(1).mean()))
