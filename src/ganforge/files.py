@@ -1,12 +1,14 @@
 """File writes: atomic ones (readers see the old file or the new one, never half of one) and JSON results."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import secrets
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
 from .errors import GanforgeError
 
@@ -44,13 +46,28 @@ def os_error_behind(e: BaseException | None) -> OSError | None:
     return e
 
 
-def temp_file_beside(path: Path, suffix: str, fix: str = WRITABLE_FIX) -> tuple[int, str]:
-    """(fd, name) of a new hidden temp file in ``path``'s folder, unique to this call; a folder that
-    refuses it is bad input, and ``fix`` ends the message."""
+@contextlib.contextmanager
+def temp_file_beside(path: Path, suffix: str, fix: str = WRITABLE_FIX) -> Iterator[tuple[int, str]]:
+    """(fd, name) of a new hidden temp file in ``path``'s folder, unique to this call, removed when the block
+    ends unless the block renamed it; a folder that refuses it is bad input, and ``fix`` ends the message.
+
+    The name is drawn before the file is made, which O_EXCL makes only if no file has it (as tempfile.mkstemp
+    makes its own). mkstemp gives the name only once its file exists, and Python may raise a Ctrl-C at the
+    first call after the make, in whichever thread the signal reached: that left the file where nothing knew
+    its name (1 interrupted folder of samples in 6, since the make is much of a small PNG's write).
+    """
+    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(8)}{suffix}")  # 64 random bits
     try:
-        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    except OSError as e:
-        raise GanforgeError(f"cannot write '{path}': {e.strerror}. {fix}") from None
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+        except OSError as e:
+            if isinstance(e, FileExistsError):  # another's file, not to be removed (never, at 64 bits)
+                tmp = ""
+            raise GanforgeError(f"cannot write '{path}': {e.strerror}. {fix}") from None
+        yield fd, tmp
+    finally:
+        if tmp and os.path.exists(tmp):  # not renamed: the block failed or was interrupted, or it was a probe
+            os.unlink(tmp)
 
 
 def write_atomic(path: Path, write: Callable[[BinaryIO], object], fix: str = WRITABLE_FIX) -> None:
@@ -63,17 +80,15 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object], fix: str = WRI
     about a folder that cannot be written.
     """
     _make_parent(path, fix)
-    fd, tmp = temp_file_beside(path, ".tmp", fix)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _DEFAULT_MODE)
-        os.replace(tmp, path)
+        with temp_file_beside(path, ".tmp", fix) as (fd, tmp):
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, _DEFAULT_MODE)
+            os.replace(tmp, path)
     except BaseException as err:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         refused = os_error_behind(err) if isinstance(err, (OSError, RuntimeError)) else None
         # a RuntimeError counts only when a refused write is behind it (torch.save on a full disk)
         if refused is not None and (isinstance(err, OSError) or refused.errno in REFUSED_WRITE_ERRNOS):
@@ -107,9 +122,8 @@ def check_output_file(path: Path, fix: str = WRITABLE_FIX) -> None:
     _refuse_folder(path)
     folder = path.parent
     if folder.is_dir():
-        fd, tmp = temp_file_beside(path, ".probe", fix)
-        os.close(fd)
-        os.unlink(tmp)
+        with temp_file_beside(path, ".probe", fix) as (fd, _):  # removed as the block ends
+            os.close(fd)
         return
     try:
         os.rmdir(tempfile.mkdtemp(dir=nearest_existing(folder), prefix=".ganforge-probe."))

@@ -76,25 +76,22 @@ def fetch(urls: list[str], dest: Path, check: Callable[[Path], str | None], time
     make_dir(dest.parent, CACHE_FIX)
     errors = []
     for url in urls:
-        fd, tmp = temp_file_beside(dest, ".part", CACHE_FIX)
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:
-                shutil.copyfileobj(resp, out, 1 << 20)
-                out.flush()
-                os.fsync(out.fileno())
-            wrong = check(Path(tmp))
-            if wrong:
-                errors.append(f"{url}: {wrong}")
-                continue
-            os.replace(tmp, dest)
-            return dest
-        except (urllib.error.URLError, OSError, TimeoutError) as e:
-            errors.append(f"{url}: {e}")
-        except http.client.HTTPException as e:  # not an OSError: it came as a traceback, and no other URL was tried
-            errors.append(f"{url}: the server's reply broke off or is not HTTP ({e!r})")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with temp_file_beside(dest, ".part", CACHE_FIX) as (fd, tmp):  # removed as the attempt ends, unless renamed
+            try:
+                with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:
+                    shutil.copyfileobj(resp, out, 1 << 20)
+                    out.flush()
+                    os.fsync(out.fileno())
+                wrong = check(Path(tmp))
+                if wrong:
+                    errors.append(f"{url}: {wrong}")
+                    continue
+                os.replace(tmp, dest)
+                return dest
+            except (urllib.error.URLError, OSError, TimeoutError) as e:
+                errors.append(f"{url}: {e}")
+            except http.client.HTTPException as e:  # not an OSError: a traceback, and no other URL was tried
+                errors.append(f"{url}: the server's reply broke off or is not HTTP ({e!r})")
     raise DownloadFailed("; ".join(errors))
 
 
