@@ -7,6 +7,7 @@ import shutil
 import socket
 import tarfile
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from ganforge.config import DataConfig
 from ganforge.data import DataWarning, InMemoryBatches, load_images, load_labeled
 from ganforge.data.batches import LabeledBatch
 from ganforge.data import cifar, idx
-from ganforge.data.download import download, md5_of
+from ganforge.data.download import download, fetch, md5_of
 from ganforge.data.folder import decode_image, load_folder, load_folder_classes
 from ganforge.errors import GanforgeError
 from ganforge.metrics.evaluate import array_batches, evaluate_images
@@ -27,14 +28,19 @@ from ganforge.metrics.evaluate import array_batches, evaluate_images
 from conftest import fake_garments, needs_debian_fashion_mnist, run_cli, tiny, write_cifar_folder, write_idx
 
 
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    """A static file handler that logs nothing (its log lines went to the stderr that tests read)."""
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture
 def http_server(tmp_path):
     """A static file server on 127.0.0.1 serving tmp_path/www."""
     www = tmp_path / "www"
     www.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(www)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield www, f"http://127.0.0.1:{server.server_address[1]}/"
@@ -265,6 +271,60 @@ def test_download_tries_next_mirror(http_server, tmp_path):
     dest = download([url + "missing/f.bin", url + "f.bin"], tmp_path / "f.bin", md5)
     assert dest.read_bytes() == b"payload"
 
+
+
+def test_a_download_says_what_it_fetches_and_how_far_it_has_got(http_server, tmp_path, monkeypatch, capsys):
+    """A line naming the URL and the size, then (stderr being no terminal here) a line as it goes; a 170 MB
+    archive took minutes with nothing on the screen."""
+    from ganforge.data import download as download_module
+
+    www, url = http_server
+    payload = bytes(range(256)) * (3 * 4096)  # 3 MiB: three of the copy's 1 MiB chunks
+    (www / "f.bin").write_bytes(payload)
+    monkeypatch.setattr(download_module, "LINE_SECONDS", 0.0)  # a line after every chunk, not every 30 s
+    download([url + "f.bin"], tmp_path / "cache" / "f.bin", hashlib.md5(payload).hexdigest())
+    err = capsys.readouterr().err
+    assert f"ganforge: downloading {url}f.bin (3.1 MB) into {tmp_path / 'cache'}\n" in err
+    assert "ganforge: f.bin: 1.0 MB of 3.1 MB (33 %)\n" in err
+    assert err.rstrip().endswith("ganforge: f.bin: 3.1 MB of 3.1 MB (100 %)")
+
+
+def test_processes_fetching_one_file_download_it_once(tmp_path, capsys):
+    """torchrun's ranks on one machine each downloaded the whole dataset at once into the one cache: now the
+    first fetches it and the others wait for it (a flock; threads hold separate ones, as processes do)."""
+    payload = b"payload" * 1000
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "f.bin").write_bytes(payload)
+    asked = []
+
+    class Slow(Quiet):
+        def do_GET(self):
+            asked.append(self.path)
+            time.sleep(0.5)  # long enough for every caller to come while the first is fetching
+            super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Slow, directory=str(www)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/f.bin"
+    dest = tmp_path / "cache" / "f.bin"
+    got = []
+
+    def slow_check(path):  # a checksum of 170 MB takes a while: a waiter holds the lock as it checks the file
+        time.sleep(0.2)
+        return None if path.read_bytes() == payload else "wrong"
+
+    callers = [threading.Thread(target=lambda: got.append(fetch([url], dest, slow_check))) for _ in range(4)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    server.shutdown()
+    assert got == [dest] * 4 and dest.read_bytes() == payload
+    assert asked == ["/f.bin"]
+    # once each, though one may wait its turn again behind a third for the lock file's successor
+    assert capsys.readouterr().err.count(f"waiting for another process downloading f.bin into {dest.parent}") == 3
+    assert [p.name for p in dest.parent.iterdir()] == ["f.bin"]  # neither the lock file nor a part file is left
 
 def _server_replying(reply: bytes) -> str:
     """The URL of a server on 127.0.0.1 that answers every request with ``reply`` and hangs up."""

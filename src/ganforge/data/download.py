@@ -1,16 +1,20 @@
-"""Downloads with checksums and atomic writes, into a cache folder."""
+"""Downloads with checksums, progress and atomic writes, into a cache folder."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import http.client
 import os
-import shutil
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
+
+from tqdm.auto import tqdm
 
 from ..errors import GanforgeError
 from ..files import make_dir, temp_file_beside, write_atomic
@@ -18,6 +22,8 @@ from ..wording import setting
 
 # how to fix a cache folder that cannot be written (the message names the folder itself)
 CACHE_FIX = "Set GANFORGE_CACHE (or data.cache_dir) to a folder you can write to."
+# how often a download into a log file (no terminal for a bar) says how far it has got
+LINE_SECONDS = 30.0
 
 
 def check_mirror(mirror: str, what: str = "config key 'data.mirror'", root: str = "set data.root=FOLDER") -> None:
@@ -66,33 +72,104 @@ class DownloadFailed(GanforgeError):
 def fetch(urls: list[str], dest: Path, check: Callable[[Path], str | None], timeout_s: float = 60.0) -> Path:
     """Fetch the first URL whose file passes ``check`` into ``dest``; the one download loop.
 
-    ``check(path)`` returns None for a good file, else what is wrong with it. Each attempt
-    streams into a temp file of its own in ``dest``'s folder (downloads may run at once),
-    fsyncs it and renames it, so a killed download never leaves a half file under the
-    final name, and every failed attempt's temp file is removed. Raises
+    ``check(path)`` returns None for a good file, else what is wrong with it. One process at a
+    time fetches ``dest`` (:func:`one_fetch_at_a_time`): the others wait and then find it. Each
+    attempt streams into a temp file of its own in ``dest``'s folder, saying how far it has got
+    (:func:`_copy_reporting`), fsyncs it and renames it, so a killed download never leaves a half
+    file under the final name, and every failed attempt's temp file is removed. Raises
     :class:`DownloadFailed` naming why each URL failed; a cache folder that cannot be
     written is a GanforgeError of its own, since no mirror can help with it.
     """
     make_dir(dest.parent, CACHE_FIX)
     errors = []
-    for url in urls:
-        with temp_file_beside(dest, ".part", CACHE_FIX) as (fd, tmp):  # removed as the attempt ends, unless renamed
-            try:
-                with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:
-                    shutil.copyfileobj(resp, out, 1 << 20)
-                    out.flush()
-                    os.fsync(out.fileno())
-                wrong = check(Path(tmp))
-                if wrong:
-                    errors.append(f"{url}: {wrong}")
-                    continue
-                os.replace(tmp, dest)
-                return dest
-            except (urllib.error.URLError, OSError, TimeoutError) as e:
-                errors.append(f"{url}: {e}")
-            except http.client.HTTPException as e:  # not an OSError: a traceback, and no other URL was tried
-                errors.append(f"{url}: the server's reply broke off or is not HTTP ({e!r})")
+    with one_fetch_at_a_time(dest):
+        if dest.is_file() and check(dest) is None:  # fetched by the process this one waited for
+            return dest
+        for url in urls:
+            with temp_file_beside(dest, ".part", CACHE_FIX) as (fd, tmp):  # removed as the attempt ends, unless renamed
+                try:
+                    with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:
+                        _copy_reporting(resp, out, url, dest)
+                        out.flush()
+                        os.fsync(out.fileno())
+                    wrong = check(Path(tmp))
+                    if wrong:
+                        errors.append(f"{url}: {wrong}")
+                        continue
+                    os.replace(tmp, dest)
+                    return dest
+                except (urllib.error.URLError, OSError, TimeoutError) as e:
+                    errors.append(f"{url}: {e}")
+                except http.client.HTTPException as e:  # not an OSError: a traceback, and no other URL was tried
+                    errors.append(f"{url}: the server's reply broke off or is not HTTP ({e!r})")
     raise DownloadFailed("; ".join(errors))
+
+
+@contextlib.contextmanager
+def one_fetch_at_a_time(dest: Path) -> Iterator[None]:
+    """Within this block, no other process fetches ``dest``: an exclusive ``flock`` on ``.NAME.lock`` beside it.
+
+    torchrun's ranks on one machine (or two runs started together) load the same dataset at once, and each
+    downloaded the whole archive, 170 MB for CIFAR-10, in parallel into the one cache. Now the first fetches
+    it; the others wait, then find it. The lock file is removed while still held, so a process that opened it
+    before then finds, once it holds the lock, that the path now names another file (or none), and starts over:
+    each lock that guards the fetch is on the file the path names.
+    """
+    lock_path = dest.with_name(f".{dest.name}.lock")
+    waited = int(os.environ.get("RANK", "0")) > 0  # torchrun's other ranks wait without a word
+    while True:
+        try:
+            lock = open(lock_path, "a")
+        except OSError:  # a folder that refuses files: the fetch's temp file says so, with how to fix it
+            yield
+            return
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not waited:  # once, though a third process may take the lock file's successor first
+                print(f"ganforge: waiting for another process downloading {dest.name} into {dest.parent}",
+                      file=sys.stderr, flush=True)
+                waited = True
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            current = os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(lock.fileno()).st_ino:
+            break
+        lock.close()  # the holder before this process removed the file it locked: lock the one there now
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
+        lock.close()
+
+
+def _copy_reporting(resp: BinaryIO, out: BinaryIO, url: str, dest: Path) -> None:
+    """Copy a download ``resp`` into ``out``, saying how far it has got: first a line naming the URL and the size,
+    then a tqdm bar on a terminal or in a notebook, else (a log file, CI) a line every ``LINE_SECONDS``. A
+    170 MB archive took minutes with nothing on the screen."""
+    length = resp.headers.get("Content-Length", "")  # http and file URLs give it; a chunked reply does not
+    total = int(length) if length.isdigit() else None
+    print(f"ganforge: downloading {url} ({_megabytes(total) if total else 'size not given'}) into {dest.parent}",
+          file=sys.stderr, flush=True)
+    on_terminal = sys.stderr.isatty() or "ipykernel" in sys.modules
+    got, said_at = 0, time.monotonic()
+    with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not on_terminal,
+              leave=False, dynamic_ncols=True, mininterval=0.5) as bar:
+        while chunk := resp.read(1 << 20):
+            out.write(chunk)
+            got += len(chunk)
+            bar.update(len(chunk))
+            if not on_terminal and time.monotonic() - said_at >= LINE_SECONDS:
+                said_at = time.monotonic()
+                of = f" of {_megabytes(total)} ({100 * got // total} %)" if total else ""
+                print(f"ganforge: {dest.name}: {_megabytes(got)}{of}", file=sys.stderr, flush=True)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
 
 
 def download(urls: list[str], dest: Path, md5: str, timeout_s: float = 60.0) -> Path:
