@@ -553,6 +553,35 @@ def test_folder_resize_crop_and_cache(image_folder, tmp_path):
     assert gray.shape == (24, 1, 32, 32) and gray.sum() > 0
 
 
+
+def test_processes_loading_one_folder_decode_it_once(image_folder, tmp_path, monkeypatch, capsys):
+    """torchrun's ranks on one machine each decoded the whole folder at once, each on all the cores, into the
+    one cache: now the first decodes it and the others wait, then read its cache."""
+    from ganforge.data import folder as folder_module
+
+    decodes = []
+    real_decode = folder_module.decode_files
+
+    def decode_files(*args, **kwargs):  # the real decoding, counted and made slow enough for the others to come
+        decodes.append(args[0])
+        time.sleep(0.3)
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(folder_module, "decode_files", decode_files)
+    cache = tmp_path / "fc"
+    got = []
+    loaders = [threading.Thread(target=lambda: got.append(load_folder(str(image_folder), 32, 3, str(cache))))
+               for _ in range(3)]
+    for loader in loaders:
+        loader.start()
+    for loader in loaders:
+        loader.join()
+    assert decodes == [image_folder]
+    assert len(got) == 3 and all(np.array_equal(x, got[0]) for x in got) and got[0].shape == (24, 3, 32, 32)
+    waiting = f"waiting for another process decoding '{image_folder}' into {cache / 'folders'}"
+    assert capsys.readouterr().err.count(waiting) == 2
+    assert not list((cache / "folders").glob(".*"))  # neither a lock file nor a temp file is left
+
 def test_folder_center_crop_keeps_middle(tmp_path):
     arr = np.zeros((40, 120, 3), dtype=np.uint8)
     arr[:, 40:80] = 255  # white middle third of a wide image

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import secrets
+import sys
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
@@ -68,6 +70,49 @@ def temp_file_beside(path: Path, suffix: str, fix: str = WRITABLE_FIX) -> Iterat
     finally:
         if tmp and os.path.exists(tmp):  # not renamed: the block failed or was interrupted, or it was a probe
             os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def one_writer_at_a_time(path: Path, doing: str) -> Iterator[None]:
+    """Within this block, no other process writes ``path``: an exclusive ``flock`` on ``.NAME.lock`` beside it.
+
+    For files that several processes may set out to make at once, the same for all of them: torchrun's ranks
+    on one machine (or two runs started together) load one dataset, and each downloaded the whole archive
+    (170 MB for CIFAR-10), or decoded the whole image folder, in parallel into the one cache. Now the first
+    makes it; the others wait (saying once that they wait for another process ``doing``), then find it. The
+    lock file is removed while still held, so a process that opened it before then finds, once it holds the
+    lock, that the path now names another file (or none), and starts over: each lock that guards the work is
+    on the file the path names. Where the folder refuses the lock file, the block runs unguarded (the write
+    itself says what is wrong with the folder).
+    """
+    lock_path = path.with_name(f".{path.name}.lock")
+    waited = int(os.environ.get("RANK", "0")) > 0  # torchrun's other ranks wait without a word
+    while True:
+        try:
+            lock = open(lock_path, "a")
+        except OSError:
+            yield
+            return
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not waited:  # once, though a third process may take the lock file's successor first
+                print(f"ganforge: waiting for another process {doing}", file=sys.stderr, flush=True)
+                waited = True
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            current = os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(lock.fileno()).st_ino:
+            break
+        lock.close()  # the holder before this process removed the file it locked: lock the one there now
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
+        lock.close()
 
 
 def write_atomic(path: Path, write: Callable[[BinaryIO], object], fix: str = WRITABLE_FIX) -> None:

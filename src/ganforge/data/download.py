@@ -1,8 +1,6 @@
 """Downloads with checksums, progress and atomic writes, into a cache folder."""
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import http.client
 import os
@@ -12,12 +10,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable
 
 from tqdm.auto import tqdm
 
 from ..errors import GanforgeError
-from ..files import make_dir, temp_file_beside, write_atomic
+from ..files import format_bytes, make_dir, one_writer_at_a_time, temp_file_beside, write_atomic
 from ..wording import setting
 
 # how to fix a cache folder that cannot be written (the message names the folder itself)
@@ -73,7 +71,7 @@ def fetch(urls: list[str], dest: Path, check: Callable[[Path], str | None], time
     """Fetch the first URL whose file passes ``check`` into ``dest``; the one download loop.
 
     ``check(path)`` returns None for a good file, else what is wrong with it. One process at a
-    time fetches ``dest`` (:func:`one_fetch_at_a_time`): the others wait and then find it. Each
+    time fetches ``dest`` (:func:`files.one_writer_at_a_time`): the others wait, then find it. Each
     attempt streams into a temp file of its own in ``dest``'s folder, saying how far it has got
     (:func:`_copy_reporting`), fsyncs it and renames it, so a killed download never leaves a half
     file under the final name, and every failed attempt's temp file is removed. Raises
@@ -82,7 +80,7 @@ def fetch(urls: list[str], dest: Path, check: Callable[[Path], str | None], time
     """
     make_dir(dest.parent, CACHE_FIX)
     errors = []
-    with one_fetch_at_a_time(dest):
+    with one_writer_at_a_time(dest, f"downloading {dest.name} into {dest.parent}"):
         if dest.is_file() and check(dest) is None:  # fetched by the process this one waited for
             return dest
         for url in urls:
@@ -105,54 +103,13 @@ def fetch(urls: list[str], dest: Path, check: Callable[[Path], str | None], time
     raise DownloadFailed("; ".join(errors))
 
 
-@contextlib.contextmanager
-def one_fetch_at_a_time(dest: Path) -> Iterator[None]:
-    """Within this block, no other process fetches ``dest``: an exclusive ``flock`` on ``.NAME.lock`` beside it.
-
-    torchrun's ranks on one machine (or two runs started together) load the same dataset at once, and each
-    downloaded the whole archive, 170 MB for CIFAR-10, in parallel into the one cache. Now the first fetches
-    it; the others wait, then find it. The lock file is removed while still held, so a process that opened it
-    before then finds, once it holds the lock, that the path now names another file (or none), and starts over:
-    each lock that guards the fetch is on the file the path names.
-    """
-    lock_path = dest.with_name(f".{dest.name}.lock")
-    waited = int(os.environ.get("RANK", "0")) > 0  # torchrun's other ranks wait without a word
-    while True:
-        try:
-            lock = open(lock_path, "a")
-        except OSError:  # a folder that refuses files: the fetch's temp file says so, with how to fix it
-            yield
-            return
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not waited:  # once, though a third process may take the lock file's successor first
-                print(f"ganforge: waiting for another process downloading {dest.name} into {dest.parent}",
-                      file=sys.stderr, flush=True)
-                waited = True
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            current = os.stat(lock_path).st_ino
-        except FileNotFoundError:
-            current = None
-        if current == os.fstat(lock.fileno()).st_ino:
-            break
-        lock.close()  # the holder before this process removed the file it locked: lock the one there now
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            lock_path.unlink()
-        lock.close()
-
-
 def _copy_reporting(resp: BinaryIO, out: BinaryIO, url: str, dest: Path) -> None:
     """Copy a download ``resp`` into ``out``, saying how far it has got: first a line naming the URL and the size,
     then a tqdm bar on a terminal or in a notebook, else (a log file, CI) a line every ``LINE_SECONDS``. A
     170 MB archive took minutes with nothing on the screen."""
     length = resp.headers.get("Content-Length", "")  # http and file URLs give it; a chunked reply does not
     total = int(length) if length.isdigit() else None
-    print(f"ganforge: downloading {url} ({_megabytes(total) if total else 'size not given'}) into {dest.parent}",
+    print(f"ganforge: downloading {url} ({format_bytes(total) if total else 'size not given'}) into {dest.parent}",
           file=sys.stderr, flush=True)
     on_terminal = sys.stderr.isatty() or "ipykernel" in sys.modules
     got, said_at = 0, time.monotonic()
@@ -164,12 +121,8 @@ def _copy_reporting(resp: BinaryIO, out: BinaryIO, url: str, dest: Path) -> None
             bar.update(len(chunk))
             if not on_terminal and time.monotonic() - said_at >= LINE_SECONDS:
                 said_at = time.monotonic()
-                of = f" of {_megabytes(total)} ({100 * got // total} %)" if total else ""
-                print(f"ganforge: {dest.name}: {_megabytes(got)}{of}", file=sys.stderr, flush=True)
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
+                of = f" of {format_bytes(total)} ({100 * got // total} %)" if total else ""
+                print(f"ganforge: {dest.name}: {format_bytes(got)}{of}", file=sys.stderr, flush=True)
 
 
 def download(urls: list[str], dest: Path, md5: str, timeout_s: float = 60.0) -> Path:

@@ -1,6 +1,7 @@
 """Image folders: decoded once with Pillow, cached as a uint8 array keyed by content."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -14,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import GanforgeError, did_you_mean_path
+from ..files import one_writer_at_a_time
 from ..images import IMAGE_SUFFIXES
 from ..memory import check_fits
 from ..run_folder import is_ganforge_run
@@ -270,42 +272,57 @@ def _load_folder(root: str, resolution: int, channels: int, cache_dir: str,
     classes = folder_class_names(folder, files) if with_classes else ()
     key = _content_key(folder, files, resolution, channels)
     cache = default_cache_dir(cache_dir) / "folders" / f"{key}.npy"
+    with contextlib.ExitStack() as stack:
+        cached = _read_cache(cache, with_classes)
+        if cached is None:  # torchrun's ranks on one machine load the folder at once: one decodes it, the
+            # others wait and read its cache (each decoded the whole folder, on the same cores)
+            with contextlib.suppress(OSError):  # a cache folder that cannot be made: write_cache warns below
+                cache.parent.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(one_writer_at_a_time(cache, f"decoding '{folder}' into {cache.parent}"))
+            cached = _read_cache(cache, with_classes)  # written by the process this one waited for
+        if cached is not None:
+            images, labels, notes = cached
+            for note in notes:  # stored with the folder as {folder}: the same content may sit elsewhere now
+                # stacklevel 2: load_folder's line, as warn_decoded's warnings point at on a first decode
+                warnings.warn(_named(note.replace("'{folder}", f"'{folder}")), DataWarning, stacklevel=2)
+            return images, labels, classes
+        check_fits(len(files) * channels * resolution ** 2, f"{len(files):,} image{'s' * (len(files) != 1)} of "
+                   f"{channels}x{resolution}x{resolution} in '{folder}'",
+                   f"lower {setting('data.resolution')} or use fewer images")
+        kept, decoded, notes = decode_files(folder, files, resolution, channels)
+        # the folder as a quoted name or the start of a quoted path, never loose text: a folder named "." must not
+        # match every dot
+        where = re.compile("'" + re.escape(str(folder)) + f"(?=['{re.escape(os.sep)}])")
+        notes = [where.sub("'{folder}", note) for note in notes]
+        images = stack_freeing(decoded)
+        labels = None
+        if classes:  # kept paths are relative to the folder: their first part is the class
+            labels = subfolder_labels(kept, classes)
+            write_cache(cache.with_suffix(".labels.npy"), lambda f: np.save(f, labels))
+        write_cache(cache.with_suffix(".warnings.json"), lambda f: f.write(json.dumps(notes).encode()))
+        # which file each image came from (the unreadable left out), for loaded_files
+        write_cache(cache.with_suffix(".files.json"),
+                    lambda f: f.write(json.dumps([p.as_posix() for p in kept]).encode()))
+        write_cache(cache, lambda f: np.save(f, images))  # last: its presence says the other files are complete
+        return images, labels, classes
+
+
+def _read_cache(cache: Path, with_classes: bool) -> tuple[np.ndarray, np.ndarray | None, list[str]] | None:
+    """A folder's decoded images from ``cache``, their classes (``with_classes``) and the warnings their decoding
+    gave; None where the cache is missing, incomplete or damaged (the folder is decoded again)."""
     # the class of each cached image: the images skipped as unreadable are not in the cache
     label_cache = cache.with_suffix(".labels.npy")
     # what decoding warned about (upscaled, converted, skipped images), said again on every cache hit:
     # a run that reads the cache must tell the user what the first run did
     # (a cache written before they were kept has none: it is decoded again, once)
     notes_cache = cache.with_suffix(".warnings.json")
-    if cache.is_file() and notes_cache.is_file() and (label_cache.is_file() or not with_classes):
-        try:
-            labels = np.load(label_cache, allow_pickle=False) if with_classes else None
-            images = np.load(cache, allow_pickle=False)
-            notes = json.loads(notes_cache.read_text())
-        except (OSError, ValueError):
-            pass  # a damaged cache is rebuilt below
-        else:
-            for note in notes:  # stored with the folder as {folder}: the same content may sit elsewhere now
-                # stacklevel 2: load_folder's line, as warn_decoded's warnings point at on a first decode
-                warnings.warn(_named(note.replace("'{folder}", f"'{folder}")), DataWarning, stacklevel=2)
-            return images, labels, classes
-    check_fits(len(files) * channels * resolution ** 2,
-               f"{len(files):,} image{'s' * (len(files) != 1)} of {channels}x{resolution}x{resolution} in '{folder}'",
-               f"lower {setting('data.resolution')} or use fewer images")
-    kept, decoded, notes = decode_files(folder, files, resolution, channels)
-    # the folder as a quoted name or the start of a quoted path, never loose text: a folder named "." must not
-    # match every dot
-    where = re.compile("'" + re.escape(str(folder)) + f"(?=['{re.escape(os.sep)}])")
-    notes = [where.sub("'{folder}", note) for note in notes]
-    images = stack_freeing(decoded)
-    labels = None
-    if classes:  # kept paths are relative to the folder: their first part is the class
-        labels = subfolder_labels(kept, classes)
-        write_cache(label_cache, lambda f: np.save(f, labels))
-    write_cache(notes_cache, lambda f: f.write(json.dumps(notes).encode()))
-    # which file each image came from (the unreadable left out), for loaded_files
-    write_cache(cache.with_suffix(".files.json"), lambda f: f.write(json.dumps([p.as_posix() for p in kept]).encode()))
-    write_cache(cache, lambda f: np.save(f, images))  # last: its presence says the other files are complete
-    return images, labels, classes
+    if not (cache.is_file() and notes_cache.is_file() and (label_cache.is_file() or not with_classes)):
+        return None
+    try:
+        labels = np.load(label_cache, allow_pickle=False) if with_classes else None
+        return np.load(cache, allow_pickle=False), labels, json.loads(notes_cache.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def loaded_files(root: str, resolution: int, channels: int, cache_dir: str = "") -> list[str] | None:
