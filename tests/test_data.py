@@ -276,12 +276,12 @@ def test_download_tries_next_mirror(http_server, tmp_path):
 def test_a_download_says_what_it_fetches_and_how_far_it_has_got(http_server, tmp_path, monkeypatch, capsys):
     """A line naming the URL and the size, then (stderr being no terminal here) a line as it goes; a 170 MB
     archive took minutes with nothing on the screen."""
-    from ganforge.data import download as download_module
+    from ganforge import progress
 
     www, url = http_server
     payload = bytes(range(256)) * (3 * 4096)  # 3 MiB: three of the copy's 1 MiB chunks
     (www / "f.bin").write_bytes(payload)
-    monkeypatch.setattr(download_module, "LINE_SECONDS", 0.0)  # a line after every chunk, not every 30 s
+    monkeypatch.setattr(progress, "LINE_SECONDS", 0.0)  # a line after every chunk, not every 30 s
     download([url + "f.bin"], tmp_path / "cache" / "f.bin", hashlib.md5(payload).hexdigest())
     err = capsys.readouterr().err
     assert f"ganforge: downloading {url}f.bin (3.1 MB) into {tmp_path / 'cache'}\n" in err

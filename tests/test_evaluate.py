@@ -52,6 +52,19 @@ def test_real_beats_noise_and_json_has_protocol(idx_root, test_npy, tmp_path, ca
     assert (proto["pr_k"], proto["dc_k"]) == (3, 5)
 
 
+
+def test_evaluate_says_how_far_the_feature_extraction_has_got(idx_root, test_npy, tmp_path, monkeypatch, capsys):
+    """In a log file a line every 30 s (here after every batch), on a terminal a tqdm bar: Inception-v3 takes about
+    13 minutes for 10,000 images on 2 cores, which passed with nothing on the screen."""
+    from ganforge import progress
+
+    monkeypatch.setattr(progress, "LINE_SECONDS", 0.0)
+    assert run_cli("evaluate", test_npy, "--num", 64, "--metrics", "fid", "--data-root", idx_root,
+                   "--json", tmp_path / "e.json") == 0
+    err = capsys.readouterr().err
+    assert "ganforge: sample features: 64 of 64 images (100 %)\n" in err
+    assert "ganforge: reference features: 64 of 64 images (100 %)\n" in err
+
 def test_deterministic_and_reference_cache_is_used(idx_root, tmp_path):
     images = load_images(DataConfig(root=str(idx_root), split="test"))
     ref = DataConfig(root=str(idx_root), cache_dir=str(tmp_path / "c"))

@@ -5,23 +5,19 @@ import hashlib
 import http.client
 import os
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from tqdm.auto import tqdm
-
 from ..errors import GanforgeError
 from ..files import format_bytes, make_dir, one_writer_at_a_time, temp_file_beside, write_atomic
+from ..progress import reporting
 from ..wording import setting
 
 # how to fix a cache folder that cannot be written (the message names the folder itself)
 CACHE_FIX = "Set GANFORGE_CACHE (or data.cache_dir) to a folder you can write to."
-# how often a download into a log file (no terminal for a bar) says how far it has got
-LINE_SECONDS = 30.0
 
 
 def check_mirror(mirror: str, what: str = "config key 'data.mirror'", root: str = "set data.root=FOLDER") -> None:
@@ -105,24 +101,15 @@ def fetch(urls: list[str], dest: Path, check: Callable[[Path], str | None], time
 
 def _copy_reporting(resp: BinaryIO, out: BinaryIO, url: str, dest: Path) -> None:
     """Copy a download ``resp`` into ``out``, saying how far it has got: first a line naming the URL and the size,
-    then a tqdm bar on a terminal or in a notebook, else (a log file, CI) a line every ``LINE_SECONDS``. A
-    170 MB archive took minutes with nothing on the screen."""
+    then :func:`progress.reporting`'s bar or lines. A 170 MB archive took minutes with nothing on the screen."""
     length = resp.headers.get("Content-Length", "")  # http and file URLs give it; a chunked reply does not
     total = int(length) if length.isdigit() else None
     print(f"ganforge: downloading {url} ({format_bytes(total) if total else 'size not given'}) into {dest.parent}",
           file=sys.stderr, flush=True)
-    on_terminal = sys.stderr.isatty() or "ipykernel" in sys.modules
-    got, said_at = 0, time.monotonic()
-    with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not on_terminal,
-              leave=False, dynamic_ncols=True, mininterval=0.5) as bar:
+    with reporting(dest.name, total, "B") as advance:
         while chunk := resp.read(1 << 20):
             out.write(chunk)
-            got += len(chunk)
-            bar.update(len(chunk))
-            if not on_terminal and time.monotonic() - said_at >= LINE_SECONDS:
-                said_at = time.monotonic()
-                of = f" of {format_bytes(total)} ({100 * got // total} %)" if total else ""
-                print(f"ganforge: {dest.name}: {format_bytes(got)}{of}", file=sys.stderr, flush=True)
+            advance(len(chunk))
 
 
 def download(urls: list[str], dest: Path, md5: str, timeout_s: float = 60.0) -> Path:

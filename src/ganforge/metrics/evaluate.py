@@ -8,8 +8,8 @@ on disk under a key of the reference images' bytes, the extractor's weights and
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,7 @@ from ..data import load_images, load_labeled
 from ..data.download import default_cache_dir, write_cache
 from ..errors import GanforgeError, did_you_mean
 from ..memory import check_fits
+from ..progress import reporting, say
 from ..sampling import class_folders, class_labels
 from .features import FEATURES, FeatureExtractor, build_features, checked_features
 from .fid import frechet_distance
@@ -130,33 +131,37 @@ def check_features_fit(extractor: FeatureExtractor, num: int, feature_dim: int, 
 
 
 def extract(extractor: FeatureExtractor | None, batches: Iterable[torch.Tensor], num: int, want_swd: bool,
-            seed: int = 0, first: int = 0, num_name: str = "--num") -> FeatureSet:
+            seed: int = 0, first: int = 0, num_name: str = "--num", progress: str = "") -> FeatureSet:
     """Run uint8 batches through the extractor, keeping features, logits, running stats and SWD patches.
     With no extractor (no metric asked needs features), the images are only counted and patched.
 
     ``first`` is the index of the first image among ``num`` (a shard of a sharded evaluation),
     so SWD patch positions are those the whole stream would use. ``num_name`` is the setting that
-    gave ``num``, for the error when their features would not fit in memory.
+    gave ``num``, for the error when their features would not fit in memory. ``progress``: what the
+    images are, for a bar or lines saying how far it has got (:func:`progress.reporting`); none if empty.
+    Inception-v3 takes about 13 minutes for 10,000 images on 2 cores, which passed with nothing on the screen.
     """
     feats, logits, swd_parts, count = [], [], [], 0
     stats = RunningStats(extractor.dim if extractor is not None else 0)
     sampler = swd_sampler(num, seed)
     sampler.offset = first
-    for batch in batches:
-        count += len(batch)
-        if want_swd:
-            swd_parts.append(sampler(batch))
-        if extractor is None:
-            continue
-        if not feats:  # the first batch tells what each image keeps
-            f, lg = checked_features(extractor, batch)
-            check_features_fit(extractor, num, f.shape[1], lg.shape[1], num_name)
-        else:
-            f, lg = extractor(batch)
-        f = f.double().numpy()
-        stats.update(f)
-        feats.append(f.astype(np.float32))
-        logits.append(lg.float().numpy())
+    quiet = contextlib.nullcontext(lambda n: None)
+    with reporting(progress, num - first, "images") if progress else quiet as advance:
+        for batch in batches:
+            count += len(batch)
+            if want_swd:
+                swd_parts.append(sampler(batch))
+            if extractor is not None:
+                if not feats:  # the first batch tells what each image keeps
+                    f, lg = checked_features(extractor, batch)
+                    check_features_fit(extractor, num, f.shape[1], lg.shape[1], num_name)
+                else:
+                    f, lg = extractor(batch)
+                f = f.double().numpy()
+                stats.update(f)
+                feats.append(f.astype(np.float32))
+                logits.append(lg.float().numpy())
+            advance(len(batch))
     swd = [torch.cat(level) for level in zip(*swd_parts)] if want_swd and swd_parts else []
     if extractor is None:
         return FeatureSet.without_features(count, swd)
@@ -216,9 +221,9 @@ def cached_features(extractor: FeatureExtractor, images: torch.Tensor, cache_dir
     fs = _cached_features(path, extractor.dim)
     if fs is None:
         if len(images) >= NOTE_ABOVE:  # a minute or more on a CPU: say why the command waits, and that it is once
-            print(f"ganforge: computing the '{extractor.name}' features of {len(images):,} dataset images once "
-                  f"(cached in {path.parent})", file=sys.stderr)
-        fs = extract(extractor, array_batches(images), len(images), want_swd=False)
+            say(f"ganforge: computing the '{extractor.name}' features of {len(images):,} dataset images once "
+                f"(cached in {path.parent})")
+        fs = extract(extractor, array_batches(images), len(images), want_swd=False, progress="reference features")
         write_cache(path, lambda f: np.savez(f, features=fs.features, logits=fs.logits))
     return fs, key
 
@@ -267,18 +272,20 @@ def evaluate_images(fake_batches: Iterable[torch.Tensor], num: int, data: DataCo
     else:  # SWD alone: nothing to build, but a misspelt name is still one
         FEATURES.get(features)
         extractor = None
-    fake = extract_fakes(extractor, fake_batches, num, metrics, seed, num_name=num_name)
+    fake = extract_fakes(extractor, fake_batches, num, metrics, seed, num_name=num_name, progress="sample features")
     return compare_with_reference(extractor, fake, data, metrics, seed, classes, num_name, labels)
 
 
 def extract_fakes(extractor: FeatureExtractor | None, batches: Iterable[torch.Tensor], num: int,
-                  metrics: tuple[str, ...], seed: int = 0, first: int = 0, num_name: str = "--num") -> FeatureSet:
+                  metrics: tuple[str, ...], seed: int = 0, first: int = 0, num_name: str = "--num",
+                  progress: str = "") -> FeatureSet:
     """Features of generated images (or of images [first, ...) of them, one rank's shard).
 
     SWD patches are kept only when SWD is asked for; their positions use ``seed + 1``
-    so they differ from the reference's.
+    so they differ from the reference's. ``progress``: as for :func:`extract`.
     """
-    return extract(extractor, batches, num, "swd" in metrics, seed=seed + 1, first=first, num_name=num_name)
+    return extract(extractor, batches, num, "swd" in metrics, seed=seed + 1, first=first, num_name=num_name,
+                   progress=progress)
 
 
 def compare_with_reference(extractor: FeatureExtractor | None, fake: FeatureSet, data: DataConfig,

@@ -24,6 +24,7 @@ from ..distributed import DistEnv, agreed, any_rank, average_logs, broadcast_mod
 from ..errors import GanforgeError
 from ..nets import build_networks
 from ..objective import GANObjective
+from ..progress import say
 from ..provenance import environment
 from ..registry import OBJECTIVES
 from ..schedules import decay_length, decays, learning_rate
@@ -373,9 +374,7 @@ class Trainer:
         if not self.env.is_main:
             return
 
-        from tqdm.auto import tqdm
-
-        tqdm.write(f"ganforge: warning: step {self.state.step}: {message}", file=sys.stderr)
+        say(f"ganforge: warning: step {self.state.step}: {message}")
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": self.state.step, "images_seen": self.state.images_seen,
                                 "warning": kind, "message": message}) + "\n")

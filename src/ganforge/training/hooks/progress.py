@@ -6,6 +6,7 @@ import time
 
 from tqdm.auto import tqdm
 
+from ...progress import stderr_draws_bars
 from .base import Hook
 
 
@@ -28,8 +29,7 @@ class ProgressBar(Hook):
     def on_train_start(self, trainer) -> None:
         self._t, self._images = time.perf_counter(), trainer.state.images_seen
         self._last_line = None  # when the last plain line was printed
-        # a Jupyter kernel's stderr is no terminal, but the notebook draws tqdm's bar (a widget, or its text)
-        if sys.stderr.isatty() or "ipykernel" in sys.modules:
+        if stderr_draws_bars():
             self.bar = tqdm(total=trainer.cfg.train.max_steps or None, initial=trainer.state.step, unit="step",
                             dynamic_ncols=True, desc=trainer.cfg.name, mininterval=0.5)
 
