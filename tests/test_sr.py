@@ -593,6 +593,15 @@ def test_upscale_writes_each_image_before_reading_the_next(sr_run, tmp_path, mon
         assert img.size == (48, 32)
 
 
+
+def test_upscaling_a_folder_says_how_far_it_has_got(sr_run, tmp_path, monkeypatch, capsys):
+    """In a log file a line every 30 s (here after every image), where the bar was drawn on a terminal alone."""
+    from ganforge import progress
+
+    monkeypatch.setattr(progress, "LINE_SECONDS", 0.0)
+    assert run_cli("upscale", sr_run, random_photos(tmp_path / "in", 3), "--out", tmp_path / "out") == 0
+    assert "ganforge: upscaling: 3 of 3 images (100 %)\n" in capsys.readouterr().err
+
 def test_a_signal_during_upscaling_a_folder_says_how_many_are_done(sr_run, tmp_path):
     """Each upscaled PNG is whole, but an interrupted folder holds only some of them: said, with the way to all."""
     src = random_photos(tmp_path / "in", 300)

@@ -19,6 +19,7 @@ from .images import MAX_GRID_IMAGES, make_grid, refuse_other_image_formats, save
 from .nets import build_generator
 from .nets.conditional import with_labels
 from .plugins import check_run_components, load_plugins
+from .progress import reporting
 from .training import checkpoint as ckpt
 from .wording import say
 
@@ -182,9 +183,11 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
             make_dir(path_of(i).parent)
         written = 0  # image i goes to path_of(i): the count is the index of the next
         try:
-            for img in (img for b in batches for img in b.numpy()):
-                save_png(img, path_of(written))
-                written += 1
+            with reporting("samples", num, "images") as advance:  # 50,000 take a minute or more
+                for img in (img for b in batches for img in b.numpy()):
+                    save_png(img, path_of(written))
+                    written += 1
+                    advance(1)
         except KeyboardInterrupt as stopped:  # each PNG whole (written atomically), but not all of them
             raise Interrupted(stopped, f"'{out_path}' holds the first {written:,} of the {num:,} images, each "
                                        "whole; the same command writes them all.") from None

@@ -1,7 +1,6 @@
 """Super-resolution inference: ``ganforge upscale`` and the tiled forward pass that evaluation shares."""
 from __future__ import annotations
 
-import sys
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -9,7 +8,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .config import Config
 from .data.folder import DataWarning, Decoded, decode_image, list_images, read_header, warn_decoded
@@ -17,6 +15,7 @@ from .errors import GanforgeError, Interrupted, did_you_mean_path
 from .files import check_output_file
 from .images import refuse_other_image_formats, save_png, unit_to_uint8
 from .memory import check_fits
+from .progress import reporting
 from .sampling import load_generator
 from .wording import say
 
@@ -148,20 +147,18 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
         _check_fits(given, channels, scale)
     outcomes: list[Decoded | str] = []
     written = []
-    bar = tqdm(total=len(files), unit="image", disable=not sys.stderr.isatty(), leave=False)
     try:
-        for path, given in zip(paths, files):
-            decoded = decode_image(given, 0, channels)
-            if not isinstance(decoded, str):
-                _upscale_one(G, decoded.image, scale, tile, overlap, path)
-                written.append(path)
-                decoded = decoded._replace(image=None)  # written: keep only what the warnings need
-            outcomes.append(decoded)
-            bar.update()
+        with reporting("upscaling", len(files), "images") as advance:
+            for path, given in zip(paths, files):
+                decoded = decode_image(given, 0, channels)
+                if not isinstance(decoded, str):
+                    _upscale_one(G, decoded.image, scale, tile, overlap, path)
+                    written.append(path)
+                    decoded = decoded._replace(image=None)  # written: keep only what the warnings need
+                outcomes.append(decoded)
+                advance(1)
     except KeyboardInterrupt as stopped:  # each PNG whole (written atomically), but not all of them
         raise Interrupted(stopped, f"'{out}' holds the upscaled images of the first {len(outcomes):,} of the "
                                    f"{len(files):,} files, each whole; the same command upscales them all.") from None
-    finally:
-        bar.close()
     warn_decoded(src, files, outcomes, 0, channels)
     return written
