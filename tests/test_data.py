@@ -5,6 +5,8 @@ import pickle
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -326,6 +328,56 @@ def test_processes_fetching_one_file_download_it_once(tmp_path, capsys):
     assert capsys.readouterr().err.count(f"waiting for another process downloading f.bin into {dest.parent}") == 3
     assert [p.name for p in dest.parent.iterdir()] == ["f.bin"]  # neither the lock file nor a part file is left
 
+
+def test_the_part_file_of_a_killed_download_is_removed_by_the_next(tmp_path):
+    """kill -9 (or the OOM killer) mid-download leaves its part file, which nothing removed: up to 170 MB of
+    CIFAR-10 each time. The next fetch of the file holds its lock, so no other process is writing it: it removes
+    them."""
+    payload = b"payload" * 100_000
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "f.bin").write_bytes(payload)
+    sent, release = threading.Event(), threading.Event()
+
+    class StallsFirst(Quiet):
+        def do_GET(self):
+            if sent.is_set():
+                return super().do_GET()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload[:1000])
+            self.wfile.flush()
+            sent.set()
+            release.wait(30)  # the client is killed meanwhile
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(StallsFirst, directory=str(www)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/f.bin"
+    dest, md5 = tmp_path / "cache" / "f.bin", hashlib.md5(payload).hexdigest()
+    code = f"from pathlib import Path; from ganforge.data.download import download; download([{url!r}], " \
+           f"Path({str(dest)!r}), {md5!r})"
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
+    assert sent.wait(60) and proc.poll() is None
+    proc.kill()
+    proc.wait()
+    release.set()
+    assert sorted(p.suffix for p in dest.parent.iterdir()) == [".lock", ".part"]  # its lock file and its part file
+    assert download([url], dest, md5).read_bytes() == payload
+    server.shutdown()
+    assert [p.name for p in dest.parent.iterdir()] == ["f.bin"]
+
+
+def test_a_download_cut_short_says_where_the_server_hung_up(tmp_path):
+    """A connection closed before the Content-Length was sent ended the copy quietly, and the download was said to
+    have a wrong checksum; now it says that the server hung up, and where."""
+    payload = b"payload" * 1000
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload[:1000]  # then hangs up
+    with pytest.raises(GanforgeError, match=re.escape("/f.bin: the server hung up after 1.0 kB of 7.0 kB. Put the "
+                                                      "file in")):
+        download([_server_replying(reply)], tmp_path / "f.bin", hashlib.md5(payload).hexdigest())
+
+
 def _server_replying(reply: bytes) -> str:
     """The URL of a server on 127.0.0.1 that answers every request with ``reply`` and hangs up."""
     listener = socket.create_server(("127.0.0.1", 0))
@@ -581,6 +633,20 @@ def test_processes_loading_one_folder_decode_it_once(image_folder, tmp_path, mon
     waiting = f"waiting for another process decoding '{image_folder}' into {cache / 'folders'}"
     assert capsys.readouterr().err.count(waiting) == 2
     assert not list((cache / "folders").glob(".*"))  # neither a lock file nor a temp file is left
+
+
+def test_the_temp_array_of_a_killed_decoding_is_removed_by_the_next(image_folder, tmp_path):
+    """A process killed while writing a folder's decoded array (as large as the whole) left its temp file in the
+    cache; the next decoding of the folder holds its lock, so no other process is writing the array: it removes it."""
+    cache = tmp_path / "fc"
+    load_folder(str(image_folder), 32, 3, str(cache))
+    [array] = (cache / "folders").glob("*[0-9a-f].npy")
+    for made in (cache / "folders").iterdir():  # as if the first process had been killed writing its array
+        made.unlink()
+    left = cache / "folders" / f".{array.name}.0123456789abcdef.tmp"
+    left.write_bytes(b"\0" * 1000)
+    load_folder(str(image_folder), 32, 3, str(cache))
+    assert not left.exists() and array.is_file()
 
 def test_folder_center_crop_keeps_middle(tmp_path):
     arr = np.zeros((40, 120, 3), dtype=np.uint8)

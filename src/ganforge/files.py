@@ -6,6 +6,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import secrets
 import sys
 import tempfile
@@ -82,8 +83,9 @@ def one_writer_at_a_time(path: Path, doing: str) -> Iterator[None]:
     makes it; the others wait (saying once that they wait for another process ``doing``), then find it. The
     lock file is removed while still held, so a process that opened it before then finds, once it holds the
     lock, that the path now names another file (or none), and starts over: each lock that guards the work is
-    on the file the path names. Where the folder refuses the lock file, the block runs unguarded (the write
-    itself says what is wrong with the folder).
+    on the file the path names. Holding it, the process removes the temp files of ``path`` that a killed
+    process left. Where the folder refuses the lock file, the block runs unguarded (the write itself says
+    what is wrong with the folder).
     """
     lock_path = path.with_name(f".{path.name}.lock")
     waited = int(os.environ.get("RANK", "0")) > 0  # torchrun's other ranks wait without a word
@@ -107,6 +109,13 @@ def one_writer_at_a_time(path: Path, doing: str) -> Iterator[None]:
         if current == os.fstat(lock.fileno()).st_ino:
             break
         lock.close()  # the holder before this process removed the file it locked: lock the one there now
+    # no other process writes ``path`` now, so a temp file of it is one a killed process left (kill -9, the OOM
+    # killer, a power cut): a download's part file, or a decoded folder's array, each as large as the whole
+    left = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{16}}\.(tmp|part)")
+    for stale in path.parent.iterdir():
+        if left.fullmatch(stale.name):
+            with contextlib.suppress(OSError):
+                stale.unlink()
     try:
         yield
     finally:

@@ -106,10 +106,14 @@ def _copy_reporting(resp: BinaryIO, out: BinaryIO, url: str, dest: Path) -> None
     total = int(length) if length.isdigit() else None
     print(f"ganforge: downloading {url} ({format_bytes(total) if total else 'size not given'}) into {dest.parent}",
           file=sys.stderr, flush=True)
+    got = 0
     with reporting(dest.name, total, "B") as advance:
         while chunk := resp.read(1 << 20):
             out.write(chunk)
+            got += len(chunk)
             advance(len(chunk))
+    if total and got < total:  # http.client's read(n) ends quietly where the server hung up
+        raise ConnectionError(f"the server hung up after {format_bytes(got)} of {format_bytes(total)}")
 
 
 def download(urls: list[str], dest: Path, md5: str, timeout_s: float = 60.0) -> Path:
