@@ -342,6 +342,14 @@ def test_sigkill_then_resume_matches_uninterrupted(idx_root, tmp_path):
     _wait_for(run / "checkpoints" / "step_0000005.pt", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # what a kill in the middle of writes leaves, each as large as its file (a checkpoint's is large): temp files of
+    # a checkpoint, a grid and the config, named as files.temp_file_beside names them; the resume removes them,
+    # but not one of evaluate.json, which `ganforge evaluate` may be writing now
+    left = [run / "checkpoints" / ".step_0000010.pt.0123456789abcdef.tmp", run / ".config.json.0123456789abcdef.tmp",
+            run / "samples" / ".step_0000010.png.0123456789abcdef.tmp"]
+    evaluating = run / ".evaluate.json.0123456789abcdef.tmp"
+    for path in [*left, evaluating]:
+        path.write_bytes(b"\0" * 100)
     assert last_session_end(run) is None  # the session could not say how it ended, and ganforge runs says so
     assert ganforge.runs(run)[0]["detail"].startswith("its process ended without a word (killed, ")
     resumed_at = ckpt.load_latest(run / "checkpoints")[0]["state"]["step"]  # the kill may precede last.pt
@@ -349,6 +357,7 @@ def test_sigkill_then_resume_matches_uninterrupted(idx_root, tmp_path):
     target = resumed_at + 5
     assert run_cli("train", "dcgan-fmnist", "--out", run, "--resume",
                    *tiny(idx_root, f"train.max_steps={target}", *every)) == 0
+    assert [path.exists() for path in left] == [False] * 3 and evaluating.exists()
     ref = tmp_path / "ref"
     assert run_cli("train", "dcgan-fmnist", "--out", ref,
                    *tiny(idx_root, f"train.max_steps={target}", *every)) == 0

@@ -109,19 +109,33 @@ def one_writer_at_a_time(path: Path, doing: str) -> Iterator[None]:
         if current == os.fstat(lock.fileno()).st_ino:
             break
         lock.close()  # the holder before this process removed the file it locked: lock the one there now
-    # no other process writes ``path`` now, so a temp file of it is one a killed process left (kill -9, the OOM
-    # killer, a power cut): a download's part file, or a decoded folder's array, each as large as the whole
-    left = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{16}}\.(tmp|part)")
-    for stale in path.parent.iterdir():
-        if left.fullmatch(stale.name):
-            with contextlib.suppress(OSError):
-                stale.unlink()
+    # no other process writes ``path`` now: a download's part file or a decoded folder's array left beside it
+    remove_left_temp_files(path.parent, lambda name: name == path.name)
     try:
         yield
     finally:
         with contextlib.suppress(OSError):
             lock_path.unlink()
         lock.close()
+
+
+def remove_left_temp_files(folder: Path, of: Callable[[str], bool]) -> None:
+    """Remove the temp files in ``folder`` that :func:`temp_file_beside` made for the files whose names ``of``
+    accepts, which a killed process left there (kill -9, the OOM killer, a power cut), each as large as the file
+    it was to become: a checkpoint, a download, a decoded folder. Call it only where no other process can be
+    writing those files (holding their lock)."""
+    try:
+        names = [entry.name for entry in folder.iterdir()]
+    except OSError:  # no such folder yet
+        return
+    for name in names:
+        if (left := _TEMP_NAME.fullmatch(name)) and of(left.group(1)):
+            with contextlib.suppress(OSError):
+                (folder / name).unlink()
+
+
+# the name temp_file_beside gives a temp file of NAME: .NAME.<16 hex digits>.tmp (or .part, for downloads)
+_TEMP_NAME = re.compile(r"\.(.+)\.[0-9a-f]{16}\.(?:tmp|part)")
 
 
 def write_atomic(path: Path, write: Callable[[BinaryIO], object], fix: str = WRITABLE_FIX) -> None:

@@ -1,6 +1,6 @@
-"""Progress of long work besides training's steps (a download, feature extraction): a tqdm bar on a terminal
-or in a notebook; in a log file or CI, a plain line every ``LINE_SECONDS``, where a bar's carriage-return
-updates would pile up on one line."""
+"""Progress of long work besides training's steps (downloads, features, decoding, writing many images): a tqdm
+bar on a terminal or in a notebook; in a log file or CI, a plain line every ``LINE_SECONDS``, where a bar's
+carriage-return updates would pile up on one line."""
 from __future__ import annotations
 
 import contextlib

@@ -15,6 +15,7 @@ import json
 import os
 import pickle
 import re
+import secrets
 import shutil
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,7 @@ def save_atomic(payload: dict[str, Any], path: Path) -> None:
 
 def link_atomic(src: Path, dst: Path) -> None:
     """Make ``dst`` another name for ``src`` (hard link, else copy), atomically, with its sidecar."""
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    if tmp.exists():
-        tmp.unlink()
+    tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(8)}.tmp")  # named as files.temp_file_beside names them
     try:
         os.link(src, tmp)
     except OSError:  # filesystems without hard links

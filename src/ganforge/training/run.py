@@ -16,7 +16,7 @@ from ..config import (DATA_SOURCE_KEYS, Config, apply_overrides, config_from_dic
 from .. import distributed as dist, schedules
 from ..data.batches import epochs_at
 from ..errors import AlreadyReported, GanforgeError, did_you_mean_path, say_error
-from ..files import write_json
+from ..files import remove_left_temp_files, write_json
 from ..memory import failed_allocation, is_out_of_memory
 from ..nets import build_networks, count_parameters
 from ..plugins import check_run_components, load_plugins, with_absolute_plugins
@@ -111,6 +111,10 @@ def prepare_run_dir(run_dir: Path, resume: bool, force: bool, cfg: Config, named
                       "Pass resume=True to continue it, force=True to replace it, or choose another out.")
             )
         remove_run_files(run_dir)
+    # this process holds the run's lock, so a temp file of the run's own files is one that a killed process left
+    remove_left_temp_files(run_dir, lambda name: name in RUN_FILES)  # (not evaluate.json: evaluate may be writing)
+    for folder in ("checkpoints", "samples"):
+        remove_left_temp_files(run_dir / folder, lambda name: True)
     try:
         tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-").close()
     except OSError as e:
