@@ -329,6 +329,22 @@ def test_processes_fetching_one_file_download_it_once(tmp_path, capsys):
     assert [p.name for p in dest.parent.iterdir()] == ["f.bin"]  # neither the lock file nor a part file is left
 
 
+
+def test_a_cache_on_a_filesystem_without_locks_still_downloads(http_server, tmp_path, monkeypatch):
+    """Some network and FUSE filesystems refuse flock (ENOLCK): the download goes on unguarded, as it did before
+    downloads took a lock, where it ended in an OSError traceback."""
+    import errno
+    import fcntl
+
+    def no_locks(*args):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    www, url = http_server
+    (www / "f.bin").write_bytes(b"payload")
+    dest = download([url + "f.bin"], tmp_path / "cache" / "f.bin", hashlib.md5(b"payload").hexdigest())
+    assert dest.read_bytes() == b"payload"
+
 def test_the_part_file_of_a_killed_download_is_removed_by_the_next(tmp_path):
     """kill -9 (or the OOM killer) mid-download leaves its part file, which nothing removed: up to 170 MB of
     CIFAR-10 each time. The next fetch of the file holds its lock, so no other process is writing it: it removes

@@ -85,7 +85,7 @@ def one_writer_at_a_time(path: Path, doing: str) -> Iterator[None]:
     lock, that the path now names another file (or none), and starts over: each lock that guards the work is
     on the file the path names. Holding it, the process removes the temp files of ``path`` that a killed
     process left. Where the folder refuses the lock file, the block runs unguarded (the write itself says
-    what is wrong with the folder).
+    what is wrong with the folder), as it does on a filesystem that has no locks.
     """
     lock_path = path.with_name(f".{path.name}.lock")
     waited = int(os.environ.get("RANK", "0")) > 0  # torchrun's other ranks wait without a word
@@ -96,12 +96,17 @@ def one_writer_at_a_time(path: Path, doing: str) -> Iterator[None]:
             yield
             return
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not waited:  # once, though a third process may take the lock file's successor first
-                print(f"ganforge: waiting for another process {doing}", file=sys.stderr, flush=True)
-                waited = True
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not waited:  # once, though a third process may take the lock file's successor first
+                    print(f"ganforge: waiting for another process {doing}", file=sys.stderr, flush=True)
+                    waited = True
+                fcntl.flock(lock, fcntl.LOCK_EX)
+        except OSError:  # a filesystem without locks (some network or FUSE ones): unguarded, as before locks
+            lock.close()
+            yield
+            return
         try:
             current = os.stat(lock_path).st_ino
         except FileNotFoundError:
