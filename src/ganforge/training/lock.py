@@ -10,6 +10,7 @@ import fcntl
 import os
 import socket
 import sys
+import warnings
 from pathlib import Path
 
 from ..errors import GanforgeError
@@ -36,6 +37,7 @@ class RunLock:
             self.file = open(self.path, "a+")
         except OSError as e:
             raise GanforgeError(f"cannot write to {self.named}: {e.strerror}. Pick a writable folder.") from None
+        self.held = True
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -45,9 +47,13 @@ class RunLock:
             raise GanforgeError(
                 f"run folder '{self.run_dir}' is being written by a live training process ({holder}). "
                 "Wait for it to finish, stop it (Ctrl-C saves a checkpoint), or choose another --out.") from None
+        except OSError as e:  # some network and FUSE filesystems have no locks (ENOLCK): a traceback ended the run
+            self.held = False
+            warnings.warn(f"run folder '{self.run_dir}' is on a filesystem without locks ({e.strerror}), so nothing "
+                          "stops a second process from writing this run at the same time: train it in one at a time.")
         self.file.seek(0)
         previous = self.file.read().strip()
-        if previous:
+        if previous and self.held:  # without a lock, whether that process is gone is not known
             print(f"ganforge: taking over the lock of a process that is gone ({previous}).", file=sys.stderr)
         try:
             self.file.seek(0)
@@ -77,7 +83,8 @@ class RunLock:
             else:
                 self.file.seek(0)
                 self.file.truncate()  # empty: a clean exit leaves nothing to take over
-            fcntl.flock(self.file, fcntl.LOCK_UN)
+            if self.held:
+                fcntl.flock(self.file, fcntl.LOCK_UN)
             self.file.close()
 
 
@@ -93,5 +100,7 @@ def is_being_written(run_dir: Path) -> bool:
             fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             return True
+        except OSError:  # a filesystem without locks: no writer holds one to be seen
+            return False
         fcntl.flock(f, fcntl.LOCK_UN)
         return False
