@@ -299,13 +299,13 @@ def _load_folder(root: str, resolution: int, channels: int, cache_dir: str,
         labels = subfolder_labels(kept, classes) if classes else None  # kept paths' first part is the class
         # the array last: its presence says the other files are complete. Each after the one before was written:
         # a cache that refuses the first refuses them all, and said so once for each
-        cached = [(cache.with_suffix(".labels.npy"), lambda f: np.save(f, labels))] if classes else []
-        cached += [(cache.with_suffix(".warnings.json"), lambda f: f.write(json.dumps(notes).encode())),
+        writes = [(cache.with_suffix(".labels.npy"), lambda f: np.save(f, labels))] if classes else []
+        writes += [(cache.with_suffix(".warnings.json"), lambda f: f.write(json.dumps(notes).encode())),
                    # which file each image came from (the unreadable left out), for loaded_files
                    (cache.with_suffix(".files.json"),
                     lambda f: f.write(json.dumps([p.as_posix() for p in kept]).encode())),
                    (cache, lambda f: np.save(f, images))]
-        for path, write in cached:
+        for path, write in writes:
             if not write_cache(path, write):
                 break
         return images, labels, classes
