@@ -456,6 +456,18 @@ def test_eval_during_training_logs_and_keeps_best(idx_root, tmp_path):
     assert all(torch.equal(a["G"][k], b["G"][k]) for k in a["G"])
 
 
+def test_an_evaluation_during_training_says_how_far_it_has_got(idx_root, tmp_path, monkeypatch, capsys):
+    """Inception-v3's features of 10,000 samples take about 13 minutes on 2 cores, with training's bar standing
+    still: the evaluation has a bar of its own (in a log file, a line every 30 s; here after every batch)."""
+    from ganforge import progress
+
+    monkeypatch.setattr(progress, "LINE_SECONDS", 0.0)
+    sets = ["train.max_steps=2", "train.batch_size=32", "eval.every_kimg=0.064", "eval.num_samples=200",
+            "eval.metrics=fid"]
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "run", *tiny(idx_root, *sets)) == 0
+    assert capsys.readouterr().err.count("ganforge: evaluation's samples: 200 of 200 images (100 %)\n") == 1
+
+
 @FEATURES.register("test-fails-at-evaluations")
 def _features_that_fail_at_evaluations() -> FeatureExtractor:
     """Reads the two blank images of the check before training, then fails, as a feature network may on

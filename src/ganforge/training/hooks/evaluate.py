@@ -95,8 +95,9 @@ class Evaluator(Hook):
         extractor = self._extractor()
         batches = generate(G, cfg.model.z_dim, self.num, seed=cfg.train.seed + 104729, shard=shard,
                            num_classes=cfg.model.num_classes)
+        # a bar (or lines) for one process: under torchrun each rank does a share, and rank 0's alone would mislead
         part = extract_fakes(extractor, batches, self.num, self.metrics, cfg.train.seed, first=shard[0],
-                             num_name="eval.num_samples")
+                             num_name="eval.num_samples", progress="" if env.enabled else "evaluation's samples")
         G.train(was_training)
         parts = gather_to_main(part, env)
         result = None
