@@ -13,7 +13,7 @@ from typing import BinaryIO, Callable
 
 from ..errors import GanforgeError
 from ..files import format_bytes, make_dir, one_writer_at_a_time, temp_file_beside, write_atomic
-from ..progress import reporting
+from ..progress import reporting, say
 from ..wording import setting
 
 # how to fix a cache folder that cannot be written (the message names the folder itself)
@@ -104,8 +104,7 @@ def _copy_reporting(resp: BinaryIO, out: BinaryIO, url: str, dest: Path) -> None
     then :func:`progress.reporting`'s bar or lines. A 170 MB archive took minutes with nothing on the screen."""
     length = resp.headers.get("Content-Length", "")  # http and file URLs give it; a chunked reply does not
     total = int(length) if length.isdigit() else None
-    print(f"ganforge: downloading {url} ({format_bytes(total) if total else 'size not given'}) into {dest.parent}",
-          file=sys.stderr, flush=True)
+    say(f"ganforge: downloading {url} ({format_bytes(total) if total else 'size not given'}) into {dest.parent}")
     got = 0
     with reporting(dest.name, total, "B") as advance:
         while chunk := resp.read(1 << 20):
