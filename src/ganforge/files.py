@@ -11,7 +11,7 @@ import secrets
 import sys
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import IO, BinaryIO, Callable, Iterator
 
 from .errors import GanforgeError
 
@@ -88,13 +88,27 @@ def one_writer_at_a_time(path: Path, doing: str) -> Iterator[None]:
     what is wrong with the folder), as it does on a filesystem that has no locks.
     """
     lock_path = path.with_name(f".{path.name}.lock")
+    lock = _lock(lock_path, doing)
+    if lock is not None:  # no other process writes ``path`` now: a part download or a decoded array left beside it
+        remove_left_temp_files(path.parent, lambda name: name == path.name)
+    try:
+        yield
+    finally:
+        if lock is not None:
+            with contextlib.suppress(OSError):
+                lock_path.unlink()
+            lock.close()
+
+
+def _lock(lock_path: Path, doing: str) -> IO | None:
+    """``lock_path`` opened and flocked exclusively, waiting for it (see :func:`one_writer_at_a_time`); None where
+    the folder refuses the file or the filesystem has no locks (some network or FUSE ones: ENOLCK)."""
     waited = int(os.environ.get("RANK", "0")) > 0  # torchrun's other ranks wait without a word
     while True:
         try:
             lock = open(lock_path, "a")
         except OSError:
-            yield
-            return
+            return None
         try:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -103,25 +117,16 @@ def one_writer_at_a_time(path: Path, doing: str) -> Iterator[None]:
                     print(f"ganforge: waiting for another process {doing}", file=sys.stderr, flush=True)
                     waited = True
                 fcntl.flock(lock, fcntl.LOCK_EX)
-        except OSError:  # a filesystem without locks (some network or FUSE ones): unguarded, as before locks
+        except OSError:
             lock.close()
-            yield
-            return
+            return None
         try:
             current = os.stat(lock_path).st_ino
         except FileNotFoundError:
             current = None
         if current == os.fstat(lock.fileno()).st_ino:
-            break
+            return lock
         lock.close()  # the holder before this process removed the file it locked: lock the one there now
-    # no other process writes ``path`` now: a download's part file or a decoded folder's array left beside it
-    remove_left_temp_files(path.parent, lambda name: name == path.name)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            lock_path.unlink()
-        lock.close()
 
 
 def remove_left_temp_files(folder: Path, of: Callable[[str], bool]) -> None:
