@@ -49,6 +49,12 @@ def os_error_behind(e: BaseException | None) -> OSError | None:
     return e
 
 
+def temp_name_beside(path: Path, suffix: str) -> Path:
+    """A new name for a hidden temp file of ``path`` beside it, ``.NAME.<16 hex digits>SUFFIX`` (64 random bits:
+    no other call draws it), the one form :func:`remove_left_temp_files` knows a killed process's leftovers by."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(8)}{suffix}")
+
+
 @contextlib.contextmanager
 def temp_file_beside(path: Path, suffix: str, fix: str = WRITABLE_FIX) -> Iterator[tuple[int, str]]:
     """(fd, name) of a new hidden temp file in ``path``'s folder, unique to this call, removed when the block
@@ -59,7 +65,7 @@ def temp_file_beside(path: Path, suffix: str, fix: str = WRITABLE_FIX) -> Iterat
     first call after the make, in whichever thread the signal reached: that left the file where nothing knew
     its name (1 interrupted folder of samples in 6, since the make is much of a small PNG's write).
     """
-    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(8)}{suffix}")  # 64 random bits
+    tmp = str(temp_name_beside(path, suffix))
     try:
         try:
             fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
@@ -130,7 +136,7 @@ def _lock(lock_path: Path, doing: str) -> IO | None:
 
 
 def remove_left_temp_files(folder: Path, of: Callable[[str], bool]) -> None:
-    """Remove the temp files in ``folder`` that :func:`temp_file_beside` made for the files whose names ``of``
+    """Remove the temp files in ``folder`` named by :func:`temp_name_beside` for the files whose names ``of``
     accepts, which a killed process left there (kill -9, the OOM killer, a power cut), each as large as the file
     it was to become: a checkpoint, a download, a decoded folder. Call it only where no other process can be
     writing those files (holding their lock)."""
@@ -144,7 +150,7 @@ def remove_left_temp_files(folder: Path, of: Callable[[str], bool]) -> None:
                 (folder / name).unlink()
 
 
-# the name temp_file_beside gives a temp file of NAME: .NAME.<16 hex digits>.tmp (or .part, for downloads)
+# the name temp_name_beside gives a temp file of NAME: .NAME.<16 hex digits>.tmp (or .part, for downloads)
 _TEMP_NAME = re.compile(r"\.(.+)\.[0-9a-f]{16}\.(?:tmp|part)")
 
 

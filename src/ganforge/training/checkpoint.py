@@ -15,7 +15,6 @@ import json
 import os
 import pickle
 import re
-import secrets
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import torch
 
 from ..errors import GanforgeError
-from ..files import WriteFailed, write_atomic
+from ..files import WriteFailed, temp_name_beside, write_atomic
 from ..images import IMAGE_SUFFIXES
 from ..run_folder import is_ganforge_run, missing_run, when_saved
 from .lock import is_being_written
@@ -79,7 +78,7 @@ def save_atomic(payload: dict[str, Any], path: Path) -> None:
 
 def link_atomic(src: Path, dst: Path) -> None:
     """Make ``dst`` another name for ``src`` (hard link, else copy), atomically, with its sidecar."""
-    tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(8)}.tmp")  # named as files.temp_file_beside names them
+    tmp = temp_name_beside(dst, ".tmp")  # a name no file has: os.link makes the file
     try:
         os.link(src, tmp)
     except OSError:  # filesystems without hard links
