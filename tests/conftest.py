@@ -89,6 +89,18 @@ def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
 
 
+
+@pytest.fixture
+def no_file_locks(monkeypatch):
+    """flock refused as some network and FUSE filesystems refuse it (ENOLCK), which none here can be mounted as."""
+    import errno
+    import fcntl
+
+    def refused(*args):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", refused)
+
 def run_cli(*args: str) -> int:
     """Run the CLI in this process; returns its exit code."""
     return main([str(a) for a in args])

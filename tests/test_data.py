@@ -330,16 +330,9 @@ def test_processes_fetching_one_file_download_it_once(tmp_path, capsys):
 
 
 
-def test_a_cache_on_a_filesystem_without_locks_still_downloads(http_server, tmp_path, monkeypatch):
+def test_a_cache_on_a_filesystem_without_locks_still_downloads(http_server, tmp_path, no_file_locks):
     """Some network and FUSE filesystems refuse flock (ENOLCK): the download goes on unguarded, as it did before
     downloads took a lock, where it ended in an OSError traceback."""
-    import errno
-    import fcntl
-
-    def no_locks(*args):
-        raise OSError(errno.ENOLCK, "No locks available")
-
-    monkeypatch.setattr(fcntl, "flock", no_locks)
     www, url = http_server
     (www / "f.bin").write_bytes(b"payload")
     dest = download([url + "f.bin"], tmp_path / "cache" / "f.bin", hashlib.md5(b"payload").hexdigest())

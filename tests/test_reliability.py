@@ -261,16 +261,9 @@ def test_second_writer_is_refused_and_dead_lock_taken_over(idx_root, tmp_path, c
 
 
 
-def test_a_run_on_a_filesystem_without_locks_trains_with_a_warning(idx_root, tmp_path, monkeypatch, capsys):
+def test_a_run_on_a_filesystem_without_locks_trains_with_a_warning(idx_root, tmp_path, no_file_locks, capsys):
     """Some network and FUSE filesystems refuse flock (ENOLCK): training ended in an OSError traceback, and
     ganforge runs too. Now the run trains, warned that nothing stops a second writer."""
-    import errno
-    import fcntl
-
-    def no_locks(*args):
-        raise OSError(errno.ENOLCK, "No locks available")
-
-    monkeypatch.setattr(fcntl, "flock", no_locks)
     run = tmp_path / "run"
     with pytest.warns(UserWarning, match=re.escape(f"run folder '{run}' is on a filesystem without locks (No locks "
                                                    "available), so nothing stops a second process from writing")):
