@@ -23,26 +23,30 @@ __all__ = ["DATASET_NAMES", "DataWarning", "InMemoryBatches", "check_dataset", "
 
 def _fit(images: np.ndarray, cfg: DataConfig) -> np.ndarray:
     """Convert a fixed-size dataset to the config's channels and resolution."""
-    if images.shape[1] != cfg.channels:
-        if cfg.channels == 3:
-            images = np.repeat(images, 3, axis=1)
-        else:  # ITU-R 601 luma, as Pillow's convert("L")
-            w = np.array([0.299, 0.587, 0.114], dtype=np.float32)[None, :, None, None]
-            images = np.clip((images * w).sum(1, keepdims=True) + 0.5, 0, 255).astype(np.uint8)
+    # grey made RGB is resized first and repeated after: the three channels would be resized alike, at 3x the work
+    # and memory (Fashion-MNIST at 64x64x3: 15.5 s, 3.7 s resized grey)
+    grey_to_rgb = images.shape[1] == 1 and cfg.channels == 3
+    if images.shape[1] != cfg.channels and not grey_to_rgb:  # ITU-R 601 luma, as Pillow's convert("L")
+        w = np.array([0.299, 0.587, 0.114], dtype=np.float32)[None, :, None, None]
+        images = np.clip((images * w).sum(1, keepdims=True) + 0.5, 0, 255).astype(np.uint8)
     if images.shape[-1] != cfg.resolution:
         # e.g. 28 -> 32 for networks that want powers of two; bilinear with antialiasing when shrinking
         n, c, r = len(images), images.shape[1], cfg.resolution
         resolution_key = setting("data.resolution")  # ganforge data's --resolution
         step = max(1, CHUNK_BYTES // (4 * c * r * r))  # float32 in chunks: the whole set would be 4x the uint8 result
-        # the uint8 result, and beside it one chunk resized in float32 (a single huge image is 4x its own result)
-        check_fits(n * c * r * r + 4 * min(step, n) * c * r * r,
-                   f"{n:,} image{'s' * (n != 1)} of {c}x{r}x{r} ({resolution_key}={r})", f"lower {resolution_key}")
+        # the uint8 result, and beside it one chunk resized in float32 (a single huge image is 4x its own result);
+        # then, for grey made RGB, the repeated result beside the resized grey
+        check_fits(n * c * r * r + max(4 * min(step, n) * c * r * r, 3 * n * r * r * grey_to_rgb),
+                   f"{n:,} image{'s' * (n != 1)} of {cfg.channels}x{r}x{r} ({resolution_key}={r})",
+                   f"lower {resolution_key}")
         out = np.empty((n, c, r, r), np.uint8)
         for i in range(0, n, step):
             t = torch.from_numpy(images[i:i + step]).float()
             t = F.interpolate(t, size=(r, r), mode="bilinear", align_corners=False, antialias=r < images.shape[-1])
             out[i:i + step] = t.round_().clamp_(0, 255).to(torch.uint8).numpy()  # in place: no second float chunk
         images = out
+    if grey_to_rgb:
+        images = np.repeat(images, 3, axis=1)
     return images
 
 
