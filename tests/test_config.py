@@ -69,6 +69,14 @@ def test_unknown_key_suggests_closest(tmp_path):
     with pytest.raises(GanforgeError, match=r"another section: model.generator.spectral_norm or "
                                             r"model.discriminator.spectral_norm\."):
         load_config("dcgan-fmnist", ["model.spectral_norm=true"])
+    # a section and its key joined by '_', or G's and D's learning rates as StudioGAN names them: spelling alone
+    # offered 'max_steps' for 'train.ema_start_step', and nothing for the others
+    for given, meant in (("train.ema_start_step=5", "ema.start_step"), ("ema_decay=0.99", "ema.decay"),
+                         ("ema_start=100", "ema.start_step"), ("g_lr=1e-4", "optim_g.lr"),
+                         ("train.lr_d=1e-4", "optim_d.lr"), ("model.generator_name=x", "model.generator.name")):
+        with pytest.raises(GanforgeError, match=rf"unknown config key '{given.split('=')[0]}'. Did you mean "
+                                                rf"'{meant}'\? Valid keys"):
+            load_config("dcgan-fmnist", [given])
 
 
 def test_a_bad_key_says_where_it_was_set(tmp_path):

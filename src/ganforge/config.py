@@ -529,6 +529,29 @@ def _in_another_section(key: str) -> str:
     return f" It is a key of another section: {shown}."
 
 
+def _joined_key(key: str) -> str:
+    """' Did you mean 'ema.decay'?' for a key that joins a section and its key with '_' (``ema_decay``,
+    ``train.ema_start_step``; ``ema_start`` begins one), or names G's or D's optimizer setting as StudioGAN and
+    other scripts do (``g_lr``, ``lr_d``); else ''. Spelling did not find these: it offered 'max_steps' for
+    'ema_start_step'."""
+    forms: dict[str, set[str]] = {}
+    for path, tp in _key_types(Config).items():
+        if dataclasses.is_dataclass(tp):
+            continue
+        parts = path.split(".")
+        names = {"_".join(parts[i:]) for i in range(len(parts) - 1)}  # model_generator_name, generator_name
+        if parts[0] in ("optim_g", "optim_d") and len(parts) == 2:
+            net = parts[0][-1]
+            names |= {f"{net}_{parts[1]}", f"{parts[1]}_{net}"}
+        for name in names:
+            forms.setdefault(name, set()).add(path)
+    key = key.casefold()
+    found = forms.get(key) or {p for name, paths in forms.items() if name.startswith(key + "_") for p in paths}
+    if not found or len(found) > 3:
+        return ""
+    return " Did you mean " + " or ".join(f"'{p}'" for p in sorted(found)) + "?"
+
+
 class ConfigKeyError(GanforgeError):
     """A config key that is unknown or holds a value of the wrong kind; ``key`` is its path (``train.batch_size``,
     ``hooks[0].name``), so that the error can name where the key came from (a ``--set``, or a file)."""
@@ -549,7 +572,7 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     for key, value in values.items():
         path = f"{where}.{key}" if where else key
         if key not in fields:
-            hint = did_you_mean(key, fields) or _in_another_section(key)
+            hint = _joined_key(key) or did_you_mean(key, fields) or _in_another_section(key)
             item = re.fullmatch(r"(\w+)\[\d+\]", key)  # `--set optim_g.betas[0]=0.5`: one item of a list
             if item and item[1] in fields:
                 hint = f" A list is set whole: {where + '.' if where else ''}{item[1]}=[...]."
