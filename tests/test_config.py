@@ -77,6 +77,8 @@ def test_unknown_key_suggests_closest(tmp_path):
         with pytest.raises(GanforgeError, match=rf"unknown config key '{given.split('=')[0]}'. Did you mean "
                                                 rf"'{meant}'\? Valid keys"):
             load_config("dcgan-fmnist", [given])
+    with pytest.raises(GanforgeError, match=r"'lr'. It is a key of another section: optim_g.lr or optim_d.lr. Valid"):
+        load_config("dcgan-fmnist", ["lr=1e-4"])  # its own name elsewhere, not a joined one (lr_g)
 
 
 def test_a_bad_key_says_where_it_was_set(tmp_path):

@@ -572,7 +572,9 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     for key, value in values.items():
         path = f"{where}.{key}" if where else key
         if key not in fields:
-            hint = _joined_key(key) or did_you_mean(key, fields) or _in_another_section(key)
+            # a key named so elsewhere (lr: optim_g.lr or optim_d.lr) says so; a joined one (ema_decay) before spelling
+            joined = "" if keys_named(key) else _joined_key(key)
+            hint = joined or did_you_mean(key, fields) or _in_another_section(key)
             item = re.fullmatch(r"(\w+)\[\d+\]", key)  # `--set optim_g.betas[0]=0.5`: one item of a list
             if item and item[1] in fields:
                 hint = f" A list is set whole: {where + '.' if where else ''}{item[1]}=[...]."
