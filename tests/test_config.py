@@ -81,6 +81,33 @@ def test_unknown_key_suggests_closest(tmp_path):
         load_config("dcgan-fmnist", ["lr=1e-4"])  # its own name elsewhere, not a joined one (lr_g)
 
 
+
+def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
+    """hw6's config dict (n_epoch, z_dim, workspace_dir, model_type), seed 000's num_workers and noise_size,
+    seed 001's batchSize and MMEngine's max_iters: a student copying them got only the list of sections."""
+    for given, meant in (("n_epoch=5", "train.max_epochs"), ("train.n_epochs=5", "train.max_epochs"),
+                         ("noise_size=100", "model.z_dim"), ("model.nz=100", "model.z_dim"),
+                         ("batchSize=64", "train.batch_size"), ("max_iters=100", "train.max_steps")):
+        with pytest.raises(GanforgeError, match=rf"unknown config key '{given.split('=')[0]}'. Did you mean "
+                                                rf"'{meant}'\? Valid keys"):
+            load_config("dcgan-fmnist", [given])
+    for given, said in (("workspace_dir", "hw6's workspace_dir is two things here: the images' folder is data.root, "
+                                          "and the run's folder (its checkpoints, samples and TensorBoard logs) is "
+                                          "given as --out FOLDER."),
+                        ("work_dir", "A run's folder is not a config key: give it as --out FOLDER; its "
+                                     "checkpoints, samples and TensorBoard logs go inside it."),
+                        ("num_workers", "ganforge has no DataLoader workers: batches come from memory. "
+                                        "train.threads sets torch's threads."),
+                        ("model_type", "The hw6 presets are its model types: hw6-dcgan-64, hw6-wgan-64 and "
+                                       "hw6-wgan-gp-64.")):
+        with pytest.raises(GanforgeError, match=rf"unknown config key '{given}'. {re.escape(said)} Valid keys: "):
+            load_config("dcgan-fmnist", [f"{given}=2"])
+    mine = tmp_path / "mine.toml"  # a config file's key says the same
+    mine.write_text("n_epoch = 10\n")
+    with pytest.raises(GanforgeError, match=r"mine.toml': unknown config key 'n_epoch'. Did you mean 'train.max_"):
+        load_config(str(mine))
+
+
 def test_a_bad_key_says_where_it_was_set(tmp_path):
     """A file's key, or the --set that gave it (the last, where two did; the one that set the section it is in)."""
     path = tmp_path / "mine.toml"

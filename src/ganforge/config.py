@@ -565,6 +565,35 @@ class ConfigKeyError(GanforgeError):
 BASE_KEYS = ("_base_", "base", "bases", "extends", "inherit", "inherits", "parent", "preset")
 
 
+# what the seeds' loops and other GAN tools call a setting (casefolded), and ganforge's key for it
+FOREIGN_KEYS = {
+    **dict.fromkeys(("n_epoch", "n_epochs", "epochs", "num_epochs", "epoch"), "train.max_epochs"),  # seeds 001-003
+    **dict.fromkeys(("max_iters", "iters", "num_iters", "n_iters", "total_iters", "total_steps"), "train.max_steps"),
+    **dict.fromkeys(("noise_size", "latent_dim", "nz", "noise_dim", "z_size", "latent_size"), "model.z_dim"),
+    **dict.fromkeys(("batchsize", "bs"), "train.batch_size"),  # seed 001's Config.batchSize
+    "sample_interval": "log.sample_every_steps",
+}
+
+
+def _foreign_key(key: str) -> str:
+    """What to write for a setting as the seeds' loops or another GAN tool name it (hw6's ``n_epoch``, MMEngine's
+    ``max_iters``, MMagic's ``noise_size``), or ''."""
+    name = key.casefold()
+    if name in FOREIGN_KEYS:
+        return f" Did you mean '{FOREIGN_KEYS[name]}'?"
+    if name == "workspace_dir":  # hw6's one folder for its faces and its logs and checkpoints
+        return (f" hw6's workspace_dir is two things here: the images' folder is data.root, and the run's folder (its "
+                f"checkpoints, samples and TensorBoard logs) is given as {say('--out FOLDER', 'the out argument')}.")
+    if name in ("work_dir", "output_dir", "out_dir", "log_dir", "save_dir", "ckpt_dir"):
+        return (f" A run's folder is not a config key: give it as {say('--out FOLDER', 'the out argument')}; its "
+                "checkpoints, samples and TensorBoard logs go inside it.")
+    if name == "num_workers":
+        return " ganforge has no DataLoader workers: batches come from memory. train.threads sets torch's threads."
+    if name == "model_type":  # hw6's GAN / WGAN / WGAN-GP switch
+        return " The hw6 presets are its model types: hw6-dcgan-64, hw6-wgan-64 and hw6-wgan-gp-64."
+    return ""
+
+
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
@@ -573,7 +602,7 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
         path = f"{where}.{key}" if where else key
         if key not in fields:
             # a key named so elsewhere (lr: optim_g.lr or optim_d.lr) says so; a joined one (ema_decay) before spelling
-            joined = "" if keys_named(key) else _joined_key(key)
+            joined = "" if keys_named(key) else _foreign_key(key) or _joined_key(key)
             hint = joined or did_you_mean(key, fields) or _in_another_section(key)
             item = re.fullmatch(r"(\w+)\[\d+\]", key)  # `--set optim_g.betas[0]=0.5`: one item of a list
             if item and item[1] in fields:
