@@ -102,6 +102,9 @@ def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
                                        "hw6-wgan-gp-64.")):
         with pytest.raises(GanforgeError, match=rf"unknown config key '{given}'. {re.escape(said)} Valid keys: "):
             load_config("dcgan-fmnist", [f"{given}=2"])
+    with pytest.raises(GanforgeError) as e:  # a hook's table: its own key, which train.max_epochs is not
+        load_config("dcgan-fmnist", ['hooks=[{name = "x", epochs = 3}]'])
+    assert "unknown config key 'hooks[0].epochs'. Valid keys in hooks[0]: name, options." in str(e.value)
     mine = tmp_path / "mine.toml"  # a config file's key says the same
     mine.write_text("n_epoch = 10\n")
     with pytest.raises(GanforgeError, match=r"mine.toml': unknown config key 'n_epoch'. Did you mean 'train.max_"):

@@ -601,8 +601,9 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     for key, value in values.items():
         path = f"{where}.{key}" if where else key
         if key not in fields:
-            # a key named so elsewhere (lr: optim_g.lr or optim_d.lr) says so; a joined one (ema_decay) before spelling
-            joined = "" if keys_named(key) else _foreign_key(key) or _joined_key(key)
+            # a key named so elsewhere (lr: optim_g.lr or optim_d.lr) says so; a joined one (ema_decay) before spelling;
+            # in a list's table (hooks[0]) a key is the table's own, not a setting of the run
+            joined = "" if keys_named(key) or "[" in where else _foreign_key(key) or _joined_key(key)
             hint = joined or did_you_mean(key, fields) or _in_another_section(key)
             item = re.fullmatch(r"(\w+)\[\d+\]", key)  # `--set optim_g.betas[0]=0.5`: one item of a list
             if item and item[1] in fields:
