@@ -578,15 +578,15 @@ FOREIGN_KEYS = {
 def _foreign_key(key: str) -> str:
     """What to write for a setting as the seeds' loops or another GAN tool name it (hw6's ``n_epoch``, MMEngine's
     ``max_iters``, MMagic's ``noise_size``), or ''."""
-    name = key.casefold()
+    name, out = key.casefold(), say("--out FOLDER", "train's out argument")
     if name in FOREIGN_KEYS:
         return f" Did you mean '{FOREIGN_KEYS[name]}'?"
     if name == "workspace_dir":  # hw6's one folder for its faces and its logs and checkpoints
         return (f" hw6's workspace_dir is two things here: the images' folder is data.root, and the run's folder (its "
-                f"checkpoints, samples and TensorBoard logs) is given as {say('--out FOLDER', 'the out argument')}.")
+                f"checkpoints, samples and TensorBoard logs) is given as {out}.")
     if name in ("work_dir", "output_dir", "out_dir", "log_dir", "save_dir", "ckpt_dir"):
-        return (f" A run's folder is not a config key: give it as {say('--out FOLDER', 'the out argument')}; its "
-                "checkpoints, samples and TensorBoard logs go inside it.")
+        return (f" A run's folder is not a config key: give it as {out}; its checkpoints, samples and TensorBoard "
+                "logs go inside it.")
     if name == "num_workers":
         return " ganforge has no DataLoader workers: batches come from memory. train.threads sets torch's threads."
     if name == "model_type":  # hw6's GAN / WGAN / WGAN-GP switch

@@ -24,7 +24,7 @@ __all__ = ["DATASET_NAMES", "DataWarning", "InMemoryBatches", "check_dataset", "
 def _fit(images: np.ndarray, cfg: DataConfig) -> np.ndarray:
     """Convert a fixed-size dataset to the config's channels and resolution."""
     # grey made RGB is resized first and repeated after: the three channels would be resized alike, at 3x the work
-    # and memory (Fashion-MNIST at 64x64x3: 15.5 s, 3.7 s resized grey)
+    # and float memory (`ganforge data fashion-mnist --resolution 64 --channels 3`: 6.7-7.3 s, against 13.9-16.6 s)
     grey_to_rgb = images.shape[1] == 1 and cfg.channels == 3
     if images.shape[1] != cfg.channels and not grey_to_rgb:  # ITU-R 601 luma, as Pillow's convert("L")
         w = np.array([0.299, 0.587, 0.114], dtype=np.float32)[None, :, None, None]
