@@ -71,26 +71,27 @@ def test_unknown_key_suggests_closest(tmp_path):
         load_config("dcgan-fmnist", ["model.spectral_norm=true"])
     # a section and its key joined by '_', or G's and D's learning rates as StudioGAN names them: spelling alone
     # offered 'max_steps' for 'train.ema_start_step', and nothing for the others
-    for given, meant in (("train.ema_start_step=5", "ema.start_step"), ("ema_decay=0.99", "ema.decay"),
-                         ("ema_start=100", "ema.start_step"), ("g_lr=1e-4", "optim_g.lr"),
-                         ("train.lr_d=1e-4", "optim_d.lr"), ("model.generator_name=x", "model.generator.name")):
-        with pytest.raises(GanforgeError, match=rf"unknown config key '{given.split('=')[0]}'. Did you mean "
-                                                rf"'{meant}'\? Valid keys"):
-            load_config("dcgan-fmnist", [given])
+    _each_names_the_key_meant((("train.ema_start_step=5", "ema.start_step"), ("ema_decay=0.99", "ema.decay"),
+                               ("ema_start=100", "ema.start_step"), ("g_lr=1e-4", "optim_g.lr"),
+                               ("train.lr_d=1e-4", "optim_d.lr"), ("model.generator_name=x", "model.generator.name")))
     with pytest.raises(GanforgeError, match=r"'lr'. It is a key of another section: optim_g.lr or optim_d.lr. Valid"):
         load_config("dcgan-fmnist", ["lr=1e-4"])  # its own name elsewhere, not a joined one (lr_g)
 
+
+def _each_names_the_key_meant(pairs: tuple[tuple[str, str], ...]) -> None:
+    """Each ``--set KEY=VALUE`` of ``pairs`` is refused with 'Did you mean' the key paired with it."""
+    for given, meant in pairs:
+        with pytest.raises(GanforgeError, match=rf"unknown config key '{given.split('=')[0]}'. Did you mean "
+                                                rf"'{meant}'\? Valid keys"):
+            load_config("dcgan-fmnist", [given])
 
 
 def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
     """hw6's config dict (n_epoch, z_dim, workspace_dir, model_type), seed 000's num_workers and noise_size,
     seed 001's batchSize and MMEngine's max_iters: a student copying them got only the list of sections."""
-    for given, meant in (("n_epoch=5", "train.max_epochs"), ("train.n_epochs=5", "train.max_epochs"),
-                         ("noise_size=100", "model.z_dim"), ("model.nz=100", "model.z_dim"),
-                         ("batchSize=64", "train.batch_size"), ("max_iters=100", "train.max_steps")):
-        with pytest.raises(GanforgeError, match=rf"unknown config key '{given.split('=')[0]}'. Did you mean "
-                                                rf"'{meant}'\? Valid keys"):
-            load_config("dcgan-fmnist", [given])
+    _each_names_the_key_meant((("n_epoch=5", "train.max_epochs"), ("train.n_epochs=5", "train.max_epochs"),
+                               ("noise_size=100", "model.z_dim"), ("model.nz=100", "model.z_dim"),
+                               ("batchSize=64", "train.batch_size"), ("max_iters=100", "train.max_steps")))
     for given, said in (("workspace_dir", "hw6's workspace_dir is two things here: the images' folder is data.root, "
                                           "and the run's folder (its checkpoints, samples and TensorBoard logs) is "
                                           "given as --out FOLDER."),
