@@ -91,7 +91,9 @@ def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
     seed 001's batchSize and MMEngine's max_iters: a student copying them got only the list of sections."""
     _each_names_the_key_meant((("n_epoch=5", "train.max_epochs"), ("train.n_epochs=5", "train.max_epochs"),
                                ("noise_size=100", "model.z_dim"), ("model.nz=100", "model.z_dim"),
-                               ("batchSize=64", "train.batch_size"), ("max_iters=100", "train.max_steps")))
+                               ("batchSize=64", "train.batch_size"), ("max_iters=100", "train.max_steps"),
+                               ("model.discriminator_steps=5", "objective.n_critic"),  # seed 004's BaseGAN
+                               ("disc_accu_iters=2", "objective.accumulate")))
     for given, said in (("workspace_dir", "hw6's workspace_dir is two things here: the images' folder is data.root, "
                                           "and the run's folder (its checkpoints, samples and TensorBoard logs) is "
                                           "given as --out FOLDER."),

@@ -571,6 +571,12 @@ FOREIGN_KEYS = {
     **dict.fromkeys(("max_iters", "iters", "num_iters", "n_iters", "total_iters", "total_steps"), "train.max_steps"),
     **dict.fromkeys(("noise_size", "latent_dim", "nz", "noise_dim", "z_size", "latent_size"), "model.z_dim"),
     **dict.fromkeys(("batchsize", "bs"), "train.batch_size"),  # seed 001's Config.batchSize
+    # seed 004's BaseGAN (MMagic), WGAN-GP's CRITIC_ITERS, Lightning's accumulate_grad_batches
+    **dict.fromkeys(("discriminator_steps", "n_discriminator_steps", "disc_steps", "d_steps", "critic_iters",
+                     "d_iters"), "objective.n_critic"),
+    **dict.fromkeys(("gen_steps", "g_steps"), "objective.generator_steps"),
+    **dict.fromkeys(("accu_iters", "disc_accu_iters", "gen_accu_iters", "accumulation_steps",
+                     "gradient_accumulation_steps", "accumulate_grad_batches"), "objective.accumulate"),
     "sample_interval": "log.sample_every_steps",
 }
 
