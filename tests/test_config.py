@@ -264,6 +264,27 @@ def test_network_option_errors():
         load_config("dcgan-fmnist", ["model.generator.name=dcgn"])
 
 
+
+@pytest.mark.parametrize("given, said", [
+    ("model.generator.name=DCGANGenerator", "unknown generator 'DCGANGenerator'. MMagic's DCGANGenerator is "
+                                            "'mmagic-dcgan' here. Registered"),  # not ganforge's own "dcgan"
+    ("model.discriminator.name=DCGANDiscriminator", "MMagic's DCGANDiscriminator is 'mmagic-dcgan' here."),
+    ("objective.loss=BCELoss", "unknown loss 'BCELoss'. torch's BCELoss is 'vanilla' here. Registered losses"),
+    ("objective.name=DCGAN", "unknown objective 'DCGAN'. MMagic's DCGAN is 'gan' here."),
+])
+def test_a_network_or_loss_as_seed_004_names_it_names_ganforges(given, said):
+    """Seed 004's config names MMagic's classes (type='DCGANGenerator', pixel_loss=dict(type='L1Loss')), and
+    seeds 000 and 001 torch's nn.BCELoss: spelling offered nothing, or 'gan' by chance."""
+    with pytest.raises(GanforgeError, match=re.escape(said)):
+        load_config("mmagic-dcgan-64", [given])
+
+
+def test_an_sr_pixel_loss_as_mmagic_names_it_names_ganforges():
+    with pytest.raises(GanforgeError, match=re.escape("unknown pixel loss 'L1Loss'. MMagic's and torch's L1Loss is "
+                                                      "'l1' here.")):
+        load_config("srcnn-x4", ["sr.pixel_loss=L1Loss"])
+
+
 def test_config_file_and_roundtrip(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text('[train]\nbatch_size = 16\n[model]\nz_dim = 32\n')

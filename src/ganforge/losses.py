@@ -78,6 +78,9 @@ register_loss("hinge", AdversarialLoss(
 register_loss("lsgan", AdversarialLoss(
     d_real=lambda r: 0.5 * (r - 1).pow(2).mean(), d_fake=lambda f: 0.5 * f.pow(2).mean(),
     g=lambda f: 0.5 * (f - 1).pow(2).mean(), d_real_target=lambda r, t: 0.5 * (r - t).pow(2).mean()))
+# the seeds' nn.Sigmoid + nn.BCELoss (000, 001), and LSGAN's MSE
+LOSSES.known_as("vanilla", BCELoss="torch's", BCEWithLogitsLoss="torch's")
+LOSSES.known_as("lsgan", MSELoss="torch's")
 
 
 # the losses above take D's raw scores; a loss a plugin registers may take something else

@@ -497,3 +497,4 @@ class GANObjective:
 
 
 OBJECTIVES.register("gan")(GANObjective)
+OBJECTIVES.known_as("gan", DCGAN="MMagic's", BaseGAN="MMagic's")  # seed 004's model type

@@ -28,6 +28,10 @@ def charbonnier(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 PIXEL_LOSSES.register("l1")(lambda: F.l1_loss)
 PIXEL_LOSSES.register("mse")(lambda: F.mse_loss)
 PIXEL_LOSSES.register("charbonnier")(lambda: charbonnier)
+# seed 004's pixel_loss=dict(type='L1Loss'), and torch's nn losses of the same names
+PIXEL_LOSSES.known_as("l1", L1Loss="MMagic's and torch's")
+PIXEL_LOSSES.known_as("mse", MSELoss="MMagic's and torch's")
+PIXEL_LOSSES.known_as("charbonnier", CharbonnierLoss="MMagic's")
 
 
 class FashionPerceptual(nn.Module):

@@ -273,3 +273,6 @@ GENERATORS.register("mmagic-dcgan", MMagicGeneratorOptions)(MMagicDCGANGenerator
 DISCRIMINATORS.register("mmagic-dcgan", MMagicDiscriminatorOptions)(MMagicDCGANDiscriminator)
 GENERATORS.register("dcgan", DCGANOptions)(DCGANGenerator)
 DISCRIMINATORS.register("dcgan", DCGANDiscriminatorOptions)(DCGANDiscriminator)
+# seed 004's config names MMagic's classes (ganforge's own DCGANGenerator is "dcgan", another network)
+GENERATORS.known_as("mmagic-dcgan", DCGANGenerator="MMagic's")
+DISCRIMINATORS.known_as("mmagic-dcgan", DCGANDiscriminator="MMagic's")

@@ -173,3 +173,6 @@ class SRGANDiscriminator(nn.Module):
 GENERATORS.register("srcnn", SRCNNOptions)(SRCNN)
 GENERATORS.register("msrresnet", MSRResNetOptions)(MSRResNet)
 DISCRIMINATORS.register("srgan", SRGANDiscriminatorOptions)(SRGANDiscriminator)
+GENERATORS.known_as("srcnn", SRCNNNet="MMagic's")  # seed 004's config
+GENERATORS.known_as("msrresnet", MSRResNet="MMagic's")
+DISCRIMINATORS.known_as("srgan", ModifiedVGG="MMagic's")
