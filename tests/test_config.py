@@ -214,6 +214,8 @@ def test_wrong_type_names_key_and_type():
     ("health.max_rollbacks=-1", r"'health.max_rollbacks' must be >= 0, got -1"),  # it meant 0, unsaid
     ("data.mirror=mirror.example.org/mnist", r"'data.mirror' is 'mirror.example.org/mnist', not a URL: give the base "
                                              r"URL"),  # urllib's "unknown url type" traceback at the download
+    ("optim_g.betas=(0.5, 0.999)", r"'optim_g.betas' must be a list of 2 numbers, got '\(0.5, 0.999\)' \(str\); a "
+                                   r"list is written in square brackets: \[0.5, 0.999\]\.$"),  # as seed 000 writes it
 ])
 def test_range_and_name_errors(override, pattern):
     with pytest.raises(GanforgeError, match=pattern):
