@@ -287,6 +287,23 @@ def test_an_sr_pixel_loss_as_mmagic_names_it_names_ganforges():
         load_config("srcnn-x4", ["sr.pixel_loss=L1Loss"])
 
 
+@pytest.mark.parametrize("value, said", [
+    ("(0.5, 0.999)", "line 2, 'betas = (0.5, 0.999)': a list is written in square brackets: betas = [0.5, 0.999] "
+                     "(Invalid value (at line 2, column 9))."),  # seed 000's spelling
+    ("True", "TOML writes true in lower case"),
+    ("None", "TOML has no None: leave the key out for its default"),
+    ("dict(lr=1e-4)", "a table is written { key = value, ... } or as a [section] of its own"),
+    ("adam # the seeds' optimizer", "line 2, \"betas = adam # the seeds' optimizer\": text is quoted: betas = \"adam\" "),
+])
+def test_a_value_written_as_python_writes_it_says_what_toml_wants(tmp_path, value, said):
+    """tomllib says only "Invalid value (at line 2, column 9)" for each."""
+    path = tmp_path / "mine.toml"
+    path.write_text(f"[optim_g]\nbetas = {value}\n")
+    with pytest.raises(GanforgeError, match=re.escape(f"config file '{path}' is not valid TOML: ") + ".*"
+                                            + re.escape(said)):
+        load_config(str(path))
+
+
 def test_config_file_and_roundtrip(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text('[train]\nbatch_size = 16\n[model]\nz_dim = 32\n')

@@ -848,8 +848,13 @@ def _toml_error(error: tomllib.TOMLDecodeError, text: str) -> str:
     and the line, and a key set twice is the usual slip after `ganforge config PRESET > mine.toml` (adding
     ``plugins = [...]`` at the top of a file that already has ``plugins = []``)."""
     said = str(error)
-    found = re.fullmatch(r"Cannot overwrite a value \(at line (\d+), column \d+\)", said)
     lines = text.splitlines()
+    invalid = re.fullmatch(r"Invalid value \(at line (\d+), column \d+\)", said)
+    if invalid and int(invalid[1]) <= len(lines) and "=" in lines[int(invalid[1]) - 1]:
+        line = lines[int(invalid[1]) - 1].strip()
+        hint = _value_hint(*(part.strip() for part in line.split("=", 1)))
+        return f"line {invalid[1]}, {line!r}: {hint}({said})." if hint else said
+    found = re.fullmatch(r"Cannot overwrite a value \(at line (\d+), column \d+\)", said)
     if not found or int(found[1]) > len(lines) or "=" not in lines[int(found[1]) - 1]:
         return said
     number = int(found[1])
@@ -863,6 +868,23 @@ def _toml_error(error: tomllib.TOMLDecodeError, text: str) -> str:
             earlier = f" (line {before} sets it first)"
             break
     return f"line {number} sets '{key}' again{earlier}; TOML allows each key once in its table, so keep one ({said})."
+
+
+def _value_hint(key: str, value: str) -> str:
+    """What TOML wants instead of a value written as Python (or a shell) writes it, with a trailing space; or ''.
+    tomllib says only "Invalid value" and where."""
+    value = value.split(" #", 1)[0].strip()  # a comment after the value
+    if value.startswith("("):  # seed 000's betas=(0.5, 0.999)
+        return f"a list is written in square brackets: {key} = [{value[1:].rstrip(')')}] "
+    if value in ("True", "False"):
+        return f"TOML writes {value.lower()} in lower case "
+    if value == "None":
+        return "TOML has no None: leave the key out for its default "
+    if value.startswith("dict("):  # MMEngine's optim_wrapper=dict(...)
+        return "a table is written { key = value, ... } or as a [section] of its own "
+    if re.fullmatch(r"[\w.~/-]+", value):  # name = dcgan, root = ~/data
+        return f'text is quoted: {key} = "{value}" '
+    return ""
 
 
 def _resume_hint(folder: Path) -> str:
