@@ -293,7 +293,8 @@ def test_an_sr_pixel_loss_as_mmagic_names_it_names_ganforges():
     ("True", "TOML writes true in lower case"),
     ("None", "TOML has no None: leave the key out for its default"),
     ("dict(lr=1e-4)", "a table is written { key = value, ... } or as a [section] of its own"),
-    ("adam # the seeds' optimizer", "line 2, \"betas = adam # the seeds' optimizer\": text is quoted: betas = \"adam\" "),
+    ("adam # the seeds' optimizer",
+     "line 2, \"betas = adam # the seeds' optimizer\": text is quoted: betas = \"adam\" "),
 ])
 def test_a_value_written_as_python_writes_it_says_what_toml_wants(tmp_path, value, said):
     """tomllib says only "Invalid value (at line 2, column 9)" for each."""
