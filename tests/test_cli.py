@@ -185,6 +185,25 @@ def test_a_config_key_given_as_a_flag_gets_its_set(capsys):
         assert capsys.readouterr().err.rstrip().endswith(f"unrecognized arguments: {' '.join(args[-2:])}")
 
 
+def test_another_training_scripts_flag_says_what_ganforge_takes(capsys):
+    """MMEngine's tools/train.py takes --work-dir and --launcher, many scripts --config, and
+    torch.distributed.launch passes --local-rank: argparse said "unrecognized arguments: --config" alone."""
+    launch = ("; torchrun starts one process per GPU or CPU share, and each finds its rank itself: torchrun "
+              "--nproc_per_node N -m ganforge train ... (docs/distributed.md)")
+    for args, said in ((["train", "--config", "mine.toml", "--out", "r"],
+                        "--config; a config is the first argument, without a flag: ganforge train mine.toml ..."),
+                       (["train", "dcgan-fmnist", "--work-dir", "runs/x"],
+                        "--work-dir runs/x; the run's folder (its checkpoints, samples and logs) is given as --out "
+                        "FOLDER"),
+                       (["train", "dcgan-fmnist", "--launcher", "pytorch"], "--launcher pytorch" + launch),
+                       (["train", "dcgan-fmnist", "--local_rank=0"], "--local_rank=0" + launch),
+                       (["sample", "runs/a", "--out", "g.png", "--work-dir", "x"], "--work-dir x")):  # a file's --out
+        with pytest.raises(SystemExit) as e:
+            cli.main(args)
+        assert e.value.code == 2
+        assert capsys.readouterr().err.rstrip().endswith(f"unrecognized arguments: {said}")
+
+
 def test_a_misspelt_flag_gets_did_you_mean(capsys):
     """argparse said "unrecognized arguments: --nmu 4" alone."""
     for args, said in ((["sample", "runs/a", "--out", "g.png", "--nmu", "4"], "--nmu 4; did you mean '--num' (ganforge "

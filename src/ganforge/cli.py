@@ -424,6 +424,29 @@ def _set_hint(extra: list[str], args: argparse.Namespace) -> str:
     return ""
 
 
+# flags of MMEngine's tools/train.py and of other training scripts, for what ganforge takes otherwise
+CONFIG_FLAGS = ("config", "cfg", "config-file")
+FOLDER_FLAGS = ("work-dir", "workdir", "output-dir", "outdir", "log-dir", "logdir", "save-dir", "run-dir", "exp-dir")
+LAUNCHER_FLAGS = ("launcher", "gpus", "num-gpus", "nproc", "nproc-per-node", "world-size", "local-rank")
+
+
+def _other_tools_hint(extra: list[str], args: argparse.Namespace) -> str:
+    """For a flag of another training script (``--config``, MMEngine's ``--work-dir`` and ``--launcher``,
+    ``--local-rank`` from torch.distributed.launch): what ganforge takes instead; '' for any other flag."""
+    flag = next((token.partition("=")[0] for token in extra if token.startswith("--")), "")
+    name = flag[2:].replace("_", "-")
+    if name in CONFIG_FLAGS and hasattr(args, "config"):  # `train --config mine.toml`: argparse took the file
+        return f"; a config is the first argument, without a flag: ganforge {args.command} {args.config} ..."
+    if args.command != "train":  # sample's --out is a file, and only training runs under torchrun
+        return ""
+    if name in FOLDER_FLAGS:
+        return "; the run's folder (its checkpoints, samples and logs) is given as --out FOLDER"
+    if name in LAUNCHER_FLAGS:
+        return ("; torchrun starts one process per GPU or CPU share, and each finds its rank itself: torchrun "
+                "--nproc_per_node N -m ganforge train ... (docs/distributed.md)")
+    return ""
+
+
 def _flag_hint(extra: list[str], parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
     """For a misspelt flag (``sample RUN --nmu 4``): '; did you mean '--num'?' among the running command's flags;
     '' when none is close."""
@@ -503,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         # `--set a=1 b=2` is the likely slip: every override needs its own --set
         stray = [a for a in extra if "=" in a and not a.startswith("-")]
         hint = f"; give each override its own --set, e.g. --set {stray[0]}" if stray else ""
-        hint = hint or _set_hint(extra, args) or _flag_hint(extra, parser, args)
+        hint = hint or _set_hint(extra, args) or _other_tools_hint(extra, args) or _flag_hint(extra, parser, args)
         parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     args = parser.parse_args(argv)  # the same arguments, now with the required flags checked
     warnings.formatwarning = format_warning
