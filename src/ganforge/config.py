@@ -485,8 +485,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         return dict(value)
     if origin is tuple:
         if isinstance(value, str) and re.fullmatch(r"\s*\(.*\)\s*", value):  # Python's betas=(0.5, 0.999)
-            raise GanforgeError(f"{where} must be {article} {name}, got {value!r} ({type(value).__name__}); a list "
-                                f"is written in square brackets: [{value.strip()[1:-1]}].")
+            raise GanforgeError(f"{str(bad).removesuffix('.')}; a list is written in square brackets: "
+                                f"[{value.strip()[1:-1]}].")
         if not isinstance(value, (list, tuple)):
             raise bad
         args = typing.get_args(tp)

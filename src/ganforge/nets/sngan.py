@@ -90,4 +90,3 @@ class SNGANDiscriminator(ConvsThenLinear):
 
 GENERATORS.register("sngan-cnn", SNGANGeneratorOptions)(SNGANGenerator)
 DISCRIMINATORS.register("sngan-cnn", SNGANDiscriminatorOptions)(SNGANDiscriminator)
-GENERATORS.known_as("sngan-cnn", SNGANGenerator="MMagic's")
