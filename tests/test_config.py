@@ -105,6 +105,18 @@ def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
                                        "hw6-wgan-gp-64.")):
         with pytest.raises(GanforgeError, match=rf"unknown config key '{given}'. {re.escape(said)} Valid keys: "):
             load_config("dcgan-fmnist", [f"{given}=2"])
+    _each_names_the_key_meant((("train_dataloader=[]", "data"), ("load_from=runs/a", "model.init_from"),
+                               ("custom_hooks=[]", "hooks"), ("ema_config={}", "ema")))  # MMEngine's
+    for given, key, said in (
+            ("optim_wrapper.generator.lr=1", "optim_wrapper", "Each network has its own optimizer section: optim_g "
+                                                              "and optim_d."),
+            ("optim_g.optimizer=adam", "optim_g.optimizer", "Did you mean 'name'? It names the optimizer: adam, "
+                                                            "adamw, rmsprop or sgd."),
+            ("param_scheduler=[]", "param_scheduler", "Each optimizer has its learning-rate schedule: "
+                                                      "optim_g.schedule and optim_d.schedule."),
+            ("resume_from=runs/a", "resume_from", "A run is continued by training its folder again with --resume.")):
+        with pytest.raises(GanforgeError, match=re.escape(f"unknown config key '{key}'. {said} Valid keys")):
+            load_config("dcgan-fmnist", [given])
     with pytest.raises(GanforgeError) as e:  # a hook's table: its own key, which train.max_epochs is not
         load_config("dcgan-fmnist", ['hooks=[{name = "x", epochs = 3}]'])
     assert "unknown config key 'hooks[0].epochs'. Valid keys in hooks[0]: name, options." in str(e.value)

@@ -120,6 +120,9 @@ class ModelConfig:
     init_strict: bool = True
 
 
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")  # optim_g.name, optim_d.name
+
+
 @dataclass(frozen=True)
 class OptimizerConfig:
     """One optimizer (G or D) and its learning-rate schedule (:mod:`ganforge.schedules`).
@@ -568,7 +571,7 @@ class ConfigKeyError(GanforgeError):
 BASE_KEYS = ("_base_", "base", "bases", "extends", "inherit", "inherits", "parent", "preset")
 
 
-# what the seeds' loops and other GAN tools call a setting (casefolded), and ganforge's key for it
+# what the seeds' loops and other GAN tools call a setting or section (casefolded), and ganforge's key for it
 FOREIGN_KEYS = {
     **dict.fromkeys(("n_epoch", "n_epochs", "epochs", "num_epochs", "epoch"), "train.max_epochs"),  # seeds 001-003
     **dict.fromkeys(("max_iters", "iters", "num_iters", "n_iters", "total_iters", "total_steps"), "train.max_steps"),
@@ -581,25 +584,44 @@ FOREIGN_KEYS = {
     **dict.fromkeys(("accu_iters", "disc_accu_iters", "gen_accu_iters", "accumulation_steps",
                      "gradient_accumulation_steps", "accumulate_grad_batches"), "objective.accumulate"),
     "sample_interval": "log.sample_every_steps",
+    # the top-level names of MMEngine's and MMagic's Python configs (seeds 000 and 004)
+    **dict.fromkeys(("train_dataloader", "dataloader", "train_dataset", "dataset"), "data"),
+    "custom_hooks": "hooks",
+    "ema_config": "ema",
+    "load_from": "model.init_from",
+    "randomness": "train.seed",
+}
+
+# what to say of a name that is no key here; {out} is how the run's folder is given
+FOREIGN_SAYS = {
+    # hw6's one folder for its faces and its logs and checkpoints
+    "workspace_dir": "hw6's workspace_dir is two things here: the images' folder is data.root, and the run's folder "
+                     "(its checkpoints, samples and TensorBoard logs) is given as {out}.",
+    **dict.fromkeys(("work_dir", "output_dir", "out_dir", "log_dir", "save_dir", "ckpt_dir"),
+                    "A run's folder is not a config key: give it as {out}; its checkpoints, samples and TensorBoard "
+                    "logs go inside it."),
+    **dict.fromkeys(("resume", "resume_from"), "A run is continued by training its folder again with {resume}."),
+    "num_workers": "ganforge has no DataLoader workers: batches come from memory. train.threads sets torch's threads.",
+    "model_type": "The hw6 presets are its model types: hw6-dcgan-64, hw6-wgan-64 and hw6-wgan-gp-64.",
+    **dict.fromkeys(("optim_wrapper", "optimizer", "optimizers"),  # MMEngine's OptimWrapperDict
+                    "Each network has its own optimizer section: optim_g and optim_d."),
+    **dict.fromkeys(("param_scheduler", "lr_config", "lr_scheduler", "scheduler"),
+                    "Each optimizer has its learning-rate schedule: optim_g.schedule and optim_d.schedule."),
+    "default_hooks": "ganforge's logging, sample grids and checkpoints are set in the log section.",
 }
 
 
-def _foreign_key(key: str) -> str:
+def _foreign_key(key: str, where: str) -> str:
     """What to write for a setting as the seeds' loops or another GAN tool name it (hw6's ``n_epoch``, MMEngine's
-    ``max_iters``, MMagic's ``noise_size``), or ''."""
-    name, out = key.casefold(), say("--out FOLDER", "train's out argument")
+    ``max_iters`` and ``optim_wrapper``, MMagic's ``noise_size``) in section ``where``, or ''."""
+    name = key.casefold()
+    if name == "optimizer" and where in ("optim_g", "optim_d"):  # MMEngine's optimizer=dict(type='Adam', ...)
+        return f" Did you mean 'name'? It names the optimizer: {', '.join(OPTIMIZERS[:-1])} or {OPTIMIZERS[-1]}."
     if name in FOREIGN_KEYS:
         return f" Did you mean '{FOREIGN_KEYS[name]}'?"
-    if name == "workspace_dir":  # hw6's one folder for its faces and its logs and checkpoints
-        return (f" hw6's workspace_dir is two things here: the images' folder is data.root, and the run's folder (its "
-                f"checkpoints, samples and TensorBoard logs) is given as {out}.")
-    if name in ("work_dir", "output_dir", "out_dir", "log_dir", "save_dir", "ckpt_dir"):
-        return (f" A run's folder is not a config key: give it as {out}; its checkpoints, samples and TensorBoard "
-                "logs go inside it.")
-    if name == "num_workers":
-        return " ganforge has no DataLoader workers: batches come from memory. train.threads sets torch's threads."
-    if name == "model_type":  # hw6's GAN / WGAN / WGAN-GP switch
-        return " The hw6 presets are its model types: hw6-dcgan-64, hw6-wgan-64 and hw6-wgan-gp-64."
+    if name in FOREIGN_SAYS:
+        return " " + FOREIGN_SAYS[name].format(out=say("--out FOLDER", "train's out argument"),
+                                               resume=say("--resume", "resume=True"))
     return ""
 
 
@@ -612,7 +634,7 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
         if key not in fields:
             # a key named so elsewhere (lr: optim_g.lr or optim_d.lr) says so; a joined one (ema_decay) before spelling;
             # in a list's table (hooks[0]) a key is the table's own, not a setting of the run
-            joined = "" if keys_named(key) or "[" in where else _foreign_key(key) or _joined_key(key)
+            joined = "" if keys_named(key) or "[" in where else _foreign_key(key, where) or _joined_key(key)
             hint = joined or did_you_mean(key, fields) or _in_another_section(key)
             item = re.fullmatch(r"(\w+)\[\d+\]", key)  # `--set optim_g.betas[0]=0.5`: one item of a list
             if item and item[1] in fields:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import re
 
-from .config import COMPILE_MODES, SEED_LIMIT, Config, ObjectiveConfig, OptimizerConfig
+from .config import COMPILE_MODES, OPTIMIZERS, SEED_LIMIT, Config, ObjectiveConfig, OptimizerConfig
 from .errors import GanforgeError, did_you_mean
 from .schedules import validate_schedule
-
-
-OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 
 
 def _positive(value: float, key: str, allow_zero: bool = False) -> None:
