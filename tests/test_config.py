@@ -117,6 +117,9 @@ def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
             ("resume_from=runs/a", "resume_from", "A run is continued by training its folder again with --resume.")):
         with pytest.raises(GanforgeError, match=re.escape(f"unknown config key '{key}'. {said} Valid keys")):
             load_config("dcgan-fmnist", [given])
+    with pytest.raises(GanforgeError) as e:  # a whole section's name means it at the top level only
+        load_config("dcgan-fmnist", ["data.dataset=mnist"])
+    assert "unknown config key 'data.dataset'. Valid keys in data: " in str(e.value)
     with pytest.raises(GanforgeError) as e:  # a hook's table: its own key, which train.max_epochs is not
         load_config("dcgan-fmnist", ['hooks=[{name = "x", epochs = 3}]'])
     assert "unknown config key 'hooks[0].epochs'. Valid keys in hooks[0]: name, options." in str(e.value)

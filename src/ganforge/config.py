@@ -592,6 +592,11 @@ FOREIGN_KEYS = {
     "randomness": "train.seed",
 }
 
+# MMEngine's and MMagic's names of whole sections, which mean them only at a config's top level
+TOP_LEVEL_NAMES = frozenset(("train_dataloader", "dataloader", "train_dataset", "dataset", "custom_hooks",
+                             "default_hooks", "ema_config", "load_from", "randomness", "optim_wrapper", "optimizer",
+                             "optimizers", "param_scheduler", "lr_config", "lr_scheduler", "scheduler"))
+
 # what to say of a name that is no key here; {out} is how the run's folder is given
 FOREIGN_SAYS = {
     # hw6's one folder for its faces and its logs and checkpoints
@@ -617,6 +622,8 @@ def _foreign_key(key: str, where: str) -> str:
     name = key.casefold()
     if name == "optimizer" and where in ("optim_g", "optim_d"):  # MMEngine's optimizer=dict(type='Adam', ...)
         return f" Did you mean 'name'? It names the optimizer: {', '.join(OPTIMIZERS[:-1])} or {OPTIMIZERS[-1]}."
+    if where and name in TOP_LEVEL_NAMES:  # data.dataset is no data section in the data section
+        return ""
     if name in FOREIGN_KEYS:
         return f" Did you mean '{FOREIGN_KEYS[name]}'?"
     if name in FOREIGN_SAYS:
