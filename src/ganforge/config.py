@@ -873,21 +873,20 @@ def _check_keys(values: dict, path: Path, where: str) -> None:
 
 
 def _toml_error(error: tomllib.TOMLDecodeError, text: str) -> str:
-    """tomllib's message, with the key named when one is set twice: tomllib says only "Cannot overwrite a value"
-    and the line, and a key set twice is the usual slip after `ganforge config PRESET > mine.toml` (adding
-    ``plugins = [...]`` at the top of a file that already has ``plugins = []``)."""
+    """tomllib's message, with the line's key or value named where tomllib says only "Cannot overwrite a value"
+    or "Invalid value" and the line: a key set twice is the usual slip after `ganforge config PRESET > mine.toml`
+    (adding ``plugins = [...]`` at the top of a file that already has ``plugins = []``), and a value written as
+    Python writes it (:func:`_value_hint`) the usual one from the seeds' configs."""
     said = str(error)
     lines = text.splitlines()
-    invalid = re.fullmatch(r"Invalid value \(at line (\d+), column \d+\)", said)
-    if invalid and int(invalid[1]) <= len(lines) and "=" in lines[int(invalid[1]) - 1]:
-        line = lines[int(invalid[1]) - 1].strip()
-        hint = _value_hint(*(part.strip() for part in line.split("=", 1)))
-        return f"line {invalid[1]}, {line!r}: {hint}({said})." if hint else said
-    found = re.fullmatch(r"Cannot overwrite a value \(at line (\d+), column \d+\)", said)
-    if not found or int(found[1]) > len(lines) or "=" not in lines[int(found[1]) - 1]:
+    found = re.fullmatch(r"(Invalid value|Cannot overwrite a value) \(at line (\d+), column \d+\)", said)
+    if not found or int(found[2]) > len(lines) or "=" not in lines[int(found[2]) - 1]:
         return said
-    number = int(found[1])
-    key = lines[number - 1].split("=", 1)[0].strip()
+    number = int(found[2])
+    key, value = (part.strip() for part in lines[number - 1].split("=", 1))
+    if found[1] == "Invalid value":
+        hint = _value_hint(key, value)
+        return f"line {number}, {lines[number - 1].strip()!r}: {hint}({said})." if hint else said
     earlier = ""
     for before in range(number - 1, 0, -1):  # back to its table's header: the line that set it first
         line = lines[before - 1].strip()
