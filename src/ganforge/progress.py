@@ -28,9 +28,9 @@ def say(line: str) -> None:
 
 
 @contextlib.contextmanager
-def reporting(what: str, total: int | None, unit: str) -> Iterator[Callable[[int], None]]:
+def reporting(what: str, total: int | None, unit: str) -> Iterator[Callable[[int], int]]:
     """Within this block, ``advance(n)`` says that ``n`` more units of ``total`` (None: not known) of the work on
-    ``what`` are done. On a terminal a bar shows it (and goes as the block ends); elsewhere a line every
+    ``what`` are done, and returns how many are done in all. On a terminal a bar shows it (and goes as the block ends); elsewhere a line every
     ``LINE_SECONDS``, none for work done sooner: ``ganforge: cifar-10-python.tar.gz: 77.6 MB of 170.5 MB (45 %)``.
     ``unit`` "B" counts bytes; another unit is named as it is (``2,000 of 10,000 images``)."""
     on_terminal = stderr_draws_bars()
@@ -44,7 +44,7 @@ def reporting(what: str, total: int | None, unit: str) -> Iterator[Callable[[int
     # the bar's rate reads "12.5MB/s" for bytes, "190.00 images/s" otherwise
     with tqdm(total=total, desc=what, unit=unit if unit == "B" else f" {unit}", unit_scale=unit == "B",
               disable=not on_terminal, leave=False, dynamic_ncols=True, mininterval=0.5) as bar:
-        def advance(n: int) -> None:
+        def advance(n: int) -> int:
             nonlocal done, said_at
             done += n
             bar.update(n)
@@ -52,5 +52,6 @@ def reporting(what: str, total: int | None, unit: str) -> Iterator[Callable[[int
                 said_at = time.monotonic()
                 share = f" ({100 * done // total} %)" if total else ""
                 print(f"ganforge: {what}: {so_far()}{share}", file=sys.stderr, flush=True)
+            return done
 
         yield advance

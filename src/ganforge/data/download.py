@@ -105,12 +105,11 @@ def _copy_reporting(resp: BinaryIO, out: BinaryIO, url: str, dest: Path) -> None
     length = resp.headers.get("Content-Length", "")  # http and file URLs give it; a chunked reply does not
     total = int(length) if length.isdigit() else None
     say(f"ganforge: downloading {url} ({format_bytes(total) if total else 'size not given'}) into {dest.parent}")
-    got = 0
+    got = 0  # bytes copied: a short reply is caught below
     with reporting(dest.name, total, "B") as advance:
         while chunk := resp.read(1 << 20):
             out.write(chunk)
-            got += len(chunk)
-            advance(len(chunk))
+            got = advance(len(chunk))
     if total and got < total:  # http.client's read(n) ends quietly where the server hung up
         raise ConnectionError(f"the server hung up after {format_bytes(got)} of {format_bytes(total)}")
 
