@@ -185,6 +185,56 @@ def test_a_config_key_given_as_a_flag_gets_its_set(capsys):
         assert capsys.readouterr().err.rstrip().endswith(f"unrecognized arguments: {' '.join(args[-2:])}")
 
 
+def test_a_flag_as_other_gan_scripts_name_it_gets_ganforges_set(capsys):
+    """PyTorch's DCGAN example takes --imageSize, --nz, --niter, --manualSeed and --dataroot; PyTorch-GAN's scripts
+    --n_epochs, --latent_dim, --img_size, --b1 and --n_cpu; MMEngine's --max-iters: argparse named them alone,
+    where ``--set n_epoch=5`` and the same names in a config file were answered."""
+    said = "; settings are config keys, given with --set: --set "
+    for args, hint in ((["train", "dcgan-fmnist", "--n_epochs", "200"], said + "train.max_epochs=200"),
+                       (["train", "dcgan-fmnist", "--n-epoch=5"], said + "train.max_epochs=5"),
+                       (["train", "dcgan-fmnist", "--niter", "25"], said + "train.max_epochs=25"),
+                       (["train", "dcgan-fmnist", "--latent_dim", "100"], said + "model.z_dim=100"),
+                       (["train", "dcgan-fmnist", "--nz", "100"], said + "model.z_dim=100"),
+                       (["train", "dcgan-fmnist", "--imageSize", "64"], said + "data.resolution=64"),
+                       (["train", "dcgan-fmnist", "--img_size", "28"], said + "data.resolution=28"),
+                       (["train", "dcgan-fmnist", "--batchSize", "64"], said + "train.batch_size=64"),
+                       (["train", "dcgan-fmnist", "--manualSeed", "999"], said + "train.seed=999"),
+                       (["train", "hw6-dcgan-64", "--dataroot", "faces"], said + "data.root=faces"),
+                       (["train", "dcgan-fmnist", "--max-iters", "1000"], said + "train.max_steps=1000"),
+                       (["train", "dcgan-fmnist", "--sample_interval", "400"], said + "log.sample_every_steps=400"),
+                       (["train", "hw6-wgan-gp-64", "--lambda_gp", "10"], said + "objective.gp_weight=10"),
+                       (["train", "dcgan-fmnist", "--load-from", "runs/a"], said + "model.init_from=runs/a"),
+                       # a section joined to its key, as StudioGAN and others name G's and D's settings
+                       (["train", "dcgan-fmnist", "--lr_g", "1e-4"], said + "optim_g.lr=1e-4"),
+                       (["bench", "train", "dcgan-fmnist", "--ema-decay", "0.99"], said + "ema.decay=0.99"),
+                       # no one key: a sentence
+                       (["train", "dcgan-fmnist", "--b1", "0.5"],
+                        "; Adam's betas are one list for each network's optimizer: optim_g.betas and optim_d.betas, "
+                        "as [0.5, 0.999]."),
+                       (["train", "dcgan-fmnist", "--n_cpu", "8"],
+                        "; ganforge has no DataLoader workers: batches come from memory. train.threads sets torch's "
+                        "threads."),
+                       (["config", "dcgan-fmnist", "--workers", "2"],
+                        "; ganforge has no DataLoader workers: batches come from memory. train.threads sets torch's "
+                        "threads."),
+                       (["train", "dcgan-fmnist", "--cuda"],
+                        "; the device is train.device: auto (the default) takes a GPU when torch sees one; cpu, "
+                        "cuda or cuda:N names one."),
+                       (["train", "dcgan-fmnist", "--outf", "out"],
+                        "; the run's folder (its checkpoints, samples and logs) is given as --out FOLDER"),
+                       (["train", "dcgan-fmnist", "--ngpu", "2"],
+                        "; torchrun starts one process per GPU or CPU share, and each finds its rank itself: "
+                        "torchrun --nproc_per_node N -m ganforge train ... (docs/distributed.md)"),
+                       # the run's folder is train's alone: config's output is its stdout
+                       (["config", "dcgan-fmnist", "--outf", "out"], "")):
+        with pytest.raises(SystemExit) as e:
+            cli.main(args)
+        assert e.value.code == 2
+        flag = [a for a in args if a.startswith("--")][-1]
+        assert capsys.readouterr().err.rstrip().endswith(f"unrecognized arguments: {' '.join(args[args.index(flag):])}"
+                                                         f"{hint}")
+
+
 def test_another_training_scripts_flag_says_what_ganforge_takes(capsys):
     """MMEngine's tools/train.py takes --work-dir and --launcher, many scripts --config, and
     torch.distributed.launch passes --local-rank: argparse said "unrecognized arguments: --config" alone."""

@@ -94,7 +94,14 @@ def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
                                ("batchSize=64", "train.batch_size"), ("max_iters=100", "train.max_steps"),
                                ("model.discriminator_steps=5", "objective.n_critic"),  # seed 004's BaseGAN
                                ("disc_accu_iters=2", "objective.accumulate")))
-    for given, said in (("workspace_dir", "hw6's workspace_dir is two things here: the images' folder is data.root, "
+    # PyTorch's DCGAN example's names (--imageSize, --dataroot, --manualSeed) and WGAN-GP's LAMBDA, as keys too
+    _each_names_the_key_meant((("imageSize=64", "data.resolution"), ("data.dataroot=faces", "data.root"),
+                               ("manualSeed=1", "train.seed"), ("objective.lambda_gp=10", "objective.gp_weight")))
+    for given, said in (("beta1", "Adam's betas are one list for each network's optimizer: optim_g.betas and "
+                                  "optim_d.betas, as [0.5, 0.999]."),
+                        ("outf", "A run's folder is not a config key: give it as --out FOLDER; its "
+                                 "checkpoints, samples and TensorBoard logs go inside it."),
+                        ("workspace_dir", "hw6's workspace_dir is two things here: the images' folder is data.root, "
                                           "and the run's folder (its checkpoints, samples and TensorBoard logs) is "
                                           "given as --out FOLDER."),
                         ("work_dir", "A run's folder is not a config key: give it as --out FOLDER; its "

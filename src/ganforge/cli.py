@@ -405,41 +405,51 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _set_hint(extra: list[str], args: argparse.Namespace) -> str:
-    """For a config key given as a flag (``train dcgan-fmnist --max-steps 3``, ``--batch-size``, ``--lr``, ``--steps``
-    for ``max_steps``) to a command that takes ``--set``: the ``--set`` to write instead; '' for anything else."""
+    """For a config key given as a flag to a command that takes ``--set`` (``train dcgan-fmnist --max-steps 3``,
+    ``--batch-size``, ``--lr``, ``--steps`` for ``max_steps``, or as another script names it: PyTorch's DCGAN
+    example's ``--imageSize``, PyTorch-GAN's ``--n_epochs``): the ``--set`` to write instead, or what to say of a name
+    no one key stands for (``--b1``, ``--n_cpu``); '' for anything else."""
     if not hasattr(args, "set"):
         return ""
-    from .config import keys_named
+    from .config import FOLDER_NAMES, said_of, settings_meant
 
     for i, token in enumerate(extra):
+        if not token.startswith("--"):
+            continue
         flag, _, value = token.partition("=")
-        name = flag.lstrip("-").replace("-", "_")
-        keys = (keys_named(name, values_only=True) or keys_named(f"max_{name}", values_only=True)) \
-            if token.startswith("--") else []
+        name = flag[2:].replace("-", "_")
+        keys = settings_meant(name)
         if keys:
             if not value:  # `--max-steps 3`: the value is the next word
                 value = extra[i + 1] if i + 1 < len(extra) and not extra[i + 1].startswith("-") else "..."
             others = f" (or {', '.join(keys[1:])})" if len(keys) > 1 else ""
             return f"; settings are config keys, given with --set: --set {keys[0]}={value}{others}"
+        said = "" if name in FOLDER_NAMES else said_of(name)  # the run's folder is train's --out: _other_tools_hint
+        if said:
+            first, _, rest = said.partition(" ")
+            if first.istitle() and "'" not in first:  # a clause after '; ': "the device ...", but "Adam's betas ..."
+                first = first.lower()
+            return f"; {first} {rest}"
     return ""
 
 
 # flags of MMEngine's tools/train.py and of other training scripts, for what ganforge takes otherwise
 CONFIG_FLAGS = ("config", "cfg", "config-file")
-FOLDER_FLAGS = ("work-dir", "workdir", "output-dir", "outdir", "log-dir", "logdir", "save-dir", "run-dir", "exp-dir")
-LAUNCHER_FLAGS = ("launcher", "gpus", "num-gpus", "nproc", "nproc-per-node", "world-size", "local-rank")
+LAUNCHER_FLAGS = ("launcher", "gpus", "num-gpus", "ngpu", "nproc", "nproc-per-node", "world-size", "local-rank")
 
 
 def _other_tools_hint(extra: list[str], args: argparse.Namespace) -> str:
     """For a flag of another training script (``--config``, MMEngine's ``--work-dir`` and ``--launcher``,
     ``--local-rank`` from torch.distributed.launch): what ganforge takes instead; '' for any other flag."""
+    from .config import FOLDER_NAMES
+
     flag = next((token.partition("=")[0] for token in extra if token.startswith("--")), "")
     name = flag[2:].replace("_", "-")
     if name in CONFIG_FLAGS and hasattr(args, "config"):  # `train --config mine.toml`: argparse took the file
         return f"; a config is the first argument, without a flag: ganforge {args.command} {args.config} ..."
     if args.command != "train":  # sample's --out is a file, and only training runs under torchrun
         return ""
-    if name in FOLDER_FLAGS:
+    if name.replace("-", "_") in FOLDER_NAMES:  # MMEngine's --work-dir, PyTorch's DCGAN example's --outf
         return "; the run's folder (its checkpoints, samples and logs) is given as --out FOLDER"
     if name in LAUNCHER_FLAGS:
         return ("; torchrun starts one process per GPU or CPU share, and each finds its rank itself: torchrun "
@@ -526,7 +536,8 @@ def main(argv: list[str] | None = None) -> int:
         # `--set a=1 b=2` is the likely slip: every override needs its own --set
         stray = [a for a in extra if "=" in a and not a.startswith("-")]
         hint = f"; give each override its own --set, e.g. --set {stray[0]}" if stray else ""
-        hint = hint or _set_hint(extra, args) or _other_tools_hint(extra, args) or _flag_hint(extra, parser, args)
+        # another script's flag first: --work-dir names the run's folder, not the config key
+        hint = hint or _other_tools_hint(extra, args) or _set_hint(extra, args) or _flag_hint(extra, parser, args)
         parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     args = parser.parse_args(argv)  # the same arguments, now with the required flags checked
     warnings.formatwarning = format_warning

@@ -535,10 +535,10 @@ def _in_another_section(key: str) -> str:
     return f" It is a key of another section: {shown}."
 
 
-def _joined_key(key: str) -> str:
-    """' Did you mean 'ema.decay'?' for a key that joins a section and its key with '_' (``ema_decay``,
-    ``train.ema_start_step``; ``ema_start`` begins one), or names G's or D's optimizer setting as StudioGAN and
-    other scripts do (``g_lr``, ``lr_d``); else ''. Spelling did not find these: it offered 'max_steps' for
+def _joined_keys(key: str) -> list[str]:
+    """The keys that ``key`` names by joining a section and its key with '_' (``ema_decay``, ``train.ema_start_step``;
+    ``ema_start`` begins one), or by naming G's or D's optimizer setting as StudioGAN and other scripts do (``g_lr``,
+    ``lr_d``); [] for none or more than three. Spelling did not find these: it offered 'max_steps' for
     'ema_start_step'."""
     forms: dict[str, set[str]] = {}
     for path, tp in _key_types(Config).items():
@@ -553,9 +553,25 @@ def _joined_key(key: str) -> str:
             forms.setdefault(name, set()).add(path)
     key = key.casefold()
     found = forms.get(key) or {p for name, paths in forms.items() if name.startswith(key + "_") for p in paths}
-    if not found or len(found) > 3:
-        return ""
-    return " Did you mean " + " or ".join(f"'{p}'" for p in sorted(found)) + "?"
+    return sorted(found) if len(found) <= 3 else []
+
+
+def _joined_key(key: str) -> str:
+    """' Did you mean 'ema.decay'?' for a key that joins a section and its key (``_joined_keys``), else ''."""
+    found = _joined_keys(key)
+    return " Did you mean " + " or ".join(f"'{p}'" for p in found) + "?" if found else ""
+
+
+def settings_meant(name: str) -> list[str]:
+    """The config keys (values, not sections) that a setting named ``name`` outside a config means, as a flag of
+    another training script names it: the key's own name (``max_steps``), a bound without its ``max_``
+    (``steps``), the seeds' or another tool's name (hw6's ``n_epoch``, PyTorch's DCGAN example's ``imageSize``), or
+    a section joined to its key (``ema_decay``, ``g_lr``); [] for none."""
+    keys = keys_named(name, values_only=True) or keys_named(f"max_{name}", values_only=True)
+    foreign = FOREIGN_KEYS.get(name.casefold(), "")
+    if not keys and foreign in _key_types(Config) and not dataclasses.is_dataclass(_key_types(Config)[foreign]):
+        keys = [foreign]  # `data` (MMEngine's train_dataloader) is a section, no value to set
+    return keys or _joined_keys(name)
 
 
 class ConfigKeyError(GanforgeError):
@@ -573,10 +589,16 @@ BASE_KEYS = ("_base_", "base", "bases", "extends", "inherit", "inherits", "paren
 
 # what the seeds' loops and other GAN tools call a setting or section (casefolded), and ganforge's key for it
 FOREIGN_KEYS = {
-    **dict.fromkeys(("n_epoch", "n_epochs", "epochs", "num_epochs", "epoch"), "train.max_epochs"),  # seeds 001-003
+    # seeds 001-003; PyTorch's DCGAN example's --niter counts epochs
+    **dict.fromkeys(("n_epoch", "n_epochs", "epochs", "num_epochs", "epoch", "niter", "nepoch"), "train.max_epochs"),
     **dict.fromkeys(("max_iters", "iters", "num_iters", "n_iters", "total_iters", "total_steps"), "train.max_steps"),
     **dict.fromkeys(("noise_size", "latent_dim", "nz", "noise_dim", "z_size", "latent_size"), "model.z_dim"),
     **dict.fromkeys(("batchsize", "bs"), "train.batch_size"),  # seed 001's Config.batchSize
+    # PyTorch's DCGAN example (--imageSize, --dataroot, --manualSeed) and PyTorch-GAN's scripts (--img_size)
+    **dict.fromkeys(("imagesize", "image_size", "img_size", "imsize"), "data.resolution"),
+    **dict.fromkeys(("dataroot", "data_root", "data_dir", "data_path"), "data.root"),
+    **dict.fromkeys(("manualseed", "manual_seed", "random_seed"), "train.seed"),
+    **dict.fromkeys(("lambda_gp", "gp_lambda"), "objective.gp_weight"),  # WGAN-GP's LAMBDA
     # seed 004's BaseGAN (MMagic), WGAN-GP's CRITIC_ITERS, Lightning's accumulate_grad_batches
     **dict.fromkeys(("discriminator_steps", "n_discriminator_steps", "disc_steps", "d_steps", "critic_iters",
                      "d_iters"), "objective.n_critic"),
@@ -597,16 +619,26 @@ TOP_LEVEL_NAMES = frozenset(("train_dataloader", "dataloader", "train_dataset", 
                              "default_hooks", "ema_config", "load_from", "randomness", "optim_wrapper", "optimizer",
                              "optimizers", "param_scheduler", "lr_config", "lr_scheduler", "scheduler"))
 
+# other scripts' names of the run's folder (PyTorch's DCGAN example's --outf), as a key or a flag
+FOLDER_NAMES = ("work_dir", "workdir", "output_dir", "outdir", "out_dir", "outf", "log_dir", "logdir", "save_dir",
+                "ckpt_dir", "checkpoint_dir", "run_dir", "exp_dir")
+
 # what to say of a name that is no key here; {out} is how the run's folder is given
 FOREIGN_SAYS = {
     # hw6's one folder for its faces and its logs and checkpoints
     "workspace_dir": "hw6's workspace_dir is two things here: the images' folder is data.root, and the run's folder "
                      "(its checkpoints, samples and TensorBoard logs) is given as {out}.",
-    **dict.fromkeys(("work_dir", "output_dir", "out_dir", "log_dir", "save_dir", "ckpt_dir"),
+    **dict.fromkeys(FOLDER_NAMES,
                     "A run's folder is not a config key: give it as {out}; its checkpoints, samples and TensorBoard "
                     "logs go inside it."),
     **dict.fromkeys(("resume", "resume_from"), "A run is continued by training its folder again with {resume}."),
-    "num_workers": "ganforge has no DataLoader workers: batches come from memory. train.threads sets torch's threads.",
+    **dict.fromkeys(("num_workers", "workers", "n_workers", "n_cpu"),  # PyTorch-GAN's --n_cpu: DataLoader workers
+                    "ganforge has no DataLoader workers: batches come from memory. train.threads sets torch's threads."),
+    **dict.fromkeys(("b1", "b2", "beta1", "beta2"),  # PyTorch-GAN's --b1, the DCGAN example's --beta1
+                    "Adam's betas are one list for each network's optimizer: optim_g.betas and optim_d.betas, "
+                    "as [0.5, 0.999]."),
+    "cuda": "The device is train.device: auto (the default) takes a GPU when torch sees one; cpu, cuda or cuda:N "
+            "names one.",
     "model_type": "The hw6 presets are its model types: hw6-dcgan-64, hw6-wgan-64 and hw6-wgan-gp-64.",
     **dict.fromkeys(("optim_wrapper", "optimizer", "optimizers"),  # MMEngine's OptimWrapperDict
                     "Each network has its own optimizer section: optim_g and optim_d."),
@@ -626,10 +658,15 @@ def _foreign_key(key: str, where: str) -> str:
         return ""
     if name in FOREIGN_KEYS:
         return f" Did you mean '{FOREIGN_KEYS[name]}'?"
-    if name in FOREIGN_SAYS:
-        return " " + FOREIGN_SAYS[name].format(out=say("--out FOLDER", "train's out argument"),
-                                               resume=say("--resume", "resume=True"))
-    return ""
+    said = said_of(name)
+    return " " + said if said else ""
+
+
+def said_of(name: str) -> str:
+    """What to say of ``name``, a setting as another tool names it that no one key of ganforge's stands for (hw6's
+    ``workspace_dir``, a DataLoader's ``num_workers``, Adam's ``beta1``), or ''."""
+    said = FOREIGN_SAYS.get(name.casefold(), "")
+    return said.format(out=say("--out FOLDER", "train's out argument"), resume=say("--resume", "resume=True"))
 
 
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:
