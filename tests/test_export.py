@@ -1,9 +1,11 @@
-"""ganforge export: a run's generator as a .pt2 file that plain PyTorch runs without ganforge."""
+"""ganforge export: a run's generator as a .pt2 file that plain PyTorch runs without ganforge, or a .onnx file
+that ONNX runtimes run without torch."""
 import subprocess
 import sys
 import textwrap
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -98,6 +100,69 @@ def test_conditional_and_super_resolution_generators(idx_root, tmp_path):
     lr = torch.rand(2, 3, 9, 13)  # another size than the export's example: height and width are free
     with torch.no_grad():
         assert torch.allclose(up(lr), G(lr), atol=1e-6) and up(lr).shape == (2, 3, 36, 52)
+    # as ONNX: the inputs by name, and an SR generator's height and width free there too
+    import onnxruntime
+
+    ganforge.export(cond, tmp_path / "cond.onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "cond.onnx"))
+    G, _ = load_generator(cond)
+    with torch.no_grad():
+        got = session.run(None, {"z": z.numpy(), "classes": y.numpy()})[0]
+        assert np.allclose(got, G(z, y).numpy(), atol=1e-5)
+    info = ganforge.export(sr, tmp_path / "sr.onnx")
+    assert info["inputs"] == "an LR image batch, float32 (N, 3, h, w) in [0, 1] named 'lr'"
+    session = onnxruntime.InferenceSession(str(tmp_path / "sr.onnx"))
+    assert [(i.name, i.shape) for i in session.get_inputs()] == [("lr", ["batch", 3, "height", "width"])]
+    G, _ = load_generator(sr)
+    with torch.no_grad():
+        assert np.allclose(session.run(None, {"lr": lr.numpy()})[0], G(lr).numpy(), atol=1e-5)
+
+
+def test_an_onnx_file_runs_in_onnxruntime_without_ganforge_or_torch(idx_root, tmp_path, capsys):
+    """``--out g.onnx``: the generator for ONNX runtimes (onnxruntime, TensorRT, a browser's onnxruntime-web)."""
+    run, out = tmp_path / "run", tmp_path / "g.onnx"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=4", "ema.start_step=0")) == 0
+    capsys.readouterr()
+    assert run_cli("export", run, "--out", out) == 0
+    assert capsys.readouterr().out == (
+        f"ganforge: wrote {out}: G_ema of {run / 'checkpoints' / 'last.pt'} (step 4). In: noise float32 (N, 64) from "
+        "N(0, 1) named 'z'. Out: float32 (N, 1, 28, 28) in [-1, 1]. Load it with "
+        f"onnxruntime.InferenceSession('{out}'), or another ONNX runtime.\n")  # torch.onnx's progress lines and warnings are not shown
+    z = torch.randn(5, 64, generator=torch.Generator().manual_seed(1))
+    G, _ = load_generator(run)
+    with torch.no_grad():
+        np.save(tmp_path / "z.npy", z.numpy())
+        np.save(tmp_path / "want.npy", G(z).numpy())
+    # a fresh interpreter with onnxruntime and NumPy alone, as a deployment has them
+    script = textwrap.dedent(f"""
+        import json, sys
+        import numpy as np, onnxruntime
+        session = onnxruntime.InferenceSession({str(out)!r})
+        z, want = np.load({str(tmp_path / 'z.npy')!r}), np.load({str(tmp_path / 'want.npy')!r})
+        assert np.allclose(session.run(None, {{"z": z}})[0], want, atol=1e-5), "another output"
+        assert session.run(["images"], {{"z": np.zeros((17, 64), np.float32)}})[0].shape == (17, 1, 28, 28)
+        assert [(i.name, i.shape) for i in session.get_inputs()] == [("z", ["batch", 64])]
+        assert "torch" not in sys.modules and "ganforge" not in sys.modules
+        print(json.loads(session.get_modelmeta().custom_metadata_map["ganforge.json"])["source"]["step"])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "4"
+
+
+def test_onnx_without_its_packages_says_how_to_get_them(idx_root, tmp_path, monkeypatch, capsys):
+    """onnx and onnxscript are an extra (ganforge[onnx]): without them torch.onnx raised ModuleNotFoundError after
+    the trace, from deep inside torch."""
+    run = tmp_path / "run"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=1")) == 0
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if not installed: importing it raises ImportError
+    monkeypatch.setattr(torch.export, "export", lambda *a, **k: pytest.fail("traced before the packages were checked"))
+    capsys.readouterr()
+    assert run_cli("export", run, "--out", tmp_path / "g.onnx") == 2
+    assert capsys.readouterr().err == ("ganforge: error: writing a .onnx file needs the packages onnx and onnxscript "
+                                       "(onnxscript is not installed): pip install onnx onnxscript (ganforge's onnx "
+                                       "extra). A .pt2 file needs neither.\n")
+    assert not (tmp_path / "g.onnx").exists()
 
 
 def trained_with(code: str, name: str, idx_root, tmp_path):
@@ -118,9 +183,10 @@ def test_what_cannot_be_exported_is_a_one_line_error(idx_root, tmp_path, capsys)
                           "GuardOnDataDependentSymNode: ") and err.count("\n") == 1  # not torch's pages of graph
     assert "a branch or loop that depends on the input's values cannot be recorded" in err
     assert not (tmp_path / "br.pt2").exists()
-    assert run_cli("export", run, "--out", tmp_path / "g.onnx") == 2
-    assert capsys.readouterr().err == (f"ganforge: error: --out '{tmp_path / 'g.onnx'}': an exported program is a "
-                                       ".pt2 file (torch.export's); name it 'g.pt2'.\n")
+    assert run_cli("export", run, "--out", tmp_path / "g.pth") == 2
+    assert capsys.readouterr().err == (f"ganforge: error: --out '{tmp_path / 'g.pth'}': an exported generator is a "
+                                       ".pt2 file (torch.export's, for PyTorch) or a .onnx file (for onnxruntime and "
+                                       "other ONNX runtimes); name it 'g.pt2' or 'g.onnx'.\n")
 
 
 def test_an_out_that_cannot_be_written_is_refused_before_the_trace(idx_root, tmp_path, monkeypatch, capsys):

@@ -288,9 +288,10 @@ def history(run: str | Path) -> list[dict]:
 @_in_python
 def export(run: str | Path, out: str | Path, *, ema: bool = True, batch: int = 0) -> dict:
     """Write ``run``'s generator (its EMA copy unless ``ema=False``) to ``out``, a ``.pt2`` file that plain
-    PyTorch loads without ganforge: ``torch.export.load(out).module()(z)``, for any batch size (``batch`` 0) or
-    one. Returns what the file says of itself (its ``ganforge.json``): the inputs, the output and its range, the
-    checkpoint and step."""
+    PyTorch loads without ganforge: ``torch.export.load(out).module()(z)``, or a ``.onnx`` file for ONNX
+    runtimes (``onnxruntime.InferenceSession(out).run(None, {"z": z})``; needs the ``onnx`` extra), for any batch
+    size (``batch`` 0) or one. Returns what the file says of itself (its ``ganforge.json``): the inputs, the
+    output and its range, the checkpoint and step."""
     from .exporting import export_generator
 
     batch, = _integers(batch=batch)

@@ -201,9 +201,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     info = export_generator(args.source, args.out, use_ema=not args.no_ema, batch=args.batch)
     source = info["source"]
+    load = (f"onnxruntime.InferenceSession('{args.out}'), or another ONNX runtime" if Path(args.out).suffix == ".onnx"
+            else f"torch.export.load('{args.out}').module()")
     print(f"ganforge: wrote {args.out}: {source['weights']} of {source['checkpoint']} (step {source['step']:,}). "
-          f"In: {info['inputs']}. Out: {info['output'].split(';')[0]}. Load it with "
-          f"torch.export.load('{args.out}').module().")
+          f"In: {info['inputs']}. Out: {info['output'].split(';')[0]}. Load it with {load}.")
     return 0
 
 
@@ -345,9 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="at most this many grids, evenly spread, first and last kept (default 100)")
     tl.set_defaults(func=_cmd_timelapse)
 
-    x = sub.add_parser("export", help="a run's generator as a .pt2 file that plain PyTorch runs (torch.export)")
+    x = sub.add_parser("export", help="a run's generator as a .pt2 file that plain PyTorch runs (torch.export), or "
+                       "a .onnx file for ONNX runtimes")
     x.add_argument("source", type=_user_path, metavar="RUN_DIR|CHECKPOINT")
-    x.add_argument("--out", type=_user_path, required=True, help="the .pt2 file to write")
+    x.add_argument("--out", type=_user_path, required=True,
+                   help="the .pt2 file (torch.export) or .onnx file (needs the onnx extra) to write")
     x.add_argument("--no-ema", action="store_true", help="export G instead of the EMA generator")
     x.add_argument("--batch", type=int, default=0, help="the one batch size it takes (default 0: any)")
     x.set_defaults(func=_cmd_export)

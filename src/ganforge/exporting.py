@@ -1,11 +1,13 @@
-"""``ganforge export``: a run's generator as one ``.pt2`` file that plain PyTorch runs, without ganforge or
-the network's code.
+"""``ganforge export``: a run's generator as one file that runs without ganforge or the network's code: a
+``.pt2`` for plain PyTorch, or a ``.onnx`` for ONNX runtimes.
 
 A checkpoint holds weights, which need ganforge (and a plugin's file) to rebuild the network around them.
 ``torch.export`` records the network's computation itself (PyTorch's format for deploying a model), so
-``torch.export.load("g.pt2").module()(z)`` is the generator anywhere torch runs. The batch is left free
-(and an SR generator's height and width); the file carries ``ganforge.json``, which says what goes in and
-what comes out. The exported program is checked against the generator before it is written.
+``torch.export.load("g.pt2").module()(z)`` is the generator anywhere torch runs. ``torch.onnx`` translates
+that same recorded program to ONNX, which onnxruntime, TensorRT, OpenCV's dnn module and browsers
+(onnxruntime-web) run without torch. The batch is left free (and an SR generator's height and width); the
+file carries ``ganforge.json``, which says what goes in and what comes out. The exported program is checked
+against the generator before it is written (an ONNX file by ONNX's own reference implementation).
 """
 from __future__ import annotations
 
@@ -29,9 +31,9 @@ MAX_BATCH = 1 << 16  # the free batch dimension's upper bound (torch.export asks
 MAX_SIDE = 1 << 13  # an SR input's largest height and width
 
 
-def _inputs(cfg, batch: int) -> tuple[tuple[torch.Tensor, ...], tuple[dict, ...], str]:
-    """Example inputs, which of their dimensions are free, and what they are, in words. ``batch`` 0 leaves the
-    batch free; another value fixes it."""
+def _inputs(cfg, batch: int) -> tuple[tuple[torch.Tensor, ...], tuple[dict, ...], dict[str, str]]:
+    """Example inputs, which of their dimensions are free, and each input's name (an ONNX runtime takes them by
+    name) with what it is, in words. ``batch`` 0 leaves the batch free; another value fixes it."""
     from torch.export import Dim
 
     free = {0: Dim("batch", min=1, max=MAX_BATCH)} if not batch else {}
@@ -40,13 +42,15 @@ def _inputs(cfg, batch: int) -> tuple[tuple[torch.Tensor, ...], tuple[dict, ...]
     if cfg.model.task == "sr":
         side = {2: Dim("height", min=4, max=MAX_SIDE), 3: Dim("width", min=4, max=MAX_SIDE)}
         lr = torch.rand(n, cfg.data.channels, 12, 16, generator=probe)
-        return (lr,), ({**free, **side},), f"an LR image batch, float32 ({size}, {cfg.data.channels}, h, w) in [0, 1]"
+        return (lr,), ({**free, **side},), {"lr": f"an LR image batch, float32 ({size}, {cfg.data.channels}, h, w) "
+                                                  "in [0, 1]"}
     z = torch.randn(n, cfg.model.z_dim, generator=probe)
+    noise = {"z": f"noise float32 ({size}, {cfg.model.z_dim}) from N(0, 1)"}
     if cfg.model.num_classes:
         labels = torch.arange(n) % cfg.model.num_classes
-        return (z, labels), (free, free), (f"noise float32 ({size}, {cfg.model.z_dim}) from N(0, 1), and classes "
-                                           f"int64 ({size},) in [0, {cfg.model.num_classes})")
-    return (z,), (free,), f"noise float32 ({size}, {cfg.model.z_dim}) from N(0, 1)"
+        return (z, labels), (free, free), {**noise, "classes": f"classes int64 ({size},) in "
+                                                               f"[0, {cfg.model.num_classes})"}
+    return (z,), (free,), noise
 
 
 @contextlib.contextmanager
@@ -65,16 +69,29 @@ def _torch_logs_quiet() -> Iterator[None]:
             lg.setLevel(level)
 
 
+def _onnx_packages() -> None:
+    """Import what writing and checking a .onnx file needs (ganforge's ``onnx`` extra), or say how to get it."""
+    try:
+        import onnx  # noqa: F401  the format itself, and its reference runtime for the check
+        import onnxscript  # noqa: F401  torch.onnx's translator to ONNX operators
+    except ImportError as e:
+        raise GanforgeError(f"writing a .onnx file needs the packages onnx and onnxscript ({e.name} is not installed): "
+                            "pip install onnx onnxscript (ganforge's onnx extra). A .pt2 file needs neither.") from None
+
+
 def export_generator(source: str | Path, out: str | Path, use_ema: bool = True, batch: int = 0) -> dict:
-    """Export the generator of ``source`` (a run folder or checkpoint) to ``out`` (a ``.pt2`` file) and return
-    the description stored in it as ``ganforge.json``. ``batch`` 0 exports for any batch size; another value
-    for that one alone (for a network whose forward turns the batch size into a Python number)."""
+    """Export the generator of ``source`` (a run folder or checkpoint) to ``out`` (a ``.pt2`` file, or a ``.onnx``
+    file) and return the description stored in it as ``ganforge.json``. ``batch`` 0 exports for any batch size;
+    another value for that one alone (for a network whose forward turns the batch size into a Python number)."""
     out = Path(out)
-    if out.suffix != ".pt2":
-        raise GanforgeError(f"{say('--out', 'out')} '{out}': an exported program is a .pt2 file (torch.export's); "
-                            f"name it '{out.with_suffix('.pt2').name}'.")
+    if out.suffix not in (".pt2", ".onnx"):
+        raise GanforgeError(f"{say('--out', 'out')} '{out}': an exported generator is a .pt2 file (torch.export's, "
+                            "for PyTorch) or a .onnx file (for onnxruntime and other ONNX runtimes); name it "
+                            f"'{out.with_suffix('.pt2').name}' or '{out.with_suffix('.onnx').name}'.")
     if batch < 0:
         raise GanforgeError(f"{say('--batch', 'batch')} must be >= 0 (0: any batch size), got {batch}.")
+    if out.suffix == ".onnx":
+        _onnx_packages()
     check_output_file(out)  # before the trace, which takes seconds, so a bad --out fails at once
     G, cfg = load_generator(source, use_ema)
     args, dynamic, takes = _inputs(cfg, batch)
@@ -101,13 +118,58 @@ def export_generator(source: str | Path, out: str | Path, use_ema: bool = True, 
     n, c, r, scale = batch or "N", cfg.data.channels, cfg.data.resolution, cfg.sr.scale
     output = (f"float32 ({n}, {c}, {scale}h, {scale}w) in [0, 1]" if cfg.model.task == "sr" else
               f"float32 ({n}, {c}, {r}, {r}) in [-1, 1]; as 8-bit images: ((x + 1) * 127.5).round().clamp(0, 255)")
+    names = tuple(takes)
+    if out.suffix == ".onnx":  # an ONNX runtime takes its inputs by name
+        takes = {name: f"{what} named '{name}'" for name, what in takes.items()}
     info = {"ganforge": __version__, "torch": str(torch.__version__), "source": G.source, "task": cfg.model.task,
-            "batch": batch or None, "inputs": takes, "output": output, "channels": c,
+            "batch": batch or None, "inputs": ", and ".join(takes.values()), "output": output, "channels": c,
             **({"scale": cfg.sr.scale} if cfg.model.task == "sr" else
                {"z_dim": cfg.model.z_dim, "resolution": cfg.data.resolution, "num_classes": cfg.model.num_classes,
                 "class_names": list(G.class_names)})}
-    write_atomic(out, lambda f: _save(program, f, info))
+    if out.suffix == ".onnx":
+        model = _onnx_model(G, args, dynamic, names, info, source, cfg.model.generator.name)
+        with torch.no_grad():
+            _check_onnx(model, dict(zip(names, check)), G(*check), source)
+        write_atomic(out, lambda f: f.write(model.SerializeToString()))
+    else:
+        write_atomic(out, lambda f: _save(program, f, info))
     return info
+
+
+def _onnx_model(G, args: tuple, dynamic: tuple, names: tuple[str, ...], info: dict, source: str | Path,
+                generator: str):
+    """``G`` as an ONNX model (``onnx.ModelProto``) whose inputs are ``names`` and whose output is ``images``,
+    with ``info`` as its ``ganforge.json`` metadata.
+
+    torch.onnx traces ``G`` with torch.export again, which ``export_generator`` has just done: from the exported
+    program it names the free dimensions by torch's symbols (``s68``), from ``G`` and ``dynamic`` by their own
+    names (``batch``, ``4*height``), which a runtime's errors and a model viewer show."""
+    import onnx
+
+    try:
+        with _torch_logs_quiet(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.onnx's progress lines and its own deprecation warnings
+            model = torch.onnx.export(G, args, dynamo=True, dynamic_shapes=dynamic, input_names=list(names),
+                                      output_names=["images"], verbose=False).model_proto
+    except Exception as e:  # an operator that torch.onnx has no ONNX translation for
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GanforgeError(f"generator '{generator}' of '{source}' cannot be written as ONNX: {type(e).__name__}: "
+                            f"{first[:300]}. A .pt2 file (torch.export's) takes every operator torch has.") from None
+    onnx.helper.set_model_props(model, {"ganforge.json": json.dumps(info)})
+    return model
+
+
+def _check_onnx(model, inputs: dict[str, torch.Tensor], want: torch.Tensor, source: str | Path) -> None:
+    """Run ``model`` on ``inputs`` with ONNX's reference implementation (the operators as the ONNX standard
+    defines them, in NumPy: no runtime's own kernels) and compare with ``want``, the generator's output."""
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+
+    onnx.checker.check_model(model)
+    got = ReferenceEvaluator(model).run(None, {name: t.numpy() for name, t in inputs.items()})[0]
+    if not torch.allclose(torch.from_numpy(got), want, rtol=1e-4, atol=1e-5):
+        raise GanforgeError(f"the ONNX model of '{source}' does not reproduce its generator's output; it was not "
+                            "written. A .pt2 file (torch.export's) may; report this with the run's config.")
 
 
 def _save(program, f, info: dict) -> None:
