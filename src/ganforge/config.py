@@ -633,7 +633,8 @@ FOREIGN_SAYS = {
                     "logs go inside it."),
     **dict.fromkeys(("resume", "resume_from"), "A run is continued by training its folder again with {resume}."),
     **dict.fromkeys(("num_workers", "workers", "n_workers", "n_cpu"),  # PyTorch-GAN's --n_cpu: DataLoader workers
-                    "ganforge has no DataLoader workers: batches come from memory. train.threads sets torch's threads."),
+                    "ganforge has no DataLoader workers: batches come from memory. train.threads sets torch's "
+                    "threads."),
     **dict.fromkeys(("b1", "b2", "beta1", "beta2"),  # PyTorch-GAN's --b1, the DCGAN example's --beta1
                     "Adam's betas are one list for each network's optimizer: optim_g.betas and optim_d.betas, "
                     "as [0.5, 0.999]."),
