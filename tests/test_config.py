@@ -349,6 +349,33 @@ def test_config_file_and_roundtrip(tmp_path):
         load_config(str(bad))
 
 
+def test_a_checkpoint_or_export_given_as_config_is_named(tmp_path, capsys):
+    """``ganforge train runs/a/checkpoints/last.pt --out runs/b``, to go on from it or start from its weights, said
+    "is not UTF-8 text, as TOML must be; save it as UTF-8" of the checkpoint."""
+    run = tmp_path / "a"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text('{"name": "dcgan-fmnist"}')
+    last = run / "checkpoints" / "last.pt"
+    last.write_bytes(b"PK\x03\x04\x80")  # torch.save writes a zip; what it holds is not read
+    assert run_cli("train", last, "--out", tmp_path / "b") == 2
+    assert capsys.readouterr().err == (
+        f"ganforge: error: config file '{last}' is a checkpoint; give a preset name or a .toml, .yaml or .json file. "
+        f"To continue the run in it: ganforge train dcgan-fmnist --out {run} --resume; to train a new run like it: "
+        f"ganforge train {run / 'config.json'} --out NEW_FOLDER; to start a new run from its weights: "
+        f"--set model.init_from={last}\n")
+    other = tmp_path / "netG_epoch_24.pth"  # no run's: PyTorch's DCGAN example saves its G so
+    other.write_bytes(b"PK\x03\x04\x80")
+    with pytest.raises(GanforgeError, match=re.escape(f"config file '{other}' is a checkpoint; give a preset name or a "
+                                                      ".toml, .yaml or .json file. To start a new run from its "
+                                                      f"weights: --set model.init_from={other}")):
+        load_config(str(other))
+    export = tmp_path / "g.onnx"
+    export.write_bytes(b"\x08\x0a")
+    with pytest.raises(GanforgeError, match=re.escape(f"config file '{export}' is a generator exported by ganforge "
+                                                      "export; give a preset name or a .toml, .yaml or .json file.")):
+        load_config(str(export))
+
+
 def test_a_folder_given_as_config_is_named(tmp_path):
     with pytest.raises(GanforgeError, match=r"is a folder; give a preset name or a .toml, .yaml or .json file\.$"):
         load_config(str(tmp_path))  # it said "does not exist"

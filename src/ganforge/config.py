@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import shlex
 import tomllib
 import typing
 import unicodedata
@@ -757,6 +758,9 @@ YAML_SUFFIXES = (".yaml", ".yml")
 # .json: a run's own config.json, so `ganforge train runs/a/config.json --out runs/b --set train.seed=1`
 # trains a new run like it
 CONFIG_SUFFIXES = (".toml", *YAML_SUFFIXES, ".json")
+# files of weights that may be given where a config belongs, by what they are
+WEIGHTS_SUFFIXES = {".pt": "a checkpoint", ".pth": "a checkpoint", ".ckpt": "a checkpoint",
+                    ".pt2": "a generator exported by ganforge export", ".onnx": "a generator exported by ganforge export"}
 
 
 def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
@@ -773,6 +777,8 @@ def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
                                 f"{_resume_hint(path)}")
         if not path.is_file():
             raise GanforgeError(f"config file '{preset_or_file}' does not exist.{did_you_mean_path(path)}")
+        if path.suffix.lower() in WEIGHTS_SUFFIXES:
+            raise GanforgeError(_weights_given_as_config(path))
         base = path.parent.resolve()
     else:
         path = PRESET_DIR / f"{preset_or_file}.toml"
@@ -951,6 +957,19 @@ def _value_hint(key: str, value: str) -> str:
     if re.fullmatch(r"[\w.~/-]+", value):  # name = dcgan, root = ~/data
         return f'text is quoted: {key} = "{value}" '
     return ""
+
+
+def _weights_given_as_config(path: Path) -> str:
+    """For a checkpoint or an exported generator given where a config belongs (``train runs/a/checkpoints/last.pt``,
+    to go on from it or start from its weights): what it is, and the commands that do those."""
+    kind = WEIGHTS_SUFFIXES[path.suffix.lower()]
+    said = f"config file '{path}' is {kind}; give a preset name or a .toml, .yaml or .json file."
+    if kind != "a checkpoint":
+        return said
+    run = path.parent.parent if path.parent.name == "checkpoints" else None
+    in_run = _resume_hint(run) if run else ""
+    init = say(f"--set model.init_from={shlex.quote(str(path))}", f"overrides={{'model.init_from': {str(path)!r}}}")
+    return f"{said}{in_run}{'; to' if in_run else ' To'} start a new run from its weights: {init}"
 
 
 def _resume_hint(folder: Path) -> str:
