@@ -233,6 +233,12 @@ def test_a_file_of_a_run_that_is_no_checkpoint_says_what_it_is(runs_folder, tmp_
     assert capsys.readouterr().err.endswith(f"'{tmp_path / 's.npy'}' is an array of images, not a checkpoint; give a "
                                             "run folder (the --out of ganforge train) or a checkpoint file "
                                             "(RUN/checkpoints/last.pt).\n")
+    onnx = tmp_path / "g.onnx"  # ganforge export's other format: it said "damaged, truncated or not a checkpoint"
+    onnx.write_bytes(b"\x08\x0a")
+    assert run_cli("sample", onnx, "--num", 4, "--out", tmp_path / "g.png") == 2
+    assert capsys.readouterr().err.startswith(f"ganforge: error: '{onnx}' is a generator exported by ganforge export "
+                                              "(ONNX runtimes read it: onnxruntime.InferenceSession(path)), not a "
+                                              "checkpoint; give a run folder")
     assert run_cli("evaluate", grid, "--num", 8, "--metrics", "kid") == 2
     assert capsys.readouterr().err == (f"ganforge: error: '{grid}' is one image (a grid of samples is one too); "
                                        "evaluate scores a set of images: give a folder of them (ganforge sample --out "

@@ -228,7 +228,9 @@ def _other_kind(path: Path) -> str | None:
         return "an image"
     kinds = {".npy": "an array of images", ".npz": "an array of images", ".json": "a JSON file", ".toml": "a config",
              ".yaml": "a config", ".yml": "a config", ".pt2": "a generator exported by ganforge export (plain PyTorch "
-             "reads it: torch.export.load(path).module())"}
+             "reads it: torch.export.load(path).module())",
+             ".onnx": "a generator exported by ganforge export (ONNX runtimes read it: "
+                      "onnxruntime.InferenceSession(path))"}
     return kinds.get(suffix)
 
 
