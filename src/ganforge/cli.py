@@ -189,10 +189,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
-    from .config import load_config, preset_names
+    # each preset's TOML alone, not load_config's whole check: that imports torch and the networks, which took
+    # the list 2.8 s on 2 cores (the tests load and check every preset)
+    from .config import Config, preset_names, read_source
 
     for name in preset_names():
-        print(f"{name:22s} {load_config(name).description}")
+        print(f"{name:22s} {read_source(name)[0].get('description', Config.description)}")
     return 0
 
 
@@ -554,10 +556,10 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)
     previous_hook, threading.excepthook = threading.excepthook, _thread_excepthook
     try:
-        from .distributed import from_env
-
         command = " ".join(filter(None, (args.command, getattr(args, "what", None))))
-        if from_env().enabled and command not in ("train", "bench train"):
+        # torchrun's WORLD_SIZE, as distributed.from_env reads it; importing that module imports torch, which
+        # `presets` need not wait for
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and command not in ("train", "bench train"):
             # each rank would do the whole job on its own, contending for the cores (and bench compare
             # would set two contending processes against the seed's one-process loop)
             raise GanforgeError(f"ganforge {command} runs in one process; run it without torchrun (train and "
