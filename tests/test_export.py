@@ -117,6 +117,10 @@ def test_conditional_and_super_resolution_generators(idx_root, tmp_path):
     with torch.no_grad():
         assert np.allclose(session.run(None, {"lr": lr.numpy()})[0], G(lr).numpy(), atol=1e-5)
 
+BESSEL = PLUGIN.format(name="test-bessel", doc="Uses a Bessel function, which torch.export records and torch.onnx "
+                       "has no ONNX operator for.",
+                       forward="        return torch.special.i0e(torch.tanh(self.fc(z))).view(-1, *self.shape) - 1")
+
 
 def test_an_onnx_file_runs_in_onnxruntime_without_ganforge_or_torch(idx_root, tmp_path, capsys):
     """``--out g.onnx``: the generator for ONNX runtimes (onnxruntime, TensorRT, a browser's onnxruntime-web)."""
@@ -200,6 +204,20 @@ def test_an_out_that_cannot_be_written_is_refused_before_the_trace(idx_root, tmp
     assert capsys.readouterr().err == (f"ganforge: error: cannot create the folder '{tmp_path / 'blocker'}': "
                                        f"'{tmp_path / 'blocker'}' is a file, not a folder. Choose a path in a folder "
                                        "you can write to.\n")
+
+
+def test_an_operator_without_an_onnx_translation_is_named_in_one_line(idx_root, tmp_path, capsys):
+    """torch.onnx's own error is a page of next steps in terminal colours; the operator is in its cause."""
+    run = trained_with(BESSEL, "test-bessel", idx_root, tmp_path)
+    capsys.readouterr()
+    assert run_cli("export", run, "--out", tmp_path / "g.onnx") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ganforge: error: generator 'test-bessel' of '{run}' cannot be written as ONNX: "
+                          "DispatchError: No ONNX function found for <OpOverload(op='prims.bessel_i0e'")
+    assert err.endswith(". A .pt2 file (torch.export's) takes every operator torch has.\n")
+    assert err.count("\n") == 1 and "\x1b" not in err
+    assert not (tmp_path / "g.onnx").exists()
+    assert run_cli("export", run, "--out", tmp_path / "g.pt2") == 0
 
 
 def test_a_forward_that_fixes_the_batch_exports_one_batch_size(idx_root, tmp_path, capsys):

@@ -152,9 +152,12 @@ def _onnx_model(G, args: tuple, dynamic: tuple, names: tuple[str, ...], info: di
             model = torch.onnx.export(G, args, dynamo=True, dynamic_shapes=dynamic, input_names=list(names),
                                       output_names=["images"], verbose=False).model_proto
     except Exception as e:  # an operator that torch.onnx has no ONNX translation for
+        while e.__cause__ is not None:  # torch.onnx's own error is a page of next steps; its cause names the operator
+            e = e.__cause__
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise GanforgeError(f"generator '{generator}' of '{source}' cannot be written as ONNX: {type(e).__name__}: "
-                            f"{first[:300]}. A .pt2 file (torch.export's) takes every operator torch has.") from None
+                            f"{first[:300].rstrip('.')}. A .pt2 file (torch.export's) takes every operator torch "
+                            "has.") from None
     onnx.helper.set_model_props(model, {"ganforge.json": json.dumps(info)})
     return model
 
