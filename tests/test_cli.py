@@ -199,23 +199,18 @@ def test_a_flag_as_other_gan_scripts_name_it_gets_ganforges_set(capsys):
     """PyTorch's DCGAN example takes --imageSize, --nz, --niter, --manualSeed and --dataroot; PyTorch-GAN's scripts
     --n_epochs, --latent_dim, --img_size, --b1 and --n_cpu; MMEngine's --max-iters: argparse named them alone,
     where ``--set n_epoch=5`` and the same names in a config file were answered."""
+    settings = (("--n_epochs", "200", "train.max_epochs"), ("--niter", "25", "train.max_epochs"),
+                ("--latent_dim", "100", "model.z_dim"), ("--nz", "100", "model.z_dim"),
+                ("--imageSize", "64", "data.resolution"), ("--img_size", "28", "data.resolution"),
+                ("--batchSize", "64", "train.batch_size"), ("--manualSeed", "999", "train.seed"),
+                ("--dataroot", "faces", "data.root"), ("--max-iters", "1000", "train.max_steps"),
+                ("--sample_interval", "400", "log.sample_every_steps"), ("--lambda_gp", "10", "objective.gp_weight"),
+                ("--load-from", "runs/a", "model.init_from"),
+                ("--lr_g", "1e-4", "optim_g.lr"))  # a section joined to its key, as StudioGAN names G's settings
     said = "; settings are config keys, given with --set: --set "
-    for args, hint in ((["train", "dcgan-fmnist", "--n_epochs", "200"], said + "train.max_epochs=200"),
+    for args, hint in (*((["train", "dcgan-fmnist", flag, value], f"{said}{key}={value}")
+                         for flag, value, key in settings),
                        (["train", "dcgan-fmnist", "--n-epoch=5"], said + "train.max_epochs=5"),
-                       (["train", "dcgan-fmnist", "--niter", "25"], said + "train.max_epochs=25"),
-                       (["train", "dcgan-fmnist", "--latent_dim", "100"], said + "model.z_dim=100"),
-                       (["train", "dcgan-fmnist", "--nz", "100"], said + "model.z_dim=100"),
-                       (["train", "dcgan-fmnist", "--imageSize", "64"], said + "data.resolution=64"),
-                       (["train", "dcgan-fmnist", "--img_size", "28"], said + "data.resolution=28"),
-                       (["train", "dcgan-fmnist", "--batchSize", "64"], said + "train.batch_size=64"),
-                       (["train", "dcgan-fmnist", "--manualSeed", "999"], said + "train.seed=999"),
-                       (["train", "hw6-dcgan-64", "--dataroot", "faces"], said + "data.root=faces"),
-                       (["train", "dcgan-fmnist", "--max-iters", "1000"], said + "train.max_steps=1000"),
-                       (["train", "dcgan-fmnist", "--sample_interval", "400"], said + "log.sample_every_steps=400"),
-                       (["train", "hw6-wgan-gp-64", "--lambda_gp", "10"], said + "objective.gp_weight=10"),
-                       (["train", "dcgan-fmnist", "--load-from", "runs/a"], said + "model.init_from=runs/a"),
-                       # a section joined to its key, as StudioGAN and others name G's and D's settings
-                       (["train", "dcgan-fmnist", "--lr_g", "1e-4"], said + "optim_g.lr=1e-4"),
                        (["bench", "train", "dcgan-fmnist", "--ema-decay", "0.99"], said + "ema.decay=0.99"),
                        # no one key: a sentence
                        (["train", "dcgan-fmnist", "--b1", "0.5"],

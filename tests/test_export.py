@@ -40,11 +40,22 @@ BRANCHY = PLUGIN.format(name="test-branchy", doc="Flips its output when the nois
 SIZED = PLUGIN.format(name="test-sized", doc="Shapes its output with len(z), as a notebook's network may: len() "
                       "makes the batch a Python number.",
                       forward="        return torch.tanh(self.fc(z)).view(len(z), *self.shape)")
+BESSEL = PLUGIN.format(name="test-bessel", doc="Uses a Bessel function, which torch.export records and torch.onnx "
+                       "has no ONNX operator for.",
+                       forward="        return torch.special.i0e(torch.tanh(self.fc(z))).view(-1, *self.shape) - 1")
 
 
-def test_the_exported_generator_runs_without_ganforge(idx_root, tmp_path, capsys):
-    run, out = tmp_path / "run", tmp_path / "g.pt2"
+@pytest.fixture(scope="module")
+def four_steps(idx_root, tmp_path_factory):
+    """A run of four steps whose EMA copy has moved away from G."""
+    run = tmp_path_factory.mktemp("export") / "run"
     assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=4", "ema.start_step=0")) == 0
+    return run
+
+
+def test_the_exported_generator_runs_without_ganforge(four_steps, tmp_path, capsys):
+    run, out = four_steps, tmp_path / "g.pt2"
+    capsys.readouterr()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert run_cli("export", run, "--out", out) == 0
@@ -117,15 +128,10 @@ def test_conditional_and_super_resolution_generators(idx_root, tmp_path):
     with torch.no_grad():
         assert np.allclose(session.run(None, {"lr": lr.numpy()})[0], G(lr).numpy(), atol=1e-5)
 
-BESSEL = PLUGIN.format(name="test-bessel", doc="Uses a Bessel function, which torch.export records and torch.onnx "
-                       "has no ONNX operator for.",
-                       forward="        return torch.special.i0e(torch.tanh(self.fc(z))).view(-1, *self.shape) - 1")
 
-
-def test_an_onnx_file_runs_in_onnxruntime_without_ganforge_or_torch(idx_root, tmp_path, capsys):
+def test_an_onnx_file_runs_in_onnxruntime_without_ganforge_or_torch(four_steps, tmp_path, capsys):
     """``--out g.onnx``: the generator for ONNX runtimes (onnxruntime, TensorRT, a browser's onnxruntime-web)."""
-    run, out = tmp_path / "run", tmp_path / "g.onnx"
-    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, "train.max_steps=4", "ema.start_step=0")) == 0
+    run, out = four_steps, tmp_path / "g.onnx"
     capsys.readouterr()
     assert run_cli("export", run, "--out", out) == 0
     assert capsys.readouterr().out == (
