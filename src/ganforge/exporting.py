@@ -3,9 +3,9 @@
 
 A checkpoint holds weights, which need ganforge (and a plugin's file) to rebuild the network around them.
 ``torch.export`` records the network's computation itself (PyTorch's format for deploying a model), so
-``torch.export.load("g.pt2").module()(z)`` is the generator anywhere torch runs. ``torch.onnx`` translates
-that same recorded program to ONNX, which onnxruntime, TensorRT, OpenCV's dnn module and browsers
-(onnxruntime-web) run without torch. The batch is left free (and an SR generator's height and width); the
+``torch.export.load("g.pt2").module()(z)`` is the generator anywhere torch runs. ``torch.onnx`` records the
+generator the same way and translates the program to ONNX, which onnxruntime, TensorRT, OpenCV's dnn module
+and browsers (onnxruntime-web) run without torch. The batch is left free (and an SR generator's height and width); the
 file carries ``ganforge.json``, which says what goes in and what comes out. The exported program is checked
 against the generator before it is written (an ONNX file by ONNX's own reference implementation).
 """
