@@ -30,8 +30,9 @@ def say(line: str) -> None:
 @contextlib.contextmanager
 def reporting(what: str, total: int | None, unit: str) -> Iterator[Callable[[int], int]]:
     """Within this block, ``advance(n)`` says that ``n`` more units of ``total`` (None: not known) of the work on
-    ``what`` are done, and returns how many are done in all. On a terminal a bar shows it (and goes as the block ends); elsewhere a line every
-    ``LINE_SECONDS``, none for work done sooner: ``ganforge: cifar-10-python.tar.gz: 77.6 MB of 170.5 MB (45 %)``.
+    ``what`` are done, and returns how many are done in all. On a terminal a bar shows it (and goes as the block
+    ends); elsewhere a line every ``LINE_SECONDS``, none for work done sooner: ``ganforge: cifar-10-python.tar.gz:
+    77.6 MB of 170.5 MB (45 %)``.
     ``unit`` "B" counts bytes; another unit is named as it is (``2,000 of 10,000 images``)."""
     on_terminal = stderr_draws_bars()
     done, said_at = 0, time.monotonic()
