@@ -569,8 +569,8 @@ def settings_meant(name: str) -> list[str]:
     (``steps``), the seeds' or another tool's name (hw6's ``n_epoch``, PyTorch's DCGAN example's ``imageSize``), or
     a section joined to its key (``ema_decay``, ``g_lr``); [] for none."""
     keys = keys_named(name, values_only=True) or keys_named(f"max_{name}", values_only=True)
-    foreign = FOREIGN_KEYS.get(name.casefold(), "")
-    if not keys and foreign in _key_types(Config) and not dataclasses.is_dataclass(_key_types(Config)[foreign]):
+    types, foreign = _key_types(Config), FOREIGN_KEYS.get(name.casefold(), "")
+    if not keys and foreign in types and not dataclasses.is_dataclass(types[foreign]):
         keys = [foreign]  # `data` (MMEngine's train_dataloader) is a section, no value to set
     return keys or _joined_keys(name)
 
@@ -759,8 +759,8 @@ YAML_SUFFIXES = (".yaml", ".yml")
 # trains a new run like it
 CONFIG_SUFFIXES = (".toml", *YAML_SUFFIXES, ".json")
 # files of weights that may be given where a config belongs, by what they are
-WEIGHTS_SUFFIXES = {".pt": "a checkpoint", ".pth": "a checkpoint", ".ckpt": "a checkpoint",
-                    ".pt2": "a generator exported by ganforge export", ".onnx": "a generator exported by ganforge export"}
+WEIGHTS_SUFFIXES = {**dict.fromkeys((".pt", ".pth", ".ckpt"), "a checkpoint"),
+                    **dict.fromkeys((".pt2", ".onnx"), "a generator exported by ganforge export")}
 
 
 def read_source(preset_or_file: str) -> tuple[dict[str, Any], Path | None]:
