@@ -439,8 +439,9 @@ def _set_hint(extra: list[str], args: argparse.Namespace) -> str:
 
 
 # flags of MMEngine's tools/train.py and of other training scripts, for what ganforge takes otherwise
-CONFIG_FLAGS = ("config", "cfg", "config-file")
-LAUNCHER_FLAGS = ("launcher", "gpus", "num-gpus", "ngpu", "nproc", "nproc-per-node", "world-size", "local-rank")
+# (with '_' for '-', as config.FOLDER_NAMES: --local-rank and --local_rank alike)
+CONFIG_FLAGS = ("config", "cfg", "config_file")
+LAUNCHER_FLAGS = ("launcher", "gpus", "num_gpus", "ngpu", "nproc", "nproc_per_node", "world_size", "local_rank")
 
 
 def _other_tools_hint(extra: list[str], args: argparse.Namespace) -> str:
@@ -449,12 +450,12 @@ def _other_tools_hint(extra: list[str], args: argparse.Namespace) -> str:
     from .config import FOLDER_NAMES
 
     flag = next((token.partition("=")[0] for token in extra if token.startswith("--")), "")
-    name = flag[2:].replace("_", "-")
+    name = flag[2:].replace("-", "_")
     if name in CONFIG_FLAGS and hasattr(args, "config"):  # `train --config mine.toml`: argparse took the file
         return f"; a config is the first argument, without a flag: ganforge {args.command} {args.config} ..."
     if args.command != "train":  # sample's --out is a file, and only training runs under torchrun
         return ""
-    if name.replace("-", "_") in FOLDER_NAMES:  # MMEngine's --work-dir, PyTorch's DCGAN example's --outf
+    if name in FOLDER_NAMES:  # MMEngine's --work-dir, PyTorch's DCGAN example's --outf
         return "; the run's folder (its checkpoints, samples and logs) is given as --out FOLDER"
     if name in LAUNCHER_FLAGS:
         return ("; torchrun starts one process per GPU or CPU share, and each finds its rank itself: torchrun "
