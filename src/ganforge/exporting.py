@@ -112,7 +112,8 @@ def export_generator(source: str | Path, out: str | Path, use_ema: bool = True, 
                             "tensor ops (torch.where), or use the weights: torch.load(checkpoint)['G_ema'].") from None
     check = args if batch else tuple(a[:1] for a in args)  # another batch than the example's: really free
     with torch.no_grad():
-        if not torch.allclose(program.module()(*check), G(*check), rtol=1e-4, atol=1e-5):
+        want = G(*check)  # what each exported form must reproduce
+        if not torch.allclose(program.module()(*check), want, rtol=1e-4, atol=1e-5):
             raise GanforgeError(f"the exported program of '{source}' does not reproduce its generator's output; "
                                 "it was not written. Report this with the run's config.")
     n, c, r, scale = batch or "N", cfg.data.channels, cfg.data.resolution, cfg.sr.scale
@@ -128,8 +129,7 @@ def export_generator(source: str | Path, out: str | Path, use_ema: bool = True, 
                 "class_names": list(G.class_names)})}
     if out.suffix == ".onnx":
         model = _onnx_model(G, args, dynamic, names, info, source, cfg.model.generator.name)
-        with torch.no_grad():
-            _check_onnx(model, dict(zip(names, check)), G(*check), source)
+        _check_onnx(model, dict(zip(names, check)), want, source)
         write_atomic(out, lambda f: f.write(model.SerializeToString()))
     else:
         write_atomic(out, lambda f: _save(program, f, info))
