@@ -2,8 +2,10 @@
 import json
 import math
 import io
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import warnings
@@ -610,6 +612,26 @@ def test_a_signal_during_upscaling_a_folder_says_how_many_are_done(sr_run, tmp_p
     assert (f"ganforge: interrupted: '{tmp_path / 'out'}' holds the upscaled images of the first {done:,} of the "
             "300 files, each whole; the same command upscales them all.") in out, out
 
+
+
+def test_a_signal_just_after_an_upscaled_image_is_written_counts_it(sr_run, tmp_path, monkeypatch, capsys):
+    """As for sample: a signal after a PNG's write and before its count said one file fewer than the folder held."""
+    import ganforge.upscaling as up
+    from ganforge import images
+
+    src = random_photos(tmp_path / "in", 5)
+    written = []
+
+    def save_then_ctrl_c(img, path):
+        images.save_png(img, path)
+        written.append(path)
+        if len(written) == 2:  # a real SIGINT, once the second image is whole on disk
+            os.kill(os.getpid(), signal.SIGINT)
+    monkeypatch.setattr(up, "save_png", save_then_ctrl_c)
+    assert run_cli("upscale", sr_run, src, "--out", tmp_path / "out") == 130
+    assert len(list((tmp_path / "out").glob("*.png"))) == 2
+    assert (f"ganforge: interrupted: '{tmp_path / 'out'}' holds the upscaled images of the first 2 of the 5 files, "
+            "each whole; the same command upscales them all.") in capsys.readouterr().err
 
 def test_an_out_that_cannot_be_written_is_refused_before_upscaling(sr_run, photos, tmp_path, monkeypatch, capsys):
     """A large image takes minutes to upscale on a CPU; a bad --out was found only when writing after it."""

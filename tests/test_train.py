@@ -704,6 +704,21 @@ def test_a_signal_during_sample_into_a_folder_says_how_many_it_holds(trained_run
     assert not list((tmp_path / "many").glob(".*"))  # no temp file of the image being written
 
 
+def test_a_signal_just_after_an_image_is_written_counts_it(trained_run, tmp_path, monkeypatch, capsys):
+    """Ctrl-C landing after a PNG's atomic write but before the count went up said one image fewer than the folder
+    held (CI: "holds the first 65" of a folder of 66)."""
+    from ganforge import images, sampling
+
+    def save_then_ctrl_c(img, path):
+        images.save_png(img, path)
+        if path.name == "000003.png":  # a real SIGINT, once the fourth image is whole on disk
+            os.kill(os.getpid(), signal.SIGINT)
+    monkeypatch.setattr(sampling, "save_png", save_then_ctrl_c)
+    assert run_cli("sample", trained_run, "--num", 10, "--out", tmp_path / "ten") == 130
+    assert len(list((tmp_path / "ten").glob("*.png"))) == 4
+    assert (f"ganforge: interrupted: '{tmp_path / 'ten'}' holds the first 4 of the 10 images, each whole; the same "
+            "command writes them all.") in capsys.readouterr().err
+
 
 def test_writing_and_decoding_many_images_says_how_far_it_has_got(trained_run, image_folder, tmp_path, monkeypatch,
                                                                   capsys):

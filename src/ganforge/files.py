@@ -8,8 +8,10 @@ import json
 import os
 import re
 import secrets
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import IO, BinaryIO, Callable, Iterator
 
@@ -53,6 +55,23 @@ def temp_name_beside(path: Path, suffix: str) -> Path:
     """A new name for a hidden temp file of ``path`` beside it, ``.NAME.<16 hex digits>SUFFIX`` (64 random bits:
     no other call draws it), the one form :func:`remove_left_temp_files` knows a killed process's leftovers by."""
     return path.with_name(f".{path.name}.{secrets.token_hex(8)}{suffix}")
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) and SIGTERM until the block ends, then let them in: a file of a folder written one by
+    one and the count of those written go up together, so an interrupted folder's message names every whole file
+    in it. Without this a signal landing after a PNG's rename and before its count said one image fewer than the
+    folder held. A signal waits for one image's write (milliseconds). Only the main thread receives signals, and
+    only POSIX can hold them (``signal.pthread_sigmask``); elsewhere the block runs as it is."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 @contextlib.contextmanager

@@ -14,7 +14,8 @@ import torch
 from .config import Config, config_naming_source
 from .data.folder import image_files
 from .errors import GanforgeError, Interrupted, did_you_mean
-from .files import OTHER_ARRAY_SUFFIXES, check_output_file, format_bytes, make_dir, nearest_existing, write_atomic
+from .files import (OTHER_ARRAY_SUFFIXES, check_output_file, format_bytes, make_dir, nearest_existing, signals_held,
+                    write_atomic)
 from .images import MAX_GRID_IMAGES, make_grid, refuse_other_image_formats, save_png, to_uint8
 from .nets import build_generator
 from .nets.conditional import with_labels
@@ -185,8 +186,9 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
         try:
             with reporting("samples", num, "images") as advance:  # 50,000 took 37 s at 28x28, minutes at 64x64
                 for img in (img for b in batches for img in b.numpy()):
-                    save_png(img, path_of(written))
-                    written += 1
+                    with signals_held():  # the image and its count together
+                        save_png(img, path_of(written))
+                        written += 1
                     advance(1)
         except KeyboardInterrupt as stopped:  # each PNG whole (written atomically), but not all of them
             raise Interrupted(stopped, f"'{out_path}' holds the first {written:,} of the {num:,} images, each "

@@ -12,7 +12,7 @@ import torch
 from .config import Config
 from .data.folder import DataWarning, Decoded, decode_image, list_images, read_header, warn_decoded
 from .errors import GanforgeError, Interrupted, did_you_mean_path
-from .files import check_output_file
+from .files import check_output_file, signals_held
 from .images import refuse_other_image_formats, save_png, unit_to_uint8
 from .memory import check_fits
 from .progress import reporting
@@ -83,10 +83,10 @@ def _check_fits(given: Path, channels: int, scale: int) -> None:
                    f"{w * scale}x{h * scale}", "crop it into parts and upscale those")
 
 
-def _upscale_one(G: torch.nn.Module, image: np.ndarray, scale: int, tile: int, overlap: int, path: Path) -> None:
-    """Upscale one uint8 (C, h, w) image and write it to ``path`` as PNG."""
+def _upscaled(G: torch.nn.Module, image: np.ndarray, scale: int, tile: int, overlap: int) -> np.ndarray:
+    """One uint8 (C, h, w) image upscaled, as uint8 (C, scale*h, scale*w)."""
     lr = torch.tensor(image)[None].to(next(G.parameters()).device).float() / 255.0  # a copy: decoded images can be read-only
-    save_png(upscale_tensor(G, lr, scale, tile, overlap, convert=unit_to_uint8)[0].numpy(), path)
+    return upscale_tensor(G, lr, scale, tile, overlap, convert=unit_to_uint8)[0].numpy()
 
 
 def _refuse_overwriting_inputs(paths: list[Path], inputs: list[Path]) -> None:
@@ -127,7 +127,7 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
         if decoded.converted and channels == 1:  # a colour photo through a grayscale run comes out gray
             warnings.warn(f"INPUT '{src}' has colour, but the run was trained on grayscale images (data.channels=1), "
                           "so it was converted to grayscale and so is the upscaled image.", DataWarning, stacklevel=2)
-        _upscale_one(G, decoded.image, scale, tile, overlap, path)
+        save_png(_upscaled(G, decoded.image, scale, tile, overlap), path)
         return [path]
     if not src.is_dir():
         raise GanforgeError(f"INPUT '{src}' does not exist; give an image file or a folder of images."
@@ -152,10 +152,14 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
             for path, given in zip(paths, files):
                 decoded = decode_image(given, 0, channels)
                 if not isinstance(decoded, str):
-                    _upscale_one(G, decoded.image, scale, tile, overlap, path)
-                    written.append(path)
-                    decoded = decoded._replace(image=None)  # written: keep only what the warnings need
-                outcomes.append(decoded)
+                    image = _upscaled(G, decoded.image, scale, tile, overlap)
+                    with signals_held():  # the image and its count together
+                        save_png(image, path)
+                        written.append(path)
+                        outcomes.append(decoded._replace(image=None))  # written: keep only what the warnings need
+                    del image  # not held beside the next one while it is upscaled
+                else:
+                    outcomes.append(decoded)
                 advance(1)
     except KeyboardInterrupt as stopped:  # each PNG whole (written atomically), but not all of them
         raise Interrupted(stopped, f"'{out}' holds the upscaled images of the first {len(outcomes):,} of the "
