@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -111,6 +112,18 @@ def run_subprocess(*args: str, **kwargs) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONUNBUFFERED="1")
     return subprocess.Popen([sys.executable, "-m", "ganforge", *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def ctrl_c_through_another_thread() -> None:
+    """Send this process a SIGINT as the kernel may hand it over: to another of its threads (torch's, say), whose
+    receipt Python's main thread then acts on."""
+    started, done = threading.Event(), threading.Event()
+    other = threading.Thread(target=lambda: (started.set(), done.wait(10)), daemon=True)
+    other.start()
+    started.wait()
+    signal.pthread_kill(other.ident, signal.SIGINT)
+    done.set()
+    other.join()
 
 
 def interrupt_once_it_wrote(folder: Path, count: int, *args: str) -> tuple[int, str, int]:

@@ -2,10 +2,8 @@
 import json
 import math
 import io
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import warnings
@@ -32,7 +30,7 @@ from ganforge.training import checkpoint as ckpt
 from ganforge.training.loop import build_objective
 from ganforge.upscaling import upscale_tensor
 
-from conftest import BITWISE, interrupt_once_it_wrote, run_cli, tiny
+from conftest import BITWISE, ctrl_c_through_another_thread, interrupt_once_it_wrote, run_cli, tiny
 
 SR_PRESETS = ["srcnn-x4", "msrresnet-x4", "srgan-x4"]
 SMALL_G = "model.generator.options.num_blocks=2"
@@ -626,7 +624,7 @@ def test_a_signal_just_after_an_upscaled_image_is_written_counts_it(sr_run, tmp_
         images.save_png(img, path)
         written.append(path)
         if len(written) == 2:  # a real SIGINT, once the second image is whole on disk
-            os.kill(os.getpid(), signal.SIGINT)
+            ctrl_c_through_another_thread()
     monkeypatch.setattr(up, "save_png", save_then_ctrl_c)
     assert run_cli("upscale", sr_run, src, "--out", tmp_path / "out") == 130
     assert len(list((tmp_path / "out").glob("*.png"))) == 2

@@ -23,8 +23,8 @@ from ganforge.interpolation import slerp
 from ganforge.sampling import _png_name, generate, load_generator
 from ganforge.training import checkpoint as ckpt
 
-from conftest import (BITWISE, interrupt_once_it_wrote, last_session_end, run_cli, run_subprocess, tiny,
-                      write_cifar_folder)
+from conftest import (BITWISE, ctrl_c_through_another_thread, interrupt_once_it_wrote, last_session_end, run_cli,
+                      run_subprocess, tiny, write_cifar_folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 FMNIST_PRESETS = ["mlp-gan-fmnist", "mmengine-gan-fmnist", "dcgan-fmnist"]
@@ -712,7 +712,7 @@ def test_a_signal_just_after_an_image_is_written_counts_it(trained_run, tmp_path
     def save_then_ctrl_c(img, path):
         images.save_png(img, path)
         if path.name == "000003.png":  # a real SIGINT, once the fourth image is whole on disk
-            os.kill(os.getpid(), signal.SIGINT)
+            ctrl_c_through_another_thread()
     monkeypatch.setattr(sampling, "save_png", save_then_ctrl_c)
     assert run_cli("sample", trained_run, "--num", 10, "--out", tmp_path / "ten") == 130
     assert len(list((tmp_path / "ten").glob("*.png"))) == 4

@@ -62,16 +62,24 @@ def signals_held() -> Iterator[None]:
     """Hold Ctrl-C (SIGINT) and SIGTERM until the block ends, then let them in: a file of a folder written one by
     one and the count of those written go up together, so an interrupted folder's message names every whole file
     in it. Without this a signal landing after a PNG's rename and before its count said one image fewer than the
-    folder held. A signal waits for one image's write (milliseconds). Only the main thread receives signals, and
-    only POSIX can hold them (``signal.pthread_sigmask``); elsewhere the block runs as it is."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+    folder held. A signal waits for one image's write (milliseconds).
+
+    The block's handlers only note a signal, which is raised again once the usual handlers are back. (Blocking it
+    with ``pthread_sigmask`` did not do: the kernel hands a process's signal to any thread not blocking it, such as
+    torch's, and Python then runs the handler in the main thread at once.) Only the main thread sets handlers;
+    elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    caught: list[int] = []
+    kept = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        for s, handler in kept.items():
+            signal.signal(s, handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 @contextlib.contextmanager
