@@ -447,6 +447,10 @@ def test_healthy_run_has_no_warnings(idx_root, tmp_path):
     ("sample", "a_folder.png", r"cannot write '.*a_folder.png': it is a folder"),
     ("sample", "grid.jpg", r"--out '.*grid.jpg': ganforge writes lossless PNG images"),
     ("sample", "grid.ppm", r"--out '.*grid.ppm': ganforge writes lossless PNG images"),  # read, so not a folder
+    # an animation is of walks: the .gif that --interpolate writes, asked for without it
+    ("sample", "walks.gif", r"--out '.*walks.gif': an animation is of walks through the noise space: add "
+                            r"--interpolate STEPS \(ganforge timelapse RUN --out walks.gif animates the run's sample "
+                            r"grids\); samples go to a .png grid, a .npy or a folder"),
     ("data", "blocker/images.npy", r"cannot create the folder '.*blocker'"),
 ])
 def test_an_output_that_cannot_be_written_is_bad_input(run4, idx_root, tmp_path, capsys, command, out, pattern):

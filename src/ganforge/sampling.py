@@ -16,7 +16,7 @@ from .data.folder import image_files
 from .errors import GanforgeError, Interrupted, did_you_mean
 from .files import (OTHER_ARRAY_SUFFIXES, check_output_file, format_bytes, make_dir, nearest_existing, signals_held,
                     write_atomic)
-from .images import MAX_GRID_IMAGES, make_grid, refuse_other_image_formats, save_png, to_uint8
+from .images import ANIMATIONS, MAX_GRID_IMAGES, make_grid, refuse_other_image_formats, save_png, to_uint8
 from .nets import build_generator
 from .nets.conditional import with_labels
 from .plugins import check_run_components, load_plugins
@@ -155,6 +155,10 @@ def sample(source: str, num: int, out: str, seed: int = 0, use_ema: bool = True,
     if num > MAX_GRID_IMAGES and kind == ".png":
         raise GanforgeError(f"--num {num} is too many for one grid image (at most {MAX_GRID_IMAGES:,}); "
                             "write them to a .npy file or a folder of PNGs instead.")
+    if kind in ANIMATIONS:  # the animations sample writes are --interpolate's walks
+        raise GanforgeError(f"--out '{out_path}': an animation is of walks through the noise space: add "
+                            f"--interpolate STEPS (ganforge timelapse RUN --out {out_path.name} animates the run's "
+                            "sample grids); samples go to a .png grid, a .npy or a folder.")
     refuse_other_image_formats(out_path)
     if kind in OTHER_ARRAY_SUFFIXES:  # it would be a folder of PNGs named so
         raise GanforgeError(f"--out '{out_path}': sample writes a .npy of uint8 images (N, C, H, W), a .png grid "
