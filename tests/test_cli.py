@@ -227,6 +227,10 @@ def test_a_flag_as_other_gan_scripts_name_it_gets_ganforges_set(capsys):
                         "cuda or cuda:N names one."),
                        (["train", "dcgan-fmnist", "--outf", "out"],
                         "; the run's folder (its checkpoints, samples and logs) is given as --out FOLDER"),
+                       (["train", "dcgan-fmnist", "--ngf", "32"],
+                        "; the networks' widths are options of each: model.generator.options and "
+                        "model.discriminator.options (base_channels in dcgan-fmnist's and MMagic's, feature_dim in "
+                        "hw6's; ganforge config PRESET shows them)."),
                        (["train", "dcgan-fmnist", "--ngpu", "2"],
                         "; torchrun starts one process per GPU or CPU share, and each finds its rank itself: "
                         "torchrun --nproc_per_node N -m ganforge train ... (docs/distributed.md)"),

@@ -86,6 +86,11 @@ def _each_names_the_key_meant(pairs: tuple[tuple[str, str], ...]) -> None:
             load_config("dcgan-fmnist", [given])
 
 
+NETWORK_WIDTHS = ("The networks' widths are options of each: model.generator.options and "
+                  "model.discriminator.options (base_channels in dcgan-fmnist's and MMagic's, feature_dim in hw6's; "
+                  "ganforge config PRESET shows them).")
+
+
 def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
     """hw6's config dict (n_epoch, z_dim, workspace_dir, model_type), seed 000's num_workers and noise_size,
     seed 001's batchSize and MMEngine's max_iters: a student copying them got only the list of sections."""
@@ -109,7 +114,9 @@ def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
                         ("num_workers", "ganforge has no DataLoader workers: batches come from memory. "
                                         "train.threads sets torch's threads."),
                         ("model_type", "The hw6 presets are its model types: hw6-dcgan-64, hw6-wgan-64 and "
-                                       "hw6-wgan-gp-64.")):
+                                       "hw6-wgan-gp-64."),
+                        # PyTorch's DCGAN example's widths
+                        ("ngf", NETWORK_WIDTHS), ("ndf", NETWORK_WIDTHS)):
         with pytest.raises(GanforgeError, match=rf"unknown config key '{given}'. {re.escape(said)} Valid keys: "):
             load_config("dcgan-fmnist", [f"{given}=2"])
     _each_names_the_key_meant((("train_dataloader=[]", "data"), ("load_from=runs/a", "model.init_from"),

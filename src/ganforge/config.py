@@ -642,6 +642,10 @@ FOREIGN_SAYS = {
     "cuda": "The device is train.device: auto (the default) takes a GPU when torch sees one; cpu, cuda or cuda:N "
             "names one.",
     "model_type": "The hw6 presets are its model types: hw6-dcgan-64, hw6-wgan-64 and hw6-wgan-gp-64.",
+    **dict.fromkeys(("ngf", "ndf"),  # PyTorch's DCGAN example's widths: each network names its own
+                    "The networks' widths are options of each: model.generator.options and model.discriminator.options "
+                    "(base_channels in dcgan-fmnist's and MMagic's, feature_dim in hw6's; ganforge config PRESET shows "
+                    "them)."),
     **dict.fromkeys(("optim_wrapper", "optimizer", "optimizers"),  # MMEngine's OptimWrapperDict
                     "Each network has its own optimizer section: optim_g and optim_d."),
     **dict.fromkeys(("param_scheduler", "lr_config", "lr_scheduler", "scheduler"),
