@@ -2,9 +2,10 @@
 and settings that cannot go together. Each raises a GanforgeError naming the key and how to fix it."""
 from __future__ import annotations
 
+import dataclasses
 import re
 
-from .config import COMPILE_MODES, OPTIMIZERS, SEED_LIMIT, Config, ObjectiveConfig, OptimizerConfig
+from .config import COMPILE_MODES, OPTIMIZERS, SEED_LIMIT, Config, ObjectiveConfig, OptimizerConfig, SRConfig
 from .errors import GanforgeError, did_you_mean
 from .schedules import validate_schedule
 
@@ -172,6 +173,7 @@ def validate(cfg: Config) -> None:
         check_num(cfg.eval.num_samples, (), "config key 'eval.num_samples'")
         _validate_sr(cfg)
     else:  # checked before training, not at the first evaluation an hour in
+        _refuse_unread_sr(cfg)
         check_num(cfg.eval.num_samples, parse_metrics(cfg.eval.metrics, "config key 'eval.metrics'"),
                   "config key 'eval.num_samples'")
     FEATURES.get(cfg.eval.features)
@@ -231,6 +233,21 @@ def _validate_hooks(cfg: Config) -> None:
                                 "every setting it needs through its options).")
         seen.add(hook.name)
         HOOKS.parse(hook.name, hook.options, f"hooks[{i}] '{hook.name}'")
+
+
+def _refuse_unread_sr(cfg: Config) -> None:
+    """A GAN run reads no sr setting: one changed from its default (``--set sr.scale=2`` on dcgan-fmnist, meant
+    for super-resolution) would be dropped without a word."""
+    default = SRConfig()
+    changed = [f.name for f in dataclasses.fields(SRConfig) if getattr(cfg.sr, f.name) != getattr(default, f.name)]
+    if changed:
+        many = len(changed) > 1
+        keys = ", ".join(f"sr.{key}" for key in changed)
+        values = ", ".join(repr(getattr(cfg.sr, key)) for key in changed)
+        quoted = ", ".join(f"'sr.{key}'" for key in changed)
+        raise GanforgeError(f"config key{'s' * many} {quoted} {'are' if many else 'is'} set ({values}), but model.task is '{cfg.model.task}', which reads no sr setting (they are "
+                            f"super-resolution's); set model.task=sr (the srcnn-x4, msrresnet-x4 and srgan-x4 presets "
+                            f"do) or drop {keys}.")
 
 
 def _validate_sr(cfg: Config) -> None:
