@@ -250,6 +250,14 @@ def test_paired_folder_errors(tmp_path):
     ("eval.metrics=fid", "must name psnr and/or ssim"),
     ("sr.pixel_loss=l3", "unknown pixel loss 'l3'"),
     ("sr.pixel_weight=0", "needs a loss for G"),
+    # settings nothing reads, which were dropped without a word
+    ("sr.perceptual_net=vgg19", r"^config key 'sr.perceptual_net' is 'vgg19', but sr.perceptual_weight is 0 \(no "
+                                r"perceptual loss\); set sr.perceptual_weight \(srgan-x4's is 1.0\) or drop "
+                                r"sr.perceptual_net.$"),
+    ("sr.val_lr_root=val_lr", r"^config key 'sr.val_lr_root' is 'val_lr', but sr.val_root is empty: evaluation reads "
+                              r"fashion-mnist's test split, whose LR images are made by bicubic downsampling; set "
+                              r"sr.val_root to the HR images that sr.val_lr_root's files pair with, or drop "
+                              r"sr.val_lr_root.$"),
 ])
 def test_sr_config_errors(override, message):
     with pytest.raises(GanforgeError, match=message):

@@ -265,6 +265,15 @@ def _validate_sr(cfg: Config) -> None:
         _positive(getattr(sr, key), f"sr.{key}", allow_zero=True)
     if sr.perceptual_weight > 0:
         PERCEPTUAL_NETS.get(sr.perceptual_net)
+    elif sr.perceptual_net != SRConfig().perceptual_net:  # it would change nothing, without a word
+        raise GanforgeError(f"config key 'sr.perceptual_net' is '{sr.perceptual_net}', but sr.perceptual_weight is 0 "
+                            "(no perceptual loss); set sr.perceptual_weight (srgan-x4's is 1.0) or drop "
+                            "sr.perceptual_net.")
+    if sr.val_lr_root and not sr.val_root:  # the test split's LR images are made, never read from files
+        raise GanforgeError(f"config key 'sr.val_lr_root' is '{sr.val_lr_root}', but sr.val_root is empty: evaluation "
+                            f"reads {cfg.data.name}'s test split, whose LR images are made by bicubic downsampling; "
+                            "set sr.val_root to the HR images that sr.val_lr_root's files pair with, or drop "
+                            "sr.val_lr_root.")
     from .nets import NO_DISCRIMINATOR
 
     has_d = cfg.model.discriminator.name != NO_DISCRIMINATOR
