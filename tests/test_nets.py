@@ -147,6 +147,19 @@ def test_one_image_per_process_is_refused_only_where_a_network_needs_batch_stati
     assert all(m.num_batches_tracked == 0 for m in D.modules() if isinstance(m, nn.BatchNorm2d))  # a copy ran
 
 
+def test_a_network_that_fails_only_in_training_mode_is_named_before_the_first_step():
+    """Seed 000's BatchNorm1d at bn_eps=0 passed the eval-mode probe and failed at the first step with torch's
+    ValueError traceback (exit 1). The training-mode probe leaves BatchNorm's statistics as they were."""
+    with pytest.raises(GanforgeError, match=r"^generator 'mlp' failed in training mode on a probe batch of shape "
+                                            r"\(2, 100\): ValueError: batch_norm eps must be positive during training, "
+                                            r"but got 0.0 \(.*mlp.py:\d+\)$"):
+        build_networks(load_config("mmengine-gan-fmnist", ["model.generator.options.bn_eps=0"]))
+    G, D = build_networks(load_config("mmengine-gan-fmnist"))
+    norms = [m for m in G.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert G.training and norms and all(m.num_batches_tracked == 0 and not m.running_mean.any()
+                                        and (m.running_var == 1).all() for m in norms)
+
+
 def test_registry_lists_valid_names():
     with pytest.raises(GanforgeError, match=r"Registered generators: .*dcgan.*hw6-dcgan.*mlp"):
         GENERATORS.get("nope")

@@ -1,7 +1,6 @@
 """Networks. Importing this package registers the built-in generators and discriminators."""
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import warnings
@@ -124,7 +123,7 @@ def build_networks(cfg: Config, images_per_process: int = 2) -> tuple[nn.Module,
     """Build G and D (None for an SR model without one) and check G makes images of the data's shape.
 
     ``images_per_process``: the batch each process trains on (``train.batch_size`` over the torchrun
-    processes); at 1, G and D are also checked to train on single images (:func:`_check_single_images`).
+    processes); at 1, G and D are checked to train on single images (:func:`_check_training_mode`).
     """
     G = build_generator(cfg)
     d_name = cfg.model.discriminator.name
@@ -186,8 +185,9 @@ def build_networks(cfg: Config, images_per_process: int = 2) -> tuple[nn.Module,
                               f"{d_what} has BatchNorm, which makes each score depend on the whole batch, so the "
                               "penalty holds the wrong function to norm 1 (WGAN-GP's paper leaves BatchNorm out of "
                               f"the critic for this reason); {fix}.")
-        if images_per_process == 1:
-            _check_single_images([(G, probe[:1], g_what), (D, out[:1].detach(), d_what)], [t[:1] for t in labels])
+        one = images_per_process == 1  # the batch a process trains on: one image, or (the probe's) two
+        _check_training_mode([(G, probe[:1] if one else probe, g_what), (D, out[:1 if one else 2].detach(), d_what)],
+                             [t[:1] for t in labels] if one else list(labels), one)
     finally:
         for m in [m for m in (G, D) if m is not None]:
             m.train()
@@ -244,21 +244,32 @@ def _last_operation(y: torch.Tensor) -> str:
     return type(fn).__name__ if fn is not None else ""
 
 
-def _check_single_images(nets: list[tuple[nn.Module | None, torch.Tensor, str]], labels: list[torch.Tensor]) -> None:
-    """A training-mode forward of one image through a copy of each network (its BatchNorm statistics stay as
-    they are): a layer that needs batch statistics, as BatchNorm1d does, fails here in one line naming the
-    network, not with torch's ValueError at the first step."""
+def _check_training_mode(nets: list[tuple[nn.Module | None, torch.Tensor, str]], labels: list[torch.Tensor],
+                         one_image: bool) -> None:
+    """A training-mode forward of each network, as its first step makes, after the eval-mode probe: a layer that
+    fails only in training (BatchNorm1d on one image, or at eps 0; a forward's own ``if self.training`` branch)
+    fails here in one line naming the network, not with torch's traceback at the first step. Its buffers
+    (BatchNorm's statistics, spectral norm's vectors) are put back and the RNG forked, so the run trains as
+    without it; the weights are not copied, which a network near the memory's limit could not afford."""
     for net, x, what in nets:
         if net is None:
             continue
+        kept = [(buffer, buffer.clone()) for buffer in net.buffers()]
         try:
             # fork_rng: a layer that draws random numbers in training (dropout) leaves the run's RNG as it was
-            with torch.no_grad(), torch.random.fork_rng(devices=[]):
-                copy.deepcopy(net).train()(x, *labels)
+            with torch.no_grad(), torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
+                net.train()(x, *labels)
         except Exception as e:
-            raise GanforgeError(f"{what} cannot train on one image per process (train.batch_size over the "
-                                f"processes is 1): {type(e).__name__}: {e}. BatchNorm needs at least 2 images for "
-                                "its batch statistics; raise train.batch_size.") from None
+            if one_image:
+                raise GanforgeError(f"{what} cannot train on one image per process (train.batch_size over the "
+                                    f"processes is 1): {type(e).__name__}: {e}. BatchNorm needs at least 2 images "
+                                    "for its batch statistics; raise train.batch_size.") from None
+            raise GanforgeError(f"{what} failed in training mode on a probe batch of shape {tuple(x.shape)}: "
+                                f"{type(e).__name__}: {e} ({raised_at(e)})") from None
+        finally:
+            with torch.no_grad():
+                for buffer, value in kept:
+                    buffer.copy_(value)
 
 
 def _misshapen_images(out: torch.Tensor, want: tuple[int, ...], g_what: str, what: str) -> str:
