@@ -32,6 +32,11 @@ def ganforge(*args):
     (["data", "folder", "--out", "x.npy"], "ganforge data folder needs --root PATH"),
     (["data", "fashion-mnist", "--out", "x.npy", "--channels", "2"], "--channels must be 1 (grayscale) or 3 (RGB), got 2"),
     (["data", "fashion-mnist", "--out", "x.npy", "--resolution", "-1"], "--resolution must be > 0"),
+    # 0 was taken as the default (28x28, one channel), where the message says > 0
+    (["data", "fashion-mnist", "--out", "x.npy", "--resolution", "0"], "--resolution must be > 0 (leave it out for "
+                                                                       "the dataset's own size), got 0."),
+    (["data", "fashion-mnist", "--out", "x.npy", "--channels", "0"], "--channels must be 1 (grayscale) or 3 (RGB), "
+                                                                     "got 0."),
     (["data", "fashion-mnist", "--out", "."], "--out '.' is a folder; name the .npy file to write, e.g. "
                                               "fashion-mnist-train.npy"),  # it wrote the hidden file ./.npy
     (["data", "fashion-mnist", "--out", "x.npz"], "--out 'x.npz': ganforge data writes a .npy of uint8 images "

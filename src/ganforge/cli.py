@@ -135,9 +135,9 @@ def _cmd_data(args: argparse.Namespace) -> int:
         raise GanforgeError("ganforge data folder needs --root PATH, the folder of images to export.")
     if args.num is not None and args.num <= 0:  # before loading: the whole dataset is not needed to say so
         raise GanforgeError(f"--num must be > 0 (leave it out for every image), got {args.num}.")
-    if args.channels not in (0, 1, 3):
+    if args.channels not in (None, 1, 3):  # None: the dataset's own
         raise GanforgeError(f"--channels must be 1 (grayscale) or 3 (RGB), got {args.channels}.")
-    if args.resolution < 0:
+    if args.resolution is not None and args.resolution <= 0:
         raise GanforgeError(f"--resolution must be > 0 (leave it out for the dataset's own size), got {args.resolution}.")
     if Path(args.out).is_dir() or args.out.endswith(("/", os.sep)):  # 'out/' would become the hidden 'out/.npy'
         raise GanforgeError(f"--out '{args.out}' is a folder; name the .npy file to write, "
@@ -367,8 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--mirror", default="", metavar="URL", help="download the dataset's files from this base URL "
                    "instead of the official mirrors (a proxy, a local copy: file:///srv/mirror/)")
     d.add_argument("--num", type=int, default=None, help="first N images (default all)")
-    d.add_argument("--resolution", type=int, default=0, help="image side (default: 28, CIFAR-10 32)")
-    d.add_argument("--channels", type=int, default=0, help="1 or 3 (default: 1, CIFAR-10 and folders 3)")
+    d.add_argument("--resolution", type=int, default=None, help="image side (default: 28, CIFAR-10 32)")
+    d.add_argument("--channels", type=int, default=None, help="1 or 3 (default: 1, CIFAR-10 and folders 3)")
     d.set_defaults(func=_cmd_data)
 
     b = sub.add_parser("bench", help="benchmarks that write JSON")
