@@ -56,6 +56,26 @@ class _NotebookG(torch.nn.Module):
         return self.net(z).view(len(z), *self.shape)
 
 
+def test_grid_of_what_is_not_uint8_images_says_how_to_make_them():
+    """ganforge.grid(G(z)) in a notebook raised torch's "Can't call numpy() on Tensor that requires grad", and an
+    empty batch a ZeroDivisionError; the conversion offered is in the library the images are in."""
+    G = torch.nn.Sequential(torch.nn.Linear(4, 784), torch.nn.Tanh(), torch.nn.Unflatten(1, (1, 28, 28)))
+    x = G(torch.randn(2, 4))
+    with pytest.raises(GanforgeError, match=re.escape(
+            "grid takes uint8 images (N, C, H, W) with C 1 or 3, got float32 (2, 1, 28, 28). For floats in [-1, 1] "
+            "(a tanh generator's output), pass ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8); for floats "
+            "in [0, 1], (x * 255).round().clamp(0, 255).to(torch.uint8).")):
+        ganforge.grid(x)
+    assert ganforge.grid(((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)).size == (2 * 30 + 2, 30 + 2)
+    with pytest.raises(GanforgeError, match=re.escape(
+            "grid takes uint8 images (N, C, H, W) with C 1 or 3, got float32 (2, 28, 28, 3). It looks channels-last "
+            "(N, H, W, C): pass x.transpose(0, 3, 1, 2). For floats in [-1, 1] (a tanh generator's output), pass "
+            "((x + 1) * 127.5).round().clip(0, 255).astype('uint8');")):
+        ganforge.grid(np.zeros((2, 28, 28, 3), np.float32))
+    with pytest.raises(GanforgeError, match=r"^grid takes at least one image, got none \(shape \(0, 1, 28, 28\)\)\.$"):
+        ganforge.grid(np.zeros((0, 1, 28, 28), np.uint8))
+
+
 def test_train_sample_evaluate_and_grid_from_python(idx_root, tmp_path):
     out = tmp_path / "r"
     with pytest.warns(UserWarning, match=r"generator 'test-api-g' \(model.generator.name, defined in test_api\): "

@@ -326,12 +326,16 @@ def grid(images: np.ndarray | torch.Tensor, nrow: int | None = None):
     """uint8 images (N, C, H, W) tiled into one PIL image, ``nrow`` per row (default: a square); a notebook
     shows it inline, and ``.save("grid.png")`` writes it. Rows of images (R, S, C, H, W), as ``interpolate``'s
     walks and ``nearest``'s images are, keep a row each by default."""
-    from .images import make_grid, to_pil, uint8_images
+    from .images import make_grid, to_pil, uint8_hint, uint8_images
 
     if getattr(images, "ndim", None) == 5:
         nrow = images.shape[1] if nrow is None else nrow
         images = images.reshape(-1, *images.shape[2:])
-    return to_pil(make_grid(uint8_images(images, "grid takes"), nrow))
+    tensor = isinstance(images, torch.Tensor)
+    array = uint8_images(images, "grid takes", lambda shape, dtype: uint8_hint(shape, dtype, "pass", tensor))
+    if not len(array):
+        raise GanforgeError(f"grid takes at least one image, got none (shape {array.shape}).")
+    return to_pil(make_grid(array, nrow))
 
 
 def _toml(value: Any, where: str) -> str:

@@ -30,11 +30,28 @@ def unit_to_uint8(x: torch.Tensor) -> torch.Tensor:
     return x.detach().float().mul(255).round().clamp(0, 255).to(torch.uint8).cpu()
 
 
+def uint8_hint(shape: tuple[int, ...], dtype: np.dtype, verb: str = "save", tensor: bool = False) -> str:
+    """How to turn the common near misses into uint8 (N, C, H, W): channels last, no channel axis, floats; in
+    torch's words for a ``tensor``, NumPy's otherwise. ``verb``: what to do with the result ("save", "pass")."""
+    hints = []
+    if len(shape) == 4 and shape[-1] in (1, 3) and shape[1] not in (1, 3):
+        reorder = "permute" if tensor else "transpose"
+        hints.append(f"It looks channels-last (N, H, W, C): {verb} x.{reorder}(0, 3, 1, 2).")
+    if len(shape) == 3:
+        hints.append(f"For grayscale without a channel axis, {verb} x[:, None].")
+    if dtype.kind == "f":
+        to_8_bit = ".clamp(0, 255).to(torch.uint8)" if tensor else ".clip(0, 255).astype('uint8')"
+        hints.append(f"For floats in [-1, 1] (a tanh generator's output), {verb} ((x + 1) * 127.5).round()"
+                     f"{to_8_bit}; for floats in [0, 1], (x * 255).round(){to_8_bit}.")
+    return "".join(" " + h for h in hints)
+
+
 def uint8_images(images: np.ndarray | torch.Tensor, must: str, hint: Callable[[tuple, np.dtype], str] | None = None
                  ) -> np.ndarray:
     """``images`` (an array or a tensor) as a NumPy array, if they are uint8 (N, C, H, W) with C 1 or 3; else an
     error that begins with ``must`` ("grid takes") and ends with ``hint(shape, dtype)``, how to convert them."""
-    array = images.cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    # detach: a generator's output in a notebook requires grad, which .numpy() refuses
+    array = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
     if array.dtype != np.uint8 or array.ndim != 4 or array.shape[1] not in (1, 3):
         raise GanforgeError(f"{must} uint8 images (N, C, H, W) with C 1 or 3, got {array.dtype} {array.shape}."
                             f"{hint(array.shape, array.dtype) if hint else ''}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import shlex
 import sys
 import warnings
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..config import DataConfig
 from ..data import check_dataset
@@ -18,7 +20,7 @@ from ..data.folder import (SIXTEEN_BIT, decode_files, image_files, read_header, 
                            subfolder_classes, subfolder_labels)
 from ..errors import GanforgeError, did_you_mean_path
 from ..files import check_output_file, write_json
-from ..images import IMAGE_SUFFIXES, uint8_images
+from ..images import IMAGE_SUFFIXES, uint8_hint, uint8_images
 from ..memory import check_fits
 from ..plugins import check_run_components
 from ..run_folder import is_ganforge_run
@@ -27,20 +29,6 @@ from ..training import checkpoint as ckpt
 from ..wording import say, settings_named
 from .evaluate import (METRICS, SR_METRIC_NAMES, array_batches, check_num, evaluate_images, format_table,
                        parse_metrics, seeded_subset)
-
-
-def _npy_hint(shape: tuple[int, ...], dtype: np.dtype) -> str:
-    """How to turn the common near misses into uint8 (N, C, H, W): channels last, no channel axis, floats."""
-    hints = []
-    if len(shape) == 4 and shape[-1] in (1, 3) and shape[1] not in (1, 3):
-        hints.append("It looks channels-last (N, H, W, C): save x.transpose(0, 3, 1, 2).")
-    if len(shape) == 3:
-        hints.append("For grayscale without a channel axis, save x[:, None].")
-    if dtype.kind == "f":
-        hints.append("For floats in [-1, 1] (a tanh generator's output), save ((x + 1) * 127.5).round()"
-                     ".clip(0, 255).astype('uint8'); for floats in [0, 1], (x * 255).round().clip(0, 255)"
-                     ".astype('uint8').")
-    return "".join(" " + h for h in hints)
 
 
 def _refuse_npz(path: Path) -> None:
@@ -63,7 +51,7 @@ def _refuse_npz(path: Path) -> None:
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise GanforgeError(f"'{path}' is not a readable .npz archive: {e}") from None
     key = names[0]
-    hint = _npy_hint(shape, dtype).replace("save x", f"save np.load('{path.name}')['{key}']", 1)
+    hint = uint8_hint(shape, dtype).replace("save x", f"save np.load('{path.name}')['{key}']", 1)
     raise GanforgeError(f"'{path}' is a .npz archive ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}; "
                         f"'{key}' is {dtype} {shape}); evaluate reads one .npy of uint8 images "
                         f"(N, C, H, W): np.save('x.npy', np.load('{path.name}')['{key}']).{hint}")
@@ -77,7 +65,7 @@ def _load_npy(path: Path) -> np.ndarray:
         images = np.load(path, mmap_mode="r")
     except ValueError as e:
         raise GanforgeError(f"'{path}' is not a numpy array file: {e}") from None
-    return uint8_images(images, f"'{path}' must hold", _npy_hint)
+    return uint8_images(images, f"'{path}' must hold", uint8_hint)
 
 
 def _is_image_folder(path: Path) -> bool:
@@ -186,7 +174,8 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
     if not isinstance(source, (str, Path)):  # images in memory (ganforge.evaluate from Python): no file is written
         given, num = num is not None, DEFAULT_NUM if num is None else num
         check_num(num, parse_metrics(names, flag), num_name)
-        images = FolderImages(uint8_images(source, "the array to evaluate must hold", _npy_hint), 0)
+        images = FolderImages(uint8_images(source, "the array to evaluate must hold", functools.partial(
+            uint8_hint, verb="pass", tensor=isinstance(source, torch.Tensor))), 0)
         result = _score_images(images, "the array given", names, num, given, features, ref, seed, where, num_name)
         return _report(result, json_out)
     path = Path(source)
