@@ -513,6 +513,29 @@ def test_upscale_from_python_gives_the_commands_image(sr_run, photos, tmp_path):
         ganforge.upscale(sr_run, torch.zeros(1, 8, 8, dtype=torch.uint8))
 
 
+def test_upscale_from_python_takes_a_path_and_says_how_to_convert_what_it_cannot_take(sr_run, photos, tmp_path):
+    """A path (a str or Path) was torch's "new(): invalid data type 'str'", a list of PIL images "Could not infer
+    dtype of Image"; a float or channels-last image gets the conversion to write."""
+    src = sorted(photos[1].glob("*.png"))[0]
+    with Image.open(src) as lr:
+        one = ganforge.upscale(sr_run, lr, tile=5)
+    assert torch.equal(ganforge.upscale(sr_run, str(src), tile=5), one)
+    assert torch.equal(ganforge.upscale(sr_run, src, tile=5), one)
+    for given, said in (
+            (photos[1], f"upscale takes one image, but '{photos[1]}' is a folder; upscale a folder with the command: "
+                        f"ganforge upscale RUN '{photos[1]}' --out FOLDER"),
+            (tmp_path / "nothere.png", f"'{tmp_path / 'nothere.png'}' does not exist"),
+            ([Image.new("RGB", (8, 8))] * 2, "upscale takes one image or one batch (N, C, h, w), got a list of 2; "
+                                             "upscale each: [ganforge.upscale(run, image) for image in images]"),
+            (torch.rand(3, 8, 8, requires_grad=True),
+             "got torch.float32 (3, 8, 8). For floats in [0, 1] (super-resolution's range), pass (x * 255).round()"
+             ".clamp(0, 255).to(torch.uint8)."),
+            (np.zeros((8, 8, 3), np.uint8), "got torch.uint8 (8, 8, 3). It looks channels-last (h, w, C): pass "
+                                            "x.transpose(2, 0, 1).")):
+        with pytest.raises(GanforgeError, match=re.escape(said)):
+            ganforge.upscale(sr_run, given)
+
+
 def test_upscale_from_python_reads_a_16_bit_or_float_image_as_the_command_does(sr_run, tmp_path):
     """A PIL image given to ganforge.upscale is scaled as the command scales the file, not clipped by convert()."""
     levels = np.arange(144, dtype=np.float32).reshape(12, 12) / 143

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .config import SEED_LIMIT
-from .errors import GanforgeError, format_warning
+from .errors import GanforgeError, did_you_mean_path, format_warning
 from .files import json_name_problem
 from .run_folder import missing_run
 from .wording import python_call
@@ -211,12 +211,12 @@ def nearest(run: str | Path, num: int = 8, k: int = 5, *, seed: int = 0, class_:
 def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema: bool = True) -> torch.Tensor:
     """LR images upscaled by a super-resolution run, as ``ganforge upscale`` does (tiled, so memory stays bounded).
 
-    ``images``: a PIL image, or uint8 (C, h, w) or (N, C, h, w) in an array or tensor, with the run's channels.
-    Returns uint8 of the same rank, ``sr.scale`` times the side.
+    ``images``: an image file's path, a PIL image, or uint8 (C, h, w) or (N, C, h, w) in an array or tensor, with
+    the run's channels. Returns uint8 of the same rank, ``sr.scale`` times the side.
     """
     from PIL import Image
 
-    from .data.folder import as_8_bit
+    from .data.folder import as_8_bit, decode_image
     from .images import unit_to_uint8
     from .upscaling import check_tiling, load_sr_generator, upscale_tensor
 
@@ -224,6 +224,20 @@ def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema:
     check_tiling(tile, overlap)
     G, cfg = load_sr_generator(run, ema)
     channels = cfg.data.channels
+    if isinstance(images, (list, tuple)):  # of PIL images, most often, perhaps of several sizes
+        raise GanforgeError(f"upscale takes one image or one batch (N, C, h, w), got a {type(images).__name__} of "
+                            f"{len(images)}; upscale each: [ganforge.upscale(run, image) for image in images].")
+    if isinstance(images, (str, Path)):  # read as `ganforge upscale FILE` reads it
+        path = Path(images).expanduser()
+        if path.is_dir():
+            raise GanforgeError(f"upscale takes one image, but '{path}' is a folder; upscale a folder with the "
+                                f"command: ganforge upscale RUN '{path}' --out FOLDER.")
+        if not path.is_file():
+            raise GanforgeError(f"'{path}' does not exist; give an image file.{did_you_mean_path(path)}")
+        decoded = decode_image(path, 0, channels)
+        if isinstance(decoded, str):
+            raise GanforgeError(f"'{path}' could not be read as an image: {decoded.rstrip('.')}.")
+        images = decoded.image
     if isinstance(images, Image.Image):  # read as `ganforge upscale` reads a file (16-bit, float, transparency)
         try:
             array = np.asarray(as_8_bit(images, channels)[0])
@@ -234,8 +248,16 @@ def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema:
     # tensors over memory it cannot write
     x = torch.as_tensor(np.require(images, requirements=["C", "W"]) if isinstance(images, np.ndarray) else images)
     if x.dtype != torch.uint8 or x.ndim not in (3, 4) or x.shape[-3] != channels:
+        hint, tensor = "", isinstance(images, torch.Tensor)  # the conversion in torch's words or NumPy's
+        if x.ndim in (3, 4) and x.shape[-1] == channels and x.shape[-3] != channels:
+            axes = "(2, 0, 1)" if x.ndim == 3 else "(0, 3, 1, 2)"
+            hint += (f" It looks channels-last ({'N, ' * (x.ndim == 4)}h, w, C): pass "
+                     f"x.{'permute' if tensor else 'transpose'}{axes}.")
+        if x.is_floating_point():
+            to_8_bit = ".clamp(0, 255).to(torch.uint8)" if tensor else ".clip(0, 255).astype('uint8')"
+            hint += f" For floats in [0, 1] (super-resolution's range), pass (x * 255).round(){to_8_bit}."
         raise GanforgeError(f"upscale takes uint8 images (C, h, w) or (N, C, h, w) with C {channels}, as the run "
-                            f"was trained, got {x.dtype} {tuple(x.shape)}.")
+                            f"was trained, got {x.dtype} {tuple(x.shape)}.{hint}")
     lr = (x[None] if x.ndim == 3 else x).to(next(G.parameters()).device).float() / 255.0
     out = upscale_tensor(G, lr, cfg.sr.scale, tile, overlap, convert=unit_to_uint8)
     return out[0] if x.ndim == 3 else out
