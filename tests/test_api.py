@@ -76,6 +76,24 @@ def test_grid_of_what_is_not_uint8_images_says_how_to_make_them():
         ganforge.grid(np.zeros((0, 1, 28, 28), np.uint8))
 
 
+def test_a_number_or_config_of_the_wrong_kind_is_named_before_any_work(tmp_path):
+    """timelapse(fps="4") and sample(truncation="0.5") raised Python's TypeError from a comparison, grid(nrow=-1)
+    NumPy's "negative dimensions", and train({...}) with the overrides given as the config 'unknown preset'."""
+    for call, said in (
+            (lambda: ganforge.timelapse(tmp_path, tmp_path / "t.gif", fps="4"), "fps must be a number, got '4' (str)."),
+            (lambda: ganforge.sample(tmp_path, 4, truncation="0.5"), "truncation must be a number, got '0.5' (str)."),
+            (lambda: ganforge.interpolate(tmp_path, 2, 4, truncation=float("nan")), "truncation must be a finite "
+                                                                                    "number, got nan (float)."),
+            (lambda: ganforge.grid(np.zeros((4, 1, 28, 28), np.uint8), nrow=-1), "nrow must be at least 1, got -1."),
+            (lambda: ganforge.grid(np.zeros((4, 1, 28, 28), np.uint8), nrow=0), "nrow must be at least 1, got 0."),
+            (lambda: ganforge.train({"train.max_steps": 3}, tmp_path / "r"),
+             "config is a dict; name a preset or a config file, and give the dict as the overrides: "
+             "ganforge.train('dcgan-fmnist', out, {'train.max_steps': 3}).")):
+        with pytest.raises(GanforgeError, match=f"^{re.escape(said)}$"):
+            call()
+    assert not (tmp_path / "r").exists()
+
+
 def test_train_sample_evaluate_and_grid_from_python(idx_root, tmp_path):
     out = tmp_path / "r"
     with pytest.warns(UserWarning, match=r"generator 'test-api-g' \(model.generator.name, defined in test_api\): "

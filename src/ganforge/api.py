@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import math
 import os
 import signal
 import warnings
@@ -114,6 +115,19 @@ def _integers(**given: Any) -> tuple[int, ...]:
     return tuple(int(v) for v in given.values())
 
 
+def _numbers(**given: Any) -> tuple[float | None, ...]:
+    """The values as Python floats (None stays None: an option left off), refusing what is no finite number
+    before any work: a string compared with a number raised Python's TypeError, and a NaN passed every check."""
+    for name, value in given.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise GanforgeError(f"{name} must be a number, got {value!r} ({type(value).__name__}).")
+        if not math.isfinite(value):
+            raise GanforgeError(f"{name} must be a finite number, got {value!r} ({type(value).__name__}).")
+    return tuple(None if v is None else float(v) for v in given.values())
+
+
 @_in_python
 def train(config: str | Path = "dcgan-fmnist", out: str | Path | None = None,
           overrides: Mapping[str, Any] | Iterable[str] = (), *, resume: bool = False, force: bool = False) -> Path:
@@ -133,6 +147,10 @@ def train(config: str | Path = "dcgan-fmnist", out: str | Path | None = None,
     from .config import load_config
     from .plugins import outside_plugins
     from .training.run import train as train_run
+
+    if isinstance(config, Mapping):  # the overrides given first, the preset left out
+        raise GanforgeError(f"config is a dict; name a preset or a config file, and give the dict as the overrides: "
+                            f"ganforge.train('dcgan-fmnist', out, {dict(config)!r}).")
 
     sets = as_overrides(overrides)
     run_dir = Path(out) if out is not None else Path("runs") / Path(str(config)).stem
@@ -171,6 +189,7 @@ def sample(run: str | Path, num: int = 64, *, seed: int = 0, class_: int | str |
     from .sampling import generate_all, load_for_sampling
 
     num, seed = _integers(num=num, seed=seed)
+    truncation, = _numbers(truncation=truncation)
     if num <= 0:
         raise GanforgeError(f"num must be > 0, got {num}.")
     G, cfg, label = load_for_sampling(run, ema, truncation, None if class_ is None else str(class_))
@@ -187,6 +206,7 @@ def interpolate(run: str | Path, num: int = 8, steps: int = 10, *, seed: int = 0
     from .interpolation import interpolate as walk, load_for_walks
 
     num, steps, seed = _integers(num=num, steps=steps, seed=seed)
+    truncation, = _numbers(truncation=truncation)
     G, cfg, label, to_label = load_for_walks(run, ema, truncation, None if class_ is None else str(class_),
                                              None if to_class is None else str(to_class))
     return walk(G, cfg.model.z_dim, num, steps, seed, truncation, cfg.model.num_classes, label, to_label)
@@ -204,6 +224,7 @@ def nearest(run: str | Path, num: int = 8, k: int = 5, *, seed: int = 0, class_:
     from .neighbours import nearest_neighbours
 
     num, k, seed = _integers(num=num, k=k, seed=seed)
+    truncation, = _numbers(truncation=truncation)
     return nearest_neighbours(run, num, k, seed, ema, truncation, None if class_ is None else str(class_), features)
 
 
@@ -328,6 +349,8 @@ def timelapse(run: str | Path, out: str | Path, *, fps: float = 4.0, frames: int
     Returns (grids written, first step, last step)."""
     from .animation import write_timelapse
 
+    fps, = _numbers(fps=fps)
+    frames, = _integers(frames=frames)
     return write_timelapse(run, out, fps=fps, frames=frames)
 
 
@@ -353,6 +376,10 @@ def grid(images: np.ndarray | torch.Tensor, nrow: int | None = None):
     if getattr(images, "ndim", None) == 5:
         nrow = images.shape[1] if nrow is None else nrow
         images = images.reshape(-1, *images.shape[2:])
+    if nrow is not None:
+        nrow, = _integers(nrow=nrow)
+        if nrow < 1:  # 0 took the default silently, and below it NumPy said "negative dimensions"
+            raise GanforgeError(f"nrow must be at least 1, got {nrow}.")
     tensor = isinstance(images, torch.Tensor)
     array = uint8_images(images, "grid takes", lambda shape, dtype: uint8_hint(shape, dtype, "pass", tensor))
     if not len(array):
