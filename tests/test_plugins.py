@@ -63,6 +63,25 @@ def test_a_plugin_that_fails_to_import_is_a_one_line_error(tmp_path):
     assert sys.modules["ganforge_plugin_broken_plugin"].LOADED
 
 
+def test_a_plugin_written_for_mmengine_or_that_registers_nothing_says_how_to_register(tmp_path):
+    """Seed 004's `from mmagic.registry import MODELS` and `@MODELS.register_module()` was told to install the
+    package; a class left unregistered was 'unknown generator' alone."""
+    (tmp_path / "seed_style.py").write_text("from mmagic.registry import MODELS\n")
+    with pytest.raises(GanforgeError, match=re.escape(
+            f"plugin '{tmp_path / 'seed_style.py'}' imports 'mmagic', which ganforge does not use "
+            f"({tmp_path / 'seed_style.py'}:1): its registries stand in for MMEngine's and MMagic's. Write "
+            "`from ganforge.registry import GENERATORS` and `@GENERATORS.register(\"my-g\")` where the seed writes "
+            "`@MODELS.register_module()` (DISCRIMINATORS and LOSSES alike; examples/custom_model.py).")):
+        load_config("dcgan-fmnist", [f'plugins=["{tmp_path / "seed_style.py"}"]'])
+    (tmp_path / "unregistered.py").write_text("import torch.nn as nn\nclass MyG(nn.Module):\n    pass\n")
+    with pytest.raises(GanforgeError, match=re.escape(
+            "unknown generator 'my-g'. Registered generators: dcgan, hw6-dcgan, mlp, mmagic-dcgan, msrresnet, "
+            "sngan-cnn, srcnn. The plugins (unregistered.py) were imported, and none registered 'my-g': a class "
+            "becomes a generator by @GENERATORS.register(\"my-g\") (from ganforge.registry import GENERATORS; "
+            "examples/custom_model.py).")):
+        load_config("dcgan-fmnist", [f'plugins=["{tmp_path / "unregistered.py"}"]', "model.generator.name=my-g"])
+
+
 def test_a_name_registered_twice_names_both_places(tmp_path):
     """One file imported as a module and as a path defines its classes twice; the message said only
     "registered twice; pick another name", though the user had registered the name once."""

@@ -61,6 +61,10 @@ def _imported_from(path: Path):
     return None
 
 
+# the OpenMMLab packages the seeds' registries come from (MMEngine's MODELS, MMagic's, their predecessors')
+OPENMMLAB = ("mmengine", "mmagic", "mmcv", "mmedit", "mmgen")
+
+
 def load_plugins(plugins: tuple[str, ...], base: Path | None = None, run_dir: Path | None = None) -> None:
     """Import a user's modules so their ``@register`` decorators run.
 
@@ -113,6 +117,13 @@ def load_plugins(plugins: tuple[str, ...], base: Path | None = None, run_dir: Pa
                     sys.path.append(str(base))
                 importlib.import_module(plugin)
         except ModuleNotFoundError as e:
+            if e.name and e.name.split(".")[0] in OPENMMLAB and not plugin.startswith(e.name):
+                # seed 004's `from mmagic.registry import MODELS`: ganforge's registries are what it reaches for
+                raise GanforgeError(f"plugin '{plugin}' imports '{e.name}', which ganforge does not use "
+                                    f"({raised_at(e)}): its registries stand in for MMEngine's and MMagic's. Write "
+                                    "`from ganforge.registry import GENERATORS` and `@GENERATORS.register(\"my-g\")` "
+                                    "where the seed writes `@MODELS.register_module()` (DISCRIMINATORS and LOSSES "
+                                    "alike; examples/custom_model.py).") from None
             if e.name and not (plugin == e.name or plugin.startswith(e.name + ".")):
                 # the plugin was found; a module it imports is missing
                 raise GanforgeError(f"plugin '{plugin}' imports '{e.name}', which is not installed "

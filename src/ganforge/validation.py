@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 from .config import COMPILE_MODES, OPTIMIZERS, SEED_LIMIT, Config, ObjectiveConfig, OptimizerConfig, SRConfig
 from .errors import GanforgeError, did_you_mean
@@ -58,7 +59,16 @@ def validate(cfg: Config) -> None:
                 raise GanforgeError("model.discriminator.spectral_norm is true, but model.discriminator.name is "
                                     "'none' (no discriminator); drop the spectral_norm setting or name a discriminator.")
             continue
-        registry.parse(net.name, net.options, f"model.{key} '{net.name}'")
+        try:
+            registry.parse(net.name, net.options, f"model.{key} '{net.name}'")
+        except GanforgeError as e:
+            if cfg.plugins and net.name not in registry.names():  # a class in a plugin, left unregistered
+                names = ", ".join(Path(plugin).name for plugin in cfg.plugins)
+                name = registry.kind.upper() + "S"
+                raise GanforgeError(f"{e} The plugins ({names}) were imported, and none registered '{net.name}': a "
+                                    f"class becomes a {registry.kind} by @{name}.register(\"{net.name}\") (from "
+                                    f"ganforge.registry import {name}; examples/custom_model.py).") from None
+            raise
     LOSSES.get(cfg.objective.loss)
     OBJECTIVES.parse(cfg.objective.name, cfg.objective.options)
     _validate_hooks(cfg)
