@@ -503,7 +503,7 @@ from ganforge.registry import GENERATORS
 
 @dataclass(frozen=True)
 class Hunger:
-    after: int = 0  # training forwards before it asks too much whatever the batch (0: never)
+    after: int = 0  # steps' forwards before it asks too much whatever the batch (0: never)
 
 @GENERATORS.register("hungry-g", Hunger)
 class HungryG(nn.Module):
@@ -513,8 +513,9 @@ class HungryG(nn.Module):
         self.shape, self.fc = (channels, resolution, resolution), nn.Linear(z_dim, channels * resolution ** 2)
         self.after, self.calls = opts.after, 0
     def forward(self, z):
-        self.calls += self.training
-        if self.training and (z.shape[0] >= 64 or self.calls == self.after):
+        step = self.training and torch.is_grad_enabled()  # a step's forward, not the training-mode probe's
+        self.calls += step
+        if step and (z.shape[0] >= 64 or self.calls == self.after):
             torch.empty(1 << 50, dtype=torch.uint8, device=z.device)
         return torch.tanh(self.fc(z)).view(-1, *self.shape)
 '''
