@@ -186,7 +186,8 @@ def build_networks(cfg: Config, images_per_process: int = 2) -> tuple[nn.Module,
                               "penalty holds the wrong function to norm 1 (WGAN-GP's paper leaves BatchNorm out of "
                               f"the critic for this reason); {fix}.")
         one = images_per_process == 1  # the batch a process trains on: one image, or (the probe's) two
-        _check_training_mode([(G, probe[:1] if one else probe, g_what), (D, out[:1 if one else 2].detach(), d_what)],
+        fake = (out[:1] if one else out).detach()
+        _check_training_mode([(G, probe[:1] if one else probe, g_what), (D, fake, d_what)],
                              [t[:1] for t in labels] if one else list(labels), one)
     finally:
         for m in [m for m in (G, D) if m is not None]:
