@@ -236,6 +236,11 @@ def test_a_flag_as_other_gan_scripts_name_it_gets_ganforges_set(capsys):
                         "; the networks' widths are options of each: model.generator.options and "
                         "model.discriminator.options (base_channels in dcgan-fmnist's and MMagic's, feature_dim in "
                         "hw6's; ganforge config PRESET shows them)."),
+                       (["train", "dcgan-fmnist", "--amp"],
+                        "; mixed precision is train.precision: bf16 (autocast), fp16 (autocast with a GradScaler; CUDA "
+                        "only), fp32, or auto (bf16 where the CPU computes it natively, else fp32)."),
+                       (["train", "dcgan-fmnist", "--nc", "3"], f"{said}data.channels=3"),
+                       (["train", "dcgan-fmnist", "--log-interval", "10"], f"{said}log.every_steps=10"),
                        (["train", "dcgan-fmnist", "--ngpu", "2"],
                         "; torchrun starts one process per GPU or CPU share, and each finds its rank itself: "
                         "torchrun --nproc_per_node N -m ganforge train ... (docs/distributed.md)"),

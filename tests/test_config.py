@@ -91,6 +91,12 @@ NETWORK_WIDTHS = ("The networks' widths are options of each: model.generator.opt
                   "ganforge config PRESET shows them).")
 
 
+MIXED_PRECISION = ("Mixed precision is train.precision: bf16 (autocast), fp16 (autocast with a GradScaler; CUDA "
+                   "only), fp32, or auto (bf16 where the CPU computes it natively, else fp32).")
+GPUS = ("The device is train.device (cuda:N names GPU N); for several GPUs, start ganforge under torchrun: torchrun "
+        "--nproc_per_node N -m ganforge train ... (docs/distributed.md).")
+
+
 def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
     """hw6's config dict (n_epoch, z_dim, workspace_dir, model_type), seed 000's num_workers and noise_size,
     seed 001's batchSize and MMEngine's max_iters: a student copying them got only the list of sections."""
@@ -102,6 +108,11 @@ def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
     # PyTorch's DCGAN example's names (--imageSize, --dataroot, --manualSeed) and WGAN-GP's LAMBDA, as keys too
     _each_names_the_key_meant((("imageSize=64", "data.resolution"), ("data.dataroot=faces", "data.root"),
                                ("manualSeed=1", "train.seed"), ("objective.lambda_gp=10", "objective.gp_weight")))
+    # the DCGAN example's nc, and the logging and checkpoint intervals of PyTorch-GAN's and other loops
+    _each_names_the_key_meant((("nc=3", "data.channels"), ("img_channels=3", "data.channels"),
+                               ("log_interval=10", "log.every_steps"), ("print_freq=10", "log.every_steps"),
+                               ("save_interval=500", "log.checkpoint_every_steps"),
+                               ("checkpoint_interval=500", "log.checkpoint_every_steps")))
     for given, said in (("beta1", "Adam's betas are one list for each network's optimizer: optim_g.betas and "
                                   "optim_d.betas, as [0.5, 0.999]."),
                         ("outf", "A run's folder is not a config key: give it as --out FOLDER; its "
@@ -116,7 +127,10 @@ def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
                         ("model_type", "The hw6 presets are its model types: hw6-dcgan-64, hw6-wgan-64 and "
                                        "hw6-wgan-gp-64."),
                         # PyTorch's DCGAN example's widths
-                        ("ngf", NETWORK_WIDTHS), ("ndf", NETWORK_WIDTHS)):
+                        ("ngf", NETWORK_WIDTHS), ("ndf", NETWORK_WIDTHS),
+                        # Lightning's and accelerate's names for mixed precision, and a loop's GPU choice
+                        ("amp", MIXED_PRECISION), ("mixed_precision", MIXED_PRECISION), ("fp16", MIXED_PRECISION),
+                        ("gpus", GPUS), ("gpu_ids", GPUS)):
         with pytest.raises(GanforgeError, match=rf"unknown config key '{given}'. {re.escape(said)} Valid keys: "):
             load_config("dcgan-fmnist", [f"{given}=2"])
     _each_names_the_key_meant((("train_dataloader=[]", "data"), ("load_from=runs/a", "model.init_from"),

@@ -607,6 +607,11 @@ FOREIGN_KEYS = {
     **dict.fromkeys(("accu_iters", "disc_accu_iters", "gen_accu_iters", "accumulation_steps",
                      "gradient_accumulation_steps", "accumulate_grad_batches"), "objective.accumulate"),
     "sample_interval": "log.sample_every_steps",
+    # the DCGAN example's nc, and other loops' image channels, logging and checkpoint intervals
+    **dict.fromkeys(("nc", "img_channels", "image_channels", "channels_img", "n_channels"), "data.channels"),
+    **dict.fromkeys(("log_interval", "log_every", "print_freq", "print_every", "display_freq"), "log.every_steps"),
+    **dict.fromkeys(("save_interval", "save_every", "checkpoint_interval", "ckpt_interval", "save_freq"),
+                    "log.checkpoint_every_steps"),
     # the top-level names of MMEngine's and MMagic's Python configs (seeds 000 and 004)
     **dict.fromkeys(("train_dataloader", "dataloader", "train_dataset", "dataset"), "data"),
     "custom_hooks": "hooks",
@@ -642,6 +647,13 @@ FOREIGN_SAYS = {
     "cuda": "The device is train.device: auto (the default) takes a GPU when torch sees one; cpu, cuda or cuda:N "
             "names one.",
     "model_type": "The hw6 presets are its model types: hw6-dcgan-64, hw6-wgan-64 and hw6-wgan-gp-64.",
+    # Lightning's precision=16-mixed, accelerate's mixed_precision, a loop's --amp or --fp16
+    **dict.fromkeys(("amp", "use_amp", "fp16", "mixed_precision"),
+                    "Mixed precision is train.precision: bf16 (autocast), fp16 (autocast with a GradScaler; CUDA only), "
+                    "fp32, or auto (bf16 where the CPU computes it natively, else fp32)."),
+    **dict.fromkeys(("gpu", "gpus", "gpu_ids", "num_gpus", "ngpu"),
+                    "The device is train.device (cuda:N names GPU N); for several GPUs, start ganforge under torchrun: "
+                    "torchrun --nproc_per_node N -m ganforge train ... (docs/distributed.md)."),
     **dict.fromkeys(("ngf", "ndf"),  # PyTorch's DCGAN example's widths: each network names its own
                     "The networks' widths are options of each: model.generator.options and model.discriminator.options "
                     "(base_channels in dcgan-fmnist's and MMagic's, feature_dim in hw6's; ganforge config PRESET shows "
