@@ -108,6 +108,16 @@ def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
     # PyTorch's DCGAN example's names (--imageSize, --dataroot, --manualSeed) and WGAN-GP's LAMBDA, as keys too
     _each_names_the_key_meant((("imageSize=64", "data.resolution"), ("data.dataroot=faces", "data.root"),
                                ("manualSeed=1", "train.seed"), ("objective.lambda_gp=10", "objective.gp_weight")))
+    # seed 001's Config (zDim, numEpochs, logStep), in its camel case
+    _each_names_the_key_meant((("zDim=64", "model.z_dim"), ("numEpochs=5", "train.max_epochs"),
+                               ("logStep=625", "log.every_steps")))
+    # seed 000's BATCH_SIZE: a key in capitals, in its section or outside it
+    with pytest.raises(GanforgeError, match=r"unknown config key 'BATCH_SIZE'\. It is a key of another section: "
+                                            r"train\.batch_size\. Valid keys"):
+        load_config("dcgan-fmnist", ["BATCH_SIZE=64"])
+    with pytest.raises(GanforgeError, match=r"unknown config key 'train\.BATCH_SIZE'\. Did you mean 'batch_size'\? "
+                                            r"Config keys are lower case\. Valid keys"):
+        load_config("dcgan-fmnist", ["train.BATCH_SIZE=64"])
     # the DCGAN example's nc, and the logging and checkpoint intervals of PyTorch-GAN's and other loops
     _each_names_the_key_meant((("nc=3", "data.channels"), ("img_channels=3", "data.channels"),
                                ("log_interval=10", "log.every_steps"), ("print_freq=10", "log.every_steps"),
@@ -130,7 +140,13 @@ def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
                         ("ngf", NETWORK_WIDTHS), ("ndf", NETWORK_WIDTHS),
                         # Lightning's and accelerate's names for mixed precision, and a loop's GPU choice
                         ("amp", MIXED_PRECISION), ("mixed_precision", MIXED_PRECISION), ("fp16", MIXED_PRECISION),
-                        ("gpus", GPUS), ("gpu_ids", GPUS)):
+                        ("gpus", GPUS), ("gpu_ids", GPUS),
+                        # seed 001's MLP widths and flattened image size
+                        ("hiddenDim", "The MLPs' hidden widths are model.generator.options.hidden and "
+                                      "model.discriminator.options.hidden, each a list (seed 001's hiddenDim=512 is "
+                                      "[512])."),
+                        ("imageDim", "The image size is data.channels and data.resolution (seed 001's imageDim = 28 "
+                                     "* 28 * 1 is data.resolution=28, data.channels=1).")):
         with pytest.raises(GanforgeError, match=rf"unknown config key '{given}'. {re.escape(said)} Valid keys: "):
             load_config("dcgan-fmnist", [f"{given}=2"])
     _each_names_the_key_meant((("train_dataloader=[]", "data"), ("load_from=runs/a", "model.init_from"),

@@ -520,8 +520,9 @@ def _key_types(cls: type, prefix: str = "") -> dict[str, Any]:
 
 
 def keys_named(name: str, values_only: bool = False) -> list[str]:
-    """The config keys whose last part is ``name``, as dotted paths: ``max_steps`` is ``train.max_steps``; with
-    ``values_only``, not the sections (``train``)."""
+    """The config keys whose last part is ``name`` in any case, as dotted paths: ``max_steps`` is
+    ``train.max_steps``; with ``values_only``, not the sections (``train``)."""
+    name = name.casefold()  # every key is lower case: seed 000's BATCH_SIZE is batch_size
     return [p for p, tp in _key_types(Config).items() if p.rsplit(".", 1)[-1] == name
             and not (values_only and dataclasses.is_dataclass(tp))]
 
@@ -593,7 +594,9 @@ FOREIGN_KEYS = {
     # seeds 001-003; PyTorch's DCGAN example's --niter counts epochs
     **dict.fromkeys(("n_epoch", "n_epochs", "epochs", "num_epochs", "epoch", "niter", "nepoch"), "train.max_epochs"),
     **dict.fromkeys(("max_iters", "iters", "num_iters", "n_iters", "total_iters", "total_steps"), "train.max_steps"),
-    **dict.fromkeys(("noise_size", "latent_dim", "nz", "noise_dim", "z_size", "latent_size"), "model.z_dim"),
+    **dict.fromkeys(("noise_size", "latent_dim", "nz", "noise_dim", "z_size", "latent_size", "zdim"), "model.z_dim"),
+    "numepochs": "train.max_epochs",  # seed 001's Config.numEpochs and logStep
+    "logstep": "log.every_steps",
     **dict.fromkeys(("batchsize", "bs"), "train.batch_size"),  # seed 001's Config.batchSize
     # PyTorch's DCGAN example (--imageSize, --dataroot, --manualSeed) and PyTorch-GAN's scripts (--img_size)
     **dict.fromkeys(("imagesize", "image_size", "img_size", "imsize"), "data.resolution"),
@@ -654,6 +657,11 @@ FOREIGN_SAYS = {
     **dict.fromkeys(("gpu", "gpus", "gpu_ids", "num_gpus", "ngpu"),
                     "The device is train.device (cuda:N names GPU N); for several GPUs, start ganforge under torchrun: "
                     "torchrun --nproc_per_node N -m ganforge train ... (docs/distributed.md)."),
+    "hiddendim": "The MLPs' hidden widths are model.generator.options.hidden and model.discriminator.options.hidden, "
+                 "each a list (seed 001's hiddenDim=512 is [512]).",
+    **dict.fromkeys(("imagedim", "imgdim", "image_dim", "img_dim"),  # seed 001's flattened C * H * W
+                    "The image size is data.channels and data.resolution (seed 001's imageDim = 28 * 28 * 1 is "
+                    "data.resolution=28, data.channels=1)."),
     **dict.fromkeys(("ngf", "ndf"),  # PyTorch's DCGAN example's widths: each network names its own
                     "The networks' widths are options of each: model.generator.options and model.discriminator.options "
                     "(base_channels in dcgan-fmnist's and MMagic's, feature_dim in hw6's; ganforge config PRESET shows "
@@ -698,6 +706,8 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
             # in a list's table (hooks[0]) a key is the table's own, not a setting of the run
             joined = "" if keys_named(key) or "[" in where else _foreign_key(key, where) or _joined_key(key)
             hint = joined or did_you_mean(key, fields) or _in_another_section(key)
+            if key != key.casefold() and key.casefold() in fields:  # train.BATCH_SIZE: its own section's key
+                hint = f" Did you mean '{key.casefold()}'? Config keys are lower case."
             item = re.fullmatch(r"(\w+)\[\d+\]", key)  # `--set optim_g.betas[0]=0.5`: one item of a list
             if item and item[1] in fields:
                 hint = f" A list is set whole: {where + '.' if where else ''}{item[1]}=[...]."
