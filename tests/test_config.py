@@ -108,6 +108,9 @@ def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
     # PyTorch's DCGAN example's names (--imageSize, --dataroot, --manualSeed) and WGAN-GP's LAMBDA, as keys too
     _each_names_the_key_meant((("imageSize=64", "data.resolution"), ("data.dataroot=faces", "data.root"),
                                ("manualSeed=1", "train.seed"), ("objective.lambda_gp=10", "objective.gp_weight")))
+    # seed 004's MMagic model arguments: SRCNNNet's upscale_factor, BaseModel's pretrained and strict
+    _each_names_the_key_meant((("upscale_factor=4", "sr.scale"), ("pretrained=runs/a", "model.init_from"),
+                               ("model.strict=false", "model.init_strict")))
     # seed 001's Config (zDim, numEpochs, logStep), in its camel case
     _each_names_the_key_meant((("zDim=64", "model.z_dim"), ("numEpochs=5", "train.max_epochs"),
                                ("logStep=625", "log.every_steps")))
@@ -141,6 +144,18 @@ def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
                         # Lightning's and accelerate's names for mixed precision, and a loop's GPU choice
                         ("amp", MIXED_PRECISION), ("mixed_precision", MIXED_PRECISION), ("fp16", MIXED_PRECISION),
                         ("gpus", GPUS), ("gpu_ids", GPUS),
+                        # seed 004's BaseGAN and BaseEditModel arguments
+                        ("train_cfg", "MMagic's train_cfg (discriminator_steps, generator_steps, the accumulation) is "
+                                      "the objective section here: objective.n_critic, objective.generator_steps and "
+                                      "objective.accumulate."),
+                        ("test_cfg", "Evaluation is the eval section: eval.metrics, eval.num_samples, "
+                                     "eval.every_kimg (a super-resolution run's held-out images: sr.val_root)."),
+                        ("data_preprocessor", "ganforge scales the images itself, to [-1, 1] for a GAN (MMagic's "
+                                              "mean 127.5, std 127.5) and [0, 1] for super-resolution; there is no "
+                                              "preprocessor to set."),
+                        ("init_cfg", "Each network initializes its own weights (the DCGAN presets N(0, 0.02), as "
+                                     "the seeds; a plugin's network in its __init__); to start from a trained run, "
+                                     "set model.init_from."),
                         # seed 001's MLP widths and flattened image size
                         ("hiddenDim", "The MLPs' hidden widths are model.generator.options.hidden and "
                                       "model.discriminator.options.hidden, each a list (seed 001's hiddenDim=512 is "

@@ -595,6 +595,10 @@ FOREIGN_KEYS = {
     **dict.fromkeys(("n_epoch", "n_epochs", "epochs", "num_epochs", "epoch", "niter", "nepoch"), "train.max_epochs"),
     **dict.fromkeys(("max_iters", "iters", "num_iters", "n_iters", "total_iters", "total_steps"), "train.max_steps"),
     **dict.fromkeys(("noise_size", "latent_dim", "nz", "noise_dim", "z_size", "latent_size", "zdim"), "model.z_dim"),
+    # seed 004's SRCNNNet(upscale_factor=4) and BaseModel's pretrained=PATH, strict=...
+    **dict.fromkeys(("upscale_factor", "scale_factor"), "sr.scale"),
+    "pretrained": "model.init_from",
+    "strict": "model.init_strict",
     "numepochs": "train.max_epochs",  # seed 001's Config.numEpochs and logStep
     "logstep": "log.every_steps",
     **dict.fromkeys(("batchsize", "bs"), "train.batch_size"),  # seed 001's Config.batchSize
@@ -657,6 +661,16 @@ FOREIGN_SAYS = {
     **dict.fromkeys(("gpu", "gpus", "gpu_ids", "num_gpus", "ngpu"),
                     "The device is train.device (cuda:N names GPU N); for several GPUs, start ganforge under torchrun: "
                     "torchrun --nproc_per_node N -m ganforge train ... (docs/distributed.md)."),
+    # seed 004's BaseGAN(train_cfg=..., test_cfg=..., data_preprocessor=..., init_cfg=...)
+    "train_cfg": "MMagic's train_cfg (discriminator_steps, generator_steps, the accumulation) is the objective section "
+                 "here: objective.n_critic, objective.generator_steps and objective.accumulate.",
+    **dict.fromkeys(("test_cfg", "val_cfg"),
+                    "Evaluation is the eval section: eval.metrics, eval.num_samples, eval.every_kimg (a "
+                    "super-resolution run's held-out images: sr.val_root)."),
+    "data_preprocessor": "ganforge scales the images itself, to [-1, 1] for a GAN (MMagic's mean 127.5, std 127.5) and "
+                         "[0, 1] for super-resolution; there is no preprocessor to set.",
+    "init_cfg": "Each network initializes its own weights (the DCGAN presets N(0, 0.02), as the seeds; a plugin's "
+                "network in its __init__); to start from a trained run, set model.init_from.",
     "hiddendim": "The MLPs' hidden widths are model.generator.options.hidden and model.discriminator.options.hidden, "
                  "each a list (seed 001's hiddenDim=512 is [512]).",
     **dict.fromkeys(("imagedim", "imgdim", "image_dim", "img_dim"),  # seed 001's flattened C * H * W
