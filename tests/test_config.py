@@ -111,6 +111,10 @@ def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
     # seed 004's MMagic model arguments: SRCNNNet's upscale_factor, BaseModel's pretrained and strict
     _each_names_the_key_meant((("upscale_factor=4", "sr.scale"), ("pretrained=runs/a", "model.init_from"),
                                ("model.strict=false", "model.init_strict")))
+    with pytest.raises(GanforgeError, match=re.escape(  # seed 004's model = dict(type='BaseGAN', ...)
+            "unknown config key 'model.type'. MMagic's model type is model.task here: 'gan' (BaseGAN, DCGAN) or "
+            "'sr' (SRGAN, BaseEditModel); a GAN algorithm of your own is objective.name. Valid keys in model")):
+        load_config("dcgan-fmnist", ["model.type=BaseGAN"])
     # seed 001's Config (zDim, numEpochs, logStep), in its camel case
     _each_names_the_key_meant((("zDim=64", "model.z_dim"), ("numEpochs=5", "train.max_epochs"),
                                ("logStep=625", "log.every_steps")))

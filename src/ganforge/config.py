@@ -694,6 +694,9 @@ def _foreign_key(key: str, where: str) -> str:
     name = key.casefold()
     if name == "optimizer" and where in ("optim_g", "optim_d"):  # MMEngine's optimizer=dict(type='Adam', ...)
         return f" Did you mean 'name'? It names the optimizer: {', '.join(OPTIMIZERS[:-1])} or {OPTIMIZERS[-1]}."
+    if name == "type" and where == "model":  # seed 004's model = dict(type='BaseGAN', generator=..., ...)
+        return (" MMagic's model type is model.task here: 'gan' (BaseGAN, DCGAN) or 'sr' (SRGAN, BaseEditModel); a "
+                "GAN algorithm of your own is objective.name.")
     if where and name in TOP_LEVEL_NAMES:  # data.dataset is no data section in the data section
         return ""
     if name in FOREIGN_KEYS:
