@@ -295,6 +295,11 @@ def test_wrong_type_names_key_and_type():
     ("sr.scale=2", r"^config key 'sr.scale' is set \(2\), but model.task is 'gan', which reads no sr "
                    r"setting \(they are super-resolution's\); set model.task=sr \(the srcnn-x4, msrresnet-x4 and "
                    r"srgan-x4 presets do\) or drop sr.scale.$"),
+    # Python's True on the command line, and one item where a list is wanted (seed 001's hiddenDim=512)
+    ("log.progress=True", r"'log.progress' must be a boolean \(true or false\), got 'True' \(str\); TOML writes it "
+                          r"in lower case: true\.$"),
+    ("optim_g.milestones=500", r"'optim_g.milestones' must be a list of integers, got 500 \(int\); a list of one is "
+                               r"written \[500\]\.$"),
     ("optim_g.betas=(0.5, 0.999)", r"'optim_g.betas' must be a list of 2 numbers, got '\(0.5, 0.999\)' \(str\); a "
                                    r"list is written in square brackets: \[0.5, 0.999\]\.$"),  # as seed 000 writes it
 ])

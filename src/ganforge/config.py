@@ -459,6 +459,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     article = "an" if name[0] in "aeiou" else "a"
     bad = GanforgeError(f"{where} must be {article} {name}, got {value!r} ({type(value).__name__}).")
     if tp is bool:
+        if isinstance(value, str) and value.casefold() in ("true", "false"):  # --set x=True, as Python writes it
+            raise GanforgeError(f"{str(bad).removesuffix('.')}; TOML writes it in lower case: {value.casefold()}.")
         if not isinstance(value, bool):
             raise bad
         return value
@@ -491,9 +493,14 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, str) and re.fullmatch(r"\s*\(.*\)\s*", value):  # Python's betas=(0.5, 0.999)
             raise GanforgeError(f"{str(bad).removesuffix('.')}; a list is written in square brackets: "
                                 f"[{value.strip()[1:-1]}].")
+        args = typing.get_args(tp)
+        item = {int: (int,), float: (int, float), str: (str,)}.get(args[0] if args else None, ())
+        if args and args[-1] is Ellipsis and isinstance(value, item) and not isinstance(value, bool):
+            # hidden=512 for hidden=[512]: one item where any number of them is wanted
+            one = json.dumps(value) if isinstance(value, str) else repr(value)  # TOML's "text", as JSON writes it
+            raise GanforgeError(f"{str(bad).removesuffix('.')}; a list of one is written [{one}].")
         if not isinstance(value, (list, tuple)):
             raise bad
-        args = typing.get_args(tp)
         if args and args[-1] is Ellipsis:
             return tuple(coerce(v, args[0], _item(where, i)) for i, v in enumerate(value))
         if len(value) != len(args):
