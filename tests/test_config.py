@@ -295,6 +295,12 @@ def test_wrong_type_names_key_and_type():
     ("sr.scale=2", r"^config key 'sr.scale' is set \(2\), but model.task is 'gan', which reads no sr "
                    r"setting \(they are super-resolution's\); set model.task=sr \(the srcnn-x4, msrresnet-x4 and "
                    r"srgan-x4 presets do\) or drop sr.scale.$"),
+    # a GPU as other tools name it (Keras' and Lightning's "gpu", "gpu:1", "CUDA"), and Apple's mps
+    ("train.device=gpu", r"'train.device' must be auto, cpu or cuda\[:N\], got 'gpu'\. Did you mean 'cuda'\?$"),
+    ("train.device=gpu:1", r"got 'gpu:1'\. Did you mean 'cuda:1'\?$"),
+    ("train.device=CUDA", r"got 'CUDA'\. Did you mean 'cuda'\?$"),
+    ("train.device=mps", r"got 'mps'\. ganforge trains on CPUs and CUDA GPUs; torch's mps backend \(Apple's GPUs\) is "
+                         r"not supported\.$"),
     # Python's True on the command line, and one item where a list is wanted (seed 001's hiddenDim=512)
     ("log.progress=True", r"'log.progress' must be a boolean \(true or false\), got 'True' \(str\); TOML writes it "
                           r"in lower case: true\.$"),

@@ -132,7 +132,14 @@ def validate(cfg: Config) -> None:
     if not 0 <= tr.seed < SEED_LIMIT:
         raise GanforgeError(f"config key 'train.seed' must be in [0, 2**32), got {tr.seed}.")
     if tr.device not in ("auto", "cpu") and not re.fullmatch(r"cuda(:\d+)?", tr.device):
-        raise GanforgeError(f"config key 'train.device' must be auto, cpu or cuda[:N], got '{tr.device}'.")
+        name, hint = tr.device.casefold(), ""
+        if gpu := re.fullmatch(r"(?:gpu|cuda)(:\d+)?", name):  # Keras' and Lightning's "gpu", "gpu:1"; "CUDA"
+            hint = f" Did you mean 'cuda{gpu[1] or ''}'?"
+        elif name in ("auto", "cpu"):
+            hint = f" Did you mean '{name}'?"
+        elif name == "mps":
+            hint = " ganforge trains on CPUs and CUDA GPUs; torch's mps backend (Apple's GPUs) is not supported."
+        raise GanforgeError(f"config key 'train.device' must be auto, cpu or cuda[:N], got '{tr.device}'.{hint}")
     for key in ("every_steps", "num_samples"):
         _positive(getattr(cfg.log, key), f"log.{key}")
     for key in ("sample_every_steps", "checkpoint_every_steps", "sample_every_epochs", "checkpoint_every_epochs",
