@@ -237,9 +237,9 @@ def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema:
     """
     from PIL import Image
 
-    from .data.folder import as_8_bit, decode_image
-    from .images import unit_to_uint8
-    from .upscaling import check_tiling, load_sr_generator, upscale_tensor
+    from .data.folder import as_8_bit
+    from .images import conversion_words, unit_to_uint8
+    from .upscaling import check_tiling, decoded_input, load_sr_generator, upscale_tensor
 
     tile, overlap = _integers(tile=tile, overlap=overlap)
     check_tiling(tile, overlap)
@@ -255,10 +255,7 @@ def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema:
                                 f"command: ganforge upscale RUN '{path}' --out FOLDER.")
         if not path.is_file():
             raise GanforgeError(f"'{path}' does not exist; give an image file.{did_you_mean_path(path)}")
-        decoded = decode_image(path, 0, channels)
-        if isinstance(decoded, str):
-            raise GanforgeError(f"'{path}' could not be read as an image: {decoded.rstrip('.')}.")
-        images = decoded.image
+        images = decoded_input(path, channels, f"'{path}'").image
     if isinstance(images, Image.Image):  # read as `ganforge upscale` reads a file (16-bit, float, transparency)
         try:
             array = np.asarray(as_8_bit(images, channels)[0])
@@ -269,13 +266,11 @@ def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema:
     # tensors over memory it cannot write
     x = torch.as_tensor(np.require(images, requirements=["C", "W"]) if isinstance(images, np.ndarray) else images)
     if x.dtype != torch.uint8 or x.ndim not in (3, 4) or x.shape[-3] != channels:
-        hint, tensor = "", isinstance(images, torch.Tensor)  # the conversion in torch's words or NumPy's
+        hint, (reorder, to_8_bit) = "", conversion_words(isinstance(images, torch.Tensor))
         if x.ndim in (3, 4) and x.shape[-1] == channels and x.shape[-3] != channels:
             axes = "(2, 0, 1)" if x.ndim == 3 else "(0, 3, 1, 2)"
-            hint += (f" It looks channels-last ({'N, ' * (x.ndim == 4)}h, w, C): pass "
-                     f"x.{'permute' if tensor else 'transpose'}{axes}.")
+            hint += f" It looks channels-last ({'N, ' * (x.ndim == 4)}h, w, C): pass x.{reorder}{axes}."
         if x.is_floating_point():
-            to_8_bit = ".clamp(0, 255).to(torch.uint8)" if tensor else ".clip(0, 255).astype('uint8')"
             hint += f" For floats in [0, 1] (super-resolution's range), pass (x * 255).round(){to_8_bit}."
         raise GanforgeError(f"upscale takes uint8 images (C, h, w) or (N, C, h, w) with C {channels}, as the run "
                             f"was trained, got {x.dtype} {tuple(x.shape)}.{hint}")

@@ -30,17 +30,24 @@ def unit_to_uint8(x: torch.Tensor) -> torch.Tensor:
     return x.detach().float().mul(255).round().clamp(0, 255).to(torch.uint8).cpu()
 
 
+def conversion_words(tensor: bool) -> tuple[str, str]:
+    """How a hint writes two conversions, in torch's words for a ``tensor`` and NumPy's otherwise: the method that
+    reorders axes, and the ending that makes numbers in [0, 255] uint8 (``(x * 255).round()`` + it)."""
+    if tensor:
+        return "permute", ".clamp(0, 255).to(torch.uint8)"
+    return "transpose", ".clip(0, 255).astype('uint8')"
+
+
 def uint8_hint(shape: tuple[int, ...], dtype: np.dtype, verb: str = "save", tensor: bool = False) -> str:
     """How to turn the common near misses into uint8 (N, C, H, W): channels last, no channel axis, floats; in
     torch's words for a ``tensor``, NumPy's otherwise. ``verb``: what to do with the result ("save", "pass")."""
     hints = []
+    reorder, to_8_bit = conversion_words(tensor)
     if len(shape) == 4 and shape[-1] in (1, 3) and shape[1] not in (1, 3):
-        reorder = "permute" if tensor else "transpose"
         hints.append(f"It looks channels-last (N, H, W, C): {verb} x.{reorder}(0, 3, 1, 2).")
     if len(shape) == 3:
         hints.append(f"For grayscale without a channel axis, {verb} x[:, None].")
     if dtype.kind == "f":
-        to_8_bit = ".clamp(0, 255).to(torch.uint8)" if tensor else ".clip(0, 255).astype('uint8')"
         hints.append(f"For floats in [-1, 1] (a tanh generator's output), {verb} ((x + 1) * 127.5).round()"
                      f"{to_8_bit}; for floats in [0, 1], (x * 255).round(){to_8_bit}.")
     return "".join(" " + h for h in hints)

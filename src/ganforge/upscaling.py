@@ -89,6 +89,15 @@ def _upscaled(G: torch.nn.Module, image: np.ndarray, scale: int, tile: int, over
     return upscale_tensor(G, lr, scale, tile, overlap, convert=unit_to_uint8)[0].numpy()
 
 
+def decoded_input(path: Path, channels: int, named: str) -> Decoded:
+    """The image file ``path`` decoded at its own size with ``channels``, as every upscaling reads one; a file that
+    is no image is an error beginning with ``named`` (how the command or the caller names it)."""
+    decoded = decode_image(path, 0, channels)
+    if isinstance(decoded, str):
+        raise GanforgeError(f"{named} could not be read as an image: {decoded.rstrip('.')}.")
+    return decoded
+
+
 def _refuse_overwriting_inputs(paths: list[Path], inputs: list[Path]) -> None:
     for path, given in zip(paths, inputs):  # checked before any write, so no input is replaced
         if path.resolve() == given.resolve():
@@ -118,9 +127,7 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
         _refuse_overwriting_inputs([path], [src])
         check_output_file(path)  # before a large image's upscaling, which can take minutes on a CPU
         _check_fits(src, channels, scale)
-        decoded = decode_image(src, 0, channels)
-        if isinstance(decoded, str):
-            raise GanforgeError(f"INPUT '{src}' could not be read as an image: {decoded.rstrip('.')}.")
+        decoded = decoded_input(src, channels, f"INPUT '{src}'")
         if decoded.flattened:  # a folder's images say so in warn_decoded's warning
             warnings.warn(f"INPUT '{src}' has transparent pixels, which were put on a white background "
                           "(the upscaled image has no transparency).", DataWarning, stacklevel=2)

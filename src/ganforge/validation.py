@@ -258,13 +258,13 @@ def _refuse_unread_sr(cfg: Config) -> None:
     default = SRConfig()
     changed = [f.name for f in dataclasses.fields(SRConfig) if getattr(cfg.sr, f.name) != getattr(default, f.name)]
     if changed:
-        many = len(changed) > 1
-        keys = ", ".join(f"sr.{key}" for key in changed)
+        many, keys = len(changed) > 1, [f"sr.{key}" for key in changed]
+        quoted = ", ".join(f"'{key}'" for key in keys)
         values = ", ".join(repr(getattr(cfg.sr, key)) for key in changed)
-        quoted = ", ".join(f"'sr.{key}'" for key in changed)
-        raise GanforgeError(f"config key{'s' * many} {quoted} {'are' if many else 'is'} set ({values}), but model.task is '{cfg.model.task}', which reads no sr setting (they are "
-                            f"super-resolution's); set model.task=sr (the srcnn-x4, msrresnet-x4 and srgan-x4 presets "
-                            f"do) or drop {keys}.")
+        raise GanforgeError(f"config key{'s' * many} {quoted} {'are' if many else 'is'} set ({values}), but model.task "
+                            f"is '{cfg.model.task}', which reads no sr setting (they are super-resolution's); set "
+                            f"model.task=sr (the srcnn-x4, msrresnet-x4 and srgan-x4 presets do) or drop "
+                            f"{', '.join(keys)}.")
 
 
 def _validate_sr(cfg: Config) -> None:
