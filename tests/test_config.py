@@ -308,6 +308,15 @@ def test_wrong_type_names_key_and_type():
                                r"written \[500\]\.$"),
     ("optim_g.betas=(0.5, 0.999)", r"'optim_g.betas' must be a list of 2 numbers, got '\(0.5, 0.999\)' \(str\); a "
                                    r"list is written in square brackets: \[0.5, 0.999\]\.$"),  # as seed 000 writes it
+    # a value of a fixed few in capitals (as papers write FP32) or misspelt: the valid one was not offered
+    ("train.precision=FP32", r"'train.precision' must be fp32, bf16, fp16 or auto, got 'FP32'\. Did you mean "
+                             r"'fp32'\?$"),
+    ("health.on_nan=Rollback", r"'health.on_nan' must be 'stop' or 'rollback', got 'Rollback'\. Did you mean "
+                               r"'rollback'\?$"),
+    ("eval.ref=Test", r"'eval.ref' must be 'train' or 'test', got 'Test'\. Did you mean 'test'\?$"),
+    ("objective.d_real_fake=avg", r"'objective.d_real_fake' must be 'sum' or 'mean', got 'avg'\.$"),
+    ("train.compile_mode=reduce_overhead", r"\(torch.compile's modes\), got 'reduce_overhead'\. Did you mean "
+                                           r"'reduce-overhead'\?$"),
 ])
 def test_range_and_name_errors(override, pattern):
     with pytest.raises(GanforgeError, match=pattern):
@@ -318,6 +327,19 @@ def test_reuse_fake_needs_single_steps():
     with pytest.raises(GanforgeError, match=r"'objective.reuse_fake' is true \(the G step reuses the D step's fakes\), "
                                             r"which needs .* but objective.n_critic=2; add --set objective.reuse_fake=false"):
         load_config("mlp-gan-fmnist", ["objective.n_critic=2"])
+
+
+def test_a_run_too_short_for_one_g_update_is_refused():
+    """hw6-wgan-64 with train.max_steps=3, a smoke test, ran 3 critic steps and saved the untrained G, unsaid."""
+    with pytest.raises(GanforgeError, match=r"^config key 'train.max_steps' is 3, but G's first update comes after 5 "
+                                            r"steps \(a step is one D micro-batch: objective.n_critic=5 x "
+                                            r"objective.accumulate=1\), so G would end untrained; set train.max_steps "
+                                            r"to at least 5.$"):
+        load_config("hw6-wgan-64", ["train.max_steps=3"])
+    with pytest.raises(GanforgeError, match=r"after 4 steps .*n_critic=2 x objective.accumulate=2"):
+        load_config("dcgan-fmnist", ["objective.reuse_fake=false", "objective.n_critic=2", "objective.accumulate=2",
+                                     "train.max_steps=3"])
+    assert load_config("hw6-wgan-64", ["train.max_steps=5"]).train.max_steps == 5
 
 
 def test_unknown_preset_suggests():

@@ -17,6 +17,13 @@ def _positive(value: float, key: str, allow_zero: bool = False) -> None:
         raise GanforgeError(f"config key '{key}' must be {rule}, got {value}.")
 
 
+def _one_of(value: str, key: str, choices: tuple[str, ...], said: str) -> None:
+    """Refuse a ``value`` of config key ``key`` that is not one of ``choices``, which the message words as ``said``.
+    A choice in other case (FP32, as papers write it) or misspelt (reduce_overhead) is offered by name."""
+    if value not in choices:
+        raise GanforgeError(f"config key '{key}' must be {said}, got '{value}'.{did_you_mean(str(value), choices)}")
+
+
 def validate(cfg: Config) -> None:
     """Check ranges and names across the whole config; raise on the first problem."""
     from . import losses, nets, objective, pixel_losses  # noqa: F401  (registers the built-ins)
@@ -29,19 +36,16 @@ def validate(cfg: Config) -> None:
             f"config key 'data.name' is '{cfg.data.name}'.{did_you_mean(cfg.data.name, DATASET_NAMES)} "
             f"Valid datasets: {', '.join(DATASET_NAMES)}."
         )
-    if cfg.data.split not in ("train", "test"):
-        raise GanforgeError(f"config key 'data.split' must be 'train' or 'test', got '{cfg.data.split}'.")
+    _one_of(cfg.data.split, "data.split", ("train", "test"), "'train' or 'test'")
     check_mirror(cfg.data.mirror)
     if cfg.data.channels not in (1, 3):
         raise GanforgeError(f"config key 'data.channels' must be 1 or 3, got {cfg.data.channels}.")
     _positive(cfg.data.resolution, "data.resolution")
     _positive(cfg.model.z_dim, "model.z_dim")
     _positive(cfg.model.num_classes, "model.num_classes", allow_zero=True)
-    if cfg.model.task not in ("gan", "sr"):
-        raise GanforgeError(f"config key 'model.task' must be 'gan' or 'sr' (super-resolution), got '{cfg.model.task}'.")
-    if cfg.model.class_conditioning not in ("embedding", "batchnorm"):
-        raise GanforgeError(f"config key 'model.class_conditioning' must be 'embedding' (beside z) or 'batchnorm' "
-                            f"(conditional BatchNorm), got '{cfg.model.class_conditioning}'.")
+    _one_of(cfg.model.task, "model.task", ("gan", "sr"), "'gan' or 'sr' (super-resolution)")
+    _one_of(cfg.model.class_conditioning, "model.class_conditioning", ("embedding", "batchnorm"),
+            "'embedding' (beside z) or 'batchnorm' (conditional BatchNorm)")
     if cfg.model.class_conditioning != "embedding" and not cfg.model.num_classes:
         raise GanforgeError(f"model.class_conditioning = '{cfg.model.class_conditioning}' is for class-conditional "
                             "GANs, but model.num_classes is 0; set model.num_classes to the data's number of classes.")
@@ -97,8 +101,7 @@ def validate(cfg: Config) -> None:
                             "no discriminator (model.discriminator.name = 'none'); to clip G's gradients set "
                             "optim_g.clip_grad_norm.")
     ob = cfg.objective
-    if ob.d_real_fake not in ("sum", "mean"):
-        raise GanforgeError(f"config key 'objective.d_real_fake' must be 'sum' or 'mean', got '{ob.d_real_fake}'.")
+    _one_of(ob.d_real_fake, "objective.d_real_fake", ("sum", "mean"), "'sum' or 'mean'")
     for key in ("n_critic", "generator_steps", "accumulate", "r1_every"):
         _positive(getattr(ob, key), f"objective.{key}")
     if ob.r1_every > 1 and not ob.r1_gamma:  # it would change nothing, without a word
@@ -122,6 +125,12 @@ def validate(cfg: Config) -> None:
             f"config key 'objective.reuse_fake' is true (the G step reuses the D step's fakes), which needs n_critic = "
             f"generator_steps = accumulate = 1, but {changed}; add --set objective.reuse_fake=false."
         )
+    cycle = ob.n_critic * ob.accumulate  # a step is one D micro-batch; G's first update ends the first cycle
+    if cfg.model.task == "gan" and 0 < cfg.train.max_steps < cycle:  # a smoke test of hw6-wgan-64 left G as it began
+        raise GanforgeError(
+            f"config key 'train.max_steps' is {cfg.train.max_steps}, but G's first update comes after {cycle} steps "
+            f"(a step is one D micro-batch: objective.n_critic={ob.n_critic} x objective.accumulate={ob.accumulate}), "
+            f"so G would end untrained; set train.max_steps to at least {cycle}.")
     if not 0 <= cfg.ema.decay < 1:
         raise GanforgeError(f"config key 'ema.decay' must be in [0, 1), got {cfg.ema.decay}.")
     _positive(cfg.ema.start_step, "ema.start_step", allow_zero=True)
@@ -150,14 +159,12 @@ def validate(cfg: Config) -> None:
     if cfg.log.num_samples > MAX_GRID_IMAGES:  # each sample step writes them as one grid, to disk and TensorBoard
         raise GanforgeError(f"config key 'log.num_samples' is {cfg.log.num_samples:,}, more than one grid image "
                             f"shows (at most {MAX_GRID_IMAGES:,}); for more images, use ganforge sample --out DIR.")
-    if tr.compile_mode not in COMPILE_MODES:
-        raise GanforgeError(f"config key 'train.compile_mode' must be one of {', '.join(COMPILE_MODES)} "
-                            f"(torch.compile's modes), got '{tr.compile_mode}'.")
+    _one_of(tr.compile_mode, "train.compile_mode", COMPILE_MODES,
+            f"one of {', '.join(COMPILE_MODES)} (torch.compile's modes)")
     if tr.compile_mode != "default" and not tr.compile:  # a mode alone would compile nothing, without a word
         raise GanforgeError(f"config key 'train.compile_mode' is '{tr.compile_mode}', but train.compile is false; "
                             "set train.compile=true to compile in that mode, or leave compile_mode at default.")
-    if tr.precision not in ("fp32", "bf16", "fp16", "auto"):
-        raise GanforgeError(f"config key 'train.precision' must be fp32, bf16, fp16 or auto, got '{tr.precision}'.")
+    _one_of(tr.precision, "train.precision", ("fp32", "bf16", "fp16", "auto"), "fp32, bf16, fp16 or auto")
     import torch
 
     if tr.precision == "fp16" and (tr.device == "cpu" or (tr.device == "auto" and not torch.cuda.is_available())):
@@ -168,15 +175,13 @@ def validate(cfg: Config) -> None:
         raise GanforgeError(f"config key 'eval.every_kimg' is {cfg.eval.every_kimg}, less than one image (0.001); "
                             f"it counts thousands of images: e.g. eval.every_kimg=50 evaluates every 50,000 images, "
                             f"0 turns evaluation off.")
-    if cfg.eval.ref not in ("train", "test"):
-        raise GanforgeError(f"config key 'eval.ref' must be 'train' or 'test', got '{cfg.eval.ref}'.")
+    _one_of(cfg.eval.ref, "eval.ref", ("train", "test"), "'train' or 'test'")
     if cfg.data.name == "folder" and cfg.model.task == "gan":
         for key, split in (("data.split", cfg.data.split), ("eval.ref", cfg.eval.ref)):
             if split == "test":
                 raise GanforgeError(f"config key '{key}' is 'test', but an image folder has one set of images and "
                                     f"no test split; set {key}=train.")
-    if cfg.health.on_nan not in ("stop", "rollback"):
-        raise GanforgeError(f"config key 'health.on_nan' must be 'stop' or 'rollback', got '{cfg.health.on_nan}'.")
+    _one_of(cfg.health.on_nan, "health.on_nan", ("stop", "rollback"), "'stop' or 'rollback'")
     for key in ("window", "check_every"):
         _positive(getattr(cfg.health, key), f"health.{key}")
     _positive(cfg.health.max_rollbacks, "health.max_rollbacks", allow_zero=True)
