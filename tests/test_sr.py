@@ -521,6 +521,14 @@ def test_upscale_from_python_takes_a_path_and_says_how_to_convert_what_it_cannot
         one = ganforge.upscale(sr_run, lr, tile=5)
     assert torch.equal(ganforge.upscale(sr_run, str(src), tile=5), one)
     assert torch.equal(ganforge.upscale(sr_run, src, tile=5), one)
+    # transparent pixels are put on white and said so, as the command says it (it was silent from Python)
+    Image.new("RGBA", (3, 3)).save(tmp_path / "clear.png")
+    with pytest.warns(DataWarning, match=rf"^'{re.escape(str(tmp_path / 'clear.png'))}' has transparent pixels, "
+                                         r"which were put on a white background \(the upscaled image has no "
+                                         r"transparency\)\.$"):
+        ganforge.upscale(sr_run, tmp_path / "clear.png")
+    with Image.open(tmp_path / "clear.png") as clear, pytest.warns(DataWarning, match=r"^the image has transparent"):
+        ganforge.upscale(sr_run, clear)
     for given, said in (
             (photos[1], f"upscale takes one image, but '{photos[1]}' is a folder; upscale a folder with the command: "
                         f"ganforge upscale RUN '{photos[1]}' --out FOLDER"),
@@ -739,6 +747,12 @@ def test_a_colour_image_through_a_grayscale_run_says_it_comes_out_gray(idx_root,
         assert run_cli("upscale", run, tmp_path / "rgb.png", "--out", tmp_path / "x4.png") == 0
     with Image.open(tmp_path / "x4.png") as out:
         assert out.mode == "L" and out.size == (48, 48)
+    # and from Python, given the path or the opened image (it was turned gray without a word there)
+    with pytest.warns(DataWarning, match=rf"^'{re.escape(str(tmp_path / 'rgb.png'))}' has colour, but the run was "
+                                         r"trained on grayscale images"):
+        assert ganforge.upscale(run, tmp_path / "rgb.png").shape == (1, 48, 48)
+    with Image.open(tmp_path / "rgb.png") as rgb, pytest.warns(DataWarning, match=r"^the image has colour, but"):
+        ganforge.upscale(run, rgb)
 
 
 def test_a_negative_tile_or_overlap_is_refused_before_the_run_is_read(tmp_path, capsys):

@@ -237,9 +237,9 @@ def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema:
     """
     from PIL import Image
 
-    from .data.folder import as_8_bit
+    from .data.folder import decoded_pil
     from .images import conversion_words, unit_to_uint8
-    from .upscaling import check_tiling, decoded_input, load_sr_generator, upscale_tensor
+    from .upscaling import check_tiling, decoded_input, load_sr_generator, upscale_tensor, warn_of_changes
 
     tile, overlap = _integers(tile=tile, overlap=overlap)
     check_tiling(tile, overlap)
@@ -255,13 +255,17 @@ def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema:
                                 f"command: ganforge upscale RUN '{path}' --out FOLDER.")
         if not path.is_file():
             raise GanforgeError(f"'{path}' does not exist; give an image file.{did_you_mean_path(path)}")
-        images = decoded_input(path, channels, f"'{path}'").image
-    if isinstance(images, Image.Image):  # read as `ganforge upscale` reads a file (16-bit, float, transparency)
+        decoded, named = decoded_input(path, channels, f"'{path}'"), f"'{path}'"
+    elif isinstance(images, Image.Image):  # read as `ganforge upscale` reads a file (16-bit, float, transparency)
         try:
-            array = np.asarray(as_8_bit(images, channels)[0])
+            decoded, named = decoded_pil(images, 0, channels), "the image"
         except ValueError as e:
             raise GanforgeError(f"upscale cannot read this image: {e}.") from None
-        images = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+    else:
+        decoded = None
+    if decoded is not None:  # the command's warnings: from here, this call's caller is 3 frames up (_in_python's)
+        warn_of_changes(decoded, channels, named, stacklevel=3)
+        images = decoded.image
     # a read-only array (np.asarray of a PIL image, np.load(mmap_mode='r')) is copied: torch warns about
     # tensors over memory it cannot write
     x = torch.as_tensor(np.require(images, requirements=["C", "W"]) if isinstance(images, np.ndarray) else images)

@@ -98,6 +98,19 @@ def decoded_input(path: Path, channels: int, named: str) -> Decoded:
     return decoded
 
 
+def warn_of_changes(decoded: Decoded, channels: int, named: str, stacklevel: int) -> None:
+    """Warn where the upscaled image of one input (``named``) will differ from it in more than size: transparent
+    pixels put on white, colour made gray for a grayscale run. A folder's images say so in warn_decoded's warning.
+    ``stacklevel`` is warnings.warn's, counted from this function's caller."""
+    if decoded.flattened:
+        warnings.warn(f"{named} has transparent pixels, which were put on a white background "
+                      "(the upscaled image has no transparency).", DataWarning, stacklevel=stacklevel + 1)
+    if decoded.converted and channels == 1:
+        warnings.warn(f"{named} has colour, but the run was trained on grayscale images (data.channels=1), "
+                      "so it was converted to grayscale and so is the upscaled image.", DataWarning,
+                      stacklevel=stacklevel + 1)
+
+
 def _refuse_overwriting_inputs(paths: list[Path], inputs: list[Path]) -> None:
     for path, given in zip(paths, inputs):  # checked before any write, so no input is replaced
         if path.resolve() == given.resolve():
@@ -128,12 +141,7 @@ def upscale(source: str, input_path: str, out: str, tile: int = 128, overlap: in
         check_output_file(path)  # before a large image's upscaling, which can take minutes on a CPU
         _check_fits(src, channels, scale)
         decoded = decoded_input(src, channels, f"INPUT '{src}'")
-        if decoded.flattened:  # a folder's images say so in warn_decoded's warning
-            warnings.warn(f"INPUT '{src}' has transparent pixels, which were put on a white background "
-                          "(the upscaled image has no transparency).", DataWarning, stacklevel=2)
-        if decoded.converted and channels == 1:  # a colour photo through a grayscale run comes out gray
-            warnings.warn(f"INPUT '{src}' has colour, but the run was trained on grayscale images (data.channels=1), "
-                          "so it was converted to grayscale and so is the upscaled image.", DataWarning, stacklevel=2)
+        warn_of_changes(decoded, channels, f"INPUT '{src}'", stacklevel=2)
         save_png(_upscaled(G, decoded.image, scale, tile, overlap), path)
         return [path]
     if not src.is_dir():

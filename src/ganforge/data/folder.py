@@ -201,16 +201,21 @@ def decode_image(path: Path, resolution: int, channels: int) -> Decoded | str:
     """
     try:
         with Image.open(path) as img:
-            small = min(img.size) < resolution
-            # grayscale made RGB or the other way (a palette may be either; a 16-bit or float image is grayscale)
-            grayscale = img.mode in ("1", "L", "LA", "F") or img.mode in SIXTEEN_BIT
-            converted = img.mode not in ("P", "PA") and grayscale != (channels == 1)
-            img, flattened = as_8_bit(img, channels)
-            if resolution:  # scale the shorter side to the resolution, then center-crop the square
-                img = ImageOps.fit(img, (resolution, resolution), Image.Resampling.BICUBIC)
-            arr = np.asarray(img, dtype=np.uint8)
+            return decoded_pil(img, resolution, channels)
     except Exception as e:  # Pillow raises many types for bad files; all mean "skip it"
         return f"{type(e).__name__}: {e}"
+
+
+def decoded_pil(img: Image.Image, resolution: int, channels: int) -> Decoded:
+    """An opened image as :func:`decode_image` decodes a file; raises what Pillow or :func:`as_8_bit` raise."""
+    small = min(img.size) < resolution
+    # grayscale made RGB or the other way (a palette may be either; a 16-bit or float image is grayscale)
+    grayscale = img.mode in ("1", "L", "LA", "F") or img.mode in SIXTEEN_BIT
+    converted = img.mode not in ("P", "PA") and grayscale != (channels == 1)
+    img, flattened = as_8_bit(img, channels)
+    if resolution:  # scale the shorter side to the resolution, then center-crop the square
+        img = ImageOps.fit(img, (resolution, resolution), Image.Resampling.BICUBIC)
+    arr = np.asarray(img, dtype=np.uint8)
     return Decoded(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1), small, converted, flattened)
 
 
