@@ -574,11 +574,22 @@ def test_a_hand_written_yaml_config(tmp_path):
     assert load_config(str(upper)).train.batch_size == 16
 
 
+def test_a_yaml_merge_key_may_override_what_it_merges(tmp_path):
+    """YAML's << merges an anchored mapping, and the keys beside it override its keys: no key is set twice."""
+    path = tmp_path / "merge.yaml"
+    path.write_text("optim_g: &adam\n  lr: 0.001\n  betas: [0.5, 0.999]\noptim_d:\n  <<: *adam\n  lr: 0.004\n")
+    cfg = load_config(str(path))
+    assert (cfg.optim_g.lr, cfg.optim_d.lr, cfg.optim_d.betas) == (0.001, 0.004, (0.5, 0.999))
+
+
 @pytest.mark.parametrize("text, pattern", [
     ("train:\n  batch_size: 16\n optim_g: {}\n", r"is not valid YAML: .* \(at line 3, column 2\)$"),
     ("- train\n- model\n", r"holds a list; a config is a mapping of sections"),
     ("train:\n  1: 16\n", r"has the key 1 \(int\) in train; config keys are names"),
     ("train: !!python/object:os.system {}\n", r"is not valid YAML: could not determine a constructor"),
+    # PyYAML kept the last of the two, so the one the user edited could be the one ignored
+    ("train:\n  batch_size: 32\n  max_steps: 9\n  batch_size: 64\n", r"^config file '.*bad.yaml' sets 'batch_size' "
+     r"twice in one mapping \(at lines 2 and 4\); YAML keeps the last without a word, so delete the one not meant\.$"),
 ])
 def test_bad_yaml_configs(text, pattern, tmp_path):
     path = tmp_path / "bad.yaml"
@@ -605,7 +616,11 @@ def test_a_runs_config_json_trains_a_new_run_like_it(idx_root, tmp_path, capsys)
     for text, pattern in (('{"train": {"max_steps": 3,}}', r"is not valid JSON: Expecting property name enclosed in "
                                                             r"double quotes \(at line 1, column 27\)"),
                           ("[1, 2]", r"holds a list; a config is an object of sections"),
-                          ("null", r"holds null; a config is an object of sections")):  # it said "a JSON NoneType"
+                          ("null", r"holds null; a config is an object of sections"),  # it said "a JSON NoneType"
+                          # the last of the two was kept without a word
+                          ('{"train": {"max_steps": 3, "max_steps": 4}}', r"sets 'max_steps' twice in one object; "
+                                                                          r"JSON keeps the last without a word, so "
+                                                                          r"delete the one not meant\.$")):
         (tmp_path / "bad.json").write_text(text)
         with pytest.raises(GanforgeError, match=pattern):
             load_config(str(tmp_path / "bad.json"))

@@ -895,8 +895,15 @@ def _kind_of(value: Any) -> str:
 
 def _read_json(text: str, path: Path) -> dict[str, Any]:
     """A JSON config (a run's config.json) as a dict of sections."""
+    def one_of_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:  # json keeps the last of a repeated key
+        names = [name for name, _ in pairs]
+        if twice := next((name for name in names if names.count(name) > 1), None):
+            raise GanforgeError(f"config file '{path}' sets '{twice}' twice in one object; JSON keeps the last "
+                                "without a word, so delete the one not meant.")
+        return dict(pairs)
+
     try:
-        values = json.loads(text)
+        values = json.loads(text, object_pairs_hook=one_of_each)
     except json.JSONDecodeError as e:
         raise GanforgeError(f"config file '{path}' is not valid JSON: {e.msg} (at line {e.lineno}, "
                             f"column {e.colno})") from None
@@ -915,7 +922,20 @@ def _read_yaml(text: str, path: Path) -> dict[str, Any]:
     import yaml  # only for YAML configs: the CLI starts without it
 
     class Loader(yaml.SafeLoader):  # safe: tags that would build Python objects are refused
-        pass
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            """Refuse a key written twice in one mapping, which PyYAML reads as the last of them. A merge key's
+            (<<) keys are not counted: the keys beside it override them, as YAML means."""
+            lines: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                    line = key_node.start_mark.line + 1
+                    if key_node.value in lines:
+                        raise GanforgeError(
+                            f"config file '{path}' sets '{key_node.value}' twice in one mapping (at lines "
+                            f"{lines[key_node.value]} and {line}); YAML keeps the last without a word, so delete "
+                            "the one not meant.")
+                    lines[key_node.value] = line
+            return super().construct_mapping(node, deep)
 
     Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
                                  list("-+0123456789."))
