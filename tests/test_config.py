@@ -315,6 +315,8 @@ def test_wrong_type_names_key_and_type():
                                r"'rollback'\?$"),
     ("eval.ref=Test", r"'eval.ref' must be 'train' or 'test', got 'Test'\. Did you mean 'test'\?$"),
     ("objective.d_real_fake=avg", r"'objective.d_real_fake' must be 'sum' or 'mean', got 'avg'\.$"),
+    ("eval.metrics=fid50k_full", r"^config key 'eval.metrics': 'fid50k_full' is StyleGAN's name for FID from 50,000 "
+                                 r"images; ask for fid with eval.num_samples=50000\.$"),
     ("train.compile_mode=reduce_overhead", r"\(torch.compile's modes\), got 'reduce_overhead'\. Did you mean "
                                            r"'reduce-overhead'\?$"),
 ])

@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+import ganforge
 from ganforge.config import DataConfig, load_config
 from ganforge.data import DataWarning, load_images, load_labeled
 from ganforge.errors import GanforgeError
@@ -207,6 +208,21 @@ def test_bad_inputs(idx_root, test_npy, tmp_path, capsys):
     with pytest.raises(GanforgeError, match="unknown metric 'fd'. Did you mean 'fid'"):
         parse_metrics("fid,fd")
     assert parse_metrics("FID, KID") == ("fid", "kid")  # as papers write them; it said "unknown metric 'FID'"
+    # other tools' names (StudioGAN's Prc, torch-fidelity's isc, StyleGAN's fid50k_full) got only the list
+    for given, said in (("fid,precision", "--metrics: unknown metric 'precision': ganforge's metric 'pr' gives "
+                                          "precision, recall, density and coverage; ask for pr."),
+                        ("Prc", "unknown metric 'prc': ganforge's metric 'pr' gives precision"),
+                        ("isc", "unknown metric 'isc': ganforge's metric 'is' gives the Inception Score; ask for is."),
+                        ("fid50k_full", "--metrics: 'fid50k_full' is StyleGAN's name for FID from 50,000 images; ask "
+                                        "for fid with --num 50000."),
+                        ("pr50k3", "'pr50k3' is StyleGAN's name for PR from 50,000 images; ask for pr with --num "
+                                   "50000."),
+                        ("ppl2_wend", "--metrics: ganforge does not compute perceptual path length ('ppl2_wend'); "
+                                      "its metrics are fid, kid, is, pr, swd.")):
+        with pytest.raises(GanforgeError, match=f"^{re.escape(said)}$" if said.startswith("--") else re.escape(said)):
+            parse_metrics(given, "--metrics")
+    with pytest.raises(GanforgeError, match=re.escape("ask for kid with num=10000.")):
+        ganforge.evaluate(test_npy, "kid10k")
     # a super-resolution metric for images scored by the GAN metrics is named so, with where it was given
     assert run_cli("evaluate", test_npy, "--metrics", "fid,psnr", "--data-root", idx_root) == 2
     assert capsys.readouterr().err == ("ganforge: error: --metrics: 'psnr' is a super-resolution metric (model.task = "

@@ -196,7 +196,8 @@ def validate(cfg: Config) -> None:
         _validate_sr(cfg)
     else:  # checked before training, not at the first evaluation an hour in
         _refuse_unread_sr(cfg)
-        check_num(cfg.eval.num_samples, parse_metrics(cfg.eval.metrics, "config key 'eval.metrics'"),
+        check_num(cfg.eval.num_samples, parse_metrics(cfg.eval.metrics, "config key 'eval.metrics'",
+                                                      num_set="eval.num_samples="),
                   "config key 'eval.num_samples'")
     FEATURES.get(cfg.eval.features)
 

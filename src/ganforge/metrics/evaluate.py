@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,17 @@ FEATURE_METRICS = ("fid", "kid", "is", "pr")
 # For choosing best.pt: which direction is better for each reported figure.
 HIGHER_IS_BETTER = {"is", "precision", "recall", "coverage", "psnr", "ssim"}  # density: nearest 1 is best
 CACHE_VERSION = 1
+# metric names as other tools and papers write them (torch-fidelity's isc and prc; StudioGAN's Prc, Rec, Dns and
+# Cvg; the figures' own names): each is reported by one of ganforge's metrics, which gives what follows it
+FOREIGN_METRICS = {
+    **dict.fromkeys(("precision", "recall", "density", "coverage", "prdc", "prc", "rec", "dns", "cvg"), "pr"),
+    **dict.fromkeys(("isc", "inception_score", "inception-score"), "is"),
+    **dict.fromkeys(("sliced_wasserstein", "sliced-wasserstein"), "swd"),
+}
+GIVES = {"pr": "precision, recall, density and coverage", "is": "the Inception Score",
+         "swd": "the sliced Wasserstein distance"}
+# StyleGAN's names: a metric, its number of images in thousands, pr's k, and _full for all the reference images
+STYLEGAN_METRIC = re.compile(r"(fid|kid|is|pr)(\d+)k(?:3)?(?:_full)?")
 # features of this many dataset images take long enough (35 s for 60,000 with fmnist's, 2 CPU cores) to be announced
 NOTE_ABOVE = 10_000
 # SWD patches: 128 per image and level as in Karras et al., capped at 2^15 per level so that
@@ -73,10 +85,12 @@ def swd_sampler(num: int, seed: int) -> PatchSampler:
 SR_METRIC_NAMES = ("psnr", "ssim")
 
 
-def parse_metrics(text: str | Iterable[str], where: str = "", sr_too: bool = False) -> tuple[str, ...]:
+def parse_metrics(text: str | Iterable[str], where: str = "", sr_too: bool = False,
+                  num_set: str = "--num ") -> tuple[str, ...]:
     """``"fid,kid"`` -> ("fid", "kid"), in any case (papers write FID); unknown names are an error listing the
     valid ones, which starts with ``where`` (the setting that gave them: ``--metrics``, ``eval.metrics``).
-    ``sr_too`` takes psnr and ssim as well (a source that may be a super-resolution run)."""
+    ``sr_too`` takes psnr and ssim as well (a source that may be a super-resolution run). ``num_set`` sets
+    the number of images where the caller is, for StyleGAN's names (``--num ``, ``eval.num_samples=``)."""
     said = f"{where}: " if where else ""
     names = tuple(n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text) if n.strip())
     for n in names:
@@ -84,6 +98,17 @@ def parse_metrics(text: str | Iterable[str], where: str = "", sr_too: bool = Fal
             continue
         if n in SR_METRIC_NAMES:  # "Did you mean 'pr'?" would send a super-resolution user the wrong way
             raise GanforgeError(f"{said}'{n}' is a super-resolution metric (model.task = 'sr'); a GAN's are "
+                                f"{', '.join(METRICS)}.")
+        if n in FOREIGN_METRICS:
+            ours = FOREIGN_METRICS[n]
+            raise GanforgeError(f"{said}unknown metric '{n}': ganforge's metric '{ours}' gives {GIVES[ours]}; "
+                                f"ask for {ours}.")
+        if stylegan := STYLEGAN_METRIC.fullmatch(n):  # fid50k_full: the count is a setting of its own here
+            ours, images = stylegan[1], int(stylegan[2]) * 1000
+            raise GanforgeError(f"{said}'{n}' is StyleGAN's name for {ours.upper()} from {images:,} images; ask "
+                                f"for {ours} with {num_set}{images}.")
+        if n.startswith("ppl"):  # StyleGAN's perceptual path length: ppl_wend, ppl2_zfull
+            raise GanforgeError(f"{said}ganforge does not compute perceptual path length ('{n}'); its metrics are "
                                 f"{', '.join(METRICS)}.")
         if n not in METRICS:
             raise GanforgeError(f"{said}unknown metric '{n}'.{did_you_mean(n, METRICS)} Valid metrics: "

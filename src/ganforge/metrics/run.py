@@ -158,7 +158,7 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
     """
     flag = say("--metrics", "metrics")
     # psnr and ssim name a super-resolution run's figures; they are refused below for a source of the GAN metrics
-    names = parse_metrics(metrics or METRICS, flag, sr_too=True)
+    names = parse_metrics(metrics or METRICS, flag, sr_too=True, num_set=say("--num ", "num="))
     if ref not in ("train", "test"):  # the command's parser takes only these; from Python, a KeyError came later
         raise GanforgeError(f"{say('--ref', 'ref')} must be 'train' or 'test', got {ref!r}.")
     check_mirror(mirror, "--mirror", "give --data-root FOLDER")
