@@ -266,7 +266,21 @@ def test_another_training_scripts_flag_says_what_ganforge_takes(capsys):
                         "FOLDER"),
                        (["train", "dcgan-fmnist", "--launcher", "pytorch"], "--launcher pytorch" + launch),
                        (["train", "dcgan-fmnist", "--local_rank=0"], "--local_rank=0" + launch),
-                       (["sample", "runs/a", "--out", "g.png", "--work-dir", "x"], "--work-dir x")):  # a file's --out
+                       (["sample", "runs/a", "--out", "g.png", "--work-dir", "x"], "--work-dir x"),  # a file's --out
+                       # a sampling script's: sample.py's -n and --num-samples, StyleGAN's --network and --trunc
+                       (["sample", "runs/a", "--out", "g.png", "-n", "16"], "-n 16; the number of images is --num N"),
+                       (["evaluate", "runs/a", "--num_samples=100"],
+                        "--num_samples=100; the number of images is --num N"),
+                       (["sample", "runs/a", "--out", "g.png", "--truncation-psi", "0.7"],
+                        "--truncation-psi 0.7; ganforge truncates the noise z itself: --truncation T draws each z "
+                        "within [-T, T]"),
+                       (["sample", "--network", "runs/a/checkpoints/last.pt", "--out", "g.png"],
+                        "--network; the run folder or checkpoint is the first argument, without a flag: ganforge "
+                        "sample RUN_DIR|CHECKPOINT ..."),
+                       (["upscale", "--ckpt", "runs/sr", "in.png", "--out", "x.png"],
+                        "--ckpt; the run folder or checkpoint is the first argument, without a flag: ganforge "
+                        "upscale CHECKPOINT ..."),
+                       (["train", "dcgan-fmnist", "--network", "g.pt"], "--network g.pt")):  # train reads no G
         with pytest.raises(SystemExit) as e:
             cli.main(args)
         assert e.value.code == 2

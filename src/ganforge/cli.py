@@ -442,17 +442,44 @@ def _set_hint(extra: list[str], args: argparse.Namespace) -> str:
 # (with '_' for '-', as config.FOLDER_NAMES: --local-rank and --local_rank alike)
 CONFIG_FLAGS = ("config", "cfg", "config_file")
 LAUNCHER_FLAGS = ("launcher", "gpus", "num_gpus", "ngpu", "nproc", "nproc_per_node", "world_size", "local_rank")
+# and of sampling scripts (StyleGAN's generate.py --network and --trunc, sample.py -n, --num-samples)
+NUM_FLAGS = ("n", "num_samples", "n_samples", "num_images", "n_images", "samples", "count")
+PSI_FLAGS = ("psi", "trunc_psi", "truncation_psi")
+SOURCE_FLAGS = ("checkpoint", "ckpt", "network", "weights", "model", "load_from", "resume_from")
 
 
-def _other_tools_hint(extra: list[str], args: argparse.Namespace) -> str:
-    """For a flag of another training script (``--config``, MMEngine's ``--work-dir`` and ``--launcher``,
-    ``--local-rank`` from torch.distributed.launch): what ganforge takes instead; '' for any other flag."""
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the command being run (``bench compare``'s own, below ``bench``)."""
+    for name in (args.command, getattr(args, "what", None)):
+        # argparse keeps a command's subparsers, and each parser's options, in private attributes only
+        subcommands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if name is None or not subcommands:
+            break
+        parser = subcommands[0].choices[name]
+    return parser
+
+
+def _other_tools_hint(extra: list[str], args: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
+    """For a flag of another training or sampling script (``--config``, MMEngine's ``--work-dir`` and
+    ``--launcher``, ``--local-rank`` from torch.distributed.launch, ``--num-samples``, StyleGAN's ``--network``):
+    what ganforge takes instead; '' for any other flag."""
     from .config import FOLDER_NAMES
 
-    flag = next((token.partition("=")[0] for token in extra if token.startswith("--")), "")
-    name = flag[2:].replace("-", "_")
+    # -n too: the one short flag of this kind
+    flag = next((token.partition("=")[0] for token in extra if token.startswith("--") or token == "-n"), "")
+    name = flag.lstrip("-").replace("-", "_")
     if name in CONFIG_FLAGS and hasattr(args, "config"):  # `train --config mine.toml`: argparse took the file
         return f"; a config is the first argument, without a flag: ganforge {args.command} {args.config} ..."
+    command = _command_parser(parser, args)
+    flags = {flag for action in command._actions for flag in action.option_strings}
+    if name in NUM_FLAGS and "--num" in flags:
+        return "; the number of images is --num N"
+    if name in PSI_FLAGS and "--truncation" in flags:  # StyleGAN's psi pulls w toward its mean; no w here
+        return "; ganforge truncates the noise z itself: --truncation T draws each z within [-T, T]"
+    source = next((a.metavar for a in command._actions if a.dest == "source"), None)
+    if name in SOURCE_FLAGS and source:
+        return f"; the run folder or checkpoint is the first argument, without a flag: ganforge {args.command} " \
+               f"{source} ..."
     if args.command != "train":  # sample's --out is a file, and only training runs under torchrun
         return ""
     if name in FOLDER_NAMES:  # MMEngine's --work-dir, PyTorch's DCGAN example's --outf
@@ -469,12 +496,7 @@ def _flag_hint(extra: list[str], parser: argparse.ArgumentParser, args: argparse
     unknown = next((token.partition("=")[0] for token in extra if token.startswith("--")), None)
     if unknown is None:
         return ""
-    for name in (args.command, getattr(args, "what", None)):  # down to the (bench) subcommand's own parser
-        # argparse keeps a command's subparsers, and each parser's options, in private attributes only
-        subcommands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        if name is None or not subcommands:
-            break
-        parser = subcommands[0].choices[name]
+    parser = _command_parser(parser, args)
     # compared without the dashes, which every flag shares: with them '--lr' was close to '--help'
     names = [flag[2:] for action in parser._actions for flag in action.option_strings if flag.startswith("--")]
     hint = re.sub(r"'([^']*)'", r"'--\1'", did_you_mean(unknown[2:], names)).strip().replace("Did", "did", 1)
@@ -543,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
         stray = [a for a in extra if "=" in a and not a.startswith("-")]
         hint = f"; give each override its own --set, e.g. --set {stray[0]}" if stray else ""
         # another script's flags first: --work-dir is answered as a flag (--out FOLDER), not as a config key
-        hint = hint or _other_tools_hint(extra, args) or _set_hint(extra, args) or _flag_hint(extra, parser, args)
+        hint = hint or _other_tools_hint(extra, args, parser) or _set_hint(extra, args) or _flag_hint(extra, parser, args)
         parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     args = parser.parse_args(argv)  # the same arguments, now with the required flags checked
     warnings.formatwarning = format_warning
