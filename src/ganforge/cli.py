@@ -565,7 +565,8 @@ def main(argv: list[str] | None = None) -> int:
         stray = [a for a in extra if "=" in a and not a.startswith("-")]
         hint = f"; give each override its own --set, e.g. --set {stray[0]}" if stray else ""
         # another script's flags first: --work-dir is answered as a flag (--out FOLDER), not as a config key
-        hint = hint or _other_tools_hint(extra, args, parser) or _set_hint(extra, args) or _flag_hint(extra, parser, args)
+        hint = (hint or _other_tools_hint(extra, args, parser) or _set_hint(extra, args)
+                or _flag_hint(extra, parser, args))
         parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     args = parser.parse_args(argv)  # the same arguments, now with the required flags checked
     warnings.formatwarning = format_warning
