@@ -442,7 +442,7 @@ def _set_hint(extra: list[str], args: argparse.Namespace) -> str:
 # (with '_' for '-', as config.FOLDER_NAMES: --local-rank and --local_rank alike)
 CONFIG_FLAGS = ("config", "cfg", "config_file")
 LAUNCHER_FLAGS = ("launcher", "gpus", "num_gpus", "ngpu", "nproc", "nproc_per_node", "world_size", "local_rank")
-# and of sampling scripts (StyleGAN's generate.py --network and --trunc, sample.py -n, --num-samples)
+# and of sampling scripts (StyleGAN's generate.py --network, sample.py -n, --num-samples, --truncation-psi)
 NUM_FLAGS = ("n", "num_samples", "n_samples", "num_images", "n_images", "samples", "count")
 PSI_FLAGS = ("psi", "trunc_psi", "truncation_psi")
 SOURCE_FLAGS = ("checkpoint", "ckpt", "network", "weights", "model", "load_from", "resume_from")
