@@ -309,12 +309,24 @@ def test_overrides_as_a_dict():
         as_overrides({"plugins": {"a.py"}})
     with pytest.raises(GanforgeError, match="overrides is one string"):
         as_overrides("train.max_steps=5")
+    # pairs, and the command's --set, were each called a --set that "must look like key=value"
+    with pytest.raises(GanforgeError, match=re.escape("overrides[0] is a tuple, ('train.max_steps', 5); give a dict "
+                                                      "{'train.max_steps': 5} or 'key=value' strings.")):
+        as_overrides([("train.max_steps", 5)])
+    with pytest.raises(GanforgeError, match=re.escape("overrides[0] is '--set', the command's flag; give the "
+                                                      "'key=value' strings alone: ['train.max_steps=5'].")):
+        as_overrides(["--set", "train.max_steps=5"])
 
 
 def test_import_ganforge_does_not_import_torch():
     """The command's start (and --version) stays light: the API is imported on first use."""
     code = "import sys, ganforge; assert 'torch' not in sys.modules; ganforge.sample; assert 'torch' in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], timeout=300).returncode == 0
+    # the error every function raises for bad input, to catch where the functions are (it was ganforge.errors' only)
+    code = ("import sys, ganforge; assert ganforge.GanforgeError.__module__ == 'ganforge.errors'; "
+            "assert 'torch' not in sys.modules")
+    assert subprocess.run([sys.executable, "-c", code], timeout=300).returncode == 0
+    assert "GanforgeError" in ganforge.__all__ and ganforge.GanforgeError is GanforgeError
     with pytest.raises(AttributeError, match="has no attribute 'trian'"):
         ganforge.trian  # noqa: B018
     # a module of the package named like a function (upscale.py was) would replace it once imported

@@ -13,12 +13,14 @@ Users extend it by registering networks and losses::
     @GENERATORS.register("my-g", MyOptions)
     class MyG(torch.nn.Module): ...
 """
+from .errors import GanforgeError  # what every function raises for bad input (errors.py imports no torch)
+
 __version__ = "0.1.0"
 
 # the Python API (api.py), imported on first use: `import ganforge` and the command's start stay free of torch
 _API = ("train", "sample", "interpolate", "nearest", "evaluate", "upscale", "load_generator", "grid", "history",
         "runs", "export", "timelapse")
-__all__ = [*_API, "__version__"]
+__all__ = [*_API, "GanforgeError", "__version__"]
 
 
 def __getattr__(name: str):

@@ -413,7 +413,16 @@ def as_overrides(overrides: Mapping[str, Any] | Iterable[str]) -> list[str]:
         raise GanforgeError(f"overrides is one string, '{overrides}'; give a dict {{'key': value}} or a list of "
                             "'key=value' strings.")
     if not isinstance(overrides, Mapping):
-        return [str(o) for o in overrides]
+        sets = list(overrides)
+        for i, item in enumerate(sets):
+            if not isinstance(item, str):  # a (key, value) pair, as dict() takes them
+                pair = dict([item]) if isinstance(item, (tuple, list)) and len(item) == 2 else None
+                raise GanforgeError(f"overrides[{i}] is a {type(item).__name__}, {item!r}; give a dict "
+                                    f"{pair or {'key': 'value'}!r} or 'key=value' strings.")
+            if item == "--set":  # a command line split into a list
+                raise GanforgeError(f"overrides[{i}] is '--set', the command's flag; give the 'key=value' strings "
+                                    f"alone: {[s for s in sets if s != '--set']!r}.")
+        return sets
     sets = []
     for key, value in overrides.items():
         if isinstance(value, Mapping) and value:
