@@ -492,6 +492,20 @@ def test_tiled_upscaling_equals_whole_image():
     assert (as_png.int() - unit_to_uint8(whole).int()).abs().max() <= 1  # rounding of a 1e-5 difference at most
 
 
+def test_whole_images_of_another_side_than_the_discriminator_is_built_for_are_named(photos, tmp_path, capsys):
+    """srgan-x4 with sr.patch_size=0 on a folder of 40x36 images: D was built for data.resolution's 28, and its
+    first step was torch's "mat1 and mat2 shapes cannot be multiplied" traceback."""
+    run = tmp_path / "whole"
+    assert run_cli("train", "srgan-x4", "--out", run, *sr_sets(photos, "srgan-x4", "sr.patch_size=0",
+                                                               "train.max_steps=1")) == 2
+    assert capsys.readouterr().err.strip() == (
+        "ganforge: error: sr.patch_size=0 trains on the whole images, cropped to the largest square they share: 36 "
+        "pixels here, but discriminator 'srgan' is built for HR patches of 28 (data.resolution=28 cut to a multiple "
+        "of sr.scale=4); set data.resolution=36, or sr.patch_size to a multiple of 4 up to 36.")
+    assert run_cli("train", "srgan-x4", "--out", run, *sr_sets(photos, "srgan-x4", "sr.patch_size=0",
+                                                               "data.resolution=36", "train.max_steps=1")) == 0
+
+
 @pytest.fixture(scope="module")
 def sr_run(photos, tmp_path_factory) -> Path:
     """A 2-step MSRResNet run, for upscale."""

@@ -22,7 +22,7 @@ from ..data import InMemoryBatches, load_images, load_labeled
 from ..data.pairs import SRBatches, check_validation_source, load_pairs
 from ..distributed import DistEnv, agreed, any_rank, average_logs, broadcast_module, convert_sync_bn
 from ..errors import GanforgeError
-from ..nets import build_networks
+from ..nets import NO_DISCRIMINATOR, build_networks, hr_size
 from ..objective import GANObjective
 from ..progress import say
 from ..provenance import environment
@@ -103,8 +103,19 @@ def make_batches(cfg: Config, env: DistEnv = DistEnv(), device: torch.device | N
         if cfg.sr.val_root:  # also when not evaluating as it trains: a typo showed only at ganforge evaluate
             check_validation_source(cfg)
         hr, lr = load_pairs(cfg.data, cfg.sr.scale, cfg.sr.lr_root)
-        return SRBatches(hr, lr, cfg.sr.scale, cfg.sr.patch_size, cfg.sr.augment, tr.batch_size, tr.seed,
-                         env.rank, env.world_size)
+        pairs = SRBatches(hr, lr, cfg.sr.scale, cfg.sr.patch_size, cfg.sr.augment, tr.batch_size, tr.seed,
+                          env.rank, env.world_size)
+        d_name = cfg.model.discriminator.name
+        if d_name != NO_DISCRIMINATOR and pairs.patch != hr_size(cfg):
+            # only whole images (sr.patch_size=0) of a folder can differ: D was built for data.resolution's
+            # side, and srgan's linear head met the other size as torch's "mat1 and mat2 shapes" traceback
+            raise GanforgeError(
+                f"sr.patch_size=0 trains on the whole images, cropped to the largest square they share: "
+                f"{pairs.patch} pixels here, but discriminator '{d_name}' is built for HR patches of {hr_size(cfg)} "
+                f"(data.resolution={cfg.data.resolution} cut to a multiple of sr.scale={cfg.sr.scale}); set "
+                f"data.resolution={pairs.patch}, or sr.patch_size to a multiple of {cfg.sr.scale} up to "
+                f"{pairs.patch}.")
+        return pairs
     if not cfg.model.num_classes:
         batches = InMemoryBatches(load_images(cfg.data), tr.batch_size, tr.seed, env.rank, env.world_size)
     else:
