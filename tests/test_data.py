@@ -431,6 +431,22 @@ def test_a_mirror_that_breaks_off_or_does_not_speak_http_is_passed_over(http_ser
     assert not list((tmp_path / "g").iterdir())  # no part file is left
 
 
+def test_the_cache_is_ganforge_cache_else_in_the_xdg_cache_folder(tmp_path, monkeypatch):
+    """$XDG_CACHE_HOME (a cluster's scratch space, which torch and Hugging Face use too) was passed over for
+    ~/.cache."""
+    from ganforge.data.download import default_cache_dir
+
+    monkeypatch.delenv("GANFORGE_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "ganforge"
+    for ignored in ("", "relative/cache"):  # unset or relative: the spec's ~/.cache
+        monkeypatch.setenv("XDG_CACHE_HOME", ignored)
+        assert default_cache_dir() == Path.home() / ".cache" / "ganforge"
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "ours"))  # ganforge's own, then a config's, come first
+    assert default_cache_dir() == tmp_path / "ours"
+    assert default_cache_dir(str(tmp_path / "cfg")) == tmp_path / "cfg"
+
+
 def test_download_cache_that_cannot_be_made_says_how_to_fix(http_server, tmp_path):
     www, url = http_server
     (www / "f.bin").write_bytes(b"payload")

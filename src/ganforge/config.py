@@ -55,7 +55,8 @@ class DataConfig:
         channels: 1 (grayscale) or 3 (RGB); images are converted to it.
         download: fetch missing IDX/CIFAR files from the official mirrors.
         mirror: base URL that replaces the official mirrors (for tests and proxies).
-        cache_dir: download and decoded-folder cache; empty means ~/.cache/ganforge.
+        cache_dir: download and decoded-folder cache; empty means $GANFORGE_CACHE, else ganforge in
+            $XDG_CACHE_HOME or ~/.cache.
     """
 
     name: str = "fashion-mnist"

@@ -30,10 +30,15 @@ def check_mirror(mirror: str, what: str = "config key 'data.mirror'", root: str 
 
 
 def default_cache_dir(cache_dir: str = "") -> Path:
-    """``cache_dir`` if given, else ``$GANFORGE_CACHE`` or ``~/.cache/ganforge``."""
+    """``cache_dir`` if given, else ``$GANFORGE_CACHE``, else ``ganforge`` in the XDG cache folder: ``$XDG_CACHE_HOME``
+    where it is an absolute path (the XDG spec ignores a relative one), or ``~/.cache`` (torch and Hugging Face
+    fall back to it alike, so a cluster's XDG_CACHE_HOME on scratch space holds ganforge's downloads too)."""
     if cache_dir:
         return Path(cache_dir).expanduser()
-    return Path(os.environ.get("GANFORGE_CACHE", Path.home() / ".cache" / "ganforge"))
+    if ours := os.environ.get("GANFORGE_CACHE"):
+        return Path(ours)
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "ganforge"
 
 
 def write_cache(path: Path, write: Callable[[BinaryIO], object]) -> bool:
