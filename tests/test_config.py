@@ -546,11 +546,13 @@ def test_config_command_prints_toml(capsys):
 
 
 @pytest.mark.parametrize("preset", sorted(preset_names()))
-def test_every_preset_round_trips_through_yaml(preset, tmp_path, capsys):
-    assert run_cli("config", preset, "--format", "yaml") == 0
-    path = tmp_path / f"{preset}.yaml"
-    path.write_text(capsys.readouterr().out)
-    assert load_config(str(path)) == load_config(preset)
+def test_every_preset_round_trips_through_yaml_and_json(preset, tmp_path, capsys):
+    """JSON too, the format of a run's config.json, which train reads (--format json was an invalid choice)."""
+    for form in ("yaml", "json"):
+        assert run_cli("config", preset, "--format", form) == 0
+        path = tmp_path / f"{preset}.{form}"
+        path.write_text(capsys.readouterr().out)
+        assert load_config(str(path)) == load_config(preset)
 
 
 def test_a_hand_written_yaml_config(tmp_path):

@@ -6,6 +6,7 @@ Exit codes: 0 success; 2 bad input (a one-line message, no traceback); 1 a bug;
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -242,6 +243,8 @@ def _cmd_config(args: argparse.Namespace) -> int:
     values = load_config(args.config, args.set).to_dict()
     if args.format == "yaml":
         print(dump_yaml(values), end="")
+    elif args.format == "json":  # for tools that script configs (jq, a sweep's generator): a run's config.json
+        print(json.dumps(values, indent=2))
     else:
         import tomli_w
 
@@ -403,8 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("config", type=_user_path, metavar="PRESET|CONFIG_FILE")
     c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, as for train (repeatable)")
-    c.add_argument("--format", choices=["toml", "yaml"], default="toml",
-                   help="toml (default) or yaml; train reads either (and a run's config.json), by the file's suffix")
+    c.add_argument("--format", choices=["toml", "yaml", "json"], default="toml",
+                   help="toml (default), yaml or json (as a run's config.json); train reads each, by the file's "
+                        "suffix")
     c.set_defaults(func=_cmd_config)
     return p
 
