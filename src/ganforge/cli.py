@@ -475,10 +475,10 @@ def _other_tools_hint(extra: list[str], args: argparse.Namespace, parser: argpar
     if name in CONFIG_FLAGS and hasattr(args, "config"):  # `train --config mine.toml`: argparse took the file
         return f"; a config is the first argument, without a flag: ganforge {args.command} {args.config} ..."
     command = _command_parser(parser, args)
-    flags = {flag for action in command._actions for flag in action.option_strings}
-    if name in NUM_FLAGS and "--num" in flags:
+    options = {option for action in command._actions for option in action.option_strings}  # the command's own
+    if name in NUM_FLAGS and "--num" in options:
         return "; the number of images is --num N"
-    if name in PSI_FLAGS and "--truncation" in flags:  # StyleGAN's psi pulls w toward its mean; no w here
+    if name in PSI_FLAGS and "--truncation" in options:  # StyleGAN's psi pulls w toward its mean; no w here
         return "; ganforge truncates the noise z itself: --truncation T draws each z within [-T, T]"
     source = next((a.metavar for a in command._actions if a.dest == "source"), None)
     if name in SOURCE_FLAGS and source:

@@ -105,13 +105,13 @@ def make_batches(cfg: Config, env: DistEnv = DistEnv(), device: torch.device | N
         hr, lr = load_pairs(cfg.data, cfg.sr.scale, cfg.sr.lr_root)
         pairs = SRBatches(hr, lr, cfg.sr.scale, cfg.sr.patch_size, cfg.sr.augment, tr.batch_size, tr.seed,
                           env.rank, env.world_size)
-        d_name = cfg.model.discriminator.name
-        if d_name != NO_DISCRIMINATOR and pairs.patch != hr_size(cfg):
+        d_name, d_side = cfg.model.discriminator.name, hr_size(cfg)
+        if d_name != NO_DISCRIMINATOR and pairs.patch != d_side:
             # only whole images (sr.patch_size=0) of a folder can differ: D was built for data.resolution's
             # side, and srgan's linear head met the other size as torch's "mat1 and mat2 shapes" traceback
             raise GanforgeError(
                 f"sr.patch_size=0 trains on the whole images, cropped to the largest square they share: "
-                f"{pairs.patch} pixels here, but discriminator '{d_name}' is built for HR patches of {hr_size(cfg)} "
+                f"{pairs.patch} pixels here, but discriminator '{d_name}' is built for HR patches of {d_side} "
                 f"(data.resolution={cfg.data.resolution} cut to a multiple of sr.scale={cfg.sr.scale}); set "
                 f"data.resolution={pairs.patch}, or sr.patch_size to a multiple of {cfg.sr.scale} up to "
                 f"{pairs.patch}.")
