@@ -72,6 +72,18 @@ def test_grid_of_what_is_not_uint8_images_says_how_to_make_them():
             "(N, H, W, C): pass x.transpose(0, 3, 1, 2). For floats in [-1, 1] (a tanh generator's output), pass "
             "((x + 1) * 127.5).round().clip(0, 255).astype('uint8');")):
         ganforge.grid(np.zeros((2, 28, 28, 3), np.float32))
+    # one image, as a notebook holds it after img = G(z)[0] or np.asarray(Image.open(...)): it got only the hint for
+    # grayscale without a channel axis, which reads (3, 28, 28) as three 28x28 images and (28, 28, 3) as 28 of 28x3
+    with pytest.raises(GanforgeError, match=re.escape(
+            "got uint8 (3, 28, 28). For one image (C, H, W), pass x[None]. For grayscale without a channel axis, "
+            "pass x[:, None].")):
+        ganforge.grid(torch.zeros(3, 28, 28, dtype=torch.uint8))
+    with pytest.raises(GanforgeError, match=re.escape(
+            "got uint8 (28, 28, 3). For one image, channels-last (H, W, C), pass x.transpose(2, 0, 1)[None].")):
+        ganforge.grid(np.zeros((28, 28, 3), np.uint8))
+    with pytest.raises(GanforgeError, match=re.escape("got uint8 (28, 28). For one grayscale image (H, W), pass "
+                                                      "x[None, None].")):
+        ganforge.grid(np.zeros((28, 28), np.uint8))
     with pytest.raises(GanforgeError, match=r"^grid takes at least one image, got none \(shape \(0, 1, 28, 28\)\)\.$"):
         ganforge.grid(np.zeros((0, 1, 28, 28), np.uint8))
 

@@ -39,13 +39,20 @@ def conversion_words(tensor: bool) -> tuple[str, str]:
 
 
 def uint8_hint(shape: tuple[int, ...], dtype: np.dtype, verb: str = "save", tensor: bool = False) -> str:
-    """How to turn the common near misses into uint8 (N, C, H, W): channels last, no channel axis, floats; in
-    torch's words for a ``tensor``, NumPy's otherwise. ``verb``: what to do with the result ("save", "pass")."""
+    """How to turn the common near misses into uint8 (N, C, H, W): channels last, no channel axis, one image,
+    floats; in torch's words for a ``tensor``, NumPy's otherwise. ``verb``: what to do with the result ("save",
+    "pass")."""
     hints = []
     reorder, to_8_bit = conversion_words(tensor)
     if len(shape) == 4 and shape[-1] in (1, 3) and shape[1] not in (1, 3):
         hints.append(f"It looks channels-last (N, H, W, C): {verb} x.{reorder}(0, 3, 1, 2).")
-    if len(shape) == 3:
+    if len(shape) == 2:
+        hints.append(f"For one grayscale image (H, W), {verb} x[None, None].")
+    elif len(shape) == 3 and shape[0] not in (1, 3) and shape[-1] in (1, 3):  # not (N, H, W): W is never 1 or 3
+        hints.append(f"For one image, channels-last (H, W, C), {verb} x.{reorder}(2, 0, 1)[None].")
+    elif len(shape) == 3:
+        if shape[0] in (1, 3):  # one image, or as many grayscale ones: both are said
+            hints.append(f"For one image (C, H, W), {verb} x[None].")
         hints.append(f"For grayscale without a channel axis, {verb} x[:, None].")
     if dtype.kind == "f":
         hints.append(f"For floats in [-1, 1] (a tanh generator's output), {verb} ((x + 1) * 127.5).round()"
