@@ -192,6 +192,27 @@ def test_progress_on_a_terminal_is_a_bar(idx_root, tmp_path):
     assert b"\r" in seen and b"25/25" in seen and b"step/s" in seen  # tqdm's bar, redrawn in place
 
 
+def test_epochs_too_few_for_one_g_update_are_refused(idx_root, tmp_path, capsys):
+    """hw6-wgan-gp-64 (n_critic 5, the seed's one epoch) on a folder of 20 images at batch 8 ran its 2 critic steps
+    and saved the untrained G, unsaid; train.max_steps below one G update was refused, max_epochs was not."""
+    wgan = ["objective.reuse_fake=false", "objective.n_critic=5", "train.batch_size=128", "train.max_steps=0"]
+    run = tmp_path / "w"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, *wgan, "train.max_epochs=1")) == 2
+    assert capsys.readouterr().err == (
+        "ganforge: error: config key 'train.max_epochs' is 1, which is 2 steps here (256 images at "
+        "train.batch_size=128 make 2 batches an epoch), but G's first update comes after 5 steps (a step is one D "
+        "micro-batch: objective.n_critic=5 x objective.accumulate=1), so G would end untrained; set "
+        "train.max_epochs to at least 3, or train.max_steps to at least 5 with train.max_epochs=0.\n")
+    assert not run.exists()  # nothing written: the same command, fixed, needs no --force
+    # with train.max_steps given too (the preset's one epoch ends the run first), that is the way on
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, *wgan, "train.max_epochs=1",
+                                                                 "train.max_steps=10")) == 2
+    assert capsys.readouterr().err.endswith("set train.max_epochs to at least 3, or train.max_epochs=0 to end it at "
+                                            "train.max_steps=10.\n")
+    assert run_cli("train", "dcgan-fmnist", "--out", run, *tiny(idx_root, *wgan, "train.max_epochs=3")) == 0
+    assert ckpt.load(run / "checkpoints" / "last.pt")["state"]["step"] == 6
+
+
 def test_bounds_steps_epochs_seconds(idx_root, tmp_path, capsys):
     run_cli("train", "dcgan-fmnist", "--out", tmp_path / "e", *tiny(idx_root, "train.max_epochs=1.5",
                                                                       "train.max_seconds=0", "train.batch_size=64",

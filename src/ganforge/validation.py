@@ -3,6 +3,7 @@ and settings that cannot go together. Each raises a GanforgeError naming the key
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from pathlib import Path
 
@@ -125,12 +126,10 @@ def validate(cfg: Config) -> None:
             f"config key 'objective.reuse_fake' is true (the G step reuses the D step's fakes), which needs n_critic = "
             f"generator_steps = accumulate = 1, but {changed}; add --set objective.reuse_fake=false."
         )
-    cycle = ob.n_critic * ob.accumulate  # a step is one D micro-batch; G's first update ends the first cycle
+    cycle, first_update = _first_g_update(ob)
     if cfg.model.task == "gan" and 0 < cfg.train.max_steps < cycle:  # a smoke test of hw6-wgan-64 left G as it began
-        raise GanforgeError(
-            f"config key 'train.max_steps' is {cfg.train.max_steps}, but G's first update comes after {cycle} steps "
-            f"(a step is one D micro-batch: objective.n_critic={ob.n_critic} x objective.accumulate={ob.accumulate}), "
-            f"so G would end untrained; set train.max_steps to at least {cycle}.")
+        raise GanforgeError(f"config key 'train.max_steps' is {cfg.train.max_steps}, but {first_update}, so G would "
+                            f"end untrained; set train.max_steps to at least {cycle}.")
     if not 0 <= cfg.ema.decay < 1:
         raise GanforgeError(f"config key 'ema.decay' must be in [0, 1), got {cfg.ema.decay}.")
     _positive(cfg.ema.start_step, "ema.start_step", allow_zero=True)
@@ -200,6 +199,32 @@ def validate(cfg: Config) -> None:
                                                       num_set="eval.num_samples="),
                   "config key 'eval.num_samples'")
     FEATURES.get(cfg.eval.features)
+
+
+def _first_g_update(ob: ObjectiveConfig) -> tuple[int, str]:
+    """The step G is first updated at (a step is one D micro-batch, and G's update ends the first cycle of them),
+    and the words that say why."""
+    cycle = ob.n_critic * ob.accumulate
+    return cycle, (f"G's first update comes after {cycle} steps (a step is one D micro-batch: "
+                   f"objective.n_critic={ob.n_critic} x objective.accumulate={ob.accumulate})")
+
+
+def check_epochs_reach_g(cfg: Config, images: int, batches_per_epoch: int) -> None:
+    """Refuse a new GAN run whose ``train.max_epochs`` ends it before G's first update: seed 002's one epoch at
+    n_critic 5, on a folder of a few batches. ``train.max_steps`` is checked with the rest of the config; the
+    epochs' steps are known only once the data is (``images`` of them make ``batches_per_epoch``)."""
+    tr = cfg.train
+    cycle, first_update = _first_g_update(cfg.objective)
+    steps = math.ceil(tr.max_epochs * batches_per_epoch)  # the run stops at the step that completes them
+    if cfg.model.task != "gan" or not tr.max_epochs or steps >= cycle or 0 < tr.max_steps <= steps:
+        return  # (train.max_steps, where it ends the run first, is at least one cycle)
+    by_steps = (f"train.max_epochs=0 to end it at train.max_steps={tr.max_steps}" if tr.max_steps else
+                f"train.max_steps to at least {cycle} with train.max_epochs=0")  # a preset's epoch came first
+    raise GanforgeError(
+        f"config key 'train.max_epochs' is {tr.max_epochs:g}, which is {steps} step{'s' * (steps != 1)} here "
+        f"({images:,} images at train.batch_size={tr.batch_size} make {batches_per_epoch} "
+        f"batch{'es' * (batches_per_epoch != 1)} an epoch), but {first_update}, so G would end untrained; set "
+        f"train.max_epochs to at least {math.ceil(cycle / batches_per_epoch)}, or {by_steps}.")
 
 
 def _validate_label_smoothing(cfg: Config) -> None:

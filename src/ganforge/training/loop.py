@@ -28,6 +28,7 @@ from ..progress import say
 from ..provenance import environment
 from ..registry import OBJECTIVES
 from ..schedules import decay_length, decays, learning_rate
+from ..validation import check_epochs_reach_g
 from . import checkpoint as ckpt
 from .hooks import (Checkpointer, Evaluator, HealthMonitor, Hook, MetricsLogger, ProgressBar, SampleGrids,
                     build_user_hooks)
@@ -163,7 +164,7 @@ class Trainer:
         self.device = pick_device(cfg.train.device, env)
         self.environment = environment(self.device, env.world_size)  # after the thread settings above
         # every rank reads the data; a folder none can read is said once, not once per process
-        self.batches = agreed(lambda: make_batches(cfg, env, self.device), env)
+        self.batches = agreed(lambda: self._batches(resume_from is None), env)
         self.objective = build_objective(cfg, self.device, env, new_run=resume_from is None)
         self.state = TrainState()
         self.tb = None
@@ -182,6 +183,13 @@ class Trainer:
         self.apply_learning_rates()
         if resume_from is not None:
             self.load_payload(resume_from)
+
+    def _batches(self, new_run: bool) -> InMemoryBatches:
+        """The training data; a new run's bound in epochs is checked against it (see check_epochs_reach_g)."""
+        batches = make_batches(self.cfg, self.env, self.device)
+        if new_run:
+            check_epochs_reach_g(self.cfg, len(batches.images), batches.batches_per_epoch)
+        return batches
 
     @staticmethod
     def _build_hooks(cfg: Config, is_main: bool = True) -> list[Hook]:
