@@ -344,6 +344,37 @@ def test_a_run_too_short_for_one_g_update_is_refused():
     assert load_config("hw6-wgan-64", ["train.max_steps=5"]).train.max_steps == 5
 
 
+def test_mmengines_hook_and_other_gan_scripts_names_say_ganforges():
+    """MMEngine's CheckpointHook(interval, by_epoch, max_keep_ckpts, save_best), its train_cfg val_interval,
+    visualizer and launcher, pix2pix's --gan_mode, PyTorch-GAN's --n_classes and --lrG: each got only the list of
+    sections (or 'Did you mean 'eval'?' for interval)."""
+    _each_names_the_key_meant((("max_keep_ckpts=3", "log.keep_checkpoints"), ("n_classes=10", "model.num_classes"),
+                               ("lrG=1e-4", "optim_g.lr"), ("lrD=1e-4", "optim_d.lr"), ("gan_mode=lsgan",
+                                                                                        "objective.loss"),
+                               ("loss_type=hinge", "objective.loss"), ("gan_loss=hinge", "objective.loss")))
+    evaluation = ("Evaluation as the run trains is eval.every_kimg, in thousands of images between evaluations "
+                  "(an interval of N steps is N x train.batch_size / 1000), with eval.metrics and eval.num_samples; "
+                  "checkpoints/best.pt keeps the best by the first of eval.metrics.")
+    hooks = ("The intervals of MMEngine's hooks are log.every_steps (LoggerHook), log.checkpoint_every_steps "
+             "(CheckpointHook) and log.sample_every_steps (sample grids); by epochs, log.checkpoint_every_epochs and "
+             "log.sample_every_epochs.")
+    for given, said in (("val_interval", evaluation), ("eval_interval", evaluation), ("fid_interval", evaluation),
+                        ("save_best", evaluation), ("interval", hooks), ("by_epoch", hooks),
+                        ("visualizer", "TensorBoard event files go to the run's tb folder (log.tensorboard), its "
+                                       "scalars every log.every_steps and its sample grids every "
+                                       "log.sample_every_steps."),
+                        ("vis_backends", "TensorBoard event files go to the run's tb folder (log.tensorboard)"),
+                        ("launcher", GPUS),
+                        ("auto_scale_lr", "train.batch_size is the global batch under torchrun, so the learning "
+                                          "rates hold for any number of processes; for another train.batch_size, "
+                                          "set optim_g.lr and optim_d.lr."),
+                        ("n_samples", "The sample grids hold log.num_samples images; evaluation scores "
+                                      "eval.num_samples."),
+                        ("val_evaluator", "Evaluation is the eval section: eval.metrics")):
+        with pytest.raises(GanforgeError, match=rf"unknown config key '{given}'. {re.escape(said)}"):
+            load_config("dcgan-fmnist", [f"{given}=2"])
+
+
 def test_unknown_preset_suggests():
     with pytest.raises(GanforgeError, match=r"unknown preset 'dcgan-fmnst'. Did you mean 'dcgan-fmnist'"):
         load_config("dcgan-fmnst")
@@ -389,6 +420,13 @@ def test_network_option_errors():
     ("model.discriminator.name=DCGANDiscriminator", "MMagic's DCGANDiscriminator is 'mmagic-dcgan' here."),
     ("objective.loss=BCELoss", "unknown loss 'BCELoss'. torch's BCELoss is 'vanilla' here. Registered losses"),
     ("objective.name=DCGAN", "unknown objective 'DCGAN'. MMagic's DCGAN is 'gan' here."),
+    # pix2pix's --gan_mode wgangp (a loss and a penalty), StudioGAN's adv_loss names, MMagic's GANLoss gan_type
+    ("objective.loss=wgangp", "unknown loss 'wgangp'. pix2pix's wgangp is 'wgan' here, with objective.gp_weight=10 "
+                              "(hw6-wgan-gp-64 sets both, and objective.n_critic=5). Registered losses"),
+    ("objective.loss=WGAN-GP", "A GAN script's WGAN-GP is 'wgan' here, with objective.gp_weight=10"),
+    ("objective.loss=least_square", "unknown loss 'least_square'. StudioGAN's least_square is 'lsgan' here."),
+    ("objective.loss=wasserstein", "StudioGAN's wasserstein is 'wgan' here."),
+    ("objective.loss=wgan-logistic-ns", "MMagic's wgan-logistic-ns is 'vanilla' here."),
 ])
 def test_a_network_or_loss_as_seed_004_names_it_names_ganforges(given, said):
     """Seed 004's config names MMagic's classes (type='DCGANGenerator', pixel_loss=dict(type='L1Loss')), and

@@ -622,6 +622,12 @@ FOREIGN_KEYS = {
     **dict.fromkeys(("accu_iters", "disc_accu_iters", "gen_accu_iters", "accumulation_steps",
                      "gradient_accumulation_steps", "accumulate_grad_batches"), "objective.accumulate"),
     "sample_interval": "log.sample_every_steps",
+    # PyTorch-GAN's --n_classes, the lrG and lrD of many DCGAN and WGAN scripts, pix2pix's --gan_mode (vanilla,
+    # lsgan: the names of ganforge's losses too)
+    "n_classes": "model.num_classes",
+    "lrg": "optim_g.lr",
+    "lrd": "optim_d.lr",
+    **dict.fromkeys(("gan_mode", "gan_loss", "loss_type", "adv_loss", "gan_loss_type"), "objective.loss"),
     # the DCGAN example's nc, and other loops' image channels, logging and checkpoint intervals
     **dict.fromkeys(("nc", "img_channels", "image_channels", "channels_img", "n_channels"), "data.channels"),
     **dict.fromkeys(("log_interval", "log_every", "print_freq", "print_every", "display_freq"), "log.every_steps"),
@@ -630,6 +636,7 @@ FOREIGN_KEYS = {
     # the top-level names of MMEngine's and MMagic's Python configs (seeds 000 and 004)
     **dict.fromkeys(("train_dataloader", "dataloader", "train_dataset", "dataset"), "data"),
     "custom_hooks": "hooks",
+    "max_keep_ckpts": "log.keep_checkpoints",  # MMEngine's CheckpointHook
     "ema_config": "ema",
     "load_from": "model.init_from",
     "randomness": "train.seed",
@@ -666,7 +673,7 @@ FOREIGN_SAYS = {
     **dict.fromkeys(("amp", "use_amp", "fp16", "mixed_precision"),
                     "Mixed precision is train.precision: bf16 (autocast), fp16 (autocast with a GradScaler; CUDA only), "
                     "fp32, or auto (bf16 where the CPU computes it natively, else fp32)."),
-    **dict.fromkeys(("gpu", "gpus", "gpu_ids", "num_gpus", "ngpu"),
+    **dict.fromkeys(("gpu", "gpus", "gpu_ids", "num_gpus", "ngpu", "launcher"),  # MMEngine's launcher='pytorch'
                     "The device is train.device (cuda:N names GPU N); for several GPUs, start ganforge under torchrun: "
                     "torchrun --nproc_per_node N -m ganforge train ... (docs/distributed.md)."),
     # seed 004's BaseGAN(train_cfg=..., test_cfg=..., data_preprocessor=..., init_cfg=...)
@@ -693,6 +700,26 @@ FOREIGN_SAYS = {
     **dict.fromkeys(("param_scheduler", "lr_config", "lr_scheduler", "scheduler"),
                     "Each optimizer has its learning-rate schedule: optim_g.schedule and optim_d.schedule."),
     "default_hooks": "ganforge's logging, sample grids and checkpoints are set in the log section.",
+    # MMEngine's train_cfg val_interval and CheckpointHook(save_best=...), and other loops' FID intervals
+    **dict.fromkeys(("val_interval", "val_begin", "eval_interval", "evaluation_interval", "eval_every", "eval_freq",
+                     "fid_interval", "fid_every", "save_best"),
+                    "Evaluation as the run trains is eval.every_kimg, in thousands of images between evaluations (an "
+                    "interval of N steps is N x train.batch_size / 1000), with eval.metrics and eval.num_samples; "
+                    "checkpoints/best.pt keeps the best by the first of eval.metrics."),
+    **dict.fromkeys(("val_evaluator", "test_evaluator", "evaluation", "evaluator"),
+                    "Evaluation is the eval section: eval.metrics, eval.num_samples, eval.every_kimg (a "
+                    "super-resolution run's held-out images: sr.val_root)."),
+    **dict.fromkeys(("interval", "by_epoch"),  # the arguments of MMEngine's LoggerHook and CheckpointHook
+                    "The intervals of MMEngine's hooks are log.every_steps (LoggerHook), log.checkpoint_every_steps "
+                    "(CheckpointHook) and log.sample_every_steps (sample grids); by epochs, "
+                    "log.checkpoint_every_epochs and log.sample_every_epochs."),
+    **dict.fromkeys(("visualizer", "vis_backends", "writer", "tensorboard_dir"),
+                    "TensorBoard event files go to the run's tb folder (log.tensorboard), its scalars every "
+                    "log.every_steps and its sample grids every log.sample_every_steps."),
+    "auto_scale_lr": "train.batch_size is the global batch under torchrun, so the learning rates hold for any number "
+                     "of processes; for another train.batch_size, set optim_g.lr and optim_d.lr.",
+    **dict.fromkeys(("n_samples", "sample_size", "n_sample", "num_sample"),
+                    "The sample grids hold log.num_samples images; evaluation scores eval.num_samples."),
 }
 
 

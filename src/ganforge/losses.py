@@ -80,7 +80,13 @@ register_loss("lsgan", AdversarialLoss(
     g=lambda f: 0.5 * (f - 1).pow(2).mean(), d_real_target=lambda r, t: 0.5 * (r - t).pow(2).mean()))
 # the seeds' nn.Sigmoid + nn.BCELoss (000, 001), and LSGAN's MSE
 LOSSES.known_as("vanilla", BCELoss="torch's", BCEWithLogitsLoss="torch's")
-LOSSES.known_as("lsgan", MSELoss="torch's")
+LOSSES.known_as("lsgan", MSELoss="torch's", least_square="StudioGAN's")
+# StudioGAN's adv_loss names, MMagic's GANLoss gan_type for the non-saturating logistic loss, and pix2pix's
+# --gan_mode wgangp, which is a loss and a penalty
+LOSSES.known_as("vanilla", **{"wgan-logistic-ns": "MMagic's"})
+LOSSES.known_as("wgan", wasserstein="StudioGAN's")
+LOSSES.known_as("wgan", also=", with objective.gp_weight=10 (hw6-wgan-gp-64 sets both, and objective.n_critic=5)",
+                wgangp="pix2pix's", **dict.fromkeys(("wgan-gp", "wgan_gp"), "A GAN script's"))
 
 
 # the losses above take D's raw scores; a loss a plugin registers may take something else

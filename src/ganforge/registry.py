@@ -42,14 +42,16 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
-        self._known_as: dict[str, tuple[str, str]] = {}  # casefolded other name -> (registered name, whose name)
+        # casefolded other name -> (registered name, whose name, what else to set)
+        self._known_as: dict[str, tuple[str, str, str]] = {}
 
-    def known_as(self, name: str, **others: str) -> None:
+    def known_as(self, name: str, also: str = "", **others: str) -> None:
         """Say that the registered ``name`` is what others call each key of ``others`` (whose name it is as the
         value: ``known_as("mmagic-dcgan", DCGANGenerator="MMagic's")``): a config that names one of them is
-        told which to write. They are not accepted silently, since each is another's code, not ganforge's."""
+        told which to write, and ``also`` what else to set with it (WGAN-GP's penalty). They are not accepted
+        silently, since each is another's code, not ganforge's."""
         for other, whose in others.items():
-            self._known_as[other.casefold()] = (name, whose)
+            self._known_as[other.casefold()] = (name, whose, also)
 
     def register(self, name: str, options: type | None = None,
                  source: Any = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
@@ -89,8 +91,8 @@ class Registry(Generic[T]):
     def get(self, name: str) -> Entry[T]:
         """The entry for ``name``; the error lists what is registered."""
         if name not in self._entries:
-            ours, whose = self._known_as.get(name.casefold(), (None, ""))
-            hint = f" {whose} {name} is '{ours}' here." if ours else did_you_mean(name, self._entries)
+            ours, whose, also = self._known_as.get(name.casefold(), (None, "", ""))
+            hint = f" {whose} {name} is '{ours}' here{also}." if ours else did_you_mean(name, self._entries)
             raise GanforgeError(
                 f"unknown {self.kind} '{name}'.{hint} "
                 f"Registered {self.kind}{'es' if self.kind.endswith('s') else 's'}: "
