@@ -375,6 +375,23 @@ def test_mmengines_hook_and_other_gan_scripts_names_say_ganforges():
             load_config("dcgan-fmnist", [f"{given}=2"])
 
 
+def test_precision_and_dataset_as_others_name_them():
+    """Lightning's precision=16-mixed or 32, torch's bfloat16, a loop's amp; a dataset ganforge has no loader for
+    (CelebA, LSUN, the anime faces): each got only the list of valid values."""
+    for given, said in (("16-mixed", "'16-mixed'. Did you mean 'fp16'?"), ("32", "'32'. Did you mean 'fp32'?"),
+                        ("bfloat16", "'bfloat16'. Did you mean 'bf16'?"), ("bf16-mixed", "'bf16-mixed'. Did you mean 'bf16'?"),
+                        ("amp", "'amp'. Mixed precision is bf16 (autocast) on a CPU, or fp16 (autocast with a "
+                                "GradScaler) on CUDA.")):
+        with pytest.raises(GanforgeError, match=re.escape(f"config key 'train.precision' must be fp32, bf16, fp16 or "
+                                                          f"auto, got {said}")):
+            load_config("dcgan-fmnist", [f"train.precision={given}"])
+    with pytest.raises(GanforgeError, match=re.escape(
+            "config key 'data.name' is 'celeba'. Valid datasets: fashion-mnist, mnist, cifar10, folder. For another "
+            "set of images (CelebA, LSUN, anime faces), download them and set data.name=folder and data.root to their "
+            "folder.")):
+        load_config("dcgan-fmnist", ["data.name=celeba"])
+
+
 def test_unknown_preset_suggests():
     with pytest.raises(GanforgeError, match=r"unknown preset 'dcgan-fmnst'. Did you mean 'dcgan-fmnist'"):
         load_config("dcgan-fmnst")
@@ -427,6 +444,10 @@ def test_network_option_errors():
     ("objective.loss=least_square", "unknown loss 'least_square'. StudioGAN's least_square is 'lsgan' here."),
     ("objective.loss=wasserstein", "StudioGAN's wasserstein is 'wgan' here."),
     ("objective.loss=wgan-logistic-ns", "MMagic's wgan-logistic-ns is 'vanilla' here."),
+    # the seeds' and papers' plain names of the two: they got the list of losses alone
+    ("objective.loss=BCE", "unknown loss 'BCE'. The seeds' BCE is 'vanilla' here. Registered losses"),
+    ("objective.loss=non-saturating", "unknown loss 'non-saturating'. 'non-saturating' is 'vanilla' here."),
+    ("objective.loss=mse", "unknown loss 'mse'. 'mse' is 'lsgan' here."),
 ])
 def test_a_network_or_loss_as_seed_004_names_it_names_ganforges(given, said):
     """Seed 004's config names MMagic's classes (type='DCGANGenerator', pixel_loss=dict(type='L1Loss')), and

@@ -83,7 +83,9 @@ LOSSES.known_as("vanilla", BCELoss="torch's", BCEWithLogitsLoss="torch's")
 LOSSES.known_as("lsgan", MSELoss="torch's", least_square="StudioGAN's")
 # StudioGAN's adv_loss names, MMagic's GANLoss gan_type for the non-saturating logistic loss, and pix2pix's
 # --gan_mode wgangp, which is a loss and a penalty
-LOSSES.known_as("vanilla", **{"wgan-logistic-ns": "MMagic's"})
+LOSSES.known_as("vanilla", **{"wgan-logistic-ns": "MMagic's"}, BCE="The seeds'",
+                **dict.fromkeys(("bce_with_logits", "nsgan", "non-saturating", "non_saturating", "standard"), ""))
+LOSSES.known_as("lsgan", **dict.fromkeys(("mse", "least-squares", "least_squares", "ls"), ""))
 LOSSES.known_as("wgan", wasserstein="StudioGAN's")
 LOSSES.known_as("wgan", also=", with objective.gp_weight=10 (hw6-wgan-gp-64 sets both, and objective.n_critic=5)",
                 wgangp="pix2pix's", **dict.fromkeys(("wgan-gp", "wgan_gp"), "A GAN script's"))

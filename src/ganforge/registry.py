@@ -47,9 +47,9 @@ class Registry(Generic[T]):
 
     def known_as(self, name: str, also: str = "", **others: str) -> None:
         """Say that the registered ``name`` is what others call each key of ``others`` (whose name it is as the
-        value: ``known_as("mmagic-dcgan", DCGANGenerator="MMagic's")``): a config that names one of them is
-        told which to write, and ``also`` what else to set with it (WGAN-GP's penalty). They are not accepted
-        silently, since each is another's code, not ganforge's."""
+        value, or "" for a name in common use: ``known_as("mmagic-dcgan", DCGANGenerator="MMagic's")``): a config
+        that names one of them is told which to write, and ``also`` what else to set with it (WGAN-GP's penalty).
+        They are not accepted silently, since each is another's code, not ganforge's."""
         for other, whose in others.items():
             self._known_as[other.casefold()] = (name, whose, also)
 
@@ -92,7 +92,8 @@ class Registry(Generic[T]):
         """The entry for ``name``; the error lists what is registered."""
         if name not in self._entries:
             ours, whose, also = self._known_as.get(name.casefold(), (None, "", ""))
-            hint = f" {whose} {name} is '{ours}' here{also}." if ours else did_you_mean(name, self._entries)
+            called = f"{whose} {name}" if whose else f"'{name}'"  # whose: "MMagic's"; none for a common name
+            hint = f" {called} is '{ours}' here{also}." if ours else did_you_mean(name, self._entries)
             raise GanforgeError(
                 f"unknown {self.kind} '{name}'.{hint} "
                 f"Registered {self.kind}{'es' if self.kind.endswith('s') else 's'}: "

@@ -18,11 +18,23 @@ def _positive(value: float, key: str, allow_zero: bool = False) -> None:
         raise GanforgeError(f"config key '{key}' must be {rule}, got {value}.")
 
 
-def _one_of(value: str, key: str, choices: tuple[str, ...], said: str) -> None:
+# train.precision as Lightning (16-mixed, 32-true), torch's dtypes and other loops write it; and what a loop's
+# "amp" means here
+PRECISION_NAMES = {**dict.fromkeys(("32", "32-true", "float32", "float", "full"), "fp32"),
+                   **dict.fromkeys(("bf16-mixed", "bf16-true", "bfloat16"), "bf16"),
+                   **dict.fromkeys(("16", "16-mixed", "16-true", "float16", "half"), "fp16")}
+MIXED_PRECISION = "Mixed precision is bf16 (autocast) on a CPU, or fp16 (autocast with a GradScaler) on CUDA."
+
+
+def _one_of(value: str, key: str, choices: tuple[str, ...], said: str, aka: dict[str, str] | None = None,
+            otherwise: str = "") -> None:
     """Refuse a ``value`` of config key ``key`` that is not one of ``choices``, which the message words as ``said``.
-    A choice in other case (FP32, as papers write it) or misspelt (reduce_overhead) is offered by name."""
+    A choice in other case (FP32, as papers write it) or misspelt (reduce_overhead) is offered by name, as is the
+    choice ``aka`` maps another tool's name to (Lightning's 16-mixed); ``otherwise`` is said where none is."""
     if value not in choices:
-        raise GanforgeError(f"config key '{key}' must be {said}, got '{value}'.{did_you_mean(str(value), choices)}")
+        meant = (aka or {}).get(str(value).casefold())
+        hint = f" Did you mean '{meant}'?" if meant else did_you_mean(str(value), choices)
+        raise GanforgeError(f"config key '{key}' must be {said}, got '{value}'.{hint or otherwise}")
 
 
 def validate(cfg: Config) -> None:
@@ -33,10 +45,12 @@ def validate(cfg: Config) -> None:
     from .registry import DISCRIMINATORS, GENERATORS, LOSSES, OBJECTIVES
 
     if cfg.data.name not in DATASET_NAMES:
-        raise GanforgeError(
-            f"config key 'data.name' is '{cfg.data.name}'.{did_you_mean(cfg.data.name, DATASET_NAMES)} "
-            f"Valid datasets: {', '.join(DATASET_NAMES)}."
-        )
+        hint = did_you_mean(cfg.data.name, DATASET_NAMES)
+        # a set with no loader of its own (CelebA, LSUN, seed 002's faces) is a folder of its images
+        folder = "" if hint else (" For another set of images (CelebA, LSUN, anime faces), download them and set "
+                                  "data.name=folder and data.root to their folder.")
+        raise GanforgeError(f"config key 'data.name' is '{cfg.data.name}'.{hint} Valid datasets: "
+                            f"{', '.join(DATASET_NAMES)}.{folder}")
     _one_of(cfg.data.split, "data.split", ("train", "test"), "'train' or 'test'")
     check_mirror(cfg.data.mirror)
     if cfg.data.channels not in (1, 3):
@@ -163,7 +177,8 @@ def validate(cfg: Config) -> None:
     if tr.compile_mode != "default" and not tr.compile:  # a mode alone would compile nothing, without a word
         raise GanforgeError(f"config key 'train.compile_mode' is '{tr.compile_mode}', but train.compile is false; "
                             "set train.compile=true to compile in that mode, or leave compile_mode at default.")
-    _one_of(tr.precision, "train.precision", ("fp32", "bf16", "fp16", "auto"), "fp32, bf16, fp16 or auto")
+    _one_of(tr.precision, "train.precision", ("fp32", "bf16", "fp16", "auto"), "fp32, bf16, fp16 or auto",
+            PRECISION_NAMES, " " + MIXED_PRECISION)
     import torch
 
     if tr.precision == "fp16" and (tr.device == "cpu" or (tr.device == "auto" and not torch.cuda.is_available())):
