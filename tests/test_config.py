@@ -379,7 +379,8 @@ def test_precision_and_dataset_as_others_name_them():
     """Lightning's precision=16-mixed or 32, torch's bfloat16, a loop's amp; a dataset ganforge has no loader for
     (CelebA, LSUN, the anime faces): each got only the list of valid values."""
     for given, said in (("16-mixed", "'16-mixed'. Did you mean 'fp16'?"), ("32", "'32'. Did you mean 'fp32'?"),
-                        ("bfloat16", "'bfloat16'. Did you mean 'bf16'?"), ("bf16-mixed", "'bf16-mixed'. Did you mean 'bf16'?"),
+                        ("bfloat16", "'bfloat16'. Did you mean 'bf16'?"),
+                        ("bf16-mixed", "'bf16-mixed'. Did you mean 'bf16'?"),
                         ("amp", "'amp'. Mixed precision is bf16 (autocast) on a CPU, or fp16 (autocast with a "
                                 "GradScaler) on CUDA.")):
         with pytest.raises(GanforgeError, match=re.escape(f"config key 'train.precision' must be fp32, bf16, fp16 or "
