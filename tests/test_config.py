@@ -393,6 +393,21 @@ def test_precision_and_dataset_as_others_name_them():
         load_config("dcgan-fmnist", ["data.name=celeba"])
 
 
+def test_a_list_is_taken_where_a_key_holds_names_with_commas(tmp_path):
+    """eval.metrics = ["fid", "kid"] (as MMEngine's configs and ganforge.evaluate take metrics) and a list of
+    DiffAugment policies were "must be a string, got ['fid', 'kid'] (list)"; each is the comma-separated string it
+    means."""
+    cfg = load_config("dcgan-fmnist", ['eval.metrics=["fid", "kid"]', 'objective.diffaugment=["color", "translation"]'])
+    assert (cfg.eval.metrics, cfg.objective.diffaugment) == ("fid,kid", "color,translation")
+    (tmp_path / "c.toml").write_text('name = "c"\n[eval]\nmetrics = ["fid", "pr"]\n')
+    assert load_config(str(tmp_path / "c.toml")).eval.metrics == "fid,pr"
+    with pytest.raises(GanforgeError, match=re.escape("config key 'eval.metrics' must be a string or a list of "
+                                                      "strings, got ['fid', 3] (list).")):
+        load_config("dcgan-fmnist", ['eval.metrics=["fid", 3]'])
+    with pytest.raises(GanforgeError, match=re.escape("unknown metric 'fd'")):  # the names are checked as before
+        load_config("dcgan-fmnist", ['eval.metrics=["fd"]'])
+
+
 def test_unknown_preset_suggests():
     with pytest.raises(GanforgeError, match=r"unknown preset 'dcgan-fmnst'. Did you mean 'dcgan-fmnist'"):
         load_config("dcgan-fmnst")

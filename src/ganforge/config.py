@@ -747,6 +747,10 @@ def said_of(name: str) -> str:
     return said.format(out=say("--out FOLDER", "train's out argument"), resume=say("--resume", "resume=True"))
 
 
+# keys that hold several names in one string, comma-separated; a list of the names is taken as that string
+COMMA_LISTS = ("eval.metrics", "objective.diffaugment")
+
+
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
@@ -780,6 +784,11 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
                                      f"its keys, e.g. {path}.{first}=...", path)
             kwargs[key] = _build(hints[key], value, path)
         else:
+            if path in COMMA_LISTS and isinstance(value, list):  # metrics = ["fid", "kid"], as MMEngine lists them
+                if not all(isinstance(v, str) for v in value):
+                    raise ConfigKeyError(f"config key '{path}' must be a string or a list of strings, got {value!r} "
+                                         "(list).", path)
+                value = ",".join(value)
             try:
                 kwargs[key] = coerce(value, hints[key], f"config key '{path}'")
             except ConfigKeyError:  # a key inside a list of tables (hooks[0].name) names itself
