@@ -280,7 +280,29 @@ def test_another_training_scripts_flag_says_what_ganforge_takes(capsys):
                        (["upscale", "--ckpt", "runs/sr", "in.png", "--out", "x.png"],
                         "--ckpt; the run folder or checkpoint is the first argument, without a flag: ganforge "
                         "upscale CHECKPOINT ..."),
-                       (["train", "dcgan-fmnist", "--network", "g.pt"], "--network g.pt")):  # train reads no G
+                       (["train", "dcgan-fmnist", "--network", "g.pt"], "--network g.pt"),  # train reads no G
+                       # Real-ESRGAN's -s/--outscale, and a script's --scale, to an upscaler trained at its own
+                       (["upscale", "runs/sr", "in.png", "--out", "x.png", "-s", "2"],
+                        "-s 2; a run upscales by the sr.scale it was trained at; for another factor, train a run with "
+                        "--set sr.scale=N"),
+                       (["upscale", "runs/sr", "in.png", "--out", "x.png", "--outscale=2"],
+                        "--outscale=2; a run upscales by the sr.scale it was trained at; for another factor, train a "
+                        "run with --set sr.scale=N"),
+                       # torch-fidelity's metric switches and inputs, pytorch-fid's --dims and --device
+                       (["evaluate", "x.npy", "--fid", "--isc", "--prc"],
+                        "--fid --isc --prc; the metrics are one option: --metrics fid,is,pr"),
+                       (["evaluate", "x.npy", "--input1", "y.npy"],
+                        "--input1 y.npy; the images to score are the first argument (a run, checkpoint, .npy or "
+                        "folder), and the reference is a dataset (--dataset NAME, --ref test for its test split) or a "
+                        "folder of images (--dataset folder --data-root FOLDER)"),
+                       (["evaluate", "x.npy", "--dims", "2048"], "--dims 2048; the features are --features NAME: "
+                                                                 "fmnist (128-d) or inception (2048-d pool3)"),
+                       (["evaluate", "x.npy", "--device", "cuda"],
+                        "--device cuda; evaluate, sample and upscale compute on the CPU (training's device is "
+                        "train.device)"),
+                       (["sample", "runs/a", "--out", "g.png", "--gpu", "0"],
+                        "--gpu 0; evaluate, sample and upscale compute on the CPU (training's device is "
+                        "train.device)")):
         with pytest.raises(SystemExit) as e:
             cli.main(args)
         assert e.value.code == 2

@@ -450,6 +450,13 @@ LAUNCHER_FLAGS = ("launcher", "gpus", "num_gpus", "ngpu", "nproc", "nproc_per_no
 NUM_FLAGS = ("n", "num_samples", "n_samples", "num_images", "n_images", "samples", "count")
 PSI_FLAGS = ("psi", "trunc_psi", "truncation_psi")
 SOURCE_FLAGS = ("checkpoint", "ckpt", "network", "weights", "model", "load_from", "resume_from")
+# and of upscalers (Real-ESRGAN's -s/--outscale), of torch-fidelity (--fid --isc --prc, --input1 --input2) and
+# pytorch-fid (--dims, --device), each with what it is called here
+SCALE_FLAGS = ("s", "scale", "outscale", "upscale", "upscale_factor", "scale_factor")
+METRIC_FLAGS = {"fid": "fid", "kid": "kid", "is": "is", "isc": "is", "pr": "pr", "prc": "pr", "precision": "pr",
+                "recall": "pr", "swd": "swd"}
+INPUT_FLAGS = ("input", "input1", "input2", "inputs", "ref", "reference", "real", "fake", "path", "paths")
+DEVICE_FLAGS = ("device", "gpu", "gpus", "gpu_id", "cuda", "cpu")
 
 
 def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
@@ -469,15 +476,29 @@ def _other_tools_hint(extra: list[str], args: argparse.Namespace, parser: argpar
     what ganforge takes instead; '' for any other flag."""
     from .config import FOLDER_NAMES
 
-    # -n too: the one short flag of this kind
-    flag = next((token.partition("=")[0] for token in extra if token.startswith("--") or token == "-n"), "")
-    name = flag.lstrip("-").replace("-", "_")
+    # -n and -s too: the short flags of this kind
+    flags = [token.partition("=")[0] for token in extra if token.startswith("--") or token in ("-n", "-s")]
+    name = (flags[0] if flags else "").lstrip("-").replace("-", "_")
     if name in CONFIG_FLAGS and hasattr(args, "config"):  # `train --config mine.toml`: argparse took the file
         return f"; a config is the first argument, without a flag: ganforge {args.command} {args.config} ..."
     command = _command_parser(parser, args)
     options = {option for action in command._actions for option in action.option_strings}  # the command's own
     if name in NUM_FLAGS and "--num" in options:
         return "; the number of images is --num N"
+    if name in SCALE_FLAGS and args.command == "upscale":
+        return ("; a run upscales by the sr.scale it was trained at; for another factor, train a run with --set "
+                "sr.scale=N")
+    if name in METRIC_FLAGS and "--metrics" in options:  # every switch given, in the order given, once each
+        named = dict.fromkeys(METRIC_FLAGS.get(f.lstrip("-").replace("-", "_"), "") for f in flags)
+        return f"; the metrics are one option: --metrics {','.join(m for m in named if m)}"
+    if name in INPUT_FLAGS and args.command == "evaluate":
+        return ("; the images to score are the first argument (a run, checkpoint, .npy or folder), and the reference "
+                "is a dataset (--dataset NAME, --ref test for its test split) or a folder of images (--dataset folder "
+                "--data-root FOLDER)")
+    if name == "dims" and "--features" in options:
+        return "; the features are --features NAME: fmnist (128-d) or inception (2048-d pool3)"
+    if name in DEVICE_FLAGS and args.command in ("evaluate", "sample", "upscale"):
+        return "; evaluate, sample and upscale compute on the CPU (training's device is train.device)"
     if name in PSI_FLAGS and "--truncation" in options:  # StyleGAN's psi pulls w toward its mean; no w here
         return "; ganforge truncates the noise z itself: --truncation T draws each z within [-T, T]"
     source = next((a.metavar for a in command._actions if a.dest == "source"), None)
