@@ -381,8 +381,9 @@ def test_precision_and_dataset_as_others_name_them():
     for given, said in (("16-mixed", "'16-mixed'. Did you mean 'fp16'?"), ("32", "'32'. Did you mean 'fp32'?"),
                         ("bfloat16", "'bfloat16'. Did you mean 'bf16'?"),
                         ("bf16-mixed", "'bf16-mixed'. Did you mean 'bf16'?"),
-                        ("amp", "'amp'. Mixed precision is bf16 (autocast) on a CPU, or fp16 (autocast with a "
-                                "GradScaler) on CUDA.")):
+                        ("amp", "'amp'. Mixed precision is train.precision: bf16 (autocast), fp16 (autocast with a "
+                                "GradScaler; CUDA only), fp32, or auto (bf16 where the CPU computes it natively, else "
+                                "fp32).")):
         with pytest.raises(GanforgeError, match=re.escape(f"config key 'train.precision' must be fp32, bf16, fp16 or "
                                                           f"auto, got {said}")):
             load_config("dcgan-fmnist", [f"train.precision={given}"])

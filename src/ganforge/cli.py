@@ -455,7 +455,7 @@ SOURCE_FLAGS = ("checkpoint", "ckpt", "network", "weights", "model", "load_from"
 SCALE_FLAGS = ("s", "scale", "outscale", "upscale", "upscale_factor", "scale_factor")
 METRIC_FLAGS = {"fid": "fid", "kid": "kid", "is": "is", "isc": "is", "pr": "pr", "prc": "pr", "precision": "pr",
                 "recall": "pr", "swd": "swd"}
-INPUT_FLAGS = ("input", "input1", "input2", "inputs", "ref", "reference", "real", "fake", "path", "paths")
+INPUT_FLAGS = ("input", "input1", "input2", "inputs", "reference", "real", "fake", "path", "paths")
 DEVICE_FLAGS = ("device", "gpu", "gpus", "gpu_id", "cuda", "cpu")
 
 

@@ -7,7 +7,8 @@ import math
 import re
 from pathlib import Path
 
-from .config import COMPILE_MODES, OPTIMIZERS, SEED_LIMIT, Config, ObjectiveConfig, OptimizerConfig, SRConfig
+from .config import (COMPILE_MODES, OPTIMIZERS, SEED_LIMIT, Config, ObjectiveConfig, OptimizerConfig, SRConfig,
+                     said_of)
 from .errors import GanforgeError, did_you_mean
 from .schedules import validate_schedule
 
@@ -18,12 +19,10 @@ def _positive(value: float, key: str, allow_zero: bool = False) -> None:
         raise GanforgeError(f"config key '{key}' must be {rule}, got {value}.")
 
 
-# train.precision as Lightning (16-mixed, 32-true), torch's dtypes and other loops write it; and what a loop's
-# "amp" means here
+# train.precision as Lightning (16-mixed, 32-true), torch's dtypes and other loops write it
 PRECISION_NAMES = {**dict.fromkeys(("32", "32-true", "float32", "float", "full"), "fp32"),
                    **dict.fromkeys(("bf16-mixed", "bf16-true", "bfloat16"), "bf16"),
                    **dict.fromkeys(("16", "16-mixed", "16-true", "float16", "half"), "fp16")}
-MIXED_PRECISION = "Mixed precision is bf16 (autocast) on a CPU, or fp16 (autocast with a GradScaler) on CUDA."
 
 
 def _one_of(value: str, key: str, choices: tuple[str, ...], said: str, aka: dict[str, str] | None = None,
@@ -178,7 +177,7 @@ def validate(cfg: Config) -> None:
         raise GanforgeError(f"config key 'train.compile_mode' is '{tr.compile_mode}', but train.compile is false; "
                             "set train.compile=true to compile in that mode, or leave compile_mode at default.")
     _one_of(tr.precision, "train.precision", ("fp32", "bf16", "fp16", "auto"), "fp32, bf16, fp16 or auto",
-            PRECISION_NAMES, " " + MIXED_PRECISION)
+            PRECISION_NAMES, " " + said_of("amp"))  # a loop's amp: what mixed precision is here
     import torch
 
     if tr.precision == "fp16" and (tr.device == "cpu" or (tr.device == "auto" and not torch.cuda.is_available())):
