@@ -134,8 +134,10 @@ def test_an_onnx_file_runs_in_onnxruntime_without_ganforge_or_torch(four_steps, 
     run, out = four_steps, tmp_path / "g.onnx"
     capsys.readouterr()
     assert run_cli("export", run, "--out", out) == 0
+    opset = __import__("onnx").load(str(out)).opset_import[0].version  # torch.onnx's default (20 in torch 2.13)
     assert capsys.readouterr().out == (
-        f"ganforge: wrote {out}: G_ema of {run / 'checkpoints' / 'last.pt'} (step 4). In: noise float32 (N, 64) from "
+        f"ganforge: wrote {out} (ONNX opset {opset}): G_ema of {run / 'checkpoints' / 'last.pt'} (step 4). In: noise "
+        "float32 (N, 64) from "
         "N(0, 1) named 'z'. Out: float32 (N, 1, 28, 28) in [-1, 1]. Load it with "
         f"onnxruntime.InferenceSession('{out}'), or another ONNX runtime.\n")  # torch.onnx's progress lines and warnings are not shown
     z = torch.randn(5, 64, generator=torch.Generator().manual_seed(1))
@@ -158,6 +160,39 @@ def test_an_onnx_file_runs_in_onnxruntime_without_ganforge_or_torch(four_steps, 
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "4"
+
+
+def test_an_onnx_file_at_the_opset_a_runtime_takes(four_steps, tmp_path, capsys):
+    """--opset N, as torch.onnx.export(opset_version=N) and other exporters take it, for a runtime that reads
+    opsets up to N (TensorRT 8.6 reads 17). torch.onnx falls back to opset 18 where its converter cannot reach N, and
+    says nothing: that is refused, not written at another opset than asked."""
+    import onnx
+    import onnxruntime
+
+    run, out = four_steps, tmp_path / "g17.onnx"
+    capsys.readouterr()
+    assert run_cli("export", run, "--out", out, "--opset", 17) == 0
+    assert capsys.readouterr().out.startswith(f"ganforge: wrote {out} (ONNX opset 17): G_ema of ")
+    model = onnx.load(str(out))
+    assert [(o.domain, o.version) for o in model.opset_import] == [("", 17)]
+    z = torch.randn(3, 64, generator=torch.Generator().manual_seed(2))
+    G, _ = load_generator(run)
+    with torch.no_grad():
+        want = G(z).numpy()
+    got = onnxruntime.InferenceSession(str(out)).run(None, {"z": z.numpy()})[0]
+    assert np.allclose(got, want, atol=1e-5)
+    assert ganforge.export(run, tmp_path / "g18.onnx", opset=18)["opset"] == 18
+    for args, said in ((["--out", tmp_path / "g13.onnx", "--opset", 13],
+                        "torch.onnx wrote generator 'dcgan' of '{run}' at opset 18, not at the 13 asked (its "
+                        "converter could not take it down); it was not written. Choose a later --opset."),
+                       (["--out", tmp_path / "g.pt2", "--opset", 17],
+                        "--opset is an ONNX operator set; a .pt2 file (torch.export's) has none. Name the file "
+                        "'g.onnx' to write ONNX."),
+                       (["--out", tmp_path / "g0.onnx", "--opset", -1], "--opset must be > 0 (leave it out for "
+                                                                         "torch.onnx's default), got -1.")):
+        assert run_cli("export", run, *args) == 2
+        assert capsys.readouterr().err == f"ganforge: error: {said.format(run=run)}\n"
+    assert not (tmp_path / "g13.onnx").exists() and not (tmp_path / "g.pt2").exists()
 
 
 def test_onnx_without_its_packages_says_how_to_get_them(idx_root, tmp_path, monkeypatch, capsys):

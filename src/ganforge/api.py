@@ -328,16 +328,17 @@ def history(run: str | Path) -> list[dict]:
 
 
 @_in_python
-def export(run: str | Path, out: str | Path, *, ema: bool = True, batch: int = 0) -> dict:
+def export(run: str | Path, out: str | Path, *, ema: bool = True, batch: int = 0, opset: int = 0) -> dict:
     """Write ``run``'s generator (its EMA copy unless ``ema=False``) to ``out``, a ``.pt2`` file that plain
     PyTorch loads without ganforge: ``torch.export.load(out).module()(z)``, or a ``.onnx`` file for ONNX
     runtimes (``onnxruntime.InferenceSession(out).run(None, {"z": z})``; needs the ``onnx`` extra), for any batch
-    size (``batch`` 0) or one. Returns what the file says of itself (its ``ganforge.json``): the inputs, the
-    output and its range, the checkpoint and step."""
+    size (``batch`` 0) or one, at ONNX operator set ``opset`` (0: torch.onnx's default). Returns what the file says
+    of itself (its ``ganforge.json``): the inputs, the output and its range, the checkpoint and step, a .onnx
+    file's opset."""
     from .exporting import export_generator
 
-    batch, = _integers(batch=batch)
-    return export_generator(str(run), out, use_ema=ema, batch=batch)
+    batch, opset = _integers(batch=batch, opset=opset)
+    return export_generator(str(run), out, use_ema=ema, batch=batch, opset=opset)
 
 
 @_in_python

@@ -202,11 +202,13 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from .exporting import export_generator
 
-    info = export_generator(args.source, args.out, use_ema=not args.no_ema, batch=args.batch)
+    info = export_generator(args.source, args.out, use_ema=not args.no_ema, batch=args.batch, opset=args.opset)
     source = info["source"]
     load = (f"onnxruntime.InferenceSession('{args.out}'), or another ONNX runtime" if Path(args.out).suffix == ".onnx"
             else f"torch.export.load('{args.out}').module()")
-    print(f"ganforge: wrote {args.out}: {source['weights']} of {source['checkpoint']} (step {source['step']:,}). "
+    opset = f" (ONNX opset {info['opset']})" if "opset" in info else ""  # what a runtime must read
+    print(f"ganforge: wrote {args.out}{opset}: {source['weights']} of {source['checkpoint']} "
+          f"(step {source['step']:,}). "
           f"In: {info['inputs']}. Out: {info['output'].split(';')[0]}. Load it with {load}.")
     return 0
 
@@ -358,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the .pt2 file (torch.export) or .onnx file (needs the onnx extra) to write")
     x.add_argument("--no-ema", action="store_true", help="export G instead of the EMA generator")
     x.add_argument("--batch", type=int, default=0, help="the one batch size it takes (default 0: any)")
+    x.add_argument("--opset", type=int, default=0, help="a .onnx file's ONNX operator set, for a runtime that reads "
+                   "opsets up to it (default: torch.onnx's)")
     x.set_defaults(func=_cmd_export)
 
     d = sub.add_parser("data", help="export a dataset split as a uint8 .npy (N, C, H, W)")

@@ -79,10 +79,13 @@ def _onnx_packages() -> None:
                             "pip install onnx onnxscript (ganforge's onnx extra). A .pt2 file needs neither.") from None
 
 
-def export_generator(source: str | Path, out: str | Path, use_ema: bool = True, batch: int = 0) -> dict:
+def export_generator(source: str | Path, out: str | Path, use_ema: bool = True, batch: int = 0,
+                     opset: int = 0) -> dict:
     """Export the generator of ``source`` (a run folder or checkpoint) to ``out`` (a ``.pt2`` file, or a ``.onnx``
     file) and return the description stored in it as ``ganforge.json``. ``batch`` 0 exports for any batch size;
-    another value for that one alone (for a network whose forward turns the batch size into a Python number)."""
+    another value for that one alone (for a network whose forward turns the batch size into a Python number).
+    ``opset``: the ONNX operator set of a ``.onnx`` file (0: torch.onnx's default), for a runtime that reads
+    opsets up to it."""
     out = Path(out)
     if out.suffix not in (".pt2", ".onnx"):
         raise GanforgeError(f"{say('--out', 'out')} '{out}': an exported generator is a .pt2 file (torch.export's, "
@@ -90,6 +93,12 @@ def export_generator(source: str | Path, out: str | Path, use_ema: bool = True, 
                             f"'{out.with_suffix('.pt2').name}' or '{out.with_suffix('.onnx').name}'.")
     if batch < 0:
         raise GanforgeError(f"{say('--batch', 'batch')} must be >= 0 (0: any batch size), got {batch}.")
+    if opset < 0:
+        raise GanforgeError(f"{say('--opset', 'opset')} must be > 0 (leave it out for torch.onnx's default), "
+                            f"got {opset}.")
+    if opset and out.suffix != ".onnx":
+        raise GanforgeError(f"{say('--opset', 'opset')} is an ONNX operator set; a .pt2 file (torch.export's) has "
+                            f"none. Name the file '{out.with_suffix('.onnx').name}' to write ONNX.")
     if out.suffix == ".onnx":
         _onnx_packages()
     check_output_file(out)  # before the trace, which takes seconds, so a bad --out fails at once
@@ -128,7 +137,7 @@ def export_generator(source: str | Path, out: str | Path, use_ema: bool = True, 
                {"z_dim": cfg.model.z_dim, "resolution": cfg.data.resolution, "num_classes": cfg.model.num_classes,
                 "class_names": list(G.class_names)})}
     if out.suffix == ".onnx":
-        model = _onnx_model(G, args, dynamic, names, info, source, cfg.model.generator.name)
+        model = _onnx_model(G, args, dynamic, names, info, source, cfg.model.generator.name, opset)
         _check_onnx(model, dict(zip(names, check)), want, source)
         write_atomic(out, lambda f: f.write(model.SerializeToString()))
     else:
@@ -137,9 +146,10 @@ def export_generator(source: str | Path, out: str | Path, use_ema: bool = True, 
 
 
 def _onnx_model(G, args: tuple, dynamic: tuple, names: tuple[str, ...], info: dict, source: str | Path,
-                generator: str):
-    """``G`` as an ONNX model (``onnx.ModelProto``) whose inputs are ``names`` and whose output is ``images``,
-    with ``info`` as its ``ganforge.json`` metadata.
+                generator: str, opset: int = 0):
+    """``G`` as an ONNX model (``onnx.ModelProto``) whose inputs are ``names`` and whose output is ``images``, at
+    operator set ``opset`` (0: torch.onnx's default), with ``info`` as its ``ganforge.json`` metadata, to which
+    the opset is added.
 
     torch.onnx traces ``G`` with torch.export again, which ``export_generator`` has just done: from the exported
     program it names the free dimensions by torch's symbols (``s68``), from ``G`` and ``dynamic`` by their own
@@ -150,7 +160,8 @@ def _onnx_model(G, args: tuple, dynamic: tuple, names: tuple[str, ...], info: di
         with _torch_logs_quiet(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.onnx's progress lines and its own deprecation warnings
             model = torch.onnx.export(G, args, dynamo=True, dynamic_shapes=dynamic, input_names=list(names),
-                                      output_names=["images"], verbose=False).model_proto
+                                      output_names=["images"], opset_version=opset or None,
+                                      verbose=False).model_proto
     except Exception as e:  # an operator that torch.onnx has no ONNX translation for
         while e.__cause__ is not None:  # torch.onnx's own error is a page of next steps; its cause names the operator
             e = e.__cause__
@@ -158,6 +169,12 @@ def _onnx_model(G, args: tuple, dynamic: tuple, names: tuple[str, ...], info: di
         raise GanforgeError(f"generator '{generator}' of '{source}' cannot be written as ONNX: {type(e).__name__}: "
                             f"{first[:300].rstrip('.')}. A .pt2 file (torch.export's) takes every operator torch "
                             "has.") from None
+    info["opset"] = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    if opset and info["opset"] != opset:  # torch.onnx keeps its own opset, unsaid, where it cannot convert
+        lower = opset < info["opset"]
+        raise GanforgeError(f"torch.onnx wrote generator '{generator}' of '{source}' at opset {info['opset']}, not at "
+                            f"the {opset} asked (its converter could not take it {'down' if lower else 'up'}); it "
+                            f"was not written. Choose a{' later' if lower else 'n earlier'} {say('--opset', 'opset')}.")
     onnx.helper.set_model_props(model, {"ganforge.json": json.dumps(info)})
     return model
 
