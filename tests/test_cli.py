@@ -300,6 +300,12 @@ def test_another_training_scripts_flag_says_what_ganforge_takes(capsys):
                        (["evaluate", "x.npy", "--device", "cuda"],
                         "--device cuda; evaluate, sample and upscale compute on the CPU (training's device is "
                         "train.device)"),
+                       # torch.onnx's and other exporters' switches
+                       (["export", "runs/a", "--out", "g.onnx", "--dynamic"],
+                        "--dynamic; the batch is free already (--batch 0, the default), and an SR generator's height "
+                        "and width"),
+                       (["export", "runs/a", "--out", "g.onnx", "--half"],
+                        "--half; the exported generator computes in float32, as the run's G does"),
                        (["sample", "runs/a", "--out", "g.png", "--gpu", "0"],
                         "--gpu 0; evaluate, sample and upscale compute on the CPU (training's device is "
                         "train.device)")):

@@ -461,6 +461,9 @@ METRIC_FLAGS = {"fid": "fid", "kid": "kid", "is": "is", "isc": "is", "pr": "pr",
                 "recall": "pr", "swd": "swd"}
 INPUT_FLAGS = ("input", "input1", "input2", "inputs", "reference", "real", "fake", "path", "paths")
 DEVICE_FLAGS = ("device", "gpu", "gpus", "gpu_id", "cuda", "cpu")
+# and of exporters (torch.onnx's dynamic_axes, YOLO's --dynamic and --half)
+DYNAMIC_FLAGS = ("dynamic", "dynamic_axes", "dynamic_batch")
+HALF_FLAGS = ("half", "fp16", "float16")
 
 
 def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
@@ -501,6 +504,10 @@ def _other_tools_hint(extra: list[str], args: argparse.Namespace, parser: argpar
                 "--data-root FOLDER)")
     if name == "dims" and "--features" in options:
         return "; the features are --features NAME: fmnist (128-d) or inception (2048-d pool3)"
+    if name in DYNAMIC_FLAGS and args.command == "export":
+        return "; the batch is free already (--batch 0, the default), and an SR generator's height and width"
+    if name in HALF_FLAGS and args.command == "export":
+        return "; the exported generator computes in float32, as the run's G does"
     if name in DEVICE_FLAGS and args.command in ("evaluate", "sample", "upscale"):
         return "; evaluate, sample and upscale compute on the CPU (training's device is train.device)"
     if name in PSI_FLAGS and "--truncation" in options:  # StyleGAN's psi pulls w toward its mean; no w here
