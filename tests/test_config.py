@@ -604,6 +604,23 @@ def test_data_folders_are_recorded_by_their_absolute_path(image_folder, tmp_path
     assert run_cli("evaluate", run, "--metrics", "swd", "--num", 8) == 0, capsys.readouterr().err
 
 
+def test_a_path_may_name_an_environment_variable(image_folder, tmp_path, monkeypatch, capsys):
+    """root = "$SCRATCH/faces", as a config shared across a cluster's machines writes it, said the folder
+    '$SCRATCH/faces' did not exist; the run records the path it found."""
+    monkeypatch.setenv("GANFORGE_TEST_SCRATCH", str(image_folder.parent))
+    (tmp_path / "mine.toml").write_text(f'[data]\nname = "folder"\n'
+                                        f'root = "$GANFORGE_TEST_SCRATCH/{image_folder.name}"\n')
+    assert load_config(str(tmp_path / "mine.toml")).data.root == str(image_folder)
+    root = "${GANFORGE_TEST_SCRATCH}/" + image_folder.name
+    assert load_config("dcgan-fmnist", [f"data.root={root}"]).data.root == str(image_folder)
+    monkeypatch.delenv("GANFORGE_TEST_SCRATCH")  # unset: kept as given, for the error that names it
+    assert load_config("dcgan-fmnist", [f"data.root={root}"]).data.root == root
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "r", "--set", f"data.root={root}", "--set",
+                   "data.name=folder") == 2
+    assert capsys.readouterr().err == (f"ganforge: error: data.root '{root}' does not exist. The environment variable "
+                                       "GANFORGE_TEST_SCRATCH in it is not set.\n")
+
+
 def test_dry_run_prints_config_and_parameter_counts(capsys):
     assert run_cli("train", "mmengine-gan-fmnist", "--dry-run") == 0
     out = capsys.readouterr().out

@@ -1155,11 +1155,13 @@ def with_absolute_paths(values: dict, base: Path | None = None) -> dict:
     directory, or (in a config file, ``base`` its folder) from the file's folder, as plugins are. The run's
     config.json then names its data and the run it started from wherever ganforge runs next (``evaluate``,
     ``--resume`` and ``sample --nearest`` from another folder); a path not found stays as given, for the error
-    at the start."""
+    at the start. ``~`` and environment variables (``$SCRATCH/faces``, as a config shared across a cluster's
+    machines names its data) are expanded."""
     for section, key in PATH_KEYS:
         given = values.get(section, {}).get(key) if isinstance(values.get(section), dict) else None
         if isinstance(given, str) and given:
-            for path in (Path(given).expanduser(), *([base / given] if base is not None else [])):
+            expanded = os.path.expanduser(os.path.expandvars(given))
+            for path in (Path(expanded), *([base / expanded] if base is not None else [])):
                 if path.exists():
                     values[section][key] = str(path.absolute())
                     break

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Callable, Iterable, NoReturn
@@ -69,7 +70,11 @@ def did_you_mean_path(path: Path) -> str:
 
     A typo in a run or file name is the usual reason a path is missing; only the last part is
     matched, against the entries of the folder it names (the first 1,000, so a huge folder stays quick).
+    A path that names an environment variable not set (``$SCRATCH/faces``, kept as written) says so instead.
     """
+    unset = [name for name in re.findall(r"\$\{?(\w+)", str(path)) if name not in os.environ]
+    if unset:
+        return f" The environment variable {unset[0]} in it is not set."
     try:
         names = [entry.name for _, entry in zip(range(1000), os.scandir(path.parent)) if entry.name != path.name]
     except OSError:  # the folder itself is missing or unreadable: nothing to offer
