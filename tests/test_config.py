@@ -314,7 +314,8 @@ def test_wrong_type_names_key_and_type():
     ("health.on_nan=Rollback", r"'health.on_nan' must be 'stop' or 'rollback', got 'Rollback'\. Did you mean "
                                r"'rollback'\?$"),
     ("eval.ref=Test", r"'eval.ref' must be 'train' or 'test', got 'Test'\. Did you mean 'test'\?$"),
-    ("objective.d_real_fake=avg", r"'objective.d_real_fake' must be 'sum' or 'mean', got 'avg'\.$"),
+    ("objective.d_real_fake=avg", r"'objective.d_real_fake' must be 'sum' or 'mean', got 'avg'\. Did you mean "
+                                  r"'mean'\?$"),
     ("eval.metrics=fid50k_full", r"^config key 'eval.metrics': 'fid50k_full' is StyleGAN's name for FID from 50,000 "
                                  r"images; ask for fid with eval.num_samples=50000\.$"),
     ("train.compile_mode=reduce_overhead", r"\(torch.compile's modes\), got 'reduce_overhead'\. Did you mean "
@@ -407,6 +408,27 @@ def test_a_list_is_taken_where_a_key_holds_names_with_commas(tmp_path):
         load_config("dcgan-fmnist", ['eval.metrics=["fid", 3]'])
     with pytest.raises(GanforgeError, match=re.escape("unknown metric 'fd'")):  # the names are checked as before
         load_config("dcgan-fmnist", ['eval.metrics=["fd"]'])
+
+
+def test_a_setting_as_torch_and_papers_name_it_offers_ganforges():
+    """torch's scheduler classes (CosineAnnealingLR, StepLR), a 'val' split, conditional BatchNorm as 'cbn', the
+    'average' of D's two terms, a projection D: each got only the list of valid values."""
+    for given, said in (
+            ("optim_g.schedule=CosineAnnealingLR", "config key 'optim_g.schedule' is 'CosineAnnealingLR'. Did you "
+                                                   "mean 'cosine'? Valid schedules"),
+            ("optim_d.schedule=StepLR", "is 'StepLR'. Did you mean 'multistep'?"),
+            ("optim_g.schedule=LinearLR", "is 'LinearLR'. Did you mean 'linear'?"),
+            ("data.split=val", "config key 'data.split' must be 'train' or 'test', got 'val'. Did you mean 'test'?"),
+            ("eval.ref=validation", "config key 'eval.ref' must be 'train' or 'test', got 'validation'. Did you mean "
+                                    "'test'?"),
+            ("model.class_conditioning=cbn", "got 'cbn'. Did you mean 'batchnorm'?"),
+            ("model.class_conditioning=concat", "got 'concat'. Did you mean 'embedding'?"),
+            ("model.class_conditioning=projection", "got 'projection'. model.class_conditioning is how G takes the "
+                                                    "class; a D with features(x) and head(h), as every built-in one, "
+                                                    "takes it by projection (Miyato & Koyama 2018) whatever it says."),
+            ("objective.d_real_fake=average", "got 'average'. Did you mean 'mean'?")):
+        with pytest.raises(GanforgeError, match=re.escape(said)):
+            load_config("dcgan-fmnist", [given])
 
 
 def test_unknown_preset_suggests():

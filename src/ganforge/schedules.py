@@ -83,10 +83,19 @@ def describe(opt: OptimizerConfig, train: TrainConfig) -> str:
     return f"{warm}{opt.schedule} from {opt.lr:g} to {opt.min_lr:g} {over} {span}"
 
 
+# torch's scheduler classes (CosineAnnealingLR, StepLR; MMEngine's param_scheduler types) and their snake_case,
+# casefolded without the LR, and the schedule here that does their work
+TORCH_SCHEDULERS = {**dict.fromkeys(("cosineannealing", "cosine_annealing", "cosineannealingwarmrestarts"), "cosine"),
+                    **dict.fromkeys(("step", "multistep", "multi_step"), "multistep"),
+                    **dict.fromkeys(("linear", "linear_decay", "poly", "polynomial"), "linear"),
+                    "constant": "constant"}
+
+
 def validate_schedule(side: str, opt: OptimizerConfig, train: TrainConfig) -> None:
     """Refuse a schedule that is unknown, malformed, or keys the chosen schedule does not read."""
     if opt.schedule not in SCHEDULES:
-        guess = did_you_mean(opt.schedule, SCHEDULES)
+        meant = TORCH_SCHEDULERS.get(opt.schedule.casefold().removesuffix("lr").rstrip("_"))
+        guess = f" Did you mean '{meant}'?" if meant else did_you_mean(opt.schedule, SCHEDULES)
         raise GanforgeError(f"config key '{side}.schedule' is '{opt.schedule}'.{guess} Valid schedules: "
                             f"{', '.join(SCHEDULES)}.")
     for key in ("warmup_steps", "decay_steps", "min_lr"):

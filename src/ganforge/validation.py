@@ -29,11 +29,24 @@ def _one_of(value: str, key: str, choices: tuple[str, ...], said: str, aka: dict
             otherwise: str = "") -> None:
     """Refuse a ``value`` of config key ``key`` that is not one of ``choices``, which the message words as ``said``.
     A choice in other case (FP32, as papers write it) or misspelt (reduce_overhead) is offered by name, as is the
-    choice ``aka`` maps another tool's name to (Lightning's 16-mixed); ``otherwise`` is said where none is."""
+    choice ``aka`` maps another tool's name to (Lightning's 16-mixed), or the sentence it maps it to; ``otherwise``
+    is said where none is."""
     if value not in choices:
         meant = (aka or {}).get(str(value).casefold())
-        hint = f" Did you mean '{meant}'?" if meant else did_you_mean(str(value), choices)
+        hint = ((f" Did you mean '{meant}'?" if meant in choices else f" {meant}") if meant
+                else did_you_mean(str(value), choices))
         raise GanforgeError(f"config key '{key}' must be {said}, got '{value}'.{hint or otherwise}")
+
+
+# how G takes the class, as papers and other GAN code name it; D's projection is no choice of this key
+CONDITIONING_NAMES = {
+    **dict.fromkeys(("cbn", "conditional_bn", "cond_bn", "categorical_batchnorm"), "batchnorm"),
+    **dict.fromkeys(("concat", "concatenate", "cgan", "label_embedding"), "embedding"),
+    **dict.fromkeys(("projection", "proj"), "model.class_conditioning is how G takes the class; a D with features(x) "
+                                            "and head(h), as every built-in one, takes it by projection (Miyato & "
+                                            "Koyama 2018) whatever it says.")}
+# a held-out split as other loaders name it (torchvision's train=False, a 'val' folder): the datasets here have test
+SPLIT_NAMES = dict.fromkeys(("val", "valid", "validation", "eval", "heldout", "held-out", "held_out"), "test")
 
 
 def validate(cfg: Config) -> None:
@@ -50,7 +63,7 @@ def validate(cfg: Config) -> None:
                                   "data.name=folder and data.root to their folder.")
         raise GanforgeError(f"config key 'data.name' is '{cfg.data.name}'.{hint} Valid datasets: "
                             f"{', '.join(DATASET_NAMES)}.{folder}")
-    _one_of(cfg.data.split, "data.split", ("train", "test"), "'train' or 'test'")
+    _one_of(cfg.data.split, "data.split", ("train", "test"), "'train' or 'test'", SPLIT_NAMES)
     check_mirror(cfg.data.mirror)
     if cfg.data.channels not in (1, 3):
         raise GanforgeError(f"config key 'data.channels' must be 1 or 3, got {cfg.data.channels}.")
@@ -59,7 +72,7 @@ def validate(cfg: Config) -> None:
     _positive(cfg.model.num_classes, "model.num_classes", allow_zero=True)
     _one_of(cfg.model.task, "model.task", ("gan", "sr"), "'gan' or 'sr' (super-resolution)")
     _one_of(cfg.model.class_conditioning, "model.class_conditioning", ("embedding", "batchnorm"),
-            "'embedding' (beside z) or 'batchnorm' (conditional BatchNorm)")
+            "'embedding' (beside z) or 'batchnorm' (conditional BatchNorm)", CONDITIONING_NAMES)
     if cfg.model.class_conditioning != "embedding" and not cfg.model.num_classes:
         raise GanforgeError(f"model.class_conditioning = '{cfg.model.class_conditioning}' is for class-conditional "
                             "GANs, but model.num_classes is 0; set model.num_classes to the data's number of classes.")
@@ -115,7 +128,8 @@ def validate(cfg: Config) -> None:
                             "no discriminator (model.discriminator.name = 'none'); to clip G's gradients set "
                             "optim_g.clip_grad_norm.")
     ob = cfg.objective
-    _one_of(ob.d_real_fake, "objective.d_real_fake", ("sum", "mean"), "'sum' or 'mean'")
+    _one_of(ob.d_real_fake, "objective.d_real_fake", ("sum", "mean"), "'sum' or 'mean'",
+            {"average": "mean", "avg": "mean", "add": "sum", "total": "sum"})  # seed 002's (r_loss + f_loss) / 2
     for key in ("n_critic", "generator_steps", "accumulate", "r1_every"):
         _positive(getattr(ob, key), f"objective.{key}")
     if ob.r1_every > 1 and not ob.r1_gamma:  # it would change nothing, without a word
@@ -188,7 +202,7 @@ def validate(cfg: Config) -> None:
         raise GanforgeError(f"config key 'eval.every_kimg' is {cfg.eval.every_kimg}, less than one image (0.001); "
                             f"it counts thousands of images: e.g. eval.every_kimg=50 evaluates every 50,000 images, "
                             f"0 turns evaluation off.")
-    _one_of(cfg.eval.ref, "eval.ref", ("train", "test"), "'train' or 'test'")
+    _one_of(cfg.eval.ref, "eval.ref", ("train", "test"), "'train' or 'test'", SPLIT_NAMES)
     if cfg.data.name == "folder" and cfg.model.task == "gan":
         for key, split in (("data.split", cfg.data.split), ("eval.ref", cfg.eval.ref)):
             if split == "test":
