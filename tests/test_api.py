@@ -271,7 +271,17 @@ def test_a_wrong_argument_names_the_function_and_a_setting_its_override(tmp_path
                                               "pass overrides={'optim_g.lr': 0.001} (or optim_d.lr)"),
             (lambda: ganforge.train(bogus=1), "train() got an unexpected keyword argument 'bogus'"),
             (lambda: ganforge.sample(), "sample() missing a required argument: 'run'"),
-            (lambda: ganforge.sample(tmp_path, max_steps=1), "sample() got an unexpected keyword argument 'max_steps'")):
+            (lambda: ganforge.sample(tmp_path, max_steps=1), "sample() got an unexpected keyword argument 'max_steps'"),
+            # a seed's name of a setting (hw6's n_epoch, PyTorch-GAN's epochs) as train's argument
+            (lambda: ganforge.train(epochs=3), "train() got an unexpected keyword argument 'epochs'; it is a config "
+                                               "key: pass overrides={'train.max_epochs': 3}"),
+            # another sampler's or an evaluator's argument, or one letter off
+            (lambda: ganforge.sample(tmp_path, n=4), "sample() got an unexpected keyword argument 'n'; the number of "
+                                                     "images is num"),
+            (lambda: ganforge.sample(tmp_path, num_samples=4), "sample() got an unexpected keyword argument "
+                                                               "'num_samples'; the number of images is num"),
+            (lambda: ganforge.evaluate(tmp_path, metric="fid"), "evaluate() got an unexpected keyword argument "
+                                                                "'metric'; did you mean 'metrics'?")):
         with pytest.raises(TypeError) as raised:
             call()
         assert str(raised.value) == message

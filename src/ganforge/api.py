@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .config import SEED_LIMIT
-from .errors import GanforgeError, did_you_mean_path, format_warning
+from .errors import GanforgeError, did_you_mean, did_you_mean_path, format_warning
 from .files import json_name_problem
 from .run_folder import missing_run
 from .wording import python_call
@@ -81,16 +81,24 @@ def _in_python(fn: F) -> F:
 
 
 def _as_override(signature: inspect.Signature, kwargs: dict) -> str:
-    """For ``train(max_steps=3)``: "; it is a config key: pass overrides={'train.max_steps': 3}", the way a setting
-    reaches a function that takes ``overrides``; '' for any other mistake."""
-    from .config import keys_named
+    """For ``train(max_steps=3)`` (or a seed's ``epochs=3``): "; it is a config key: pass
+    overrides={'train.max_steps': 3}", the way a setting reaches a function that takes ``overrides``; for another
+    sampler's ``n=`` or ``num_samples=``, the argument here; for a near miss (``metric=``), the argument meant;
+    '' for any other mistake."""
+    from .cli import NUM_FLAGS
+    from .config import settings_meant
 
     unknown = [name for name in kwargs if name not in signature.parameters]
-    keys = keys_named(unknown[0], values_only=True) if unknown and "overrides" in signature.parameters else []
-    if not keys:
+    if not unknown:
         return ""
+    name, params = unknown[0], list(signature.parameters)
+    if name in NUM_FLAGS and "num" in params:
+        return "; the number of images is num"
+    keys = settings_meant(name) if "overrides" in params else []
+    if not keys:
+        return did_you_mean(name, params).replace(" Did", "; did", 1)
     first, *others = keys
-    return (f"; it is a config key: pass overrides={{{first!r}: {kwargs[unknown[0]]!r}}}"
+    return (f"; it is a config key: pass overrides={{{first!r}: {kwargs[name]!r}}}"
             + (f" (or {', '.join(others)})" if others else ""))
 
 
