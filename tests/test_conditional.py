@@ -1,5 +1,6 @@
 """Class-conditional GANs (model.num_classes): labels reach G and D, and G learns to draw the class asked for."""
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +145,12 @@ def test_conditional_batchnorm_learns_the_class(bright_and_dark, tmp_path):
                       r"noise: its frames are one image repeated\. Name another class, or leave to_class out"):
         still = ganforge.interpolate(run, 4, 2, class_=1, to_class="dark")
     assert torch.equal(still[:, 0], ganforge.sample(run, 4, class_=1))
+    # an index as NumPy or a float column gives it (np.int64(1), 1.0) is that index; 1.5 or a list is no class
+    assert torch.equal(ganforge.sample(run, 4, class_=np.int64(1)), ganforge.sample(run, 4, class_=1.0))
+    for bad, said in ((1.5, "1.5 (float)"), ([1], "[1] (list)"), (True, "True (bool)")):
+        with pytest.raises(GanforgeError, match=re.escape(f"class_ must be a class's index (an int) or name (a str), "
+                                                          f"got {said}.")):
+            ganforge.sample(run, 4, class_=bad)
 
 
 def test_a_class_is_picked_by_name_before_index():

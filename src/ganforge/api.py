@@ -123,6 +123,20 @@ def _integers(**given: Any) -> tuple[int, ...]:
     return tuple(int(v) for v in given.values())
 
 
+def _classes(**given: Any) -> tuple[str | None, ...]:
+    """Each class argument (None: every class in turn) as the text ``--class`` takes: a name, or an index, which
+    NumPy (np.int64) or a float column of a table (1.0) gives too; 1.0 read '1.0', which no class was called."""
+    said = []
+    for name, value in given.items():
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            value = int(value)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, np.integer))):
+            raise GanforgeError(f"{name} must be a class's index (an int) or name (a str), got {value!r} "
+                                f"({type(value).__name__}).")
+        said.append(None if value is None else str(value))
+    return tuple(said)
+
+
 def _numbers(**given: Any) -> tuple[float | None, ...]:
     """The values as Python floats (None stays None: an option left off), refusing what is no finite number
     before any work: a string compared with a number raised Python's TypeError, and a NaN passed every check."""
@@ -200,7 +214,7 @@ def sample(run: str | Path, num: int = 64, *, seed: int = 0, class_: int | str |
     truncation, = _numbers(truncation=truncation)
     if num <= 0:
         raise GanforgeError(f"num must be > 0, got {num}.")
-    G, cfg, label = load_for_sampling(run, ema, truncation, None if class_ is None else str(class_))
+    G, cfg, label = load_for_sampling(run, ema, truncation, *_classes(class_=class_))
     return generate_all(G, cfg, num, seed, truncation, label)
 
 
@@ -215,8 +229,7 @@ def interpolate(run: str | Path, num: int = 8, steps: int = 10, *, seed: int = 0
 
     num, steps, seed = _integers(num=num, steps=steps, seed=seed)
     truncation, = _numbers(truncation=truncation)
-    G, cfg, label, to_label = load_for_walks(run, ema, truncation, None if class_ is None else str(class_),
-                                             None if to_class is None else str(to_class))
+    G, cfg, label, to_label = load_for_walks(run, ema, truncation, *_classes(class_=class_, to_class=to_class))
     return walk(G, cfg.model.z_dim, num, steps, seed, truncation, cfg.model.num_classes, label, to_label)
 
 
@@ -233,7 +246,7 @@ def nearest(run: str | Path, num: int = 8, k: int = 5, *, seed: int = 0, class_:
 
     num, k, seed = _integers(num=num, k=k, seed=seed)
     truncation, = _numbers(truncation=truncation)
-    return nearest_neighbours(run, num, k, seed, ema, truncation, None if class_ is None else str(class_), features)
+    return nearest_neighbours(run, num, k, seed, ema, truncation, *_classes(class_=class_), features)
 
 
 @_in_python
