@@ -398,6 +398,40 @@ def test_seed_001s_early_phase_is_not_reported_as_mode_collapse(tmp_path):
     assert not [r for r in records(run) if r.get("warning") == "collapse"]
 
 
+def test_a_generator_without_a_bound_at_its_output_is_named(idx_root, tmp_path, capsys):
+    """A G of one's own that forgets the tanh (the seeds' Ms end in nn.Tanh()) draws values far outside the [-1, 1]
+    the real images are scaled to: D tells fakes by their range, and the grids clip them, so nothing showed it."""
+    plugin = tmp_path / "unbounded_g.py"
+    plugin.write_text('''
+import torch.nn as nn
+from ganforge.registry import GENERATORS
+
+@GENERATORS.register("unbounded-test")
+class UnboundedG(nn.Module):
+    """A linear map to pixels, with no tanh after it."""
+    def __init__(self, *, z_dim, channels, resolution):
+        super().__init__()
+        self.fc, self.shape = nn.Linear(z_dim, channels * resolution * resolution), (channels, resolution, resolution)
+    def forward(self, z):
+        return 3 * self.fc(z).view(-1, *self.shape)
+''')
+    cfg = tmp_path / "unbounded.toml"
+    cfg.write_text('plugins = ["unbounded_g.py"]\n[model]\ngenerator = { name = "unbounded-test" }\n'
+                   '[model.discriminator]\nname = "dcgan"\n')
+    run = tmp_path / "unbounded"
+    assert run_cli("train", cfg, "--out", run, *tiny(idx_root, "train.max_steps=4", "health.check_every=2")) == 0
+    warned = [r["message"] for r in records(run) if r.get("warning") == "range"]
+    assert len(warned) == 1 and re.fullmatch(
+        r"G's samples reach -?\d+\.\d\d, outside the \[-1, 1\] the real images are scaled to: D can tell fakes by "
+        r"their range alone, and grids and saved samples clip them\. End G with a tanh, as the built-in generators "
+        r"do\.", warned[0]), warned
+    assert "warning: step 2: G's samples reach" in capsys.readouterr().err
+    # a G that ends in a tanh is not told so (the default network, before its diversity check's warm-up too)
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "d", *tiny(idx_root, "train.max_steps=4",
+                                                                            "health.check_every=2")) == 0
+    assert not [r for r in records(tmp_path / "d") if r.get("warning") == "range"]
+
+
 def test_constant_generator_is_mode_collapse(idx_root, tmp_path, capsys):
     plugin = tmp_path / "constant_g.py"
     plugin.write_text('''

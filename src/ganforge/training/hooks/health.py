@@ -15,6 +15,10 @@ from ...wording import train_call
 from .. import checkpoint as ckpt
 from .base import Hook
 
+# how far past [-1, 1] G's samples may reach before G is said to have no bound at its output: a tanh's or a
+# clamp's never does; float rounding and an autocast's bf16 stay far within this
+RANGE_MARGIN = 1.05
+
 
 def d_wins_advice(ob: ObjectiveConfig, loss: AdversarialLoss) -> str:
     """What to try when D overpowers G, leaving out what the run already does and what its loss refuses."""
@@ -93,8 +97,11 @@ class HealthMonitor(Hook):
             self._non_finite(trainer)
             return
         self._check_d_wins(trainer, logs)
-        if weights_due and self.check_diversity and step >= self.cfg.warmup_steps:  # an untrained G is not diverse yet
-            self._check_diversity(trainer)
+        if weights_due and self.check_diversity:
+            fake = self._fixed_samples(trainer)
+            self._check_range(trainer, fake)
+            if step >= self.cfg.warmup_steps:  # an untrained G is not diverse yet
+                self._check_diversity(trainer, fake)
 
     # ------------------------------------------------------------------ conditions
 
@@ -153,12 +160,26 @@ class HealthMonitor(Hook):
                                          f"score gap {gap:.3g} for {self.cfg.window} steps): {self.d_wins_tips}.")
 
     @torch.no_grad()
-    def _check_diversity(self, trainer) -> None:
+    def _fixed_samples(self, trainer) -> torch.Tensor:
+        """G's samples of the fixed noise, in eval mode, as float32 on the CPU."""
         G = trainer.objective.G
         was_training = G.training
         G.eval()
         fake = with_labels(G, self.z, self.labels).float().cpu()
         G.train(was_training)
+        return fake
+
+    def _check_range(self, trainer, fake: torch.Tensor) -> None:
+        # a G of one's own without a tanh at its end: D tells its fakes by their range, and the grids clip them;
+        # a tanh's output, or a clamp's, never leaves [-1, 1] (a margin for float rounding)
+        reach = float(fake.abs().amax())
+        if math.isfinite(reach) and reach > RANGE_MARGIN:
+            far = float(fake.amax()) if float(fake.amax()) >= -float(fake.amin()) else float(fake.amin())
+            self.warn(trainer, "range", f"G's samples reach {far:.2f}, outside the [-1, 1] the real images are scaled "
+                                        "to: D can tell fakes by their range alone, and grids and saved samples clip "
+                                        "them. End G with a tanh, as the built-in generators do.")
+
+    def _check_diversity(self, trainer, fake: torch.Tensor) -> None:
         diversity = float(torch.pdist(fake.flatten(1) + 1).mean()) / max(self.real_diversity, 1e-8)
         if math.isfinite(diversity) and diversity < self.cfg.min_diversity:
             self.warn(trainer, "collapse", f"mode collapse: samples from different noise differ {diversity:.2f}x "
