@@ -398,26 +398,38 @@ def test_seed_001s_early_phase_is_not_reported_as_mode_collapse(tmp_path):
     assert not [r for r in records(run) if r.get("warning") == "collapse"]
 
 
+GENERATOR_PLUGIN = '''
+import torch, torch.nn as nn
+from ganforge.registry import GENERATORS
+
+@GENERATORS.register("{name}-test")
+class G(nn.Module):
+    """{doc}"""
+    def __init__(self, *, z_dim, channels, resolution):
+        super().__init__()
+        self.shape = (channels, resolution, resolution)
+        {init}
+    def forward(self, z):
+        return {forward}
+'''
+
+
+def generator_plugin(tmp_path, name: str, doc: str, init: str, forward: str):
+    """A config that trains the plugin G ``{name}-test`` (``init``'s line in its __init__, ``forward``'s value
+    returned; ``self.shape`` is (C, H, W)) against the dcgan D."""
+    (tmp_path / f"{name}_g.py").write_text(GENERATOR_PLUGIN.format(name=name, doc=doc, init=init, forward=forward))
+    cfg = tmp_path / f"{name}.toml"
+    cfg.write_text(f'plugins = ["{name}_g.py"]\n[model]\ngenerator = {{ name = "{name}-test" }}\n'
+                   '[model.discriminator]\nname = "dcgan"\n')
+    return cfg
+
+
 def test_a_generator_without_a_bound_at_its_output_is_named(idx_root, tmp_path, capsys):
     """A G of one's own that forgets the tanh (the seeds' Ms end in nn.Tanh()) draws values far outside the [-1, 1]
     the real images are scaled to: D tells fakes by their range, and the grids clip them, so nothing showed it."""
-    plugin = tmp_path / "unbounded_g.py"
-    plugin.write_text('''
-import torch.nn as nn
-from ganforge.registry import GENERATORS
-
-@GENERATORS.register("unbounded-test")
-class UnboundedG(nn.Module):
-    """A linear map to pixels, with no tanh after it."""
-    def __init__(self, *, z_dim, channels, resolution):
-        super().__init__()
-        self.fc, self.shape = nn.Linear(z_dim, channels * resolution * resolution), (channels, resolution, resolution)
-    def forward(self, z):
-        return 3 * self.fc(z).view(-1, *self.shape)
-''')
-    cfg = tmp_path / "unbounded.toml"
-    cfg.write_text('plugins = ["unbounded_g.py"]\n[model]\ngenerator = { name = "unbounded-test" }\n'
-                   '[model.discriminator]\nname = "dcgan"\n')
+    cfg = generator_plugin(tmp_path, "unbounded", "A linear map to pixels, with no tanh after it.",
+                           "self.fc = nn.Linear(z_dim, channels * resolution * resolution)",
+                           "3 * self.fc(z).view(-1, *self.shape)")
     run = tmp_path / "unbounded"
     assert run_cli("train", cfg, "--out", run, *tiny(idx_root, "train.max_steps=4", "health.check_every=2")) == 0
     warned = [r["message"] for r in records(run) if r.get("warning") == "range"]
@@ -433,23 +445,9 @@ class UnboundedG(nn.Module):
 
 
 def test_constant_generator_is_mode_collapse(idx_root, tmp_path, capsys):
-    plugin = tmp_path / "constant_g.py"
-    plugin.write_text('''
-import torch, torch.nn as nn
-from ganforge.registry import GENERATORS
-
-@GENERATORS.register("constant-test")
-class ConstantG(nn.Module):
-    """Ignores z: every sample is the same image."""
-    def __init__(self, *, z_dim, channels, resolution):
-        super().__init__()
-        self.image = nn.Parameter(torch.zeros(1, channels, resolution, resolution))
-    def forward(self, z):
-        return torch.tanh(self.image).expand(z.shape[0], -1, -1, -1)
-''')
-    cfg = tmp_path / "collapse.toml"
-    cfg.write_text('plugins = ["constant_g.py"]\n[model]\ngenerator = { name = "constant-test" }\n'
-                   '[model.discriminator]\nname = "dcgan"\n')
+    cfg = generator_plugin(tmp_path, "constant", "Ignores z: every sample is the same image.",
+                           "self.image = nn.Parameter(torch.zeros(1, channels, resolution, resolution))",
+                           "torch.tanh(self.image).expand(z.shape[0], -1, -1, -1)")
     run = tmp_path / "collapse"
     assert run_cli("train", cfg, "--out", run, *tiny(idx_root, "train.max_steps=4", "health.check_every=2",
                                                       "health.warmup_steps=2")) == 0
