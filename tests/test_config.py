@@ -350,9 +350,9 @@ def test_mmengines_hook_and_other_gan_scripts_names_say_ganforges():
     visualizer and launcher, pix2pix's --gan_mode, PyTorch-GAN's --n_classes and --lrG: each got only the list of
     sections (or 'Did you mean 'eval'?' for interval)."""
     _each_names_the_key_meant((("max_keep_ckpts=3", "log.keep_checkpoints"), ("n_classes=10", "model.num_classes"),
-                               ("lrG=1e-4", "optim_g.lr"), ("lrD=1e-4", "optim_d.lr"), ("gan_mode=lsgan",
-                                                                                        "objective.loss"),
-                               ("loss_type=hinge", "objective.loss"), ("gan_loss=hinge", "objective.loss")))
+                               ("lrG=1e-4", "optim_g.lr"), ("lrD=1e-4", "optim_d.lr"),
+                               ("gan_mode=lsgan", "objective.loss"), ("loss_type=hinge", "objective.loss"),
+                               ("gan_loss=hinge", "objective.loss")))
     evaluation = ("Evaluation as the run trains is eval.every_kimg, in thousands of images between evaluations "
                   "(an interval of N steps is N x train.batch_size / 1000), with eval.metrics and eval.num_samples; "
                   "checkpoints/best.pt keeps the best by the first of eval.metrics.")

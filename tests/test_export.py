@@ -131,14 +131,15 @@ def test_conditional_and_super_resolution_generators(idx_root, tmp_path):
 
 def test_an_onnx_file_runs_in_onnxruntime_without_ganforge_or_torch(four_steps, tmp_path, capsys):
     """``--out g.onnx``: the generator for ONNX runtimes (onnxruntime, TensorRT, a browser's onnxruntime-web)."""
+    import onnx
+
     run, out = four_steps, tmp_path / "g.onnx"
     capsys.readouterr()
     assert run_cli("export", run, "--out", out) == 0
-    opset = __import__("onnx").load(str(out)).opset_import[0].version  # torch.onnx's default (20 in torch 2.13)
+    opset = onnx.load(str(out)).opset_import[0].version  # torch.onnx's default (20 in torch 2.13)
     assert capsys.readouterr().out == (
         f"ganforge: wrote {out} (ONNX opset {opset}): G_ema of {run / 'checkpoints' / 'last.pt'} (step 4). In: noise "
-        "float32 (N, 64) from "
-        "N(0, 1) named 'z'. Out: float32 (N, 1, 28, 28) in [-1, 1]. Load it with "
+        "float32 (N, 64) from N(0, 1) named 'z'. Out: float32 (N, 1, 28, 28) in [-1, 1]. Load it with "
         f"onnxruntime.InferenceSession('{out}'), or another ONNX runtime.\n")  # torch.onnx's progress lines and warnings are not shown
     z = torch.randn(5, 64, generator=torch.Generator().manual_seed(1))
     G, _ = load_generator(run)
