@@ -2,6 +2,7 @@ import dataclasses
 import json
 import re
 import shlex
+from pathlib import Path
 
 import pytest
 
@@ -641,6 +642,11 @@ def test_a_path_may_name_an_environment_variable(image_folder, tmp_path, monkeyp
                    "data.name=folder") == 2
     assert capsys.readouterr().err == (f"ganforge: error: data.root '{root}' does not exist. The environment variable "
                                        "GANFORGE_TEST_SCRATCH in it is not set.\n")
+    # and a plugin file's path, as the data's (it read neither '~' nor a variable)
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    monkeypatch.setenv("GANFORGE_TEST_CODE", str(examples))
+    assert load_config("dcgan-fmnist", ['plugins=["$GANFORGE_TEST_CODE/custom_hook.py"]']).plugins == (
+        str(examples / "custom_hook.py"),)
 
 
 def test_dry_run_prints_config_and_parameter_counts(capsys):

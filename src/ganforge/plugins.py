@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -15,7 +16,9 @@ from .wording import set_flag
 def _plugin_candidates(plugin: str, base: Path | None, run_dir: Path | None = None) -> list[Path]:
     """Where a ``.py`` plugin may be: the working directory, then the config file's folder, then a file of its
     name in that folder or (for a trained run) in the run folder, where a user who moves a run puts its code
-    (a run's config.json names its plugins by absolute path, and may be given as the config to resume)."""
+    (a run's config.json names its plugins by absolute path, and may be given as the config to resume).
+    ``~`` and environment variables in it are expanded, as in the data's paths."""
+    plugin = os.path.expanduser(os.path.expandvars(plugin))
     name = Path(plugin).name
     # dict.fromkeys: an absolute path is the same file from either folder; list it once
     return list(dict.fromkeys([Path(plugin)] + ([base / plugin, base / name] if base else [])
