@@ -9,6 +9,7 @@ import pytest
 import ganforge
 from ganforge.config import Config, apply_overrides, config_from_dict, load_config, parse_override, preset_names
 from ganforge.errors import GanforgeError
+from ganforge.nets import build_networks
 
 from conftest import run_cli, tiny
 
@@ -456,6 +457,14 @@ def test_a_missing_path_is_a_missing_file_not_an_unknown_preset(tmp_path, monkey
 
 
 def test_network_option_errors():
+    # spectral normalization is a switch of every network, not one of the D's norms; the norms in other case
+    with pytest.raises(GanforgeError, match=re.escape(
+            "discriminator option 'norm' must be batch, instance or none, got 'spectral'. Spectral normalization "
+            "is model.discriminator.spectral_norm=true, for any network (with norm=none beside it, as SNGAN's D).")):
+        build_networks(load_config("dcgan-fmnist", ["model.discriminator.options.norm=spectral"]))
+    with pytest.raises(GanforgeError, match=re.escape("got 'Instance'. Did you mean 'instance'?")):
+        build_networks(load_config("hw6-wgan-gp-64", ["model.discriminator.options.norm=Instance",
+                                                      "data.root=."]))
     with pytest.raises(GanforgeError, match=r"unknown option 'base_channel' for model.generator 'dcgan'. "
                                             r"Did you mean 'base_channels'"):
         load_config("dcgan-fmnist", ["model.generator.options.base_channel=8"])

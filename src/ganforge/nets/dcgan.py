@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from ..errors import GanforgeError
+from ..errors import GanforgeError, did_you_mean
 from ..registry import DISCRIMINATORS, GENERATORS
 from .init import dcgan_init
 from .layers import ConvsThenLinear, ImageOutputConv2d, leaky_relu
@@ -20,7 +20,11 @@ def _norm2d(kind: str, channels: int) -> nn.Module:
         return nn.InstanceNorm2d(channels)
     if kind == "none":
         return nn.Identity()
-    raise GanforgeError(f"discriminator option 'norm' must be batch, instance or none, got '{kind}'.")
+    # spectral normalization wraps the layers rather than following them: the config's switch, for every network
+    hint = (" Spectral normalization is model.discriminator.spectral_norm=true, for any network (with norm=none "
+            "beside it, as SNGAN's D)." if kind.casefold() in ("spectral", "spectral_norm", "sn")
+            else did_you_mean(kind, ("batch", "instance", "none")))
+    raise GanforgeError(f"discriminator option 'norm' must be batch, instance or none, got '{kind}'.{hint}")
 
 
 def need_resolution(resolution: int, allowed: str, ok: bool, net: str) -> None:
