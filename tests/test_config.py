@@ -378,6 +378,22 @@ def test_mmengines_hook_and_other_gan_scripts_names_say_ganforges():
             load_config("dcgan-fmnist", [f"{given}=2"])
 
 
+def test_mmengines_ema_settings_say_ganforges():
+    """Seed 004's ema_config=dict(momentum=..., interval=...) as MMEngine's ExponentialMovingAverage takes it, whose
+    momentum is the new weights' share (1 - decay), and ema-pytorch's beta: the first got the list of keys alone,
+    interval the sentence for MMEngine's logging hooks."""
+    for given, said in (
+            ("ema.momentum=0.001", "unknown config key 'ema.momentum'. MMEngine's EMA momentum is the new weights' "
+                                   "share, so it is 1 - ema.decay here: momentum 0.001 is ema.decay=0.999. "
+                                   "Valid keys in ema"),
+            ("ema.interval=1", "unknown config key 'ema.interval'. The EMA copy follows G after every G update; "
+                               "there is no interval to set (ema.start_step is its first step). Valid keys in ema"),
+            ("ema.beta=0.999", "unknown config key 'ema.beta'. Did you mean 'decay'? (ema-pytorch's beta is "
+                               "ema.decay here.) Valid keys in ema")):
+        with pytest.raises(GanforgeError, match=re.escape(said)):
+            load_config("dcgan-fmnist", [given])
+
+
 def test_precision_and_dataset_as_others_name_them():
     """Lightning's precision=16-mixed or 32, torch's bfloat16, a loop's amp; a dataset ganforge has no loader for
     (CelebA, LSUN, the anime faces): each got only the list of valid values."""

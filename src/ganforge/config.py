@@ -642,6 +642,16 @@ FOREIGN_KEYS = {
     "randomness": "train.seed",
 }
 
+# the ema section's settings as MMEngine's ExponentialMovingAverage (seed 004's ema_config) and ema-pytorch name
+# them: MMEngine's momentum is the share of the new weights, averaged = (1 - momentum) * averaged + momentum * new
+EMA_NAMES = {
+    "momentum": "MMEngine's EMA momentum is the new weights' share, so it is 1 - ema.decay here: momentum 0.001 is "
+                "ema.decay=0.999.",
+    "interval": "The EMA copy follows G after every G update; there is no interval to set (ema.start_step is its "
+                "first step).",
+    "beta": "Did you mean 'decay'? (ema-pytorch's beta is ema.decay here.)",
+}
+
 # MMEngine's and MMagic's names of whole sections, which mean them only at a config's top level
 TOP_LEVEL_NAMES = frozenset(("train_dataloader", "dataloader", "train_dataset", "dataset", "custom_hooks",
                              "default_hooks", "ema_config", "load_from", "randomness", "optim_wrapper", "optimizer",
@@ -732,6 +742,8 @@ def _foreign_key(key: str, where: str) -> str:
     if name == "type" and where == "model":  # seed 004's model = dict(type='BaseGAN', generator=..., ...)
         return (" MMagic's model type is model.task here: 'gan' (BaseGAN, DCGAN) or 'sr' (SRGAN, BaseEditModel); a "
                 "GAN algorithm of your own is objective.name.")
+    if where == "ema" and name in EMA_NAMES:  # seed 004's ema_config=dict(momentum=..., interval=...)
+        return " " + EMA_NAMES[name]
     if where and name in TOP_LEVEL_NAMES:  # data.dataset is no data section in the data section
         return ""
     if name in FOREIGN_KEYS:
