@@ -1,5 +1,6 @@
 import copy
 import dataclasses
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -258,6 +259,39 @@ def test_adamw_decays_weights_apart_from_the_gradient():
         moved[name] = (1 - w.detach()).tolist()
     assert moved["adamw"] == pytest.approx([0.05] * 3)
     assert moved["adam"] == pytest.approx([0.1] * 3, rel=1e-5)
+
+
+def test_sgd_and_rmsprop_take_momentum():
+    """optim_g.name=sgd was plain SGD: momentum (and Nesterov's), as torch.optim.SGD and RMSprop take it, was an
+    unknown key. With momentum m a constant gradient g moves a weight by lr * g, then lr * g * (1 + m); with
+    Nesterov's, by lr * g * (1 + m), then lr * g * (1 + m (1 + m)) (torch's formulation)."""
+    from ganforge.config import OptimizerConfig, load_config
+    from ganforge.objective import build_optimizer
+
+    for cfg, want in ((OptimizerConfig(name="sgd", lr=0.1, momentum=0.9), [0.1, 0.19]),
+                      (OptimizerConfig(name="sgd", lr=0.1, momentum=0.9, nesterov=True), [0.19, 0.271]),
+                      (OptimizerConfig(name="sgd", lr=0.1), [0.1, 0.1])):
+        w = torch.nn.Parameter(torch.zeros(2))
+        opt = build_optimizer([w], cfg)
+        moves = []
+        for _ in range(2):
+            before = w.detach().clone()
+            w.grad = torch.ones(2)
+            opt.step()
+            moves.append(float((before - w.detach())[0]))
+        assert moves == pytest.approx(want), cfg
+    rms = build_optimizer([torch.nn.Parameter(torch.zeros(2))], OptimizerConfig(name="rmsprop", momentum=0.5))
+    assert rms.param_groups[0]["momentum"] == 0.5
+    for given, said in (("optim_g.momentum=1", "config key 'optim_g.momentum' must be in [0, 1), got 1.0."),
+                        ("optim_d.nesterov=true", "config key 'optim_d.nesterov' is true, but Nesterov's momentum "
+                                                  "needs optim_d.name=sgd and optim_d.momentum > 0; set both."),
+                        ("optim_g.momentum=0.9", "config key 'optim_g.momentum' is 0.9, but optim_g.name is 'adam', "
+                                                 "whose momentum is optim_g.betas[0]; momentum is for sgd and "
+                                                 "rmsprop.")):
+        with pytest.raises(GanforgeError, match=re.escape(said)):
+            load_config("dcgan-fmnist", [given])
+    cfg = load_config("dcgan-fmnist", ["optim_d.name=sgd", "optim_d.momentum=0.9", "optim_d.nesterov=true"])
+    assert (cfg.optim_d.momentum, cfg.optim_d.nesterov) == (0.9, True)
 
 
 def test_lazy_r1_runs_every_kth_step_weighted_by_k():

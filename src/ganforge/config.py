@@ -132,6 +132,8 @@ class OptimizerConfig:
     Args:
         name: adam, adamw (decoupled weight decay), rmsprop or sgd.
         alpha: RMSprop's smoothing constant.
+        momentum: sgd's and rmsprop's momentum (0 = none; Adam's is ``betas[0]``); ``nesterov``: sgd's Nesterov
+            momentum, as ``torch.optim.SGD`` takes both.
         schedule: ``constant``, ``linear`` or ``cosine`` (to ``min_lr`` over ``decay_steps``; cosine
             starts again after each), or ``multistep`` (times ``gamma`` at each of ``milestones``).
         warmup_steps: steps over which lr first ramps up linearly (0 = none).
@@ -149,6 +151,8 @@ class OptimizerConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     eps: float = 1e-8
     alpha: float = 0.99
+    momentum: float = 0.0
+    nesterov: bool = False
     weight_decay: float = 0.0
     schedule: str = "constant"
     warmup_steps: int = 0
@@ -742,8 +746,6 @@ def _foreign_key(key: str, where: str) -> str:
     if name == "type" and where == "model":  # seed 004's model = dict(type='BaseGAN', generator=..., ...)
         return (" MMagic's model type is model.task here: 'gan' (BaseGAN, DCGAN) or 'sr' (SRGAN, BaseEditModel); a "
                 "GAN algorithm of your own is objective.name.")
-    if where == "ema" and name in EMA_NAMES:  # seed 004's ema_config=dict(momentum=..., interval=...)
-        return " " + EMA_NAMES[name]
     if where and name in TOP_LEVEL_NAMES:  # data.dataset is no data section in the data section
         return ""
     if name in FOREIGN_KEYS:
@@ -779,6 +781,8 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
             item = re.fullmatch(r"(\w+)\[\d+\]", key)  # `--set optim_g.betas[0]=0.5`: one item of a list
             if item and item[1] in fields:
                 hint = f" A list is set whole: {where + '.' if where else ''}{item[1]}=[...]."
+            if where == "ema" and key.casefold() in EMA_NAMES:  # seed 004's ema_config=dict(momentum=..., ...):
+                hint = " " + EMA_NAMES[key.casefold()]  # not the optimizers' momentum, another quantity
             if key == "type" and "name" in fields:  # MMEngine's dict(type='DCGANGenerator', ...) (seed 004)
                 hint = " Did you mean 'name'? (MMEngine's type= is name here.)"
             if not where and key in BASE_KEYS:  # MMEngine's `_base_ = [...]`: a config built on another

@@ -56,8 +56,10 @@ def build_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
         make = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
         return make(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, fused=True)
     if cfg.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, weight_decay=cfg.weight_decay,
+                                   momentum=cfg.momentum)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                           weight_decay=cfg.weight_decay, fused=True)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

@@ -122,6 +122,7 @@ def validate(cfg: Config) -> None:
         for i, beta in enumerate(opt.betas):
             if not 0 <= beta < 1:
                 raise GanforgeError(f"config key '{side}.betas[{i}]' must be in [0, 1), got {beta}.")
+        _check_momentum(side, opt)
         validate_schedule(side, opt, cfg.train)
     if no_d and cfg.optim_d.clip_grad_norm:  # it would change nothing, without a word
         raise GanforgeError(f"config key 'optim_d.clip_grad_norm' is {cfg.optim_d.clip_grad_norm}, but this model has "
@@ -227,6 +228,19 @@ def validate(cfg: Config) -> None:
                                                       num_set="eval.num_samples="),
                   "config key 'eval.num_samples'")
     FEATURES.get(cfg.eval.features)
+
+
+def _check_momentum(side: str, opt: OptimizerConfig) -> None:
+    """SGD's and RMSprop's momentum in [0, 1) (at 1 the velocity never decays); not on Adam, whose momentum is
+    betas[0] (it would be unused, unsaid); Nesterov's only on SGD with momentum, as torch.optim.SGD requires."""
+    if not 0 <= opt.momentum < 1:
+        raise GanforgeError(f"config key '{side}.momentum' must be in [0, 1), got {opt.momentum}.")
+    if opt.momentum and opt.name in ("adam", "adamw"):
+        raise GanforgeError(f"config key '{side}.momentum' is {opt.momentum:g}, but {side}.name is '{opt.name}', whose "
+                            f"momentum is {side}.betas[0]; momentum is for sgd and rmsprop.")
+    if opt.nesterov and not (opt.name == "sgd" and opt.momentum > 0):
+        raise GanforgeError(f"config key '{side}.nesterov' is true, but Nesterov's momentum needs {side}.name=sgd and "
+                            f"{side}.momentum > 0; set both.")
 
 
 def _first_g_update(ob: ObjectiveConfig) -> tuple[int, str]:
