@@ -88,6 +88,13 @@ def _each_names_the_key_meant(pairs: tuple[tuple[str, str], ...]) -> None:
             load_config("dcgan-fmnist", [given])
 
 
+def _each_refused_saying(pairs: tuple[tuple[str, str], ...]) -> None:
+    """Each ``--set KEY=VALUE`` of ``pairs`` is refused with a message that holds the text paired with it."""
+    for given, said in pairs:
+        with pytest.raises(GanforgeError, match=re.escape(said)):
+            load_config("dcgan-fmnist", [given])
+
+
 NETWORK_WIDTHS = ("The networks' widths are options of each: model.generator.options and "
                   "model.discriminator.options (base_channels in dcgan-fmnist's and MMagic's, feature_dim in hw6's; "
                   "ganforge config PRESET shows them).")
@@ -116,16 +123,15 @@ def test_a_key_as_the_seeds_name_it_names_ganforges(tmp_path):
     # seed 001's Config (zDim, numEpochs, logStep), in its camel case
     _each_names_the_key_meant((("zDim=64", "model.z_dim"), ("numEpochs=5", "train.max_epochs"),
                                ("logStep=625", "log.every_steps")))
-    for given, said in (  # seed 004's model = dict(type='BaseGAN', ...); seed 000's BATCH_SIZE, outside or inside train
+    # seed 004's model = dict(type='BaseGAN', ...); seed 000's BATCH_SIZE, outside or inside train
+    _each_refused_saying((
             ("model.type=BaseGAN", "unknown config key 'model.type'. MMagic's model type is model.task here: 'gan' "
                                    "(BaseGAN, DCGAN) or 'sr' (SRGAN, BaseEditModel); a GAN algorithm of your own is "
                                    "objective.name. Valid keys in model"),
             ("BATCH_SIZE=64", "unknown config key 'BATCH_SIZE'. It is a key of another section: train.batch_size. "
                               "Valid keys"),
             ("train.BATCH_SIZE=64", "unknown config key 'train.BATCH_SIZE'. Did you mean 'batch_size'? Config keys "
-                                    "are lower case. Valid keys")):
-        with pytest.raises(GanforgeError, match=re.escape(said)):
-            load_config("dcgan-fmnist", [given])
+                                    "are lower case. Valid keys")))
     # the DCGAN example's nc, and the logging and checkpoint intervals of PyTorch-GAN's and other loops
     _each_names_the_key_meant((("nc=3", "data.channels"), ("img_channels=3", "data.channels"),
                                ("log_interval=10", "log.every_steps"), ("print_freq=10", "log.every_steps"),
@@ -382,16 +388,14 @@ def test_mmengines_ema_settings_say_ganforges():
     """Seed 004's ema_config=dict(momentum=..., interval=...) as MMEngine's ExponentialMovingAverage takes it, whose
     momentum is the new weights' share (1 - decay), and ema-pytorch's beta: the first got the list of keys alone,
     interval the sentence for MMEngine's logging hooks."""
-    for given, said in (
+    _each_refused_saying((
             ("ema.momentum=0.001", "unknown config key 'ema.momentum'. MMEngine's EMA momentum is the new weights' "
                                    "share, so it is 1 - ema.decay here: momentum 0.001 is ema.decay=0.999. "
                                    "Valid keys in ema"),
             ("ema.interval=1", "unknown config key 'ema.interval'. The EMA copy follows G after every G update; "
                                "there is no interval to set (ema.start_step is its first step). Valid keys in ema"),
             ("ema.beta=0.999", "unknown config key 'ema.beta'. Did you mean 'decay'? (ema-pytorch's beta is "
-                               "ema.decay here.) Valid keys in ema")):
-        with pytest.raises(GanforgeError, match=re.escape(said)):
-            load_config("dcgan-fmnist", [given])
+                               "ema.decay here.) Valid keys in ema")))
 
 
 def test_precision_and_dataset_as_others_name_them():
@@ -431,7 +435,7 @@ def test_a_list_is_taken_where_a_key_holds_names_with_commas(tmp_path):
 def test_a_setting_as_torch_and_papers_name_it_offers_ganforges():
     """torch's scheduler classes (CosineAnnealingLR, StepLR), a 'val' split, conditional BatchNorm as 'cbn', the
     'average' of D's two terms, a projection D: each got only the list of valid values."""
-    for given, said in (
+    _each_refused_saying((
             ("optim_g.schedule=CosineAnnealingLR", "config key 'optim_g.schedule' is 'CosineAnnealingLR'. Did you "
                                                    "mean 'cosine'? Valid schedules"),
             ("optim_d.schedule=StepLR", "is 'StepLR'. Did you mean 'multistep'?"),
@@ -444,9 +448,7 @@ def test_a_setting_as_torch_and_papers_name_it_offers_ganforges():
             ("model.class_conditioning=projection", "got 'projection'. model.class_conditioning is how G takes the "
                                                     "class; a D with features(x) and head(h), as every built-in one, "
                                                     "takes it by projection (Miyato & Koyama 2018) whatever it says."),
-            ("objective.d_real_fake=average", "got 'average'. Did you mean 'mean'?")):
-        with pytest.raises(GanforgeError, match=re.escape(said)):
-            load_config("dcgan-fmnist", [given])
+            ("objective.d_real_fake=average", "got 'average'. Did you mean 'mean'?")))
 
 
 def test_unknown_preset_suggests():
