@@ -274,6 +274,14 @@ def test_another_training_scripts_flag_says_what_ganforge_takes(capsys):
                        (["sample", "runs/a", "--out", "g.png", "--truncation-psi", "0.7"],
                         "--truncation-psi 0.7; ganforge truncates the noise z itself: --truncation T draws each z "
                         "within [-T, T]"),
+                       # StyleGAN3's gen_images.py --trunc (its psi), which argparse took as an abbreviation of
+                       # --truncation, another truncation; and its --seeds 0-7, one image a seed
+                       (["sample", "runs/a", "--out", "g.png", "--trunc", "0.7"],
+                        "--trunc 0.7; ganforge truncates the noise z itself: --truncation T draws each z within "
+                        "[-T, T]"),
+                       (["sample", "runs/a", "--out", "g.png", "--seeds", "0-7"],
+                        "--seeds 0-7; ganforge draws --num N images from one --seed S (image i of a seed is the same "
+                        "for any --num)"),
                        (["sample", "--network", "runs/a/checkpoints/last.pt", "--out", "g.png"],
                         "--network; the run folder or checkpoint is the first argument, without a flag: ganforge "
                         "sample RUN_DIR|CHECKPOINT ..."),

@@ -452,7 +452,7 @@ CONFIG_FLAGS = ("config", "cfg", "config_file")
 LAUNCHER_FLAGS = ("launcher", "gpus", "num_gpus", "ngpu", "nproc", "nproc_per_node", "world_size", "local_rank")
 # and of sampling scripts (StyleGAN's generate.py --network, sample.py -n, --num-samples, --truncation-psi)
 NUM_FLAGS = ("n", "num_samples", "n_samples", "num_images", "n_images", "samples", "count")
-PSI_FLAGS = ("psi", "trunc_psi", "truncation_psi")
+PSI_FLAGS = ("psi", "trunc", "trunc_psi", "truncation_psi")
 SOURCE_FLAGS = ("checkpoint", "ckpt", "network", "weights", "model", "load_from", "resume_from")
 # and of upscalers (Real-ESRGAN's -s/--outscale), of torch-fidelity (--fid --isc --prc, --input1 --input2) and
 # pytorch-fid (--dims, --device), each with what it is called here
@@ -510,6 +510,8 @@ def _other_tools_hint(extra: list[str], args: argparse.Namespace, parser: argpar
         return "; the exported generator computes in float32, as the run's G does"
     if name in DEVICE_FLAGS and args.command in ("evaluate", "sample", "upscale"):
         return "; evaluate, sample and upscale compute on the CPU (training's device is train.device)"
+    if name == "seeds" and "--seed" in options:  # StyleGAN's --seeds 0-7: one image a seed
+        return "; ganforge draws --num N images from one --seed S (image i of a seed is the same for any --num)"
     if name in PSI_FLAGS and "--truncation" in options:  # StyleGAN's psi pulls w toward its mean; no w here
         return "; ganforge truncates the noise z itself: --truncation T draws each z within [-T, T]"
     source = next((a.metavar for a in command._actions if a.dest == "source"), None)
@@ -590,12 +592,28 @@ def _without_required_flags(parser: argparse.ArgumentParser) -> argparse.Argumen
     return parser
 
 
+# other tools' flags that argparse would take as an abbreviation of one of ganforge's that means another thing:
+# StyleGAN3's --trunc is its psi, which pulls w toward its mean; --truncation draws z within [-T, T]
+NOT_ABBREVIATIONS = ("--trunc",)
+
+
+def _not_abbreviations(argv: list[str]) -> list[str]:
+    """The words of ``argv`` that give one of :data:`NOT_ABBREVIATIONS`, with its value, as unrecognized."""
+    found = []
+    for i, word in enumerate(argv):
+        flag, eq, _ = word.partition("=")
+        if flag in NOT_ABBREVIATIONS:
+            found += [word] + ([argv[i + 1]] if not eq and i + 1 < len(argv) else [])
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     # unknown arguments first: `sample RUN --ot x.png` (or `--nmu 4` with --out not yet written) said only
     # that --out is required, and named the misspelt flag once that was mended
     args, extra = _without_required_flags(build_parser()).parse_known_args(argv)
     parser = build_parser()
+    extra += _not_abbreviations(sys.argv[1:] if argv is None else [str(a) for a in argv])
     if extra:
         # `--set a=1 b=2` is the likely slip: every override needs its own --set
         stray = [a for a in extra if "=" in a and not a.startswith("-")]
