@@ -259,6 +259,9 @@ def test_another_training_scripts_flag_says_what_ganforge_takes(capsys):
     torch.distributed.launch passes --local-rank: argparse said "unrecognized arguments: --config" alone."""
     launch = ("; torchrun starts one process per GPU or CPU share, and each finds its rank itself: torchrun "
               "--nproc_per_node N -m ganforge train ... (docs/distributed.md)")
+    psi = "; ganforge truncates the noise z itself: --truncation T draws each z within [-T, T]"
+    scale = "; a run upscales by the sr.scale it was trained at; for another factor, train a run with --set sr.scale=N"
+    on_the_cpu = "; evaluate, sample and upscale compute on the CPU (training's device is train.device)"
     for args, said in ((["train", "--config", "mine.toml", "--out", "r"],
                         "--config; a config is the first argument, without a flag: ganforge train mine.toml ..."),
                        (["train", "dcgan-fmnist", "--work-dir", "runs/x"],
@@ -272,13 +275,10 @@ def test_another_training_scripts_flag_says_what_ganforge_takes(capsys):
                        (["evaluate", "runs/a", "--num_samples=100"],
                         "--num_samples=100; the number of images is --num N"),
                        (["sample", "runs/a", "--out", "g.png", "--truncation-psi", "0.7"],
-                        "--truncation-psi 0.7; ganforge truncates the noise z itself: --truncation T draws each z "
-                        "within [-T, T]"),
+                        "--truncation-psi 0.7" + psi),
                        # StyleGAN3's gen_images.py --trunc (its psi), which argparse took as an abbreviation of
                        # --truncation, another truncation; and its --seeds 0-7, one image a seed
-                       (["sample", "runs/a", "--out", "g.png", "--trunc", "0.7"],
-                        "--trunc 0.7; ganforge truncates the noise z itself: --truncation T draws each z within "
-                        "[-T, T]"),
+                       (["sample", "runs/a", "--out", "g.png", "--trunc", "0.7"], "--trunc 0.7" + psi),
                        (["sample", "runs/a", "--out", "g.png", "--seeds", "0-7"],
                         "--seeds 0-7; ganforge draws --num N images from one --seed S (image i of a seed is the same "
                         "for any --num)"),
@@ -290,12 +290,8 @@ def test_another_training_scripts_flag_says_what_ganforge_takes(capsys):
                         "upscale CHECKPOINT ..."),
                        (["train", "dcgan-fmnist", "--network", "g.pt"], "--network g.pt"),  # train reads no G
                        # Real-ESRGAN's -s/--outscale, and a script's --scale, to an upscaler trained at its own
-                       (["upscale", "runs/sr", "in.png", "--out", "x.png", "-s", "2"],
-                        "-s 2; a run upscales by the sr.scale it was trained at; for another factor, train a run with "
-                        "--set sr.scale=N"),
-                       (["upscale", "runs/sr", "in.png", "--out", "x.png", "--outscale=2"],
-                        "--outscale=2; a run upscales by the sr.scale it was trained at; for another factor, train a "
-                        "run with --set sr.scale=N"),
+                       (["upscale", "runs/sr", "in.png", "--out", "x.png", "-s", "2"], "-s 2" + scale),
+                       (["upscale", "runs/sr", "in.png", "--out", "x.png", "--outscale=2"], "--outscale=2" + scale),
                        # torch-fidelity's metric switches and inputs, pytorch-fid's --dims and --device
                        (["evaluate", "x.npy", "--fid", "--isc", "--prc"],
                         "--fid --isc --prc; the metrics are one option: --metrics fid,is,pr"),
@@ -305,18 +301,14 @@ def test_another_training_scripts_flag_says_what_ganforge_takes(capsys):
                         "folder of images (--dataset folder --data-root FOLDER)"),
                        (["evaluate", "x.npy", "--dims", "2048"], "--dims 2048; the features are --features NAME: "
                                                                  "fmnist (128-d) or inception (2048-d pool3)"),
-                       (["evaluate", "x.npy", "--device", "cuda"],
-                        "--device cuda; evaluate, sample and upscale compute on the CPU (training's device is "
-                        "train.device)"),
+                       (["evaluate", "x.npy", "--device", "cuda"], "--device cuda" + on_the_cpu),
                        # torch.onnx's and other exporters' switches
                        (["export", "runs/a", "--out", "g.onnx", "--dynamic"],
                         "--dynamic; the batch is free already (--batch 0, the default), and an SR generator's height "
                         "and width"),
                        (["export", "runs/a", "--out", "g.onnx", "--half"],
                         "--half; the exported generator computes in float32, as the run's G does"),
-                       (["sample", "runs/a", "--out", "g.png", "--gpu", "0"],
-                        "--gpu 0; evaluate, sample and upscale compute on the CPU (training's device is "
-                        "train.device)")):
+                       (["sample", "runs/a", "--out", "g.png", "--gpu", "0"], "--gpu 0" + on_the_cpu)):
         with pytest.raises(SystemExit) as e:
             cli.main(args)
         assert e.value.code == 2
