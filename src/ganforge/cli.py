@@ -484,8 +484,10 @@ def _other_tools_hint(extra: list[str], args: argparse.Namespace, parser: argpar
     from .config import FOLDER_NAMES
 
     # -n and -s too: the short flags of this kind
-    flags = [token.partition("=")[0] for token in extra if token.startswith("--") or token in ("-n", "-s")]
-    name = (flags[0] if flags else "").lstrip("-").replace("-", "_")
+    # each flag without its dashes, '-' read as '_' (--num-samples and --num_samples alike)
+    names = [token.partition("=")[0].lstrip("-").replace("-", "_") for token in extra
+             if token.startswith("--") or token in ("-n", "-s")]
+    name = names[0] if names else ""
     if name in CONFIG_FLAGS and hasattr(args, "config"):  # `train --config mine.toml`: argparse took the file
         return f"; a config is the first argument, without a flag: ganforge {args.command} {args.config} ..."
     command = _command_parser(parser, args)
@@ -496,7 +498,7 @@ def _other_tools_hint(extra: list[str], args: argparse.Namespace, parser: argpar
         return ("; a run upscales by the sr.scale it was trained at; for another factor, train a run with --set "
                 "sr.scale=N")
     if name in METRIC_FLAGS and "--metrics" in options:  # every switch given, in the order given, once each
-        named = dict.fromkeys(METRIC_FLAGS.get(f.lstrip("-").replace("-", "_"), "") for f in flags)
+        named = dict.fromkeys(METRIC_FLAGS.get(n, "") for n in names)
         return f"; the metrics are one option: --metrics {','.join(m for m in named if m)}"
     if name in INPUT_FLAGS and args.command == "evaluate":
         return ("; the images to score are the first argument (a run, checkpoint, .npy or folder), and the reference "

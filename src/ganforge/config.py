@@ -693,7 +693,8 @@ FOREIGN_SAYS = {
     # seed 004's BaseGAN(train_cfg=..., test_cfg=..., data_preprocessor=..., init_cfg=...)
     "train_cfg": "MMagic's train_cfg (discriminator_steps, generator_steps, the accumulation) is the objective section "
                  "here: objective.n_critic, objective.generator_steps and objective.accumulate.",
-    **dict.fromkeys(("test_cfg", "val_cfg"),
+    # and MMEngine's val_evaluator, test_evaluator and other evaluators' names
+    **dict.fromkeys(("test_cfg", "val_cfg", "val_evaluator", "test_evaluator", "evaluation", "evaluator"),
                     "Evaluation is the eval section: eval.metrics, eval.num_samples, eval.every_kimg (a "
                     "super-resolution run's held-out images: sr.val_root)."),
     "data_preprocessor": "ganforge scales the images itself, to [-1, 1] for a GAN (MMagic's mean 127.5, std 127.5) and "
@@ -720,9 +721,6 @@ FOREIGN_SAYS = {
                     "Evaluation as the run trains is eval.every_kimg, in thousands of images between evaluations (an "
                     "interval of N steps is N x train.batch_size / 1000), with eval.metrics and eval.num_samples; "
                     "checkpoints/best.pt keeps the best by the first of eval.metrics."),
-    **dict.fromkeys(("val_evaluator", "test_evaluator", "evaluation", "evaluator"),
-                    "Evaluation is the eval section: eval.metrics, eval.num_samples, eval.every_kimg (a "
-                    "super-resolution run's held-out images: sr.val_root)."),
     **dict.fromkeys(("interval", "by_epoch"),  # the arguments of MMEngine's LoggerHook and CheckpointHook
                     "The intervals of MMEngine's hooks are log.every_steps (LoggerHook), log.checkpoint_every_steps "
                     "(CheckpointHook) and log.sample_every_steps (sample grids); by epochs, "

@@ -172,9 +172,9 @@ class HealthMonitor(Hook):
     def _check_range(self, trainer, fake: torch.Tensor) -> None:
         # a G of one's own without a tanh at its end: D tells its fakes by their range, and the grids clip them;
         # a tanh's output, or a clamp's, never leaves [-1, 1] (a margin for float rounding)
-        reach = float(fake.abs().amax())
-        if math.isfinite(reach) and reach > RANGE_MARGIN:
-            far = float(fake.amax()) if float(fake.amax()) >= -float(fake.amin()) else float(fake.amin())
+        high, low = float(fake.amax()), float(fake.amin())
+        far = high if high >= -low else low  # the sample value farthest from 0, with its sign
+        if math.isfinite(far) and abs(far) > RANGE_MARGIN:
             self.warn(trainer, "range", f"G's samples reach {far:.2f}, outside the [-1, 1] the real images are scaled "
                                         "to: D can tell fakes by their range alone, and grids and saved samples clip "
                                         "them. End G with a tanh, as the built-in generators do.")
