@@ -9,7 +9,8 @@ and train it like any preset:
 
 Each network declares a frozen dataclass of options; the config's
 ``options`` table is checked against it (unknown keys and wrong types are
-errors before anything starts). Networks get ``z_dim``, ``channels`` and
+errors before anything starts). A network registered without one takes its
+options as its ``__init__``'s own keyword arguments, as MMagic passes them. Networks get ``z_dim``, ``channels`` and
 ``resolution`` from the config; G maps (B, z_dim) to (B, C, H, W) in [-1, 1],
 D maps images to one score per image (B,).
 """

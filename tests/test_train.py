@@ -987,6 +987,60 @@ def test_a_network_ending_in_a_sigmoid_is_warned_about(tmp_path):
             build_networks(load_config("dcgan-fmnist", [*sets, *more]))
 
 
+KEYWORD_NETS = '''
+import torch, torch.nn as nn
+from ganforge.registry import DISCRIMINATORS, GENERATORS
+
+@GENERATORS.register("kw-g")  # a tutorial's nn.Module, as written: no options dataclass, its own keyword arguments
+class KeywordG(nn.Module):
+    def __init__(self, hidden: int = 32, slope=0.2, name_it="g", *, z_dim, channels, resolution, **unused):
+        super().__init__()
+        self.hidden, self.slope, self.shape = hidden, slope, (channels, resolution, resolution)
+        self.net = nn.Sequential(nn.Linear(z_dim, hidden), nn.LeakyReLU(slope),
+                                 nn.Linear(hidden, channels * resolution ** 2), nn.Tanh())
+    def forward(self, z):
+        return self.net(z).view(-1, *self.shape)
+
+@DISCRIMINATORS.register("bare-d")
+class BareD(nn.Module):
+    def __init__(self, *, channels, resolution, **unused):
+        super().__init__()
+        self.fc = nn.Linear(channels * resolution ** 2, 1)
+    def forward(self, x):
+        return self.fc(x.flatten(1)).view(-1)
+'''
+
+
+def test_a_network_without_an_options_dataclass_takes_its_keyword_arguments_as_options(tmp_path):
+    """Seed 004's modules (and a tutorial's) take their settings as __init__ keyword arguments, which MMagic's
+    config passes as written; ganforge checks each by name and by its annotation or its default's type."""
+    from ganforge.config import load_config
+    from ganforge.nets import build_networks
+
+    (tmp_path / "keyword_nets.py").write_text(KEYWORD_NETS)
+    sets = [f"plugins=['{tmp_path / 'keyword_nets.py'}']", "model.generator.name=kw-g",
+            "model.discriminator.name=bare-d"]
+    G, _ = build_networks(load_config("dcgan-fmnist", [*sets, "model.generator.options.hidden=16",
+                                                       "model.generator.options.slope=0"]))
+    assert (G.hidden, G.slope) == (16, 0.0) and isinstance(G.slope, float)  # an int widened, as a dataclass's
+    G, _ = build_networks(load_config("dcgan-fmnist", sets))
+    assert (G.hidden, G.slope) == (32, 0.2)
+    for option, message in [
+        ("hiden=8", r"unknown option 'hiden' for model.generator 'kw-g'\. Did you mean 'hidden'\? Valid options "
+                    r"\(its __init__'s keyword arguments\): hidden, slope, name_it\."),
+        ("hidden='wide'", r"model.generator 'kw-g' option 'hidden' must be an integer, got 'wide'"),
+        ("slope=true", r"option 'slope' must be a number, got True"),  # its default's type, without an annotation
+        ("z_dim=8", r"model.generator 'kw-g' option 'z_dim' is ganforge's to give: every network is built with "
+                    r"model.z_dim; set that instead\."),
+    ]:
+        with pytest.raises(GanforgeError, match=message):
+            load_config("dcgan-fmnist", [*sets, f"model.generator.options.{option}"])
+    with pytest.raises(GanforgeError, match=r"model.discriminator 'bare-d' takes no options, got \['width'\]: its "
+                                            r"__init__ takes no keyword argument but those ganforge gives "
+                                            r"\(channels, resolution\); add one with a default"):
+        load_config("dcgan-fmnist", [*sets, "model.discriminator.options.width=8"])
+
+
 def test_naming_another_network_drops_the_presets_options(tmp_path):
     from ganforge.config import load_config
 

@@ -7,6 +7,8 @@ error naming the key and the valid keys.
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, TypeVar
 
@@ -37,10 +39,14 @@ class Registry(Generic[T]):
 
     Args:
         kind: what the registry holds, used in error messages ("generator").
+        gives: for networks, the keyword arguments ganforge builds each with, and the config key that sets each.
+            An entry registered without an options dataclass then takes its builder's other keyword arguments as
+            its options, as MMagic's config passes a module's own (``dict(type='MyG', hidden=256)``).
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, gives: dict[str, str] | None = None) -> None:
         self.kind = kind
+        self.gives = gives
         self._entries: dict[str, Entry[T]] = {}
         # casefolded other name -> (registered name, whose name, what else to set)
         self._known_as: dict[str, tuple[str, str, str]] = {}
@@ -105,11 +111,14 @@ class Registry(Generic[T]):
         """``options`` for ``name`` as its options dataclass, type-checked; None for an entry registered
         without one, which takes no options. ``where`` names it in errors (default: "generator 'x'")."""
         entry = self.get(name)
+        where = where or f"{self.kind} '{name}'"
         if entry.options is None:
+            if options and self.gives is not None:
+                return keyword_options(entry.builder, options, self.gives, where)
             if options:
-                raise GanforgeError(f"{self.kind} '{name}' takes no options, got {sorted(options)}.")
+                raise GanforgeError(f"{where} takes no options, got {sorted(options)}.")
             return None
-        return parse_options(entry.options, options or {}, where or f"{self.kind} '{name}'")
+        return parse_options(entry.options, options or {}, where)
 
     def build(self, name: str, options: dict[str, Any] | None = None, *args: Any, **kwargs: Any) -> T:
         """Build ``name``; ``options`` are checked against its options dataclass.
@@ -122,7 +131,9 @@ class Registry(Generic[T]):
         entry = self.get(name)
         parsed = self.parse(name, options)
         try:
-            return entry.builder(*args, **kwargs) if entry.options is None else entry.builder(*args, parsed, **kwargs)
+            if entry.options is None:  # its options, if any, are keyword arguments (``keyword_options``)
+                return entry.builder(*args, **(parsed or {}), **kwargs)
+            return entry.builder(*args, parsed, **kwargs)
         except (RuntimeError, ValueError) as e:
             # the sizes it is built for count too: a model.z_dim of 10**9 asks for a 512 GB first layer
             sizes = ", ".join(f"{k}={v}" for k, v in kwargs.items() if isinstance(v, int) and not isinstance(v, bool))
@@ -164,8 +175,6 @@ def defined_at(obj: Any) -> str:
 
 def parse_options(cls: type, values: dict[str, Any], where: str) -> Any:
     """Build the options dataclass ``cls`` from a dict, type-checking each key."""
-    from .config import coerce  # config imports registry lazily too; avoid a cycle
-
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = _hints(cls)
     kwargs = {}
@@ -174,7 +183,7 @@ def parse_options(cls: type, values: dict[str, Any], where: str) -> Any:
             raise GanforgeError(
                 f"unknown option '{key}' for {where}.{did_you_mean(key, fields)} Valid options: {', '.join(fields)}."
             )
-        kwargs[key] = coerce(value, hints[key], f"{where} option '{key}'")
+        kwargs[key] = _coerce(value, hints[key], f"{where} option '{key}'")
     missing = [name for name, f in fields.items() if name not in kwargs and f.init
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
@@ -187,13 +196,55 @@ def parse_options(cls: type, values: dict[str, Any], where: str) -> Any:
 
 
 def _hints(cls: type) -> dict[str, Any]:
-    import typing
-
     return typing.get_type_hints(cls)
 
 
-GENERATORS: Registry = Registry("generator")
-DISCRIMINATORS: Registry = Registry("discriminator")
+def keyword_options(builder: Callable[..., Any], values: dict[str, Any], gives: dict[str, str],
+                    where: str) -> dict[str, Any]:
+    """``values`` as keyword arguments of ``builder`` (a class or function registered without an options dataclass):
+    each must name one of its parameters other than those ganforge ``gives``, and is checked against the
+    parameter's annotation, or else its default's type (a parameter with neither takes any value)."""
+    try:
+        params = inspect.signature(builder).parameters
+    except (TypeError, ValueError):  # a builtin without a signature: nothing to name
+        params = {}
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    takes = {n: p for n, p in params.items() if p.kind in kinds and n not in gives}
+    if not takes:
+        given = ", ".join(n for n in params if n in gives) or "none"
+        raise GanforgeError(f"{where} takes no options, got {sorted(values)}: its __init__ takes no keyword argument "
+                            f"but those ganforge gives ({given}); add one with a default (hidden: int = 256) to set "
+                            "it here, or register it with an options dataclass.")
+    try:  # a class's annotations are its __init__'s; a name the plugin never imported leaves that one unchecked
+        hints = typing.get_type_hints(builder.__init__ if isinstance(builder, type) else builder)
+    except Exception:
+        hints = {}
+    parsed = {}
+    for key, value in values.items():
+        if key in gives:
+            raise GanforgeError(f"{where} option '{key}' is ganforge's to give: every network is built with "
+                                f"{gives[key]}; set that instead.")
+        if key not in takes:
+            raise GanforgeError(f"unknown option '{key}' for {where}.{did_you_mean(key, takes)} Valid options "
+                                f"(its __init__'s keyword arguments): {', '.join(takes)}.")
+        default = takes[key].default
+        tp = hints.get(key, type(default) if default is not inspect.Parameter.empty else None)
+        checked = tp in (bool, int, float, str) or typing.get_origin(tp) is tuple
+        parsed[key] = _coerce(value, tp, f"{where} option '{key}'") if checked else value
+    return parsed
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    from .config import coerce  # config imports registry lazily too; avoid a cycle
+
+    return coerce(value, tp, where)
+
+
+# what ganforge builds every network with (nets._build), and the config key that sets each
+NETWORK_ARGS = {"z_dim": "model.z_dim", "channels": "data.channels", "resolution": "data.resolution",
+                "scale": "sr.scale", "num_classes": "model.num_classes"}
+GENERATORS: Registry = Registry("generator", NETWORK_ARGS)
+DISCRIMINATORS: Registry = Registry("discriminator", NETWORK_ARGS)
 LOSSES: Registry = Registry("loss")
 OBJECTIVES: Registry = Registry("objective")  # GAN algorithms: GANObjective and its subclasses
 PIXEL_LOSSES: Registry = Registry("pixel loss")
