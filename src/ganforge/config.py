@@ -307,6 +307,11 @@ class TrainConfig:
         """
         return next(iter(self.reached_all(step, seconds, epochs)), None)
 
+    def epochs_in_steps(self, batches_per_epoch: int) -> int:
+        """``max_epochs`` as the step that completes them, at ``batches_per_epoch`` (a fraction of an epoch ends at
+        the step that reaches it)."""
+        return math.ceil(self.max_epochs * batches_per_epoch)
+
     def reached_all(self, step: int, seconds: float, epochs: float | None) -> list[str]:
         """Every bound a run at this point has reached, each as :meth:`reached` says it."""
         reached = []

@@ -64,7 +64,7 @@ def decay_length(opt: OptimizerConfig, train: TrainConfig, batches_per_epoch: in
         return 0
     if opt.decay_steps:
         return opt.decay_steps
-    total = train.max_steps or math.ceil(train.max_epochs * batches_per_epoch)
+    total = train.max_steps or train.epochs_in_steps(batches_per_epoch)
     return max(1, total - opt.warmup_steps)
 
 

@@ -257,7 +257,7 @@ def check_epochs_reach_g(cfg: Config, images: int, batches_per_epoch: int) -> No
     epochs' steps are known only once the data is (``images`` of them make ``batches_per_epoch``)."""
     tr = cfg.train
     cycle, first_update = _first_g_update(cfg.objective)
-    steps = math.ceil(tr.max_epochs * batches_per_epoch)  # the run stops at the step that completes them
+    steps = tr.epochs_in_steps(batches_per_epoch)
     if cfg.model.task != "gan" or not tr.max_epochs or steps >= cycle or 0 < tr.max_steps <= steps:
         return  # (train.max_steps, where it ends the run first, is at least one cycle)
     by_steps = (f"train.max_epochs=0 to end it at train.max_steps={tr.max_steps}" if tr.max_steps else
