@@ -376,7 +376,8 @@ def test_a_bad_value_is_a_ganforge_error(tmp_path):
                           (lambda: ganforge.nearest(tmp_path, 2, 2.5), r"k must be an integer"),
                           (lambda: ganforge.upscale(tmp_path, None, tile=64.5), r"tile must be an integer"),
                           (lambda: ganforge.evaluate(tmp_path, "fid", ref="tset"),
-                           r"ref must be 'train' or 'test', got 'tset'"),
+                           r"ref must be 'train' or 'test' \(the dataset's splits\), or reference images of your own: "
+                           r".*; got 'tset'\. Did you mean 'test'\?$"),
                           # evaluate's counts in Python's words too (the command says --num)
                           (lambda: ganforge.evaluate(np.zeros((10, 1, 28, 28), np.uint8), "pr", 5),
                            r"^num must be >= 6 with metric pr"),

@@ -297,8 +297,8 @@ def test_another_training_scripts_flag_says_what_ganforge_takes(capsys):
                         "--fid --isc --prc; the metrics are one option: --metrics fid,is,pr"),
                        (["evaluate", "x.npy", "--input1", "y.npy"],
                         "--input1 y.npy; the images to score are the first argument (a run, checkpoint, .npy or "
-                        "folder), and the reference is a dataset (--dataset NAME, --ref test for its test split) or a "
-                        "folder of images (--dataset folder --data-root FOLDER)"),
+                        "folder), and the reference is a dataset's split (--dataset NAME, --ref test) or images of "
+                        "your own (--ref FILE.npy or --ref FOLDER)"),
                        (["evaluate", "x.npy", "--dims", "2048"], "--dims 2048; the features are --features NAME: "
                                                                  "fmnist (128-d) or inception (2048-d pool3)"),
                        (["evaluate", "x.npy", "--device", "cuda"], "--device cuda" + on_the_cpu),

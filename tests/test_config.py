@@ -411,9 +411,9 @@ def test_precision_and_dataset_as_others_name_them():
                                                           f"auto, got {said}")):
             load_config("dcgan-fmnist", [f"train.precision={given}"])
     with pytest.raises(GanforgeError, match=re.escape(
-            "config key 'data.name' is 'celeba'. Valid datasets: fashion-mnist, mnist, cifar10, folder. For another "
-            "set of images (CelebA, LSUN, anime faces), download them and set data.name=folder and data.root to their "
-            "folder.")):
+            "config key 'data.name' is 'celeba'. Valid datasets: fashion-mnist, mnist, cifar10, folder, npy. For "
+            "another set of images (CelebA, LSUN, anime faces), download them and set data.name=folder and data.root "
+            "to their folder.")):
         load_config("dcgan-fmnist", ["data.name=celeba"])
 
 

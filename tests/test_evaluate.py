@@ -17,6 +17,7 @@ from ganforge.data import DataWarning, load_images, load_labeled
 from ganforge.errors import GanforgeError
 from ganforge.metrics import fmnist_net
 from ganforge.data.idx import IDX_SETS
+from ganforge.data.npy import load_npy
 from ganforge.metrics.features import FEATURES, FeatureExtractor
 from ganforge.metrics.evaluate import array_batches, evaluate_images, format_table, parse_metrics, warn_of_capped_is
 from ganforge.metrics.inception_score import split_sizes
@@ -101,7 +102,8 @@ def test_evaluate_a_run_folder(idx_root, tmp_path, capsys):
         warnings.simplefilter("error")
         assert run_cli("evaluate", run, "--num", 40, "--metrics", "fid", "--dataset", "fashon-mnist") == 2
         assert capsys.readouterr().err == ("ganforge: error: unknown dataset 'fashon-mnist'. Did you mean "
-                                           "'fashion-mnist'? Valid datasets: fashion-mnist, mnist, cifar10, folder.\n")
+                                           "'fashion-mnist'? Valid datasets: fashion-mnist, mnist, cifar10, folder, "
+                                           "npy.\n")
         assert run_cli("evaluate", run, "--num", 40, "--metrics", "fid", "--ref", "test", "--dataset", "folder",
                        "--data-root", tmp_path) == 2
     assert capsys.readouterr().err.startswith("ganforge: error: an image folder has one set of images and no test split")
@@ -180,6 +182,58 @@ def test_evaluate_a_folder_of_images_as_its_npy(idx_root, test_npy, tmp_path, ca
     (tmp_path / "empty").mkdir()
     assert run_cli("evaluate", tmp_path / "empty") == 2
     assert "is neither a run folder (it has no checkpoints) nor a folder of images" in capsys.readouterr().err
+
+
+def test_a_npy_of_images_is_a_reference_and_a_dataset(idx_root, test_npy, tmp_path, capsys):
+    """Two sets of images compared directly, as pytorch-fid compares two paths: --ref takes a .npy of uint8 images
+    or a folder of them, and data.name = "npy" trains on such a .npy (what `ganforge data` writes)."""
+    samples = tmp_path / "samples.npy"
+    np.save(samples, load_images(DataConfig(root=str(idx_root)), first=64).numpy())
+    folder = tmp_path / "test_pngs"
+    folder.mkdir()
+    for i, image in enumerate(np.load(test_npy)):
+        Image.fromarray(image[0]).save(folder / f"{i:06d}.png")
+    figures = {}
+    for name, ref in (("split", ["--ref", "test", "--data-root", idx_root]), ("npy", ["--ref", test_npy]),
+                      ("folder", ["--ref", folder])):
+        assert run_cli("evaluate", samples, "--num", 64, "--metrics", "fid,kid,pr", *ref,
+                       "--json", tmp_path / f"{name}.json") == 0
+        figures[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    protocols = {name: f.pop("protocol") for name, f in figures.items()}
+    assert figures["npy"] == figures["split"] == figures["folder"]  # the same 64 test images, three ways
+    for name, root in (("npy", test_npy), ("folder", folder)):  # which images: the split says nothing of them
+        assert (protocols[name]["reference"], protocols[name]["reference_root"]) == (f"{name}:train", str(root))
+    assert "reference_root" not in protocols["split"]
+    capsys.readouterr()
+    for ref, said in ((tmp_path / "nothere.npy", f"--ref '{tmp_path / 'nothere.npy'}' does not exist"),
+                      (tmp_path / "samples.eval.json", "--ref must be 'train' or 'test' (the dataset's splits), or "
+                                                       "reference images of your own: a .npy of uint8 images (N, C, "
+                                                       "H, W) or a folder of images; got '")):
+        assert run_cli("evaluate", samples, "--num", 64, "--metrics", "fid", "--ref", ref) == 2
+        assert said in capsys.readouterr().err
+    assert run_cli("evaluate", samples, "--num", 64, "--ref", test_npy, "--dataset", "mnist") == 2
+    assert "--ref '" in (err := capsys.readouterr().err) and "names the reference images itself; drop --dataset" in err
+    np.save(tmp_path / "floats.npy", np.zeros((8, 1, 28, 28), np.float32))
+    assert run_cli("evaluate", samples, "--num", 8, "--metrics", "fid", "--ref", tmp_path / "floats.npy") == 2
+    assert "must hold uint8 images (N, C, H, W) with C 1 or 3, got float32 (8, 1, 28, 28)" in capsys.readouterr().err
+    # a dataset: trained on as an IDX split is, and refused where it has nothing to give
+    held = load_npy(str(test_npy))  # in memory and writable: torch warned of a read-only memory map
+    assert held.flags.writeable and not isinstance(held, np.memmap) and np.array_equal(held, np.load(test_npy))
+    run = tmp_path / "on_npy"
+    assert run_cli("train", "dcgan-fmnist", "--out", run, "--set", "data.name=npy", "--set", f"data.root={test_npy}",
+                   "--set", "train.max_steps=2", "--set", "train.batch_size=32", "--set", "eval.every_kimg=0") == 0
+    assert json.loads((run / "config.json").read_text())["data"]["root"] == str(test_npy)
+    np.save(tmp_path / "wide.npy", np.zeros((8, 1, 28, 32), np.uint8))
+    for sets, said in ((["data.name=npy"], "data.name 'npy' reads a .npy file of uint8 images (N, C, H, W); name "
+                                           "it: data.root=FILE.npy"),
+                       ([f"data.root={tmp_path / 'wide.npy'}"], "images of 28x32 (height x width); ganforge "
+                                                                 "trains on square images"),
+                       ([f"data.root={test_npy}", "data.split=test"], "a .npy file holds one set of images and no "
+                                                                      "test split"),
+                       ([f"data.root={test_npy}", "model.num_classes=10"], "a .npy file holds images without their "
+                                                                           "classes")):
+        with pytest.raises(GanforgeError, match=re.escape(said)):
+            ganforge.train("dcgan-fmnist", tmp_path / "bad", ["data.name=npy", *sets, "train.max_steps=1"])
 
 
 def test_a_folder_that_refuses_new_files_is_evaluated_all_the_same(idx_root, test_npy, tmp_path, capsys):
@@ -285,8 +339,14 @@ def test_fmnist_features_on_other_data_warn(idx_root, image_folder):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # Fashion-MNIST against Fashion-MNIST: no warning at all
         evaluate_images(array_batches(fakes), len(fakes), garments, ("fid",))
-    with pytest.warns(UserWarning, match="'folder' images are outside their domain"):
+    # a folder may hold garments all the same: said so; MNIST's digits are not garments
+    with pytest.warns(UserWarning, match="'folder' images are outside their domain unless they are garments like "
+                                         "Fashion-MNIST's: the figures"):
         evaluate_images(array_batches(fakes[:24]), 24, folder, ("kid",))
+    digits = DataConfig(name="mnist", root=str(idx_root.parent / "none"), download=False)
+    with pytest.warns(UserWarning, match="'mnist' images are outside their domain: the figures"):
+        with pytest.raises(GanforgeError):  # the warning comes before the reference is read
+            evaluate_images(array_batches(fakes[:24]), 24, digits, ("kid",))
 
 
 def test_a_reference_smaller_than_the_samples_is_named_in_the_warnings(idx_root, image_folder):

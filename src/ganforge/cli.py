@@ -320,7 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "folder's if fewer; a super-resolution run: all its validation images)")
     e.add_argument("--features", default=None, help="feature extractor: fmnist, inception, or one the run's "
                    "plugins register (default: a run's own eval.features; fmnist for a .npy or a folder)")
-    e.add_argument("--ref", choices=["train", "test"], default="train", help="reference split")
+    e.add_argument("--ref", type=_user_path, default="train", metavar="train|test|PATH",
+                   help="the reference: the dataset's train or test split (default train), or images of your own, "
+                        "a .npy of uint8 images (N, C, H, W) or a folder of images")
     e.add_argument("--json", type=_json_out, metavar="OUT", help="JSON output (default: beside the source)")
     e.add_argument("--seed", type=_seed, default=0,
                    help="draws the noise of a run's samples and the subsets of a reference split or image folder "
@@ -502,8 +504,8 @@ def _other_tools_hint(extra: list[str], args: argparse.Namespace, parser: argpar
         return f"; the metrics are one option: --metrics {','.join(m for m in named if m)}"
     if name in INPUT_FLAGS and args.command == "evaluate":
         return ("; the images to score are the first argument (a run, checkpoint, .npy or folder), and the reference "
-                "is a dataset (--dataset NAME, --ref test for its test split) or a folder of images (--dataset folder "
-                "--data-root FOLDER)")
+                "is a dataset's split (--dataset NAME, --ref test) or images of your own (--ref FILE.npy or --ref "
+                "FOLDER)")
     if name == "dims" and "--features" in options:
         return "; the features are --features NAME: fmnist (128-d) or inception (2048-d pool3)"
     if name in DYNAMIC_FLAGS and args.command == "export":

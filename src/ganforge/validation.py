@@ -204,11 +204,15 @@ def validate(cfg: Config) -> None:
                             f"it counts thousands of images: e.g. eval.every_kimg=50 evaluates every 50,000 images, "
                             f"0 turns evaluation off.")
     _one_of(cfg.eval.ref, "eval.ref", ("train", "test"), "'train' or 'test'", SPLIT_NAMES)
-    if cfg.data.name == "folder" and cfg.model.task == "gan":
+    from .data.npy import NO_CLASSES, NO_TEST_SPLIT
+
+    if cfg.data.name in ("folder", "npy") and cfg.model.task == "gan":
+        holds = NO_TEST_SPLIT if cfg.data.name == "npy" else "an image folder has one set of images and no test split"
         for key, split in (("data.split", cfg.data.split), ("eval.ref", cfg.eval.ref)):
             if split == "test":
-                raise GanforgeError(f"config key '{key}' is 'test', but an image folder has one set of images and "
-                                    f"no test split; set {key}=train.")
+                raise GanforgeError(f"config key '{key}' is 'test', but {holds}; set {key}=train.")
+    if cfg.data.name == "npy" and cfg.model.num_classes:  # before the data is read and the run folder made
+        raise GanforgeError(NO_CLASSES)
     _one_of(cfg.health.on_nan, "health.on_nan", ("stop", "rollback"), "'stop' or 'rollback'")
     for key in ("window", "check_every"):
         _positive(getattr(cfg.health, key), f"health.{key}")

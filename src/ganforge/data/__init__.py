@@ -15,8 +15,9 @@ from .cifar import CLASSES as CIFAR10_CLASSES
 from .cifar import load_cifar10
 from .folder import DataWarning, load_folder, load_folder_classes
 from .idx import IDX_SETS, load_idx_images, load_idx_labels
+from .npy import NO_CLASSES, NO_TEST_SPLIT, load_npy
 
-DATASET_NAMES = ("fashion-mnist", "mnist", "cifar10", "folder")
+DATASET_NAMES = ("fashion-mnist", "mnist", "cifar10", "folder", "npy")
 CHUNK_BYTES = 1 << 28  # float32 images resized at a time (256 MB)
 
 __all__ = ["DATASET_NAMES", "DataWarning", "InMemoryBatches", "check_dataset", "load_images", "load_labeled"]
@@ -85,6 +86,9 @@ def check_dataset(cfg: DataConfig) -> None:
                             f"{', '.join(DATASET_NAMES)}.")
     if cfg.name == "folder" and cfg.split == "test":  # load_folder would return the training images as 'folder:test'
         raise GanforgeError(FOLDER_HAS_NO_TEST_SPLIT)
+    if cfg.name == "npy" and cfg.split == "test":
+        raise GanforgeError(f"{NO_TEST_SPLIT}. To compare with held-out images, pass their .npy as the reference: "
+                            "ganforge evaluate RUN --ref HELD_OUT.npy.")
 
 
 def _load(cfg: DataConfig, with_labels: bool) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
@@ -102,6 +106,10 @@ def _load(cfg: DataConfig, with_labels: bool) -> tuple[np.ndarray, np.ndarray | 
     elif cfg.name == "cifar10":
         images, labels = load_cifar10(cfg.split, cfg.root, cfg.download, cfg.mirror, cfg.cache_dir)
         classes = CIFAR10_CLASSES
+    elif cfg.name == "npy":
+        if with_labels:
+            raise GanforgeError(NO_CLASSES)
+        images = load_npy(cfg.root)
     elif with_labels:  # a folder (check_dataset refused any other name)
         images, labels, classes = load_folder_classes(cfg.root, cfg.resolution, cfg.channels, cfg.cache_dir)
     else:

@@ -356,6 +356,7 @@ def compare_with_reference(extractor: FeatureExtractor | None, fake: FeatureSet,
         # None where no metric asked needs the feature network (SWD alone)
         "features": extractor and extractor.name, "weights_sha256": extractor and extractor.weights_sha256,
         "num_fake": len(fake.features), "num_real": len(real.features), "reference": reference,
+        **({"reference_root": data.root} if data.name in ("folder", "npy") else {}),  # the images themselves
         "reference_cache_key": key, "resize": extractor and extractor.resize_rule, "seed": seed,
         "kid": f"cubic polynomial kernel, {KID_SUBSETS} subsets of min({KID_SUBSET_SIZE}, N)",
         "pr_k": PR_K, "dc_k": DC_K,
@@ -368,9 +369,11 @@ def warn_of_foreign_features(extractor: FeatureExtractor | None, data_name: str,
     """Warn where the 'fmnist' features, a garment classifier's, measure images of another dataset;
     ``consequence`` says what that does to the figures at hand."""
     if extractor is not None and extractor.name == "fmnist" and data_name != "fashion-mnist":
+        # a user's folder or .npy may hold garments all the same (`ganforge data fashion-mnist --out x.npy`)
+        unless = " unless they are garments like Fashion-MNIST's" if data_name in ("folder", "npy") else ""
         warnings.warn(f"the 'fmnist' features come from a classifier of Fashion-MNIST garments, so '{data_name}' "
-                      f"images are outside their domain: {consequence}. Use --features inception (eval.features "
-                      "during training) for other data.")
+                      f"images are outside their domain{unless}: {consequence}. Use --features inception "
+                      "(eval.features during training) for other data.")
 
 
 def warn_of_few_images(metrics: tuple[str, ...], extractor: FeatureExtractor | None, num_fake: int,

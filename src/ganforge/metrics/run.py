@@ -16,9 +16,10 @@ import torch
 from ..config import DataConfig
 from ..data import check_dataset
 from ..data.download import check_mirror
+from ..data.npy import read_npy_images
 from ..data.folder import (SIXTEEN_BIT, decode_files, image_files, read_header, run_folder_of, stack_freeing,
                            subfolder_classes, subfolder_labels)
-from ..errors import GanforgeError, did_you_mean_path
+from ..errors import GanforgeError, did_you_mean, did_you_mean_path
 from ..files import check_output_file, write_json
 from ..images import IMAGE_SUFFIXES, uint8_hint, uint8_images
 from ..memory import check_fits
@@ -55,17 +56,6 @@ def _refuse_npz(path: Path) -> None:
     raise GanforgeError(f"'{path}' is a .npz archive ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}; "
                         f"'{key}' is {dtype} {shape}); evaluate reads one .npy of uint8 images "
                         f"(N, C, H, W): np.save('x.npy', np.load('{path.name}')['{key}']).{hint}")
-
-
-def _load_npy(path: Path) -> np.ndarray:
-    """A .npy of uint8 (N, C, H, W) as a memory map, read batch by batch, never all at once."""
-    if not path.is_file():
-        raise GanforgeError(f"samples file '{path}' does not exist.{did_you_mean_path(path)}")
-    try:
-        images = np.load(path, mmap_mode="r")
-    except ValueError as e:
-        raise GanforgeError(f"'{path}' is not a numpy array file: {e}") from None
-    return uint8_images(images, f"'{path}' must hold", uint8_hint)
 
 
 def _is_image_folder(path: Path) -> bool:
@@ -159,10 +149,12 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
     flag = say("--metrics", "metrics")
     # psnr and ssim name a super-resolution run's figures; they are refused below for a source of the GAN metrics
     names = parse_metrics(metrics or METRICS, flag, sr_too=True, num_set=say("--num ", "num="))
-    if ref not in ("train", "test"):  # the command's parser takes only these; from Python, a KeyError came later
-        raise GanforgeError(f"{say('--ref', 'ref')} must be 'train' or 'test', got {ref!r}.")
+    if ref not in ("train", "test"):  # reference images of the user's own: the dataset and its folder they name
+        dataset, data_root, ref = _own_reference(ref, dataset, data_root)
     check_mirror(mirror, "--mirror", "give --data-root FOLDER")
-    if data_root and not (root := Path(data_root).expanduser()).is_dir():  # before the samples are made; as given
+    if dataset == "npy" and data_root:  # a file, not a folder
+        read_npy_images(Path(data_root).expanduser(), say("--data-root", "data_root"))
+    elif data_root and not (root := Path(data_root).expanduser()).is_dir():  # before the samples are made; as given
         # a file: the folder it is in, not another file named like it
         hint = f" It is a file: '{root.parent}' holds it." if root.is_file() else did_you_mean_path(root)
         raise GanforgeError(f"{say('--data-root', 'data_root')} '{data_root}' does not exist or is not a folder; give "
@@ -195,7 +187,8 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
         check_num(num, parse_metrics(names, flag), num_name)
         # inside the folder, as for a run folder: beside it, 'S/' and 'S.npy' would both write S.eval.json
         default_json = _keepable(json_out, path / "evaluate.json" if path.is_dir() else _json_beside(path))
-        loaded = FolderImages(_load_npy(path), 0) if is_npy else load_image_folder(path, num, seed, num_name)
+        loaded = (FolderImages(read_npy_images(path, "samples file"), 0) if is_npy
+                  else load_image_folder(path, num, seed, num_name))
         result = _score_images(loaded, f"'{path}'", names, num, given, features, ref, seed, where, num_name)
     else:
         G, cfg = load_generator(path, use_ema)
@@ -243,6 +236,25 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
                                          G.class_names, num_name=num_name)
         result["protocol"]["generator"] = G.source  # so figures kept in RUN/evaluate.json say which step they are
     return _report(result, json_out or default_json)
+
+
+def _own_reference(ref: str, dataset: str | None, data_root: str) -> tuple[str, str, str]:
+    """``--ref PATH``: the dataset, its root and split that read the images at ``PATH``, a .npy of uint8 images or
+    a folder of images (pytorch-fid's and torch-fidelity's second path)."""
+    flag = say("--ref", "ref")
+    path = Path(ref).expanduser()
+    if path.suffix.lower() != ".npy" and not path.is_dir():
+        split = did_you_mean(str(ref), ("train", "test"))  # a misspelt split, which argparse's choices caught
+        missing = f"; '{ref}' does not exist.{did_you_mean_path(path)}" if not path.exists() and not split else "."
+        raise GanforgeError(f"{flag} must be 'train' or 'test' (the dataset's splits), or reference images of your "
+                            f"own: a .npy of uint8 images (N, C, H, W) or a folder of images; got {ref!r}{missing}"
+                            f"{split}")
+    if not path.exists():
+        raise GanforgeError(f"{flag} '{ref}' does not exist.{did_you_mean_path(path)}")
+    given = [say(f"--{k.replace('_', '-')}", k) for k, v in (("dataset", dataset), ("data_root", data_root)) if v]
+    if given:
+        raise GanforgeError(f"{flag} '{ref}' names the reference images itself; drop {' and '.join(given)}.")
+    return ("npy" if path.is_file() else "folder"), str(path.resolve()), "train"
 
 
 def _keepable(json_out: str | Path | None, default: Path) -> Path | None:
@@ -328,7 +340,11 @@ def _check_reference(data: DataConfig, data_root: str) -> None:
     if data.name == "folder" and not data.root:
         raise GanforgeError(f"{say('--dataset folder', 'dataset=' + repr('folder'))} compares with a folder of "
                             f"images; name it: {flag}.")
-    if data.root and not data_root and not Path(data.root).expanduser().is_dir():
+    if data.name == "npy" and not data.root:
+        raise GanforgeError(f"{say('--dataset npy', 'dataset=' + repr('npy'))} compares with the images of a .npy "
+                            f"file; name it: {say('--ref FILE.npy', 'ref=FILE.npy')}.")
+    exists = Path.is_file if data.name == "npy" else Path.is_dir
+    if data.root and not data_root and not exists(Path(data.root).expanduser()):
         raise GanforgeError(f"the run's data.root '{data.root}', where its training images were, does not exist or "
                             f"is not a folder; give the reference images' folder: {flag}.")
 
