@@ -201,6 +201,8 @@ def test_a_npy_of_images_is_a_reference_and_a_dataset(idx_root, test_npy, tmp_pa
         figures[name] = json.loads((tmp_path / f"{name}.json").read_text())
     protocols = {name: f.pop("protocol") for name, f in figures.items()}
     assert figures["npy"] == figures["split"] == figures["folder"]  # the same 64 test images, three ways
+    from_python = ganforge.evaluate(samples, "fid,kid,pr", 64, ref=test_npy, json_out=tmp_path / "python.json")
+    assert {k: v for k, v in from_python.items() if k != "protocol"} == figures["npy"]
     for name, root in (("npy", test_npy), ("folder", folder)):  # which images: the split says nothing of them
         assert (protocols[name]["reference"], protocols[name]["reference_root"]) == (f"{name}:train", str(root))
     assert "reference_root" not in protocols["split"]

@@ -306,13 +306,14 @@ def upscale(run: str | Path, images, *, tile: int = 128, overlap: int = 16, ema:
 
 @_in_python
 def evaluate(source: str | Path | np.ndarray | torch.Tensor, metrics: str | Iterable[str] | None = None,
-             num: int | None = None, *, features: str | None = None, ref: str = "train", seed: int = 0,
+             num: int | None = None, *, features: str | None = None, ref: str | Path = "train", seed: int = 0,
              dataset: str | None = None, data_root: str | Path = "", ema: bool = True,
              json_out: str | Path | None = None, val: str | Path = "", mirror: str = "") -> dict:
     """Score ``source`` as ``ganforge evaluate`` does and return the figures (with their protocol) as a dict.
 
     ``source`` is a run folder, a checkpoint, a .npy, a folder of images, or uint8 images (N, C, H, W) in an
     array or tensor (``ganforge.sample``'s, say). ``metrics``: "fid,kid" or ["fid", "kid"] (default: all).
+    ``ref``: the reference dataset's split, "train" or "test", or images of your own (a .npy or a folder).
     The other arguments are the command's options; a file source writes its JSON where the command would,
     an array only to ``json_out``.
     """

@@ -121,7 +121,7 @@ DEFAULT_NUM = 10_000
 
 
 def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None, num: int | None = None,
-                    features: str | None = None, ref: str = "train", json_out: str | None = None, seed: int = 0,
+                    features: str | None = None, ref: str | Path = "train", json_out: str | None = None, seed: int = 0,
                     dataset: str | None = None, data_root: str = "", use_ema: bool = True, val: str = "",
                     mirror: str = "") -> dict:
     """Evaluate ``source``; print the table, write JSON, return the result.
@@ -136,7 +136,7 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
             a .npy's or folder's images, if fewer), or for a super-resolution run all its validation images.
         features: registered feature extractor (None: a run's own ``eval.features``, the one its evaluations
             during training used; ``fmnist`` for a .npy or a folder of images).
-        ref: reference split of the dataset.
+        ref: the reference dataset's split, "train" or "test", or images of your own: a .npy or a folder.
         json_out: JSON path (default: RUN_DIR/evaluate.json, FOLDER/evaluate.json, SAMPLES.eval.json, or
             CKPT.eval.json for a checkpoint outside a run's checkpoints/ folder; none, with a warning, where
             that folder refuses new files).
@@ -238,7 +238,7 @@ def evaluate_source(source: str | Path | np.ndarray, metrics: str | None = None,
     return _report(result, json_out or default_json)
 
 
-def _own_reference(ref: str, dataset: str | None, data_root: str) -> tuple[str, str, str]:
+def _own_reference(ref: str | Path, dataset: str | None, data_root: str) -> tuple[str, str, str]:
     """``--ref PATH``: the dataset, its root and split that read the images at ``PATH``, a .npy of uint8 images or
     a folder of images (pytorch-fid's and torch-fidelity's second path)."""
     flag = say("--ref", "ref")
