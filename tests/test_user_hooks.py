@@ -106,8 +106,29 @@ def test_the_example_hook_writes_weight_norms_to_tensorboard(idx_root, tmp_path)
         assert [e.step for e in norms] == [3, 6] and all(e.value > 0 for e in norms)
 
 
+@HOOKS.register("test-keyword-every")
+class _KeywordEvery(Hook):
+    """A hook that takes its option as a keyword argument, without an options dataclass."""
+
+    def __init__(self, every: int = 1) -> None:
+        self.every = every
+        _BUILT.append(self)
+
+
+def test_a_hook_without_an_options_dataclass_takes_its_keyword_arguments(idx_root, tmp_path):
+    hooks = "hooks=[{name = 'test-keyword-every', options = {every = 3}}]"
+    assert run_cli("train", "dcgan-fmnist", "--out", tmp_path / "r", *tiny(idx_root, hooks, "train.max_steps=1")) == 0
+    assert isinstance(_BUILT[-1], _KeywordEvery) and _BUILT[-1].every == 3
+
+
 @pytest.mark.parametrize("hooks, message", [
     ("[{name = 'nope'}]", "unknown hook 'nope'"),
+    ("[{name = 'test-keyword-every', options = {evry = 2}}]",
+     "unknown option 'evry' for hooks[0] 'test-keyword-every'. Did you mean 'every'? Valid options (its __init__'s "
+     "keyword arguments): every."),
+    ("[{name = 'test-halve-lr', options = {after = 2}}]",
+     "hooks[0] 'test-halve-lr' takes no options, got ['after']: its __init__ takes no keyword argument; add one with a "
+     "default to set it here, or register it with an options dataclass."),
     ("[{name = 'test-counting'}, {name = 'test-counting', options = {every = 2}}]",
      "config key 'hooks' names 'test-counting' twice; list each hook once"),
     ("[{options = {every = 2}}]", "config key 'hooks[0].name' is empty"),

@@ -39,9 +39,10 @@ class Registry(Generic[T]):
 
     Args:
         kind: what the registry holds, used in error messages ("generator").
-        gives: for networks, the keyword arguments ganforge builds each with, and the config key that sets each.
-            An entry registered without an options dataclass then takes its builder's other keyword arguments as
-            its options, as MMagic's config passes a module's own (``dict(type='MyG', hidden=256)``).
+        gives: the keyword arguments ganforge builds each entry with (a network's sizes), and the config key that
+            sets each. Where given (an empty dict for none), an entry registered without an options dataclass takes
+            its builder's other keyword arguments as its options, as MMagic's config passes a module's own
+            (``dict(type='MyG', hidden=256)``).
     """
 
     def __init__(self, kind: str, gives: dict[str, str] | None = None) -> None:
@@ -211,9 +212,9 @@ def keyword_options(builder: Callable[..., Any], values: dict[str, Any], gives: 
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     takes = {n: p for n, p in params.items() if p.kind in kinds and n not in gives}
     if not takes:
-        given = ", ".join(n for n in params if n in gives) or "none"
-        raise GanforgeError(f"{where} takes no options, got {sorted(values)}: its __init__ takes no keyword argument "
-                            f"but those ganforge gives ({given}); add one with a default (hidden: int = 256) to set "
+        given = ", ".join(n for n in params if n in gives)
+        raise GanforgeError(f"{where} takes no options, got {sorted(values)}: its __init__ takes no keyword argument"
+                            f"{f' but those ganforge gives ({given})' if given else ''}; add one with a default to set "
                             "it here, or register it with an options dataclass.")
     try:  # a class's annotations are its __init__'s; a name the plugin never imported leaves that one unchecked
         hints = typing.get_type_hints(builder.__init__ if isinstance(builder, type) else builder)
@@ -249,4 +250,4 @@ LOSSES: Registry = Registry("loss")
 OBJECTIVES: Registry = Registry("objective")  # GAN algorithms: GANObjective and its subclasses
 PIXEL_LOSSES: Registry = Registry("pixel loss")
 PERCEPTUAL_NETS: Registry = Registry("perceptual network")
-HOOKS: Registry = Registry("hook")  # a user's training.hooks.Hook subclasses, named in a config's hooks list
+HOOKS: Registry = Registry("hook", {})  # a user's training.hooks.Hook subclasses, named in a config's hooks list

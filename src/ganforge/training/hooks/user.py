@@ -10,7 +10,8 @@ STATE_PREFIX = "user/"
 
 
 def build_user_hooks(cfg: Config) -> list[Hook]:
-    """The hooks ``cfg.hooks`` names, in its order; each built with its options (if it has an options dataclass)."""
+    """The hooks ``cfg.hooks`` names, in its order; each built with its options (its options dataclass, or else its
+    ``__init__``'s keyword arguments)."""
     hooks = []
     for entry in cfg.hooks:
         hook = require_built(HOOKS.build(entry.name, entry.options), Hook, f"hook '{entry.name}'",
