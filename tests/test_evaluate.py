@@ -203,6 +203,10 @@ def test_a_npy_of_images_is_a_reference_and_a_dataset(idx_root, test_npy, tmp_pa
     assert figures["npy"] == figures["split"] == figures["folder"]  # the same 64 test images, three ways
     from_python = ganforge.evaluate(samples, "fid,kid,pr", 64, ref=test_npy, json_out=tmp_path / "python.json")
     assert {k: v for k, v in from_python.items() if k != "protocol"} == figures["npy"]
+    for i, png in enumerate(sorted(folder.iterdir())):  # labelled images against a reference without classes
+        (folder / "ab"[i % 2]).mkdir(exist_ok=True)
+        png.rename(folder / "ab"[i % 2] / png.name)
+    assert set(ganforge.evaluate(folder, "fid", 64, ref=test_npy, json_out=tmp_path / "l.json")) == {"fid", "protocol"}
     for name, root in (("npy", test_npy), ("folder", folder)):  # which images: the split says nothing of them
         assert (protocols[name]["reference"], protocols[name]["reference_root"]) == (f"{name}:train", str(root))
     assert "reference_root" not in protocols["split"]

@@ -212,6 +212,7 @@ def reference_images(data: DataConfig, num: int, seed: int,
                      with_labels: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, tuple[str, ...]]:
     """A seeded subset of ``num`` images of the reference split (all of it when smaller); with
     ``with_labels``, also their classes and the data's class names (else None and ())."""
+    with_labels = with_labels and data.name != "npy"  # a .npy's images come without classes: no per-class figures
     images, labels, classes = load_labeled(data) if with_labels else (load_images(data), None, ())
     if num < len(images):
         idx = seeded_subset(len(images), num, seed)
