@@ -229,6 +229,10 @@ def test_a_npy_of_images_is_a_reference_and_a_dataset(idx_root, test_npy, tmp_pa
     assert run_cli("train", "dcgan-fmnist", "--out", run, "--set", "data.name=npy", "--set", f"data.root={test_npy}",
                    "--set", "train.max_steps=2", "--set", "train.batch_size=32", "--set", "eval.every_kimg=0") == 0
     assert json.loads((run / "config.json").read_text())["data"]["root"] == str(test_npy)
+    capsys.readouterr()
+    for not_images in (run, run / "samples"):  # a run is no reference, nor its grids
+        assert run_cli("evaluate", samples, "--num", 64, "--metrics", "fid", "--ref", not_images) == 2
+        assert "is a run (or a folder of one), not reference images" in capsys.readouterr().err
     np.save(tmp_path / "wide.npy", np.zeros((8, 1, 28, 32), np.uint8))
     for sets, said in ((["data.name=npy"], "data.name 'npy' reads a .npy file of uint8 images (N, C, H, W); name "
                                            "it: data.root=FILE.npy"),

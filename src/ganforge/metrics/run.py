@@ -251,6 +251,9 @@ def _own_reference(ref: str | Path, dataset: str | None, data_root: str) -> tupl
                             f"{split}")
     if not path.exists():
         raise GanforgeError(f"{flag} '{ref}' does not exist.{did_you_mean_path(path)}")
+    if path.is_dir() and (not _is_image_folder(path) or run_folder_of(path) is not None):  # its grids are no reference
+        raise GanforgeError(f"{flag} '{ref}' is a run (or a folder of one), not reference images. Runs are compared "
+                            "by scoring each against the same reference: ganforge evaluate RUN --ref test for each.")
     given = [say(f"--{k.replace('_', '-')}", k) for k, v in (("dataset", dataset), ("data_root", data_root)) if v]
     if given:
         raise GanforgeError(f"{flag} '{ref}' names the reference images itself; drop {' and '.join(given)}.")
