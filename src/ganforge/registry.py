@@ -1,8 +1,9 @@
 """Small name -> builder registries (generators, discriminators, losses).
 
 A registry is a dict, a decorator and ``names()``; nothing else. Networks also
-declare a typed options dataclass so that an unknown or mistyped option is an
-error naming the key and the valid keys.
+declare a typed options dataclass (or take their options as keyword arguments)
+so that an unknown or mistyped option is an error naming the key and the valid
+keys.
 """
 from __future__ import annotations
 
@@ -109,8 +110,10 @@ class Registry(Generic[T]):
         return self._entries[name]
 
     def parse(self, name: str, options: dict[str, Any] | None, where: str = "") -> Any:
-        """``options`` for ``name`` as its options dataclass, type-checked; None for an entry registered
-        without one, which takes no options. ``where`` names it in errors (default: "generator 'x'")."""
+        """``options`` for ``name`` as its options dataclass, type-checked. For an entry registered without one:
+        in a registry that ``gives`` (networks, hooks), the options as its builder's keyword arguments
+        (:func:`keyword_options`), None where none are given; in another, None, as it takes no options. ``where`` names it in errors (default:
+        "generator 'x'")."""
         entry = self.get(name)
         where = where or f"{self.kind} '{name}'"
         if entry.options is None:
