@@ -244,6 +244,12 @@ def test_a_npy_of_images_is_a_reference_and_a_dataset(idx_root, test_npy, tmp_pa
                                                                            "classes")):
         with pytest.raises(GanforgeError, match=re.escape(said)):
             ganforge.train("dcgan-fmnist", tmp_path / "bad", ["data.name=npy", *sets, "train.max_steps=1"])
+    test_npy.rename(tmp_path / "moved.npy")  # the run's data gone: evaluate names the flag that gives it again
+    capsys.readouterr()
+    assert run_cli("evaluate", run, "--num", 10, "--metrics", "kid") == 2
+    assert capsys.readouterr().err.endswith("does not exist or is not a .npy file; give the reference images: --ref "
+                                            "FILE.npy.\n")
+    assert run_cli("evaluate", run, "--num", 10, "--metrics", "kid", "--ref", tmp_path / "moved.npy") == 0
 
 
 def test_a_folder_that_refuses_new_files_is_evaluated_all_the_same(idx_root, test_npy, tmp_path, capsys):

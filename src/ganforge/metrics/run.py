@@ -346,10 +346,12 @@ def _check_reference(data: DataConfig, data_root: str) -> None:
     if data.name == "npy" and not data.root:
         raise GanforgeError(f"{say('--dataset npy', 'dataset=' + repr('npy'))} compares with the images of a .npy "
                             f"file; name it: {say('--ref FILE.npy', 'ref=FILE.npy')}.")
-    exists = Path.is_file if data.name == "npy" else Path.is_dir
-    if data.root and not data_root and not exists(Path(data.root).expanduser()):
+    npy = data.name == "npy"  # a file, where the others' roots are folders
+    if data.root and not data_root and not (Path.is_file if npy else Path.is_dir)(Path(data.root).expanduser()):
+        where = f"a .npy file; give the reference images: {say('--ref FILE.npy', 'ref=FILE.npy')}" if npy else \
+            f"a folder; give the reference images' folder: {flag}"
         raise GanforgeError(f"the run's data.root '{data.root}', where its training images were, does not exist or "
-                            f"is not a folder; give the reference images' folder: {flag}.")
+                            f"is not {where}.")
 
 
 def _json_beside(path: Path) -> Path:
