@@ -52,7 +52,8 @@ SPLIT_NAMES = dict.fromkeys(("val", "valid", "validation", "eval", "heldout", "h
 def validate(cfg: Config) -> None:
     """Check ranges and names across the whole config; raise on the first problem."""
     from . import losses, nets, objective, pixel_losses  # noqa: F401  (registers the built-ins)
-    from .data import DATASET_NAMES
+    from .data import DATASET_NAMES, ONE_SET
+    from .data.npy import NO_CLASSES
     from .data.download import check_mirror
     from .registry import DISCRIMINATORS, GENERATORS, LOSSES, OBJECTIVES
 
@@ -204,13 +205,10 @@ def validate(cfg: Config) -> None:
                             f"it counts thousands of images: e.g. eval.every_kimg=50 evaluates every 50,000 images, "
                             f"0 turns evaluation off.")
     _one_of(cfg.eval.ref, "eval.ref", ("train", "test"), "'train' or 'test'", SPLIT_NAMES)
-    from .data.npy import NO_CLASSES, NO_TEST_SPLIT
-
-    if cfg.data.name in ("folder", "npy") and cfg.model.task == "gan":
-        holds = NO_TEST_SPLIT if cfg.data.name == "npy" else "an image folder has one set of images and no test split"
+    if cfg.data.name in ONE_SET and cfg.model.task == "gan":
         for key, split in (("data.split", cfg.data.split), ("eval.ref", cfg.eval.ref)):
             if split == "test":
-                raise GanforgeError(f"config key '{key}' is 'test', but {holds}; set {key}=train.")
+                raise GanforgeError(f"config key '{key}' is 'test', but {ONE_SET[cfg.data.name][0]}; set {key}=train.")
     if cfg.data.name == "npy" and cfg.model.num_classes:  # before the data is read and the run folder made
         raise GanforgeError(NO_CLASSES)
     _one_of(cfg.health.on_nan, "health.on_nan", ("stop", "rollback"), "'stop' or 'rollback'")

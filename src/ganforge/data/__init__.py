@@ -56,9 +56,10 @@ def _fit(images: np.ndarray, cfg: DataConfig) -> np.ndarray:
     return images
 
 
-FOLDER_HAS_NO_TEST_SPLIT = (
-    "an image folder has one set of images and no test split. To compare with held-out images, pass their folder "
-    "as the reference: ganforge evaluate RUN --data-root HELD_OUT_FOLDER.")
+# the datasets of one set of images: what each holds, and how evaluate is given held-out images of its kind
+ONE_SET = {"folder": ("an image folder has one set of images and no test split", "their folder",
+                      "--data-root HELD_OUT_FOLDER"),
+           "npy": (NO_TEST_SPLIT, "their .npy", "--ref HELD_OUT.npy")}
 
 
 def load_images(cfg: DataConfig, first: int | None = None) -> torch.Tensor:
@@ -84,11 +85,10 @@ def check_dataset(cfg: DataConfig) -> None:
     if cfg.name not in DATASET_NAMES:
         raise GanforgeError(f"unknown dataset '{cfg.name}'.{did_you_mean(cfg.name, DATASET_NAMES)} Valid datasets: "
                             f"{', '.join(DATASET_NAMES)}.")
-    if cfg.name == "folder" and cfg.split == "test":  # load_folder would return the training images as 'folder:test'
-        raise GanforgeError(FOLDER_HAS_NO_TEST_SPLIT)
-    if cfg.name == "npy" and cfg.split == "test":
-        raise GanforgeError(f"{NO_TEST_SPLIT}. To compare with held-out images, pass their .npy as the reference: "
-                            "ganforge evaluate RUN --ref HELD_OUT.npy.")
+    if cfg.name in ONE_SET and cfg.split == "test":  # a folder's loader would return its images as 'folder:test'
+        holds, theirs, flag = ONE_SET[cfg.name]
+        raise GanforgeError(f"{holds}. To compare with held-out images, pass {theirs} as the reference: ganforge "
+                            f"evaluate RUN {flag}.")
 
 
 def _load(cfg: DataConfig, with_labels: bool) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
